@@ -1,0 +1,46 @@
+"""moto's server with DynamoDB requests served one at a time.
+
+moto 5.2's stock server handles every request on its own thread with no lock.
+Under concurrency its TransactWriteItems stops being atomic once a table holds
+a few hundred items (seen: 6 activations on a 5-seat counter, and 500s from
+"dictionary changed size during iteration"). A real DynamoDB item is
+linearisable, so we serialise every `X-Amz-Target: DynamoDB_*` request behind
+one lock and leave everything else (SQS long polls, Secrets Manager) parallel.
+
+Usage: python moto_locked.py HOST PORT
+"""
+import sys
+import threading
+
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+_dynamodb_lock = threading.Lock()
+
+
+def locked(app):
+    def wrapper(environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB_"):
+            return app(environ, start_response)
+        with _dynamodb_lock:
+            # Materialise the whole body inside the lock: moto does its work
+            # while the response iterable is produced.
+            chunks = list(app(environ, start_response))
+        return chunks
+
+    return wrapper
+
+
+def main():
+    host, port = sys.argv[1], int(sys.argv[2])
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(host, port, locked(app), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+use crate::clock::ts;
+use crate::ids::TenantId;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The contract's audit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditCode {
+    #[serde(rename = "TENANT.PROVISIONED")]
+    TenantProvisioned,
+    #[serde(rename = "TENANT.SUSPENDED")]
+    TenantSuspended,
+    #[serde(rename = "TENANT.REACTIVATED")]
+    TenantReactivated,
+    #[serde(rename = "TENANT.CLOSED")]
+    TenantClosed,
+    #[serde(rename = "PRODUCT.CREATED")]
+    ProductCreated,
+    #[serde(rename = "PRODUCT.UPDATED")]
+    ProductUpdated,
+    #[serde(rename = "POLICY.CREATED")]
+    PolicyCreated,
+    #[serde(rename = "POLICY.UPDATED")]
+    PolicyUpdated,
+    #[serde(rename = "LICENSE.CREATED")]
+    LicenseCreated,
+    #[serde(rename = "LICENSE.UPDATED")]
+    LicenseUpdated,
+    #[serde(rename = "LICENSE.SUSPENDED")]
+    LicenseSuspended,
+    #[serde(rename = "LICENSE.RESUMED")]
+    LicenseResumed,
+    #[serde(rename = "LICENSE.CANCELLED")]
+    LicenseCancelled,
+    #[serde(rename = "LICENSE.RENEWED")]
+    LicenseRenewed,
+    #[serde(rename = "LICENSE.POLICY_CHANGED")]
+    LicensePolicyChanged,
+    #[serde(rename = "ACTIVATION.CREATED")]
+    ActivationCreated,
+    #[serde(rename = "ACTIVATION.DELETED")]
+    ActivationDeleted,
+    #[serde(rename = "USAGE.RECORDED")]
+    UsageRecorded,
+    #[serde(rename = "APIKEY.CREATED")]
+    ApiKeyCreated,
+    #[serde(rename = "APIKEY.REVOKED")]
+    ApiKeyRevoked,
+    #[serde(rename = "STRIPE.EVENT_APPLIED")]
+    StripeEventApplied,
+    #[serde(rename = "INTEGRATION.STRIPE_UPDATED")]
+    StripeIntegrationUpdated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Notice,
+    Warning,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub code: AuditCode,
+    /// The API key id, `stripe` or `operator`.
+    pub actor: String,
+    pub target_id: String,
+    #[serde(with = "ts")]
+    pub at: OffsetDateTime,
+    pub request_id: String,
+    pub severity: Severity,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn new(
+        tenant_id: &TenantId,
+        code: AuditCode,
+        actor: &str,
+        target_id: &str,
+        at: OffsetDateTime,
+        request_id: &str,
+    ) -> Self {
+        use AuditCode::*;
+        let severity = match code {
+            TenantSuspended | TenantClosed | LicenseSuspended | LicenseCancelled | ApiKeyRevoked => Severity::Warning,
+            ApiKeyCreated | StripeIntegrationUpdated | LicensePolicyChanged => Severity::Notice,
+            _ => Severity::Info,
+        };
+        // ULIDs sort by time, so the sort key is the event id.
+        let id = format!("aud_{}", ulid::Ulid::from_datetime(at.into()));
+        Self {
+            id,
+            tenant_id: tenant_id.clone(),
+            code,
+            actor: actor.to_string(),
+            target_id: target_id.to_string(),
+            at,
+            request_id: request_id.to_string(),
+            severity,
+            data: serde_json::Value::Null,
+        }
+    }
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+/// Who did it and under which request: carried into every mutation.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub actor: String,
+    pub request_id: String,
+}

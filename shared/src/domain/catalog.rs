@@ -1,0 +1,131 @@
+use crate::clock::ts;
+use crate::ids::{Feature, PolicyId, ProductCode};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use time::{Date, Month, OffsetDateTime, Time};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Product {
+    pub code: ProductCode,
+    pub name: String,
+    #[serde(with = "ts")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "ts")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Day,
+    Month,
+    Total,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Overage {
+    #[default]
+    Deny,
+    Allow,
+}
+
+/// One entitlement on a policy (or a license override).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum EntitlementSpec {
+    Boolean,
+    Metered {
+        limit: u64,
+        period: Period,
+        #[serde(default)]
+        overage: Overage,
+    },
+}
+
+pub type Entitlements = BTreeMap<Feature, EntitlementSpec>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Policy {
+    pub id: PolicyId,
+    pub product: ProductCode,
+    pub name: String,
+    pub max_activations: u32,
+    /// `None`: perpetual licenses.
+    #[serde(default)]
+    pub duration_days: Option<u32>,
+    #[serde(default)]
+    pub entitlements: Entitlements,
+    #[serde(default)]
+    pub grace_period_days: u32,
+    #[serde(default)]
+    pub stripe_price_ids: Vec<String>,
+    #[serde(with = "ts")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "ts")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A usage period: the key its counter is stored under and when it resets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodWindow {
+    pub key: String,
+    pub resets_at: Option<OffsetDateTime>,
+}
+
+impl Period {
+    pub fn window(self, at: OffsetDateTime) -> PeriodWindow {
+        let at = at.to_offset(time::UtcOffset::UTC);
+        match self {
+            Period::Total => PeriodWindow { key: "total".into(), resets_at: None },
+            Period::Day => {
+                let next = at.date().next_day().unwrap_or(Date::MAX);
+                PeriodWindow {
+                    key: format!("{:04}-{:02}-{:02}", at.year(), u8::from(at.month()), at.day()),
+                    resets_at: Some(next.with_time(Time::MIDNIGHT).assume_utc()),
+                }
+            }
+            Period::Month => {
+                let (y, m) = if at.month() == Month::December { (at.year() + 1, Month::January) } else { (at.year(), at.month().next()) };
+                let next = Date::from_calendar_date(y, m, 1).unwrap_or(Date::MAX);
+                PeriodWindow {
+                    key: format!("{:04}-{:02}", at.year(), u8::from(at.month())),
+                    resets_at: Some(next.with_time(Time::MIDNIGHT).assume_utc()),
+                }
+            }
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Month => "month",
+            Period::Total => "total",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn period_windows() {
+        let w = Period::Month.window(datetime!(2026-12-31 23:59:59 UTC));
+        assert_eq!(w.key, "2026-12");
+        assert_eq!(w.resets_at, Some(datetime!(2027-01-01 0:00 UTC)));
+        let d = Period::Day.window(datetime!(2026-02-28 12:00 UTC));
+        assert_eq!(d.key, "2026-02-28");
+        assert_eq!(d.resets_at, Some(datetime!(2026-03-01 0:00 UTC)));
+        assert_eq!(Period::Total.window(datetime!(2026-02-28 12:00 UTC)).resets_at, None);
+    }
+
+    #[test]
+    fn entitlement_specs_parse_strictly() {
+        let e: EntitlementSpec = serde_json::from_str(r#"{"type":"metered","limit":10,"period":"day"}"#).unwrap();
+        assert_eq!(e, EntitlementSpec::Metered { limit: 10, period: Period::Day, overage: Overage::Deny });
+        assert!(serde_json::from_str::<EntitlementSpec>(r#"{"type":"metered","limit":10,"period":"week"}"#).is_err());
+        assert!(serde_json::from_str::<EntitlementSpec>(r#"{"type":"metered","limit":-1,"period":"day"}"#).is_err());
+        assert!(serde_json::from_str::<EntitlementSpec>(r#"{"type":"boolean","limit":1}"#).is_err());
+    }
+}

@@ -1,0 +1,420 @@
+use super::catalog::{EntitlementSpec, Entitlements, Period, Policy};
+use crate::clock::{rfc3339, ts};
+use crate::ids::{ActivationId, Email, Feature, Fingerprint, LicenseId, LicenseKey, Metric, PolicyId, ProductCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use time::OffsetDateTime;
+
+/// The status a license is stored with. `expired` is never stored: it is
+/// derived from `expires_at`, so no job has to flip it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenseStatus {
+    Active,
+    Suspended,
+    Cancelled,
+    PastDue,
+}
+
+impl LicenseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LicenseStatus::Active => "active",
+            LicenseStatus::Suspended => "suspended",
+            LicenseStatus::Cancelled => "cancelled",
+            LicenseStatus::PastDue => "past_due",
+        }
+    }
+}
+
+/// What ties a license to Stripe.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StripeLink {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct License {
+    pub id: LicenseId,
+    pub key: LicenseKey,
+    pub product: ProductCode,
+    pub policy: PolicyId,
+    pub customer_email: Email,
+    pub status: LicenseStatus,
+    #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// `expires_at` as epoch seconds, for write conditions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_epoch: Option<i64>,
+    /// While `past_due`: valid until then.
+    #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
+    pub grace_until: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_epoch: Option<i64>,
+    /// Seat limit of this license (from its policy at issue or plan change,
+    /// or set on the license): the activation transaction compares against it.
+    pub max_activations: u32,
+    /// Active activations: changed only inside activation transactions.
+    #[serde(default)]
+    pub seats_used: u32,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    /// Per-license entitlement changes: a spec grants or changes a feature,
+    /// `null` revokes it.
+    #[serde(default)]
+    pub entitlement_overrides: BTreeMap<Feature, Option<EntitlementSpec>>,
+    #[serde(default)]
+    pub stripe: StripeLink,
+    /// `created` of the newest Stripe event applied (0: none).
+    #[serde(default)]
+    pub stripe_event_at: i64,
+    #[serde(with = "ts")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "ts")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// The status as a caller sees it at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Valid(&'static str),
+    Suspended(&'static str),
+    Cancelled,
+    Expired,
+}
+
+impl License {
+    pub fn standing(&self, now: OffsetDateTime) -> Standing {
+        match self.status {
+            LicenseStatus::Cancelled => Standing::Cancelled,
+            LicenseStatus::Suspended => Standing::Suspended("suspended"),
+            LicenseStatus::PastDue if self.grace_until.is_none_or(|g| g <= now) => Standing::Suspended("past_due"),
+            _ if self.expires_at.is_some_and(|e| e <= now) => Standing::Expired,
+            LicenseStatus::PastDue => Standing::Valid("past_due"),
+            LicenseStatus::Active => Standing::Valid("active"),
+        }
+    }
+
+    pub fn status_str(&self, now: OffsetDateTime) -> &'static str {
+        match self.standing(now) {
+            Standing::Valid(s) | Standing::Suspended(s) => s,
+            Standing::Cancelled => "cancelled",
+            Standing::Expired => "expired",
+        }
+    }
+
+    pub fn set_expiry(&mut self, at: Option<OffsetDateTime>) {
+        self.expires_at = at;
+        self.expires_epoch = at.map(|t| t.unix_timestamp());
+    }
+
+    /// The entitlements in force: the policy's, changed by this license's overrides.
+    pub fn effective_entitlements(&self, policy: &Policy) -> Entitlements {
+        let mut out = policy.entitlements.clone();
+        for (feature, over) in &self.entitlement_overrides {
+            match over {
+                Some(spec) => {
+                    out.insert(feature.clone(), spec.clone());
+                }
+                None => {
+                    out.remove(feature);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Activation {
+    pub id: ActivationId,
+    pub license_id: LicenseId,
+    pub fingerprint: Fingerprint,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(with = "ts")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "ts")]
+    pub last_activated_at: OffsetDateTime,
+    #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
+    pub deactivated_at: Option<OffsetDateTime>,
+}
+
+impl Activation {
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "license_id": self.license_id,
+            "fingerprint": self.fingerprint,
+            "name": self.name,
+            "hostname": self.hostname,
+            "metadata": self.metadata,
+            "status": if self.deactivated_at.is_some() { "deactivated" } else { "active" },
+            "created_at": rfc3339(self.created_at),
+            "last_activated_at": rfc3339(self.last_activated_at),
+            "deactivated_at": self.deactivated_at.map(rfc3339),
+        })
+    }
+}
+
+/// Current usage of one metric, as read with the license.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UsageCounter {
+    pub metric: Metric,
+    pub period: String,
+    #[serde(default)]
+    pub used: u64,
+    #[serde(default)]
+    pub overage: u64,
+}
+
+/// Usage of the license's metrics keyed by (metric, period key).
+pub type UsageSnapshot = HashMap<(String, String), UsageCounter>;
+
+/// Entitlement answers as the contract shows them.
+pub fn entitlement_view(
+    feature_specs: &Entitlements,
+    usage: &UsageSnapshot,
+    now: OffsetDateTime,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (feature, spec) in feature_specs {
+        out.insert(feature.to_string(), spec_view(feature, spec, usage, now, false));
+    }
+    out
+}
+
+/// One feature's answer. `detailed` adds the check endpoint's fields.
+pub fn spec_view(
+    feature: &Feature,
+    spec: &EntitlementSpec,
+    usage: &UsageSnapshot,
+    now: OffsetDateTime,
+    detailed: bool,
+) -> Value {
+    match spec {
+        EntitlementSpec::Boolean if !detailed => Value::Bool(true),
+        EntitlementSpec::Boolean => json!({ "granted": true, "type": "boolean" }),
+        EntitlementSpec::Metered { limit, period, overage } => {
+            let window = period.window(now);
+            let used = usage.get(&(feature.to_string(), window.key.clone())).map(|c| c.used).unwrap_or(0);
+            let mut v = json!({
+                "limit": limit,
+                "used": used,
+                "period": period.as_str(),
+            });
+            if detailed {
+                let remaining = limit.saturating_sub(used);
+                let o = v.as_object_mut().expect("object literal");
+                o.insert("type".into(), json!("metered"));
+                o.insert("granted".into(), json!(remaining > 0 || *overage == super::Overage::Allow));
+                o.insert("remaining".into(), json!(remaining));
+                o.insert("overage".into(), json!(used.saturating_sub(*limit)));
+                o.insert("overage_policy".into(), json!(overage));
+                o.insert("resets_at".into(), json!(window.resets_at.map(rfc3339)));
+            }
+            v
+        }
+    }
+}
+
+/// The license as responses show it.
+pub fn license_view(license: &License, policy: Option<&Policy>, usage: &UsageSnapshot, now: OffsetDateTime) -> Value {
+    let entitlements = policy.map(|p| entitlement_view(&license.effective_entitlements(p), usage, now)).unwrap_or_default();
+    json!({
+        "id": license.id,
+        "key": license.key,
+        "status": license.status_str(now),
+        "product": license.product,
+        "policy": license.policy,
+        "customer_email": license.customer_email,
+        "expires_at": license.expires_at.map(rfc3339),
+        "grace_until": license.grace_until.map(rfc3339),
+        "seats": { "limit": license.max_activations, "used": license.seats_used },
+        "entitlements": entitlements,
+        "metadata": license.metadata,
+        "created_at": rfc3339(license.created_at),
+        "updated_at": rfc3339(license.updated_at),
+    })
+}
+
+/// Validation result codes, in the contract's order of precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ValidationCode {
+    NotFound,
+    Suspended,
+    Cancelled,
+    Expired,
+    ProductMismatch,
+    NoActivation,
+    EntitlementsMissing,
+    Valid,
+}
+
+impl ValidationCode {
+    pub fn detail(self) -> &'static str {
+        match self {
+            ValidationCode::NotFound => "No license exists with this key.",
+            ValidationCode::Suspended => "The license is suspended.",
+            ValidationCode::Cancelled => "The license has been cancelled.",
+            ValidationCode::Expired => "The license has expired.",
+            ValidationCode::ProductMismatch => "The license is for another product.",
+            ValidationCode::NoActivation => "This fingerprint is not activated on the license.",
+            ValidationCode::EntitlementsMissing => "A requested entitlement is not granted.",
+            ValidationCode::Valid => "The license is valid.",
+        }
+    }
+}
+
+/// What the client asked validate to check.
+#[derive(Debug, Clone, Default)]
+pub struct ValidationScope {
+    pub fingerprint: Option<Fingerprint>,
+    pub product: Option<ProductCode>,
+    pub entitlements: Vec<Feature>,
+}
+
+/// Pure validation: the code for a license (as read), its policy, the
+/// activation of the requested fingerprint (if any) and the time.
+pub fn evaluate(
+    license: &License,
+    policy: &Policy,
+    activation: Option<&Activation>,
+    scope: &ValidationScope,
+    now: OffsetDateTime,
+) -> ValidationCode {
+    match license.standing(now) {
+        Standing::Suspended(_) => return ValidationCode::Suspended,
+        Standing::Cancelled => return ValidationCode::Cancelled,
+        Standing::Expired => return ValidationCode::Expired,
+        Standing::Valid(_) => {}
+    }
+    if scope.product.as_ref().is_some_and(|p| *p != license.product) {
+        return ValidationCode::ProductMismatch;
+    }
+    if scope.fingerprint.is_some() && !activation.is_some_and(|a| a.deactivated_at.is_none()) {
+        return ValidationCode::NoActivation;
+    }
+    let granted = license.effective_entitlements(policy);
+    if scope.entitlements.iter().any(|f| !granted.contains_key(f)) {
+        return ValidationCode::EntitlementsMissing;
+    }
+    ValidationCode::Valid
+}
+
+/// Parse a period key for reports (`YYYY-MM`, `YYYY-MM-DD` or `total`).
+pub fn period_of_key(key: &str) -> Option<Period> {
+    match key.len() {
+        5 if key == "total" => Some(Period::Total),
+        7 => Some(Period::Month),
+        10 => Some(Period::Day),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn policy() -> Policy {
+        let mut e = Entitlements::new();
+        e.insert(Feature::parse("export-4k").unwrap(), EntitlementSpec::Boolean);
+        Policy {
+            id: PolicyId::generate(),
+            product: ProductCode::parse("app").unwrap(),
+            name: "Pro".into(),
+            max_activations: 2,
+            duration_days: None,
+            entitlements: e,
+            grace_period_days: 3,
+            stripe_price_ids: vec![],
+            created_at: datetime!(2026-01-01 0:00 UTC),
+            updated_at: datetime!(2026-01-01 0:00 UTC),
+        }
+    }
+
+    fn license(p: &Policy) -> License {
+        let key = LicenseKey::generate();
+        let t = crate::ids::TenantId::parse("acme").unwrap();
+        License {
+            id: LicenseId::derive(&t, &key),
+            key,
+            product: p.product.clone(),
+            policy: p.id.clone(),
+            customer_email: Email::normalise("a@b.co").unwrap(),
+            status: LicenseStatus::Active,
+            expires_at: None,
+            expires_epoch: None,
+            grace_until: None,
+            grace_epoch: None,
+            max_activations: 2,
+            seats_used: 0,
+            metadata: Map::new(),
+            entitlement_overrides: BTreeMap::new(),
+            stripe: StripeLink::default(),
+            stripe_event_at: 0,
+            created_at: datetime!(2026-01-01 0:00 UTC),
+            updated_at: datetime!(2026-01-01 0:00 UTC),
+        }
+    }
+
+    #[test]
+    fn precedence() {
+        let p = policy();
+        let now = datetime!(2026-06-01 0:00 UTC);
+        let mut l = license(&p);
+        let scope = ValidationScope {
+            product: Some(ProductCode::parse("other").unwrap()),
+            fingerprint: Some(Fingerprint::parse("fp").unwrap()),
+            entitlements: vec![Feature::parse("nope").unwrap()],
+        };
+        assert_eq!(evaluate(&l, &p, None, &scope, now), ValidationCode::ProductMismatch);
+        l.set_expiry(Some(datetime!(2026-05-01 0:00 UTC)));
+        assert_eq!(evaluate(&l, &p, None, &scope, now), ValidationCode::Expired);
+        l.status = LicenseStatus::Cancelled;
+        assert_eq!(evaluate(&l, &p, None, &scope, now), ValidationCode::Cancelled);
+        l.status = LicenseStatus::Suspended;
+        assert_eq!(evaluate(&l, &p, None, &scope, now), ValidationCode::Suspended);
+        l.status = LicenseStatus::Active;
+        l.set_expiry(None);
+        let scope2 = ValidationScope { product: None, ..scope.clone() };
+        assert_eq!(evaluate(&l, &p, None, &scope2, now), ValidationCode::NoActivation);
+        let scope3 = ValidationScope { fingerprint: None, ..scope2.clone() };
+        assert_eq!(evaluate(&l, &p, None, &scope3, now), ValidationCode::EntitlementsMissing);
+        let scope4 = ValidationScope { entitlements: vec![Feature::parse("export-4k").unwrap()], ..scope3 };
+        assert_eq!(evaluate(&l, &p, None, &scope4, now), ValidationCode::Valid);
+    }
+
+    #[test]
+    fn past_due_grace() {
+        let p = policy();
+        let mut l = license(&p);
+        l.status = LicenseStatus::PastDue;
+        l.grace_until = Some(datetime!(2026-06-04 0:00 UTC));
+        let s = ValidationScope::default();
+        assert_eq!(evaluate(&l, &p, None, &s, datetime!(2026-06-03 23:59:59 UTC)), ValidationCode::Valid);
+        assert_eq!(evaluate(&l, &p, None, &s, datetime!(2026-06-04 0:00 UTC)), ValidationCode::Suspended);
+        assert_eq!(l.status_str(datetime!(2026-06-01 0:00 UTC)), "past_due");
+    }
+
+    #[test]
+    fn overrides_change_entitlements() {
+        let p = policy();
+        let mut l = license(&p);
+        l.entitlement_overrides.insert(Feature::parse("export-4k").unwrap(), None);
+        l.entitlement_overrides.insert(Feature::parse("beta").unwrap(), Some(EntitlementSpec::Boolean));
+        let e = l.effective_entitlements(&p);
+        assert!(!e.contains_key(&Feature::parse("export-4k").unwrap()));
+        assert!(e.contains_key(&Feature::parse("beta").unwrap()));
+    }
+}

@@ -1,0 +1,152 @@
+use crate::clock::ts;
+use crate::ids::{ApiKeyId, Email, TenantId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    Free,
+    Starter,
+    Growth,
+    Enterprise,
+}
+
+impl Plan {
+    /// Most licenses a tenant on this plan may hold; `None` is unlimited.
+    pub fn license_limit(self) -> Option<u64> {
+        match self {
+            Plan::Free => Some(100),
+            Plan::Starter => Some(1_000),
+            Plan::Growth => Some(10_000),
+            Plan::Enterprise => None,
+        }
+    }
+    /// Requests per minute per API key (enforced per function instance).
+    pub fn rate_limit_per_minute(self) -> u32 {
+        match self {
+            Plan::Free => 600,
+            Plan::Starter => 1_200,
+            Plan::Growth => 6_000,
+            Plan::Enterprise => 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatus {
+    Provisioning,
+    Active,
+    Failed,
+    Suspended,
+    Closed,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Provisioning => "provisioning",
+            TenantStatus::Active => "active",
+            TenantStatus::Failed => "failed",
+            TenantStatus::Suspended => "suspended",
+            TenantStatus::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    pub rate_limit_per_minute: u32,
+    pub default_grace_days: u32,
+    pub trial_days: u32,
+}
+
+impl TenantSettings {
+    pub fn for_plan(plan: Plan) -> Self {
+        Self { rate_limit_per_minute: plan.rate_limit_per_minute(), default_grace_days: 7, trial_days: 14 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tenant {
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub admin_email: Email,
+    pub plan: Plan,
+    pub status: TenantStatus,
+    pub settings: TenantSettings,
+    /// Most licenses this tenant may hold (from its plan); absent = unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_limit: Option<u64>,
+    /// Conditional counter behind the plan limit.
+    #[serde(default)]
+    pub licenses_issued: u64,
+    /// The first admin key, active once the tenant is.
+    pub admin_key_id: ApiKeyId,
+    /// Digest of the creating request: same request again is idempotent,
+    /// a different body for the same id is a conflict.
+    pub request_hash: String,
+    #[serde(default)]
+    pub stages: Vec<StageState>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_endpoints: Vec<String>,
+    #[serde(with = "ts")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "ts")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageState {
+    pub stage: String,
+    pub state: String,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(with = "ts")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Integration,
+    Admin,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// hex(HMAC-SHA256(pepper, secret)); the secret itself is never stored.
+    pub hash: String,
+    #[serde(with = "ts")]
+    pub created_at: OffsetDateTime,
+    #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<OffsetDateTime>,
+    #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+impl ApiKeyRecord {
+    pub fn usable_at(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+    /// The public view: never the hash.
+    pub fn view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.name,
+            "scopes": self.scopes,
+            "created_at": crate::clock::rfc3339(self.created_at),
+            "expires_at": self.expires_at.map(crate::clock::rfc3339),
+            "revoked_at": self.revoked_at.map(crate::clock::rfc3339),
+            "last_used_at": self.last_used_at.map(crate::clock::rfc3339),
+        })
+    }
+}

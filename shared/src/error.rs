@@ -1,0 +1,103 @@
+//! The domain error: every failure a use case can report. [`crate::http::envelope`]
+//! is the one place that turns it into a status, a code and a type.
+
+use crate::ids::InvalidId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: the request cannot be read at all (JSON syntax, body too large).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 422: the request was read but a value is not acceptable.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("a valid API key is required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the tenant is not active")]
+    TenantInactive,
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("the license is {0}")]
+    LicenseNotActive(&'static str),
+    #[error("all {limit} seats of this license are in use")]
+    TooManyActivations { limit: u32 },
+    #[error("recording {quantity} would take {metric} past its limit of {limit} ({used} used)")]
+    QuotaExceeded { metric: String, limit: u64, used: u64, quantity: u64 },
+    #[error("the tenant's plan allows at most {limit} licenses")]
+    PlanLimitReached { limit: u64 },
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the Stripe-Signature header does not verify")]
+    InvalidSignature,
+    /// The store or another AWS dependency is unavailable; safe to retry.
+    #[error("a dependency is unavailable; retry shortly")]
+    Unavailable(String),
+    /// A bug or an impossible state; the detail is logged, never returned.
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid { code, message: message.into() }
+    }
+    pub fn validation(message: impl Into<String>) -> Self {
+        Error::Invalid { code: "VALIDATION_ERROR", message: message.into() }
+    }
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Error::NotFound { code, message: message.into() }
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict { code, message: message.into() }
+    }
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Error::Internal(detail.to_string())
+    }
+
+    /// HTTP status, contract code and contract type.
+    pub fn parts(&self) -> (u16, &'static str, &'static str) {
+        use Error::*;
+        match self {
+            BadRequest { code, .. } => (400, code, "invalid_request_error"),
+            Invalid { code, .. } => (422, code, "invalid_request_error"),
+            InvalidSignature => (400, "INVALID_SIGNATURE", "invalid_request_error"),
+            Unauthenticated => (401, "UNAUTHENTICATED", "authentication_error"),
+            Forbidden(_) => (403, "FORBIDDEN", "permission_error"),
+            TenantInactive => (403, "TENANT_INACTIVE", "permission_error"),
+            LicenseNotActive(_) => (403, "LICENSE_NOT_ACTIVE", "permission_error"),
+            QuotaExceeded { .. } => (403, "QUOTA_EXCEEDED", "permission_error"),
+            PlanLimitReached { .. } => (403, "PLAN_LIMIT_REACHED", "permission_error"),
+            NotFound { code, .. } => (404, code, "not_found_error"),
+            Conflict { code, .. } => (409, code, "conflict_error"),
+            TooManyActivations { .. } => (409, "TOO_MANY_ACTIVATIONS", "conflict_error"),
+            RateLimited { .. } => (429, "RATE_LIMITED", "rate_limit_error"),
+            Unavailable(_) => (503, "SERVICE_UNAVAILABLE", "api_error"),
+            Internal(_) => (500, "INTERNAL_ERROR", "api_error"),
+        }
+    }
+
+    /// The sentence shown to the caller. Internal details never leave.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Internal(_) => "An internal error occurred; it has been logged.".into(),
+            Error::Unavailable(_) => "A dependency is unavailable; retry shortly.".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<InvalidId> for Error {
+    fn from(e: InvalidId) -> Self {
+        Error::validation(e.to_string())
+    }
+}
+
+pub fn license_not_found() -> Error {
+    Error::not_found("LICENSE_NOT_FOUND", "no license with that key or id")
+}

@@ -1,0 +1,158 @@
+//! Every DynamoDB key format of the single table, in one place.
+//!
+//! Every key of tenant data begins with `T#<tenant>`; the functions here take
+//! a [`TenantId`] and nothing else can build a tenant key.
+
+use crate::ids::{ActivationId, ApiKeyId, Email, FingerprintDigest, LicenseId, Metric, PolicyId, ProductCode, TenantId};
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+pub const TTL: &str = "ttl";
+
+/// A full primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+fn k(pk: String, sk: impl Into<String>) -> Key {
+    Key { pk, sk: sk.into() }
+}
+
+pub fn tenant(t: &TenantId) -> Key {
+    k(format!("T#{t}"), "TENANT")
+}
+
+/// All API keys of a tenant share a partition (listing is one query); the
+/// key string names its sort key, so authentication is one GetItem.
+pub fn api_keys_pk(t: &TenantId) -> String {
+    format!("T#{t}#KEYS")
+}
+pub fn api_key(t: &TenantId, id: &ApiKeyId) -> Key {
+    k(api_keys_pk(t), id.as_str())
+}
+
+pub fn products_pk(t: &TenantId) -> String {
+    format!("T#{t}#PRODUCTS")
+}
+pub fn product(t: &TenantId, code: &ProductCode) -> Key {
+    k(products_pk(t), code.as_str())
+}
+
+pub fn policies_pk(t: &TenantId) -> String {
+    format!("T#{t}#POLICIES")
+}
+pub fn policy(t: &TenantId, id: &PolicyId) -> Key {
+    k(policies_pk(t), id.as_str())
+}
+
+/// One partition per license: the license item, its activations and its
+/// usage counters, so validate reads everything it needs in one query.
+pub fn license_pk(t: &TenantId, id: &LicenseId) -> String {
+    format!("T#{t}#L#{id}")
+}
+pub const LICENSE_SK: &str = "L";
+pub fn license(t: &TenantId, id: &LicenseId) -> Key {
+    k(license_pk(t, id), LICENSE_SK)
+}
+pub const ACTIVATION_SK_PREFIX: &str = "A#";
+pub fn activation(t: &TenantId, id: &ActivationId) -> Key {
+    activation_of(t, &id.license_id(), &id.fingerprint_digest())
+}
+pub fn activation_of(t: &TenantId, license: &LicenseId, fp: &FingerprintDigest) -> Key {
+    k(license_pk(t, license), format!("{ACTIVATION_SK_PREFIX}{}", fp.as_str()))
+}
+pub const USAGE_SK_PREFIX: &str = "U#";
+pub fn usage_counter(t: &TenantId, license: &LicenseId, metric: &Metric, period_key: &str) -> Key {
+    k(license_pk(t, license), format!("{USAGE_SK_PREFIX}{metric}#{period_key}"))
+}
+
+/// Licenses by customer e-mail (GSI1).
+pub fn email_index_pk(t: &TenantId, email: &Email) -> String {
+    format!("T#{t}#EMAIL#{email}")
+}
+pub fn email_index_sk(created_at_rfc3339: &str, id: &LicenseId) -> String {
+    format!("{created_at_rfc3339}#{id}")
+}
+
+/// Audit trail: one partition per tenant, sorted by ULID (time).
+pub fn audit_pk(t: &TenantId) -> String {
+    format!("T#{t}#AUDIT")
+}
+pub fn audit(t: &TenantId, event_id: &str) -> Key {
+    k(audit_pk(t), event_id)
+}
+
+/// Idempotency records of usage/record, per tenant and client key.
+pub fn idempotency(t: &TenantId, idempotency_key: &str) -> Key {
+    k(format!("T#{t}#IDEM#{idempotency_key}"), "IDEM")
+}
+
+/// Append-only usage events, one partition per license and period.
+pub fn usage_events_pk(t: &TenantId, license: &LicenseId, period_key: &str) -> String {
+    format!("T#{t}#UE#{license}#{period_key}")
+}
+
+/// Tenant-wide usage rows per period, for the export (GSI1).
+pub fn usage_period_index_pk(t: &TenantId, period_key: &str) -> String {
+    format!("T#{t}#USAGE#{period_key}")
+}
+
+/// Stripe: processed events, subscription → license, charge → license.
+pub fn stripe_event(t: &TenantId, event_id: &str) -> Key {
+    k(format!("T#{t}#STRIPE_EVT#{event_id}"), "EVT")
+}
+pub fn stripe_subscription(t: &TenantId, subscription_id: &str) -> Key {
+    k(format!("T#{t}#STRIPE_SUB#{subscription_id}"), "SUB")
+}
+pub fn stripe_charge(t: &TenantId, charge_or_intent: &str) -> Key {
+    k(format!("T#{t}#STRIPE_CH#{charge_or_intent}"), "CH")
+}
+
+/// Platform-level index of tenants (not tenant data: the operator's view).
+pub const PLATFORM_TENANTS_PK: &str = "PLATFORM#TENANTS";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tenant_key_starts_with_the_tenant() {
+        let t = TenantId::parse("acme").unwrap();
+        let lk = crate::ids::LicenseKey::generate();
+        let lid = LicenseId::derive(&t, &lk);
+        let fp = crate::ids::Fingerprint::parse("fp").unwrap();
+        let keys = [
+            tenant(&t),
+            api_key(&t, &ApiKeyId::generate()),
+            product(&t, &ProductCode::parse("app").unwrap()),
+            policy(&t, &PolicyId::generate()),
+            license(&t, &lid),
+            activation(&t, &ActivationId::derive(&lid, &fp)),
+            usage_counter(&t, &lid, &Metric::parse("m").unwrap(), "total"),
+            audit(&t, "aud_1"),
+            idempotency(&t, "k"),
+            stripe_event(&t, "evt_1"),
+            stripe_subscription(&t, "sub_1"),
+            stripe_charge(&t, "ch_1"),
+        ];
+        for key in keys {
+            assert!(key.pk == "T#acme" || key.pk.starts_with("T#acme#"), "{key:?}");
+        }
+        assert!(email_index_pk(&t, &Email::normalise("a@b.co").unwrap()).starts_with("T#acme#"));
+        assert!(usage_events_pk(&t, &lid, "2026-01").starts_with("T#acme#"));
+    }
+
+    #[test]
+    fn activation_key_matches_derivation() {
+        let t = TenantId::parse("acme").unwrap();
+        let lid = LicenseId::derive(&t, &crate::ids::LicenseKey::generate());
+        let fp = crate::ids::Fingerprint::parse("fp").unwrap();
+        let id = ActivationId::derive(&lid, &fp);
+        assert_eq!(activation(&t, &id), activation_of(&t, &lid, &FingerprintDigest::of(&fp)));
+    }
+}

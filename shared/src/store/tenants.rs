@@ -1,0 +1,310 @@
+//! Tenants and API keys.
+
+use super::{from_item, keys, put_any, put_item, put_new, sdk_error, transact, Expr, Item, Store, TenantStore, TxnError};
+use crate::domain::{ApiKeyRecord, AuditEvent, Tenant, TenantStatus};
+use crate::error::Error;
+use crate::ids::{ApiKeyId, TenantId};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use time::OffsetDateTime;
+
+/// What creating a tenant found.
+#[derive(Debug)]
+pub enum CreateTenant {
+    Created,
+    /// The same request had already created it.
+    AlreadyExists(Box<Tenant>),
+    /// Another request had taken the id.
+    Conflict,
+}
+
+impl Store {
+    pub async fn get_tenant(&self, t: &TenantId) -> Result<Option<Tenant>, Error> {
+        let key = keys::tenant(t);
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(super::key_item(&key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// Create a tenant with its keys and audit events in one transaction.
+    /// The tenant item is conditional on the id being free.
+    pub async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        keys_: &[ApiKeyRecord],
+        audit: &[AuditEvent],
+    ) -> Result<CreateTenant, Error> {
+        let t = &tenant.tenant_id;
+        let mut items = vec![TransactWriteItem::builder()
+            .put(
+                super::put_returning_old(self.table(), &keys::tenant(t), tenant, "attribute_not_exists(PK)")?,
+            )
+            .build()];
+        for k in keys_ {
+            items.push(put_new(self.table(), &keys::api_key(t, &k.id), k)?);
+        }
+        for a in audit {
+            items.push(put_new(self.table(), &keys::audit(t, &a.id), a)?);
+        }
+        match transact(&self.client, items, None).await {
+            Ok(()) => Ok(CreateTenant::Created),
+            Err(TxnError::Cancelled(reasons)) => {
+                let existing = reasons.first().filter(|r| r.failed()).and_then(|r| r.item.clone());
+                match existing {
+                    Some(item) => {
+                        let existing: Tenant = from_item(item)?;
+                        if existing.request_hash == tenant.request_hash {
+                            Ok(CreateTenant::AlreadyExists(Box::new(existing)))
+                        } else {
+                            Ok(CreateTenant::Conflict)
+                        }
+                    }
+                    None => Err(Error::internal(format!("tenant creation cancelled: {reasons:?}"))),
+                }
+            }
+            Err(TxnError::Other(e)) => Err(e),
+        }
+    }
+
+    /// Set a tenant's status (operator lifecycle), with its audit event.
+    /// `from` lists the statuses it may move from.
+    pub async fn set_tenant_status(
+        &self,
+        t: &TenantId,
+        from: &[TenantStatus],
+        to: TenantStatus,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, Error> {
+        let mut e = Expr::new();
+        let status = e.name("status");
+        let allowed: Vec<String> = from.iter().map(|s| e.val(super::s(s.as_str()))).collect();
+        let cond = format!("attribute_exists(PK) AND {status} IN ({})", allowed.join(", "));
+        let update = format!("SET {status} = {}, {} = {}", e.val(super::s(to.as_str())), e.name("updated_at"), e.val(super::s(crate::clock::rfc3339(now))));
+        let mut items = vec![TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(self.table())
+                    .set_key(Some(super::key_item(&keys::tenant(t))))
+                    .update_expression(update)
+                    .condition_expression(cond)
+                    .set_expression_attribute_names(e.names())
+                    .set_expression_attribute_values(e.values())
+                    .build()
+                    .map_err(Error::internal)?,
+            )
+            .build()];
+        if let Some(a) = audit {
+            items.push(put_new(self.table(), &keys::audit(t, &a.id), a)?);
+        }
+        match transact(&self.client, items, None).await {
+            Ok(()) => Ok(true),
+            Err(TxnError::Cancelled(_)) => Ok(false),
+            Err(TxnError::Other(e)) => Err(e),
+        }
+    }
+}
+
+impl TenantStore {
+    /// One BatchGetItem: the API key record and its tenant.
+    pub async fn resolve_key(&self, id: &ApiKeyId) -> Result<(Option<ApiKeyRecord>, Option<Tenant>), Error> {
+        let t = self.tenant_id();
+        let kk = keys::api_key(t, id);
+        let tk = keys::tenant(t);
+        let req = KeysAndAttributes::builder()
+            .keys(super::key_item(&kk))
+            .keys(super::key_item(&tk))
+            .consistent_read(true)
+            .build()
+            .map_err(Error::internal)?;
+        let mut pending = Some(std::collections::HashMap::from([(self.table().to_string(), req)]));
+        let mut found: Vec<Item> = Vec::new();
+        // BatchGetItem may hand back unprocessed keys under load.
+        for attempt in 0..5 {
+            let Some(request) = pending.take() else { break };
+            let out = self
+                .db()
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(|e| sdk_error("BatchGetItem", e))?;
+            if let Some(mut r) = out.responses {
+                found.extend(r.remove(self.table()).unwrap_or_default());
+            }
+            pending = out.unprocessed_keys.filter(|u| !u.is_empty());
+            if pending.is_some() {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+        }
+        if pending.is_some() {
+            return Err(Error::Unavailable("BatchGetItem left keys unprocessed".into()));
+        }
+        let (mut key, mut tenant) = (None, None);
+        for item in found {
+            match super::get_s(&item, keys::SK) {
+                Some("TENANT") => tenant = Some(from_item(item)?),
+                _ => key = Some(from_item(item)?),
+            }
+        }
+        Ok((key, tenant))
+    }
+
+    /// Record when a key was last used (called at most once per key per cache window).
+    pub async fn touch_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<(), Error> {
+        let mut e = Expr::new();
+        let update = format!("SET {} = {}", e.name("last_used_at"), e.val(super::s(crate::clock::rfc3339(now))));
+        self.db()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(super::key_item(&keys::api_key(self.tenant_id(), id))))
+            .update_expression(update)
+            .condition_expression("attribute_exists(PK)")
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .send()
+            .await
+            .map_err(|e| sdk_error("UpdateItem", e))?;
+        Ok(())
+    }
+
+    pub async fn create_api_key(&self, rec: &ApiKeyRecord, audit: &AuditEvent) -> Result<(), Error> {
+        let t = self.tenant_id();
+        let items = vec![put_new(self.table(), &keys::api_key(t, &rec.id), rec)?, self.audit_item(audit)?];
+        transact(self.db(), items, None).await.map_err(|e| e.or_else(|r| Error::internal(format!("api key id collision: {r:?}"))))
+    }
+
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, Error> {
+        let items = self.query_all(keys::api_keys_pk(self.tenant_id()), None).await?;
+        items.into_iter().map(from_item).collect()
+    }
+
+    /// Revoke a key: conditional on it existing; revoking again is a no-op.
+    pub async fn revoke_api_key(&self, id: &ApiKeyId, now: OffsetDateTime, audit: &AuditEvent) -> Result<ApiKeyRecord, Error> {
+        let t = self.tenant_id();
+        let mut e = Expr::new();
+        let revoked = e.name("revoked_at");
+        let update = format!("SET {revoked} = {}", e.val(super::s(crate::clock::rfc3339(now))));
+        let cond = format!("attribute_exists(PK) AND attribute_not_exists({revoked})");
+        let items = vec![
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(self.table())
+                        .set_key(Some(super::key_item(&keys::api_key(t, id))))
+                        .update_expression(update)
+                        .condition_expression(cond)
+                        .set_expression_attribute_names(e.names())
+                        .set_expression_attribute_values(e.values())
+                        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                        .build()
+                        .map_err(Error::internal)?,
+                )
+                .build(),
+            self.audit_item(audit)?,
+        ];
+        match transact(self.db(), items, None).await {
+            Ok(()) => self.get_api_key(id).await?.ok_or_else(|| Error::internal("revoked key vanished")),
+            Err(TxnError::Cancelled(r)) => match r.into_iter().next().and_then(|r| r.item) {
+                Some(item) => from_item(item),
+                None => Err(Error::not_found("API_KEY_NOT_FOUND", "no API key with that id")),
+            },
+            Err(TxnError::Other(e)) => Err(e),
+        }
+    }
+
+    pub async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, Error> {
+        self.get(&keys::api_key(self.tenant_id(), id)).await?.map(from_item).transpose()
+    }
+
+    // ------------------------------------------------ shared helpers
+
+    pub(crate) fn audit_item(&self, a: &AuditEvent) -> Result<TransactWriteItem, Error> {
+        debug_assert_eq!(&a.tenant_id, self.tenant_id());
+        Ok(put_any(put_item(self.table(), &keys::audit(self.tenant_id(), &a.id), a, None)?))
+    }
+
+    pub(crate) async fn get(&self, key: &keys::Key) -> Result<Option<Item>, Error> {
+        debug_assert!(key.pk.starts_with(&format!("T#{}", self.tenant_id())));
+        let out = self
+            .db()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(super::key_item(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Every item of a partition (small partitions only).
+    pub(crate) async fn query_all(&self, pk: String, sk_prefix: Option<&str>) -> Result<Vec<Item>, Error> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut e = Expr::new();
+            let mut cond = format!("{} = {}", e.name(keys::PK), e.val(super::s(pk.clone())));
+            if let Some(p) = sk_prefix {
+                cond.push_str(&format!(" AND begins_with({}, {})", e.name(keys::SK), e.val(super::s(p))));
+            }
+            let page = self
+                .db()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression(cond)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// One page of a partition, newest or oldest first.
+    pub(crate) async fn query_page(
+        &self,
+        pk: String,
+        sk_prefix: Option<&str>,
+        newest_first: bool,
+        limit: i32,
+        start: Option<Item>,
+        sk_after: Option<&str>,
+    ) -> Result<(Vec<Item>, Option<Item>), Error> {
+        let mut e = Expr::new();
+        let mut cond = format!("{} = {}", e.name(keys::PK), e.val(super::s(pk)));
+        if let Some(p) = sk_prefix {
+            cond.push_str(&format!(" AND begins_with({}, {})", e.name(keys::SK), e.val(super::s(p))));
+        } else if let Some(after) = sk_after {
+            cond.push_str(&format!(" AND {} >= {}", e.name(keys::SK), e.val(super::s(after))));
+        }
+        let page = self
+            .db()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression(cond)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .set_exclusive_start_key(start)
+            .scan_index_forward(!newest_first)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        let lek = page.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((page.items.unwrap_or_default(), lek))
+    }
+}
