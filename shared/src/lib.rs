@@ -2,11 +2,20 @@
 //! AWS adapters and the HTTP envelope. Every Lambda function is a thin shell
 //! around [`http::handle`] or an SQS use case.
 
+pub mod app;
+pub mod aws;
 pub mod clock;
+pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod functions;
+pub mod http;
 pub mod ids;
+pub mod infra;
+pub mod lambda;
 pub mod store;
+pub mod telemetry;
+pub mod usecases;
 
 pub use error::{Error, Result};

@@ -1,0 +1,13 @@
+//! The `stripe-webhook` function: its routes are those `shared::functions::ROUTES`
+//! gives to `Function::StripeWebhook`; the behaviour lives in `shared`.
+
+use lambda_http::{Body, Request, Response};
+use shared::app::App;
+use shared::functions::Function;
+
+pub const FUNCTION: Function = Function::StripeWebhook;
+
+/// Serve one API Gateway (HTTP API v2) request.
+pub async fn handler(app: &App, req: Request) -> Response<Body> {
+    shared::http::handle(app, Some(FUNCTION), req).await
+}

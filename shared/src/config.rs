@@ -1,0 +1,105 @@
+//! Typed configuration, read from the environment once at cold start. A
+//! missing setting stops the function with a message naming it.
+
+use crate::functions::Function;
+
+/// One environment setting a function may need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    TableName,
+    PepperSecretId,
+    SigningKeySecretId,
+    OperatorTokenSecretId,
+    SecretsPrefix,
+    ProvisioningQueueUrl,
+}
+
+impl Setting {
+    pub fn env_var(self) -> &'static str {
+        match self {
+            Setting::TableName => "TABLE_NAME",
+            Setting::PepperSecretId => "PEPPER_SECRET_ID",
+            Setting::SigningKeySecretId => "SIGNING_KEY_SECRET_ID",
+            Setting::OperatorTokenSecretId => "OPERATOR_TOKEN_SECRET_ID",
+            Setting::SecretsPrefix => "SECRETS_PREFIX",
+            Setting::ProvisioningQueueUrl => "PROVISIONING_QUEUE_URL",
+        }
+    }
+    pub fn describe(self) -> &'static str {
+        match self {
+            Setting::TableName => "the DynamoDB table",
+            Setting::PepperSecretId => "the Secrets Manager id of the API-key pepper",
+            Setting::SigningKeySecretId => "the Secrets Manager id of the signing key (cursors)",
+            Setting::OperatorTokenSecretId => "the Secrets Manager id of the operator token",
+            Setting::SecretsPrefix => "the name prefix of per-tenant secrets (Stripe webhook secrets)",
+            Setting::ProvisioningQueueUrl => "the URL of the tenant provisioning SQS queue",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {var} is not set ({what}); the function cannot start without it")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub what: &'static str,
+}
+
+/// Everything any function reads from its environment. A function reads only
+/// the settings [`Function::settings`] lists; the others stay `None`.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub table_name: String,
+    pub pepper_secret_id: Option<String>,
+    pub signing_key_secret_id: Option<String>,
+    pub operator_token_secret_id: Option<String>,
+    pub secrets_prefix: Option<String>,
+    pub provisioning_queue_url: Option<String>,
+}
+
+impl Config {
+    pub fn from_env(function: Function) -> Result<Self, ConfigError> {
+        Self::from_lookup(function.settings(), |k| std::env::var(k).ok())
+    }
+
+    /// The settings of several functions at once (the dev server runs them all).
+    pub fn from_env_for(settings: &[Setting]) -> Result<Self, ConfigError> {
+        Self::from_lookup(settings, |k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(settings: &[Setting], get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut c = Config::default();
+        let mut table = None;
+        for &s in settings {
+            let v = get(s.env_var()).filter(|v| !v.trim().is_empty()).ok_or(ConfigError { var: s.env_var(), what: s.describe() })?;
+            match s {
+                Setting::TableName => table = Some(v),
+                Setting::PepperSecretId => c.pepper_secret_id = Some(v),
+                Setting::SigningKeySecretId => c.signing_key_secret_id = Some(v),
+                Setting::OperatorTokenSecretId => c.operator_token_secret_id = Some(v),
+                Setting::SecretsPrefix => c.secrets_prefix = Some(v.trim_end_matches('/').to_string()),
+                Setting::ProvisioningQueueUrl => c.provisioning_queue_url = Some(v),
+            }
+        }
+        c.table_name = table.ok_or(ConfigError { var: "TABLE_NAME", what: Setting::TableName.describe() })?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_setting_is_named() {
+        let err = Config::from_lookup(Function::Validate.settings(), |k| (k == "TABLE_NAME").then(|| "t".into())).unwrap_err();
+        assert_eq!(err.var, "PEPPER_SECRET_ID");
+        assert!(err.to_string().contains("PEPPER_SECRET_ID"));
+    }
+
+    #[test]
+    fn all_set() {
+        let c = Config::from_lookup(Function::Manage.settings(), |k| Some(format!("v-{k}"))).unwrap();
+        assert_eq!(c.table_name, "v-TABLE_NAME");
+        assert!(c.pepper_secret_id.is_some());
+    }
+}

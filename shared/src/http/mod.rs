@@ -1,0 +1,201 @@
+//! HTTP ↔ domain. [`handle`] is every HTTP function's whole handler: request
+//! id, routing, body limits, authentication, rate limiting, dispatch to a use
+//! case, and the envelope.
+
+pub mod envelope;
+pub mod request;
+mod metering;
+mod platform;
+mod routes;
+mod stripe;
+
+use crate::app::{App, KeyPrincipal, RateState};
+use crate::domain::{Actor, Scope};
+use crate::error::Error;
+use crate::functions::{Function, Op, Route, Surface, ROUTES};
+use crate::store::TenantStore;
+use envelope::{render, render_error, Reply};
+use lambda_http::{Body, Request, RequestExt, Response};
+use request::Query;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+/// What a use case gets from the HTTP edge.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub request_id: String,
+    pub now: OffsetDateTime,
+    pub params: HashMap<String, String>,
+    pub query: Query,
+    pub body: &'a [u8],
+    pub headers: &'a http::HeaderMap,
+}
+
+impl Ctx<'_> {
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name).map(String::as_str).unwrap_or("")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The caller of an API-key route, bound to its tenant.
+pub struct Caller {
+    pub principal: KeyPrincipal,
+    pub store: TenantStore,
+    pub actor: Actor,
+}
+
+type Routers = HashMap<Option<Function>, matchit::Router<Vec<&'static Route>>>;
+
+fn routers() -> &'static Routers {
+    static R: OnceLock<Routers> = OnceLock::new();
+    R.get_or_init(|| {
+        // Group routes by (function, path), then build one router per function.
+        let mut grouped: HashMap<Option<Function>, Vec<(&'static str, Vec<&'static Route>)>> = HashMap::new();
+        for route in ROUTES {
+            for key in [None, route.function].into_iter().collect::<std::collections::HashSet<_>>() {
+                let paths = grouped.entry(key).or_default();
+                match paths.iter_mut().find(|(p, _)| *p == route.path) {
+                    Some((_, v)) => v.push(route),
+                    None => paths.push((route.path, vec![route])),
+                }
+            }
+        }
+        grouped
+            .into_iter()
+            .map(|(key, paths)| {
+                let mut router = matchit::Router::new();
+                for (path, routes) in paths {
+                    router.insert(path, routes).unwrap_or_else(|e| panic!("route table: {e}"));
+                }
+                (key, router)
+            })
+            .collect()
+    })
+}
+
+/// Serve one HTTP request as `function` would (`None`: every route, as the
+/// dev server does). Never fails: every error is an envelope.
+pub async fn handle(app: &App, function: Option<Function>, req: Request) -> Response<Body> {
+    let request_id = request_id(&req);
+    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path(), tenant = tracing::field::Empty, status = tracing::field::Empty);
+    async move {
+        let started = std::time::Instant::now();
+        let mut rate: Option<RateState> = None;
+        let mut touch = None;
+        let result = serve(app, function, &req, &request_id, &mut rate, &mut touch).await;
+        // The last_used_at write ran alongside the request; finish it before
+        // answering, since Lambda freezes the environment after the response.
+        if let Some(t) = touch {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
+        }
+        let resp = match result {
+            Ok(reply) => render(reply, &request_id, rate.as_ref()),
+            Err(e) => render_error(&e, &request_id, rate.as_ref()),
+        };
+        tracing::Span::current().record("status", resp.status().as_u16());
+        tracing::info!(status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "response");
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+fn request_id(req: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let from_gateway = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.request_id.clone(),
+        _ => None,
+    };
+    match from_gateway.filter(|id| !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic())) {
+        Some(id) => format!("req_{id}"),
+        None => format!("req_{}", ulid::Ulid::new()),
+    }
+}
+
+async fn serve(
+    app: &App,
+    function: Option<Function>,
+    req: &Request,
+    request_id: &str,
+    rate: &mut Option<RateState>,
+    touch: &mut Option<tokio::task::JoinHandle<()>>,
+) -> Result<Reply, Error> {
+    let path = req.uri().path();
+    let router = routers().get(&function).ok_or_else(|| Error::not_found("ROUTE_NOT_FOUND", "no such route"))?;
+    let matched = router.at(path).map_err(|_| Error::not_found("ROUTE_NOT_FOUND", format!("no route for {path}")))?;
+    let method = req.method().as_str();
+    let route = *matched.value.iter().find(|r| r.method == method).ok_or_else(|| Error::Invalid {
+        code: "METHOD_NOT_ALLOWED",
+        message: format!("{method} is not allowed on {path}"),
+    })?;
+    // Path parameters arrive percent-encoded; decode them once here.
+    let mut params = HashMap::new();
+    for (k, v) in matched.params.iter() {
+        let decoded = percent_decode(v).ok_or_else(|| Error::validation(format!("path parameter {k} is not valid UTF-8")))?;
+        params.insert(k.to_string(), decoded);
+    }
+
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > request::MAX_BODY_BYTES {
+        return Err(Error::BadRequest { code: "BODY_TOO_LARGE", message: "the body exceeds 64 KiB".into() });
+    }
+    let query = Query(
+        req.query_string_parameters_ref()
+            .map(|q| q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            .unwrap_or_default(),
+    );
+    let ctx = Ctx { app, request_id: request_id.to_string(), now: app.now(), params, query, body, headers: req.headers() };
+
+    match route.surface {
+        Surface::Public => routes::public(&ctx, route.op).await,
+        Surface::Platform => {
+            app.authenticate_operator(ctx.header("authorization"))?;
+            routes::platform(&ctx, route.op).await
+        }
+        Surface::Stripe => routes::stripe(&ctx, route.op).await,
+        Surface::Integration | Surface::Manage => {
+            let (principal, t) = app.authenticate_key(ctx.header("x-api-key")).await?;
+            *touch = t;
+            tracing::Span::current().record("tenant", principal.tenant.as_str());
+            let state = app.rate_check(&principal);
+            *rate = Some(state);
+            if let Some(secs) = state.retry_after {
+                return Err(Error::RateLimited { retry_after_secs: secs });
+            }
+            let needed = if route.surface == Surface::Manage { Scope::Admin } else { Scope::Integration };
+            if !principal.scopes.contains(&needed) {
+                return Err(Error::Forbidden(format!("this API key lacks the '{}' scope", if needed == Scope::Admin { "admin" } else { "integration" })));
+            }
+            let caller = Caller {
+                store: app.store.tenant(&principal.tenant),
+                actor: Actor { actor: principal.key_id.to_string(), request_id: request_id.to_string() },
+                principal,
+            };
+            if route.surface == Surface::Manage {
+                routes::manage(&ctx, &caller, route.op).await
+            } else {
+                routes::integration(&ctx, &caller, route.op).await
+            }
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned())
+}
+
+/// The route a request would take (the dev server uses it to pick the function).
+pub fn route_for(method: &str, path: &str) -> Option<&'static Route> {
+    let m = routers().get(&None)?.at(path).ok()?;
+    m.value.iter().find(|r| r.method == method).copied().or_else(|| m.value.first().copied())
+}
+
+/// Which surface an op belongs to, for callers that need it (tests, docs).
+pub fn op_route(op: Op) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.op == op)
+}

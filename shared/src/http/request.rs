@@ -1,0 +1,107 @@
+//! Reading requests: bodies, JSON, query parameters. Bad input becomes a
+//! 400/422 in the envelope here, never a panic or a 500.
+
+use crate::error::Error;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Parse a JSON body into `T`. Syntax errors are 400 `INVALID_JSON`; a body
+/// of the wrong shape (types, missing or unknown fields, unknown enum values)
+/// is 422 `VALIDATION_ERROR`. An empty body reads as `{}`.
+pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let body: &[u8] = if body.iter().all(|b| b.is_ascii_whitespace()) { b"{}" } else { body };
+    serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                Error::BadRequest { code: "INVALID_JSON", message: format!("the body is not valid JSON ({e})") }
+            }
+            Category::Data => Error::validation(format!("the body is not acceptable: {e}")),
+        }
+    })
+}
+
+/// Query parameters, first value of each.
+#[derive(Debug, Default, Clone)]
+pub struct Query(pub HashMap<String, String>);
+
+impl Query {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+    /// `?limit=` (1..100, default 25).
+    pub fn limit(&self) -> Result<i32, Error> {
+        match self.get("limit") {
+            None => Ok(25),
+            Some(v) => match v.parse::<i32>() {
+                Ok(n) if (1..=100).contains(&n) => Ok(n),
+                _ => Err(Error::validation("limit must be an integer from 1 to 100")),
+            },
+        }
+    }
+    pub fn cursor(&self) -> Option<&str> {
+        self.get("cursor")
+    }
+    pub fn timestamp(&self, k: &str) -> Result<Option<time::OffsetDateTime>, Error> {
+        self.get(k)
+            .map(|v| {
+                time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| Error::validation(format!("{k} must be an RFC 3339 timestamp")))
+            })
+            .transpose()
+    }
+}
+
+/// Reject strings that are empty or too long.
+pub fn bounded(field: &str, v: &str, max: usize) -> Result<(), Error> {
+    if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(Error::validation(format!("{field} must be 1 to {max} printable characters")));
+    }
+    Ok(())
+}
+
+/// Free-form metadata: an object of at most 50 keys and 8 KiB of JSON.
+pub fn metadata(v: Option<serde_json::Map<String, serde_json::Value>>) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let v = v.unwrap_or_default();
+    if v.len() > 50 || serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX) > 8 * 1024 {
+        return Err(Error::invalid("METADATA_TOO_LARGE", "metadata may hold at most 50 keys and 8 KiB of JSON"));
+    }
+    if v.keys().any(|k| k.is_empty() || k.len() > 64) {
+        return Err(Error::validation("metadata keys must be 1 to 64 characters"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct B {
+        n: u32,
+    }
+
+    #[test]
+    fn json_errors_are_classified() {
+        assert!(matches!(json::<B>(b"{"), Err(Error::BadRequest { code: "INVALID_JSON", .. })));
+        assert!(matches!(json::<B>(b"{\"n\":\"x\"}"), Err(Error::Invalid { .. })));
+        assert!(matches!(json::<B>(b"{}"), Err(Error::Invalid { .. })));
+        assert!(matches!(json::<B>(b"{\"n\":1,\"m\":2}"), Err(Error::Invalid { .. })));
+        assert!(matches!(json::<B>(b"[1]"), Err(Error::Invalid { .. })));
+        assert_eq!(json::<B>(b"{\"n\":1}").unwrap().n, 1);
+    }
+
+    #[test]
+    fn limits() {
+        let q = |s: &str| Query([("limit".to_string(), s.to_string())].into());
+        assert_eq!(q("100").limit().unwrap(), 100);
+        assert!(q("0").limit().is_err());
+        assert!(q("101").limit().is_err());
+        assert!(q("x").limit().is_err());
+        assert_eq!(Query::default().limit().unwrap(), 25);
+    }
+}

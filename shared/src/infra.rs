@@ -1,0 +1,157 @@
+//! Creating the service's AWS resources for local runs and tests (in AWS the
+//! SAM template owns them): the table, the provisioning queue and its DLQ,
+//! and the secrets. Every call is idempotent.
+
+use crate::error::Error;
+use crate::store::keys;
+use crate::store::sdk_error;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use rand::RngCore;
+
+/// Names of everything one deployment (one prefix) uses.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub table: String,
+    pub pepper_secret: String,
+    pub operator_token_secret: String,
+    pub signing_key_secret: String,
+    pub secrets_prefix: String,
+    pub queue: String,
+    pub dlq: String,
+}
+
+impl Names {
+    pub fn for_prefix(prefix: &str) -> Self {
+        Self {
+            table: format!("{prefix}-licensing"),
+            pepper_secret: format!("{prefix}/pepper"),
+            operator_token_secret: format!("{prefix}/operator-token"),
+            signing_key_secret: format!("{prefix}/signing-key"),
+            secrets_prefix: format!("{prefix}/tenants"),
+            queue: format!("{prefix}-provisioning"),
+            dlq: format!("{prefix}-provisioning-dlq"),
+        }
+    }
+}
+
+/// The single table: PK/SK, GSI1 (licenses by e-mail, usage by period), TTL.
+pub async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), Error> {
+    let attr = |n: &str| {
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().map_err(Error::internal)
+    };
+    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().map_err(Error::internal);
+    let gsi1 = GlobalSecondaryIndex::builder()
+        .index_name(keys::GSI1)
+        .key_schema(key(keys::GSI1PK, KeyType::Hash)?)
+        .key_schema(key(keys::GSI1SK, KeyType::Range)?)
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .map_err(Error::internal)?;
+    let res = db
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(keys::PK)?)
+        .attribute_definitions(attr(keys::SK)?)
+        .attribute_definitions(attr(keys::GSI1PK)?)
+        .attribute_definitions(attr(keys::GSI1SK)?)
+        .key_schema(key(keys::PK, KeyType::Hash)?)
+        .key_schema(key(keys::SK, KeyType::Range)?)
+        .global_secondary_indexes(gsi1)
+        .send()
+        .await;
+    match res {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("ResourceInUseException") => return Ok(()),
+        Err(e) => return Err(sdk_error("CreateTable", e)),
+    }
+    // Wait until the table is ACTIVE (immediate on moto, seconds on AWS).
+    for _ in 0..120 {
+        let d = db.describe_table().table_name(table).send().await.map_err(|e| sdk_error("DescribeTable", e))?;
+        if d.table().and_then(|t| t.table_status()).map(|s| s.as_str() == "ACTIVE").unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    db.update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder().attribute_name(keys::TTL).enabled(true).build().map_err(Error::internal)?,
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("UpdateTimeToLive", e))?;
+    Ok(())
+}
+
+pub async fn delete_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), Error> {
+    match db.delete_table().table_name(table).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(()),
+        Err(e) => Err(sdk_error("DeleteTable", e)),
+    }
+}
+
+/// The provisioning queue and its dead-letter queue (after `max_receives`
+/// receives a message moves there). Returns (queue URL, DLQ URL).
+pub async fn create_queues(sqs: &aws_sdk_sqs::Client, names: &Names, max_receives: u32) -> Result<(String, String), Error> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let dlq = sqs
+        .create_queue()
+        .queue_name(&names.dlq)
+        .attributes(A::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(|e| sdk_error("CreateQueue", e))?
+        .queue_url
+        .ok_or_else(|| Error::internal("CreateQueue returned no URL"))?;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(A::QueueArn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("GetQueueAttributes", e))?
+        .attributes
+        .and_then(|mut a| a.remove(&A::QueueArn))
+        .ok_or_else(|| Error::internal("DLQ has no ARN"))?;
+    let redrive = serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max_receives.to_string() }).to_string();
+    let queue = sqs
+        .create_queue()
+        .queue_name(&names.queue)
+        .attributes(A::VisibilityTimeout, "30")
+        .attributes(A::RedrivePolicy, redrive)
+        .send()
+        .await
+        .map_err(|e| sdk_error("CreateQueue", e))?
+        .queue_url
+        .ok_or_else(|| Error::internal("CreateQueue returned no URL"))?;
+    Ok((queue, dlq))
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Create the service secrets if missing; returns the operator token.
+pub async fn create_secrets(secrets: &crate::aws::Secrets, names: &Names) -> Result<String, Error> {
+    for id in [&names.pepper_secret, &names.signing_key_secret] {
+        if secrets.get(id).await?.is_none() {
+            secrets.put(id, &random_hex(32)).await?;
+        }
+    }
+    match secrets.get(&names.operator_token_secret).await? {
+        Some(t) => Ok(t),
+        None => {
+            let token = format!("op_{}", random_hex(24));
+            secrets.put(&names.operator_token_secret, &token).await?;
+            Ok(token)
+        }
+    }
+}

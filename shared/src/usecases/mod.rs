@@ -1,0 +1,5 @@
+//! Use cases: the service's behaviour, independent of HTTP.
+
+pub mod catalog;
+pub mod licensing;
+pub mod tenants;

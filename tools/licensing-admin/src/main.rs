@@ -1,0 +1,136 @@
+//! `licensing-admin`: the operator's command line.
+//!
+//! - `infra up --prefix P`: create the table, queues and secrets (local runs;
+//!   in AWS the SAM template owns them) and print the settings as `KEY=value`.
+//! - `tenant create ...`: create an active tenant with its first admin and
+//!   integration keys, through the same code the provisioning pipeline uses.
+//! - `routes`: the function/route/setting table, as JSON (for template checks).
+
+use clap::{Parser, Subcommand};
+use shared::app::App;
+use shared::aws::{Clients, Secrets};
+use shared::config::Config;
+use shared::domain::Plan;
+use shared::functions::{Function, ROUTES};
+use shared::usecases::tenants::{bootstrap, Bootstrap, TenantRequest};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "licensing-admin", about = "Operator tasks for the licensing service")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Local resources.
+    Infra {
+        #[command(subcommand)]
+        cmd: InfraCmd,
+    },
+    /// Tenants.
+    Tenant {
+        #[command(subcommand)]
+        cmd: TenantCmd,
+    },
+    /// Print every function with its routes and settings as JSON.
+    Routes,
+}
+
+#[derive(Subcommand)]
+enum InfraCmd {
+    /// Create the table, queues and secrets for a prefix; print KEY=value settings.
+    Up {
+        #[arg(long)]
+        prefix: String,
+        /// Receives before a provisioning message moves to the DLQ.
+        #[arg(long, default_value_t = 3)]
+        max_receives: u32,
+    },
+    /// Delete the table of a prefix (queues and secrets are left).
+    Down {
+        #[arg(long)]
+        prefix: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCmd {
+    /// Create an active tenant with an admin and an integration key (printed once, as JSON).
+    Create {
+        #[arg(long)]
+        tenant_id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        #[arg(long, default_value = "growth")]
+        plan: String,
+    },
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Routes => {
+            let functions: Vec<_> = Function::ALL
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "function": f.name(),
+                        "settings": f.settings().iter().map(|s| s.env_var()).collect::<Vec<_>>(),
+                        "routes": ROUTES.iter().filter(|r| r.function == Some(*f)).map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            let dev_only: Vec<_> = ROUTES.iter().filter(|r| r.function.is_none()).map(|r| format!("{} {}", r.method, r.path)).collect();
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "functions": functions, "dev_server_only": dev_only }))?);
+        }
+        Cmd::Infra { cmd: InfraCmd::Up { prefix, max_receives } } => {
+            let clients = Clients::new(&shared::aws::sdk_config().await);
+            let names = shared::infra::Names::for_prefix(&prefix);
+            shared::infra::create_table(&clients.dynamodb, &names.table).await?;
+            let (queue, dlq) = shared::infra::create_queues(&clients.sqs, &names, max_receives).await?;
+            let token = shared::infra::create_secrets(&Secrets::new(clients.secrets.clone()), &names).await?;
+            println!("TABLE_NAME={}", names.table);
+            println!("PEPPER_SECRET_ID={}", names.pepper_secret);
+            println!("SIGNING_KEY_SECRET_ID={}", names.signing_key_secret);
+            println!("OPERATOR_TOKEN_SECRET_ID={}", names.operator_token_secret);
+            println!("SECRETS_PREFIX={}", names.secrets_prefix);
+            println!("PROVISIONING_QUEUE_URL={queue}");
+            println!("PROVISIONING_DLQ_URL={dlq}");
+            println!("LICENSING_OPERATOR_TOKEN={token}");
+        }
+        Cmd::Infra { cmd: InfraCmd::Down { prefix } } => {
+            let clients = Clients::new(&shared::aws::sdk_config().await);
+            shared::infra::delete_table(&clients.dynamodb, &shared::infra::Names::for_prefix(&prefix).table).await?;
+        }
+        Cmd::Tenant { cmd: TenantCmd::Create { tenant_id, name, admin_email, plan } } => {
+            let req: TenantRequest = serde_json::from_value(serde_json::json!({
+                "tenant_id": tenant_id, "name": name, "admin_email": admin_email.to_lowercase(), "plan": plan,
+            }))
+            .map_err(|e| format!("invalid tenant: {e}"))?;
+            let _: Plan = req.plan;
+            let config = Config::from_env_for(&[shared::config::Setting::TableName, shared::config::Setting::PepperSecretId])?;
+            let clients = Clients::new(&shared::aws::sdk_config().await);
+            let app = App::build(config, clients, Arc::new(shared::clock::SystemClock)).await?;
+            match bootstrap(&app.store, app.pepper()?, req, app.now()).await? {
+                Bootstrap::Created { tenant, admin, integration } => println!(
+                    "{}",
+                    serde_json::json!({
+                        "tenant_id": tenant.tenant_id, "status": tenant.status.as_str(),
+                        "admin_api_key": admin.key, "integration_api_key": integration.key,
+                    })
+                ),
+                Bootstrap::AlreadyExists(t) => {
+                    return Err(format!("tenant {} already exists (status {}); its keys were shown when it was created", t.tenant_id, t.status.as_str()).into())
+                }
+            }
+        }
+    }
+    Ok(())
+}
