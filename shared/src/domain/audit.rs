@@ -91,8 +91,9 @@ impl AuditEvent {
             ApiKeyCreated | StripeIntegrationUpdated | LicensePolicyChanged => Severity::Notice,
             _ => Severity::Info,
         };
-        // ULIDs sort by time, so the sort key is the event id.
-        let id = format!("aud_{}", ulid::Ulid::from_datetime(at.into()));
+        // ULIDs sort by time, so the sort key is the event id; the generator
+        // keeps events of the same millisecond in the order they were made.
+        let id = format!("aud_{}", monotonic_ulid(at));
         Self {
             id,
             tenant_id: tenant_id.clone(),
@@ -116,4 +117,19 @@ impl AuditEvent {
 pub struct Actor {
     pub actor: String,
     pub request_id: String,
+}
+
+/// A ULID for `at`; ULIDs made by this process for the same millisecond
+/// increase in the order they were made.
+pub fn monotonic_ulid(at: OffsetDateTime) -> ulid::Ulid {
+    use std::sync::Mutex;
+    static LAST: Mutex<Option<ulid::Ulid>> = Mutex::new(None);
+    let fresh = ulid::Ulid::from_datetime(at.into());
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let next = match *last {
+        Some(prev) if prev.timestamp_ms() == fresh.timestamp_ms() => prev.increment().unwrap_or(fresh),
+        _ => fresh,
+    };
+    *last = Some(next);
+    next
 }

@@ -12,6 +12,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// is 422 `VALIDATION_ERROR`. An empty body reads as `{}`.
 pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     let body: &[u8] = if body.iter().all(|b| b.is_ascii_whitespace()) { b"{}" } else { body };
+    // Syntax first, so a truncated body is INVALID_JSON even when the part
+    // that did arrive already holds an unknown field.
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map_err(|e| Error::BadRequest { code: "INVALID_JSON", message: format!("the body is not valid JSON ({e})") })?;
     serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {

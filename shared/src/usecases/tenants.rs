@@ -88,7 +88,7 @@ pub async fn bootstrap(store: &Store, pepper: &Pepper, req: TenantRequest, now: 
     let audit = [
         AuditEvent::new(&req.tenant_id, AuditCode::TenantProvisioned, "operator", req.tenant_id.as_str(), now, "cli"),
         AuditEvent::new(&req.tenant_id, AuditCode::ApiKeyCreated, "operator", admin.record.id.as_str(), now, "cli"),
-        AuditEvent::new(&req.tenant_id, AuditCode::ApiKeyCreated, "operator", integration.record.id.as_str(), now + time::Duration::milliseconds(1), "cli"),
+        AuditEvent::new(&req.tenant_id, AuditCode::ApiKeyCreated, "operator", integration.record.id.as_str(), now, "cli"),
     ];
     match store.create_tenant(&tenant, &[admin.record.clone(), integration.record.clone()], &audit).await? {
         CreateTenant::Created => Ok(Bootstrap::Created { tenant: Box::new(tenant), admin, integration }),

@@ -1,0 +1,258 @@
+//! Test harness: the real stack, in process. Each [`Env`] gets its own
+//! DynamoDB table on the emulator `make test` started (moto), the secrets that
+//! run created, an [`App`] built exactly as a function builds it (plus an SDK
+//! interceptor that counts DynamoDB round trips), and the dev server's HTTP
+//! front on a free loopback port.
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde_json::Value;
+use shared::app::App;
+use shared::aws::Clients;
+use shared::clock::{Clock, ManualClock, SystemClock};
+use shared::config::{Config, Setting};
+use shared::functions::Function;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// DynamoDB operations sent, in order (one entry per HTTP attempt).
+#[derive(Debug, Default)]
+pub struct CallLog(Mutex<Vec<String>>);
+
+impl CallLog {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+#[derive(Debug)]
+struct Counter(Arc<CallLog>);
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "round-trip-counter"
+    }
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
+        self.0 .0.lock().unwrap().push(op);
+        Ok(())
+    }
+}
+
+fn all_settings() -> Vec<Setting> {
+    let mut v = Vec::new();
+    for f in Function::ALL {
+        for s in f.settings() {
+            if !v.contains(s) {
+                v.push(*s);
+            }
+        }
+    }
+    v
+}
+
+pub fn base_config() -> Config {
+    Config::from_env_for(&all_settings()).unwrap_or_else(|e| {
+        panic!("{e}\nThe integration tests run against the local stack: use `make test`, which starts it and sets these.")
+    })
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+pub struct Env {
+    pub app: Arc<App>,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub calls: Arc<CallLog>,
+    pub clock: Option<Arc<ManualClock>>,
+    pub config: Config,
+    pub clients: Clients,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub json: Value,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn data(&self) -> &Value {
+        &self.json["data"]
+    }
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn header(&self, n: &str) -> Option<&str> {
+        self.headers.get(n).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl std::fmt::Debug for Resp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.text)
+    }
+}
+
+pub struct Tenant {
+    pub id: String,
+    pub admin: String,
+    pub integration: String,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Self::build(None).await
+    }
+
+    pub async fn with_clock(at: time::OffsetDateTime) -> Env {
+        Self::build(Some(Arc::new(ManualClock::new(at)))).await
+    }
+
+    async fn build(clock: Option<Arc<ManualClock>>) -> Env {
+        let mut config = base_config();
+        // A table of its own: tests never see each other's items, and moto's
+        // transactions (which copy the table) stay fast.
+        config.table_name = format!("{}-t{}-{}", config.table_name, SEQ.fetch_add(1, Ordering::SeqCst), ulid::Ulid::new().to_string().to_lowercase());
+        let sdk = shared::aws::sdk_config().await;
+        let calls = Arc::new(CallLog::default());
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(Counter(calls.clone())).build(),
+        );
+        let mut clients = Clients::new(&sdk);
+        clients.dynamodb = dynamodb;
+        shared::infra::create_table(&clients.dynamodb, &config.table_name).await.expect("create test table");
+        let clk: Arc<dyn Clock> = match &clock {
+            Some(c) => c.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let app = Arc::new(App::build(config.clone(), clients.clone(), clk).await.expect("build app"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server_app = app.clone();
+        tokio::spawn(async move {
+            let _ = dev_server::serve(listener, server_app, std::future::pending()).await;
+        });
+        calls.take();
+        Env { app, base, http: reqwest::Client::new(), calls, clock, config, clients }
+    }
+
+    pub fn clock(&self) -> &ManualClock {
+        self.clock.as_deref().expect("this Env was started without a manual clock")
+    }
+
+    /// A fresh active tenant with an admin and an integration key.
+    pub async fn tenant(&self, name: &str) -> Tenant {
+        self.tenant_on_plan(name, "growth").await
+    }
+
+    pub async fn tenant_on_plan(&self, name: &str, plan: &str) -> Tenant {
+        let id = format!("{name}-{}", &ulid::Ulid::new().to_string().to_lowercase()[20..]);
+        let req: shared::usecases::tenants::TenantRequest = serde_json::from_value(serde_json::json!({
+            "tenant_id": id, "name": name, "admin_email": format!("ops@{name}.example"), "plan": plan,
+        }))
+        .unwrap();
+        match shared::usecases::tenants::bootstrap(&self.app.store, self.app.pepper().unwrap(), req, self.app.now()).await.unwrap() {
+            shared::usecases::tenants::Bootstrap::Created { admin, integration, .. } => {
+                Tenant { id, admin: admin.key, integration: integration.key }
+            }
+            _ => panic!("tenant existed"),
+        }
+    }
+
+    pub async fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<&Value>) -> Resp {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{}", self.base, path));
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        Self::read(req.send().await.expect("request")).await
+    }
+
+    pub async fn send_raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Resp {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{}", self.base, path)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::read(req.send().await.expect("request")).await
+    }
+
+    async fn read(resp: reqwest::Response) -> Resp {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, json, headers, text }
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Resp {
+        self.send("POST", path, Some(key), Some(&body)).await
+    }
+    pub async fn get(&self, path: &str, key: &str) -> Resp {
+        self.send("GET", path, Some(key), None).await
+    }
+    pub async fn patch(&self, path: &str, key: &str, body: Value) -> Resp {
+        self.send("PATCH", path, Some(key), Some(&body)).await
+    }
+    pub async fn delete(&self, path: &str, key: &str) -> Resp {
+        self.send("DELETE", path, Some(key), None).await
+    }
+
+    /// A product, a policy with `seats` seats and `entitlements`, and a
+    /// license under it. Returns (policy id, license JSON).
+    pub async fn license(&self, t: &Tenant, seats: u32, entitlements: Value) -> (String, Value) {
+        let product = format!("p{}", SEQ.fetch_add(1, Ordering::SeqCst));
+        let r = self.post("/v1/manage/products", &t.admin, serde_json::json!({ "code": product, "name": "App" })).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        let policy = self.policy(t, &product, seats, entitlements).await;
+        let l = self.post("/v1/manage/licenses", &t.admin, serde_json::json!({ "policy": policy, "customer_email": "buyer@example.com" })).await;
+        assert_eq!(l.status, 201, "{l:?}");
+        (policy, l.data().clone())
+    }
+
+    pub async fn policy(&self, t: &Tenant, product: &str, seats: u32, entitlements: Value) -> String {
+        let p = self
+            .post(
+                "/v1/manage/policies",
+                &t.admin,
+                serde_json::json!({ "product": product, "name": "Pro", "max_activations": seats, "entitlements": entitlements, "grace_period_days": 3 }),
+            )
+            .await;
+        assert_eq!(p.status, 201, "{p:?}");
+        p.data()["id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Drop the table in the background; the emulator goes away with the run anyway.
+        let db = self.clients.dynamodb.clone();
+        let table = self.config.table_name.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = shared::infra::delete_table(&db, &table).await;
+            });
+        }
+    }
+}
+
+/// Load a sample event from `events/`, with `{{NAME}}` placeholders filled.
+pub fn event(name: &str, vars: &[(&str, &str)]) -> String {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut s = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (k, v) in vars {
+        s = s.replace(&format!("{{{{{k}}}}}"), v);
+    }
+    s
+}

@@ -1,0 +1,86 @@
+//! API keys, scopes, expiry, tenants, rate-limit headers.
+
+use harness::Env;
+use serde_json::json;
+use time::macros::datetime;
+
+#[tokio::test]
+async fn api_key_authentication() {
+    let env = Env::with_clock(datetime!(2026-05-01 0:00 UTC)).await;
+    let t = env.tenant("keys").await;
+    let path = "/v1/integration/licenses/SOME-KEY-123456/validate";
+    let missing = env.send("POST", path, None, Some(&json!({}))).await;
+    assert_eq!((missing.status, missing.code()), (401, "UNAUTHENTICATED"));
+    assert_eq!(missing.json["error"]["type"], "authentication_error");
+    let last = t.integration.chars().last().unwrap();
+    let flipped = format!("{}{}", &t.integration[..t.integration.len() - 1], if last == '0' { '1' } else { '0' });
+    for bad in ["nope", "lk_keys_x_y", &t.integration[..t.integration.len() - 1], &flipped] {
+        let r = env.post(path, bad, json!({})).await;
+        assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"), "{bad}");
+    }
+    // The right key but the wrong scope.
+    let r = env.get("/v1/manage/products", &t.integration).await;
+    assert_eq!((r.status, r.code(), r.json["error"]["type"].as_str()), (403, "FORBIDDEN", Some("permission_error")));
+    let r = env.post(path, &t.admin, json!({})).await;
+    assert_eq!((r.status, r.code()), (403, "FORBIDDEN"));
+
+    // Expiring keys stop working at their expiry.
+    let k = env.post("/v1/manage/api-keys", &t.admin, json!({ "name": "short", "scopes": ["integration"], "expires_at": "2026-05-02T00:00:00Z" })).await;
+    assert_eq!(k.status, 201, "{k:?}");
+    let key = k.data()["key"].as_str().unwrap().to_string();
+    assert_eq!(env.post(path, &key, json!({})).await.status, 200);
+    env.clock().set(datetime!(2026-05-02 0:00 UTC));
+    assert_eq!(env.post(path, &key, json!({})).await.status, 401);
+    assert_eq!(env.post("/v1/manage/api-keys", &t.admin, json!({ "name": "old", "scopes": ["admin"], "expires_at": "2026-01-01T00:00:00Z" })).await.status, 422);
+
+    // last_used_at is recorded.
+    let keys = env.get("/v1/manage/api-keys", &t.admin).await;
+    let used: Vec<_> = keys.data().as_array().unwrap().iter().filter(|k| k["last_used_at"].is_string()).collect();
+    assert!(used.len() >= 2, "{keys:?}");
+}
+
+#[tokio::test]
+async fn rate_limit_headers_and_request_ids() {
+    let env = Env::start().await;
+    let t = env.tenant("rl").await;
+    let r = env.get("/v1/manage/products", &t.admin).await;
+    let limit: u32 = r.header("x-ratelimit-limit").unwrap().parse().unwrap();
+    let remaining: u32 = r.header("x-ratelimit-remaining").unwrap().parse().unwrap();
+    let reset: i64 = r.header("x-ratelimit-reset").unwrap().parse().unwrap();
+    assert_eq!(limit, 6000, "growth plan");
+    assert_eq!(remaining, limit - 1);
+    assert!(reset > time::OffsetDateTime::now_utc().unix_timestamp());
+    let rid = r.json["meta"]["request_id"].as_str().unwrap();
+    assert_eq!(r.header("x-request-id"), Some(rid));
+    let h = env.send("GET", "/v1/health", None, None).await;
+    assert_eq!(h.data()["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_the_rate_limit_is_429() {
+    let env = Env::start().await;
+    let t = env.tenant_on_plan("rlfree", "free").await;
+    let path = "/v1/integration/licenses/NO-SUCH-KEY-0001/validate";
+    // Count successes per one-minute window until the first 429 (a window may
+    // roll over during the loop, so count per X-RateLimit-Reset value).
+    let mut per_window: std::collections::HashMap<String, u32> = Default::default();
+    let mut refused = None;
+    for _ in 0..1300 {
+        let r = env.post(path, &t.integration, json!({})).await;
+        let reset = r.header("x-ratelimit-reset").unwrap().to_string();
+        if r.status == 429 {
+            refused = Some((reset, r));
+            break;
+        }
+        assert_eq!(r.status, 200, "{r:?}");
+        *per_window.entry(reset).or_default() += 1;
+    }
+    let (reset, r) = refused.expect("a 429 within two windows");
+    assert_eq!(per_window.get(&reset), Some(&600), "exactly the free plan's 600 per minute before the 429");
+    assert_eq!((r.code(), r.json["error"]["type"].as_str()), ("RATE_LIMITED", Some("rate_limit_error")));
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    // Another key of the same tenant has its own budget.
+    assert_eq!(env.get("/v1/manage/products", &t.admin).await.status, 200);
+}

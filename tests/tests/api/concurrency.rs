@@ -1,0 +1,67 @@
+//! Many requests at once; exact counts afterwards.
+
+use harness::Env;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forty_activations_on_five_seats() {
+    let env = Env::start().await;
+    let t = env.tenant("race").await;
+    let (_, lic) = env.license(&t, 5, json!({})).await;
+    let key = lic["key"].as_str().unwrap().to_string();
+    let results = futures::future::join_all((0..40).map(|i| {
+        let body = json!({ "license_key": key, "fingerprint": format!("machine-{i}") });
+        let env = &env;
+        let k = t.integration.clone();
+        async move { env.post("/v1/integration/activations", &k, body).await }
+    }))
+    .await;
+    let created = results.iter().filter(|r| r.status == 201).count();
+    let refused = results.iter().filter(|r| r.status == 409 && r.code() == "TOO_MANY_ACTIVATIONS").count();
+    assert_eq!((created, refused), (5, 35), "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
+    let l = env.get(&format!("/v1/manage/licenses/{}", lic["id"].as_str().unwrap()), &t.admin).await;
+    assert_eq!(l.data()["seats"]["used"], 5);
+    let acts = env.get(&format!("/v1/manage/licenses/{}/activations", lic["id"].as_str().unwrap()), &t.admin).await;
+    assert_eq!(acts.data().as_array().unwrap().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_activations_of_one_fingerprint() {
+    let env = Env::start().await;
+    let t = env.tenant("samefp").await;
+    let (_, lic) = env.license(&t, 5, json!({})).await;
+    let key = lic["key"].as_str().unwrap().to_string();
+    let results = futures::future::join_all((0..20).map(|_| {
+        let body = json!({ "license_key": key, "fingerprint": "the-one" });
+        let env = &env;
+        let k = t.integration.clone();
+        async move { env.post("/v1/integration/activations", &k, body).await }
+    }))
+    .await;
+    assert_eq!(results.iter().filter(|r| r.status == 201).count(), 1);
+    assert_eq!(results.iter().filter(|r| r.status == 200).count(), 19);
+    let ids: std::collections::HashSet<_> = results.iter().map(|r| r.data()["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 1, "one activation id");
+    let l = env.get(&format!("/v1/manage/licenses/{}", lic["id"].as_str().unwrap()), &t.admin).await;
+    assert_eq!(l.data()["seats"]["used"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deactivations_free_one_seat() {
+    let env = Env::start().await;
+    let t = env.tenant("deact").await;
+    let (_, lic) = env.license(&t, 2, json!({})).await;
+    let key = lic["key"].as_str().unwrap().to_string();
+    for fp in ["a", "b"] {
+        assert_eq!(env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": fp })).await.status, 201);
+    }
+    let results = futures::future::join_all((0..10).map(|_| {
+        let env = &env;
+        let (k, key) = (t.integration.clone(), key.clone());
+        async move { env.post("/v1/integration/activations/deactivate", &k, json!({ "license_key": key, "fingerprint": "a" })).await }
+    }))
+    .await;
+    assert!(results.iter().all(|r| r.status == 200), "{results:?}");
+    let l = env.get(&format!("/v1/manage/licenses/{}", lic["id"].as_str().unwrap()), &t.admin).await;
+    assert_eq!(l.data()["seats"]["used"], 1);
+}

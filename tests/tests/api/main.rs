@@ -1,0 +1,10 @@
+//! Integration tests against the local stack (moto over the wire), one
+//! binary so the workspace links the AWS SDK into one test executable.
+
+mod auth;
+mod concurrency;
+mod events;
+mod input;
+mod isolation;
+mod licensing;
+mod roundtrips;
