@@ -34,7 +34,8 @@ pub enum Overage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum EntitlementSpec {
-    Boolean,
+    /// A struct variant so `deny_unknown_fields` applies to it too.
+    Boolean {},
     Metered {
         limit: u64,
         period: Period,

@@ -201,8 +201,8 @@ pub fn spec_view(
     detailed: bool,
 ) -> Value {
     match spec {
-        EntitlementSpec::Boolean if !detailed => Value::Bool(true),
-        EntitlementSpec::Boolean => json!({ "granted": true, "type": "boolean" }),
+        EntitlementSpec::Boolean {} if !detailed => Value::Bool(true),
+        EntitlementSpec::Boolean {} => json!({ "granted": true, "type": "boolean" }),
         EntitlementSpec::Metered { limit, period, overage } => {
             let window = period.window(now);
             let used = usage.get(&(feature.to_string(), window.key.clone())).map(|c| c.used).unwrap_or(0);
@@ -328,7 +328,7 @@ mod tests {
 
     fn policy() -> Policy {
         let mut e = Entitlements::new();
-        e.insert(Feature::parse("export-4k").unwrap(), EntitlementSpec::Boolean);
+        e.insert(Feature::parse("export-4k").unwrap(), EntitlementSpec::Boolean {});
         Policy {
             id: PolicyId::generate(),
             product: ProductCode::parse("app").unwrap(),
@@ -412,7 +412,7 @@ mod tests {
         let p = policy();
         let mut l = license(&p);
         l.entitlement_overrides.insert(Feature::parse("export-4k").unwrap(), None);
-        l.entitlement_overrides.insert(Feature::parse("beta").unwrap(), Some(EntitlementSpec::Boolean));
+        l.entitlement_overrides.insert(Feature::parse("beta").unwrap(), Some(EntitlementSpec::Boolean {}));
         let e = l.effective_entitlements(&p);
         assert!(!e.contains_key(&Feature::parse("export-4k").unwrap()));
         assert!(e.contains_key(&Feature::parse("beta").unwrap()));

@@ -16,6 +16,9 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     // that did arrive already holds an unknown field.
     serde_json::from_slice::<serde::de::IgnoredAny>(body)
         .map_err(|e| Error::BadRequest { code: "INVALID_JSON", message: format!("the body is not valid JSON ({e})") })?;
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::validation("the body must be a JSON object"));
+    }
     serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make dev`: the service on loopback. Starts moto (unless AWS_ENDPOINT_URL is
+# set), creates the table, queues and secrets, builds and starts the dev
+# server on $PORT (default 3000), creates a demo tenant and prints its keys.
+# Ctrl-C stops everything it started.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+trap cleanup EXIT INT TERM
+
+PORT="${PORT:-3000}"
+start_aws
+log "building the dev server and the admin CLI"
+cargo build --locked -p dev-server -p licensing-admin
+PREFIX="${LICENSING_PREFIX:-dev-$(date +%s)}"
+create_resources "$PREFIX"
+
+log "starting the dev server on http://127.0.0.1:$PORT"
+PORT="$PORT" "$ROOT/target/debug/dev-server" >"$LOCAL/dev-server.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$PORT/v1/health" 300
+
+log "creating the demo tenant"
+demo_id="demo-$(date +%s | tail -c 6)"
+keys="$("$ROOT/target/debug/licensing-admin" tenant create --tenant-id "$demo_id" --name "Demo Vendor" --admin-email "ops@demo.example" --plan growth)"
+admin_key="$(printf '%s' "$keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_api_key"])')"
+integration_key="$(printf '%s' "$keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["integration_api_key"])')"
+
+cat >"$LOCAL/dev.env" <<ENV
+LICENSING_BASE_URL=http://127.0.0.1:$PORT
+LICENSING_OPERATOR_TOKEN=$LICENSING_OPERATOR_TOKEN
+LICENSING_TENANT_ID=$demo_id
+LICENSING_ADMIN_KEY=$admin_key
+LICENSING_INTEGRATION_KEY=$integration_key
+ENV
+
+cat <<MSG
+
+  Licensing service running at http://127.0.0.1:$PORT  (logs: .local/dev-server.log)
+  AWS stand-in:      $AWS_ENDPOINT_URL
+  Demo tenant:       $demo_id
+  Admin key:         $admin_key
+  Integration key:   $integration_key
+  Operator token:    $LICENSING_OPERATOR_TOKEN
+  Written to .local/dev.env (source it: set -a; . .local/dev.env; set +a)
+
+  Try:  curl -s -H "x-api-key: \$LICENSING_ADMIN_KEY" \$LICENSING_BASE_URL/v1/manage/products
+
+  Ctrl-C stops everything.
+MSG
+wait "${PIDS[@]}"

@@ -1,0 +1,76 @@
+# Shared by scripts/dev.sh and scripts/test.sh: the local AWS stand-in.
+# Sourced, not run. Sets AWS_* and the service settings in the environment.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"
+VENV="$LOCAL/venv"
+MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+mkdir -p "$LOCAL"
+
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+  done
+}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# A free TCP port on loopback.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Wait until something answers HTTP on a port.
+wait_http() {
+  local url="$1" tries="${2:-100}"
+  for _ in $(seq "$tries"); do
+    if curl -s -o /dev/null "$url"; then return 0; fi
+    sleep 0.1
+  done
+  echo "nothing answered at $url" >&2
+  return 1
+}
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating a Python virtualenv in .local/venv"
+    python3 -m venv "$VENV"
+  fi
+  if ! "$VENV/bin/python" -c "import moto, werkzeug; assert moto.__version__ == '$MOTO_VERSION'" 2>/dev/null; then
+    log "installing moto[server]==$MOTO_VERSION"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+}
+
+# Start the emulator unless AWS_ENDPOINT_URL already names one.
+start_aws() {
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
+    log "using the AWS endpoint already set: $AWS_ENDPOINT_URL"
+    return 0
+  fi
+  ensure_venv
+  local port="${MOTO_PORT:-$(free_port)}"
+  log "starting moto on 127.0.0.1:$port (DynamoDB requests serialised)"
+  "$VENV/bin/python" "$ROOT/scripts/moto_locked.py" 127.0.0.1 "$port" >"$LOCAL/moto-$port.log" 2>&1 &
+  PIDS+=($!)
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+  wait_http "$AWS_ENDPOINT_URL/moto-api/" 200
+}
+
+# Create the table, queues and secrets under a prefix; export their settings.
+create_resources() {
+  local prefix="$1" out="$LOCAL/$1.env"
+  log "creating resources with prefix $prefix"
+  "$ROOT/target/debug/licensing-admin" infra up --prefix "$prefix" >"$out"
+  set -a
+  # shellcheck disable=SC1090
+  . "$out"
+  set +a
+}

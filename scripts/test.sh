@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite on a fresh machine. Starts moto on a free port
+# (unless AWS_ENDPOINT_URL is set), builds the workspace once, runs unit,
+# handler and integration tests and the infrastructure checks, and stops
+# everything it started. Exits non-zero on any failure.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+trap cleanup EXIT INT TERM
+
+start_aws
+log "building the workspace (once, for every test)"
+cargo build --workspace --all-targets --locked
+create_resources "test-$(date +%s)-$$"
+
+log "running the tests"
+cargo test --workspace --locked --no-fail-fast
+
+if [ -x "$ROOT/scripts/check-infra.sh" ]; then
+  log "checking infra/template.yaml against the code"
+  "$ROOT/scripts/check-infra.sh"
+fi
+log "all tests passed"
