@@ -165,15 +165,29 @@ impl Activation {
     }
 }
 
-/// Current usage of one metric, as read with the license.
+/// Usage of one metric of one license in one period (the counter item).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UsageCounter {
     pub metric: Metric,
+    /// The period key: `YYYY-MM-DD`, `YYYY-MM` or `total`.
     pub period: String,
     #[serde(default)]
     pub used: u64,
-    #[serde(default)]
-    pub overage: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_id: Option<LicenseId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<Email>,
+    /// The limit in force when usage was last recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resets_epoch: Option<i64>,
+}
+
+impl UsageCounter {
+    pub fn overage(&self) -> u64 {
+        self.limit.map(|l| self.used.saturating_sub(l)).unwrap_or(0)
+    }
 }
 
 /// Usage of the license's metrics keyed by (metric, period key).

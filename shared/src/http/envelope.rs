@@ -12,6 +12,8 @@ pub const API_VERSION: &str = "v1";
 pub struct Reply {
     pub status: u16,
     pub body: ReplyBody,
+    /// Extra response headers.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug)]
@@ -26,16 +28,20 @@ pub enum ReplyBody {
 
 impl Reply {
     pub fn ok(data: Value) -> Self {
-        Reply { status: 200, body: ReplyBody::Data(data) }
+        Reply { status: 200, body: ReplyBody::Data(data), headers: Vec::new() }
     }
     pub fn created(data: Value) -> Self {
-        Reply { status: 201, body: ReplyBody::Data(data) }
+        Reply { status: 201, body: ReplyBody::Data(data), headers: Vec::new() }
     }
     pub fn accepted(data: Value) -> Self {
-        Reply { status: 202, body: ReplyBody::Data(data) }
+        Reply { status: 202, body: ReplyBody::Data(data), headers: Vec::new() }
+    }
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
     pub fn list(items: Vec<Value>, next: Option<String>) -> Self {
-        Reply { status: 200, body: ReplyBody::List(Value::Array(items), next) }
+        Reply { status: 200, body: ReplyBody::List(Value::Array(items), next), headers: Vec::new() }
     }
 }
 
@@ -44,6 +50,7 @@ fn meta(request_id: &str) -> Value {
 }
 
 pub fn render(reply: Reply, request_id: &str, rate: Option<&RateState>) -> Response<Body> {
+    let extra = reply.headers;
     let (content_type, body) = match reply.body {
         ReplyBody::Data(data) => ("application/json", json!({ "data": data, "meta": meta(request_id) }).to_string()),
         ReplyBody::List(data, next) => {
@@ -53,7 +60,13 @@ pub fn render(reply: Reply, request_id: &str, rate: Option<&RateState>) -> Respo
         }
         ReplyBody::Raw(ct, text) => (ct, text),
     };
-    build(reply.status, content_type, body, request_id, rate)
+    let mut resp = build(reply.status, content_type, body, request_id, rate);
+    for (name, value) in extra {
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    resp
 }
 
 /// Every error, as the contract's envelope. Internal details are logged here

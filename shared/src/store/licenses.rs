@@ -358,16 +358,8 @@ impl TenantStore {
     /// The seat-taking half of an activation.
     fn seat_take(&self, id: &LicenseId, now: OffsetDateTime) -> Result<TransactWriteItem, Error> {
         let mut e = Expr::new();
-        let (used, max, status) = (e.name("seats_used"), e.name("max_activations"), e.name("status"));
-        let (exp, grace) = (e.name("expires_epoch"), e.name("grace_epoch"));
-        let now_v = e.val(n(now.unix_timestamp()));
-        let cond = format!(
-            "attribute_exists(PK) AND {used} < {max} \
-             AND ({status} = {active} OR ({status} = {past_due} AND {grace} > {now_v})) \
-             AND (attribute_not_exists({exp}) OR {exp} > {now_v})",
-            active = e.val(s("active")),
-            past_due = e.val(s("past_due")),
-        );
+        let (used, max) = (e.name("seats_used"), e.name("max_activations"));
+        let cond = format!("attribute_exists(PK) AND {used} < {max} AND {}", in_force(&mut e, now));
         let upd = Update::builder()
             .table_name(self.table())
             .set_key(Some(key_item(&keys::license(self.tenant_id(), id))))
@@ -380,6 +372,18 @@ impl TenantStore {
             .map_err(Error::internal)?;
         Ok(TransactWriteItem::builder().update(upd).build())
     }
+}
+
+/// The condition "this license is in force at `now`": active, or past due
+/// within its grace period, and not expired.
+pub(crate) fn in_force(e: &mut Expr, now: OffsetDateTime) -> String {
+    let (status, exp, grace) = (e.name("status"), e.name("expires_epoch"), e.name("grace_epoch"));
+    let now_v = e.val(n(now.unix_timestamp()));
+    format!(
+        "({status} = {active} OR ({status} = {past_due} AND {grace} > {now_v})) AND (attribute_not_exists({exp}) OR {exp} > {now_v})",
+        active = e.val(s("active")),
+        past_due = e.val(s("past_due")),
+    )
 }
 
 fn cancelled(e: TxnError) -> Result<Vec<Reason>, Error> {

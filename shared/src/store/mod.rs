@@ -8,6 +8,7 @@ pub mod cursor;
 pub mod keys;
 pub mod licenses;
 pub mod tenants;
+pub mod usage;
 
 use crate::error::Error;
 use crate::ids::TenantId;

@@ -115,17 +115,28 @@ impl TenantStore {
     /// One BatchGetItem: the API key record and its tenant.
     pub async fn resolve_key(&self, id: &ApiKeyId) -> Result<(Option<ApiKeyRecord>, Option<Tenant>), Error> {
         let t = self.tenant_id();
-        let kk = keys::api_key(t, id);
-        let tk = keys::tenant(t);
-        let req = KeysAndAttributes::builder()
-            .keys(super::key_item(&kk))
-            .keys(super::key_item(&tk))
-            .consistent_read(true)
-            .build()
-            .map_err(Error::internal)?;
+        let found = self.batch_get(&[keys::api_key(t, id), keys::tenant(t)]).await?;
+        let (mut key, mut tenant) = (None, None);
+        for item in found {
+            match super::get_s(&item, keys::SK) {
+                Some("TENANT") => tenant = Some(from_item(item)?),
+                _ => key = Some(from_item(item)?),
+            }
+        }
+        Ok((key, tenant))
+    }
+
+    /// Strongly consistent BatchGetItem of a few keys of this tenant
+    /// (one round trip unless DynamoDB hands back unprocessed keys).
+    pub(crate) async fn batch_get(&self, wanted: &[keys::Key]) -> Result<Vec<Item>, Error> {
+        let mut req = KeysAndAttributes::builder().consistent_read(true);
+        for k in wanted {
+            debug_assert!(k.pk.starts_with(&format!("T#{}", self.tenant_id())));
+            req = req.keys(super::key_item(k));
+        }
+        let req = req.build().map_err(Error::internal)?;
         let mut pending = Some(std::collections::HashMap::from([(self.table().to_string(), req)]));
         let mut found: Vec<Item> = Vec::new();
-        // BatchGetItem may hand back unprocessed keys under load.
         for attempt in 0..5 {
             let Some(request) = pending.take() else { break };
             let out = self
@@ -146,14 +157,7 @@ impl TenantStore {
         if pending.is_some() {
             return Err(Error::Unavailable("BatchGetItem left keys unprocessed".into()));
         }
-        let (mut key, mut tenant) = (None, None);
-        for item in found {
-            match super::get_s(&item, keys::SK) {
-                Some("TENANT") => tenant = Some(from_item(item)?),
-                _ => key = Some(from_item(item)?),
-            }
-        }
-        Ok((key, tenant))
+        Ok(found)
     }
 
     /// Record when a key was last used (called at most once per key per cache window).

@@ -2,4 +2,5 @@
 
 pub mod catalog;
 pub mod licensing;
+pub mod metering;
 pub mod tenants;

@@ -7,4 +7,5 @@ mod events;
 mod input;
 mod isolation;
 mod licensing;
+mod metering;
 mod roundtrips;
