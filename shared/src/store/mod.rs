@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cursor;
 pub mod keys;
 pub mod licenses;
+pub mod stripe;
 pub mod tenants;
 pub mod usage;
 
