@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make dev`: the service on loopback. Starts moto (unless AWS_ENDPOINT_URL is
 # set), creates the table, queues and secrets, builds and starts the dev
-# server on $PORT (default 3000), creates a demo tenant and prints its keys.
+# server (with the provisioning queue's consumer) on $PORT (default 3000),
+# provisions a demo tenant through the Platform API and prints its keys.
 # Ctrl-C stops everything it started.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -19,11 +20,24 @@ PORT="$PORT" "$ROOT/target/debug/dev-server" >"$LOCAL/dev-server.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$PORT/v1/health" 300
 
-log "creating the demo tenant"
-demo_id="demo-$(date +%s | tail -c 6)"
-keys="$("$ROOT/target/debug/licensing-admin" tenant create --tenant-id "$demo_id" --name "Demo Vendor" --admin-email "ops@demo.example" --plan growth)"
-admin_key="$(printf '%s' "$keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_api_key"])')"
-integration_key="$(printf '%s' "$keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["integration_api_key"])')"
+log "provisioning the demo tenant through the Platform API (SQS pipeline)"
+BASE="http://127.0.0.1:$PORT"
+demo_id="${LICENSING_DEMO_TENANT:-demo-$(date +%s | tail -c 6)}"
+resp="$(curl -sf -X POST "$BASE/v1/platform/tenants" -H "authorization: Bearer $LICENSING_OPERATOR_TOKEN" \
+  -H 'content-type: application/json' \
+  -d "{\"tenant_id\":\"$demo_id\",\"name\":\"Demo Vendor\",\"admin_email\":\"ops@demo.example\",\"plan\":\"growth\"}")"
+admin_key="$(printf '%s' "$resp" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["admin_api_key"])')"
+status=""
+for _ in $(seq 150); do
+  status="$(curl -sf "$BASE/v1/platform/tenants/$demo_id" -H "authorization: Bearer $LICENSING_OPERATOR_TOKEN" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["status"])')"
+  [ "$status" = "active" ] && break
+  sleep 0.2
+done
+[ "$status" = "active" ] || { echo "the demo tenant did not become active (status: $status)" >&2; exit 1; }
+integration_key="$(curl -sf -X POST "$BASE/v1/manage/api-keys" -H "x-api-key: $admin_key" -H 'content-type: application/json' \
+  -d '{"name":"demo integration key","scopes":["integration"]}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["key"])')"
 
 cat >"$LOCAL/dev.env" <<ENV
 LICENSING_BASE_URL=http://127.0.0.1:$PORT

@@ -146,7 +146,11 @@ impl App {
                     return Err(Error::Unauthenticated);
                 }
                 let r = Arc::new(ResolvedKey { key, tenant });
-                self.keys.insert(cache_key, r.clone());
+                // Only an active tenant's keys are cached: a tenant that is
+                // still provisioning is let in the moment it becomes active.
+                if r.tenant.status == TenantStatus::Active {
+                    self.keys.insert(cache_key, r.clone());
+                }
                 let id = secret.key_id.clone();
                 touch = Some(tokio::spawn(async move {
                     if let Err(e) = ts.touch_key(&id, now).await {

@@ -45,6 +45,11 @@ impl Pepper {
     pub fn hash(&self, secret: &[u8]) -> String {
         hex::encode(hmac_sha256(&self.0, &[secret]))
     }
+    /// Key material for values derived from the pepper (the provisioning
+    /// admin key); never used for anything else.
+    pub fn derivation_key(&self) -> &[u8] {
+        &self.0
+    }
     /// Constant-time comparison of a presented secret with a stored hash.
     pub fn verify(&self, secret: &[u8], stored_hex: &str) -> bool {
         let Ok(stored) = hex::decode(stored_hex) else { return false };

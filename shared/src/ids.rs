@@ -287,6 +287,10 @@ impl ApiKeySecret {
         rand::rng().fill_bytes(&mut bytes);
         Self { tenant: tenant.clone(), key_id: ApiKeyId::generate(), secret: hex::encode(bytes) }
     }
+    /// A key from its parts (the provisioning admin key is derived, not random).
+    pub fn from_parts(tenant: TenantId, key_ulid: ulid::Ulid, secret_hex: String) -> Self {
+        Self { tenant, key_id: ApiKeyId(format!("key_{key_ulid}")), secret: secret_hex }
+    }
     pub fn parse(s: &str) -> Option<Self> {
         let rest = s.strip_prefix("lk_")?;
         let mut parts = rest.split('_');

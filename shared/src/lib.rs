@@ -14,6 +14,7 @@ pub mod http;
 pub mod ids;
 pub mod infra;
 pub mod lambda;
+pub mod provisioning;
 pub mod store;
 pub mod telemetry;
 pub mod usecases;

@@ -70,6 +70,9 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 
 pub struct Env {
     pub app: Arc<App>,
+    /// The provisioning DLQ of this Env's own queue (see [`Env::with_queue`]).
+    pub dlq_url: Option<String>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
     pub base: String,
     pub http: reqwest::Client,
     pub calls: Arc<CallLog>,
@@ -118,6 +121,50 @@ impl Env {
         Self::build(Some(Arc::new(ManualClock::new(at)))).await
     }
 
+    /// An Env with a provisioning queue (and DLQ, 3 receives) of its own and
+    /// a local consumer running the pipeline with `hook`, retrying after 1 s.
+    pub async fn with_queue(hook: Arc<dyn shared::usecases::tenants::StageHook>) -> Env {
+        let mut env = Self::build(None).await;
+        let names = shared::infra::Names::for_prefix(&format!("q{}", ulid::Ulid::new().to_string().to_lowercase()));
+        let (queue, dlq) = shared::infra::create_queues(&env.clients.sqs, &names, 3).await.expect("create queues");
+        env.config.provisioning_queue_url = Some(queue.clone());
+        let app = Arc::new(App::build(env.config.clone(), env.clients.clone(), Arc::new(SystemClock)).await.expect("build app"));
+        env.app = app.clone();
+        env.restart_server().await;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let consumer = shared::provisioning::LocalConsumer {
+            app,
+            queue_url: queue,
+            wait: std::time::Duration::from_secs(1),
+            retry_after: std::time::Duration::from_secs(1),
+            hook,
+        };
+        tokio::spawn(consumer.run(rx));
+        env.stop = Some(tx);
+        env.dlq_url = Some(dlq);
+        env
+    }
+
+    /// Another function instance over the same table: same config, its own
+    /// (empty) caches.
+    pub async fn sibling(&self) -> Arc<App> {
+        Arc::new(App::build(self.config.clone(), self.clients.clone(), Arc::new(SystemClock)).await.expect("build app"))
+    }
+
+    /// The operator token the Platform API expects.
+    pub async fn operator_token(&self) -> String {
+        self.app.secrets.require(self.config.operator_token_secret_id.as_deref().unwrap()).await.unwrap()
+    }
+
+    async fn restart_server(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        self.base = format!("http://{}", listener.local_addr().unwrap());
+        let server_app = self.app.clone();
+        tokio::spawn(async move {
+            let _ = dev_server::serve(listener, server_app, std::future::pending()).await;
+        });
+    }
+
     async fn build(clock: Option<Arc<ManualClock>>) -> Env {
         let mut config = base_config();
         // A table of its own: tests never see each other's items, and moto's
@@ -143,7 +190,7 @@ impl Env {
             let _ = dev_server::serve(listener, server_app, std::future::pending()).await;
         });
         calls.take();
-        Env { app, base, http: reqwest::Client::new(), calls, clock, config, clients }
+        Env { app, dlq_url: None, stop: None, base, http: reqwest::Client::new(), calls, clock, config, clients }
     }
 
     pub fn clock(&self) -> &ManualClock {
@@ -161,12 +208,16 @@ impl Env {
             "tenant_id": id, "name": name, "admin_email": format!("ops@{name}.example"), "plan": plan,
         }))
         .unwrap();
-        match shared::usecases::tenants::bootstrap(&self.app.store, self.app.pepper().unwrap(), req, self.app.now()).await.unwrap() {
-            shared::usecases::tenants::Bootstrap::Created { admin, integration, .. } => {
-                Tenant { id, admin: admin.key, integration: integration.key }
-            }
-            _ => panic!("tenant existed"),
+        let b = shared::usecases::tenants::bootstrap(&self.app.store, self.app.pepper().unwrap(), req, self.app.now()).await.unwrap();
+        Tenant { id, admin: b.admin_key, integration: b.integration_key }
+    }
+
+    pub async fn operator(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Resp {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{}", self.base, path)).header("authorization", format!("Bearer {token}"));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
         }
+        Self::read(req.send().await.expect("request")).await
     }
 
     pub async fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<&Value>) -> Resp {
@@ -236,6 +287,9 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
         // Drop the table in the background; the emulator goes away with the run anyway.
         let db = self.clients.dynamodb.clone();
         let table = self.config.table_name.clone();

@@ -87,8 +87,9 @@ pub struct Tenant {
     /// Digest of the creating request: same request again is idempotent,
     /// a different body for the same id is a conflict.
     pub request_hash: String,
+    /// Provisioning stages by name (see `usecases::tenants::STAGES` for their order).
     #[serde(default)]
-    pub stages: Vec<StageState>,
+    pub stages: std::collections::BTreeMap<String, StageState>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhook_endpoints: Vec<String>,
     #[serde(with = "ts")]
@@ -99,7 +100,7 @@ pub struct Tenant {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageState {
-    pub stage: String,
+    /// `pending`, `done`, `skipped` or `failed`.
     pub state: String,
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,6 +132,9 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<OffsetDateTime>,
     #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<OffsetDateTime>,
+    /// When provisioning activated this key (the tenant's first admin key).
+    #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
+    pub activated_at: Option<OffsetDateTime>,
 }
 
 impl ApiKeyRecord {

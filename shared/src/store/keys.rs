@@ -27,6 +27,11 @@ pub fn tenant(t: &TenantId) -> Key {
     k(format!("T#{t}"), "TENANT")
 }
 
+/// Records the provisioning pipeline seeds, one item each.
+pub fn tenant_record(t: &TenantId, what: &str) -> Key {
+    k(format!("T#{t}#{what}"), what)
+}
+
 /// All API keys of a tenant share a partition (listing is one query); the
 /// key string names its sort key, so authentication is one GetItem.
 pub fn api_keys_pk(t: &TenantId) -> String {

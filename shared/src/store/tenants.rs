@@ -312,3 +312,135 @@ impl TenantStore {
         Ok((page.items.unwrap_or_default(), lek))
     }
 }
+
+// ---------------------------------------------------------------- provisioning
+
+impl Store {
+    /// Record one provisioning stage on the tenant (and optionally its status).
+    pub async fn set_stage(
+        &self,
+        t: &TenantId,
+        stage: &str,
+        state: &crate::domain::StageState,
+        status: Option<TenantStatus>,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let mut e = Expr::new();
+        let mut sets = vec![
+            format!("{}.{} = {}", e.name("stages"), e.name(stage), e.val(super::av(state)?)),
+            format!("{} = {}", e.name("updated_at"), e.val(super::s(crate::clock::rfc3339(now)))),
+        ];
+        // A closed or suspended tenant keeps its status.
+        let mut cond = "attribute_exists(PK)".to_string();
+        if let Some(st) = status {
+            let s_name = e.name("status");
+            sets.push(format!("{s_name} = {}", e.val(super::s(st.as_str()))));
+            cond = format!(
+                "attribute_exists(PK) AND {s_name} IN ({}, {}, {})",
+                e.val(super::s("provisioning")),
+                e.val(super::s("failed")),
+                e.val(super::s(st.as_str()))
+            );
+        }
+        let res = self
+            .client
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(super::key_item(&keys::tenant(t))))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(cond)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(Error::conflict("TENANT_NOT_PROVISIONING", "the tenant is no longer being provisioned"))
+            }
+            Err(err) => Err(sdk_error("UpdateItem", err)),
+        }
+    }
+}
+
+impl TenantStore {
+    /// Write a record unless it exists (idempotent seeding). `Ok(false)`: it existed.
+    pub async fn put_once<T: serde::Serialize>(&self, key: &keys::Key, value: &T) -> Result<bool, Error> {
+        let res = self
+            .db()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(super::to_item(key, value)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(sdk_error("PutItem", err)),
+        }
+    }
+
+    /// Mark the tenant's first admin key activated (once).
+    pub async fn activate_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<(), Error> {
+        let mut e = Expr::new();
+        let a = e.name("activated_at");
+        self.db()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(super::key_item(&keys::api_key(self.tenant_id(), id))))
+            .update_expression(format!("SET {a} = if_not_exists({a}, {})", e.val(super::s(crate::clock::rfc3339(now)))))
+            .condition_expression("attribute_exists(PK)")
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .send()
+            .await
+            .map_err(|e| sdk_error("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Which of these keys exist (one BatchGetItem).
+    pub async fn existing(&self, wanted: &[keys::Key]) -> Result<Vec<keys::Key>, Error> {
+        let items = self.batch_get(wanted).await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| Some(keys::Key { pk: super::get_s(i, keys::PK)?.to_string(), sk: super::get_s(i, keys::SK)?.to_string() }))
+            .collect())
+    }
+}
+
+/// SET one attribute on the tenant item.
+pub async fn set_tenant_field(store: &Store, t: &TenantId, attr: &str, v: &serde_json::Value) -> Result<(), Error> {
+    let mut e = Expr::new();
+    let update = format!("SET {} = {}", e.name(attr), e.val(super::av(v)?));
+    store
+        .client
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(super::key_item(&keys::tenant(t))))
+        .update_expression(update)
+        .condition_expression("attribute_exists(PK)")
+        .set_expression_attribute_names(e.names())
+        .set_expression_attribute_values(e.values())
+        .send()
+        .await
+        .map_err(|e| sdk_error("UpdateItem", e))?;
+    Ok(())
+}
+
+/// REMOVE one attribute from the tenant item.
+pub async fn remove_tenant_field(store: &Store, t: &TenantId, attr: &str) -> Result<(), Error> {
+    let mut e = Expr::new();
+    store
+        .client
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(super::key_item(&keys::tenant(t))))
+        .update_expression(format!("REMOVE {}", e.name(attr)))
+        .condition_expression("attribute_exists(PK)")
+        .set_expression_attribute_names(e.names())
+        .send()
+        .await
+        .map_err(|e| sdk_error("UpdateItem", e))?;
+    Ok(())
+}

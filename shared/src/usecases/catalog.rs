@@ -91,6 +91,7 @@ pub fn new_api_key(
         expires_at,
         revoked_at: None,
         last_used_at: None,
+        activated_at: None,
     };
     (rec, secret.expose())
 }

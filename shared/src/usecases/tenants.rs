@@ -1,13 +1,16 @@
-//! Creating tenants: the records every tenant starts with. The bootstrap CLI
-//! and the provisioning pipeline both build them here.
+//! Tenants: the operator's request, reserving the id, and the provisioning
+//! pipeline that seeds every record a tenant starts with. The Platform API,
+//! the SQS worker and the bootstrap CLI all go through this code.
 
-use crate::crypto::{sha256_hex, Pepper};
+use crate::crypto::{hmac_sha256, sha256_hex, Pepper};
 use crate::domain::*;
 use crate::error::Error;
-use crate::ids::{Email, TenantId};
+use crate::ids::{ApiKeyId, Email, TenantId};
 use crate::store::tenants::CreateTenant;
-use crate::store::Store;
+use crate::store::{keys, Store};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 /// What an operator asks for.
@@ -34,7 +37,7 @@ impl TenantRequest {
             return Err(Error::validation("at most 5 webhook endpoints"));
         }
         for url in &self.webhook_endpoints {
-            if !url.starts_with("https://") || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if !url.starts_with("https://") || url.len() < 12 || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(Error::validation("webhook endpoints must be https:// URLs"));
             }
         }
@@ -42,57 +45,333 @@ impl TenantRequest {
     }
 }
 
-/// The keys a new tenant is given, shown once.
-pub struct IssuedKey {
-    pub record: ApiKeyRecord,
-    pub key: String,
+/// The pipeline, in order. Each stage is idempotent and recorded on the tenant.
+pub const STAGES: [&str; 12] = [
+    "validate_request",
+    "reserve_tenant_id",
+    "seed_settings",
+    "plan_limits",
+    "entitlements_catalogue",
+    "usage_counters",
+    "branding",
+    "activate_admin_key",
+    "webhook_endpoints",
+    "audit",
+    "health_check",
+    "activate",
+];
+
+/// Test and operations hook: consulted before every stage; an error fails it.
+pub trait StageHook: Send + Sync {
+    fn before(&self, tenant: &TenantId, stage: &str) -> Result<(), Error>;
 }
 
-pub fn tenant_record(req: &TenantRequest, admin_key: &ApiKeyRecord, status: TenantStatus, now: OffsetDateTime) -> Tenant {
-    Tenant {
+/// No hook (production).
+pub struct NoHook;
+impl StageHook for NoHook {
+    fn before(&self, _: &TenantId, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The tenant's first admin key is derived from the pepper and the request,
+/// so a retried request gets the same key back without the service ever
+/// storing the secret.
+pub fn admin_key_for(pepper: &Pepper, req: &TenantRequest) -> (ApiKeyId, crate::ids::ApiKeySecret) {
+    let digest = req.digest();
+    let seed = |label: &str| hmac_sha256(pepper.derivation_key(), &[label.as_bytes(), b"\0", req.tenant_id.as_str().as_bytes(), b"\0", digest.as_bytes()]);
+    let id_bits = seed("admin-key-id");
+    let mut id_bytes = [0u8; 16];
+    id_bytes.copy_from_slice(&id_bits[..16]);
+    // Keep the ULID's timestamp part in range (first character 0-7).
+    id_bytes[0] &= 0x7f;
+    let ulid = ulid::Ulid::from_bytes(id_bytes);
+    let secret = crate::ids::ApiKeySecret::from_parts(req.tenant_id.clone(), ulid, hex::encode(seed("admin-key-secret")));
+    (secret.key_id.clone(), secret)
+}
+
+pub struct Reserved {
+    pub tenant: Tenant,
+    pub admin_key: String,
+    /// False when the same request had already reserved it.
+    pub created: bool,
+}
+
+fn stage(state: &str, attempts: u32, err: Option<String>, now: OffsetDateTime) -> StageState {
+    StageState { state: state.into(), attempts, last_error: err, updated_at: now }
+}
+
+/// Validate the request and reserve the id (one conditional transaction:
+/// tenant in `provisioning` + its admin key). Same request again: the same
+/// tenant and key; same id with another body: `TENANT_EXISTS`.
+pub async fn reserve(store: &Store, pepper: &Pepper, req: &TenantRequest, now: OffsetDateTime) -> Result<Reserved, Error> {
+    req.validate()?;
+    let (key_id, secret) = admin_key_for(pepper, req);
+    let admin = ApiKeyRecord {
+        id: key_id.clone(),
+        tenant_id: req.tenant_id.clone(),
+        name: "admin (provisioning)".into(),
+        scopes: vec![Scope::Admin],
+        hash: pepper.hash(secret.secret_bytes()),
+        created_at: now,
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+        activated_at: None,
+    };
+    let mut stages = BTreeMap::new();
+    for s in STAGES {
+        stages.insert(s.to_string(), stage("pending", 0, None, now));
+    }
+    for s in ["validate_request", "reserve_tenant_id"] {
+        stages.insert(s.to_string(), stage("done", 1, None, now));
+    }
+    let tenant = Tenant {
         tenant_id: req.tenant_id.clone(),
         name: req.name.clone(),
         admin_email: req.admin_email.clone(),
         plan: req.plan,
-        status,
+        status: TenantStatus::Provisioning,
         settings: TenantSettings::for_plan(req.plan),
-        license_limit: req.plan.license_limit(),
+        license_limit: None,
         licenses_issued: 0,
-        admin_key_id: admin_key.id.clone(),
+        admin_key_id: key_id,
         request_hash: req.digest(),
-        stages: vec![],
+        stages,
         webhook_endpoints: req.webhook_endpoints.clone(),
         created_at: now,
         updated_at: now,
-    }
-}
-
-pub fn issue_key(pepper: &Pepper, tenant: &TenantId, name: &str, scope: Scope, now: OffsetDateTime) -> IssuedKey {
-    let (record, key) = super::catalog::new_api_key(pepper, tenant, name.to_string(), vec![scope], None, now);
-    IssuedKey { record, key }
-}
-
-/// Outcome of a direct (CLI) tenant creation.
-pub enum Bootstrap {
-    Created { tenant: Box<Tenant>, admin: IssuedKey, integration: IssuedKey },
-    AlreadyExists(Box<Tenant>),
-}
-
-/// Create an active tenant with an admin and an integration key in one
-/// transaction (the operator CLI; the Platform API runs the pipeline).
-pub async fn bootstrap(store: &Store, pepper: &Pepper, req: TenantRequest, now: OffsetDateTime) -> Result<Bootstrap, Error> {
-    req.validate()?;
-    let admin = issue_key(pepper, &req.tenant_id, "admin (bootstrap)", Scope::Admin, now);
-    let integration = issue_key(pepper, &req.tenant_id, "integration (bootstrap)", Scope::Integration, now);
-    let tenant = tenant_record(&req, &admin.record, TenantStatus::Active, now);
-    let audit = [
-        AuditEvent::new(&req.tenant_id, AuditCode::TenantProvisioned, "operator", req.tenant_id.as_str(), now, "cli"),
-        AuditEvent::new(&req.tenant_id, AuditCode::ApiKeyCreated, "operator", admin.record.id.as_str(), now, "cli"),
-        AuditEvent::new(&req.tenant_id, AuditCode::ApiKeyCreated, "operator", integration.record.id.as_str(), now, "cli"),
-    ];
-    match store.create_tenant(&tenant, &[admin.record.clone(), integration.record.clone()], &audit).await? {
-        CreateTenant::Created => Ok(Bootstrap::Created { tenant: Box::new(tenant), admin, integration }),
-        CreateTenant::AlreadyExists(t) => Ok(Bootstrap::AlreadyExists(t)),
+    };
+    match store.create_tenant(&tenant, std::slice::from_ref(&admin), &[]).await? {
+        CreateTenant::Created => Ok(Reserved { tenant, admin_key: secret.expose(), created: true }),
+        CreateTenant::AlreadyExists(t) => Ok(Reserved { tenant: *t, admin_key: secret.expose(), created: false }),
         CreateTenant::Conflict => Err(Error::conflict("TENANT_EXISTS", format!("tenant '{}' exists with other details", req.tenant_id))),
     }
+}
+
+/// Run (or resume) the pipeline of a reserved tenant: every unfinished
+/// stage, in order. A failing stage is recorded (state, attempts, error) and
+/// the tenant shows `failed` until a later attempt gets past it.
+pub async fn provision(store: &Store, tenant_id: &TenantId, hook: &dyn StageHook, clock: &dyn crate::clock::Clock) -> Result<TenantStatus, Error> {
+    let now_fn = || clock.now();
+    let tenant = store
+        .get_tenant(tenant_id)
+        .await?
+        .ok_or_else(|| Error::not_found("TENANT_NOT_FOUND", format!("no tenant '{tenant_id}'")))?;
+    if !matches!(tenant.status, TenantStatus::Provisioning | TenantStatus::Failed) {
+        // Active, suspended or closed: nothing to do (a duplicate message).
+        return Ok(tenant.status);
+    }
+    for name in STAGES {
+        let prev = tenant.stages.get(name).cloned().unwrap_or_else(|| stage("pending", 0, None, now_fn()));
+        if prev.state == "done" || prev.state == "skipped" {
+            continue;
+        }
+        let attempts = prev.attempts + 1;
+        let result = match hook.before(tenant_id, name) {
+            Ok(()) => run_stage(store, &tenant, name, now_fn()).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(state) => {
+                let status = (name == "activate").then_some(TenantStatus::Active).or(Some(TenantStatus::Provisioning));
+                match store.set_stage(tenant_id, name, &stage(state, attempts, None, now_fn()), status, now_fn()).await {
+                    Ok(()) => {}
+                    // Closed (or suspended) while provisioning: stop, nothing is left to do.
+                    Err(Error::Conflict { code: "TENANT_NOT_PROVISIONING", .. }) => {
+                        let now_status = store.get_tenant(tenant_id).await?.map(|t| t.status).unwrap_or(TenantStatus::Closed);
+                        return Ok(now_status);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => {
+                let detail = match &e {
+                    Error::Internal(d) | Error::Unavailable(d) => d.clone(),
+                    other => other.to_string(),
+                };
+                tracing::warn!(tenant = %tenant_id, stage = name, attempts, error = %detail, "provisioning stage failed");
+                store.set_stage(tenant_id, name, &stage("failed", attempts, Some(detail), now_fn()), Some(TenantStatus::Failed), now_fn()).await?;
+                return Err(e);
+            }
+        }
+    }
+    Ok(TenantStatus::Active)
+}
+
+/// The records a tenant starts with, one per stage.
+fn seeded(t: &TenantId) -> [(&'static str, keys::Key); 4] {
+    [
+        ("entitlements_catalogue", keys::tenant_record(t, "CATALOGUE")),
+        ("usage_counters", keys::tenant_record(t, "USAGE_TOTALS")),
+        ("branding", keys::tenant_record(t, "BRANDING")),
+        ("webhook_endpoints", keys::tenant_record(t, "WEBHOOKS")),
+    ]
+}
+
+/// The audit event of a tenant's provisioning has a fixed id, so a retried
+/// stage writes it once.
+fn provisioned_event(tenant: &Tenant) -> AuditEvent {
+    let mut a = AuditEvent::new(&tenant.tenant_id, AuditCode::TenantProvisioned, "operator", tenant.tenant_id.as_str(), tenant.created_at, "provisioning");
+    let ms = (tenant.created_at.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+    let rand = u128::from_str_radix(&tenant.request_hash[..20], 16).unwrap_or(0);
+    a.id = format!("aud_{}", ulid::Ulid::from_parts(ms, rand));
+    a.data = json!({ "plan": tenant.plan, "name": tenant.name });
+    a
+}
+
+async fn run_stage(store: &Store, tenant: &Tenant, name: &str, now: OffsetDateTime) -> Result<&'static str, Error> {
+    let t = &tenant.tenant_id;
+    let ts = store.tenant(t);
+    let set = |attr: &'static str, v: serde_json::Value| async move {
+        crate::store::tenants::set_tenant_field(store, t, attr, &v).await
+    };
+    match name {
+        "validate_request" | "reserve_tenant_id" => Ok("done"),
+        "seed_settings" => {
+            set("settings", serde_json::to_value(TenantSettings::for_plan(tenant.plan)).map_err(Error::internal)?).await?;
+            Ok("done")
+        }
+        "plan_limits" => {
+            match tenant.plan.license_limit() {
+                Some(l) => set("license_limit", json!(l)).await?,
+                None => crate::store::tenants::remove_tenant_field(store, t, "license_limit").await?,
+            }
+            Ok("done")
+        }
+        "entitlements_catalogue" => {
+            let catalogue = json!({
+                "features": {
+                    "api-calls": { "type": "metered", "limit": 10000, "period": "month", "overage": "deny" },
+                    "seats": { "type": "metered", "limit": 5, "period": "total", "overage": "deny" },
+                    "priority-support": { "type": "boolean" },
+                    "sso": { "type": "boolean" },
+                },
+                "created_at": crate::clock::rfc3339(now),
+            });
+            ts.put_once(&seeded(t)[0].1, &catalogue).await?;
+            Ok("done")
+        }
+        "usage_counters" => {
+            ts.put_once(&seeded(t)[1].1, &json!({ "licenses_issued": 0, "activations": 0, "usage_records": 0, "created_at": crate::clock::rfc3339(now) })).await?;
+            Ok("done")
+        }
+        "branding" => {
+            ts.put_once(&seeded(t)[2].1, &json!({ "display_name": tenant.name, "support_email": tenant.admin_email, "logo_url": null, "accent_color": "#2F6FEB" }))
+                .await?;
+            Ok("done")
+        }
+        "activate_admin_key" => {
+            ts.activate_key(&tenant.admin_key_id, now).await?;
+            Ok("done")
+        }
+        "webhook_endpoints" => {
+            if tenant.webhook_endpoints.is_empty() {
+                return Ok("skipped");
+            }
+            ts.put_once(&seeded(t)[3].1, &json!({ "endpoints": tenant.webhook_endpoints, "created_at": crate::clock::rfc3339(now) })).await?;
+            Ok("done")
+        }
+        "audit" => {
+            let a = provisioned_event(tenant);
+            ts.put_once(&keys::audit(t, &a.id), &a).await?;
+            Ok("done")
+        }
+        "health_check" => {
+            let mut wanted = vec![keys::tenant(t), keys::api_key(t, &tenant.admin_key_id), keys::audit(t, &provisioned_event(tenant).id)];
+            for (stage, key) in seeded(t) {
+                if stage != "webhook_endpoints" || !tenant.webhook_endpoints.is_empty() {
+                    wanted.push(key);
+                }
+            }
+            let found = ts.existing(&wanted).await?;
+            let missing: Vec<String> = wanted.iter().filter(|k| !found.contains(k)).map(|k| format!("{}/{}", k.pk, k.sk)).collect();
+            if !missing.is_empty() {
+                return Err(Error::internal(format!("health check: missing {}", missing.join(", "))));
+            }
+            Ok("done")
+        }
+        "activate" => Ok("done"),
+        other => Err(Error::internal(format!("unknown stage {other}"))),
+    }
+}
+
+/// The tenant as the Platform API shows it.
+pub fn tenant_view(t: &Tenant) -> serde_json::Value {
+    let stages: Vec<_> = STAGES
+        .iter()
+        .map(|name| {
+            let s = t.stages.get(*name);
+            json!({
+                "stage": name,
+                "state": s.map(|s| s.state.as_str()).unwrap_or("pending"),
+                "attempts": s.map(|s| s.attempts).unwrap_or(0),
+                "last_error": s.and_then(|s| s.last_error.clone()),
+                "updated_at": s.map(|s| crate::clock::rfc3339(s.updated_at)),
+            })
+        })
+        .collect();
+    json!({
+        "tenant_id": t.tenant_id,
+        "name": t.name,
+        "admin_email": t.admin_email,
+        "plan": t.plan,
+        "status": t.status.as_str(),
+        "settings": t.settings,
+        "license_limit": t.license_limit,
+        "licenses_issued": t.licenses_issued,
+        "stages": stages,
+        "created_at": crate::clock::rfc3339(t.created_at),
+        "updated_at": crate::clock::rfc3339(t.updated_at),
+    })
+}
+
+/// Operator lifecycle: suspend, reactivate, close.
+#[derive(Debug, Clone, Copy)]
+pub enum TenantMove {
+    Suspend,
+    Reactivate,
+    Close,
+}
+
+pub async fn lifecycle(store: &Store, t: &TenantId, what: TenantMove, request_id: &str, now: OffsetDateTime) -> Result<Tenant, Error> {
+    use TenantStatus::*;
+    let (from, to, code): (&[TenantStatus], TenantStatus, AuditCode) = match what {
+        TenantMove::Suspend => (&[Active], Suspended, AuditCode::TenantSuspended),
+        TenantMove::Reactivate => (&[Suspended], Active, AuditCode::TenantReactivated),
+        TenantMove::Close => (&[Active, Suspended, Failed, Provisioning], Closed, AuditCode::TenantClosed),
+    };
+    let audit = AuditEvent::new(t, code, "operator", t.as_str(), now, request_id);
+    let moved = store.set_tenant_status(t, from, to, now, Some(&audit)).await?;
+    let tenant = store.get_tenant(t).await?.ok_or_else(|| Error::not_found("TENANT_NOT_FOUND", format!("no tenant '{t}'")))?;
+    if moved || tenant.status == to {
+        return Ok(tenant);
+    }
+    if tenant.status == Closed {
+        return Err(Error::conflict("TENANT_CLOSED", "the tenant is closed; closing is terminal"));
+    }
+    Err(Error::conflict("INVALID_TRANSITION", format!("a {} tenant cannot move to {}", tenant.status.as_str(), to.as_str())))
+}
+
+/// The keys a CLI-bootstrapped tenant is given, shown once.
+pub struct Bootstrapped {
+    pub tenant: Tenant,
+    pub admin_key: String,
+    pub integration_key: String,
+}
+
+/// The operator CLI: reserve and run the whole pipeline inline (the same
+/// stages the SQS worker runs), then add an integration key.
+pub async fn bootstrap(store: &Store, pepper: &Pepper, req: TenantRequest, now: OffsetDateTime) -> Result<Bootstrapped, Error> {
+    let reserved = reserve(store, pepper, &req, now).await?;
+    if !reserved.created {
+        return Err(Error::conflict("TENANT_EXISTS", format!("tenant '{}' already exists (status {})", req.tenant_id, reserved.tenant.status.as_str())));
+    }
+    provision(store, &req.tenant_id, &NoHook, &crate::clock::ManualClock::new(now)).await?;
+    let ts = store.tenant(&req.tenant_id);
+    let (rec, integration_key) = super::catalog::new_api_key(pepper, &req.tenant_id, "integration (bootstrap)".into(), vec![Scope::Integration], None, now);
+    let audit = AuditEvent::new(&req.tenant_id, AuditCode::ApiKeyCreated, "operator", rec.id.as_str(), now, "cli");
+    ts.create_api_key(&rec, &audit).await?;
+    let tenant = store.get_tenant(&req.tenant_id).await?.ok_or_else(|| Error::internal("bootstrapped tenant vanished"))?;
+    Ok(Bootstrapped { tenant, admin_key: reserved.admin_key, integration_key })
 }

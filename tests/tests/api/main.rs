@@ -8,4 +8,5 @@ mod input;
 mod isolation;
 mod licensing;
 mod metering;
+mod provisioning;
 mod roundtrips;

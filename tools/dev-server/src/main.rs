@@ -15,9 +15,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let app = Arc::new(App::from_env(&Function::ALL).await?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(addr = %listener.local_addr()?, "dev server listening");
+
+    // The provisioning queue's consumer, as Lambda's event source mapping would run it.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let queue_url = app.config.provisioning_queue_url.clone().ok_or("PROVISIONING_QUEUE_URL is not set")?;
+    let consumer = shared::provisioning::LocalConsumer {
+        app: app.clone(),
+        queue_url,
+        wait: std::time::Duration::from_secs(10),
+        retry_after: std::time::Duration::from_secs(5),
+        hook: Arc::new(shared::usecases::tenants::NoHook),
+    };
+    let consumer = tokio::spawn(consumer.run(stop_rx));
+
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     dev_server::serve(listener, app, shutdown).await?;
+    let _ = stop_tx.send(true);
+    let _ = consumer.await;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! - `tenant create ...`: create an active tenant with its first admin and
 //!   integration keys, through the same code the provisioning pipeline uses.
 //! - `routes`: the function/route/setting table, as JSON (for template checks).
+//! - `queue redrive`: move the provisioning DLQ's messages back to the queue.
 
 use clap::{Parser, Subcommand};
 use shared::app::App;
@@ -12,7 +13,7 @@ use shared::aws::{Clients, Secrets};
 use shared::config::Config;
 use shared::domain::Plan;
 use shared::functions::{Function, ROUTES};
-use shared::usecases::tenants::{bootstrap, Bootstrap, TenantRequest};
+use shared::usecases::tenants::{bootstrap, TenantRequest};
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -36,6 +37,22 @@ enum Cmd {
     },
     /// Print every function with its routes and settings as JSON.
     Routes,
+    /// The provisioning queue.
+    Queue {
+        #[command(subcommand)]
+        cmd: QueueCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueCmd {
+    /// Move every message from the DLQ back to the queue (after fixing the cause).
+    Redrive {
+        #[arg(long, env = "PROVISIONING_DLQ_URL")]
+        dlq_url: String,
+        #[arg(long, env = "PROVISIONING_QUEUE_URL")]
+        queue_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -105,6 +122,11 @@ async fn main() -> Result<(), BoxError> {
             println!("PROVISIONING_DLQ_URL={dlq}");
             println!("LICENSING_OPERATOR_TOKEN={token}");
         }
+        Cmd::Queue { cmd: QueueCmd::Redrive { dlq_url, queue_url } } => {
+            let clients = Clients::new(&shared::aws::sdk_config().await);
+            let moved = shared::provisioning::redrive(&clients.sqs, &dlq_url, &queue_url).await?;
+            println!("moved {moved} message(s) from the DLQ back to the queue");
+        }
         Cmd::Infra { cmd: InfraCmd::Down { prefix } } => {
             let clients = Clients::new(&shared::aws::sdk_config().await);
             shared::infra::delete_table(&clients.dynamodb, &shared::infra::Names::for_prefix(&prefix).table).await?;
@@ -118,18 +140,14 @@ async fn main() -> Result<(), BoxError> {
             let config = Config::from_env_for(&[shared::config::Setting::TableName, shared::config::Setting::PepperSecretId])?;
             let clients = Clients::new(&shared::aws::sdk_config().await);
             let app = App::build(config, clients, Arc::new(shared::clock::SystemClock)).await?;
-            match bootstrap(&app.store, app.pepper()?, req, app.now()).await? {
-                Bootstrap::Created { tenant, admin, integration } => println!(
-                    "{}",
-                    serde_json::json!({
-                        "tenant_id": tenant.tenant_id, "status": tenant.status.as_str(),
-                        "admin_api_key": admin.key, "integration_api_key": integration.key,
-                    })
-                ),
-                Bootstrap::AlreadyExists(t) => {
-                    return Err(format!("tenant {} already exists (status {}); its keys were shown when it was created", t.tenant_id, t.status.as_str()).into())
-                }
-            }
+            let b = bootstrap(&app.store, app.pepper()?, req, app.now()).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "tenant_id": b.tenant.tenant_id, "status": b.tenant.status.as_str(),
+                    "admin_api_key": b.admin_key, "integration_api_key": b.integration_key,
+                })
+            );
         }
     }
     Ok(())

@@ -1,0 +1,166 @@
+//! The provisioning queue: enqueueing, the SQS batch handler the
+//! `provision-worker` Lambda runs (partial batch failures), and a local
+//! long-polling consumer that stands in for Lambda's event source mapping.
+
+use crate::app::App;
+use crate::error::Error;
+use crate::ids::TenantId;
+use crate::store::sdk_error;
+use crate::usecases::tenants::{provision, StageHook};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The message body: which tenant to provision.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionMessage {
+    pub tenant_id: TenantId,
+}
+
+pub async fn enqueue(sqs: &aws_sdk_sqs::Client, queue_url: &str, tenant: &TenantId) -> Result<(), Error> {
+    let body = serde_json::to_string(&ProvisionMessage { tenant_id: tenant.clone() }).map_err(Error::internal)?;
+    sqs.send_message().queue_url(queue_url).message_body(body).send().await.map_err(|e| sdk_error("SendMessage", e))?;
+    Ok(())
+}
+
+/// Handle one SQS batch: every message is one tenant to provision (or to
+/// resume). Failed messages are reported back so SQS retries only them; a
+/// message that keeps failing moves to the DLQ after the queue's
+/// `maxReceiveCount`, with the tenant showing `failed`, the stage and the error.
+pub async fn handle_batch(app: &App, event: SqsEvent, hook: &dyn StageHook) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for msg in event.records {
+        let id = msg.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("sqs_message", message_id = %id, receive_count = msg.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("?"));
+        let _guard = span.enter();
+        let parsed: Result<ProvisionMessage, _> = serde_json::from_str(msg.body.as_deref().unwrap_or(""));
+        let outcome = match parsed {
+            Err(e) => {
+                tracing::error!(error = %e, "poison message: not a provisioning request");
+                Err(())
+            }
+            Ok(m) => match provision(&app.store, &m.tenant_id, hook, app.clock.as_ref()).await {
+                Ok(status) => {
+                    tracing::info!(tenant = %m.tenant_id, status = status.as_str(), "provisioning finished");
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %m.tenant_id, error = %e, "provisioning attempt failed");
+                    Err(())
+                }
+            },
+        };
+        if outcome.is_err() {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            failures.push(f);
+        }
+    }
+    let mut resp = SqsBatchResponse::default();
+    resp.batch_item_failures = failures;
+    resp
+}
+
+/// A local stand-in for Lambda's SQS event source mapping: long-poll, hand
+/// each batch to [`handle_batch`], delete what succeeded, and leave failures
+/// to come back after `retry_after` (the queue's redrive policy moves them to
+/// the DLQ after its `maxReceiveCount`).
+pub struct LocalConsumer {
+    pub app: Arc<App>,
+    pub queue_url: String,
+    pub wait: Duration,
+    pub retry_after: Duration,
+    pub hook: Arc<dyn StageHook>,
+}
+
+impl LocalConsumer {
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let sqs = self.app.clients.sqs.clone();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let recv = sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(self.wait.as_secs() as i32)
+                .visibility_timeout(self.retry_after.as_secs().max(1) as i32)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send();
+            let out = tokio::select! {
+                r = recv => r,
+                _ = stop.changed() => return,
+            };
+            let msgs = match out {
+                Ok(o) => o.messages.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = %sdk_error("ReceiveMessage", e), "polling the provisioning queue failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if msgs.is_empty() {
+                continue;
+            }
+            let mut event = SqsEvent::default();
+            let mut handles = std::collections::HashMap::new();
+            for m in msgs {
+                let mut s = SqsMessage::default();
+                s.message_id = m.message_id.clone();
+                s.receipt_handle = m.receipt_handle.clone();
+                s.body = m.body.clone();
+                s.attributes = m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect();
+                s.event_source = Some("aws:sqs".into());
+                if let (Some(id), Some(h)) = (m.message_id, m.receipt_handle) {
+                    handles.insert(id, h);
+                }
+                event.records.push(s);
+            }
+            let resp = handle_batch(&self.app, event, self.hook.as_ref()).await;
+            let failed: std::collections::HashSet<String> = resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+            for (id, handle) in handles {
+                if failed.contains(&id) {
+                    continue;
+                }
+                if let Err(e) = sqs.delete_message().queue_url(&self.queue_url).receipt_handle(handle).send().await {
+                    tracing::warn!(error = %sdk_error("DeleteMessage", e), "could not delete a processed message");
+                }
+            }
+        }
+    }
+}
+
+/// Move every message from the DLQ back to the queue (an operator's
+/// re-drive after fixing the cause). Returns how many moved.
+pub async fn redrive(sqs: &aws_sdk_sqs::Client, dlq_url: &str, queue_url: &str) -> Result<usize, Error> {
+    let mut moved = 0;
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(dlq_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ReceiveMessage", e))?;
+        let msgs = out.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            return Ok(moved);
+        }
+        for m in msgs {
+            sqs.send_message()
+                .queue_url(queue_url)
+                .message_body(m.body.unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| sdk_error("SendMessage", e))?;
+            if let Some(h) = m.receipt_handle {
+                sqs.delete_message().queue_url(dlq_url).receipt_handle(h).send().await.map_err(|e| sdk_error("DeleteMessage", e))?;
+            }
+            moved += 1;
+        }
+    }
+}
