@@ -102,9 +102,15 @@ pub fn usage_events_pk(t: &TenantId, license: &LicenseId, period_key: &str) -> S
     format!("T#{t}#UE#{license}#{period_key}")
 }
 
-/// Tenant-wide usage rows per period, for the export (GSI1).
-pub fn usage_period_index_pk(t: &TenantId, period_key: &str) -> String {
-    format!("T#{t}#USAGE#{period_key}")
+/// Tenant-wide usage rows per period, for the export (GSI1), spread over
+/// [`USAGE_SHARDS`] partitions by license so one tenant's records do not all
+/// write the same index partition.
+pub const USAGE_SHARDS: u8 = 16;
+pub fn usage_shard(license: &LicenseId) -> u8 {
+    u8::from_str_radix(&license.hex()[..2], 16).unwrap_or(0) % USAGE_SHARDS
+}
+pub fn usage_period_index_pk(t: &TenantId, period_key: &str, shard: u8) -> String {
+    format!("T#{t}#USAGE#{period_key}#{shard:02}")
 }
 
 /// Stripe: processed events, subscription → license, charge → license.
@@ -150,6 +156,8 @@ mod tests {
         }
         assert!(email_index_pk(&t, &Email::normalise("a@b.co").unwrap()).starts_with("T#acme#"));
         assert!(usage_events_pk(&t, &lid, "2026-01").starts_with("T#acme#"));
+        assert!(usage_period_index_pk(&t, "2026-01", usage_shard(&lid)).starts_with("T#acme#"));
+        assert!(usage_shard(&lid) < USAGE_SHARDS);
     }
 
     #[test]

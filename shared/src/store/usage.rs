@@ -144,7 +144,7 @@ impl TenantStore {
             format!("{} = {}", e.name("license_id"), e.val(s(lid.as_str()))),
             format!("{} = {}", e.name("customer_email"), e.val(s(w.license.customer_email.as_str()))),
             format!("{} = {}", e.name("limit"), e.val(n(w.limit as i64))),
-            format!("{} = {}", e.name(keys::GSI1PK), e.val(s(keys::usage_period_index_pk(t, export_partition(w.period_key))))),
+            format!("{} = {}", e.name(keys::GSI1PK), e.val(s(keys::usage_period_index_pk(t, export_partition(w.period_key), keys::usage_shard(lid))))),
             format!("{} = {}", e.name(keys::GSI1SK), e.val(s(format!("{lid}#{}#{}", w.metric, w.period_key)))),
         ];
         if let Some(r) = w.resets_at {
@@ -232,7 +232,9 @@ impl TenantStore {
     }
 
     /// Every counter of the tenant for a month (`YYYY-MM`, day counters
-    /// included) or for `total`, a page at a time.
+    /// included) or for `total`, a page at a time. The rows live in
+    /// [`keys::USAGE_SHARDS`] index partitions; one page reads them in turn
+    /// until it is full, and the cursor says where it stopped.
     pub async fn usage_by_period(
         &self,
         signer: &Signer,
@@ -242,28 +244,54 @@ impl TenantStore {
         cursor_: Option<&str>,
     ) -> Result<Page<UsageCounter>, Error> {
         let listing = format!("usage:{partition}");
-        let start: Option<Item> = cursor_.map(|c| cursor::decode(signer, self.tenant_id(), &listing, c)).transpose()?;
-        let mut e = Expr::new();
-        let cond = format!("{} = {}", e.name(keys::GSI1PK), e.val(s(keys::usage_period_index_pk(self.tenant_id(), partition))));
-        let mut q = self
-            .db()
-            .query()
-            .table_name(self.table())
-            .index_name(keys::GSI1)
-            .set_exclusive_start_key(start)
-            .limit(limit);
-        let filter = metric.map(|m| format!("{} = {}", e.name("metric"), e.val(s(m.as_str()))));
-        q = q.key_condition_expression(cond).set_filter_expression(filter);
-        let page = q
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await
-            .map_err(|e| sdk_error("Query", e))?;
-        let lek = page.last_evaluated_key.filter(|k| !k.is_empty());
-        Ok(Page {
-            items: page.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?,
-            next_cursor: lek.and_then(|k| cursor::encode(signer, self.tenant_id(), &listing, &k)),
-        })
+        let mut start: Option<Item> = cursor_.map(|c| cursor::decode(signer, self.tenant_id(), &listing, c)).transpose()?;
+        // The shard being read rides in the cursor as an extra attribute.
+        let mut shard: u8 = match start.as_mut().and_then(|k| k.remove("shard")) {
+            Some(v) => v.as_s().ok().and_then(|s| s.parse().ok()).filter(|s| *s < keys::USAGE_SHARDS).ok_or_else(|| Error::BadRequest { code: "INVALID_CURSOR", message: "cursor is not valid for this listing".into() })?,
+            None => 0,
+        };
+        if start.as_ref().is_some_and(|k| k.is_empty()) {
+            start = None;
+        }
+        let mut items = Vec::new();
+        loop {
+            let mut e = Expr::new();
+            let cond = format!("{} = {}", e.name(keys::GSI1PK), e.val(s(keys::usage_period_index_pk(self.tenant_id(), partition, shard))));
+            let filter = metric.map(|m| format!("{} = {}", e.name("metric"), e.val(s(m.as_str()))));
+            let page = self
+                .db()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::GSI1)
+                .key_condition_expression(cond)
+                .set_filter_expression(filter)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .set_exclusive_start_key(start.take())
+                .limit(limit - items.len() as i32)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                items.push(from_item::<UsageCounter>(item)?);
+            }
+            let lek = page.last_evaluated_key.filter(|k| !k.is_empty());
+            let next = match lek {
+                Some(k) => Some((shard, k)),
+                None if shard + 1 < keys::USAGE_SHARDS => Some((shard + 1, Item::new())),
+                None => None,
+            };
+            match next {
+                None => return Ok(Page { items, next_cursor: None }),
+                Some((sh, mut k)) if items.len() as i32 >= limit => {
+                    k.insert("shard".into(), s(sh.to_string()));
+                    return Ok(Page { items, next_cursor: cursor::encode(signer, self.tenant_id(), &listing, &k) });
+                }
+                Some((sh, k)) => {
+                    shard = sh;
+                    start = (!k.is_empty()).then_some(k);
+                }
+            }
+        }
     }
 }
