@@ -191,7 +191,7 @@ pub enum ApplyOutcome {
     Applied,
     Duplicate,
     /// The order or status condition refused it: the license as it was.
-    Refused(Option<License>),
+    Refused(Option<Box<License>>),
 }
 
 #[derive(Debug)]
@@ -389,7 +389,7 @@ impl TenantStore {
             Ok(()) => Ok(ApplyOutcome::Applied),
             Err(TxnError::Other(e)) => Err(e),
             Err(TxnError::Cancelled(r)) if r[1].failed() => Ok(ApplyOutcome::Duplicate),
-            Err(TxnError::Cancelled(r)) if r[0].failed() => Ok(ApplyOutcome::Refused(r[0].item.clone().map(from_item).transpose()?)),
+            Err(TxnError::Cancelled(r)) if r[0].failed() => Ok(ApplyOutcome::Refused(r[0].item.clone().map(from_item).transpose()?.map(Box::new))),
             Err(TxnError::Cancelled(r)) => Err(Error::internal(format!("stripe license update refused: {r:?}"))),
         }
     }

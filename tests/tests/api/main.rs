@@ -10,3 +10,4 @@ mod licensing;
 mod metering;
 mod provisioning;
 mod roundtrips;
+mod stripe;
