@@ -220,22 +220,21 @@ pub fn spec_view(
         EntitlementSpec::Metered { limit, period, overage } => {
             let window = period.window(now);
             let used = usage.get(&(feature.to_string(), window.key.clone())).map(|c| c.used).unwrap_or(0);
-            let mut v = json!({
+            if !detailed {
+                return json!({ "limit": limit, "used": used, "period": period.as_str() });
+            }
+            let remaining = limit.saturating_sub(used);
+            json!({
+                "granted": remaining > 0 || *overage == super::Overage::Allow,
+                "type": "metered",
                 "limit": limit,
                 "used": used,
+                "remaining": remaining,
+                "overage": used.saturating_sub(*limit),
+                "overage_policy": overage,
                 "period": period.as_str(),
-            });
-            if detailed {
-                let remaining = limit.saturating_sub(used);
-                let o = v.as_object_mut().expect("object literal");
-                o.insert("type".into(), json!("metered"));
-                o.insert("granted".into(), json!(remaining > 0 || *overage == super::Overage::Allow));
-                o.insert("remaining".into(), json!(remaining));
-                o.insert("overage".into(), json!(used.saturating_sub(*limit)));
-                o.insert("overage_policy".into(), json!(overage));
-                o.insert("resets_at".into(), json!(window.resets_at.map(rfc3339)));
-            }
-            v
+                "resets_at": window.resets_at.map(rfc3339),
+            })
         }
     }
 }

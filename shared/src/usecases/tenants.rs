@@ -213,9 +213,10 @@ fn seeded(t: &TenantId) -> [(&'static str, keys::Key); 4] {
 /// stage writes it once.
 fn provisioned_event(tenant: &Tenant) -> AuditEvent {
     let mut a = AuditEvent::new(&tenant.tenant_id, AuditCode::TenantProvisioned, "operator", tenant.tenant_id.as_str(), tenant.created_at, "provisioning");
+    // The smallest ULID of the tenant's creation millisecond: stable across
+    // retries, and never after an event that really happened later.
     let ms = (tenant.created_at.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
-    let rand = u128::from_str_radix(&tenant.request_hash[..20], 16).unwrap_or(0);
-    a.id = format!("aud_{}", ulid::Ulid::from_parts(ms, rand));
+    a.id = format!("aud_{}", ulid::Ulid::from_parts(ms, 0));
     a.data = json!({ "plan": tenant.plan, "name": tenant.name });
     a
 }
