@@ -435,7 +435,7 @@ async fn subscription_changes_move_status_and_plan_upgrade_switches_entitlements
 
 #[tokio::test]
 async fn failed_payments_start_a_grace_period_then_suspend_and_payment_reinstates() {
-    let start = datetime!(2026-03-01 12:00 UTC);
+    let start = datetime!(2026-05-10 08:00 UTC);
     let env = Env::with_clock(start).await;
     let t = env.tenant("grace").await;
     connect(&env, &t).await;
@@ -448,40 +448,40 @@ async fn failed_payments_start_a_grace_period_then_suspend_and_payment_reinstate
     let period_end = base + 30 * 86_400;
     expect(&env, &t, &invoice_paid("evt_gr_2", base - 5, period_end, CHARGE, INTENT), "applied").await;
     let l = license(&env, &t, &id).await;
-    assert_eq!(l["expires_at"], "2026-03-31T12:00:00.000Z");
+    assert_eq!(l["expires_at"], "2026-06-09T08:00:00.000Z");
 
     // A failed payment: past due, valid for the policy's 3 grace days.
     let failed = fixture("invoice.payment_failed", "evt_gr_3", base);
     expect(&env, &t, &failed, "applied").await;
     let l = license(&env, &t, &id).await;
-    assert_eq!((l["status"].as_str(), l["grace_until"].as_str()), (Some("past_due"), Some("2026-03-04T12:00:00.000Z")));
+    assert_eq!((l["status"].as_str(), l["grace_until"].as_str()), (Some("past_due"), Some("2026-05-13T08:00:00.000Z")));
     let v = validate(&env, &t, &key, json!({})).await;
     assert_eq!((v["code"].as_str(), v["license"]["status"].as_str()), (Some("VALID"), Some("past_due")));
 
     // A retry that fails again a day later does not extend the grace period.
-    env.clock().set(datetime!(2026-03-02 12:00 UTC));
+    env.clock().set(datetime!(2026-05-11 08:00 UTC));
     expect(&env, &t, &fixture("invoice.payment_failed", "evt_gr_4", base + 86_400), "applied").await;
-    assert_eq!(license(&env, &t, &id).await["grace_until"], "2026-03-04T12:00:00.000Z");
+    assert_eq!(license(&env, &t, &id).await["grace_until"], "2026-05-13T08:00:00.000Z");
 
     // The boundary: valid one second before, suspended at the end, with no job run.
-    env.clock().set(datetime!(2026-03-04 11:59:59 UTC));
+    env.clock().set(datetime!(2026-05-13 07:59:59 UTC));
     assert_eq!(validate(&env, &t, &key, json!({})).await["code"], "VALID");
-    env.clock().set(datetime!(2026-03-04 12:00 UTC));
+    env.clock().set(datetime!(2026-05-13 08:00 UTC));
     let v = validate(&env, &t, &key, json!({})).await;
     assert_eq!((v["code"].as_str(), v["license"]["status"].as_str()), (Some("SUSPENDED"), Some("past_due")));
     let a = env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": "m1" })).await;
     assert_eq!((a.status, a.code()), (403, "LICENSE_NOT_ACTIVE"), "{a:?}");
 
     // Payment: active again, expires at the new paid period's end, grace gone.
-    env.clock().set(datetime!(2026-03-05 09:00 UTC));
+    env.clock().set(datetime!(2026-05-14 09:00 UTC));
     let now = env.app.now().unix_timestamp();
     expect(&env, &t, &invoice_paid("evt_gr_5", now, period_end + 30 * 86_400, "ch_3PqRretryLkdIwHu7ix0002", "pi_3PqRretryLkdIwHu7ix0002"), "applied").await;
     let l = license(&env, &t, &id).await;
-    assert_eq!((l["status"].as_str(), l["expires_at"].as_str(), l["grace_until"].as_str()), (Some("active"), Some("2026-04-30T12:00:00.000Z"), None));
+    assert_eq!((l["status"].as_str(), l["expires_at"].as_str(), l["grace_until"].as_str()), (Some("active"), Some("2026-07-09T08:00:00.000Z"), None));
     assert_eq!(validate(&env, &t, &key, json!({})).await["code"], "VALID");
 
     // Past the paid period with no newer payment: expired.
-    env.clock().set(datetime!(2026-04-30 12:00 UTC));
+    env.clock().set(datetime!(2026-07-09 08:00 UTC));
     assert_eq!(validate(&env, &t, &key, json!({})).await["code"], "EXPIRED");
 }
 
