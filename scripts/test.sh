@@ -19,4 +19,9 @@ if [ -x "$ROOT/scripts/check-infra.sh" ]; then
   log "checking infra/template.yaml against the code"
   "$ROOT/scripts/check-infra.sh"
 fi
+if [ -f "$ROOT/scripts/check-openapi.py" ]; then
+  log "checking docs/openapi.yaml against the route table and shared/src"
+  ensure_venv
+  "$VENV/bin/python" "$ROOT/scripts/check-openapi.py"
+fi
 log "all tests passed"
