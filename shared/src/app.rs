@@ -22,6 +22,9 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 pub const POLICY_CACHE_TTL: Duration = Duration::from_secs(60);
 /// How long a tenant's Stripe webhook secret is cached.
 pub const WEBHOOK_SECRET_TTL: Duration = Duration::from_secs(300);
+/// How long "this tenant has no webhook secret" is cached: short, so a
+/// secret set through the management API is used within seconds.
+pub const NO_WEBHOOK_SECRET_TTL: Duration = Duration::from_secs(10);
 
 pub struct App {
     pub config: Config,
@@ -34,7 +37,8 @@ pub struct App {
     operator_token: Option<String>,
     keys: Cache<(TenantId, ApiKeyId), Arc<ResolvedKey>>,
     policies: Cache<(TenantId, PolicyId), Arc<Policy>>,
-    pub(crate) webhook_secrets: Cache<TenantId, Arc<Option<String>>>,
+    /// A tenant's Stripe webhook secret and when it was read.
+    pub(crate) webhook_secrets: Cache<TenantId, Arc<(Option<String>, Instant)>>,
     rate: RateLimiter,
 }
 
@@ -52,6 +56,11 @@ pub struct KeyPrincipal {
     pub key_id: ApiKeyId,
     pub scopes: Vec<Scope>,
     pub rate_limit_per_minute: u32,
+    /// False while the tenant is provisioning, failed, suspended or closed:
+    /// the key is known but every request answers `TENANT_INACTIVE`.
+    pub tenant_active: bool,
+    /// The tenant's default grace period for new policies.
+    pub default_grace_days: u32,
 }
 
 /// Rate-limit state to report on the response.
@@ -163,15 +172,14 @@ impl App {
         if !self.pepper()?.verify(secret.secret_bytes(), &resolved.key.hash) || !resolved.key.usable_at(now) {
             return Err(Error::Unauthenticated);
         }
-        if resolved.tenant.status != TenantStatus::Active {
-            return Err(Error::TenantInactive);
-        }
         Ok((
             KeyPrincipal {
                 tenant: resolved.tenant.tenant_id.clone(),
                 key_id: resolved.key.id.clone(),
                 scopes: resolved.key.scopes.clone(),
                 rate_limit_per_minute: resolved.tenant.settings.rate_limit_per_minute,
+                tenant_active: resolved.tenant.status == TenantStatus::Active,
+                default_grace_days: resolved.tenant.settings.default_grace_days,
             },
             touch,
         ))

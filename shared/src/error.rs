@@ -11,10 +11,12 @@ pub enum Error {
     /// 422: the request was read but a value is not acceptable.
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
-    #[error("a valid API key is required")]
+    #[error("missing or invalid credentials")]
     Unauthenticated,
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("the tenant is not active")]
     TenantInactive,
     #[error("{message}")]
@@ -69,6 +71,7 @@ impl Error {
             InvalidSignature => (400, "INVALID_SIGNATURE", "invalid_request_error"),
             Unauthenticated => (401, "UNAUTHENTICATED", "authentication_error"),
             Forbidden(_) => (403, "FORBIDDEN", "permission_error"),
+            MethodNotAllowed(_) => (405, "METHOD_NOT_ALLOWED", "invalid_request_error"),
             TenantInactive => (403, "TENANT_INACTIVE", "permission_error"),
             LicenseNotActive(_) => (403, "LICENSE_NOT_ACTIVE", "permission_error"),
             QuotaExceeded { .. } => (403, "QUOTA_EXCEEDED", "permission_error"),

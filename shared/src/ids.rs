@@ -102,7 +102,7 @@ string_newtype!(
 );
 string_newtype!(
     /// A product code, unique within its tenant.
-    ProductCode, "product", name_like
+    ProductCode, "product code", name_like
 );
 string_newtype!(
     /// A metered metric name (`api-calls`).

@@ -193,15 +193,23 @@ impl UsageCounter {
 /// Usage of the license's metrics keyed by (metric, period key).
 pub type UsageSnapshot = HashMap<(String, String), UsageCounter>;
 
-/// Entitlement answers as the contract shows them.
+/// Entitlement answers as the contract shows them. Without usage (a listing
+/// that did not read the counters) metered entitlements omit `used`.
 pub fn entitlement_view(
     feature_specs: &Entitlements,
-    usage: &UsageSnapshot,
+    usage: Option<&UsageSnapshot>,
     now: OffsetDateTime,
 ) -> Map<String, Value> {
     let mut out = Map::new();
+    let none = UsageSnapshot::new();
     for (feature, spec) in feature_specs {
-        out.insert(feature.to_string(), spec_view(feature, spec, usage, now, false));
+        let mut v = spec_view(feature, spec, usage.unwrap_or(&none), now, false);
+        if usage.is_none() {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("used");
+            }
+        }
+        out.insert(feature.to_string(), v);
     }
     out
 }
@@ -240,7 +248,7 @@ pub fn spec_view(
 }
 
 /// The license as responses show it.
-pub fn license_view(license: &License, policy: Option<&Policy>, usage: &UsageSnapshot, now: OffsetDateTime) -> Value {
+pub fn license_view(license: &License, policy: Option<&Policy>, usage: Option<&UsageSnapshot>, now: OffsetDateTime) -> Value {
     let entitlements = policy.map(|p| entitlement_view(&license.effective_entitlements(p), usage, now)).unwrap_or_default();
     json!({
         "id": license.id,

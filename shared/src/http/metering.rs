@@ -109,6 +109,21 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> Result<Reply, Err
                 _ => Err(Error::validation("format must be csv or json")),
             }
         }
+        Op::UsageEvents => {
+            let lid = ctx.query.get("license_id").ok_or_else(|| Error::validation("license_id is required"))?;
+            let lid = LicenseId::parse(lid).map_err(|_| crate::error::license_not_found())?;
+            let month = match period {
+                Some(p) if p.len() == 7 => p,
+                None => crate::store::usage::month_of(ctx.now),
+                Some(_) => return Err(Error::validation("period must be a month: YYYY-MM")),
+            };
+            if ts.get_license(&lid).await?.is_none() {
+                return Err(crate::error::license_not_found());
+            }
+            let page = ts.list_usage_events(ctx.app.signer()?, &lid, &month, ctx.query.limit()?, ctx.query.cursor()).await?;
+            let rows = page.items.iter().filter(|e| metric.as_ref().is_none_or(|m| &e.metric == m)).map(metering::event_view).collect();
+            Ok(Reply::list(rows, page.next_cursor))
+        }
         _ => Err(Error::internal(format!("{op:?} is not a usage report"))),
     }
 }

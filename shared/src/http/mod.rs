@@ -129,10 +129,11 @@ async fn serve(
     let router = routers().get(&function).ok_or_else(|| Error::not_found("ROUTE_NOT_FOUND", "no such route"))?;
     let matched = router.at(path).map_err(|_| Error::not_found("ROUTE_NOT_FOUND", format!("no route for {path}")))?;
     let method = req.method().as_str();
-    let route = *matched.value.iter().find(|r| r.method == method).ok_or_else(|| Error::Invalid {
-        code: "METHOD_NOT_ALLOWED",
-        message: format!("{method} is not allowed on {path}"),
-    })?;
+    let route = *matched
+        .value
+        .iter()
+        .find(|r| r.method == method)
+        .ok_or_else(|| Error::MethodNotAllowed(format!("{method} is not allowed on {path}")))?;
     // Path parameters arrive percent-encoded; decode them once here.
     let mut params = HashMap::new();
     for (k, v) in matched.params.iter() {
@@ -141,8 +142,9 @@ async fn serve(
     }
 
     let body: &[u8] = req.body().as_ref();
-    if body.len() > request::MAX_BODY_BYTES {
-        return Err(Error::BadRequest { code: "BODY_TOO_LARGE", message: "the body exceeds 64 KiB".into() });
+    let max = if route.surface == Surface::Stripe { request::MAX_WEBHOOK_BYTES } else { request::MAX_BODY_BYTES };
+    if body.len() > max {
+        return Err(Error::BadRequest { code: "BODY_TOO_LARGE", message: format!("the body exceeds {} KiB", max / 1024) });
     }
     let query = Query(
         req.query_string_parameters_ref()
@@ -166,6 +168,9 @@ async fn serve(
             *rate = Some(state);
             if let Some(secs) = state.retry_after {
                 return Err(Error::RateLimited { retry_after_secs: secs });
+            }
+            if !principal.tenant_active {
+                return Err(Error::TenantInactive);
             }
             let needed = if route.surface == Surface::Manage { Scope::Admin } else { Scope::Integration };
             if !principal.scopes.contains(&needed) {

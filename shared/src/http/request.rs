@@ -6,6 +6,8 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Stripe's events (an invoice with many lines) can be larger than API bodies.
+pub const MAX_WEBHOOK_BYTES: usize = 512 * 1024;
 
 /// Parse a JSON body into `T`. Syntax errors are 400 `INVALID_JSON`; a body
 /// of the wrong shape (types, missing or unknown fields, unknown enum values)

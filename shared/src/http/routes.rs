@@ -65,14 +65,18 @@ pub async fn integration(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
     let ts = &caller.store;
     match op {
         Op::Validate => {
-            let key = LicenseKey::parse(ctx.param("key"))?;
             let b: ValidateBody = request::json(ctx.body)?;
+            // A key that cannot exist is not found: validate answers 200 for any key.
+            let Ok(key) = LicenseKey::parse(ctx.param("key")) else {
+                let code = ValidationCode::NotFound;
+                return Ok(Reply::ok(json!({ "valid": false, "code": code, "detail": code.detail(), "license": null })));
+            };
             if b.entitlements.len() > 100 {
                 return Err(Error::validation("at most 100 entitlements per request"));
             }
             let scope = ValidationScope { fingerprint: b.fingerprint, product: b.product, entitlements: b.entitlements };
             let v = licensing::validate(ctx.app, ts, &key, scope, ctx.now).await?;
-            let license = v.license.as_ref().map(|l| license_view(l, v.policy.as_deref(), &v.usage, ctx.now));
+            let license = v.license.as_ref().map(|l| license_view(l, v.policy.as_deref(), Some(&v.usage), ctx.now));
             Ok(Reply::ok(json!({
                 "valid": v.code == ValidationCode::Valid,
                 "code": v.code,
@@ -100,15 +104,21 @@ pub async fn integration(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             }
         }
         Op::DeactivateById | Op::DeactivateByFingerprint => {
-            let id = if op == Op::DeactivateById {
-                ActivationId::parse(ctx.param("activation_id"))
-                    .map_err(|_| Error::not_found("ACTIVATION_NOT_FOUND", "no activation with that id"))?
-            } else {
+            let by_fingerprint = op == Op::DeactivateByFingerprint;
+            let id = if by_fingerprint {
                 let b: DeactivateBody = request::json(ctx.body)?;
                 licensing::activation_id_for(ts, &b.license_key, &b.fingerprint)
+            } else {
+                ActivationId::parse(ctx.param("activation_id"))
+                    .map_err(|_| Error::not_found("ACTIVATION_NOT_FOUND", "no activation with that id"))?
             };
-            match licensing::deactivate(ts, &caller.actor, &id, ctx.now).await? {
-                DeactivateOutcome::Deactivated(a) | DeactivateOutcome::AlreadyInactive(a) => Ok(Reply::ok(a.view())),
+            match licensing::deactivate(ts, &caller.actor, &id, ctx.now).await {
+                Ok(DeactivateOutcome::Deactivated(a) | DeactivateOutcome::AlreadyInactive(a)) => Ok(Reply::ok(a.view())),
+                // By key and fingerprint, say which of the two is unknown (a read on the failure path only).
+                Err(Error::NotFound { code: "ACTIVATION_NOT_FOUND", .. }) if by_fingerprint && ts.get_license(&id.license_id()).await?.is_none() => {
+                    Err(license_not_found())
+                }
+                Err(e) => Err(e),
             }
         }
         Op::EntitlementsCheck | Op::UsageRecord => super::metering::route(ctx, caller, op).await,
@@ -279,7 +289,7 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
                 max_activations: b.max_activations,
                 duration_days: b.duration_days,
                 entitlements: b.entitlements,
-                grace_period_days: b.grace_period_days.unwrap_or(0),
+                grace_period_days: b.grace_period_days.unwrap_or(caller.principal.default_grace_days),
                 stripe_price_ids: b.stripe_price_ids,
             };
             let p = catalog::create_policy(app, ts, actor, input, now).await?;
@@ -336,7 +346,8 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             };
             let l = licensing::issue(app, ts, actor, req, now).await?;
             let policy = app.policy(ts, &l.policy).await?;
-            Ok(Reply::created(license_view(&l, policy.as_deref(), &Default::default(), now)))
+            // A new license has used nothing yet.
+            Ok(Reply::created(license_view(&l, policy.as_deref(), Some(&Default::default()), now)))
         }
         Op::LicenseList => {
             let email = ctx
@@ -348,7 +359,7 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             let mut items = Vec::with_capacity(page.items.len());
             for l in &page.items {
                 let policy = app.policy(ts, &l.policy).await?;
-                items.push(license_view(l, policy.as_deref(), &Default::default(), now));
+                items.push(license_view(l, policy.as_deref(), None, now));
             }
             Ok(Reply::list(items, page.next_cursor))
         }
@@ -357,7 +368,7 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             let read = ts.read_license(&id, None, now).await?;
             let l = read.license.ok_or_else(license_not_found)?;
             let policy = app.policy(ts, &l.policy).await?;
-            Ok(Reply::ok(license_view(&l, policy.as_deref(), &read.usage, now)))
+            Ok(Reply::ok(license_view(&l, policy.as_deref(), Some(&read.usage), now)))
         }
         Op::LicensePatch => {
             let id = license_id(ctx)?;
@@ -373,9 +384,9 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
                 entitlements: b.entitlements,
                 policy: b.policy,
             };
-            let l = licensing::patch_license(app, ts, actor, &id, patch, now).await?;
+            let (l, usage) = licensing::patch_license(app, ts, actor, &id, patch, now).await?;
             let policy = app.policy(ts, &l.policy).await?;
-            Ok(Reply::ok(license_view(&l, policy.as_deref(), &Default::default(), now)))
+            Ok(Reply::ok(license_view(&l, policy.as_deref(), Some(&usage), now)))
         }
         Op::LicenseSuspend | Op::LicenseResume | Op::LicenseCancel | Op::LicenseRenew => {
             let id = license_id(ctx)?;
@@ -398,9 +409,9 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
                     licensing::Lifecycle::Renew { until }
                 }
             };
-            let l = licensing::lifecycle(ts, actor, &id, what, now).await?;
+            let (l, usage) = licensing::lifecycle(ts, actor, &id, what, now).await?;
             let policy = app.policy(ts, &l.policy).await?;
-            Ok(Reply::ok(license_view(&l, policy.as_deref(), &Default::default(), now)))
+            Ok(Reply::ok(license_view(&l, policy.as_deref(), Some(&usage), now)))
         }
         Op::LicenseActivations => {
             let id = license_id(ctx)?;
@@ -438,7 +449,7 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             let rec = catalog::revoke_api_key(app, ts, actor, &id, now).await?;
             Ok(Reply::ok(rec.view()))
         }
-        Op::UsageGet | Op::UsageExport => super::metering::manage(ctx, caller, op).await,
+        Op::UsageGet | Op::UsageExport | Op::UsageEvents => super::metering::manage(ctx, caller, op).await,
         Op::StripeIntegrationPut => super::stripe::put_secret(ctx, caller).await,
         _ => Err(Error::internal(format!("{op:?} is not a management operation"))),
     }

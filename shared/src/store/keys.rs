@@ -97,7 +97,8 @@ pub fn idempotency(t: &TenantId, idempotency_key: &str) -> Key {
     k(format!("T#{t}#IDEM#{idempotency_key}"), "IDEM")
 }
 
-/// Append-only usage events, one partition per license and period.
+/// Append-only usage events, one partition per license and month (of the
+/// usage's timestamp, whatever the metric's period).
 pub fn usage_events_pk(t: &TenantId, license: &LicenseId, period_key: &str) -> String {
     format!("T#{t}#UE#{license}#{period_key}")
 }

@@ -192,7 +192,7 @@ impl TenantStore {
 
     /// Move a license through its lifecycle, conditional on its current status.
     /// `Err(NotFound)` when absent; `Ok(None)` when its status forbids the move.
-    pub async fn transition(&self, id: &LicenseId, tr: Transition, audit: &AuditEvent) -> Result<Option<License>, Error> {
+    pub async fn transition(&self, id: &LicenseId, tr: Transition, audit: &AuditEvent, now: OffsetDateTime) -> Result<Option<(License, UsageSnapshot)>, Error> {
         let t = self.tenant_id();
         let mut e = Expr::new();
         let status = e.name("status");
@@ -218,7 +218,10 @@ impl TenantStore {
             .map_err(Error::internal)?;
         let items = vec![TransactWriteItem::builder().update(upd).build(), self.audit_item(audit)?];
         match transact(self.db(), items, None).await {
-            Ok(()) => self.get_license(id).await,
+            Ok(()) => {
+                let read = self.read_license(id, None, now).await?;
+                Ok(read.license.map(|l| (l, read.usage)))
+            }
             Err(TxnError::Cancelled(r)) if r[0].item.is_some() => Ok(None),
             Err(TxnError::Cancelled(_)) => Err(license_not_found()),
             Err(TxnError::Other(e)) => Err(e),

@@ -85,7 +85,24 @@ pub fn export_partition(period_key: &str) -> &str {
     }
 }
 
+/// `YYYY-MM` of a time (UTC).
+pub fn month_of(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!("{:04}-{:02}", at.year(), u8::from(at.month()))
+}
+
 impl TenantStore {
+    /// Usage events of one license in one month, newest first.
+    pub async fn list_usage_events(&self, signer: &Signer, id: &LicenseId, month: &str, limit: i32, cursor_: Option<&str>) -> Result<Page<UsageEvent>, Error> {
+        let listing = format!("usage-events:{id}:{month}");
+        let start = cursor_.map(|c| cursor::decode(signer, self.tenant_id(), &listing, c)).transpose()?;
+        let (items, lek) = self.query_page(keys::usage_events_pk(self.tenant_id(), id, month), None, true, limit, start, None).await?;
+        Ok(Page {
+            items: items.into_iter().map(from_item).collect::<Result<_, _>>()?,
+            next_cursor: lek.and_then(|k| cursor::encode(signer, self.tenant_id(), &listing, &k)),
+        })
+    }
+
     /// One BatchGetItem: the license, the metric's counters for the given
     /// period keys (the record does not know the metric's period until it has
     /// read the license, so it asks for each candidate) and, when given, the
@@ -169,7 +186,7 @@ impl TenantStore {
 
         // 3. The append-only event.
         let ev_key = keys::Key {
-            pk: keys::usage_events_pk(t, lid, w.period_key),
+            pk: keys::usage_events_pk(t, lid, &month_of(w.event.timestamp)),
             sk: format!("{}#{}", w.event.timestamp.unix_timestamp_nanos() / 1_000_000, w.event.id),
         };
         let event = put_item(self.table(), &ev_key, w.event, None)?;

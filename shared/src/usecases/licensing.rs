@@ -142,7 +142,7 @@ pub enum Lifecycle {
     Renew { until: OffsetDateTime },
 }
 
-pub async fn lifecycle(ts: &TenantStore, actor: &Actor, id: &LicenseId, what: Lifecycle, now: OffsetDateTime) -> Result<License, Error> {
+pub async fn lifecycle(ts: &TenantStore, actor: &Actor, id: &LicenseId, what: Lifecycle, now: OffsetDateTime) -> Result<(License, UsageSnapshot), Error> {
     use LicenseStatus::*;
     let stamp = change("updated_at", &crate::clock::rfc3339(now))?;
     let (code, tr, target) = match what {
@@ -176,14 +176,15 @@ pub async fn lifecycle(ts: &TenantStore, actor: &Actor, id: &LicenseId, what: Li
         ),
     };
     let audit = AuditEvent::new(ts.tenant_id(), code, &actor.actor, id.as_str(), now, &actor.request_id);
-    if let Some(l) = ts.transition(id, tr, &audit).await? {
-        return Ok(l);
+    if let Some(done) = ts.transition(id, tr, &audit, now).await? {
+        return Ok(done);
     }
     // The move was refused by the license's status: already there is a no-op,
     // anything else (cancelled is terminal) is a conflict.
-    let current = ts.get_license(id).await?.ok_or_else(license_not_found)?;
+    let read = ts.read_license(id, None, now).await?;
+    let current = read.license.ok_or_else(license_not_found)?;
     if Some(current.status) == target {
-        return Ok(current);
+        return Ok((current, read.usage));
     }
     if current.status == Cancelled {
         return Err(Error::conflict("LICENSE_CANCELLED", "the license is cancelled; cancellation is terminal"));
@@ -211,7 +212,7 @@ pub struct LicensePatch {
     pub policy: Option<PolicyId>,
 }
 
-pub async fn patch_license(app: &App, ts: &TenantStore, actor: &Actor, id: &LicenseId, p: LicensePatch, now: OffsetDateTime) -> Result<License, Error> {
+pub async fn patch_license(app: &App, ts: &TenantStore, actor: &Actor, id: &LicenseId, p: LicensePatch, now: OffsetDateTime) -> Result<(License, UsageSnapshot), Error> {
     let current = ts.get_license(id).await?.ok_or_else(license_not_found)?;
     let mut changes = vec![change("updated_at", &crate::clock::rfc3339(now))?];
     let mut code = AuditCode::LicenseUpdated;
@@ -244,5 +245,5 @@ pub async fn patch_license(app: &App, ts: &TenantStore, actor: &Actor, id: &Lice
     }
     let audit = AuditEvent::new(ts.tenant_id(), code, &actor.actor, id.as_str(), now, &actor.request_id);
     let tr = Transition { from: &[LicenseStatus::Active, LicenseStatus::Suspended, LicenseStatus::PastDue, LicenseStatus::Cancelled], changes, remove: vec![] };
-    ts.transition(id, tr, &audit).await?.ok_or_else(license_not_found)
+    ts.transition(id, tr, &audit, now).await?.ok_or_else(license_not_found)
 }

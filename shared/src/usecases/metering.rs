@@ -13,6 +13,8 @@ use time::{Duration, OffsetDateTime};
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::hours(48);
+/// The largest quantity one record may carry (counters stay far from i64::MAX).
+pub const MAX_QUANTITY: u64 = 1_000_000_000;
 /// How far back a usage timestamp may lie.
 pub const MAX_BACKDATE: Duration = Duration::days(7);
 /// Clock skew tolerated for timestamps "in the future".
@@ -72,8 +74,8 @@ pub fn body_digest(body: &Value) -> String {
 /// `POST /v1/integration/usage/record`: one BatchGetItem (license, counter,
 /// idempotency record) and one TransactWriteItems.
 pub async fn record(app: &App, ts: &TenantStore, actor: &Actor, input: UsageInput, now: OffsetDateTime) -> Result<RecordReply, Error> {
-    if input.quantity == 0 {
-        return Err(Error::validation("quantity must be a positive integer"));
+    if input.quantity == 0 || input.quantity > MAX_QUANTITY {
+        return Err(Error::validation(format!("quantity must be an integer from 1 to {MAX_QUANTITY}")));
     }
     let at = input.timestamp.unwrap_or(now);
     if at > now + FUTURE_SKEW {
@@ -104,7 +106,7 @@ pub async fn record(app: &App, ts: &TenantStore, actor: &Actor, input: UsageInpu
         return Err(Error::QuotaExceeded { metric: input.metric.to_string(), limit, used: counter.map(|c| c.used).unwrap_or(0), quantity: input.quantity });
     }
     let used_before = counter.as_ref().map(|c| c.used).unwrap_or(0);
-    let used = used_before + input.quantity;
+    let used = used_before.saturating_add(input.quantity);
     let data = json!({
         "metric": input.metric,
         "quantity": input.quantity,
@@ -194,6 +196,25 @@ pub fn counter_view(c: &UsageCounter) -> Value {
         "used": c.used,
         "limit": c.limit,
         "overage": c.overage(),
+    })
+}
+
+/// A usage event as the management API lists it: it is the record's audit entry.
+pub fn event_view(e: &UsageEvent) -> Value {
+    json!({
+        "id": e.id,
+        "code": e.code,
+        "severity": "info",
+        "license_id": e.license_id,
+        "metric": e.metric,
+        "quantity": e.quantity,
+        "period": e.period,
+        "timestamp": rfc3339(e.timestamp),
+        "recorded_at": rfc3339(e.recorded_at),
+        "actor": e.actor,
+        "request_id": e.request_id,
+        "idempotency_key": e.idempotency_key,
+        "metadata": e.metadata,
     })
 }
 

@@ -391,14 +391,18 @@ pub fn secret_id(app: &App, t: &TenantId) -> Result<String, Error> {
     Ok(format!("{prefix}/{t}/stripe-webhook-secret"))
 }
 
-/// The tenant's webhook secret, cached for [`crate::app::WEBHOOK_SECRET_TTL`]
-/// (an absent secret is cached too, so unsigned floods cost no Secrets Manager calls).
+/// The tenant's webhook secret, cached for [`crate::app::WEBHOOK_SECRET_TTL`].
+/// An absent secret is cached for [`crate::app::NO_WEBHOOK_SECRET_TTL`] only:
+/// unsigned floods cost few Secrets Manager calls, and a newly set secret is
+/// picked up within seconds by every instance.
 pub async fn webhook_secret(app: &App, t: &TenantId) -> Result<Option<String>, Error> {
     if let Some(v) = app.webhook_secrets.get(t) {
-        return Ok((*v).clone());
+        if v.0.is_some() || v.1.elapsed() < crate::app::NO_WEBHOOK_SECRET_TTL {
+            return Ok(v.0.clone());
+        }
     }
     let v = app.secrets.get(&secret_id(app, t)?).await?;
-    app.webhook_secrets.insert(t.clone(), Arc::new(v.clone()));
+    app.webhook_secrets.insert(t.clone(), Arc::new((v.clone(), std::time::Instant::now())));
     Ok(v)
 }
 
@@ -420,7 +424,7 @@ pub async fn set_webhook_secret(app: &App, ts: &TenantStore, actor: &Actor, secr
     check_secret_format(secret)?;
     let t = ts.tenant_id();
     app.secrets.put(&secret_id(app, t)?, secret).await?;
-    app.webhook_secrets.insert(t.clone(), Arc::new(Some(secret.to_string())));
+    app.webhook_secrets.insert(t.clone(), Arc::new((Some(secret.to_string()), std::time::Instant::now())));
     let audit = AuditEvent::new(t, AuditCode::StripeIntegrationUpdated, &actor.actor, t.as_str(), now, &actor.request_id)
         .with_data(json!({ "integration": "stripe", "webhook_secret": "updated" }));
     ts.put_audit(&audit).await

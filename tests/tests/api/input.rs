@@ -80,7 +80,7 @@ async fn malformed_requests() {
     assert_envelope(&r, 404);
     assert_eq!(r.code(), "ROUTE_NOT_FOUND");
     let r = env.send("PUT", "/v1/integration/activations", Some(i), Some(&json!({}))).await;
-    assert_envelope(&r, 422);
+    assert_envelope(&r, 405);
     assert_eq!(r.code(), "METHOD_NOT_ALLOWED");
     // Non-UTF-8 body.
     let r = env.send_raw("POST", "/v1/manage/products", &[("x-api-key", a)], vec![0xff, 0xfe, 0x00]).await;

@@ -18,9 +18,12 @@ async fn every_validation_code() {
         async move { env.post(&validate_path(key), &t.integration, body).await }
     };
 
-    let r = env.post(&validate_path("NO-SUCH-KEY-12345"), &t.integration, json!({})).await;
-    assert_eq!((r.status, r.data()["code"].as_str(), r.data()["valid"].as_bool()), (200, Some("NOT_FOUND"), Some(false)), "{r:?}");
-    assert!(r.data()["license"].is_null());
+    // Any key validates with 200: one that cannot exist (bad characters) is not found either.
+    for missing in ["NO-SUCH-KEY-12345", "short", "has%20spaces%21"] {
+        let r = env.post(&validate_path(missing), &t.integration, json!({})).await;
+        assert_eq!((r.status, r.data()["code"].as_str(), r.data()["valid"].as_bool()), (200, Some("NOT_FOUND"), Some(false)), "{missing}: {r:?}");
+        assert!(r.data()["license"].is_null());
+    }
 
     let r = v(json!({})).await;
     assert_eq!(r.data()["code"], "VALID", "{r:?}");
@@ -156,6 +159,10 @@ async fn activation_restore_and_deactivation() {
     assert_eq!((bad.status, bad.code()), (404, "ACTIVATION_NOT_FOUND"));
     let nolic = env.post("/v1/integration/activations", &t.integration, json!({ "license_key": "NOPE-NOPE-NOPE", "fingerprint": "x" })).await;
     assert_eq!((nolic.status, nolic.code()), (404, "LICENSE_NOT_FOUND"));
+    let nolic = env.post("/v1/integration/activations/deactivate", &t.integration, json!({ "license_key": "NOPE-NOPE-NOPE", "fingerprint": "x" })).await;
+    assert_eq!((nolic.status, nolic.code()), (404, "LICENSE_NOT_FOUND"));
+    let noact = env.post("/v1/integration/activations/deactivate", &t.integration, json!({ "license_key": key, "fingerprint": "never-seen" })).await;
+    assert_eq!((noact.status, noact.code()), (404, "ACTIVATION_NOT_FOUND"));
 }
 
 #[tokio::test]

@@ -105,6 +105,22 @@ async fn periods_roll_over_and_backdated_records_land_in_their_period() {
     assert_eq!(periods, ["2026-11"]);
     let by_day = env.get("/v1/manage/usage?period=2026-12-01", &t.admin).await;
     assert_eq!(by_day.data().as_array().unwrap().len(), 1, "{by_day:?}");
+
+    // The usage events (each record's audit entry), by month of their timestamp, newest first.
+    let ev = env.get(&format!("/v1/manage/usage/events?license_id={lid}&period=2026-11&limit=2"), &t.admin).await;
+    let evs = ev.data().as_array().unwrap();
+    assert_eq!(evs.len(), 2, "{ev:?}");
+    assert!(evs.iter().all(|e| e["code"] == "USAGE.RECORDED" && e["severity"] == "info"));
+    assert!(evs[0]["actor"].as_str().unwrap().starts_with("key_") && evs[0]["request_id"].as_str().unwrap().starts_with("req_"));
+    let next = ev.json["meta"]["next_cursor"].as_str().unwrap().to_string();
+    let rest = env.get(&format!("/v1/manage/usage/events?license_id={lid}&period=2026-11&cursor={next}"), &t.admin).await;
+    let rest = rest.data().as_array().unwrap();
+    assert_eq!(rest.len(), 2, "4 records were written in November (refused ones are not): {rest:?}");
+    let oldest = &rest[1];
+    assert_eq!((oldest["metric"].as_str(), oldest["quantity"].as_u64(), oldest["timestamp"].as_str()), (Some("api-calls"), Some(6), Some("2026-11-30T22:00:00.000Z")), "the late record is the oldest by its timestamp");
+    let dec = env.get(&format!("/v1/manage/usage/events?license_id={lid}"), &t.admin).await;
+    assert_eq!(dec.data().as_array().unwrap().len(), 1, "the current month by default");
+    assert_eq!(env.get("/v1/manage/usage/events?period=2026-11", &t.admin).await.status, 422);
 }
 
 #[tokio::test]
@@ -167,7 +183,7 @@ async fn bad_usage_input_and_isolation() {
     let t = env.tenant("badusage").await;
     let other = env.tenant("otherusage").await;
     let (_, key, lid) = setup(&env, &t, json!({ "api-calls": metered(10, "month", "deny"), "sso": { "type": "boolean" } })).await;
-    for q in [json!(0), json!(-1), json!(1.5), json!("3"), json!(null)] {
+    for q in [json!(0), json!(-1), json!(1.5), json!("3"), json!(null), json!(1_000_000_001u64), json!(u64::MAX)] {
         let r = record(&env, &t, &key, "api-calls", q.clone(), None).await;
         assert_eq!((r.status, r.code()), (422, "VALIDATION_ERROR"), "quantity {q}: {r:?}");
     }

@@ -89,6 +89,7 @@ async fn provision_end_to_end_with_a_retried_stage_and_duplicates() {
     // Until the tenant is active, its key is known but shut out.
     let early = env.get("/v1/manage/products", &admin).await;
     assert_eq!((early.status, early.code()), (403, "TENANT_INACTIVE"), "{early:?}");
+    assert!(early.header("x-ratelimit-limit").is_some(), "a known key's answers carry the rate-limit headers");
 
     // The same request again: the same tenant and key; a second message too.
     let again = env.operator("POST", "/v1/platform/tenants", &token, Some(&tenant_body(&id))).await;

@@ -28,7 +28,11 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>, shutdown: i
 
 async fn serve_one(app: &App, req: axum::extract::Request) -> axum::response::Response {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, READ_LIMIT).await.unwrap_or_default();
+    let Ok(bytes) = axum::body::to_bytes(body, READ_LIMIT).await else {
+        // API Gateway itself refuses payloads over its limit; answer in the envelope.
+        let err = shared::Error::BadRequest { code: "BODY_TOO_LARGE", message: "the body exceeds 1 MiB".into() };
+        return to_axum(shared::http::envelope::render_error(&err, &format!("req_{}", ulid::Ulid::new()), None));
+    };
     let event = gateway_event(&parts, &bytes);
     let lambda_req = match lambda_http::request::from_str(&event.to_string()) {
         Ok(r) => r,
