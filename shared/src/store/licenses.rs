@@ -45,36 +45,7 @@ impl TenantStore {
     /// the tenant's plan counter (conditional on the plan limit) and the audit
     /// event, in one transaction.
     pub async fn issue_license(&self, l: &License, audit: &AuditEvent) -> Result<(), Error> {
-        let t = self.tenant_id();
-        let mut item = to_item(&keys::license(t, &l.id), l)?;
-        item.insert(keys::GSI1PK.into(), s(keys::email_index_pk(t, &l.customer_email)));
-        item.insert(keys::GSI1SK.into(), s(keys::email_index_sk(&crate::clock::rfc3339(l.created_at), &l.id)));
-        let put = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(Error::internal)?;
-        let mut e = Expr::new();
-        let (issued, limit, status) = (e.name("licenses_issued"), e.name("license_limit"), e.name("status"));
-        let counter = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::tenant(t))))
-            .update_expression(format!("ADD {issued} {}", e.val(n(1))))
-            .condition_expression(format!(
-                "attribute_exists(PK) AND {status} = {} AND (attribute_not_exists({limit}) OR attribute_not_exists({issued}) OR {issued} < {limit})",
-                e.val(s("active"))
-            ))
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values_on_condition_check_failure(ALL_OLD)
-            .build()
-            .map_err(Error::internal)?;
-        let items = vec![
-            TransactWriteItem::builder().update(counter).build(),
-            TransactWriteItem::builder().put(put).build(),
-            self.audit_item(audit)?,
-        ];
+        let items = vec![self.plan_counter_item()?, self.new_license_item(l)?, self.audit_item(audit)?];
         transact(self.db(), items, None).await.map_err(|e| {
             e.or_else(|r| {
                 if r[1].failed() {
@@ -91,6 +62,43 @@ impl TenantStore {
                 }
             })
         })
+    }
+
+    /// The new license item (with its e-mail index keys), conditional on the
+    /// key being unused.
+    pub(crate) fn new_license_item(&self, l: &License) -> Result<TransactWriteItem, Error> {
+        let t = self.tenant_id();
+        let mut item = to_item(&keys::license(t, &l.id), l)?;
+        item.insert(keys::GSI1PK.into(), s(keys::email_index_pk(t, &l.customer_email)));
+        item.insert(keys::GSI1SK.into(), s(keys::email_index_sk(&crate::clock::rfc3339(l.created_at), &l.id)));
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The tenant's license counter, conditional on the plan limit and on
+    /// the tenant being active (every license issue carries it).
+    pub(crate) fn plan_counter_item(&self) -> Result<TransactWriteItem, Error> {
+        let mut e = Expr::new();
+        let (issued, limit, status) = (e.name("licenses_issued"), e.name("license_limit"), e.name("status"));
+        let counter = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key_item(&keys::tenant(self.tenant_id()))))
+            .update_expression(format!("ADD {issued} {}", e.val(n(1))))
+            .condition_expression(format!(
+                "attribute_exists(PK) AND {status} = {} AND (attribute_not_exists({limit}) OR attribute_not_exists({issued}) OR {issued} < {limit})",
+                e.val(s("active"))
+            ))
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values_on_condition_check_failure(ALL_OLD)
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().update(counter).build())
     }
 
     pub async fn get_license(&self, id: &LicenseId) -> Result<Option<License>, Error> {

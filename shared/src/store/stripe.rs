@@ -12,7 +12,7 @@ use crate::clock::{rfc3339, ts};
 use crate::domain::{AuditEvent, License, LicenseStatus, Policy};
 use crate::error::Error;
 use crate::ids::{Email, LicenseId, PolicyId};
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -270,15 +270,7 @@ impl TenantStore {
         extra: Vec<TransactWriteItem>,
     ) -> Result<IssueOutcome, Error> {
         let t = self.tenant_id();
-        let mut item = super::to_item(&keys::license(t, &l.id), l)?;
-        item.insert(keys::GSI1PK.into(), s(keys::email_index_pk(t, &l.customer_email)));
-        item.insert(keys::GSI1SK.into(), s(keys::email_index_sk(&rfc3339(l.created_at), &l.id)));
-        let put = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(Error::internal)?;
+        let put = self.new_license_item(l)?;
 
         let mut e = Expr::new();
         let (lic, sid, upd_at) = (e.name("license_id"), e.name("subscription_id"), e.name("updated_at"));
@@ -303,7 +295,7 @@ impl TenantStore {
 
         let mut items = vec![
             self.plan_counter_item()?,
-            TransactWriteItem::builder().put(put).build(),
+            put,
             TransactWriteItem::builder().update(link).build(),
             self.event_record_item(rec)?,
         ];
@@ -474,27 +466,6 @@ impl TenantStore {
 
     fn event_record_item(&self, rec: &StripeEventRecord) -> Result<TransactWriteItem, Error> {
         put_new(self.table(), &keys::stripe_event(self.tenant_id(), &rec.event_id), rec)
-    }
-
-    /// The tenant's license counter, conditional on the plan limit and on the
-    /// tenant being active (as the management API's issue does).
-    fn plan_counter_item(&self) -> Result<TransactWriteItem, Error> {
-        let mut e = Expr::new();
-        let (issued, limit, status) = (e.name("licenses_issued"), e.name("license_limit"), e.name("status"));
-        let counter = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::tenant(self.tenant_id()))))
-            .update_expression(format!("ADD {issued} {}", e.val(n(1))))
-            .condition_expression(format!(
-                "attribute_exists(PK) AND {status} = {} AND (attribute_not_exists({limit}) OR attribute_not_exists({issued}) OR {issued} < {limit})",
-                e.val(s("active"))
-            ))
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values_on_condition_check_failure(ALL_OLD)
-            .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().update(counter).build())
     }
 }
 
