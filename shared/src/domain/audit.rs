@@ -120,16 +120,22 @@ pub struct Actor {
 }
 
 /// A ULID for `at`; ULIDs made by this process for the same millisecond
-/// increase in the order they were made.
+/// increase in the order they were made (the last one of each recent
+/// millisecond is remembered, so clocks that differ — tests with a manual
+/// clock beside real time — do not reset each other).
 pub fn monotonic_ulid(at: OffsetDateTime) -> ulid::Ulid {
-    use std::sync::Mutex;
-    static LAST: Mutex<Option<ulid::Ulid>> = Mutex::new(None);
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static LAST: OnceLock<Mutex<HashMap<u64, ulid::Ulid>>> = OnceLock::new();
     let fresh = ulid::Ulid::from_datetime(at.into());
-    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-    let next = match *last {
-        Some(prev) if prev.timestamp_ms() == fresh.timestamp_ms() => prev.increment().unwrap_or(fresh),
-        _ => fresh,
+    let mut last = LAST.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if last.len() > 1024 {
+        last.clear();
+    }
+    let next = match last.get(&fresh.timestamp_ms()) {
+        Some(prev) => prev.increment().unwrap_or(fresh),
+        None => fresh,
     };
-    *last = Some(next);
+    last.insert(fresh.timestamp_ms(), next);
     next
 }

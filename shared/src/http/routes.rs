@@ -190,7 +190,7 @@ struct LicenseBody {
 struct LicensePatchBody {
     metadata: Option<Map<String, Value>>,
     max_activations: Option<u32>,
-    entitlements: Option<BTreeMap<Feature, Option<EntitlementSpec>>>,
+    entitlements: Option<BTreeMap<Feature, licensing::OverrideChange>>,
     policy: Option<PolicyId>,
 }
 

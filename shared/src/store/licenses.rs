@@ -32,10 +32,17 @@ pub enum DeactivateOutcome {
 }
 
 /// A lifecycle move: allowed from these stored statuses, setting these fields.
+#[derive(Default)]
 pub struct Transition {
     pub from: &'static [LicenseStatus],
     pub changes: Changes,
     pub remove: Vec<&'static str>,
+    /// Entries of a map attribute to set: (map, key, value).
+    pub map_sets: Vec<(&'static str, String, aws_sdk_dynamodb::types::AttributeValue)>,
+    /// Entries of a map attribute to remove: (map, key).
+    pub map_removes: Vec<(&'static str, String)>,
+    /// Further conditions: attribute equals value.
+    pub require: Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>,
 }
 
 const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
@@ -206,19 +213,32 @@ impl TenantStore {
         let status = e.name("status");
         let from: Vec<String> = tr.from.iter().map(|st| e.val(s(st.as_str()))).collect();
         let mut update: Vec<String> = tr.changes.into_iter().map(|(a, v)| format!("{} = {}", e.name(a), e.val(v))).collect();
+        // Map entries are written one by one, so concurrent changes to
+        // different entries never overwrite each other.
+        for (map, key, v) in tr.map_sets {
+            let path = format!("{}.{}", e.name(map), e.key(&key));
+            update.push(format!("{path} = {}", e.val(v)));
+        }
         if update.is_empty() {
             update.push(format!("{status} = {status}"));
         }
         let mut expr = format!("SET {}", update.join(", "));
-        if !tr.remove.is_empty() {
-            let names: Vec<String> = tr.remove.iter().map(|a| e.name(a)).collect();
-            expr.push_str(&format!(" REMOVE {}", names.join(", ")));
+        let mut removes: Vec<String> = tr.remove.iter().map(|a| e.name(a)).collect();
+        for (map, key) in tr.map_removes {
+            removes.push(format!("{}.{}", e.name(map), e.key(&key)));
+        }
+        if !removes.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let mut cond = format!("attribute_exists(PK) AND {status} IN ({})", from.join(", "));
+        for (attr, v) in tr.require {
+            cond.push_str(&format!(" AND {} = {}", e.name(attr), e.val(v)));
         }
         let upd = Update::builder()
             .table_name(self.table())
             .set_key(Some(key_item(&keys::license(t, id))))
             .update_expression(expr)
-            .condition_expression(format!("attribute_exists(PK) AND {status} IN ({})", from.join(", ")))
+            .condition_expression(cond)
             .set_expression_attribute_names(e.names())
             .set_expression_attribute_values(e.values())
             .return_values_on_condition_check_failure(ALL_OLD)

@@ -117,6 +117,14 @@ impl Expr {
         self.names.insert(placeholder.clone(), attr.to_string());
         placeholder
     }
+    /// A placeholder for an arbitrary name (a map key such as a feature
+    /// name): always a fresh `#k<n>`, so names that differ only in
+    /// punctuation never share one.
+    pub fn key(&mut self, name: &str) -> String {
+        let placeholder = format!("#k{}", self.names.len());
+        self.names.insert(placeholder.clone(), name.to_string());
+        placeholder
+    }
     pub fn val(&mut self, v: AttributeValue) -> String {
         let placeholder = format!(":v{}", self.values.len());
         self.values.insert(placeholder.clone(), v);

@@ -148,17 +148,17 @@ pub async fn lifecycle(ts: &TenantStore, actor: &Actor, id: &LicenseId, what: Li
     let (code, tr, target) = match what {
         Lifecycle::Suspend => (
             AuditCode::LicenseSuspended,
-            Transition { from: &[Active, PastDue], changes: vec![change("status", &Suspended)?, stamp], remove: vec![] },
+            Transition { from: &[Active, PastDue], changes: vec![change("status", &Suspended)?, stamp], remove: vec![], ..Transition::default() },
             Some(Suspended),
         ),
         Lifecycle::Resume => (
             AuditCode::LicenseResumed,
-            Transition { from: &[Suspended], changes: vec![change("status", &Active)?, stamp], remove: vec!["grace_until", "grace_epoch"] },
+            Transition { from: &[Suspended], changes: vec![change("status", &Active)?, stamp], remove: vec!["grace_until", "grace_epoch"], ..Transition::default() },
             Some(Active),
         ),
         Lifecycle::Cancel => (
             AuditCode::LicenseCancelled,
-            Transition { from: &[Active, Suspended, PastDue], changes: vec![change("status", &Cancelled)?, stamp], remove: vec![] },
+            Transition { from: &[Active, Suspended, PastDue], changes: vec![change("status", &Cancelled)?, stamp], remove: vec![], ..Transition::default() },
             Some(Cancelled),
         ),
         Lifecycle::Renew { until } => (
@@ -170,7 +170,7 @@ pub async fn lifecycle(ts: &TenantStore, actor: &Actor, id: &LicenseId, what: Li
                     change("expires_epoch", &until.unix_timestamp())?,
                     stamp,
                 ],
-                remove: vec![],
+                ..Transition::default()
             },
             None,
         ),
@@ -203,47 +203,78 @@ pub fn renewal_end(current: Option<OffsetDateTime>, days: u32, now: OffsetDateTi
     base + Duration::days(days as i64)
 }
 
+/// What a PATCH does to one entitlement of one license.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum OverrideChange {
+    /// `"inherit"`: drop the override, the policy's entitlement applies again.
+    Inherit(InheritWord),
+    /// A spec: grant the feature, or change its limit, for this license.
+    Set(EntitlementSpec),
+    /// `null`: revoke the feature for this license.
+    Revoke(()),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InheritWord {
+    Inherit,
+}
+
 /// Changes a PATCH of a license may make.
 #[derive(Default)]
 pub struct LicensePatch {
     pub metadata: Option<Map<String, Value>>,
     pub max_activations: Option<u32>,
-    pub entitlements: Option<BTreeMap<Feature, Option<EntitlementSpec>>>,
+    pub entitlements: Option<BTreeMap<Feature, OverrideChange>>,
     pub policy: Option<PolicyId>,
 }
 
+/// One conditional write: no read of the license before it. A policy change
+/// is conditional on the license's product; overrides are written entry by
+/// entry, so concurrent PATCHes of different features both land.
 pub async fn patch_license(app: &App, ts: &TenantStore, actor: &Actor, id: &LicenseId, p: LicensePatch, now: OffsetDateTime) -> Result<(License, UsageSnapshot), Error> {
-    let current = ts.get_license(id).await?.ok_or_else(license_not_found)?;
-    let mut changes = vec![change("updated_at", &crate::clock::rfc3339(now))?];
+    let mut tr = Transition {
+        from: &[LicenseStatus::Active, LicenseStatus::Suspended, LicenseStatus::PastDue, LicenseStatus::Cancelled],
+        changes: vec![change("updated_at", &crate::clock::rfc3339(now))?],
+        ..Transition::default()
+    };
     let mut code = AuditCode::LicenseUpdated;
     if let Some(m) = &p.metadata {
-        changes.push(change("metadata", m)?);
+        tr.changes.push(change("metadata", m)?);
     }
+    let mut product = None;
     if let Some(pid) = &p.policy {
         let policy = app
             .policy(ts, pid)
             .await?
             .ok_or_else(|| Error::invalid("POLICY_NOT_FOUND", format!("no policy with id '{pid}'")))?;
-        if policy.product != current.product {
-            return Err(Error::invalid("PRODUCT_MISMATCH", "the new policy is for another product"));
-        }
-        changes.push(change("policy", &policy.id)?);
+        tr.changes.push(change("policy", &policy.id)?);
         if p.max_activations.is_none() {
-            changes.push(change("max_activations", &policy.max_activations)?);
+            tr.changes.push(change("max_activations", &policy.max_activations)?);
         }
+        tr.require.push(change("product", &policy.product)?);
+        product = Some(policy.product.clone());
         code = AuditCode::LicensePolicyChanged;
     }
     if let Some(n) = p.max_activations {
-        changes.push(change("max_activations", &n)?);
+        tr.changes.push(change("max_activations", &n)?);
     }
-    if let Some(over) = &p.entitlements {
-        let mut merged = current.entitlement_overrides.clone();
-        for (k, v) in over {
-            merged.insert(k.clone(), v.clone());
+    for (feature, what) in p.entitlements.unwrap_or_default() {
+        match what {
+            OverrideChange::Inherit(_) => tr.map_removes.push(("entitlement_overrides", feature.to_string())),
+            OverrideChange::Set(spec) => tr.map_sets.push(("entitlement_overrides", feature.to_string(), crate::store::av(&Some(spec))?)),
+            OverrideChange::Revoke(()) => tr.map_sets.push(("entitlement_overrides", feature.to_string(), crate::store::av(&None::<EntitlementSpec>)?)),
         }
-        changes.push(change("entitlement_overrides", &merged)?);
     }
     let audit = AuditEvent::new(ts.tenant_id(), code, &actor.actor, id.as_str(), now, &actor.request_id);
-    let tr = Transition { from: &[LicenseStatus::Active, LicenseStatus::Suspended, LicenseStatus::PastDue, LicenseStatus::Cancelled], changes, remove: vec![] };
-    ts.transition(id, tr, &audit, now).await?.ok_or_else(license_not_found)
+    if let Some(done) = ts.transition(id, tr, &audit, now).await? {
+        return Ok(done);
+    }
+    // Refused: the license is missing, or belongs to another product than the new policy.
+    match ts.get_license(id).await? {
+        None => Err(license_not_found()),
+        Some(l) if product.is_some_and(|p| p != l.product) => Err(Error::invalid("PRODUCT_MISMATCH", "the new policy is for another product")),
+        Some(_) => Err(Error::Unavailable("the license changed during the update; retry".into())),
+    }
 }

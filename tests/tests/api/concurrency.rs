@@ -47,6 +47,24 @@ async fn twenty_activations_of_one_fingerprint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_patches_of_different_features_all_land() {
+    let env = Env::start().await;
+    let t = env.tenant("patches").await;
+    let (_, lic) = env.license(&t, 1, json!({})).await;
+    let id = lic["id"].as_str().unwrap().to_string();
+    let results = futures::future::join_all((0..10).map(|i| {
+        let env = &env;
+        let (admin, id) = (t.admin.clone(), id.clone());
+        async move { env.patch(&format!("/v1/manage/licenses/{id}"), &admin, json!({ "entitlements": { format!("f{i}"): { "type": "boolean" } } })).await }
+    }))
+    .await;
+    assert!(results.iter().all(|r| r.status == 200), "{results:?}");
+    let l = env.get(&format!("/v1/manage/licenses/{id}"), &t.admin).await;
+    let granted = l.data()["entitlements"].as_object().unwrap();
+    assert_eq!(granted.len(), 10, "no PATCH overwrote another: {l:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_deactivations_free_one_seat() {
     let env = Env::start().await;
     let t = env.tenant("deact").await;

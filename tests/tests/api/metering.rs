@@ -149,6 +149,10 @@ async fn overage_allow_overrides_and_export() {
     assert_eq!(c.data()["results"]["renders"]["resets_at"], "2026-12-01T00:00:00.000Z");
     assert_eq!(c.data()["results"]["sso"], json!({ "granted": true, "type": "boolean" }));
     assert_eq!(c.data()["results"]["nope"]["granted"], false);
+    // "inherit" drops the override: the policy's limit applies again.
+    let p = env.patch(&format!("/v1/manage/licenses/{lid}"), &t.admin, json!({ "entitlements": { "renders": "inherit" } })).await;
+    assert_eq!(p.data()["entitlements"]["renders"], json!({ "limit": 10, "used": 3, "period": "month" }), "{p:?}");
+    assert_eq!(env.patch(&format!("/v1/manage/licenses/{lid}"), &t.admin, json!({ "entitlements": { "renders": "maybe" } })).await.status, 422);
 
     // Export: CSV with a header row, and JSON.
     let csv = env.send("GET", "/v1/manage/usage/export?period=2026-11&format=csv", Some(&t.admin), None).await;
