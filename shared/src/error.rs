@@ -15,8 +15,9 @@ pub enum Error {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(String),
-    #[error("{0}")]
-    MethodNotAllowed(String),
+    /// The path exists with other methods (listed in `allow`).
+    #[error("{method} is not allowed here; allowed: {}", allow.join(", "))]
+    MethodNotAllowed { method: String, allow: Vec<&'static str> },
     #[error("the tenant is not active")]
     TenantInactive,
     #[error("{message}")]
@@ -71,7 +72,7 @@ impl Error {
             InvalidSignature => (400, "INVALID_SIGNATURE", "invalid_request_error"),
             Unauthenticated => (401, "UNAUTHENTICATED", "authentication_error"),
             Forbidden(_) => (403, "FORBIDDEN", "permission_error"),
-            MethodNotAllowed(_) => (405, "METHOD_NOT_ALLOWED", "invalid_request_error"),
+            MethodNotAllowed { .. } => (405, "METHOD_NOT_ALLOWED", "invalid_request_error"),
             TenantInactive => (403, "TENANT_INACTIVE", "permission_error"),
             LicenseNotActive(_) => (403, "LICENSE_NOT_ACTIVE", "permission_error"),
             QuotaExceeded { .. } => (403, "QUOTA_EXCEEDED", "permission_error"),

@@ -98,6 +98,11 @@ pub fn render_error(err: &Error, request_id: &str, rate: Option<&RateState>) -> 
     if let Some(secs) = retry {
         resp.headers_mut().insert("retry-after", secs.into());
     }
+    if let Error::MethodNotAllowed { allow, .. } = err {
+        if let Ok(v) = http::HeaderValue::from_str(&allow.join(", ")) {
+            resp.headers_mut().insert("allow", v);
+        }
+    }
     resp
 }
 

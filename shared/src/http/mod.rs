@@ -126,14 +126,28 @@ async fn serve(
     touch: &mut Option<tokio::task::JoinHandle<()>>,
 ) -> Result<Reply, Error> {
     let path = req.uri().path();
-    let router = routers().get(&function).ok_or_else(|| Error::not_found("ROUTE_NOT_FOUND", "no such route"))?;
-    let matched = router.at(path).map_err(|_| Error::not_found("ROUTE_NOT_FOUND", format!("no route for {path}")))?;
     let method = req.method().as_str();
-    let route = *matched
-        .value
-        .iter()
-        .find(|r| r.method == method)
-        .ok_or_else(|| Error::MethodNotAllowed(format!("{method} is not allowed on {path}")))?;
+    let all = routers().get(&None).ok_or_else(|| Error::internal("no route table"))?;
+    let matched = routers().get(&function).and_then(|r| r.at(path).ok());
+    let route = matched.as_ref().and_then(|m| m.value.iter().find(|r| r.method == method).copied());
+    let Some(route) = route else {
+        // Not this function's: answer from the whole table, so a deployment's
+        // catch-all route gives 405 for a known path and 404 for the rest.
+        return Err(match all.at(path) {
+            Ok(m) => {
+                let mut allow: Vec<&'static str> = m.value.iter().map(|r| r.method).collect();
+                allow.sort_unstable();
+                allow.dedup();
+                if allow.contains(&method) {
+                    Error::not_found("ROUTE_NOT_FOUND", format!("no route for {method} {path} in this function"))
+                } else {
+                    Error::MethodNotAllowed { method: method.to_string(), allow }
+                }
+            }
+            Err(_) => Error::not_found("ROUTE_NOT_FOUND", format!("no route for {path}")),
+        });
+    };
+    let Some(matched) = matched else { return Err(Error::internal("route matched without a match")) };
     // Path parameters arrive percent-encoded; decode them once here.
     let mut params = HashMap::new();
     for (k, v) in matched.params.iter() {

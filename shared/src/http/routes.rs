@@ -66,14 +66,14 @@ pub async fn integration(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
     match op {
         Op::Validate => {
             let b: ValidateBody = request::json(ctx.body)?;
+            if b.entitlements.len() > 100 {
+                return Err(Error::validation("at most 100 entitlements per request"));
+            }
             // A key that cannot exist is not found: validate answers 200 for any key.
             let Ok(key) = LicenseKey::parse(ctx.param("key")) else {
                 let code = ValidationCode::NotFound;
                 return Ok(Reply::ok(json!({ "valid": false, "code": code, "detail": code.detail(), "license": null })));
             };
-            if b.entitlements.len() > 100 {
-                return Err(Error::validation("at most 100 entitlements per request"));
-            }
             let scope = ValidationScope { fingerprint: b.fingerprint, product: b.product, entitlements: b.entitlements };
             let v = licensing::validate(ctx.app, ts, &key, scope, ctx.now).await?;
             let license = v.license.as_ref().map(|l| license_view(l, v.policy.as_deref(), Some(&v.usage), ctx.now));

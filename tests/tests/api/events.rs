@@ -37,9 +37,14 @@ async fn functions_answer_gateway_events() {
     assert_eq!(resp.status(), 200);
     assert_eq!(body_json(resp.body())["data"]["code"], "VALID");
 
-    // A function answers only its own routes.
+    // A function answers only its own routes; as a deployment's catch-all it
+    // still tells a wrong method (405) from an unknown path (404).
     let req = lambda_http::request::from_str(&event("validate.json", &vars)).unwrap();
     assert_eq!(activate::handler(&env.app, req).await.status(), 404);
+    let mut wrong = lambda_http::request::from_str(&event("validate.json", &vars)).unwrap();
+    *wrong.method_mut() = lambda_http::http::Method::GET;
+    let resp = validate::handler(&env.app, wrong).await;
+    assert_eq!((resp.status().as_u16(), resp.headers().get("allow").and_then(|v| v.to_str().ok())), (405, Some("POST")));
 
     // deactivate by id.
     let id = act["data"]["id"].as_str().unwrap();

@@ -82,6 +82,9 @@ async fn malformed_requests() {
     let r = env.send("PUT", "/v1/integration/activations", Some(i), Some(&json!({}))).await;
     assert_envelope(&r, 405);
     assert_eq!(r.code(), "METHOD_NOT_ALLOWED");
+    assert_eq!(r.header("allow"), Some("POST"));
+    let r = env.send("DELETE", "/v1/manage/products/x", Some(a), None).await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, PATCH")));
     // Non-UTF-8 body.
     let r = env.send_raw("POST", "/v1/manage/products", &[("x-api-key", a)], vec![0xff, 0xfe, 0x00]).await;
     assert_envelope(&r, 400);

@@ -11,7 +11,9 @@ use shared::app::App;
 use shared::functions::Function;
 use std::sync::Arc;
 
-/// Bodies larger than this are cut off here (the handlers refuse > 64 KiB).
+/// Bodies larger than this are refused here, as API Gateway refuses bodies
+/// over its own limit; the handlers then apply theirs (64 KiB, 512 KiB for
+/// Stripe webhooks).
 const READ_LIMIT: usize = 1024 * 1024;
 
 pub fn router(app: Arc<App>) -> axum::Router {
