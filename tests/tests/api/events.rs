@@ -59,3 +59,20 @@ async fn functions_answer_gateway_events() {
     assert_eq!(resp.status(), 201);
     assert_eq!(body_json(resp.body())["data"]["code"], "from-event");
 }
+
+#[tokio::test]
+async fn provision_worker_answers_an_sqs_event_with_partial_failures() {
+    let env = Env::start().await;
+    // Reserve a tenant as POST /v1/platform/tenants does, then hand the worker the SQS event.
+    let id = format!("sqs-{}", &ulid::Ulid::new().to_string().to_lowercase()[18..]);
+    let req: shared::usecases::tenants::TenantRequest =
+        serde_json::from_value(json!({ "tenant_id": id, "name": "From SQS", "admin_email": "ops@sqs.example", "plan": "free" })).unwrap();
+    let reserved = shared::usecases::tenants::reserve(&env.app.store, env.app.pepper().unwrap(), &req, env.app.now()).await.unwrap();
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&event("sqs-provision.json", &[("TENANT_ID", &id)])).unwrap();
+    let resp = provision_worker::handler(&env.app, event).await;
+    let failed: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"], "only the poison message is reported failed");
+    let tenant = env.app.store.get_tenant(&shared::ids::TenantId::parse(id).unwrap()).await.unwrap().unwrap();
+    assert_eq!(tenant.status, shared::domain::TenantStatus::Active);
+    assert_eq!(env.get("/v1/manage/api-keys", &reserved.admin_key).await.status, 200);
+}
