@@ -1,4 +1,4 @@
-.PHONY: dev test build release check-infra bench
+.PHONY: dev test build release check-infra bench smoke tools
 
 # Run the service locally: emulator, resources, every function on loopback,
 # a demo tenant with its keys printed (PORT=3000 by default).
@@ -11,3 +11,27 @@ test:
 
 build:
 	cargo build --workspace --locked
+
+# The template checks `make test` runs: cfn-lint, and infra/template.yaml
+# against the route table, functions/ and each function's settings.
+check-infra:
+	@bash scripts/check-infra.sh
+
+# Release builds of every function with cargo-lambda, zipped, size-checked
+# (ARCH=arm64, the deployed architecture, or ARCH=x86_64). Minutes when cold.
+release:
+	@bash scripts/release-build.sh $(or $(ARCH),arm64)
+
+# Package sizes and cold-start times into docs/benchmarks.md.
+bench:
+	@bash scripts/bench-init.sh
+
+# End-to-end pass over the API: `make dev`'s server by default, or any
+# LICENSING_BASE_URL with LICENSING_ADMIN_KEY (see docs/deploy.md).
+smoke:
+	@bash scripts/smoke.sh
+
+# The deployment tools (SAM CLI, cargo-lambda, zig, cfn-lint) in .local/venv-tools.
+tools:
+	@bash -c '. scripts/lib.sh && . scripts/tools.sh && ensure_cfn_lint && ensure_cargo_lambda && ensure_sam'
+	@echo 'export PATH="$(CURDIR)/.local/venv-tools/bin:$$PATH"'
