@@ -5,6 +5,7 @@
 
 TOOLS_VENV="$LOCAL/venv-tools"
 CFN_LINT_VERSION="${CFN_LINT_VERSION:-1.58.0}"
+SAM_TRANSLATOR_VERSION="${SAM_TRANSLATOR_VERSION:-1.115.0}"
 CARGO_LAMBDA_VERSION="${CARGO_LAMBDA_VERSION:-1.9.2}"
 ZIGLANG_VERSION="${ZIGLANG_VERSION:-0.17.1}"
 SAM_CLI_VERSION="${SAM_CLI_VERSION:-1.170.0}"
@@ -19,9 +20,12 @@ tools_pip() {
   "$TOOLS_VENV/bin/pip" install -q --disable-pip-version-check "$@"
 }
 
+# cfn-lint, and the SAM translator scripts/check_infra.py runs the template
+# through (cfn-lint no longer depends on it).
 ensure_cfn_lint() {
   "$TOOLS_VENV/bin/cfn-lint" --version 2>/dev/null | grep -qx "cfn-lint $CFN_LINT_VERSION" \
-    || tools_pip "cfn-lint==$CFN_LINT_VERSION"
+    && "$TOOLS_VENV/bin/python" -c "import samtranslator, sys; sys.exit(samtranslator.__version__ != '$SAM_TRANSLATOR_VERSION')" 2>/dev/null \
+    || tools_pip "cfn-lint==$CFN_LINT_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION"
 }
 
 # cargo-lambda, and zig (its cross linker) from the ziglang wheel.
