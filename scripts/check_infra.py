@@ -20,8 +20,10 @@ What must hold (each failure is printed; exit 1 if any):
              the right kind of resource.
   events     SQS event sources report partial batch failures; every function
              has a trigger.
-  IAM        each function has its own role; no statement uses a "*" action or
-             a "*" resource, no managed policies; a role reads exactly the
+  IAM        each function has its own role; no statement has a wildcard in
+             an action, nor a wildcard resource except one narrowing a name
+             under this stack ("...:secret:${AWS::StackName}/tenants/*"), no
+             NotAction/NotResource, no managed policies; a role reads exactly the
              secrets its function is configured with, may send only to queues
              it is configured with, and reaches the table only if it has
              TABLE_NAME; it may write logs only to its own log group.
@@ -33,7 +35,6 @@ import json
 import os
 import re
 import sys
-import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = os.path.join(ROOT, "infra", "template.yaml")  # argv[2] overrides (used to test this check)
@@ -72,12 +73,24 @@ def crates():
         manifest = os.path.join(base, d, "Cargo.toml")
         if not os.path.isfile(manifest):
             continue
-        with open(manifest, "rb") as f:
-            name = tomllib.load(f).get("package", {}).get("name")
+        name = package_name(manifest)
         if name != d:
             fail(f"functions/{d}: the package is named {name!r}; name the directory after the crate")
         out[name or d] = d
     return out
+
+
+def package_name(manifest):
+    """[package] name of a Cargo.toml (tomllib is Python 3.11+; the fallback reads the one line)."""
+    try:
+        import tomllib
+
+        with open(manifest, "rb") as f:
+            return tomllib.load(f).get("package", {}).get("name")
+    except ImportError:
+        with open(manifest) as f:
+            m = re.search(r'^\[package\][^\[]*?^name\s*=\s*"([^"]+)"', f.read(), re.M | re.S)
+        return m.group(1) if m else None
 
 
 def as_list(v):
