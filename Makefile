@@ -1,4 +1,4 @@
-.PHONY: dev test build release check-infra bench smoke tools
+.PHONY: dev test build release check-infra bench bench-hot-path smoke tools
 
 # Run the service locally: emulator, resources, every function on loopback,
 # a demo tenant with its keys printed (PORT=3000 by default).
@@ -25,6 +25,10 @@ release:
 # Package sizes and cold-start times into docs/benchmarks.md.
 bench:
 	@bash scripts/bench-init.sh
+
+# CPU per warm request on the hot path (no I/O), release profile, into docs/benchmarks.md.
+bench-hot-path:
+	@bash scripts/bench-hot-path.sh
 
 # End-to-end pass over the API: `make dev`'s server by default, or any
 # LICENSING_BASE_URL with LICENSING_ADMIN_KEY (see docs/deploy.md).
