@@ -5,7 +5,7 @@ use crate::crypto::Signer;
 use crate::domain::{AuditEvent, Policy, Product};
 use crate::error::Error;
 use crate::ids::{PolicyId, ProductCode};
-use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::de::DeserializeOwned;
 
 /// One page of a listing.
@@ -70,16 +70,8 @@ impl TenantStore {
     pub(crate) async fn update_existing(&self, key: &keys::Key, changes: Changes, audit: &AuditEvent) -> Result<bool, Error> {
         let mut e = Expr::new();
         let sets: Vec<String> = changes.into_iter().map(|(attr, v)| format!("{} = {}", e.name(attr), e.val(v))).collect();
-        let update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(super::key_item(key)))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression("attribute_exists(PK)")
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .build()
-            .map_err(Error::internal)?;
-        let items = vec![TransactWriteItem::builder().update(update).build(), self.audit_item(audit)?];
+        let update = super::update_item(self.table(), key, format!("SET {}", sets.join(", ")), Some("attribute_exists(PK)".to_string()), &e)?;
+        let items = vec![update, self.audit_item(audit)?];
         match transact(self.db(), items, None).await {
             Ok(()) => Ok(true),
             Err(TxnError::Cancelled(_)) => Ok(false),

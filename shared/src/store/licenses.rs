@@ -2,12 +2,12 @@
 //! transaction's conditions, never by a read before the write.
 
 use super::catalog::{Changes, Page};
-use super::{cursor, from_item, get_s, key_item, keys, n, put_returning_old, s, sdk_error, to_item, transact, Expr, Item, Reason, TenantStore, TxnError};
+use super::{cursor, from_item, get_s, keys, n, put_returning_old, s, sdk_error, to_item, transact, Expr, Item, Reason, TenantStore, TxnError};
 use crate::crypto::Signer;
 use crate::domain::{Activation, AuditEvent, License, LicenseStatus, Standing, UsageCounter, UsageSnapshot};
 use crate::error::{license_not_found, Error};
 use crate::ids::{ActivationId, Email, FingerprintDigest, LicenseId};
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use time::OffsetDateTime;
 
 /// The license partition as validate and the integration API need it.
@@ -45,7 +45,6 @@ pub struct Transition {
     pub require: Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>,
 }
 
-const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
 
 impl TenantStore {
     /// Issue a license: the license item (conditional on the key being new),
@@ -92,20 +91,12 @@ impl TenantStore {
     pub(crate) fn plan_counter_item(&self) -> Result<TransactWriteItem, Error> {
         let mut e = Expr::new();
         let (issued, limit, status) = (e.name("licenses_issued"), e.name("license_limit"), e.name("status"));
-        let counter = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::tenant(self.tenant_id()))))
-            .update_expression(format!("ADD {issued} {}", e.val(n(1))))
-            .condition_expression(format!(
-                "attribute_exists(PK) AND {status} = {} AND (attribute_not_exists({limit}) OR attribute_not_exists({issued}) OR {issued} < {limit})",
-                e.val(s("active"))
-            ))
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values_on_condition_check_failure(ALL_OLD)
-            .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().update(counter).build())
+        let update = format!("ADD {issued} {}", e.val(n(1)));
+        let condition = format!(
+            "attribute_exists(PK) AND {status} = {} AND (attribute_not_exists({limit}) OR attribute_not_exists({issued}) OR {issued} < {limit})",
+            e.val(s("active"))
+        );
+        super::update_item(self.table(), &keys::tenant(self.tenant_id()), update, Some(condition), &e)
     }
 
     pub async fn get_license(&self, id: &LicenseId) -> Result<Option<License>, Error> {
@@ -234,17 +225,8 @@ impl TenantStore {
         for (attr, v) in tr.require {
             cond.push_str(&format!(" AND {} = {}", e.name(attr), e.val(v)));
         }
-        let upd = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::license(t, id))))
-            .update_expression(expr)
-            .condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values_on_condition_check_failure(ALL_OLD)
-            .build()
-            .map_err(Error::internal)?;
-        let items = vec![TransactWriteItem::builder().update(upd).build(), self.audit_item(audit)?];
+        let upd = super::update_item(self.table(), &keys::license(t, id), expr, Some(cond), &e)?;
+        let items = vec![upd, self.audit_item(audit)?];
         match transact(self.db(), items, None).await {
             Ok(()) => {
                 let read = self.read_license(id, None, now).await?;
@@ -300,17 +282,8 @@ impl TenantStore {
                     if !new.metadata.is_empty() {
                         sets.push(format!("{} = {}", e.name("metadata"), e.val(super::av(&new.metadata)?)));
                     }
-                    let restore = Update::builder()
-                        .table_name(self.table())
-                        .set_key(Some(key_item(&act_key)))
-                        .update_expression(format!("SET {} REMOVE {deact}", sets.join(", ")))
-                        .condition_expression(format!("attribute_exists({deact})"))
-                        .set_expression_attribute_names(e.names())
-                        .set_expression_attribute_values(e.values())
-                        .return_values_on_condition_check_failure(ALL_OLD)
-                        .build()
-                        .map_err(Error::internal)?;
-                    let items = vec![self.seat_take(&new.license_id, now)?, TransactWriteItem::builder().update(restore).build(), self.audit_item(audit)?];
+                    let restore = super::update_item(self.table(), &act_key, format!("SET {} REMOVE {deact}", sets.join(", ")), Some(format!("attribute_exists({deact})")), &e)?;
+                    let items = vec![self.seat_take(&new.license_id, now)?, restore, self.audit_item(audit)?];
                     match transact(self.db(), items, None).await {
                         Ok(()) => {
                             let mut a = old;
@@ -348,28 +321,11 @@ impl TenantStore {
         let key = keys::activation(t, id);
         let mut e = Expr::new();
         let deact = e.name("deactivated_at");
-        let upd = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&key)))
-            .update_expression(format!("SET {deact} = {}", e.val(s(crate::clock::rfc3339(now)))))
-            .condition_expression(format!("attribute_exists(PK) AND attribute_not_exists({deact})"))
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values_on_condition_check_failure(ALL_OLD)
-            .build()
-            .map_err(Error::internal)?;
+        let upd = super::update_item(self.table(), &key, format!("SET {deact} = {}", e.val(s(crate::clock::rfc3339(now)))), Some(format!("attribute_exists(PK) AND attribute_not_exists({deact})")), &e)?;
         let mut e2 = Expr::new();
         let used = e2.name("seats_used");
-        let seat = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::license(t, &id.license_id()))))
-            .update_expression(format!("ADD {used} {}", e2.val(n(-1))))
-            .condition_expression(format!("{used} > {}", e2.val(n(0))))
-            .set_expression_attribute_names(e2.names())
-            .set_expression_attribute_values(e2.values())
-            .build()
-            .map_err(Error::internal)?;
-        let items = vec![TransactWriteItem::builder().update(upd).build(), TransactWriteItem::builder().update(seat).build(), self.audit_item(audit)?];
+        let seat = super::update_item(self.table(), &keys::license(t, &id.license_id()), format!("ADD {used} {}", e2.val(n(-1))), Some(format!("{used} > {}", e2.val(n(0)))), &e2)?;
+        let items = vec![upd, seat, self.audit_item(audit)?];
         match transact(self.db(), items, None).await {
             Ok(()) => {
                 let item = self.get(&key).await?.ok_or_else(|| Error::internal("deactivated activation vanished"))?;
@@ -391,17 +347,8 @@ impl TenantStore {
         let mut e = Expr::new();
         let (used, max) = (e.name("seats_used"), e.name("max_activations"));
         let cond = format!("attribute_exists(PK) AND {used} < {max} AND {}", in_force(&mut e, now));
-        let upd = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::license(self.tenant_id(), id))))
-            .update_expression(format!("ADD {used} {}", e.val(n(1))))
-            .condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values_on_condition_check_failure(ALL_OLD)
-            .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().update(upd).build())
+        let upd = super::update_item(self.table(), &keys::license(self.tenant_id(), id), format!("ADD {used} {}", e.val(n(1))), Some(cond), &e)?;
+        Ok(upd)
     }
 }
 

@@ -283,6 +283,23 @@ fn put_builder<T: Serialize>(
         .set_condition_expression(condition.map(str::to_string)))
 }
 
+/// A transaction item that updates `key` with `update` when `condition`
+/// holds, both written with `e`'s placeholders. When the condition fails the
+/// item as it was comes back with the cancellation reason (`ALL_OLD`).
+pub fn update_item(table: &str, key: &Key, update: String, condition: Option<String>, e: &Expr) -> Result<TransactWriteItem, Error> {
+    let u = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(table)
+        .set_key(Some(key_item(key)))
+        .update_expression(update)
+        .set_condition_expression(condition)
+        .set_expression_attribute_names(e.names())
+        .set_expression_attribute_values(e.values())
+        .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(Error::internal)?;
+    Ok(TransactWriteItem::builder().update(u).build())
+}
+
 pub fn put_new<T: Serialize>(table: &str, key: &Key, value: &T) -> Result<TransactWriteItem, Error> {
     let p = put_item(table, key, value, Some("attribute_not_exists(PK)"))?;
     Ok(TransactWriteItem::builder().put(p).build())

@@ -7,12 +7,12 @@
 //! subscription record's `license_id` (set under `attribute_not_exists`) is
 //! the one-license-per-subscription guard.
 
-use super::{from_item, get_n, get_s, key_item, keys, n, put_any, put_item, put_new, s, transact, Expr, Item, Reason, TenantStore, TxnError};
+use super::{from_item, get_n, get_s, keys, n, put_any, put_item, put_new, s, transact, Expr, Item, Reason, TenantStore, TxnError};
 use crate::clock::{rfc3339, ts};
 use crate::domain::{AuditEvent, License, LicenseStatus, Policy};
 use crate::error::Error;
 use crate::ids::{Email, LicenseId, PolicyId};
-use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -20,7 +20,6 @@ use time::OffsetDateTime;
 /// the dashboard can resend older events, which the order condition catches).
 pub const EVENT_RECORD_DAYS: i64 = 90;
 
-const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
 
 /// What became of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,21 +281,12 @@ impl TenantStore {
         if let Some(c) = customer_id {
             sets.push(format!("{} = {}", e.name("customer_id"), e.val(s(c))));
         }
-        let link = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::stripe_subscription(t, subscription_id))))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(format!("attribute_not_exists({lic})"))
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values_on_condition_check_failure(ALL_OLD)
-            .build()
-            .map_err(Error::internal)?;
+        let link = super::update_item(self.table(), &keys::stripe_subscription(t, subscription_id), format!("SET {}", sets.join(", ")), Some(format!("attribute_not_exists({lic})")), &e)?;
 
         let mut items = vec![
             self.plan_counter_item()?,
             put,
-            TransactWriteItem::builder().update(link).build(),
+            link,
             self.event_record_item(rec)?,
         ];
         for a in audit {
@@ -365,17 +355,8 @@ impl TenantStore {
             "attribute_exists(PK) AND (attribute_not_exists({at}) OR {at} <= {at_v}) AND {status} <> {}",
             e.val(s(LicenseStatus::Cancelled.as_str()))
         );
-        let upd = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::license(self.tenant_id(), id))))
-            .update_expression(expr)
-            .condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values_on_condition_check_failure(ALL_OLD)
-            .build()
-            .map_err(Error::internal)?;
-        let mut items = vec![TransactWriteItem::builder().update(upd).build(), self.event_record_item(rec)?, self.audit_item(audit)?];
+        let upd = super::update_item(self.table(), &keys::license(self.tenant_id(), id), expr, Some(cond), &e)?;
+        let mut items = vec![upd, self.event_record_item(rec)?, self.audit_item(audit)?];
         items.extend(extra);
         match transact(self.db(), items, None).await {
             Ok(()) => Ok(ApplyOutcome::Applied),
@@ -440,17 +421,8 @@ impl TenantStore {
         if !removes.is_empty() {
             expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
-        let upd = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::stripe_subscription(self.tenant_id(), subscription_id))))
-            .update_expression(expr)
-            .condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values_on_condition_check_failure(ALL_OLD)
-            .build()
-            .map_err(Error::internal)?;
-        let mut items = vec![TransactWriteItem::builder().update(upd).build(), self.event_record_item(rec)?];
+        let upd = super::update_item(self.table(), &keys::stripe_subscription(self.tenant_id(), subscription_id), expr, Some(cond), &e)?;
+        let mut items = vec![upd, self.event_record_item(rec)?];
         items.extend(extra);
         match transact(self.db(), items, None).await {
             Ok(()) => Ok(HoldOutcome::Held),

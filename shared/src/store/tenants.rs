@@ -4,7 +4,7 @@ use super::{from_item, keys, put_any, put_item, put_new, sdk_error, transact, Ex
 use crate::domain::{ApiKeyRecord, AuditEvent, Tenant, TenantStatus};
 use crate::error::Error;
 use crate::ids::{ApiKeyId, TenantId};
-use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem};
 use time::OffsetDateTime;
 
 /// What creating a tenant found.
@@ -87,19 +87,7 @@ impl Store {
         let allowed: Vec<String> = from.iter().map(|s| e.val(super::s(s.as_str()))).collect();
         let cond = format!("attribute_exists(PK) AND {status} IN ({})", allowed.join(", "));
         let update = format!("SET {status} = {}, {} = {}", e.val(super::s(to.as_str())), e.name("updated_at"), e.val(super::s(crate::clock::rfc3339(now))));
-        let mut items = vec![TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(self.table())
-                    .set_key(Some(super::key_item(&keys::tenant(t))))
-                    .update_expression(update)
-                    .condition_expression(cond)
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values())
-                    .build()
-                    .map_err(Error::internal)?,
-            )
-            .build()];
+        let mut items = vec![super::update_item(self.table(), &keys::tenant(t), update, Some(cond), &e)?];
         if let Some(a) = audit {
             items.push(put_new(self.table(), &keys::audit(t, &a.id), a)?);
         }
@@ -197,20 +185,7 @@ impl TenantStore {
         let update = format!("SET {revoked} = {}", e.val(super::s(crate::clock::rfc3339(now))));
         let cond = format!("attribute_exists(PK) AND attribute_not_exists({revoked})");
         let items = vec![
-            TransactWriteItem::builder()
-                .update(
-                    Update::builder()
-                        .table_name(self.table())
-                        .set_key(Some(super::key_item(&keys::api_key(t, id))))
-                        .update_expression(update)
-                        .condition_expression(cond)
-                        .set_expression_attribute_names(e.names())
-                        .set_expression_attribute_values(e.values())
-                        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                        .build()
-                        .map_err(Error::internal)?,
-                )
-                .build(),
+            super::update_item(self.table(), &keys::api_key(t, id), update, Some(cond), &e)?,
             self.audit_item(audit)?,
         ];
         match transact(self.db(), items, None).await {

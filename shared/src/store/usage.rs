@@ -10,7 +10,7 @@ use crate::crypto::Signer;
 use crate::domain::{License, UsageCounter};
 use crate::error::Error;
 use crate::ids::{LicenseId, Metric};
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -168,21 +168,12 @@ impl TenantStore {
             sets.push(format!("{} = {}", e.name("resets_epoch"), e.val(n(r.unix_timestamp()))));
         }
         let update = format!("SET {} ADD {used} {}", sets.join(", "), e.val(n(w.quantity as i64)));
-        let mut counter = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::usage_counter(t, lid, w.metric, w.period_key))))
-            .update_expression(update)
-            .return_values_on_condition_check_failure(ALL_OLD);
-        if w.hard_limit {
-            // used + quantity <= limit, written without arithmetic in the condition.
+        // used + quantity <= limit, written without arithmetic in the condition.
+        let hard_limit = w.hard_limit.then(|| {
             let max_before = w.limit.saturating_sub(w.quantity) as i64;
-            counter = counter.condition_expression(format!("attribute_not_exists({used}) OR {used} <= {}", e.val(n(max_before))));
-        }
-        let counter = counter
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .build()
-            .map_err(Error::internal)?;
+            format!("attribute_not_exists({used}) OR {used} <= {}", e.val(n(max_before)))
+        });
+        let counter = super::update_item(self.table(), &keys::usage_counter(t, lid, w.metric, w.period_key), update, hard_limit, &e)?;
 
         // 3. The append-only event.
         let ev_key = keys::Key {
@@ -193,7 +184,7 @@ impl TenantStore {
 
         let mut items = vec![
             TransactWriteItem::builder().condition_check(check).build(),
-            TransactWriteItem::builder().update(counter).build(),
+            counter,
             TransactWriteItem::builder().put(event).build(),
         ];
         // 4. The idempotency record: new, or void (past its TTL; DynamoDB's
