@@ -322,7 +322,7 @@ pub fn evaluate(
     if scope.product.as_ref().is_some_and(|p| *p != license.product) {
         return ValidationCode::ProductMismatch;
     }
-    if scope.fingerprint.is_some() && !activation.is_some_and(|a| a.deactivated_at.is_none()) {
+    if scope.fingerprint.is_some() && activation.is_none_or(|a| a.deactivated_at.is_some()) {
         return ValidationCode::NoActivation;
     }
     let granted = license.effective_entitlements(policy);
