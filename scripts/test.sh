@@ -12,6 +12,9 @@ log "building the workspace (once, for every test)"
 cargo build --workspace --all-targets --locked
 create_resources "test-$(date +%s)-$$"
 
+log "clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 log "running the tests"
 cargo test --workspace --locked --no-fail-fast
 

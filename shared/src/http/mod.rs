@@ -82,7 +82,9 @@ fn routers() -> &'static Routers {
 /// dev server does). Never fails: every error is an envelope.
 pub async fn handle(app: &App, function: Option<Function>, req: Request) -> Response<Body> {
     let request_id = request_id(&req);
-    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path(), tenant = tracing::field::Empty, status = tracing::field::Empty);
+    // The route's pattern is logged, never the raw path: a path can carry a
+    // license key, which is a customer's credential.
+    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), route = "unmatched", tenant = tracing::field::Empty, status = tracing::field::Empty);
     async move {
         let started = std::time::Instant::now();
         let mut rate: Option<RateState> = None;
@@ -148,6 +150,7 @@ async fn serve(
         });
     };
     let Some(matched) = matched else { return Err(Error::internal("route matched without a match")) };
+    tracing::Span::current().record("route", route.path);
     // Path parameters arrive percent-encoded; decode them once here.
     let mut params = HashMap::new();
     for (k, v) in matched.params.iter() {
