@@ -40,6 +40,27 @@ impl Store {
     pub fn table(&self) -> &str {
         &self.table
     }
+    /// One UpdateItem of `key` under `condition` (placeholders from `e`).
+    /// `Ok(false)`: the condition did not hold.
+    pub(crate) async fn update_one(&self, key: &Key, update: String, condition: &str, e: &Expr) -> Result<bool, Error> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key_item(key)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(sdk_error("UpdateItem", err)),
+        }
+    }
+
     /// The only way to reach tenant data.
     pub fn tenant(&self, tenant: &TenantId) -> TenantStore {
         TenantStore { store: self.clone(), tenant: tenant.clone() }

@@ -152,17 +152,7 @@ impl TenantStore {
     pub async fn touch_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<(), Error> {
         let mut e = Expr::new();
         let update = format!("SET {} = {}", e.name("last_used_at"), e.val(super::s(crate::clock::rfc3339(now))));
-        self.db()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key_item(&keys::api_key(self.tenant_id(), id))))
-            .update_expression(update)
-            .condition_expression("attribute_exists(PK)")
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await
-            .map_err(|e| sdk_error("UpdateItem", e))?;
+        self.store().update_one(&keys::api_key(self.tenant_id(), id), update, "attribute_exists(PK)", &e).await?;
         Ok(())
     }
 
@@ -317,23 +307,10 @@ impl Store {
                 e.val(super::s(st.as_str()))
             );
         }
-        let res = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key_item(&keys::tenant(t))))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                Err(Error::conflict("TENANT_NOT_PROVISIONING", "the tenant is no longer being provisioned"))
-            }
-            Err(err) => Err(sdk_error("UpdateItem", err)),
+        if self.update_one(&keys::tenant(t), format!("SET {}", sets.join(", ")), &cond, &e).await? {
+            Ok(())
+        } else {
+            Err(Error::conflict("TENANT_NOT_PROVISIONING", "the tenant is no longer being provisioned"))
         }
     }
 }
@@ -360,17 +337,10 @@ impl TenantStore {
     pub async fn activate_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<(), Error> {
         let mut e = Expr::new();
         let a = e.name("activated_at");
-        self.db()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key_item(&keys::api_key(self.tenant_id(), id))))
-            .update_expression(format!("SET {a} = if_not_exists({a}, {})", e.val(super::s(crate::clock::rfc3339(now)))))
-            .condition_expression("attribute_exists(PK)")
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await
-            .map_err(|e| sdk_error("UpdateItem", e))?;
+        let update = format!("SET {a} = if_not_exists({a}, {})", e.val(super::s(crate::clock::rfc3339(now))));
+        if !self.store().update_one(&keys::api_key(self.tenant_id(), id), update, "attribute_exists(PK)", &e).await? {
+            return Err(Error::internal(format!("the admin key {id} is missing")));
+        }
         Ok(())
     }
 
@@ -388,34 +358,20 @@ impl TenantStore {
 pub async fn set_tenant_field(store: &Store, t: &TenantId, attr: &str, v: &serde_json::Value) -> Result<(), Error> {
     let mut e = Expr::new();
     let update = format!("SET {} = {}", e.name(attr), e.val(super::av(v)?));
-    store
-        .client
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(super::key_item(&keys::tenant(t))))
-        .update_expression(update)
-        .condition_expression("attribute_exists(PK)")
-        .set_expression_attribute_names(e.names())
-        .set_expression_attribute_values(e.values())
-        .send()
-        .await
-        .map_err(|e| sdk_error("UpdateItem", e))?;
-    Ok(())
+    tenant_must_exist(t, store.update_one(&keys::tenant(t), update, "attribute_exists(PK)", &e).await?)
 }
 
 /// REMOVE one attribute from the tenant item.
 pub async fn remove_tenant_field(store: &Store, t: &TenantId, attr: &str) -> Result<(), Error> {
     let mut e = Expr::new();
-    store
-        .client
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(super::key_item(&keys::tenant(t))))
-        .update_expression(format!("REMOVE {}", e.name(attr)))
-        .condition_expression("attribute_exists(PK)")
-        .set_expression_attribute_names(e.names())
-        .send()
-        .await
-        .map_err(|e| sdk_error("UpdateItem", e))?;
-    Ok(())
+    let update = format!("REMOVE {}", e.name(attr));
+    tenant_must_exist(t, store.update_one(&keys::tenant(t), update, "attribute_exists(PK)", &e).await?)
+}
+
+fn tenant_must_exist(t: &TenantId, updated: bool) -> Result<(), Error> {
+    if updated {
+        Ok(())
+    } else {
+        Err(Error::not_found("TENANT_NOT_FOUND", format!("no tenant '{t}'")))
+    }
 }
