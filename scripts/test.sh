@@ -7,6 +7,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 trap cleanup EXIT INT TERM
 
+log "formatting (cargo fmt --check; rustfmt.toml at the root)"
+cargo fmt --all --check
+
 start_aws
 log "building the workspace (once, for every test)"
 cargo build --workspace --all-targets --locked

@@ -46,8 +46,18 @@ fn main() {
     let stored_hash = pepper.hash(secret.secret_bytes());
 
     let mut ents = Entitlements::new();
-    ents.insert(Feature::parse("export-4k").unwrap(), EntitlementSpec::Boolean {});
-    ents.insert(Feature::parse("api-calls").unwrap(), EntitlementSpec::Metered { limit: 1000, period: Period::Month, overage: Overage::Deny });
+    ents.insert(
+        Feature::parse("export-4k").unwrap(),
+        EntitlementSpec::Boolean {},
+    );
+    ents.insert(
+        Feature::parse("api-calls").unwrap(),
+        EntitlementSpec::Metered {
+            limit: 1000,
+            period: Period::Month,
+            overage: Overage::Deny,
+        },
+    );
     let now = datetime!(2026-11-23 12:00 UTC);
     let policy = Policy {
         id: PolicyId::generate(),
@@ -88,33 +98,49 @@ fn main() {
     let path = format!("/v1/integration/licenses/{key}/validate");
 
     let results = vec![
-        measure("API key: parse + HMAC-SHA256 verify (constant time)", || {
-            let s = ApiKeySecret::parse(black_box(&key_string)).unwrap();
-            black_box(pepper.verify(s.secret_bytes(), &stored_hash));
-        }),
+        measure(
+            "API key: parse + HMAC-SHA256 verify (constant time)",
+            || {
+                let s = ApiKeySecret::parse(black_box(&key_string)).unwrap();
+                black_box(pepper.verify(s.secret_bytes(), &stored_hash));
+            },
+        ),
         measure("route match (38 routes)", || {
             black_box(shared::http::route_for("POST", black_box(&path)));
         }),
-        measure("validate body: JSON parse into the validation scope", || {
-            #[derive(serde::Deserialize)]
-            #[allow(dead_code)]
-            struct B {
-                fingerprint: Option<Fingerprint>,
-                product: Option<ProductCode>,
-                #[serde(default)]
-                entitlements: Vec<Feature>,
-            }
-            black_box(shared::http::request::json::<B>(black_box(body)).unwrap());
-        }),
+        measure(
+            "validate body: JSON parse into the validation scope",
+            || {
+                #[derive(serde::Deserialize)]
+                #[allow(dead_code)]
+                struct B {
+                    fingerprint: Option<Fingerprint>,
+                    product: Option<ProductCode>,
+                    #[serde(default)]
+                    entitlements: Vec<Feature>,
+                }
+                black_box(shared::http::request::json::<B>(black_box(body)).unwrap());
+            },
+        ),
         measure("validate: evaluate + license view + envelope JSON", || {
-            let scope = ValidationScope { fingerprint: None, product: Some(policy.product.clone()), entitlements: vec![Feature::parse("export-4k").unwrap()] };
+            let scope = ValidationScope {
+                fingerprint: None,
+                product: Some(policy.product.clone()),
+                entitlements: vec![Feature::parse("export-4k").unwrap()],
+            };
             let code = evaluate(&license, &policy, None, &scope, now);
             let view = license_view(&license, Some(&policy), Some(&usage), now);
-            let reply = shared::http::envelope::Reply::ok(serde_json::json!({ "valid": true, "code": code, "license": view }));
+            let reply = shared::http::envelope::Reply::ok(
+                serde_json::json!({ "valid": true, "code": code, "license": view }),
+            );
             black_box(shared::http::envelope::render(reply, "req_bench", None));
         }),
         measure("license item: serde_dynamo to_item + from_item", || {
-            let item = serde_dynamo::to_item::<_, std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>(black_box(&license)).unwrap();
+            let item = serde_dynamo::to_item::<
+                _,
+                std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+            >(black_box(&license))
+            .unwrap();
             black_box(serde_dynamo::from_item::<_, License>(item).unwrap());
         }),
     ];

@@ -74,7 +74,9 @@ pub struct RateState {
 
 impl App {
     /// Cold start of a function: read config, build clients, read secrets.
-    pub async fn from_env(functions: &[Function]) -> Result<App, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn from_env(
+        functions: &[Function],
+    ) -> Result<App, Box<dyn std::error::Error + Send + Sync>> {
         let mut settings = Vec::new();
         for f in functions {
             for s in f.settings() {
@@ -88,7 +90,11 @@ impl App {
         Ok(App::build(config, Clients::new(&sdk), Arc::new(SystemClock)).await?)
     }
 
-    pub async fn build(config: Config, clients: Clients, clock: Arc<dyn Clock>) -> Result<App, Error> {
+    pub async fn build(
+        config: Config,
+        clients: Clients,
+        clock: Arc<dyn Clock>,
+    ) -> Result<App, Error> {
         let secrets = Secrets::new(clients.secrets.clone());
         let read = |id: Option<String>| {
             let secrets = secrets.clone();
@@ -112,20 +118,33 @@ impl App {
             pepper: pepper.map(|p| Pepper::new(p.into_bytes())),
             signer: signer.map(|s| Signer::new(s.into_bytes())),
             operator_token,
-            keys: Cache::builder().max_capacity(10_000).time_to_live(KEY_CACHE_TTL).build(),
-            policies: Cache::builder().max_capacity(10_000).time_to_live(POLICY_CACHE_TTL).build(),
-            webhook_secrets: Cache::builder().max_capacity(10_000).time_to_live(WEBHOOK_SECRET_TTL).build(),
+            keys: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(KEY_CACHE_TTL)
+                .build(),
+            policies: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(POLICY_CACHE_TTL)
+                .build(),
+            webhook_secrets: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(WEBHOOK_SECRET_TTL)
+                .build(),
             rate: RateLimiter::default(),
             config,
         })
     }
 
     pub fn pepper(&self) -> Result<&Pepper, Error> {
-        self.pepper.as_ref().ok_or_else(|| Error::internal("this function has no pepper configured"))
+        self.pepper
+            .as_ref()
+            .ok_or_else(|| Error::internal("this function has no pepper configured"))
     }
 
     pub fn signer(&self) -> Result<&Signer, Error> {
-        self.signer.as_ref().ok_or_else(|| Error::internal("this function has no signing key configured"))
+        self.signer
+            .as_ref()
+            .ok_or_else(|| Error::internal("this function has no signing key configured"))
     }
 
     pub fn now(&self) -> time::OffsetDateTime {
@@ -140,7 +159,9 @@ impl App {
         &self,
         header: Option<&str>,
     ) -> Result<(KeyPrincipal, Option<tokio::task::JoinHandle<()>>), Error> {
-        let secret = header.and_then(|h| ApiKeySecret::parse(h.trim())).ok_or(Error::Unauthenticated)?;
+        let secret = header
+            .and_then(|h| ApiKeySecret::parse(h.trim()))
+            .ok_or(Error::Unauthenticated)?;
         let now = self.now();
         let cache_key = (secret.tenant.clone(), secret.key_id.clone());
         let mut touch = None;
@@ -149,7 +170,9 @@ impl App {
             None => {
                 let ts = self.store.tenant(&secret.tenant);
                 let (key, tenant) = ts.resolve_key(&secret.key_id).await?;
-                let (Some(key), Some(tenant)) = (key, tenant) else { return Err(Error::Unauthenticated) };
+                let (Some(key), Some(tenant)) = (key, tenant) else {
+                    return Err(Error::Unauthenticated);
+                };
                 // Verify before caching or touching: a wrong secret must not refresh anything.
                 if !self.pepper()?.verify(secret.secret_bytes(), &key.hash) {
                     return Err(Error::Unauthenticated);
@@ -169,7 +192,11 @@ impl App {
                 r
             }
         };
-        if !self.pepper()?.verify(secret.secret_bytes(), &resolved.key.hash) || !resolved.key.usable_at(now) {
+        if !self
+            .pepper()?
+            .verify(secret.secret_bytes(), &resolved.key.hash)
+            || !resolved.key.usable_at(now)
+        {
             return Err(Error::Unauthenticated);
         }
         Ok((
@@ -192,8 +219,14 @@ impl App {
 
     /// Bearer operator token, compared in constant time.
     pub fn authenticate_operator(&self, header: Option<&str>) -> Result<(), Error> {
-        let expected = self.operator_token.as_deref().ok_or_else(|| Error::internal("no operator token configured"))?;
-        let presented = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).ok_or(Error::Unauthenticated)?;
+        let expected = self
+            .operator_token
+            .as_deref()
+            .ok_or_else(|| Error::internal("no operator token configured"))?;
+        let presented = header
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(Error::Unauthenticated)?;
         if presented.is_empty() || !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
             return Err(Error::Unauthenticated);
         }
@@ -202,7 +235,11 @@ impl App {
 
     /// A policy, from the cache or the store (the cache is bounded to
     /// [`POLICY_CACHE_TTL`]; this instance's own changes replace it at once).
-    pub async fn policy(&self, ts: &TenantStore, id: &PolicyId) -> Result<Option<Arc<Policy>>, Error> {
+    pub async fn policy(
+        &self,
+        ts: &TenantStore,
+        id: &PolicyId,
+    ) -> Result<Option<Arc<Policy>>, Error> {
         let k = (ts.tenant_id().clone(), id.clone());
         if let Some(p) = self.policies.get(&k) {
             return Ok(Some(p));
@@ -215,11 +252,16 @@ impl App {
     }
 
     pub fn remember_policy(&self, tenant: &TenantId, p: Policy) {
-        self.policies.insert((tenant.clone(), p.id.clone()), Arc::new(p));
+        self.policies
+            .insert((tenant.clone(), p.id.clone()), Arc::new(p));
     }
 
     pub fn rate_check(&self, p: &KeyPrincipal) -> RateState {
-        self.rate.check(&p.key_id, p.rate_limit_per_minute, self.now().unix_timestamp())
+        self.rate.check(
+            &p.key_id,
+            p.rate_limit_per_minute,
+            self.now().unix_timestamp(),
+        )
     }
 }
 
@@ -249,10 +291,20 @@ impl RateLimiter {
             *entry = (window, 0);
         }
         if entry.1 >= limit {
-            return RateState { limit, remaining: 0, reset_epoch: reset, retry_after: Some((reset - now).max(1) as u64) };
+            return RateState {
+                limit,
+                remaining: 0,
+                reset_epoch: reset,
+                retry_after: Some((reset - now).max(1) as u64),
+            };
         }
         entry.1 += 1;
-        RateState { limit, remaining: limit - entry.1, reset_epoch: reset, retry_after: None }
+        RateState {
+            limit,
+            remaining: limit - entry.1,
+            reset_epoch: reset,
+            retry_after: None,
+        }
     }
 }
 

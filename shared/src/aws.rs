@@ -6,7 +6,9 @@ use crate::store::sdk_error;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
 }
 
 /// The AWS clients a function uses, built once at cold start.
@@ -48,15 +50,31 @@ impl Secrets {
 
     /// The secret's value, or a clear error naming the missing secret.
     pub async fn require(&self, id: &str) -> Result<String, Error> {
-        self.get(id).await?.ok_or_else(|| Error::internal(format!("secret {id} does not exist")))
+        self.get(id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("secret {id} does not exist")))
     }
 
     /// Create the secret, or store a new version of it.
     pub async fn put(&self, id: &str, value: &str) -> Result<(), Error> {
-        match self.client.put_secret_value().secret_id(id).secret_string(value).send().await {
+        match self
+            .client
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(value)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("ResourceNotFoundException") => {
-                match self.client.create_secret().name(id).secret_string(value).send().await {
+                match self
+                    .client
+                    .create_secret()
+                    .name(id)
+                    .secret_string(value)
+                    .send()
+                    .await
+                {
                     Ok(_) => Ok(()),
                     // Created concurrently by someone else: write our version over it.
                     Err(e) if e.code() == Some("ResourceExistsException") => self

@@ -14,7 +14,8 @@ impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         // Millisecond precision: what we store and what RFC 3339 round-trips.
         let now = OffsetDateTime::now_utc();
-        now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now)
+        now.replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+            .unwrap_or(now)
     }
 }
 
@@ -75,13 +76,18 @@ pub mod ts {
         use serde::{Deserialize, Deserializer, Serializer};
         use time::OffsetDateTime;
 
-        pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(
+            t: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => s.serialize_str(&super::super::rfc3339(*t)),
                 None => s.serialize_none(),
             }
         }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<OffsetDateTime>, D::Error> {
             let s = Option::<String>::deserialize(d)?;
             s.map(|s| {
                 OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
@@ -100,8 +106,14 @@ mod tests {
 
     #[test]
     fn formats_utc_millis() {
-        assert_eq!(rfc3339(datetime!(2026-11-23 18:00:01.5 UTC)), "2026-11-23T18:00:01.500Z");
-        assert_eq!(rfc3339(datetime!(2026-11-23 20:00:00 +02:00)), "2026-11-23T18:00:00.000Z");
+        assert_eq!(
+            rfc3339(datetime!(2026-11-23 18:00:01.5 UTC)),
+            "2026-11-23T18:00:01.500Z"
+        );
+        assert_eq!(
+            rfc3339(datetime!(2026-11-23 20:00:00 +02:00)),
+            "2026-11-23T18:00:00.000Z"
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ impl Setting {
             Setting::PepperSecretId => "the Secrets Manager id of the API-key pepper",
             Setting::SigningKeySecretId => "the Secrets Manager id of the signing key (cursors)",
             Setting::OperatorTokenSecretId => "the Secrets Manager id of the operator token",
-            Setting::SecretsPrefix => "the name prefix of per-tenant secrets (Stripe webhook secrets)",
+            Setting::SecretsPrefix => {
+                "the name prefix of per-tenant secrets (Stripe webhook secrets)"
+            }
             Setting::ProvisioningQueueUrl => "the URL of the tenant provisioning SQS queue",
         }
     }
@@ -66,21 +68,34 @@ impl Config {
         Self::from_lookup(settings, |k| std::env::var(k).ok())
     }
 
-    pub fn from_lookup(settings: &[Setting], get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(
+        settings: &[Setting],
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut c = Config::default();
         let mut table = None;
         for &s in settings {
-            let v = get(s.env_var()).filter(|v| !v.trim().is_empty()).ok_or(ConfigError { var: s.env_var(), what: s.describe() })?;
+            let v = get(s.env_var())
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError {
+                    var: s.env_var(),
+                    what: s.describe(),
+                })?;
             match s {
                 Setting::TableName => table = Some(v),
                 Setting::PepperSecretId => c.pepper_secret_id = Some(v),
                 Setting::SigningKeySecretId => c.signing_key_secret_id = Some(v),
                 Setting::OperatorTokenSecretId => c.operator_token_secret_id = Some(v),
-                Setting::SecretsPrefix => c.secrets_prefix = Some(v.trim_end_matches('/').to_string()),
+                Setting::SecretsPrefix => {
+                    c.secrets_prefix = Some(v.trim_end_matches('/').to_string())
+                }
                 Setting::ProvisioningQueueUrl => c.provisioning_queue_url = Some(v),
             }
         }
-        c.table_name = table.ok_or(ConfigError { var: "TABLE_NAME", what: Setting::TableName.describe() })?;
+        c.table_name = table.ok_or(ConfigError {
+            var: "TABLE_NAME",
+            what: Setting::TableName.describe(),
+        })?;
         Ok(c)
     }
 }
@@ -91,14 +106,18 @@ mod tests {
 
     #[test]
     fn missing_setting_is_named() {
-        let err = Config::from_lookup(Function::Validate.settings(), |k| (k == "TABLE_NAME").then(|| "t".into())).unwrap_err();
+        let err = Config::from_lookup(Function::Validate.settings(), |k| {
+            (k == "TABLE_NAME").then(|| "t".into())
+        })
+        .unwrap_err();
         assert_eq!(err.var, "PEPPER_SECRET_ID");
         assert!(err.to_string().contains("PEPPER_SECRET_ID"));
     }
 
     #[test]
     fn all_set() {
-        let c = Config::from_lookup(Function::Manage.settings(), |k| Some(format!("v-{k}"))).unwrap();
+        let c =
+            Config::from_lookup(Function::Manage.settings(), |k| Some(format!("v-{k}"))).unwrap();
         assert_eq!(c.table_name, "v-TABLE_NAME");
         assert!(c.pepper_secret_id.is_some());
     }

@@ -52,7 +52,9 @@ impl Pepper {
     }
     /// Constant-time comparison of a presented secret with a stored hash.
     pub fn verify(&self, secret: &[u8], stored_hex: &str) -> bool {
-        let Ok(stored) = hex::decode(stored_hex) else { return false };
+        let Ok(stored) = hex::decode(stored_hex) else {
+            return false;
+        };
         constant_time_eq(&hmac_sha256(&self.0, &[secret]), &stored)
     }
 }
@@ -97,6 +99,9 @@ mod tests {
     #[test]
     fn hmac_matches_rfc4231_case_2() {
         let mac = hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
-        assert_eq!(hex::encode(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            hex::encode(mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 }

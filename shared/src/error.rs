@@ -17,7 +17,10 @@ pub enum Error {
     Forbidden(String),
     /// The path exists with other methods (listed in `allow`).
     #[error("{method} is not allowed here; allowed: {}", allow.join(", "))]
-    MethodNotAllowed { method: String, allow: Vec<&'static str> },
+    MethodNotAllowed {
+        method: String,
+        allow: Vec<&'static str>,
+    },
     #[error("the tenant is not active")]
     TenantInactive,
     #[error("{message}")]
@@ -29,7 +32,12 @@ pub enum Error {
     #[error("all {limit} seats of this license are in use")]
     TooManyActivations { limit: u32 },
     #[error("recording {quantity} would take {metric} past its limit of {limit} ({used} used)")]
-    QuotaExceeded { metric: String, limit: u64, used: u64, quantity: u64 },
+    QuotaExceeded {
+        metric: String,
+        limit: u64,
+        used: u64,
+        quantity: u64,
+    },
     #[error("the tenant's plan allows at most {limit} licenses")]
     PlanLimitReached { limit: u64 },
     #[error("too many requests")]
@@ -48,16 +56,28 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Invalid { code, message: message.into() }
+        Error::Invalid {
+            code,
+            message: message.into(),
+        }
     }
     pub fn validation(message: impl Into<String>) -> Self {
-        Error::Invalid { code: "VALIDATION_ERROR", message: message.into() }
+        Error::Invalid {
+            code: "VALIDATION_ERROR",
+            message: message.into(),
+        }
     }
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Error::NotFound { code, message: message.into() }
+        Error::NotFound {
+            code,
+            message: message.into(),
+        }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Conflict { code, message: message.into() }
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
     }
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         Error::Internal(detail.to_string())

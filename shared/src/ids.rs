@@ -89,7 +89,11 @@ fn name_like(s: &str) -> Result<(), &'static str> {
 fn prefixed_hex(prefix: &'static str, len: usize) -> impl Fn(&str) -> Result<(), &'static str> {
     move |s: &str| {
         let rest = s.strip_prefix(prefix).ok_or("has the wrong prefix")?;
-        if rest.len() != len || !rest.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+        if rest.len() != len
+            || !rest
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        {
             return Err("is not a well-formed id");
         }
         Ok(())
@@ -190,7 +194,10 @@ impl Email {
 
 impl PolicyId {
     pub fn generate() -> Self {
-        Self(format!("pol_{}", ulid::Ulid::new().to_string().to_lowercase()))
+        Self(format!(
+            "pol_{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ))
     }
 }
 
@@ -218,7 +225,10 @@ impl LicenseId {
     /// The license id is a digest of tenant and key (128 bits): one key names
     /// exactly one license partition and no lookup table is needed.
     pub fn derive(tenant: &TenantId, key: &LicenseKey) -> Self {
-        Self(format!("lic_{}", digest_hex(&[tenant.as_str().as_bytes(), key.as_str().as_bytes()], 32)))
+        Self(format!(
+            "lic_{}",
+            digest_hex(&[tenant.as_str().as_bytes(), key.as_str().as_bytes()], 32)
+        ))
     }
     pub fn hex(&self) -> &str {
         &self.0[4..]
@@ -227,7 +237,11 @@ impl LicenseId {
 
 impl ActivationId {
     pub fn derive(license: &LicenseId, fingerprint: &Fingerprint) -> Self {
-        Self(format!("act_{}{}", license.hex(), FingerprintDigest::of(fingerprint).0))
+        Self(format!(
+            "act_{}{}",
+            license.hex(),
+            FingerprintDigest::of(fingerprint).0
+        ))
     }
     pub fn license_id(&self) -> LicenseId {
         LicenseId(format!("lic_{}", &self.0[4..36]))
@@ -285,17 +299,28 @@ impl ApiKeySecret {
     pub fn generate(tenant: &TenantId) -> Self {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        Self { tenant: tenant.clone(), key_id: ApiKeyId::generate(), secret: hex::encode(bytes) }
+        Self {
+            tenant: tenant.clone(),
+            key_id: ApiKeyId::generate(),
+            secret: hex::encode(bytes),
+        }
     }
     /// A key from its parts (the provisioning admin key is derived, not random).
     pub fn from_parts(tenant: TenantId, key_ulid: ulid::Ulid, secret_hex: String) -> Self {
-        Self { tenant, key_id: ApiKeyId(format!("key_{key_ulid}")), secret: secret_hex }
+        Self {
+            tenant,
+            key_id: ApiKeyId(format!("key_{key_ulid}")),
+            secret: secret_hex,
+        }
     }
     pub fn parse(s: &str) -> Option<Self> {
         let rest = s.strip_prefix("lk_")?;
         let mut parts = rest.split('_');
         let (tenant, ulid, secret) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || secret.len() != 64 || !secret.bytes().all(|c| c.is_ascii_hexdigit()) {
+        if parts.next().is_some()
+            || secret.len() != 64
+            || !secret.bytes().all(|c| c.is_ascii_hexdigit())
+        {
             return None;
         }
         Some(Self {
@@ -306,7 +331,12 @@ impl ApiKeySecret {
     }
     /// The full key string, shown to its owner exactly once.
     pub fn expose(&self) -> String {
-        format!("lk_{}_{}_{}", self.tenant, self.key_id.ulid_part(), self.secret)
+        format!(
+            "lk_{}_{}_{}",
+            self.tenant,
+            self.key_id.ulid_part(),
+            self.secret
+        )
     }
     pub fn secret_bytes(&self) -> &[u8] {
         self.secret.as_bytes()
@@ -360,7 +390,10 @@ mod tests {
 
     #[test]
     fn emails_normalise() {
-        assert_eq!(Email::normalise(" Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+        assert_eq!(
+            Email::normalise(" Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
         assert!(Email::normalise("nope").is_err());
         assert!(Email::normalise("a@b").is_err());
     }

@@ -7,8 +7,8 @@ use crate::store::keys;
 use crate::store::sdk_error;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use rand::RngCore;
 
@@ -41,14 +41,28 @@ impl Names {
 /// The single table: PK/SK, GSI1 (licenses by e-mail, usage by period), TTL.
 pub async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), Error> {
     let attr = |n: &str| {
-        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().map_err(Error::internal)
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(Error::internal)
     };
-    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().map_err(Error::internal);
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .map_err(Error::internal)
+    };
     let gsi1 = GlobalSecondaryIndex::builder()
         .index_name(keys::GSI1)
         .key_schema(key(keys::GSI1PK, KeyType::Hash)?)
         .key_schema(key(keys::GSI1SK, KeyType::Range)?)
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()
         .map_err(Error::internal)?;
     let res = db
@@ -71,8 +85,17 @@ pub async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<
     }
     // Wait until the table is ACTIVE (immediate on moto, seconds on AWS).
     for _ in 0..120 {
-        let d = db.describe_table().table_name(table).send().await.map_err(|e| sdk_error("DescribeTable", e))?;
-        if d.table().and_then(|t| t.table_status()).map(|s| s.as_str() == "ACTIVE").unwrap_or(false) {
+        let d = db
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeTable", e))?;
+        if d.table()
+            .and_then(|t| t.table_status())
+            .map(|s| s.as_str() == "ACTIVE")
+            .unwrap_or(false)
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -80,7 +103,11 @@ pub async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<
     db.update_time_to_live()
         .table_name(table)
         .time_to_live_specification(
-            TimeToLiveSpecification::builder().attribute_name(keys::TTL).enabled(true).build().map_err(Error::internal)?,
+            TimeToLiveSpecification::builder()
+                .attribute_name(keys::TTL)
+                .enabled(true)
+                .build()
+                .map_err(Error::internal)?,
         )
         .send()
         .await
@@ -98,7 +125,11 @@ pub async fn delete_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<
 
 /// The provisioning queue and its dead-letter queue (after `max_receives`
 /// receives a message moves there). Returns (queue URL, DLQ URL).
-pub async fn create_queues(sqs: &aws_sdk_sqs::Client, names: &Names, max_receives: u32) -> Result<(String, String), Error> {
+pub async fn create_queues(
+    sqs: &aws_sdk_sqs::Client,
+    names: &Names,
+    max_receives: u32,
+) -> Result<(String, String), Error> {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let dlq = sqs
         .create_queue()

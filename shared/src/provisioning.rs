@@ -19,9 +19,21 @@ pub struct ProvisionMessage {
     pub tenant_id: TenantId,
 }
 
-pub async fn enqueue(sqs: &aws_sdk_sqs::Client, queue_url: &str, tenant: &TenantId) -> Result<(), Error> {
-    let body = serde_json::to_string(&ProvisionMessage { tenant_id: tenant.clone() }).map_err(Error::internal)?;
-    sqs.send_message().queue_url(queue_url).message_body(body).send().await.map_err(|e| sdk_error("SendMessage", e))?;
+pub async fn enqueue(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    tenant: &TenantId,
+) -> Result<(), Error> {
+    let body = serde_json::to_string(&ProvisionMessage {
+        tenant_id: tenant.clone(),
+    })
+    .map_err(Error::internal)?;
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .map_err(|e| sdk_error("SendMessage", e))?;
     Ok(())
 }
 
@@ -35,7 +47,8 @@ pub async fn handle_batch(app: &App, event: SqsEvent, hook: &dyn StageHook) -> S
         let id = msg.message_id.clone().unwrap_or_default();
         let span = tracing::info_span!("sqs_message", message_id = %id, receive_count = msg.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("?"));
         let _guard = span.enter();
-        let parsed: Result<ProvisionMessage, _> = serde_json::from_str(msg.body.as_deref().unwrap_or(""));
+        let parsed: Result<ProvisionMessage, _> =
+            serde_json::from_str(msg.body.as_deref().unwrap_or(""));
         let outcome = match parsed {
             Err(e) => {
                 tracing::error!(error = %e, "poison message: not a provisioning request");
@@ -112,7 +125,12 @@ impl LocalConsumer {
                 s.message_id = m.message_id.clone();
                 s.receipt_handle = m.receipt_handle.clone();
                 s.body = m.body.clone();
-                s.attributes = m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect();
+                s.attributes = m
+                    .attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v))
+                    .collect();
                 s.event_source = Some("aws:sqs".into());
                 if let (Some(id), Some(h)) = (m.message_id, m.receipt_handle) {
                     handles.insert(id, h);
@@ -120,12 +138,22 @@ impl LocalConsumer {
                 event.records.push(s);
             }
             let resp = handle_batch(&self.app, event, self.hook.as_ref()).await;
-            let failed: std::collections::HashSet<String> = resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+            let failed: std::collections::HashSet<String> = resp
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect();
             for (id, handle) in handles {
                 if failed.contains(&id) {
                     continue;
                 }
-                if let Err(e) = sqs.delete_message().queue_url(&self.queue_url).receipt_handle(handle).send().await {
+                if let Err(e) = sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                {
                     tracing::warn!(error = %sdk_error("DeleteMessage", e), "could not delete a processed message");
                 }
             }
@@ -135,7 +163,11 @@ impl LocalConsumer {
 
 /// Move every message from the DLQ back to the queue (an operator's
 /// re-drive after fixing the cause). Returns how many moved.
-pub async fn redrive(sqs: &aws_sdk_sqs::Client, dlq_url: &str, queue_url: &str) -> Result<usize, Error> {
+pub async fn redrive(
+    sqs: &aws_sdk_sqs::Client,
+    dlq_url: &str,
+    queue_url: &str,
+) -> Result<usize, Error> {
     let mut moved = 0;
     loop {
         let out = sqs
@@ -158,7 +190,12 @@ pub async fn redrive(sqs: &aws_sdk_sqs::Client, dlq_url: &str, queue_url: &str) 
                 .await
                 .map_err(|e| sdk_error("SendMessage", e))?;
             if let Some(h) = m.receipt_handle {
-                sqs.delete_message().queue_url(dlq_url).receipt_handle(h).send().await.map_err(|e| sdk_error("DeleteMessage", e))?;
+                sqs.delete_message()
+                    .queue_url(dlq_url)
+                    .receipt_handle(h)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DeleteMessage", e))?;
             }
             moved += 1;
         }

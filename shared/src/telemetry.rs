@@ -7,7 +7,8 @@ use tracing_subscriber::EnvFilter;
 /// Install the JSON subscriber once (cold start). `RUST_LOG` overrides the
 /// default level `info`.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"));
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

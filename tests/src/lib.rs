@@ -42,7 +42,10 @@ impl Intercept for Counter {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
+        let op = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_default();
         self.0 .0.lock().unwrap().push(op);
         Ok(())
     }
@@ -125,10 +128,23 @@ impl Env {
     /// a local consumer running the pipeline with `hook`, retrying after 1 s.
     pub async fn with_queue(hook: Arc<dyn shared::usecases::tenants::StageHook>) -> Env {
         let mut env = Self::build(None).await;
-        let names = shared::infra::Names::for_prefix(&format!("q{}", ulid::Ulid::new().to_string().to_lowercase()));
-        let (queue, dlq) = shared::infra::create_queues(&env.clients.sqs, &names, 3).await.expect("create queues");
+        let names = shared::infra::Names::for_prefix(&format!(
+            "q{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ));
+        let (queue, dlq) = shared::infra::create_queues(&env.clients.sqs, &names, 3)
+            .await
+            .expect("create queues");
         env.config.provisioning_queue_url = Some(queue.clone());
-        let app = Arc::new(App::build(env.config.clone(), env.clients.clone(), Arc::new(SystemClock)).await.expect("build app"));
+        let app = Arc::new(
+            App::build(
+                env.config.clone(),
+                env.clients.clone(),
+                Arc::new(SystemClock),
+            )
+            .await
+            .expect("build app"),
+        );
         env.app = app.clone();
         env.restart_server().await;
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -148,16 +164,30 @@ impl Env {
     /// Another function instance over the same table: same config, its own
     /// (empty) caches.
     pub async fn sibling(&self) -> Arc<App> {
-        Arc::new(App::build(self.config.clone(), self.clients.clone(), Arc::new(SystemClock)).await.expect("build app"))
+        Arc::new(
+            App::build(
+                self.config.clone(),
+                self.clients.clone(),
+                Arc::new(SystemClock),
+            )
+            .await
+            .expect("build app"),
+        )
     }
 
     /// The operator token the Platform API expects.
     pub async fn operator_token(&self) -> String {
-        self.app.secrets.require(self.config.operator_token_secret_id.as_deref().unwrap()).await.unwrap()
+        self.app
+            .secrets
+            .require(self.config.operator_token_secret_id.as_deref().unwrap())
+            .await
+            .unwrap()
     }
 
     async fn restart_server(&mut self) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         self.base = format!("http://{}", listener.local_addr().unwrap());
         let server_app = self.app.clone();
         tokio::spawn(async move {
@@ -169,32 +199,59 @@ impl Env {
         let mut config = base_config();
         // A table of its own: tests never see each other's items, and moto's
         // transactions (which copy the table) stay fast.
-        config.table_name = format!("{}-t{}-{}", config.table_name, SEQ.fetch_add(1, Ordering::SeqCst), ulid::Ulid::new().to_string().to_lowercase());
+        config.table_name = format!(
+            "{}-t{}-{}",
+            config.table_name,
+            SEQ.fetch_add(1, Ordering::SeqCst),
+            ulid::Ulid::new().to_string().to_lowercase()
+        );
         let sdk = shared::aws::sdk_config().await;
         let calls = Arc::new(CallLog::default());
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(Counter(calls.clone())).build(),
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(Counter(calls.clone()))
+                .build(),
         );
         let mut clients = Clients::new(&sdk);
         clients.dynamodb = dynamodb;
-        shared::infra::create_table(&clients.dynamodb, &config.table_name).await.expect("create test table");
+        shared::infra::create_table(&clients.dynamodb, &config.table_name)
+            .await
+            .expect("create test table");
         let clk: Arc<dyn Clock> = match &clock {
             Some(c) => c.clone(),
             None => Arc::new(SystemClock),
         };
-        let app = Arc::new(App::build(config.clone(), clients.clone(), clk).await.expect("build app"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let app = Arc::new(
+            App::build(config.clone(), clients.clone(), clk)
+                .await
+                .expect("build app"),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server_app = app.clone();
         tokio::spawn(async move {
             let _ = dev_server::serve(listener, server_app, std::future::pending()).await;
         });
         calls.take();
-        Env { app, dlq_url: None, stop: None, base, http: reqwest::Client::new(), calls, clock, config, clients }
+        Env {
+            app,
+            dlq_url: None,
+            stop: None,
+            base,
+            http: reqwest::Client::new(),
+            calls,
+            clock,
+            config,
+            clients,
+        }
     }
 
     pub fn clock(&self) -> &ManualClock {
-        self.clock.as_deref().expect("this Env was started without a manual clock")
+        self.clock
+            .as_deref()
+            .expect("this Env was started without a manual clock")
     }
 
     /// A fresh active tenant with an admin and an integration key.
@@ -203,36 +260,80 @@ impl Env {
     }
 
     pub async fn tenant_on_plan(&self, name: &str, plan: &str) -> Tenant {
-        let id = format!("{name}-{}", &ulid::Ulid::new().to_string().to_lowercase()[20..]);
+        let id = format!(
+            "{name}-{}",
+            &ulid::Ulid::new().to_string().to_lowercase()[20..]
+        );
         let req: shared::usecases::tenants::TenantRequest = serde_json::from_value(serde_json::json!({
             "tenant_id": id, "name": name, "admin_email": format!("ops@{name}.example"), "plan": plan,
         }))
         .unwrap();
-        let b = shared::usecases::tenants::bootstrap(&self.app.store, self.app.pepper().unwrap(), req, self.app.now()).await.unwrap();
-        Tenant { id, admin: b.admin_key, integration: b.integration_key }
+        let b = shared::usecases::tenants::bootstrap(
+            &self.app.store,
+            self.app.pepper().unwrap(),
+            req,
+            self.app.now(),
+        )
+        .await
+        .unwrap();
+        Tenant {
+            id,
+            admin: b.admin_key,
+            integration: b.integration_key,
+        }
     }
 
-    pub async fn operator(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Resp {
-        let mut req = self.http.request(method.parse().unwrap(), format!("{}{}", self.base, path)).header("authorization", format!("Bearer {token}"));
+    pub async fn operator(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{}", self.base, path))
+            .header("authorization", format!("Bearer {token}"));
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         Self::read(req.send().await.expect("request")).await
     }
 
-    pub async fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<&Value>) -> Resp {
-        let mut req = self.http.request(method.parse().unwrap(), format!("{}{}", self.base, path));
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{}", self.base, path));
         if let Some(k) = key {
             req = req.header("x-api-key", k);
         }
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         Self::read(req.send().await.expect("request")).await
     }
 
-    pub async fn send_raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Resp {
-        let mut req = self.http.request(method.parse().unwrap(), format!("{}{}", self.base, path)).body(body);
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Resp {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{}", self.base, path))
+            .body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -244,7 +345,12 @@ impl Env {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, json, headers, text }
+        Resp {
+            status,
+            json,
+            headers,
+            text,
+        }
     }
 
     pub async fn post(&self, path: &str, key: &str, body: Value) -> Resp {
@@ -264,15 +370,33 @@ impl Env {
     /// license under it. Returns (policy id, license JSON).
     pub async fn license(&self, t: &Tenant, seats: u32, entitlements: Value) -> (String, Value) {
         let product = format!("p{}", SEQ.fetch_add(1, Ordering::SeqCst));
-        let r = self.post("/v1/manage/products", &t.admin, serde_json::json!({ "code": product, "name": "App" })).await;
+        let r = self
+            .post(
+                "/v1/manage/products",
+                &t.admin,
+                serde_json::json!({ "code": product, "name": "App" }),
+            )
+            .await;
         assert_eq!(r.status, 201, "{r:?}");
         let policy = self.policy(t, &product, seats, entitlements).await;
-        let l = self.post("/v1/manage/licenses", &t.admin, serde_json::json!({ "policy": policy, "customer_email": "buyer@example.com" })).await;
+        let l = self
+            .post(
+                "/v1/manage/licenses",
+                &t.admin,
+                serde_json::json!({ "policy": policy, "customer_email": "buyer@example.com" }),
+            )
+            .await;
         assert_eq!(l.status, 201, "{l:?}");
         (policy, l.data().clone())
     }
 
-    pub async fn policy(&self, t: &Tenant, product: &str, seats: u32, entitlements: Value) -> String {
+    pub async fn policy(
+        &self,
+        t: &Tenant,
+        product: &str,
+        seats: u32,
+        entitlements: Value,
+    ) -> String {
         let p = self
             .post(
                 "/v1/manage/policies",

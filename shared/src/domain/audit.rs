@@ -87,7 +87,8 @@ impl AuditEvent {
     ) -> Self {
         use AuditCode::*;
         let severity = match code {
-            TenantSuspended | TenantClosed | LicenseSuspended | LicenseCancelled | ApiKeyRevoked => Severity::Warning,
+            TenantSuspended | TenantClosed | LicenseSuspended | LicenseCancelled
+            | ApiKeyRevoked => Severity::Warning,
             ApiKeyCreated | StripeIntegrationUpdated | LicensePolicyChanged => Severity::Notice,
             _ => Severity::Info,
         };
@@ -128,7 +129,10 @@ pub fn monotonic_ulid(at: OffsetDateTime) -> ulid::Ulid {
     use std::sync::{Mutex, OnceLock};
     static LAST: OnceLock<Mutex<HashMap<u64, ulid::Ulid>>> = OnceLock::new();
     let fresh = ulid::Ulid::from_datetime(at.into());
-    let mut last = LAST.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut last = LAST
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if last.len() > 1024 {
         last.clear();
     }

@@ -78,16 +78,28 @@ impl Period {
     pub fn window(self, at: OffsetDateTime) -> PeriodWindow {
         let at = at.to_offset(time::UtcOffset::UTC);
         match self {
-            Period::Total => PeriodWindow { key: "total".into(), resets_at: None },
+            Period::Total => PeriodWindow {
+                key: "total".into(),
+                resets_at: None,
+            },
             Period::Day => {
                 let next = at.date().next_day().unwrap_or(Date::MAX);
                 PeriodWindow {
-                    key: format!("{:04}-{:02}-{:02}", at.year(), u8::from(at.month()), at.day()),
+                    key: format!(
+                        "{:04}-{:02}-{:02}",
+                        at.year(),
+                        u8::from(at.month()),
+                        at.day()
+                    ),
                     resets_at: Some(next.with_time(Time::MIDNIGHT).assume_utc()),
                 }
             }
             Period::Month => {
-                let (y, m) = if at.month() == Month::December { (at.year() + 1, Month::January) } else { (at.year(), at.month().next()) };
+                let (y, m) = if at.month() == Month::December {
+                    (at.year() + 1, Month::January)
+                } else {
+                    (at.year(), at.month().next())
+                };
                 let next = Date::from_calendar_date(y, m, 1).unwrap_or(Date::MAX);
                 PeriodWindow {
                     key: format!("{:04}-{:02}", at.year(), u8::from(at.month())),
@@ -118,15 +130,36 @@ mod tests {
         let d = Period::Day.window(datetime!(2026-02-28 12:00 UTC));
         assert_eq!(d.key, "2026-02-28");
         assert_eq!(d.resets_at, Some(datetime!(2026-03-01 0:00 UTC)));
-        assert_eq!(Period::Total.window(datetime!(2026-02-28 12:00 UTC)).resets_at, None);
+        assert_eq!(
+            Period::Total
+                .window(datetime!(2026-02-28 12:00 UTC))
+                .resets_at,
+            None
+        );
     }
 
     #[test]
     fn entitlement_specs_parse_strictly() {
-        let e: EntitlementSpec = serde_json::from_str(r#"{"type":"metered","limit":10,"period":"day"}"#).unwrap();
-        assert_eq!(e, EntitlementSpec::Metered { limit: 10, period: Period::Day, overage: Overage::Deny });
-        assert!(serde_json::from_str::<EntitlementSpec>(r#"{"type":"metered","limit":10,"period":"week"}"#).is_err());
-        assert!(serde_json::from_str::<EntitlementSpec>(r#"{"type":"metered","limit":-1,"period":"day"}"#).is_err());
-        assert!(serde_json::from_str::<EntitlementSpec>(r#"{"type":"boolean","limit":1}"#).is_err());
+        let e: EntitlementSpec =
+            serde_json::from_str(r#"{"type":"metered","limit":10,"period":"day"}"#).unwrap();
+        assert_eq!(
+            e,
+            EntitlementSpec::Metered {
+                limit: 10,
+                period: Period::Day,
+                overage: Overage::Deny
+            }
+        );
+        assert!(serde_json::from_str::<EntitlementSpec>(
+            r#"{"type":"metered","limit":10,"period":"week"}"#
+        )
+        .is_err());
+        assert!(serde_json::from_str::<EntitlementSpec>(
+            r#"{"type":"metered","limit":-1,"period":"day"}"#
+        )
+        .is_err());
+        assert!(
+            serde_json::from_str::<EntitlementSpec>(r#"{"type":"boolean","limit":1}"#).is_err()
+        );
     }
 }

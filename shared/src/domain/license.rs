@@ -1,6 +1,8 @@
 use super::catalog::{EntitlementSpec, Entitlements, Period, Policy};
 use crate::clock::{rfc3339, ts};
-use crate::ids::{ActivationId, Email, Feature, Fingerprint, LicenseId, LicenseKey, Metric, PolicyId, ProductCode};
+use crate::ids::{
+    ActivationId, Email, Feature, Fingerprint, LicenseId, LicenseKey, Metric, PolicyId, ProductCode,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -92,7 +94,9 @@ impl License {
         match self.status {
             LicenseStatus::Cancelled => Standing::Cancelled,
             LicenseStatus::Suspended => Standing::Suspended("suspended"),
-            LicenseStatus::PastDue if self.grace_until.is_none_or(|g| g <= now) => Standing::Suspended("past_due"),
+            LicenseStatus::PastDue if self.grace_until.is_none_or(|g| g <= now) => {
+                Standing::Suspended("past_due")
+            }
             _ if self.expires_at.is_some_and(|e| e <= now) => Standing::Expired,
             LicenseStatus::PastDue => Standing::Valid("past_due"),
             LicenseStatus::Active => Standing::Valid("active"),
@@ -225,9 +229,16 @@ pub fn spec_view(
     match spec {
         EntitlementSpec::Boolean {} if !detailed => Value::Bool(true),
         EntitlementSpec::Boolean {} => json!({ "granted": true, "type": "boolean" }),
-        EntitlementSpec::Metered { limit, period, overage } => {
+        EntitlementSpec::Metered {
+            limit,
+            period,
+            overage,
+        } => {
             let window = period.window(now);
-            let used = usage.get(&(feature.to_string(), window.key.clone())).map(|c| c.used).unwrap_or(0);
+            let used = usage
+                .get(&(feature.to_string(), window.key.clone()))
+                .map(|c| c.used)
+                .unwrap_or(0);
             if !detailed {
                 return json!({ "limit": limit, "used": used, "period": period.as_str() });
             }
@@ -248,8 +259,15 @@ pub fn spec_view(
 }
 
 /// The license as responses show it.
-pub fn license_view(license: &License, policy: Option<&Policy>, usage: Option<&UsageSnapshot>, now: OffsetDateTime) -> Value {
-    let entitlements = policy.map(|p| entitlement_view(&license.effective_entitlements(p), usage, now)).unwrap_or_default();
+pub fn license_view(
+    license: &License,
+    policy: Option<&Policy>,
+    usage: Option<&UsageSnapshot>,
+    now: OffsetDateTime,
+) -> Value {
+    let entitlements = policy
+        .map(|p| entitlement_view(&license.effective_entitlements(p), usage, now))
+        .unwrap_or_default();
     json!({
         "id": license.id,
         "key": license.key,
@@ -319,7 +337,11 @@ pub fn evaluate(
         Standing::Expired => return ValidationCode::Expired,
         Standing::Valid(_) => {}
     }
-    if scope.product.as_ref().is_some_and(|p| *p != license.product) {
+    if scope
+        .product
+        .as_ref()
+        .is_some_and(|p| *p != license.product)
+    {
         return ValidationCode::ProductMismatch;
     }
     if scope.fingerprint.is_some() && activation.is_none_or(|a| a.deactivated_at.is_some()) {
@@ -349,7 +371,10 @@ mod tests {
 
     fn policy() -> Policy {
         let mut e = Entitlements::new();
-        e.insert(Feature::parse("export-4k").unwrap(), EntitlementSpec::Boolean {});
+        e.insert(
+            Feature::parse("export-4k").unwrap(),
+            EntitlementSpec::Boolean {},
+        );
         Policy {
             id: PolicyId::generate(),
             product: ProductCode::parse("app").unwrap(),
@@ -399,20 +424,44 @@ mod tests {
             fingerprint: Some(Fingerprint::parse("fp").unwrap()),
             entitlements: vec![Feature::parse("nope").unwrap()],
         };
-        assert_eq!(evaluate(&l, &p, None, &scope, now), ValidationCode::ProductMismatch);
+        assert_eq!(
+            evaluate(&l, &p, None, &scope, now),
+            ValidationCode::ProductMismatch
+        );
         l.set_expiry(Some(datetime!(2026-05-01 0:00 UTC)));
         assert_eq!(evaluate(&l, &p, None, &scope, now), ValidationCode::Expired);
         l.status = LicenseStatus::Cancelled;
-        assert_eq!(evaluate(&l, &p, None, &scope, now), ValidationCode::Cancelled);
+        assert_eq!(
+            evaluate(&l, &p, None, &scope, now),
+            ValidationCode::Cancelled
+        );
         l.status = LicenseStatus::Suspended;
-        assert_eq!(evaluate(&l, &p, None, &scope, now), ValidationCode::Suspended);
+        assert_eq!(
+            evaluate(&l, &p, None, &scope, now),
+            ValidationCode::Suspended
+        );
         l.status = LicenseStatus::Active;
         l.set_expiry(None);
-        let scope2 = ValidationScope { product: None, ..scope.clone() };
-        assert_eq!(evaluate(&l, &p, None, &scope2, now), ValidationCode::NoActivation);
-        let scope3 = ValidationScope { fingerprint: None, ..scope2.clone() };
-        assert_eq!(evaluate(&l, &p, None, &scope3, now), ValidationCode::EntitlementsMissing);
-        let scope4 = ValidationScope { entitlements: vec![Feature::parse("export-4k").unwrap()], ..scope3 };
+        let scope2 = ValidationScope {
+            product: None,
+            ..scope.clone()
+        };
+        assert_eq!(
+            evaluate(&l, &p, None, &scope2, now),
+            ValidationCode::NoActivation
+        );
+        let scope3 = ValidationScope {
+            fingerprint: None,
+            ..scope2.clone()
+        };
+        assert_eq!(
+            evaluate(&l, &p, None, &scope3, now),
+            ValidationCode::EntitlementsMissing
+        );
+        let scope4 = ValidationScope {
+            entitlements: vec![Feature::parse("export-4k").unwrap()],
+            ..scope3
+        };
         assert_eq!(evaluate(&l, &p, None, &scope4, now), ValidationCode::Valid);
     }
 
@@ -423,8 +472,14 @@ mod tests {
         l.status = LicenseStatus::PastDue;
         l.grace_until = Some(datetime!(2026-06-04 0:00 UTC));
         let s = ValidationScope::default();
-        assert_eq!(evaluate(&l, &p, None, &s, datetime!(2026-06-03 23:59:59 UTC)), ValidationCode::Valid);
-        assert_eq!(evaluate(&l, &p, None, &s, datetime!(2026-06-04 0:00 UTC)), ValidationCode::Suspended);
+        assert_eq!(
+            evaluate(&l, &p, None, &s, datetime!(2026-06-03 23:59:59 UTC)),
+            ValidationCode::Valid
+        );
+        assert_eq!(
+            evaluate(&l, &p, None, &s, datetime!(2026-06-04 0:00 UTC)),
+            ValidationCode::Suspended
+        );
         assert_eq!(l.status_str(datetime!(2026-06-01 0:00 UTC)), "past_due");
     }
 
@@ -432,8 +487,12 @@ mod tests {
     fn overrides_change_entitlements() {
         let p = policy();
         let mut l = license(&p);
-        l.entitlement_overrides.insert(Feature::parse("export-4k").unwrap(), None);
-        l.entitlement_overrides.insert(Feature::parse("beta").unwrap(), Some(EntitlementSpec::Boolean {}));
+        l.entitlement_overrides
+            .insert(Feature::parse("export-4k").unwrap(), None);
+        l.entitlement_overrides.insert(
+            Feature::parse("beta").unwrap(),
+            Some(EntitlementSpec::Boolean {}),
+        );
         let e = l.effective_entitlements(&p);
         assert!(!e.contains_key(&Feature::parse("export-4k").unwrap()));
         assert!(e.contains_key(&Feature::parse("beta").unwrap()));

@@ -64,7 +64,11 @@ pub struct TenantSettings {
 
 impl TenantSettings {
     pub fn for_plan(plan: Plan) -> Self {
-        Self { rate_limit_per_minute: plan.rate_limit_per_minute(), default_grace_days: 7, trial_days: 14 }
+        Self {
+            rate_limit_per_minute: plan.rate_limit_per_minute(),
+            default_grace_days: 7,
+            trial_days: 14,
+        }
     }
 }
 

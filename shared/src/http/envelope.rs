@@ -28,20 +28,36 @@ pub enum ReplyBody {
 
 impl Reply {
     pub fn ok(data: Value) -> Self {
-        Reply { status: 200, body: ReplyBody::Data(data), headers: Vec::new() }
+        Reply {
+            status: 200,
+            body: ReplyBody::Data(data),
+            headers: Vec::new(),
+        }
     }
     pub fn created(data: Value) -> Self {
-        Reply { status: 201, body: ReplyBody::Data(data), headers: Vec::new() }
+        Reply {
+            status: 201,
+            body: ReplyBody::Data(data),
+            headers: Vec::new(),
+        }
     }
     pub fn accepted(data: Value) -> Self {
-        Reply { status: 202, body: ReplyBody::Data(data), headers: Vec::new() }
+        Reply {
+            status: 202,
+            body: ReplyBody::Data(data),
+            headers: Vec::new(),
+        }
     }
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
     pub fn list(items: Vec<Value>, next: Option<String>) -> Self {
-        Reply { status: 200, body: ReplyBody::List(Value::Array(items), next), headers: Vec::new() }
+        Reply {
+            status: 200,
+            body: ReplyBody::List(Value::Array(items), next),
+            headers: Vec::new(),
+        }
     }
 }
 
@@ -52,11 +68,17 @@ fn meta(request_id: &str) -> Value {
 pub fn render(reply: Reply, request_id: &str, rate: Option<&RateState>) -> Response<Body> {
     let extra = reply.headers;
     let (content_type, body) = match reply.body {
-        ReplyBody::Data(data) => ("application/json", json!({ "data": data, "meta": meta(request_id) }).to_string()),
+        ReplyBody::Data(data) => (
+            "application/json",
+            json!({ "data": data, "meta": meta(request_id) }).to_string(),
+        ),
         ReplyBody::List(data, next) => {
             let mut m = meta(request_id);
             m["next_cursor"] = json!(next);
-            ("application/json", json!({ "data": data, "meta": m }).to_string())
+            (
+                "application/json",
+                json!({ "data": data, "meta": m }).to_string(),
+            )
         }
         ReplyBody::Raw(ct, text) => (ct, text),
     };
@@ -75,13 +97,21 @@ pub fn render_error(err: &Error, request_id: &str, rate: Option<&RateState>) -> 
     let (status, code, kind) = err.parts();
     match err {
         Error::Internal(detail) => tracing::error!(code, detail = %detail, "internal error"),
-        Error::Unavailable(detail) => tracing::warn!(code, detail = %detail, "dependency unavailable"),
+        Error::Unavailable(detail) => {
+            tracing::warn!(code, detail = %detail, "dependency unavailable")
+        }
         _ => tracing::info!(status, code, "request refused"),
     }
-    let mut error = json!({ "code": code, "message": err.public_message(), "type": kind, "status": status });
+    let mut error =
+        json!({ "code": code, "message": err.public_message(), "type": kind, "status": status });
     match err {
         Error::TooManyActivations { limit } => error["limit"] = json!(limit),
-        Error::QuotaExceeded { metric, limit, used, .. } => {
+        Error::QuotaExceeded {
+            metric,
+            limit,
+            used,
+            ..
+        } => {
             error["metric"] = json!(metric);
             error["limit"] = json!(limit);
             error["used"] = json!(used);
@@ -106,7 +136,13 @@ pub fn render_error(err: &Error, request_id: &str, rate: Option<&RateState>) -> 
     resp
 }
 
-fn build(status: u16, content_type: &str, body: String, request_id: &str, rate: Option<&RateState>) -> Response<Body> {
+fn build(
+    status: u16,
+    content_type: &str,
+    body: String,
+    request_id: &str,
+    rate: Option<&RateState>,
+) -> Response<Body> {
     let mut b = Response::builder()
         .status(status)
         .header("content-type", content_type)

@@ -3,9 +3,9 @@
 //! case, and the envelope.
 
 pub mod envelope;
-pub mod request;
 mod metering;
 mod platform;
+pub mod request;
 mod routes;
 mod stripe;
 
@@ -55,9 +55,13 @@ fn routers() -> &'static Routers {
     static R: OnceLock<Routers> = OnceLock::new();
     R.get_or_init(|| {
         // Group routes by (function, path), then build one router per function.
-        let mut grouped: HashMap<Option<Function>, Vec<(&'static str, Vec<&'static Route>)>> = HashMap::new();
+        let mut grouped: HashMap<Option<Function>, Vec<(&'static str, Vec<&'static Route>)>> =
+            HashMap::new();
         for route in ROUTES {
-            for key in [None, route.function].into_iter().collect::<std::collections::HashSet<_>>() {
+            for key in [None, route.function]
+                .into_iter()
+                .collect::<std::collections::HashSet<_>>()
+            {
                 let paths = grouped.entry(key).or_default();
                 match paths.iter_mut().find(|(p, _)| *p == route.path) {
                     Some((_, v)) => v.push(route),
@@ -70,7 +74,9 @@ fn routers() -> &'static Routers {
             .map(|(key, paths)| {
                 let mut router = matchit::Router::new();
                 for (path, routes) in paths {
-                    router.insert(path, routes).unwrap_or_else(|e| panic!("route table: {e}"));
+                    router
+                        .insert(path, routes)
+                        .unwrap_or_else(|e| panic!("route table: {e}"));
                 }
                 (key, router)
             })
@@ -100,7 +106,11 @@ pub async fn handle(app: &App, function: Option<Function>, req: Request) -> Resp
             Err(e) => render_error(&e, &request_id, rate.as_ref()),
         };
         tracing::Span::current().record("status", resp.status().as_u16());
-        tracing::info!(status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "response");
+        tracing::info!(
+            status = resp.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "response"
+        );
         resp
     }
     .instrument(span)
@@ -113,7 +123,9 @@ fn request_id(req: &Request) -> String {
         Some(RequestContext::ApiGatewayV2(c)) => c.request_id.clone(),
         _ => None,
     };
-    match from_gateway.filter(|id| !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic())) {
+    match from_gateway
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()))
+    {
         Some(id) => format!("req_{id}"),
         None => format!("req_{}", ulid::Ulid::new()),
     }
@@ -129,9 +141,13 @@ async fn serve(
 ) -> Result<Reply, Error> {
     let path = req.uri().path();
     let method = req.method().as_str();
-    let all = routers().get(&None).ok_or_else(|| Error::internal("no route table"))?;
+    let all = routers()
+        .get(&None)
+        .ok_or_else(|| Error::internal("no route table"))?;
     let matched = routers().get(&function).and_then(|r| r.at(path).ok());
-    let route = matched.as_ref().and_then(|m| m.value.iter().find(|r| r.method == method).copied());
+    let route = matched
+        .as_ref()
+        .and_then(|m| m.value.iter().find(|r| r.method == method).copied());
     let Some(route) = route else {
         // Not this function's: answer from the whole table, so a deployment's
         // catch-all route gives 405 for a known path and 404 for the rest.
@@ -141,34 +157,62 @@ async fn serve(
                 allow.sort_unstable();
                 allow.dedup();
                 if allow.contains(&method) {
-                    Error::not_found("ROUTE_NOT_FOUND", format!("no route for {method} {path} in this function"))
+                    Error::not_found(
+                        "ROUTE_NOT_FOUND",
+                        format!("no route for {method} {path} in this function"),
+                    )
                 } else {
-                    Error::MethodNotAllowed { method: method.to_string(), allow }
+                    Error::MethodNotAllowed {
+                        method: method.to_string(),
+                        allow,
+                    }
                 }
             }
             Err(_) => Error::not_found("ROUTE_NOT_FOUND", format!("no route for {path}")),
         });
     };
-    let Some(matched) = matched else { return Err(Error::internal("route matched without a match")) };
+    let Some(matched) = matched else {
+        return Err(Error::internal("route matched without a match"));
+    };
     tracing::Span::current().record("route", route.path);
     // Path parameters arrive percent-encoded; decode them once here.
     let mut params = HashMap::new();
     for (k, v) in matched.params.iter() {
-        let decoded = percent_decode(v).ok_or_else(|| Error::validation(format!("path parameter {k} is not valid UTF-8")))?;
+        let decoded = percent_decode(v)
+            .ok_or_else(|| Error::validation(format!("path parameter {k} is not valid UTF-8")))?;
         params.insert(k.to_string(), decoded);
     }
 
     let body: &[u8] = req.body().as_ref();
-    let max = if route.surface == Surface::Stripe { request::MAX_WEBHOOK_BYTES } else { request::MAX_BODY_BYTES };
+    let max = if route.surface == Surface::Stripe {
+        request::MAX_WEBHOOK_BYTES
+    } else {
+        request::MAX_BODY_BYTES
+    };
     if body.len() > max {
-        return Err(Error::BadRequest { code: "BODY_TOO_LARGE", message: format!("the body exceeds {} KiB", max / 1024) });
+        return Err(Error::BadRequest {
+            code: "BODY_TOO_LARGE",
+            message: format!("the body exceeds {} KiB", max / 1024),
+        });
     }
     let query = Query(
         req.query_string_parameters_ref()
-            .map(|q| q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            .map(|q| {
+                q.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
             .unwrap_or_default(),
     );
-    let ctx = Ctx { app, request_id: request_id.to_string(), now: app.now(), params, query, body, headers: req.headers() };
+    let ctx = Ctx {
+        app,
+        request_id: request_id.to_string(),
+        now: app.now(),
+        params,
+        query,
+        body,
+        headers: req.headers(),
+    };
 
     match route.surface {
         Surface::Public => routes::public(&ctx, route.op).await,
@@ -184,18 +228,34 @@ async fn serve(
             let state = app.rate_check(&principal);
             *rate = Some(state);
             if let Some(secs) = state.retry_after {
-                return Err(Error::RateLimited { retry_after_secs: secs });
+                return Err(Error::RateLimited {
+                    retry_after_secs: secs,
+                });
             }
             if !principal.tenant_active {
                 return Err(Error::TenantInactive);
             }
-            let needed = if route.surface == Surface::Manage { Scope::Admin } else { Scope::Integration };
+            let needed = if route.surface == Surface::Manage {
+                Scope::Admin
+            } else {
+                Scope::Integration
+            };
             if !principal.scopes.contains(&needed) {
-                return Err(Error::Forbidden(format!("this API key lacks the '{}' scope", if needed == Scope::Admin { "admin" } else { "integration" })));
+                return Err(Error::Forbidden(format!(
+                    "this API key lacks the '{}' scope",
+                    if needed == Scope::Admin {
+                        "admin"
+                    } else {
+                        "integration"
+                    }
+                )));
             }
             let caller = Caller {
                 store: app.store.tenant(&principal.tenant),
-                actor: Actor { actor: principal.key_id.to_string(), request_id: request_id.to_string() },
+                actor: Actor {
+                    actor: principal.key_id.to_string(),
+                    request_id: request_id.to_string(),
+                },
                 principal,
             };
             if route.surface == Surface::Manage {
@@ -208,13 +268,20 @@ async fn serve(
 }
 
 fn percent_decode(s: &str) -> Option<String> {
-    percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 /// The route a request would take (the dev server uses it to pick the function).
 pub fn route_for(method: &str, path: &str) -> Option<&'static Route> {
     let m = routers().get(&None)?.at(path).ok()?;
-    m.value.iter().find(|r| r.method == method).copied().or_else(|| m.value.first().copied())
+    m.value
+        .iter()
+        .find(|r| r.method == method)
+        .copied()
+        .or_else(|| m.value.first().copied())
 }
 
 /// Which surface an op belongs to, for callers that need it (tests, docs).

@@ -39,8 +39,15 @@ pub async fn route(ctx: &Ctx<'_>, op: Op) -> Result<Reply, Error> {
             };
             let reserved = tenants::reserve(&app.store, app.pepper()?, &req, ctx.now).await?;
             // Enqueue on every call: a repeated request also resumes a stuck pipeline.
-            let queue = app.config.provisioning_queue_url.as_deref().ok_or_else(|| Error::internal("no provisioning queue configured"))?;
-            if !matches!(reserved.tenant.status, crate::domain::TenantStatus::Active | crate::domain::TenantStatus::Closed) {
+            let queue = app
+                .config
+                .provisioning_queue_url
+                .as_deref()
+                .ok_or_else(|| Error::internal("no provisioning queue configured"))?;
+            if !matches!(
+                reserved.tenant.status,
+                crate::domain::TenantStatus::Active | crate::domain::TenantStatus::Closed
+            ) {
                 crate::provisioning::enqueue(&app.clients.sqs, queue, &req.tenant_id).await?;
             }
             let mut data = tenants::tenant_view(&reserved.tenant);
@@ -50,7 +57,11 @@ pub async fn route(ctx: &Ctx<'_>, op: Op) -> Result<Reply, Error> {
         }
         Op::TenantGet => {
             let t = TenantId::parse(ctx.param("id")).map_err(|_| tenant_not_found())?;
-            let tenant = app.store.get_tenant(&t).await?.ok_or_else(tenant_not_found)?;
+            let tenant = app
+                .store
+                .get_tenant(&t)
+                .await?
+                .ok_or_else(tenant_not_found)?;
             Ok(Reply::ok(tenants::tenant_view(&tenant)))
         }
         Op::TenantSuspend | Op::TenantReactivate | Op::TenantClose => {
@@ -63,6 +74,8 @@ pub async fn route(ctx: &Ctx<'_>, op: Op) -> Result<Reply, Error> {
             let tenant = tenants::lifecycle(&app.store, &t, what, &ctx.request_id, ctx.now).await?;
             Ok(Reply::ok(tenants::tenant_view(&tenant)))
         }
-        _ => Err(Error::internal(format!("{op:?} is not a platform operation"))),
+        _ => Err(Error::internal(format!(
+            "{op:?} is not a platform operation"
+        ))),
     }
 }

@@ -13,20 +13,27 @@ pub const MAX_WEBHOOK_BYTES: usize = 512 * 1024;
 /// of the wrong shape (types, missing or unknown fields, unknown enum values)
 /// is 422 `VALIDATION_ERROR`. An empty body reads as `{}`.
 pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    let body: &[u8] = if body.iter().all(|b| b.is_ascii_whitespace()) { b"{}" } else { body };
+    let body: &[u8] = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        b"{}"
+    } else {
+        body
+    };
     // Syntax first, so a truncated body is INVALID_JSON even when the part
     // that did arrive already holds an unknown field.
-    serde_json::from_slice::<serde::de::IgnoredAny>(body)
-        .map_err(|e| Error::BadRequest { code: "INVALID_JSON", message: format!("the body is not valid JSON ({e})") })?;
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|e| Error::BadRequest {
+        code: "INVALID_JSON",
+        message: format!("the body is not valid JSON ({e})"),
+    })?;
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Error::validation("the body must be a JSON object"));
     }
     serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                Error::BadRequest { code: "INVALID_JSON", message: format!("the body is not valid JSON ({e})") }
-            }
+            Category::Syntax | Category::Eof | Category::Io => Error::BadRequest {
+                code: "INVALID_JSON",
+                message: format!("the body is not valid JSON ({e})"),
+            },
             Category::Data => Error::validation(format!("the body is not acceptable: {e}")),
         }
     })
@@ -66,19 +73,33 @@ impl Query {
 /// Reject strings that are empty or too long.
 pub fn bounded(field: &str, v: &str, max: usize) -> Result<(), Error> {
     if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(Error::validation(format!("{field} must be 1 to {max} printable characters")));
+        return Err(Error::validation(format!(
+            "{field} must be 1 to {max} printable characters"
+        )));
     }
     Ok(())
 }
 
 /// Free-form metadata: an object of at most 50 keys and 8 KiB of JSON.
-pub fn metadata(v: Option<serde_json::Map<String, serde_json::Value>>) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+pub fn metadata(
+    v: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
     let v = v.unwrap_or_default();
-    if v.len() > 50 || serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX) > 8 * 1024 {
-        return Err(Error::invalid("METADATA_TOO_LARGE", "metadata may hold at most 50 keys and 8 KiB of JSON"));
+    if v.len() > 50
+        || serde_json::to_vec(&v)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX)
+            > 8 * 1024
+    {
+        return Err(Error::invalid(
+            "METADATA_TOO_LARGE",
+            "metadata may hold at most 50 keys and 8 KiB of JSON",
+        ));
     }
     if v.keys().any(|k| k.is_empty() || k.len() > 64) {
-        return Err(Error::validation("metadata keys must be 1 to 64 characters"));
+        return Err(Error::validation(
+            "metadata keys must be 1 to 64 characters",
+        ));
     }
     Ok(v)
 }
@@ -96,10 +117,22 @@ mod tests {
 
     #[test]
     fn json_errors_are_classified() {
-        assert!(matches!(json::<B>(b"{"), Err(Error::BadRequest { code: "INVALID_JSON", .. })));
-        assert!(matches!(json::<B>(b"{\"n\":\"x\"}"), Err(Error::Invalid { .. })));
+        assert!(matches!(
+            json::<B>(b"{"),
+            Err(Error::BadRequest {
+                code: "INVALID_JSON",
+                ..
+            })
+        ));
+        assert!(matches!(
+            json::<B>(b"{\"n\":\"x\"}"),
+            Err(Error::Invalid { .. })
+        ));
         assert!(matches!(json::<B>(b"{}"), Err(Error::Invalid { .. })));
-        assert!(matches!(json::<B>(b"{\"n\":1,\"m\":2}"), Err(Error::Invalid { .. })));
+        assert!(matches!(
+            json::<B>(b"{\"n\":1,\"m\":2}"),
+            Err(Error::Invalid { .. })
+        ));
         assert!(matches!(json::<B>(b"[1]"), Err(Error::Invalid { .. })));
         assert_eq!(json::<B>(b"{\"n\":1}").unwrap().n, 1);
     }

@@ -72,11 +72,20 @@ pub async fn integration(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             // A key that cannot exist is not found: validate answers 200 for any key.
             let Ok(key) = LicenseKey::parse(ctx.param("key")) else {
                 let code = ValidationCode::NotFound;
-                return Ok(Reply::ok(json!({ "valid": false, "code": code, "detail": code.detail(), "license": null })));
+                return Ok(Reply::ok(
+                    json!({ "valid": false, "code": code, "detail": code.detail(), "license": null }),
+                ));
             };
-            let scope = ValidationScope { fingerprint: b.fingerprint, product: b.product, entitlements: b.entitlements };
+            let scope = ValidationScope {
+                fingerprint: b.fingerprint,
+                product: b.product,
+                entitlements: b.entitlements,
+            };
             let v = licensing::validate(ctx.app, ts, &key, scope, ctx.now).await?;
-            let license = v.license.as_ref().map(|l| license_view(l, v.policy.as_deref(), Some(&v.usage), ctx.now));
+            let license = v
+                .license
+                .as_ref()
+                .map(|l| license_view(l, v.policy.as_deref(), Some(&v.usage), ctx.now));
             Ok(Reply::ok(json!({
                 "valid": v.code == ValidationCode::Valid,
                 "code": v.code,
@@ -99,7 +108,9 @@ pub async fn integration(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
                 metadata: request::metadata(b.metadata)?,
             };
             match licensing::activate(ts, &caller.actor, req, ctx.now).await? {
-                ActivateOutcome::Created(a) | ActivateOutcome::Restored(a) => Ok(Reply::created(a.view())),
+                ActivateOutcome::Created(a) | ActivateOutcome::Restored(a) => {
+                    Ok(Reply::created(a.view()))
+                }
                 ActivateOutcome::AlreadyActive(a) => Ok(Reply::ok(a.view())),
             }
         }
@@ -109,20 +120,28 @@ pub async fn integration(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
                 let b: DeactivateBody = request::json(ctx.body)?;
                 licensing::activation_id_for(ts, &b.license_key, &b.fingerprint)
             } else {
-                ActivationId::parse(ctx.param("activation_id"))
-                    .map_err(|_| Error::not_found("ACTIVATION_NOT_FOUND", "no activation with that id"))?
+                ActivationId::parse(ctx.param("activation_id")).map_err(|_| {
+                    Error::not_found("ACTIVATION_NOT_FOUND", "no activation with that id")
+                })?
             };
             match licensing::deactivate(ts, &caller.actor, &id, ctx.now).await {
-                Ok(DeactivateOutcome::Deactivated(a) | DeactivateOutcome::AlreadyInactive(a)) => Ok(Reply::ok(a.view())),
+                Ok(DeactivateOutcome::Deactivated(a) | DeactivateOutcome::AlreadyInactive(a)) => {
+                    Ok(Reply::ok(a.view()))
+                }
                 // By key and fingerprint, say which of the two is unknown (a read on the failure path only).
-                Err(Error::NotFound { code: "ACTIVATION_NOT_FOUND", .. }) if by_fingerprint && ts.get_license(&id.license_id()).await?.is_none() => {
+                Err(Error::NotFound {
+                    code: "ACTIVATION_NOT_FOUND",
+                    ..
+                }) if by_fingerprint && ts.get_license(&id.license_id()).await?.is_none() => {
                     Err(license_not_found())
                 }
                 Err(e) => Err(e),
             }
         }
         Op::EntitlementsCheck | Op::UsageRecord => super::metering::route(ctx, caller, op).await,
-        _ => Err(Error::internal(format!("{op:?} is not an integration operation"))),
+        _ => Err(Error::internal(format!(
+            "{op:?} is not an integration operation"
+        ))),
     }
 }
 
@@ -158,7 +177,9 @@ struct PolicyBody {
 }
 
 /// `Some(None)` distinguishes an explicit `null` from an absent field.
-fn double_option<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn double_option<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -232,14 +253,22 @@ fn audit_view(a: &AuditEvent) -> Value {
 
 fn check_entitlements(e: &Entitlements) -> Result<(), Error> {
     if e.len() > 100 {
-        return Err(Error::validation("a policy may define at most 100 entitlements"));
+        return Err(Error::validation(
+            "a policy may define at most 100 entitlements",
+        ));
     }
     Ok(())
 }
 
 fn check_price_ids(ids: &[String]) -> Result<(), Error> {
-    if ids.len() > 20 || ids.iter().any(|p| bounded("stripe_price_ids", p, 255).is_err()) {
-        return Err(Error::validation("stripe_price_ids: at most 20 ids of 1 to 255 characters"));
+    if ids.len() > 20
+        || ids
+            .iter()
+            .any(|p| bounded("stripe_price_ids", p, 255).is_err())
+    {
+        return Err(Error::validation(
+            "stripe_price_ids: at most 20 ids of 1 to 255 characters",
+        ));
     }
     Ok(())
 }
@@ -258,16 +287,26 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             Ok(Reply::created(product_view(&p)))
         }
         Op::ProductList => {
-            let page = ts.list_products(app.signer()?, ctx.query.limit()?, ctx.query.cursor()).await?;
-            Ok(Reply::list(page.items.iter().map(product_view).collect(), page.next_cursor))
+            let page = ts
+                .list_products(app.signer()?, ctx.query.limit()?, ctx.query.cursor())
+                .await?;
+            Ok(Reply::list(
+                page.items.iter().map(product_view).collect(),
+                page.next_cursor,
+            ))
         }
         Op::ProductGet => {
-            let code = ProductCode::parse(ctx.param("code")).map_err(|_| catalog::product_not_found())?;
-            let p = ts.get_product(&code).await?.ok_or_else(catalog::product_not_found)?;
+            let code =
+                ProductCode::parse(ctx.param("code")).map_err(|_| catalog::product_not_found())?;
+            let p = ts
+                .get_product(&code)
+                .await?
+                .ok_or_else(catalog::product_not_found)?;
             Ok(Reply::ok(product_view(&p)))
         }
         Op::ProductPatch => {
-            let code = ProductCode::parse(ctx.param("code")).map_err(|_| catalog::product_not_found())?;
+            let code =
+                ProductCode::parse(ctx.param("code")).map_err(|_| catalog::product_not_found())?;
             let b: ProductPatchBody = request::json(ctx.body)?;
             if let Some(n) = &b.name {
                 bounded("name", n, 200)?;
@@ -281,7 +320,9 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             check_entitlements(&b.entitlements)?;
             check_price_ids(&b.stripe_price_ids)?;
             if b.duration_days == Some(0) {
-                return Err(Error::validation("duration_days must be at least 1, or null for perpetual"));
+                return Err(Error::validation(
+                    "duration_days must be at least 1, or null for perpetual",
+                ));
             }
             let input = catalog::PolicyInput {
                 product: b.product,
@@ -289,19 +330,29 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
                 max_activations: b.max_activations,
                 duration_days: b.duration_days,
                 entitlements: b.entitlements,
-                grace_period_days: b.grace_period_days.unwrap_or(caller.principal.default_grace_days),
+                grace_period_days: b
+                    .grace_period_days
+                    .unwrap_or(caller.principal.default_grace_days),
                 stripe_price_ids: b.stripe_price_ids,
             };
             let p = catalog::create_policy(app, ts, actor, input, now).await?;
             Ok(Reply::created(policy_view(&p)))
         }
         Op::PolicyList => {
-            let page = ts.list_policies(app.signer()?, ctx.query.limit()?, ctx.query.cursor()).await?;
-            Ok(Reply::list(page.items.iter().map(policy_view).collect(), page.next_cursor))
+            let page = ts
+                .list_policies(app.signer()?, ctx.query.limit()?, ctx.query.cursor())
+                .await?;
+            Ok(Reply::list(
+                page.items.iter().map(policy_view).collect(),
+                page.next_cursor,
+            ))
         }
         Op::PolicyGet => {
             let id = PolicyId::parse(ctx.param("id")).map_err(|_| catalog::policy_not_found())?;
-            let p = ts.get_policy(&id).await?.ok_or_else(catalog::policy_not_found)?;
+            let p = ts
+                .get_policy(&id)
+                .await?
+                .ok_or_else(catalog::policy_not_found)?;
             Ok(Reply::ok(policy_view(&p)))
         }
         Op::PolicyPatch => {
@@ -317,7 +368,9 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             }
             if let Some(d) = b.duration_days {
                 if d == Some(0) {
-                    return Err(Error::validation("duration_days must be at least 1, or null for perpetual"));
+                    return Err(Error::validation(
+                        "duration_days must be at least 1, or null for perpetual",
+                    ));
                 }
                 changes.push(change("duration_days", &d)?);
             }
@@ -347,15 +400,26 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             let l = licensing::issue(app, ts, actor, req, now).await?;
             let policy = app.policy(ts, &l.policy).await?;
             // A new license has used nothing yet.
-            Ok(Reply::created(license_view(&l, policy.as_deref(), Some(&Default::default()), now)))
+            Ok(Reply::created(license_view(
+                &l,
+                policy.as_deref(),
+                Some(&Default::default()),
+                now,
+            )))
         }
         Op::LicenseList => {
-            let email = ctx
-                .query
-                .get("email")
-                .ok_or_else(|| Error::validation("email is required: GET /v1/manage/licenses?email=..."))?;
+            let email = ctx.query.get("email").ok_or_else(|| {
+                Error::validation("email is required: GET /v1/manage/licenses?email=...")
+            })?;
             let email = Email::normalise(email)?;
-            let page = ts.list_licenses_by_email(app.signer()?, &email, ctx.query.limit()?, ctx.query.cursor()).await?;
+            let page = ts
+                .list_licenses_by_email(
+                    app.signer()?,
+                    &email,
+                    ctx.query.limit()?,
+                    ctx.query.cursor(),
+                )
+                .await?;
             let mut items = Vec::with_capacity(page.items.len());
             for l in &page.items {
                 let policy = app.policy(ts, &l.policy).await?;
@@ -368,7 +432,12 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             let read = ts.read_license(&id, None, now).await?;
             let l = read.license.ok_or_else(license_not_found)?;
             let policy = app.policy(ts, &l.policy).await?;
-            Ok(Reply::ok(license_view(&l, policy.as_deref(), Some(&read.usage), now)))
+            Ok(Reply::ok(license_view(
+                &l,
+                policy.as_deref(),
+                Some(&read.usage),
+                now,
+            )))
         }
         Op::LicensePatch => {
             let id = license_id(ctx)?;
@@ -386,7 +455,12 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             };
             let (l, usage) = licensing::patch_license(app, ts, actor, &id, patch, now).await?;
             let policy = app.policy(ts, &l.policy).await?;
-            Ok(Reply::ok(license_view(&l, policy.as_deref(), Some(&usage), now)))
+            Ok(Reply::ok(license_view(
+                &l,
+                policy.as_deref(),
+                Some(&usage),
+                now,
+            )))
         }
         Op::LicenseSuspend | Op::LicenseResume | Op::LicenseCancel | Op::LicenseRenew => {
             let id = license_id(ctx)?;
@@ -398,20 +472,32 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
                     let b: RenewBody = request::json(ctx.body)?;
                     let until = match (b.expires_at, b.days) {
                         (Some(at), None) if at > now => at,
-                        (Some(_), None) => return Err(Error::validation("expires_at must be in the future")),
+                        (Some(_), None) => {
+                            return Err(Error::validation("expires_at must be in the future"))
+                        }
                         (None, Some(d)) if (1..=36_500).contains(&d) => {
-                            let current = ts.get_license(&id).await?.ok_or_else(license_not_found)?;
+                            let current =
+                                ts.get_license(&id).await?.ok_or_else(license_not_found)?;
                             licensing::renewal_end(current.expires_at, d, now)
                         }
-                        (None, Some(_)) => return Err(Error::validation("days must be from 1 to 36500")),
-                        _ => return Err(Error::validation("give exactly one of expires_at or days")),
+                        (None, Some(_)) => {
+                            return Err(Error::validation("days must be from 1 to 36500"))
+                        }
+                        _ => {
+                            return Err(Error::validation("give exactly one of expires_at or days"))
+                        }
                     };
                     licensing::Lifecycle::Renew { until }
                 }
             };
             let (l, usage) = licensing::lifecycle(ts, actor, &id, what, now).await?;
             let policy = app.policy(ts, &l.policy).await?;
-            Ok(Reply::ok(license_view(&l, policy.as_deref(), Some(&usage), now)))
+            Ok(Reply::ok(license_view(
+                &l,
+                policy.as_deref(),
+                Some(&usage),
+                now,
+            )))
         }
         Op::LicenseActivations => {
             let id = license_id(ctx)?;
@@ -419,12 +505,20 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
                 return Err(license_not_found());
             }
             let acts = ts.list_activations(&id).await?;
-            Ok(Reply::list(acts.iter().map(Activation::view).collect(), None))
+            Ok(Reply::list(
+                acts.iter().map(Activation::view).collect(),
+                None,
+            ))
         }
         Op::AuditList => {
             let since = ctx.query.timestamp("since")?;
-            let page = ts.list_audit(app.signer()?, since, ctx.query.limit()?, ctx.query.cursor()).await?;
-            Ok(Reply::list(page.items.iter().map(audit_view).collect(), page.next_cursor))
+            let page = ts
+                .list_audit(app.signer()?, since, ctx.query.limit()?, ctx.query.cursor())
+                .await?;
+            Ok(Reply::list(
+                page.items.iter().map(audit_view).collect(),
+                page.next_cursor,
+            ))
         }
         Op::ApiKeyCreate => {
             let b: ApiKeyBody = request::json(ctx.body)?;
@@ -433,24 +527,35 @@ pub async fn manage(ctx: &Ctx<'_>, caller: &Caller, op: Op) -> R {
             scopes.sort_by_key(|s| *s as u8);
             scopes.dedup();
             if scopes.is_empty() {
-                return Err(Error::validation("scopes must name at least one of integration, admin"));
+                return Err(Error::validation(
+                    "scopes must name at least one of integration, admin",
+                ));
             }
-            let (rec, key) = catalog::create_api_key(app, ts, actor, b.name, scopes, b.expires_at, now).await?;
+            let (rec, key) =
+                catalog::create_api_key(app, ts, actor, b.name, scopes, b.expires_at, now).await?;
             let mut v = rec.view();
             v["key"] = json!(key);
             Ok(Reply::created(v))
         }
         Op::ApiKeyList => {
             let keys = ts.list_api_keys().await?;
-            Ok(Reply::list(keys.iter().map(ApiKeyRecord::view).collect(), None))
+            Ok(Reply::list(
+                keys.iter().map(ApiKeyRecord::view).collect(),
+                None,
+            ))
         }
         Op::ApiKeyRevoke => {
-            let id = ApiKeyId::parse(ctx.param("id")).map_err(|_| Error::not_found("API_KEY_NOT_FOUND", "no API key with that id"))?;
+            let id = ApiKeyId::parse(ctx.param("id"))
+                .map_err(|_| Error::not_found("API_KEY_NOT_FOUND", "no API key with that id"))?;
             let rec = catalog::revoke_api_key(app, ts, actor, &id, now).await?;
             Ok(Reply::ok(rec.view()))
         }
-        Op::UsageGet | Op::UsageExport | Op::UsageEvents => super::metering::manage(ctx, caller, op).await,
+        Op::UsageGet | Op::UsageExport | Op::UsageEvents => {
+            super::metering::manage(ctx, caller, op).await
+        }
         Op::StripeIntegrationPut => super::stripe::put_secret(ctx, caller).await,
-        _ => Err(Error::internal(format!("{op:?} is not a management operation"))),
+        _ => Err(Error::internal(format!(
+            "{op:?} is not a management operation"
+        ))),
     }
 }

@@ -15,8 +15,15 @@ use serde_json::json;
 pub async fn route(ctx: &Ctx<'_>, op: Op) -> Result<Reply, Error> {
     match op {
         Op::StripeWebhook => {
-            let receipt =
-                stripe::receive(ctx.app, ctx.param("tenant_id"), ctx.header("stripe-signature"), ctx.body, ctx.now, &ctx.request_id).await?;
+            let receipt = stripe::receive(
+                ctx.app,
+                ctx.param("tenant_id"),
+                ctx.header("stripe-signature"),
+                ctx.body,
+                ctx.now,
+                &ctx.request_id,
+            )
+            .await?;
             Ok(Reply::ok(receipt.view()))
         }
         _ => Err(Error::internal(format!("{op:?} is not a Stripe operation"))),

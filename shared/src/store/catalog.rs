@@ -19,18 +19,41 @@ pub type Changes = Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>;
 
 impl TenantStore {
     pub async fn create_product(&self, p: &Product, audit: &AuditEvent) -> Result<(), Error> {
-        let items = vec![put_new(self.table(), &keys::product(self.tenant_id(), &p.code), p)?, self.audit_item(audit)?];
+        let items = vec![
+            put_new(self.table(), &keys::product(self.tenant_id(), &p.code), p)?,
+            self.audit_item(audit)?,
+        ];
         transact(self.db(), items, None).await.map_err(|e| {
-            e.or_else(|_| Error::conflict("PRODUCT_EXISTS", format!("a product with code '{}' exists", p.code)))
+            e.or_else(|_| {
+                Error::conflict(
+                    "PRODUCT_EXISTS",
+                    format!("a product with code '{}' exists", p.code),
+                )
+            })
         })
     }
 
     pub async fn get_product(&self, code: &ProductCode) -> Result<Option<Product>, Error> {
-        self.get(&keys::product(self.tenant_id(), code)).await?.map(from_item).transpose()
+        self.get(&keys::product(self.tenant_id(), code))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
-    pub async fn list_products(&self, signer: &Signer, limit: i32, cursor: Option<&str>) -> Result<Page<Product>, Error> {
-        self.page(signer, "products", keys::products_pk(self.tenant_id()), limit, cursor).await
+    pub async fn list_products(
+        &self,
+        signer: &Signer,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Product>, Error> {
+        self.page(
+            signer,
+            "products",
+            keys::products_pk(self.tenant_id()),
+            limit,
+            cursor,
+        )
+        .await
     }
 
     pub async fn create_policy(&self, p: &Policy, audit: &AuditEvent) -> Result<(), Error> {
@@ -42,14 +65,19 @@ impl TenantStore {
             .build()
             .map_err(Error::internal)?;
         let items = vec![
-            TransactWriteItem::builder().condition_check(product).build(),
+            TransactWriteItem::builder()
+                .condition_check(product)
+                .build(),
             put_new(self.table(), &keys::policy(t, &p.id), p)?,
             self.audit_item(audit)?,
         ];
         transact(self.db(), items, None).await.map_err(|e| {
             e.or_else(|r| {
                 if r.first().is_some_and(|r| r.failed()) {
-                    Error::invalid("PRODUCT_NOT_FOUND", format!("no product with code '{}'", p.product))
+                    Error::invalid(
+                        "PRODUCT_NOT_FOUND",
+                        format!("no product with code '{}'", p.product),
+                    )
                 } else {
                     Error::internal(format!("policy id collision: {r:?}"))
                 }
@@ -58,19 +86,48 @@ impl TenantStore {
     }
 
     pub async fn get_policy(&self, id: &PolicyId) -> Result<Option<Policy>, Error> {
-        self.get(&keys::policy(self.tenant_id(), id)).await?.map(from_item).transpose()
+        self.get(&keys::policy(self.tenant_id(), id))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
-    pub async fn list_policies(&self, signer: &Signer, limit: i32, cursor: Option<&str>) -> Result<Page<Policy>, Error> {
-        self.page(signer, "policies", keys::policies_pk(self.tenant_id()), limit, cursor).await
+    pub async fn list_policies(
+        &self,
+        signer: &Signer,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Policy>, Error> {
+        self.page(
+            signer,
+            "policies",
+            keys::policies_pk(self.tenant_id()),
+            limit,
+            cursor,
+        )
+        .await
     }
 
     /// SET the given attributes on an existing record, with its audit event, in
     /// one transaction. `Ok(false)`: no such record.
-    pub(crate) async fn update_existing(&self, key: &keys::Key, changes: Changes, audit: &AuditEvent) -> Result<bool, Error> {
+    pub(crate) async fn update_existing(
+        &self,
+        key: &keys::Key,
+        changes: Changes,
+        audit: &AuditEvent,
+    ) -> Result<bool, Error> {
         let mut e = Expr::new();
-        let sets: Vec<String> = changes.into_iter().map(|(attr, v)| format!("{} = {}", e.name(attr), e.val(v))).collect();
-        let update = super::update_item(self.table(), key, format!("SET {}", sets.join(", ")), Some("attribute_exists(PK)".to_string()), &e)?;
+        let sets: Vec<String> = changes
+            .into_iter()
+            .map(|(attr, v)| format!("{} = {}", e.name(attr), e.val(v)))
+            .collect();
+        let update = super::update_item(
+            self.table(),
+            key,
+            format!("SET {}", sets.join(", ")),
+            Some("attribute_exists(PK)".to_string()),
+            &e,
+        )?;
         let items = vec![update, self.audit_item(audit)?];
         match transact(self.db(), items, None).await {
             Ok(()) => Ok(true),
@@ -79,15 +136,31 @@ impl TenantStore {
         }
     }
 
-    pub async fn update_product(&self, code: &ProductCode, changes: Changes, audit: &AuditEvent) -> Result<Option<Product>, Error> {
-        if !self.update_existing(&keys::product(self.tenant_id(), code), changes, audit).await? {
+    pub async fn update_product(
+        &self,
+        code: &ProductCode,
+        changes: Changes,
+        audit: &AuditEvent,
+    ) -> Result<Option<Product>, Error> {
+        if !self
+            .update_existing(&keys::product(self.tenant_id(), code), changes, audit)
+            .await?
+        {
             return Ok(None);
         }
         self.get_product(code).await
     }
 
-    pub async fn update_policy(&self, id: &PolicyId, changes: Changes, audit: &AuditEvent) -> Result<Option<Policy>, Error> {
-        if !self.update_existing(&keys::policy(self.tenant_id(), id), changes, audit).await? {
+    pub async fn update_policy(
+        &self,
+        id: &PolicyId,
+        changes: Changes,
+        audit: &AuditEvent,
+    ) -> Result<Option<Policy>, Error> {
+        if !self
+            .update_existing(&keys::policy(self.tenant_id(), id), changes, audit)
+            .await?
+        {
             return Ok(None);
         }
         self.get_policy(id).await
@@ -102,7 +175,9 @@ impl TenantStore {
         limit: i32,
         cursor: Option<&str>,
     ) -> Result<Page<T>, Error> {
-        let start: Option<Item> = cursor.map(|c| cursor::decode(signer, self.tenant_id(), listing, c)).transpose()?;
+        let start: Option<Item> = cursor
+            .map(|c| cursor::decode(signer, self.tenant_id(), listing, c))
+            .transpose()?;
         let (items, lek) = self.query_page(pk, None, false, limit, start, None).await?;
         Ok(Page {
             items: items.into_iter().map(from_item).collect::<Result<_, _>>()?,
@@ -112,6 +187,9 @@ impl TenantStore {
 }
 
 /// Serialise one changed field.
-pub fn change<T: serde::Serialize>(attr: &'static str, v: &T) -> Result<(&'static str, aws_sdk_dynamodb::types::AttributeValue), Error> {
+pub fn change<T: serde::Serialize>(
+    attr: &'static str,
+    v: &T,
+) -> Result<(&'static str, aws_sdk_dynamodb::types::AttributeValue), Error> {
     Ok((attr, av(v)?))
 }

@@ -11,22 +11,50 @@ use base64::Engine;
 use std::collections::BTreeMap;
 
 pub fn encode(signer: &Signer, tenant: &TenantId, listing: &str, lek: &Item) -> Option<String> {
-    let map: BTreeMap<&str, &str> =
-        lek.iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str()))).collect();
+    let map: BTreeMap<&str, &str> = lek
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
+        .collect();
     let json = serde_json::to_vec(&map).ok()?;
-    let sig = signer.sign(&[tenant.as_str().as_bytes(), b"\n", listing.as_bytes(), b"\n", &json]);
+    let sig = signer.sign(&[
+        tenant.as_str().as_bytes(),
+        b"\n",
+        listing.as_bytes(),
+        b"\n",
+        &json,
+    ]);
     Some(format!("{}.{}", URL_SAFE_NO_PAD.encode(&json), sig))
 }
 
-pub fn decode(signer: &Signer, tenant: &TenantId, listing: &str, cursor: &str) -> Result<Item, Error> {
-    let bad = || Error::BadRequest { code: "INVALID_CURSOR", message: "cursor is not valid for this listing".into() };
+pub fn decode(
+    signer: &Signer,
+    tenant: &TenantId,
+    listing: &str,
+    cursor: &str,
+) -> Result<Item, Error> {
+    let bad = || Error::BadRequest {
+        code: "INVALID_CURSOR",
+        message: "cursor is not valid for this listing".into(),
+    };
     let (b64, sig) = cursor.split_once('.').ok_or_else(bad)?;
     let json = URL_SAFE_NO_PAD.decode(b64).map_err(|_| bad())?;
-    if !signer.verify(&[tenant.as_str().as_bytes(), b"\n", listing.as_bytes(), b"\n", &json], sig) {
+    if !signer.verify(
+        &[
+            tenant.as_str().as_bytes(),
+            b"\n",
+            listing.as_bytes(),
+            b"\n",
+            &json,
+        ],
+        sig,
+    ) {
         return Err(bad());
     }
     let map: BTreeMap<String, String> = serde_json::from_slice(&json).map_err(|_| bad())?;
-    Ok(map.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k, AttributeValue::S(v)))
+        .collect())
 }
 
 #[cfg(test)]

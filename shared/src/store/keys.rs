@@ -3,7 +3,10 @@
 //! Every key of tenant data begins with `T#<tenant>`; the functions here take
 //! a [`TenantId`] and nothing else can build a tenant key.
 
-use crate::ids::{ActivationId, ApiKeyId, Email, FingerprintDigest, LicenseId, Metric, PolicyId, ProductCode, TenantId};
+use crate::ids::{
+    ActivationId, ApiKeyId, Email, FingerprintDigest, LicenseId, Metric, PolicyId, ProductCode,
+    TenantId,
+};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -69,11 +72,17 @@ pub fn activation(t: &TenantId, id: &ActivationId) -> Key {
     activation_of(t, &id.license_id(), &id.fingerprint_digest())
 }
 pub fn activation_of(t: &TenantId, license: &LicenseId, fp: &FingerprintDigest) -> Key {
-    k(license_pk(t, license), format!("{ACTIVATION_SK_PREFIX}{}", fp.as_str()))
+    k(
+        license_pk(t, license),
+        format!("{ACTIVATION_SK_PREFIX}{}", fp.as_str()),
+    )
 }
 pub const USAGE_SK_PREFIX: &str = "U#";
 pub fn usage_counter(t: &TenantId, license: &LicenseId, metric: &Metric, period_key: &str) -> Key {
-    k(license_pk(t, license), format!("{USAGE_SK_PREFIX}{metric}#{period_key}"))
+    k(
+        license_pk(t, license),
+        format!("{USAGE_SK_PREFIX}{metric}#{period_key}"),
+    )
 }
 
 /// Licenses by customer e-mail (GSI1).
@@ -153,7 +162,10 @@ mod tests {
             stripe_charge(&t, "ch_1"),
         ];
         for key in keys {
-            assert!(key.pk == "T#acme" || key.pk.starts_with("T#acme#"), "{key:?}");
+            assert!(
+                key.pk == "T#acme" || key.pk.starts_with("T#acme#"),
+                "{key:?}"
+            );
         }
         assert!(email_index_pk(&t, &Email::normalise("a@b.co").unwrap()).starts_with("T#acme#"));
         assert!(usage_events_pk(&t, &lid, "2026-01").starts_with("T#acme#"));
@@ -167,6 +179,9 @@ mod tests {
         let lid = LicenseId::derive(&t, &crate::ids::LicenseKey::generate());
         let fp = crate::ids::Fingerprint::parse("fp").unwrap();
         let id = ActivationId::derive(&lid, &fp);
-        assert_eq!(activation(&t, &id), activation_of(&t, &lid, &FingerprintDigest::of(&fp)));
+        assert_eq!(
+            activation(&t, &id),
+            activation_of(&t, &lid, &FingerprintDigest::of(&fp))
+        );
     }
 }

@@ -2,9 +2,14 @@
 //! transaction's conditions, never by a read before the write.
 
 use super::catalog::{Changes, Page};
-use super::{cursor, from_item, get_s, keys, n, put_returning_old, s, sdk_error, to_item, transact, Expr, Item, Reason, TenantStore, TxnError};
+use super::{
+    cursor, from_item, get_s, keys, n, put_returning_old, s, sdk_error, to_item, transact, Expr,
+    Item, Reason, TenantStore, TxnError,
+};
 use crate::crypto::Signer;
-use crate::domain::{Activation, AuditEvent, License, LicenseStatus, Standing, UsageCounter, UsageSnapshot};
+use crate::domain::{
+    Activation, AuditEvent, License, LicenseStatus, Standing, UsageCounter, UsageSnapshot,
+};
 use crate::error::{license_not_found, Error};
 use crate::ids::{ActivationId, Email, FingerprintDigest, LicenseId};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
@@ -38,20 +43,27 @@ pub struct Transition {
     pub changes: Changes,
     pub remove: Vec<&'static str>,
     /// Entries of a map attribute to set: (map, key, value).
-    pub map_sets: Vec<(&'static str, String, aws_sdk_dynamodb::types::AttributeValue)>,
+    pub map_sets: Vec<(
+        &'static str,
+        String,
+        aws_sdk_dynamodb::types::AttributeValue,
+    )>,
     /// Entries of a map attribute to remove: (map, key).
     pub map_removes: Vec<(&'static str, String)>,
     /// Further conditions: attribute equals value.
     pub require: Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>,
 }
 
-
 impl TenantStore {
     /// Issue a license: the license item (conditional on the key being new),
     /// the tenant's plan counter (conditional on the plan limit) and the audit
     /// event, in one transaction.
     pub async fn issue_license(&self, l: &License, audit: &AuditEvent) -> Result<(), Error> {
-        let items = vec![self.plan_counter_item()?, self.new_license_item(l)?, self.audit_item(audit)?];
+        let items = vec![
+            self.plan_counter_item()?,
+            self.new_license_item(l)?,
+            self.audit_item(audit)?,
+        ];
         transact(self.db(), items, None).await.map_err(|e| {
             e.or_else(|r| {
                 if r[1].failed() {
@@ -59,7 +71,9 @@ impl TenantStore {
                 } else if let Some(tenant) = r[0].item.as_ref() {
                     match super::get_n(tenant, "license_limit") {
                         Some(limit) if get_s(tenant, "status") == Some("active") => {
-                            Error::PlanLimitReached { limit: limit as u64 }
+                            Error::PlanLimitReached {
+                                limit: limit as u64,
+                            }
                         }
                         _ => Error::TenantInactive,
                     }
@@ -75,8 +89,17 @@ impl TenantStore {
     pub(crate) fn new_license_item(&self, l: &License) -> Result<TransactWriteItem, Error> {
         let t = self.tenant_id();
         let mut item = to_item(&keys::license(t, &l.id), l)?;
-        item.insert(keys::GSI1PK.into(), s(keys::email_index_pk(t, &l.customer_email)));
-        item.insert(keys::GSI1SK.into(), s(keys::email_index_sk(&crate::clock::rfc3339(l.created_at), &l.id)));
+        item.insert(
+            keys::GSI1PK.into(),
+            s(keys::email_index_pk(t, &l.customer_email)),
+        );
+        item.insert(
+            keys::GSI1SK.into(),
+            s(keys::email_index_sk(
+                &crate::clock::rfc3339(l.created_at),
+                &l.id,
+            )),
+        );
         let put = Put::builder()
             .table_name(self.table())
             .set_item(Some(item))
@@ -90,17 +113,30 @@ impl TenantStore {
     /// the tenant being active (every license issue carries it).
     pub(crate) fn plan_counter_item(&self) -> Result<TransactWriteItem, Error> {
         let mut e = Expr::new();
-        let (issued, limit, status) = (e.name("licenses_issued"), e.name("license_limit"), e.name("status"));
+        let (issued, limit, status) = (
+            e.name("licenses_issued"),
+            e.name("license_limit"),
+            e.name("status"),
+        );
         let update = format!("ADD {issued} {}", e.val(n(1)));
         let condition = format!(
             "attribute_exists(PK) AND {status} = {} AND (attribute_not_exists({limit}) OR attribute_not_exists({issued}) OR {issued} < {limit})",
             e.val(s("active"))
         );
-        super::update_item(self.table(), &keys::tenant(self.tenant_id()), update, Some(condition), &e)
+        super::update_item(
+            self.table(),
+            &keys::tenant(self.tenant_id()),
+            update,
+            Some(condition),
+            &e,
+        )
     }
 
     pub async fn get_license(&self, id: &LicenseId) -> Result<Option<License>, Error> {
-        self.get(&keys::license(self.tenant_id(), id)).await?.map(from_item).transpose()
+        self.get(&keys::license(self.tenant_id(), id))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     /// One Query of the license partition: the license, the activation of
@@ -145,10 +181,13 @@ impl TenantStore {
             for item in page.items.unwrap_or_default() {
                 match get_s(&item, keys::SK) {
                     Some(keys::LICENSE_SK) => read.license = Some(from_item(item)?),
-                    Some(x) if x.starts_with(keys::ACTIVATION_SK_PREFIX) => read.activation = Some(from_item(item)?),
+                    Some(x) if x.starts_with(keys::ACTIVATION_SK_PREFIX) => {
+                        read.activation = Some(from_item(item)?)
+                    }
                     Some(x) if x.starts_with(keys::USAGE_SK_PREFIX) => {
                         let c: UsageCounter = from_item(item)?;
-                        read.usage.insert((c.metric.to_string(), c.period.clone()), c);
+                        read.usage
+                            .insert((c.metric.to_string(), c.period.clone()), c);
                     }
                     _ => {}
                 }
@@ -168,9 +207,15 @@ impl TenantStore {
         cursor_: Option<&str>,
     ) -> Result<Page<License>, Error> {
         let listing = format!("licenses:{email}");
-        let start = cursor_.map(|c| cursor::decode(signer, self.tenant_id(), &listing, c)).transpose()?;
+        let start = cursor_
+            .map(|c| cursor::decode(signer, self.tenant_id(), &listing, c))
+            .transpose()?;
         let mut e = Expr::new();
-        let cond = format!("{} = {}", e.name(keys::GSI1PK), e.val(s(keys::email_index_pk(self.tenant_id(), email))));
+        let cond = format!(
+            "{} = {}",
+            e.name(keys::GSI1PK),
+            e.val(s(keys::email_index_pk(self.tenant_id(), email)))
+        );
         let page = self
             .db()
             .query()
@@ -186,24 +231,44 @@ impl TenantStore {
             .map_err(|e| sdk_error("Query", e))?;
         let lek = page.last_evaluated_key.filter(|k| !k.is_empty());
         Ok(Page {
-            items: page.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?,
+            items: page
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(from_item)
+                .collect::<Result<_, _>>()?,
             next_cursor: lek.and_then(|k| cursor::encode(signer, self.tenant_id(), &listing, &k)),
         })
     }
 
     pub async fn list_activations(&self, id: &LicenseId) -> Result<Vec<Activation>, Error> {
-        let items = self.query_all(keys::license_pk(self.tenant_id(), id), Some(keys::ACTIVATION_SK_PREFIX)).await?;
+        let items = self
+            .query_all(
+                keys::license_pk(self.tenant_id(), id),
+                Some(keys::ACTIVATION_SK_PREFIX),
+            )
+            .await?;
         items.into_iter().map(from_item).collect()
     }
 
     /// Move a license through its lifecycle, conditional on its current status.
     /// `Err(NotFound)` when absent; `Ok(None)` when its status forbids the move.
-    pub async fn transition(&self, id: &LicenseId, tr: Transition, audit: &AuditEvent, now: OffsetDateTime) -> Result<Option<(License, UsageSnapshot)>, Error> {
+    pub async fn transition(
+        &self,
+        id: &LicenseId,
+        tr: Transition,
+        audit: &AuditEvent,
+        now: OffsetDateTime,
+    ) -> Result<Option<(License, UsageSnapshot)>, Error> {
         let t = self.tenant_id();
         let mut e = Expr::new();
         let status = e.name("status");
         let from: Vec<String> = tr.from.iter().map(|st| e.val(s(st.as_str()))).collect();
-        let mut update: Vec<String> = tr.changes.into_iter().map(|(a, v)| format!("{} = {}", e.name(a), e.val(v))).collect();
+        let mut update: Vec<String> = tr
+            .changes
+            .into_iter()
+            .map(|(a, v)| format!("{} = {}", e.name(a), e.val(v)))
+            .collect();
         // Map entries are written one by one, so concurrent changes to
         // different entries never overwrite each other.
         for (map, key, v) in tr.map_sets {
@@ -241,18 +306,28 @@ impl TenantStore {
     /// Take a seat: one transaction in the common case. The license's seat
     /// counter rises only if the license is in force and has a free seat; the
     /// activation item is written only if that fingerprint is not active.
-    pub async fn activate(&self, new: &Activation, now: OffsetDateTime, audit: &AuditEvent) -> Result<ActivateOutcome, Error> {
+    pub async fn activate(
+        &self,
+        new: &Activation,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<ActivateOutcome, Error> {
         let t = self.tenant_id();
         let act_key = keys::activation(t, &new.id);
         for _ in 0..4 {
             // Phase 1: a fingerprint never seen on this license.
             let put = put_returning_old(self.table(), &act_key, new, "attribute_not_exists(PK)")?;
-            let items = vec![self.seat_take(&new.license_id, now)?, TransactWriteItem::builder().put(put).build(), self.audit_item(audit)?];
+            let items = vec![
+                self.seat_take(&new.license_id, now)?,
+                TransactWriteItem::builder().put(put).build(),
+                self.audit_item(audit)?,
+            ];
             let reasons = match transact(self.db(), items, None).await {
                 Ok(()) => return Ok(ActivateOutcome::Created(new.clone())),
                 Err(e) => cancelled(e)?,
             };
-            let existing: Option<Activation> = reasons[1].item.clone().map(from_item).transpose()?;
+            let existing: Option<Activation> =
+                reasons[1].item.clone().map(from_item).transpose()?;
             match existing {
                 Some(a) if a.deactivated_at.is_none() => {
                     // Already active: idempotent, unless the license is not in force.
@@ -272,7 +347,11 @@ impl TenantStore {
                     }
                     let mut e = Expr::new();
                     let deact = e.name("deactivated_at");
-                    let mut sets = vec![format!("{} = {}", e.name("last_activated_at"), e.val(s(crate::clock::rfc3339(now))))];
+                    let mut sets = vec![format!(
+                        "{} = {}",
+                        e.name("last_activated_at"),
+                        e.val(s(crate::clock::rfc3339(now)))
+                    )];
                     if let Some(name) = &new.name {
                         sets.push(format!("{} = {}", e.name("name"), e.val(s(name.clone()))));
                     }
@@ -280,10 +359,24 @@ impl TenantStore {
                         sets.push(format!("{} = {}", e.name("hostname"), e.val(s(h.clone()))));
                     }
                     if !new.metadata.is_empty() {
-                        sets.push(format!("{} = {}", e.name("metadata"), e.val(super::av(&new.metadata)?)));
+                        sets.push(format!(
+                            "{} = {}",
+                            e.name("metadata"),
+                            e.val(super::av(&new.metadata)?)
+                        ));
                     }
-                    let restore = super::update_item(self.table(), &act_key, format!("SET {} REMOVE {deact}", sets.join(", ")), Some(format!("attribute_exists({deact})")), &e)?;
-                    let items = vec![self.seat_take(&new.license_id, now)?, restore, self.audit_item(audit)?];
+                    let restore = super::update_item(
+                        self.table(),
+                        &act_key,
+                        format!("SET {} REMOVE {deact}", sets.join(", ")),
+                        Some(format!("attribute_exists({deact})")),
+                        &e,
+                    )?;
+                    let items = vec![
+                        self.seat_take(&new.license_id, now)?,
+                        restore,
+                        self.audit_item(audit)?,
+                    ];
                     match transact(self.db(), items, None).await {
                         Ok(()) => {
                             let mut a = old;
@@ -316,27 +409,56 @@ impl TenantStore {
     }
 
     /// Free a seat. Deactivating an inactive activation frees nothing.
-    pub async fn deactivate(&self, id: &ActivationId, now: OffsetDateTime, audit: &AuditEvent) -> Result<DeactivateOutcome, Error> {
+    pub async fn deactivate(
+        &self,
+        id: &ActivationId,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<DeactivateOutcome, Error> {
         let t = self.tenant_id();
         let key = keys::activation(t, id);
         let mut e = Expr::new();
         let deact = e.name("deactivated_at");
-        let upd = super::update_item(self.table(), &key, format!("SET {deact} = {}", e.val(s(crate::clock::rfc3339(now)))), Some(format!("attribute_exists(PK) AND attribute_not_exists({deact})")), &e)?;
+        let upd = super::update_item(
+            self.table(),
+            &key,
+            format!("SET {deact} = {}", e.val(s(crate::clock::rfc3339(now)))),
+            Some(format!(
+                "attribute_exists(PK) AND attribute_not_exists({deact})"
+            )),
+            &e,
+        )?;
         let mut e2 = Expr::new();
         let used = e2.name("seats_used");
-        let seat = super::update_item(self.table(), &keys::license(t, &id.license_id()), format!("ADD {used} {}", e2.val(n(-1))), Some(format!("{used} > {}", e2.val(n(0)))), &e2)?;
+        let seat = super::update_item(
+            self.table(),
+            &keys::license(t, &id.license_id()),
+            format!("ADD {used} {}", e2.val(n(-1))),
+            Some(format!("{used} > {}", e2.val(n(0)))),
+            &e2,
+        )?;
         let items = vec![upd, seat, self.audit_item(audit)?];
         match transact(self.db(), items, None).await {
             Ok(()) => {
-                let item = self.get(&key).await?.ok_or_else(|| Error::internal("deactivated activation vanished"))?;
+                let item = self
+                    .get(&key)
+                    .await?
+                    .ok_or_else(|| Error::internal("deactivated activation vanished"))?;
                 Ok(DeactivateOutcome::Deactivated(from_item(item)?))
             }
             Err(err) => {
                 let r = cancelled(err)?;
                 match r[0].item.clone() {
-                    Some(item) if r[0].failed() => Ok(DeactivateOutcome::AlreadyInactive(from_item(item)?)),
-                    None if r[0].failed() => Err(Error::not_found("ACTIVATION_NOT_FOUND", "no activation with that id")),
-                    _ => Err(Error::internal(format!("seat counter out of step with activations: {r:?}"))),
+                    Some(item) if r[0].failed() => {
+                        Ok(DeactivateOutcome::AlreadyInactive(from_item(item)?))
+                    }
+                    None if r[0].failed() => Err(Error::not_found(
+                        "ACTIVATION_NOT_FOUND",
+                        "no activation with that id",
+                    )),
+                    _ => Err(Error::internal(format!(
+                        "seat counter out of step with activations: {r:?}"
+                    ))),
                 }
             }
         }
@@ -346,8 +468,17 @@ impl TenantStore {
     fn seat_take(&self, id: &LicenseId, now: OffsetDateTime) -> Result<TransactWriteItem, Error> {
         let mut e = Expr::new();
         let (used, max) = (e.name("seats_used"), e.name("max_activations"));
-        let cond = format!("attribute_exists(PK) AND {used} < {max} AND {}", in_force(&mut e, now));
-        let upd = super::update_item(self.table(), &keys::license(self.tenant_id(), id), format!("ADD {used} {}", e.val(n(1))), Some(cond), &e)?;
+        let cond = format!(
+            "attribute_exists(PK) AND {used} < {max} AND {}",
+            in_force(&mut e, now)
+        );
+        let upd = super::update_item(
+            self.table(),
+            &keys::license(self.tenant_id(), id),
+            format!("ADD {used} {}", e.val(n(1))),
+            Some(cond),
+            &e,
+        )?;
         Ok(upd)
     }
 }
@@ -355,7 +486,11 @@ impl TenantStore {
 /// The condition "this license is in force at `now`": active, or past due
 /// within its grace period, and not expired.
 pub(crate) fn in_force(e: &mut Expr, now: OffsetDateTime) -> String {
-    let (status, exp, grace) = (e.name("status"), e.name("expires_epoch"), e.name("grace_epoch"));
+    let (status, exp, grace) = (
+        e.name("status"),
+        e.name("expires_epoch"),
+        e.name("grace_epoch"),
+    );
     let now_v = e.val(n(now.unix_timestamp()));
     format!(
         "({status} = {active} OR ({status} = {past_due} AND {grace} > {now_v})) AND (attribute_not_exists({exp}) OR {exp} > {now_v})",
@@ -376,10 +511,14 @@ fn classify_seat_failure(r: &Reason, now: OffsetDateTime) -> Result<(), Error> {
     if !r.failed() {
         return Ok(());
     }
-    let Some(item) = r.item.clone() else { return Err(license_not_found()) };
+    let Some(item) = r.item.clone() else {
+        return Err(license_not_found());
+    };
     let l: License = from_item(item)?;
     match l.standing(now) {
-        Standing::Valid(_) if l.seats_used >= l.max_activations => Err(Error::TooManyActivations { limit: l.max_activations }),
+        Standing::Valid(_) if l.seats_used >= l.max_activations => Err(Error::TooManyActivations {
+            limit: l.max_activations,
+        }),
         Standing::Valid(_) => Ok(()),
         Standing::Suspended(_) => Err(Error::LicenseNotActive("suspended")),
         Standing::Cancelled => Err(Error::LicenseNotActive("cancelled")),

@@ -32,7 +32,10 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<Arc<str>>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
     pub fn client(&self) -> &Client {
         &self.client
@@ -42,7 +45,13 @@ impl Store {
     }
     /// One UpdateItem of `key` under `condition` (placeholders from `e`).
     /// `Ok(false)`: the condition did not hold.
-    pub(crate) async fn update_one(&self, key: &Key, update: String, condition: &str, e: &Expr) -> Result<bool, Error> {
+    pub(crate) async fn update_one(
+        &self,
+        key: &Key,
+        update: String,
+        condition: &str,
+        e: &Expr,
+    ) -> Result<bool, Error> {
         let res = self
             .client
             .update_item()
@@ -56,14 +65,23 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(err) => Err(sdk_error("UpdateItem", err)),
         }
     }
 
     /// The only way to reach tenant data.
     pub fn tenant(&self, tenant: &TenantId) -> TenantStore {
-        TenantStore { store: self.clone(), tenant: tenant.clone() }
+        TenantStore {
+            store: self.clone(),
+            tenant: tenant.clone(),
+        }
     }
 }
 
@@ -106,7 +124,8 @@ pub fn to_item<T: Serialize>(key: &Key, value: &T) -> Result<Item, Error> {
 }
 
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, Error> {
-    serde_dynamo::from_item(item).map_err(|e| Error::internal(format!("stored item does not deserialise: {e}")))
+    serde_dynamo::from_item(item)
+        .map_err(|e| Error::internal(format!("stored item does not deserialise: {e}")))
 }
 
 pub fn av<T: Serialize>(v: &T) -> Result<AttributeValue, Error> {
@@ -134,7 +153,10 @@ impl Expr {
         Self::default()
     }
     pub fn name(&mut self, attr: &str) -> String {
-        let placeholder = format!("#{}", attr.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+        let placeholder = format!(
+            "#{}",
+            attr.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        );
         self.names.insert(placeholder.clone(), attr.to_string());
         placeholder
     }
@@ -227,7 +249,11 @@ impl TxnError {
 /// Run a transaction. A `TransactionConflict` (another transaction on the same
 /// item at the same moment) is retried with jittered backoff; condition
 /// failures come back as [`TxnError::Cancelled`].
-pub async fn transact(client: &Client, items: Vec<TransactWriteItem>, token: Option<String>) -> Result<(), TxnError> {
+pub async fn transact(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+    token: Option<String>,
+) -> Result<(), TxnError> {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     let mut attempt = 0u32;
     loop {
@@ -250,7 +276,10 @@ pub async fn transact(client: &Client, items: Vec<TransactWriteItem>, token: Opt
             let reasons: Vec<Reason> = tc
                 .cancellation_reasons()
                 .iter()
-                .map(|r| Reason { code: r.code().unwrap_or("None").to_string(), item: r.item().cloned() })
+                .map(|r| Reason {
+                    code: r.code().unwrap_or("None").to_string(),
+                    item: r.item().cloned(),
+                })
                 .collect();
             let conflict = reasons.iter().any(|r| r.code == "TransactionConflict");
             let condition = reasons.iter().any(|r| r.failed());
@@ -261,7 +290,9 @@ pub async fn transact(client: &Client, items: Vec<TransactWriteItem>, token: Opt
             if condition {
                 return Err(TxnError::Cancelled(reasons));
             }
-            return Err(TxnError::Other(Error::Unavailable(format!("transaction cancelled: {reasons:?}"))));
+            return Err(TxnError::Other(Error::Unavailable(format!(
+                "transaction cancelled: {reasons:?}"
+            ))));
         }
         let e = sdk_error("TransactWriteItems", err);
         if matches!(e, Error::Unavailable(_)) && attempt < 4 {
@@ -280,14 +311,28 @@ async fn backoff(attempt: u32) {
 }
 
 /// A Put of `value` at `key`, optionally conditional.
-pub fn put_item<T: Serialize>(table: &str, key: &Key, value: &T, condition: Option<&str>) -> Result<Put, Error> {
-    put_builder(table, key, value, condition)?.build().map_err(Error::internal)
+pub fn put_item<T: Serialize>(
+    table: &str,
+    key: &Key,
+    value: &T,
+    condition: Option<&str>,
+) -> Result<Put, Error> {
+    put_builder(table, key, value, condition)?
+        .build()
+        .map_err(Error::internal)
 }
 
 /// A conditional Put that hands back the item it found when the condition fails.
-pub fn put_returning_old<T: Serialize>(table: &str, key: &Key, value: &T, condition: &str) -> Result<Put, Error> {
+pub fn put_returning_old<T: Serialize>(
+    table: &str,
+    key: &Key,
+    value: &T,
+    condition: &str,
+) -> Result<Put, Error> {
     put_builder(table, key, value, Some(condition))?
-        .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
+        .return_values_on_condition_check_failure(
+            aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+        )
         .build()
         .map_err(Error::internal)
 }
@@ -307,7 +352,13 @@ fn put_builder<T: Serialize>(
 /// A transaction item that updates `key` with `update` when `condition`
 /// holds, both written with `e`'s placeholders. When the condition fails the
 /// item as it was comes back with the cancellation reason (`ALL_OLD`).
-pub fn update_item(table: &str, key: &Key, update: String, condition: Option<String>, e: &Expr) -> Result<TransactWriteItem, Error> {
+pub fn update_item(
+    table: &str,
+    key: &Key,
+    update: String,
+    condition: Option<String>,
+    e: &Expr,
+) -> Result<TransactWriteItem, Error> {
     let u = aws_sdk_dynamodb::types::Update::builder()
         .table_name(table)
         .set_key(Some(key_item(key)))
@@ -315,13 +366,19 @@ pub fn update_item(table: &str, key: &Key, update: String, condition: Option<Str
         .set_condition_expression(condition)
         .set_expression_attribute_names(e.names())
         .set_expression_attribute_values(e.values())
-        .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
+        .return_values_on_condition_check_failure(
+            aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+        )
         .build()
         .map_err(Error::internal)?;
     Ok(TransactWriteItem::builder().update(u).build())
 }
 
-pub fn put_new<T: Serialize>(table: &str, key: &Key, value: &T) -> Result<TransactWriteItem, Error> {
+pub fn put_new<T: Serialize>(
+    table: &str,
+    key: &Key,
+    value: &T,
+) -> Result<TransactWriteItem, Error> {
     let p = put_item(table, key, value, Some("attribute_not_exists(PK)"))?;
     Ok(TransactWriteItem::builder().put(p).build())
 }
@@ -331,9 +388,13 @@ pub fn put_any(put: Put) -> TransactWriteItem {
 }
 
 pub fn get_s<'a>(item: &'a Item, attr: &str) -> Option<&'a str> {
-    item.get(attr).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(attr)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 pub fn get_n(item: &Item, attr: &str) -> Option<i64> {
-    item.get(attr).and_then(|v| v.as_n().ok()).and_then(|s| s.parse().ok())
+    item.get(attr)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|s| s.parse().ok())
 }

@@ -7,7 +7,10 @@
 //! subscription record's `license_id` (set under `attribute_not_exists`) is
 //! the one-license-per-subscription guard.
 
-use super::{from_item, get_n, get_s, keys, n, put_any, put_item, put_new, s, transact, Expr, Item, Reason, TenantStore, TxnError};
+use super::{
+    from_item, get_n, get_s, keys, n, put_any, put_item, put_new, s, transact, Expr, Item, Reason,
+    TenantStore, TxnError,
+};
 use crate::clock::{rfc3339, ts};
 use crate::domain::{AuditEvent, License, LicenseStatus, Policy};
 use crate::error::Error;
@@ -19,7 +22,6 @@ use time::OffsetDateTime;
 /// How long an event's dedupe record is kept (Stripe retries for three days;
 /// the dashboard can resend older events, which the order condition catches).
 pub const EVENT_RECORD_DAYS: i64 = 90;
-
 
 /// What became of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,30 +206,63 @@ pub enum HoldOutcome {
 }
 
 impl TenantStore {
-    pub async fn get_stripe_event(&self, event_id: &str) -> Result<Option<StripeEventRecord>, Error> {
-        self.get(&keys::stripe_event(self.tenant_id(), event_id)).await?.map(from_item).transpose()
+    pub async fn get_stripe_event(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<StripeEventRecord>, Error> {
+        self.get(&keys::stripe_event(self.tenant_id(), event_id))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
-    pub async fn get_stripe_subscription(&self, subscription_id: &str) -> Result<Option<StripeSubscription>, Error> {
-        self.get(&keys::stripe_subscription(self.tenant_id(), subscription_id)).await?.map(from_item).transpose()
+    pub async fn get_stripe_subscription(
+        &self,
+        subscription_id: &str,
+    ) -> Result<Option<StripeSubscription>, Error> {
+        self.get(&keys::stripe_subscription(
+            self.tenant_id(),
+            subscription_id,
+        ))
+        .await?
+        .map(from_item)
+        .transpose()
     }
 
-    pub async fn get_stripe_charge(&self, charge_or_intent: &str) -> Result<Option<StripeCharge>, Error> {
-        self.get(&keys::stripe_charge(self.tenant_id(), charge_or_intent)).await?.map(from_item).transpose()
+    pub async fn get_stripe_charge(
+        &self,
+        charge_or_intent: &str,
+    ) -> Result<Option<StripeCharge>, Error> {
+        self.get(&keys::stripe_charge(self.tenant_id(), charge_or_intent))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     /// Puts of charge → subscription records (idempotent: same content each time).
-    pub fn stripe_charge_items(&self, charges: &[StripeCharge]) -> Result<Vec<TransactWriteItem>, Error> {
+    pub fn stripe_charge_items(
+        &self,
+        charges: &[StripeCharge],
+    ) -> Result<Vec<TransactWriteItem>, Error> {
         charges
             .iter()
-            .map(|c| Ok(put_any(put_item(self.table(), &keys::stripe_charge(self.tenant_id(), &c.charge_id), c, None)?)))
+            .map(|c| {
+                Ok(put_any(put_item(
+                    self.table(),
+                    &keys::stripe_charge(self.tenant_id(), &c.charge_id),
+                    c,
+                    None,
+                )?))
+            })
             .collect()
     }
 
     /// The tenant's policies that list Stripe prices: one Query of the
     /// policies partition (paged), run only when a price must be resolved.
     pub async fn stripe_price_policies(&self) -> Result<Vec<Policy>, Error> {
-        let items = self.query_all(keys::policies_pk(self.tenant_id()), None).await?;
+        let items = self
+            .query_all(keys::policies_pk(self.tenant_id()), None)
+            .await?;
         let mut out = Vec::new();
         for item in items {
             let p: Policy = from_item(item)?;
@@ -240,18 +275,26 @@ impl TenantStore {
 
     /// One audit event on its own (for changes outside DynamoDB, e.g. a secret).
     pub async fn put_audit(&self, audit: &AuditEvent) -> Result<(), Error> {
-        transact(self.db(), vec![self.audit_item(audit)?], None).await.map_err(|e| e.or_else(|r| Error::internal(format!("audit id collision: {r:?}"))))
+        transact(self.db(), vec![self.audit_item(audit)?], None)
+            .await
+            .map_err(|e| e.or_else(|r| Error::internal(format!("audit id collision: {r:?}"))))
     }
 
     /// Record an event that changes no license, with `extra` items. `Ok(false)`:
     /// the event was already recorded.
-    pub async fn record_stripe_event(&self, rec: &StripeEventRecord, extra: Vec<TransactWriteItem>) -> Result<bool, Error> {
+    pub async fn record_stripe_event(
+        &self,
+        rec: &StripeEventRecord,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<bool, Error> {
         let mut items = vec![self.event_record_item(rec)?];
         items.extend(extra);
         match transact(self.db(), items, None).await {
             Ok(()) => Ok(true),
             Err(TxnError::Cancelled(r)) if r[0].failed() => Ok(false),
-            Err(TxnError::Cancelled(r)) => Err(Error::internal(format!("stripe event record refused: {r:?}"))),
+            Err(TxnError::Cancelled(r)) => Err(Error::internal(format!(
+                "stripe event record refused: {r:?}"
+            ))),
             Err(TxnError::Other(e)) => Err(e),
         }
     }
@@ -272,7 +315,11 @@ impl TenantStore {
         let put = self.new_license_item(l)?;
 
         let mut e = Expr::new();
-        let (lic, sid, upd_at) = (e.name("license_id"), e.name("subscription_id"), e.name("updated_at"));
+        let (lic, sid, upd_at) = (
+            e.name("license_id"),
+            e.name("subscription_id"),
+            e.name("updated_at"),
+        );
         let mut sets = vec![
             format!("{lic} = {}", e.val(s(l.id.as_str()))),
             format!("{sid} = {}", e.val(s(subscription_id))),
@@ -281,7 +328,13 @@ impl TenantStore {
         if let Some(c) = customer_id {
             sets.push(format!("{} = {}", e.name("customer_id"), e.val(s(c))));
         }
-        let link = super::update_item(self.table(), &keys::stripe_subscription(t, subscription_id), format!("SET {}", sets.join(", ")), Some(format!("attribute_not_exists({lic})")), &e)?;
+        let link = super::update_item(
+            self.table(),
+            &keys::stripe_subscription(t, subscription_id),
+            format!("SET {}", sets.join(", ")),
+            Some(format!("attribute_not_exists({lic})")),
+            &e,
+        )?;
 
         let mut items = vec![
             self.plan_counter_item()?,
@@ -304,7 +357,9 @@ impl TenantStore {
                 } else if r[0].failed() {
                     plan_refusal(&r[0])
                 } else {
-                    Err(Error::internal(format!("stripe license issue refused: {r:?}")))
+                    Err(Error::internal(format!(
+                        "stripe license issue refused: {r:?}"
+                    )))
                 }
             }
         }
@@ -324,7 +379,10 @@ impl TenantStore {
         let mut e = Expr::new();
         let (status, at) = (e.name("status"), e.name("stripe_event_at"));
         let at_v = e.val(n(u.event_at));
-        let mut sets = vec![format!("{at} = {at_v}"), format!("{} = {}", e.name("updated_at"), e.val(s(rfc3339(u.now))))];
+        let mut sets = vec![
+            format!("{at} = {at_v}"),
+            format!("{} = {}", e.name("updated_at"), e.val(s(rfc3339(u.now)))),
+        ];
         let mut removes: Vec<String> = Vec::new();
         if let Some(st) = u.status {
             sets.push(format!("{status} = {}", e.val(s(st.as_str()))));
@@ -332,8 +390,14 @@ impl TenantStore {
             match (st, u.grace_until) {
                 (LicenseStatus::PastDue, Some(g)) => {
                     // A grace period already running is kept: it runs from the first failure.
-                    sets.push(format!("{gu} = if_not_exists({gu}, {})", e.val(s(rfc3339(g)))));
-                    sets.push(format!("{ge} = if_not_exists({ge}, {})", e.val(n(g.unix_timestamp()))));
+                    sets.push(format!(
+                        "{gu} = if_not_exists({gu}, {})",
+                        e.val(s(rfc3339(g)))
+                    ));
+                    sets.push(format!(
+                        "{ge} = if_not_exists({ge}, {})",
+                        e.val(n(g.unix_timestamp()))
+                    ));
                 }
                 (LicenseStatus::PastDue, None) => {}
                 _ => removes.extend([gu, ge]),
@@ -341,11 +405,23 @@ impl TenantStore {
         }
         if let Some((pid, max)) = &u.policy {
             sets.push(format!("{} = {}", e.name("policy"), e.val(s(pid.as_str()))));
-            sets.push(format!("{} = {}", e.name("max_activations"), e.val(n(*max as i64))));
+            sets.push(format!(
+                "{} = {}",
+                e.name("max_activations"),
+                e.val(n(*max as i64))
+            ));
         }
         if let Some(x) = u.expires_at {
-            sets.push(format!("{} = {}", e.name("expires_at"), e.val(s(rfc3339(x)))));
-            sets.push(format!("{} = {}", e.name("expires_epoch"), e.val(n(x.unix_timestamp()))));
+            sets.push(format!(
+                "{} = {}",
+                e.name("expires_at"),
+                e.val(s(rfc3339(x)))
+            ));
+            sets.push(format!(
+                "{} = {}",
+                e.name("expires_epoch"),
+                e.val(n(x.unix_timestamp()))
+            ));
         }
         let mut expr = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
@@ -355,15 +431,25 @@ impl TenantStore {
             "attribute_exists(PK) AND (attribute_not_exists({at}) OR {at} <= {at_v}) AND {status} <> {}",
             e.val(s(LicenseStatus::Cancelled.as_str()))
         );
-        let upd = super::update_item(self.table(), &keys::license(self.tenant_id(), id), expr, Some(cond), &e)?;
+        let upd = super::update_item(
+            self.table(),
+            &keys::license(self.tenant_id(), id),
+            expr,
+            Some(cond),
+            &e,
+        )?;
         let mut items = vec![upd, self.event_record_item(rec)?, self.audit_item(audit)?];
         items.extend(extra);
         match transact(self.db(), items, None).await {
             Ok(()) => Ok(ApplyOutcome::Applied),
             Err(TxnError::Other(e)) => Err(e),
             Err(TxnError::Cancelled(r)) if r[1].failed() => Ok(ApplyOutcome::Duplicate),
-            Err(TxnError::Cancelled(r)) if r[0].failed() => Ok(ApplyOutcome::Refused(r[0].item.clone().map(from_item).transpose()?.map(Box::new))),
-            Err(TxnError::Cancelled(r)) => Err(Error::internal(format!("stripe license update refused: {r:?}"))),
+            Err(TxnError::Cancelled(r)) if r[0].failed() => Ok(ApplyOutcome::Refused(
+                r[0].item.clone().map(from_item).transpose()?.map(Box::new),
+            )),
+            Err(TxnError::Cancelled(r)) => Err(Error::internal(format!(
+                "stripe license update refused: {r:?}"
+            ))),
         }
     }
 
@@ -381,7 +467,11 @@ impl TenantStore {
         let mut e = Expr::new();
         let lic = e.name("license_id");
         let mut sets = vec![
-            format!("{} = {}", e.name("subscription_id"), e.val(s(subscription_id))),
+            format!(
+                "{} = {}",
+                e.name("subscription_id"),
+                e.val(s(subscription_id))
+            ),
             format!("{} = {}", e.name("updated_at"), e.val(s(rfc3339(now)))),
         ];
         let mut removes: Vec<String> = Vec::new();
@@ -390,7 +480,11 @@ impl TenantStore {
             sets.push(format!("{} = {}", e.name("customer_id"), e.val(s(c))));
         }
         if let Some((email, policy, at)) = &h.checkout {
-            sets.push(format!("{} = {}", e.name("email"), e.val(s(email.as_str()))));
+            sets.push(format!(
+                "{} = {}",
+                e.name("email"),
+                e.val(s(email.as_str()))
+            ));
             sets.push(format!("{} = {}", e.name("checkout_at"), e.val(n(*at))));
             if let Some(p) = policy {
                 sets.push(format!("{} = {}", e.name("policy"), e.val(s(p.as_str()))));
@@ -400,18 +494,31 @@ impl TenantStore {
             let p_at = e.name("p_at");
             let at_v = e.val(n(st.at));
             sets.push(format!("{p_at} = {at_v}"));
-            cond.push_str(&format!(" AND (attribute_not_exists({p_at}) OR {p_at} <= {at_v})"));
+            cond.push_str(&format!(
+                " AND (attribute_not_exists({p_at}) OR {p_at} <= {at_v})"
+            ));
             if let Some(status) = st.status {
-                sets.push(format!("{} = {}", e.name("p_status"), e.val(s(status.as_str()))));
+                sets.push(format!(
+                    "{} = {}",
+                    e.name("p_status"),
+                    e.val(s(status.as_str()))
+                ));
                 let gs = e.name("p_grace_start");
                 if status == LicenseStatus::PastDue {
-                    sets.push(format!("{gs} = if_not_exists({gs}, {})", e.val(n(now.unix_timestamp()))));
+                    sets.push(format!(
+                        "{gs} = if_not_exists({gs}, {})",
+                        e.val(n(now.unix_timestamp()))
+                    ));
                 } else {
                     removes.push(gs);
                 }
             }
             if !st.prices.is_empty() {
-                sets.push(format!("{} = {}", e.name("p_prices"), e.val(super::av(&st.prices)?)));
+                sets.push(format!(
+                    "{} = {}",
+                    e.name("p_prices"),
+                    e.val(super::av(&st.prices)?)
+                ));
             }
             if let Some(end) = st.period_end {
                 sets.push(format!("{} = {}", e.name("p_period_end"), e.val(n(end))));
@@ -421,7 +528,13 @@ impl TenantStore {
         if !removes.is_empty() {
             expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
-        let upd = super::update_item(self.table(), &keys::stripe_subscription(self.tenant_id(), subscription_id), expr, Some(cond), &e)?;
+        let upd = super::update_item(
+            self.table(),
+            &keys::stripe_subscription(self.tenant_id(), subscription_id),
+            expr,
+            Some(cond),
+            &e,
+        )?;
         let mut items = vec![upd, self.event_record_item(rec)?];
         items.extend(extra);
         match transact(self.db(), items, None).await {
@@ -429,15 +542,28 @@ impl TenantStore {
             Err(TxnError::Other(e)) => Err(e),
             Err(TxnError::Cancelled(r)) if r[1].failed() => Ok(HoldOutcome::Duplicate),
             Err(TxnError::Cancelled(r)) if r[0].failed() => {
-                let licensed = r[0].item.as_ref().is_some_and(|i| get_s(i, "license_id").is_some());
-                Ok(if licensed { HoldOutcome::Licensed } else { HoldOutcome::Stale })
+                let licensed = r[0]
+                    .item
+                    .as_ref()
+                    .is_some_and(|i| get_s(i, "license_id").is_some());
+                Ok(if licensed {
+                    HoldOutcome::Licensed
+                } else {
+                    HoldOutcome::Stale
+                })
             }
-            Err(TxnError::Cancelled(r)) => Err(Error::internal(format!("stripe subscription hold refused: {r:?}"))),
+            Err(TxnError::Cancelled(r)) => Err(Error::internal(format!(
+                "stripe subscription hold refused: {r:?}"
+            ))),
         }
     }
 
     fn event_record_item(&self, rec: &StripeEventRecord) -> Result<TransactWriteItem, Error> {
-        put_new(self.table(), &keys::stripe_event(self.tenant_id(), &rec.event_id), rec)
+        put_new(
+            self.table(),
+            &keys::stripe_event(self.tenant_id(), &rec.event_id),
+            rec,
+        )
     }
 }
 

@@ -4,13 +4,18 @@
 
 use super::catalog::Page;
 use super::licenses::in_force;
-use super::{cursor, from_item, get_s, key_item, keys, n, put_item, s, sdk_error, transact, Expr, Item, TenantStore, TxnError};
+use super::{
+    cursor, from_item, get_s, key_item, keys, n, put_item, s, sdk_error, transact, Expr, Item,
+    TenantStore, TxnError,
+};
 use crate::clock::ts;
 use crate::crypto::Signer;
 use crate::domain::{License, UsageCounter};
 use crate::error::Error;
 use crate::ids::{LicenseId, Metric};
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -69,7 +74,9 @@ pub enum RecordOutcome {
     Recorded,
     /// The idempotency key was used before: its first response.
     Replay(IdempotencyRecord),
-    QuotaExceeded { used: u64 },
+    QuotaExceeded {
+        used: u64,
+    },
     LicenseNotInForce(Option<Box<License>>),
 }
 
@@ -93,10 +100,28 @@ pub fn month_of(at: OffsetDateTime) -> String {
 
 impl TenantStore {
     /// Usage events of one license in one month, newest first.
-    pub async fn list_usage_events(&self, signer: &Signer, id: &LicenseId, month: &str, limit: i32, cursor_: Option<&str>) -> Result<Page<UsageEvent>, Error> {
+    pub async fn list_usage_events(
+        &self,
+        signer: &Signer,
+        id: &LicenseId,
+        month: &str,
+        limit: i32,
+        cursor_: Option<&str>,
+    ) -> Result<Page<UsageEvent>, Error> {
         let listing = format!("usage-events:{id}:{month}");
-        let start = cursor_.map(|c| cursor::decode(signer, self.tenant_id(), &listing, c)).transpose()?;
-        let (items, lek) = self.query_page(keys::usage_events_pk(self.tenant_id(), id, month), None, true, limit, start, None).await?;
+        let start = cursor_
+            .map(|c| cursor::decode(signer, self.tenant_id(), &listing, c))
+            .transpose()?;
+        let (items, lek) = self
+            .query_page(
+                keys::usage_events_pk(self.tenant_id(), id, month),
+                None,
+                true,
+                limit,
+                start,
+                None,
+            )
+            .await?;
         Ok(Page {
             items: items.into_iter().map(from_item).collect::<Result<_, _>>()?,
             next_cursor: lek.and_then(|k| cursor::encode(signer, self.tenant_id(), &listing, &k)),
@@ -113,10 +138,21 @@ impl TenantStore {
         metric: &Metric,
         period_keys: &[String],
         idempotency_key: Option<&str>,
-    ) -> Result<(Option<License>, Vec<UsageCounter>, Option<IdempotencyRecord>), Error> {
+    ) -> Result<
+        (
+            Option<License>,
+            Vec<UsageCounter>,
+            Option<IdempotencyRecord>,
+        ),
+        Error,
+    > {
         let t = self.tenant_id();
         let mut wanted = vec![keys::license(t, id)];
-        wanted.extend(period_keys.iter().map(|p| keys::usage_counter(t, id, metric, p)));
+        wanted.extend(
+            period_keys
+                .iter()
+                .map(|p| keys::usage_counter(t, id, metric, p)),
+        );
         if let Some(k) = idempotency_key {
             wanted.push(keys::idempotency(t, k));
         }
@@ -132,7 +168,10 @@ impl TenantStore {
     }
 
     pub async fn get_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, Error> {
-        self.get(&keys::idempotency(self.tenant_id(), key)).await?.map(from_item).transpose()
+        self.get(&keys::idempotency(self.tenant_id(), key))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     pub async fn record_usage(&self, w: RecordWrite<'_>) -> Result<RecordOutcome, Error> {
@@ -159,26 +198,63 @@ impl TenantStore {
             format!("{} = {}", e.name("metric"), e.val(s(w.metric.as_str()))),
             format!("{} = {}", e.name("period"), e.val(s(w.period_key))),
             format!("{} = {}", e.name("license_id"), e.val(s(lid.as_str()))),
-            format!("{} = {}", e.name("customer_email"), e.val(s(w.license.customer_email.as_str()))),
+            format!(
+                "{} = {}",
+                e.name("customer_email"),
+                e.val(s(w.license.customer_email.as_str()))
+            ),
             format!("{} = {}", e.name("limit"), e.val(n(w.limit as i64))),
-            format!("{} = {}", e.name(keys::GSI1PK), e.val(s(keys::usage_period_index_pk(t, export_partition(w.period_key), keys::usage_shard(lid))))),
-            format!("{} = {}", e.name(keys::GSI1SK), e.val(s(format!("{lid}#{}#{}", w.metric, w.period_key)))),
+            format!(
+                "{} = {}",
+                e.name(keys::GSI1PK),
+                e.val(s(keys::usage_period_index_pk(
+                    t,
+                    export_partition(w.period_key),
+                    keys::usage_shard(lid)
+                )))
+            ),
+            format!(
+                "{} = {}",
+                e.name(keys::GSI1SK),
+                e.val(s(format!("{lid}#{}#{}", w.metric, w.period_key)))
+            ),
         ];
         if let Some(r) = w.resets_at {
-            sets.push(format!("{} = {}", e.name("resets_epoch"), e.val(n(r.unix_timestamp()))));
+            sets.push(format!(
+                "{} = {}",
+                e.name("resets_epoch"),
+                e.val(n(r.unix_timestamp()))
+            ));
         }
-        let update = format!("SET {} ADD {used} {}", sets.join(", "), e.val(n(w.quantity as i64)));
+        let update = format!(
+            "SET {} ADD {used} {}",
+            sets.join(", "),
+            e.val(n(w.quantity as i64))
+        );
         // used + quantity <= limit, written without arithmetic in the condition.
         let hard_limit = w.hard_limit.then(|| {
             let max_before = w.limit.saturating_sub(w.quantity) as i64;
-            format!("attribute_not_exists({used}) OR {used} <= {}", e.val(n(max_before)))
+            format!(
+                "attribute_not_exists({used}) OR {used} <= {}",
+                e.val(n(max_before))
+            )
         });
-        let counter = super::update_item(self.table(), &keys::usage_counter(t, lid, w.metric, w.period_key), update, hard_limit, &e)?;
+        let counter = super::update_item(
+            self.table(),
+            &keys::usage_counter(t, lid, w.metric, w.period_key),
+            update,
+            hard_limit,
+            &e,
+        )?;
 
         // 3. The append-only event.
         let ev_key = keys::Key {
             pk: keys::usage_events_pk(t, lid, &month_of(w.event.timestamp)),
-            sk: format!("{}#{}", w.event.timestamp.unix_timestamp_nanos() / 1_000_000, w.event.id),
+            sk: format!(
+                "{}#{}",
+                w.event.timestamp.unix_timestamp_nanos() / 1_000_000,
+                w.event.id
+            ),
         };
         let event = put_item(self.table(), &ev_key, w.event, None)?;
 
@@ -194,8 +270,14 @@ impl TenantStore {
             let ttl = e.name(keys::TTL);
             let put = Put::builder()
                 .table_name(self.table())
-                .set_item(Some(super::to_item(&keys::idempotency(t, &idem.key), idem)?))
-                .condition_expression(format!("attribute_not_exists(PK) OR {ttl} < {}", e.val(n(w.now.unix_timestamp()))))
+                .set_item(Some(super::to_item(
+                    &keys::idempotency(t, &idem.key),
+                    idem,
+                )?))
+                .condition_expression(format!(
+                    "attribute_not_exists(PK) OR {ttl} < {}",
+                    e.val(n(w.now.unix_timestamp()))
+                ))
                 .set_expression_attribute_names(e.names())
                 .set_expression_attribute_values(e.values())
                 .return_values_on_condition_check_failure(ALL_OLD)
@@ -209,7 +291,9 @@ impl TenantStore {
             Err(TxnError::Other(e)) => Err(e),
             Err(TxnError::Cancelled(r)) => {
                 if let Some(idem) = r.get(3).filter(|r| r.failed()) {
-                    let rec = idem.item.clone().ok_or_else(|| Error::internal("idempotency conflict without the record"))?;
+                    let rec = idem.item.clone().ok_or_else(|| {
+                        Error::internal("idempotency conflict without the record")
+                    })?;
                     return Ok(RecordOutcome::Replay(from_item(rec)?));
                 }
                 if r[0].failed() {
@@ -217,7 +301,11 @@ impl TenantStore {
                     return Ok(RecordOutcome::LicenseNotInForce(l));
                 }
                 if r[1].failed() {
-                    let used = r[1].item.as_ref().and_then(|i| super::get_n(i, "used")).unwrap_or(0) as u64;
+                    let used = r[1]
+                        .item
+                        .as_ref()
+                        .and_then(|i| super::get_n(i, "used"))
+                        .unwrap_or(0) as u64;
                     return Ok(RecordOutcome::QuotaExceeded { used });
                 }
                 Err(Error::internal(format!("usage record cancelled: {r:?}")))
@@ -226,13 +314,21 @@ impl TenantStore {
     }
 
     /// Counters of one license (optionally one metric / one period key).
-    pub async fn usage_of_license(&self, id: &LicenseId, metric: Option<&Metric>, period: Option<&str>) -> Result<Vec<UsageCounter>, Error> {
+    pub async fn usage_of_license(
+        &self,
+        id: &LicenseId,
+        metric: Option<&Metric>,
+        period: Option<&str>,
+    ) -> Result<Vec<UsageCounter>, Error> {
         let prefix = match metric {
             Some(m) => format!("{}{m}#", keys::USAGE_SK_PREFIX),
             None => keys::USAGE_SK_PREFIX.to_string(),
         };
-        let items = self.query_all(keys::license_pk(self.tenant_id(), id), Some(&prefix)).await?;
-        let mut out: Vec<UsageCounter> = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let items = self
+            .query_all(keys::license_pk(self.tenant_id(), id), Some(&prefix))
+            .await?;
+        let mut out: Vec<UsageCounter> =
+            items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         if let Some(p) = period {
             out.retain(|c| c.period == p || (p.len() == 7 && c.period.starts_with(p)));
         }
@@ -252,10 +348,20 @@ impl TenantStore {
         cursor_: Option<&str>,
     ) -> Result<Page<UsageCounter>, Error> {
         let listing = format!("usage:{partition}");
-        let mut start: Option<Item> = cursor_.map(|c| cursor::decode(signer, self.tenant_id(), &listing, c)).transpose()?;
+        let mut start: Option<Item> = cursor_
+            .map(|c| cursor::decode(signer, self.tenant_id(), &listing, c))
+            .transpose()?;
         // The shard being read rides in the cursor as an extra attribute.
         let mut shard: u8 = match start.as_mut().and_then(|k| k.remove("shard")) {
-            Some(v) => v.as_s().ok().and_then(|s| s.parse().ok()).filter(|s| *s < keys::USAGE_SHARDS).ok_or_else(|| Error::BadRequest { code: "INVALID_CURSOR", message: "cursor is not valid for this listing".into() })?,
+            Some(v) => v
+                .as_s()
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .filter(|s| *s < keys::USAGE_SHARDS)
+                .ok_or_else(|| Error::BadRequest {
+                    code: "INVALID_CURSOR",
+                    message: "cursor is not valid for this listing".into(),
+                })?,
             None => 0,
         };
         if start.as_ref().is_some_and(|k| k.is_empty()) {
@@ -264,7 +370,15 @@ impl TenantStore {
         let mut items = Vec::new();
         loop {
             let mut e = Expr::new();
-            let cond = format!("{} = {}", e.name(keys::GSI1PK), e.val(s(keys::usage_period_index_pk(self.tenant_id(), partition, shard))));
+            let cond = format!(
+                "{} = {}",
+                e.name(keys::GSI1PK),
+                e.val(s(keys::usage_period_index_pk(
+                    self.tenant_id(),
+                    partition,
+                    shard
+                )))
+            );
             let filter = metric.map(|m| format!("{} = {}", e.name("metric"), e.val(s(m.as_str()))));
             let page = self
                 .db()
@@ -290,10 +404,18 @@ impl TenantStore {
                 None => None,
             };
             match next {
-                None => return Ok(Page { items, next_cursor: None }),
+                None => {
+                    return Ok(Page {
+                        items,
+                        next_cursor: None,
+                    })
+                }
                 Some((sh, mut k)) if items.len() as i32 >= limit => {
                     k.insert("shard".into(), s(sh.to_string()));
-                    return Ok(Page { items, next_cursor: cursor::encode(signer, self.tenant_id(), &listing, &k) });
+                    return Ok(Page {
+                        items,
+                        next_cursor: cursor::encode(signer, self.tenant_id(), &listing, &k),
+                    });
                 }
                 Some((sh, k)) => {
                     shard = sh;

@@ -8,20 +8,53 @@ use crate::store::catalog::{change, Changes};
 use crate::store::TenantStore;
 use time::OffsetDateTime;
 
-pub async fn create_product(ts: &TenantStore, actor: &Actor, code: ProductCode, name: String, now: OffsetDateTime) -> Result<Product, Error> {
-    let p = Product { code, name, created_at: now, updated_at: now };
-    let audit = AuditEvent::new(ts.tenant_id(), AuditCode::ProductCreated, &actor.actor, p.code.as_str(), now, &actor.request_id);
+pub async fn create_product(
+    ts: &TenantStore,
+    actor: &Actor,
+    code: ProductCode,
+    name: String,
+    now: OffsetDateTime,
+) -> Result<Product, Error> {
+    let p = Product {
+        code,
+        name,
+        created_at: now,
+        updated_at: now,
+    };
+    let audit = AuditEvent::new(
+        ts.tenant_id(),
+        AuditCode::ProductCreated,
+        &actor.actor,
+        p.code.as_str(),
+        now,
+        &actor.request_id,
+    );
     ts.create_product(&p, &audit).await?;
     Ok(p)
 }
 
-pub async fn rename_product(ts: &TenantStore, actor: &Actor, code: &ProductCode, name: Option<String>, now: OffsetDateTime) -> Result<Product, Error> {
+pub async fn rename_product(
+    ts: &TenantStore,
+    actor: &Actor,
+    code: &ProductCode,
+    name: Option<String>,
+    now: OffsetDateTime,
+) -> Result<Product, Error> {
     let mut changes: Changes = vec![change("updated_at", &crate::clock::rfc3339(now))?];
     if let Some(n) = name {
         changes.push(change("name", &n)?);
     }
-    let audit = AuditEvent::new(ts.tenant_id(), AuditCode::ProductUpdated, &actor.actor, code.as_str(), now, &actor.request_id);
-    ts.update_product(code, changes, &audit).await?.ok_or_else(product_not_found)
+    let audit = AuditEvent::new(
+        ts.tenant_id(),
+        AuditCode::ProductUpdated,
+        &actor.actor,
+        code.as_str(),
+        now,
+        &actor.request_id,
+    );
+    ts.update_product(code, changes, &audit)
+        .await?
+        .ok_or_else(product_not_found)
 }
 
 pub fn product_not_found() -> Error {
@@ -43,7 +76,13 @@ pub struct PolicyInput {
     pub stripe_price_ids: Vec<String>,
 }
 
-pub async fn create_policy(app: &App, ts: &TenantStore, actor: &Actor, input: PolicyInput, now: OffsetDateTime) -> Result<Policy, Error> {
+pub async fn create_policy(
+    app: &App,
+    ts: &TenantStore,
+    actor: &Actor,
+    input: PolicyInput,
+    now: OffsetDateTime,
+) -> Result<Policy, Error> {
     let p = Policy {
         id: PolicyId::generate(),
         product: input.product,
@@ -56,17 +95,41 @@ pub async fn create_policy(app: &App, ts: &TenantStore, actor: &Actor, input: Po
         created_at: now,
         updated_at: now,
     };
-    let audit = AuditEvent::new(ts.tenant_id(), AuditCode::PolicyCreated, &actor.actor, p.id.as_str(), now, &actor.request_id)
-        .with_data(serde_json::json!({ "product": p.product, "name": p.name }));
+    let audit = AuditEvent::new(
+        ts.tenant_id(),
+        AuditCode::PolicyCreated,
+        &actor.actor,
+        p.id.as_str(),
+        now,
+        &actor.request_id,
+    )
+    .with_data(serde_json::json!({ "product": p.product, "name": p.name }));
     ts.create_policy(&p, &audit).await?;
     app.remember_policy(ts.tenant_id(), p.clone());
     Ok(p)
 }
 
-pub async fn update_policy(app: &App, ts: &TenantStore, actor: &Actor, id: &PolicyId, mut changes: Changes, now: OffsetDateTime) -> Result<Policy, Error> {
+pub async fn update_policy(
+    app: &App,
+    ts: &TenantStore,
+    actor: &Actor,
+    id: &PolicyId,
+    mut changes: Changes,
+    now: OffsetDateTime,
+) -> Result<Policy, Error> {
     changes.push(change("updated_at", &crate::clock::rfc3339(now))?);
-    let audit = AuditEvent::new(ts.tenant_id(), AuditCode::PolicyUpdated, &actor.actor, id.as_str(), now, &actor.request_id);
-    let p = ts.update_policy(id, changes, &audit).await?.ok_or_else(policy_not_found)?;
+    let audit = AuditEvent::new(
+        ts.tenant_id(),
+        AuditCode::PolicyUpdated,
+        &actor.actor,
+        id.as_str(),
+        now,
+        &actor.request_id,
+    );
+    let p = ts
+        .update_policy(id, changes, &audit)
+        .await?
+        .ok_or_else(policy_not_found)?;
     app.remember_policy(ts.tenant_id(), p.clone());
     Ok(p)
 }
@@ -109,14 +172,34 @@ pub async fn create_api_key(
         return Err(Error::validation("expires_at must be in the future"));
     }
     let (rec, key) = new_api_key(app.pepper()?, ts.tenant_id(), name, scopes, expires_at, now);
-    let audit = AuditEvent::new(ts.tenant_id(), AuditCode::ApiKeyCreated, &actor.actor, rec.id.as_str(), now, &actor.request_id)
-        .with_data(serde_json::json!({ "scopes": rec.scopes, "name": rec.name }));
+    let audit = AuditEvent::new(
+        ts.tenant_id(),
+        AuditCode::ApiKeyCreated,
+        &actor.actor,
+        rec.id.as_str(),
+        now,
+        &actor.request_id,
+    )
+    .with_data(serde_json::json!({ "scopes": rec.scopes, "name": rec.name }));
     ts.create_api_key(&rec, &audit).await?;
     Ok((rec, key))
 }
 
-pub async fn revoke_api_key(app: &App, ts: &TenantStore, actor: &Actor, id: &ApiKeyId, now: OffsetDateTime) -> Result<ApiKeyRecord, Error> {
-    let audit = AuditEvent::new(ts.tenant_id(), AuditCode::ApiKeyRevoked, &actor.actor, id.as_str(), now, &actor.request_id);
+pub async fn revoke_api_key(
+    app: &App,
+    ts: &TenantStore,
+    actor: &Actor,
+    id: &ApiKeyId,
+    now: OffsetDateTime,
+) -> Result<ApiKeyRecord, Error> {
+    let audit = AuditEvent::new(
+        ts.tenant_id(),
+        AuditCode::ApiKeyRevoked,
+        &actor.actor,
+        id.as_str(),
+        now,
+        &actor.request_id,
+    );
     let rec = ts.revoke_api_key(id, now, &audit).await?;
     app.forget_key(ts.tenant_id(), id);
     Ok(rec)

@@ -6,7 +6,9 @@ use crate::crypto::sha256_hex;
 use crate::domain::*;
 use crate::error::{license_not_found, Error};
 use crate::ids::{Feature, LicenseId, LicenseKey, Metric};
-use crate::store::usage::{export_partition, IdempotencyRecord, RecordOutcome, RecordWrite, UsageEvent};
+use crate::store::usage::{
+    export_partition, IdempotencyRecord, RecordOutcome, RecordWrite, UsageEvent,
+};
 use crate::store::TenantStore;
 use serde_json::{json, Map, Value};
 use time::{Duration, OffsetDateTime};
@@ -21,7 +23,13 @@ pub const MAX_BACKDATE: Duration = Duration::days(7);
 pub const FUTURE_SKEW: Duration = Duration::seconds(60);
 
 /// `POST /v1/integration/entitlements/check`: one read of the license partition.
-pub async fn check(app: &App, ts: &TenantStore, key: &LicenseKey, features: &[Feature], now: OffsetDateTime) -> Result<Value, Error> {
+pub async fn check(
+    app: &App,
+    ts: &TenantStore,
+    key: &LicenseKey,
+    features: &[Feature],
+    now: OffsetDateTime,
+) -> Result<Value, Error> {
     let id = LicenseId::derive(ts.tenant_id(), key);
     let read = ts.read_license(&id, None, now).await?;
     let (valid, code, specs) = match &read.license {
@@ -29,7 +37,11 @@ pub async fn check(app: &App, ts: &TenantStore, key: &LicenseKey, features: &[Fe
         Some(l) => {
             let policy = super::licensing::load_policy(app, ts, &l.policy).await?;
             let code = evaluate(l, &policy, None, &ValidationScope::default(), now);
-            (code == ValidationCode::Valid, code, l.effective_entitlements(&policy))
+            (
+                code == ValidationCode::Valid,
+                code,
+                l.effective_entitlements(&policy),
+            )
         }
     };
     let mut results = Map::new();
@@ -73,22 +85,46 @@ pub fn body_digest(body: &Value) -> String {
 
 /// `POST /v1/integration/usage/record`: one BatchGetItem (license, counter,
 /// idempotency record) and one TransactWriteItems.
-pub async fn record(app: &App, ts: &TenantStore, actor: &Actor, input: UsageInput, now: OffsetDateTime) -> Result<RecordReply, Error> {
+pub async fn record(
+    app: &App,
+    ts: &TenantStore,
+    actor: &Actor,
+    input: UsageInput,
+    now: OffsetDateTime,
+) -> Result<RecordReply, Error> {
     if input.quantity == 0 || input.quantity > MAX_QUANTITY {
-        return Err(Error::validation(format!("quantity must be an integer from 1 to {MAX_QUANTITY}")));
+        return Err(Error::validation(format!(
+            "quantity must be an integer from 1 to {MAX_QUANTITY}"
+        )));
     }
     let at = input.timestamp.unwrap_or(now);
     if at > now + FUTURE_SKEW {
-        return Err(Error::invalid("TIMESTAMP_OUT_OF_RANGE", "timestamp is in the future"));
+        return Err(Error::invalid(
+            "TIMESTAMP_OUT_OF_RANGE",
+            "timestamp is in the future",
+        ));
     }
     if at < now - MAX_BACKDATE {
-        return Err(Error::invalid("TIMESTAMP_OUT_OF_RANGE", "timestamp is more than 7 days old"));
+        return Err(Error::invalid(
+            "TIMESTAMP_OUT_OF_RANGE",
+            "timestamp is more than 7 days old",
+        ));
     }
     let id = LicenseId::derive(ts.tenant_id(), &input.license_key);
     // The metric's period is known only once the license is read, so the one
     // read asks for the counter of each possible period of `at`.
-    let candidates: Vec<String> = [Period::Day, Period::Month, Period::Total].iter().map(|p| p.window(at).key).collect();
-    let (license, counters, idem) = ts.read_for_record(&id, &input.metric, &candidates, input.idempotency_key.as_deref()).await?;
+    let candidates: Vec<String> = [Period::Day, Period::Month, Period::Total]
+        .iter()
+        .map(|p| p.window(at).key)
+        .collect();
+    let (license, counters, idem) = ts
+        .read_for_record(
+            &id,
+            &input.metric,
+            &candidates,
+            input.idempotency_key.as_deref(),
+        )
+        .await?;
     if let Some(rec) = idem.filter(|r| r.ttl >= now.unix_timestamp()) {
         return replay(rec, &input.body_hash);
     }
@@ -96,14 +132,30 @@ pub async fn record(app: &App, ts: &TenantStore, actor: &Actor, input: UsageInpu
     not_in_force(&license, now)?;
     let policy = super::licensing::load_policy(app, ts, &license.policy).await?;
     let spec = license.effective_entitlements(&policy);
-    let Some(EntitlementSpec::Metered { limit, period, overage }) = spec.get(&crate::ids::Feature::parse(input.metric.as_str())?) else {
-        return Err(Error::invalid("UNKNOWN_METRIC", format!("'{}' is not a metered entitlement of this license", input.metric)));
+    let Some(EntitlementSpec::Metered {
+        limit,
+        period,
+        overage,
+    }) = spec.get(&crate::ids::Feature::parse(input.metric.as_str())?)
+    else {
+        return Err(Error::invalid(
+            "UNKNOWN_METRIC",
+            format!(
+                "'{}' is not a metered entitlement of this license",
+                input.metric
+            ),
+        ));
     };
     let (limit, period, hard) = (*limit, *period, *overage == Overage::Deny);
     let window = period.window(at);
     let counter = counters.into_iter().find(|c| c.period == window.key);
     if hard && input.quantity > limit {
-        return Err(Error::QuotaExceeded { metric: input.metric.to_string(), limit, used: counter.map(|c| c.used).unwrap_or(0), quantity: input.quantity });
+        return Err(Error::QuotaExceeded {
+            metric: input.metric.to_string(),
+            limit,
+            used: counter.map(|c| c.used).unwrap_or(0),
+            quantity: input.quantity,
+        });
     }
     let used_before = counter.as_ref().map(|c| c.used).unwrap_or(0);
     let used = used_before.saturating_add(input.quantity);
@@ -158,13 +210,24 @@ pub async fn record(app: &App, ts: &TenantStore, actor: &Actor, input: UsageInpu
         })
         .await?;
     match outcome {
-        RecordOutcome::Recorded => Ok(RecordReply { status: 201, data, replayed: false }),
+        RecordOutcome::Recorded => Ok(RecordReply {
+            status: 201,
+            data,
+            replayed: false,
+        }),
         RecordOutcome::Replay(rec) => replay(rec, &input.body_hash),
-        RecordOutcome::QuotaExceeded { used } => Err(Error::QuotaExceeded { metric: input.metric.to_string(), limit, used, quantity: input.quantity }),
+        RecordOutcome::QuotaExceeded { used } => Err(Error::QuotaExceeded {
+            metric: input.metric.to_string(),
+            limit,
+            used,
+            quantity: input.quantity,
+        }),
         RecordOutcome::LicenseNotInForce(None) => Err(license_not_found()),
         RecordOutcome::LicenseNotInForce(Some(l)) => {
             not_in_force(&l, now)?;
-            Err(Error::Unavailable("the license changed while recording; retry".into()))
+            Err(Error::Unavailable(
+                "the license changed while recording; retry".into(),
+            ))
         }
     }
 }
@@ -180,10 +243,17 @@ fn not_in_force(l: &License, now: OffsetDateTime) -> Result<(), Error> {
 
 fn replay(rec: IdempotencyRecord, body_hash: &str) -> Result<RecordReply, Error> {
     if rec.body_hash != body_hash {
-        return Err(Error::conflict("IDEMPOTENCY_KEY_REUSED", "this idempotency key was used with a different request body"));
+        return Err(Error::conflict(
+            "IDEMPOTENCY_KEY_REUSED",
+            "this idempotency key was used with a different request body",
+        ));
     }
     let data = serde_json::from_str(&rec.response).map_err(Error::internal)?;
-    Ok(RecordReply { status: rec.status, data, replayed: true })
+    Ok(RecordReply {
+        status: rec.status,
+        data,
+        replayed: true,
+    })
 }
 
 /// One usage row as reports show it.
@@ -221,12 +291,20 @@ pub fn event_view(e: &UsageEvent) -> Value {
 /// Validate a period query value: `YYYY-MM`, `YYYY-MM-DD` or `total`.
 pub fn parse_period(p: &str) -> Result<String, Error> {
     let ok = p == "total"
-        || time::Date::parse(&format!("{p}-01"), time::macros::format_description!("[year]-[month]-[day]")).is_ok() && p.len() == 7
-        || time::Date::parse(p, time::macros::format_description!("[year]-[month]-[day]")).is_ok() && p.len() == 10;
+        || time::Date::parse(
+            &format!("{p}-01"),
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .is_ok()
+            && p.len() == 7
+        || time::Date::parse(p, time::macros::format_description!("[year]-[month]-[day]")).is_ok()
+            && p.len() == 10;
     if ok {
         Ok(p.to_string())
     } else {
-        Err(Error::validation("period must be YYYY-MM, YYYY-MM-DD or total"))
+        Err(Error::validation(
+            "period must be YYYY-MM, YYYY-MM-DD or total",
+        ))
     }
 }
 
@@ -238,7 +316,16 @@ pub fn partition_of(period: &str) -> &str {
 /// CSV of usage rows, with a header row.
 pub fn to_csv(rows: &[UsageCounter]) -> Result<String, Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["license_id", "customer_email", "metric", "period", "limit", "used", "overage"]).map_err(Error::internal)?;
+    w.write_record([
+        "license_id",
+        "customer_email",
+        "metric",
+        "period",
+        "limit",
+        "used",
+        "overage",
+    ])
+    .map_err(Error::internal)?;
     for c in rows {
         w.write_record([
             c.license_id.as_ref().map(|l| l.as_str()).unwrap_or(""),

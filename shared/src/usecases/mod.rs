@@ -2,6 +2,6 @@
 
 pub mod catalog;
 pub mod licensing;
-pub mod stripe;
 pub mod metering;
+pub mod stripe;
 pub mod tenants;

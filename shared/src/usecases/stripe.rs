@@ -20,7 +20,10 @@ use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::domain::{Actor, AuditCode, AuditEvent, License, LicenseStatus, Policy, StripeLink};
 use crate::error::Error;
 use crate::ids::{Email, LicenseId, LicenseKey, PolicyId, TenantId};
-use crate::store::stripe::{Hold, IssueOutcome, LicenseUpdate, Outcome, PendingState, StripeCharge, StripeEventRecord, StripeSubscription, HoldOutcome, ApplyOutcome};
+use crate::store::stripe::{
+    ApplyOutcome, Hold, HoldOutcome, IssueOutcome, LicenseUpdate, Outcome, PendingState,
+    StripeCharge, StripeEventRecord, StripeSubscription,
+};
 use crate::store::TenantStore;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::Deserialize;
@@ -39,12 +42,19 @@ pub const ACTOR: &str = "stripe";
 /// Verify `Stripe-Signature: t=...,v1=...[,v1=...]` over the raw body:
 /// HMAC-SHA256(secret, "{t}.{body}"), any `v1` may match (secret rotation),
 /// compared in constant time, `t` within [`SIGNATURE_TOLERANCE_SECS`] of now.
-pub fn verify_signature(secret: &str, header: Option<&str>, body: &[u8], now_epoch: i64) -> Result<(), Error> {
+pub fn verify_signature(
+    secret: &str,
+    header: Option<&str>,
+    body: &[u8],
+    now_epoch: i64,
+) -> Result<(), Error> {
     let header = header.ok_or(Error::InvalidSignature)?;
     let mut timestamp: Option<&str> = None;
     let mut signatures: Vec<Vec<u8>> = Vec::new();
     for part in header.split(',') {
-        let Some((k, v)) = part.trim().split_once('=') else { continue };
+        let Some((k, v)) = part.trim().split_once('=') else {
+            continue;
+        };
         match k {
             "t" if timestamp.is_none() => timestamp = Some(v),
             "v1" => {
@@ -76,7 +86,10 @@ pub fn verify_signature(secret: &str, header: Option<&str>, body: &[u8], now_epo
 /// The header Stripe would send for `body` at `t` (tests and tools).
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
     let ts = t.to_string();
-    format!("t={ts},v1={}", hex::encode(hmac_sha256(secret.as_bytes(), &[ts.as_bytes(), b".", body])))
+    format!(
+        "t={ts},v1={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), &[ts.as_bytes(), b".", body]))
+    )
 }
 
 // ------------------------------------------------------------ event shapes
@@ -277,11 +290,19 @@ impl Invoice {
     /// The subscription the invoice bills, in any API version's shape.
     pub fn subscription_id(&self) -> Option<&str> {
         id_of(&self.subscription)
-            .or_else(|| self.parent.as_ref().and_then(|p| p.subscription_details.as_ref()).and_then(|d| id_of(&d.subscription)))
+            .or_else(|| {
+                self.parent
+                    .as_ref()
+                    .and_then(|p| p.subscription_details.as_ref())
+                    .and_then(|d| id_of(&d.subscription))
+            })
             .or_else(|| {
                 self.lines.as_ref()?.data.iter().find_map(|l| {
                     id_of(&l.subscription).or_else(|| {
-                        l.parent.as_ref().and_then(|p| p.subscription_item_details.as_ref()).and_then(|d| id_of(&d.subscription))
+                        l.parent
+                            .as_ref()
+                            .and_then(|p| p.subscription_item_details.as_ref())
+                            .and_then(|d| id_of(&d.subscription))
                     })
                 })
             })
@@ -289,15 +310,29 @@ impl Invoice {
 
     /// The end of the period the invoice paid for: the latest line period end.
     pub fn period_end(&self) -> Option<i64> {
-        self.lines.as_ref()?.data.iter().filter_map(|l| l.period.as_ref().and_then(|p| p.end)).max()
+        self.lines
+            .as_ref()?
+            .data
+            .iter()
+            .filter_map(|l| l.period.as_ref().and_then(|p| p.end))
+            .max()
     }
 
     /// Charges and payment intents that paid the invoice.
     pub fn payment_refs(&self) -> Vec<String> {
-        let mut out: Vec<String> = [id_of(&self.charge), id_of(&self.payment_intent)].into_iter().flatten().map(str::to_string).collect();
+        let mut out: Vec<String> = [id_of(&self.charge), id_of(&self.payment_intent)]
+            .into_iter()
+            .flatten()
+            .map(str::to_string)
+            .collect();
         if let Some(list) = &self.payments {
             for p in list.data.iter().filter_map(|p| p.payment.as_ref()) {
-                out.extend([id_of(&p.charge), id_of(&p.payment_intent)].into_iter().flatten().map(str::to_string));
+                out.extend(
+                    [id_of(&p.charge), id_of(&p.payment_intent)]
+                        .into_iter()
+                        .flatten()
+                        .map(str::to_string),
+                );
             }
         }
         out.sort();
@@ -315,7 +350,16 @@ impl Subscription {
 
 fn priced(items: Option<&List<PricedItem>>) -> Vec<String> {
     items
-        .map(|l| l.data.iter().filter_map(|i| id_of(&i.price).or_else(|| id_of(&i.plan)).map(str::to_string)).collect())
+        .map(|l| {
+            l.data
+                .iter()
+                .filter_map(|i| {
+                    id_of(&i.price)
+                        .or_else(|| id_of(&i.plan))
+                        .map(str::to_string)
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -333,7 +377,10 @@ pub fn status_of(subscription_status: &str) -> Option<LicenseStatus> {
 
 /// Stripe ids end up in keys: letters, digits and `_` only.
 fn stripe_id_ok(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 255 && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    !s.is_empty()
+        && s.len() <= 255
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
 }
 
 // ------------------------------------------------------------ what an event asks
@@ -387,7 +434,11 @@ impl Receipt {
 
 /// The Secrets Manager id of a tenant's webhook secret.
 pub fn secret_id(app: &App, t: &TenantId) -> Result<String, Error> {
-    let prefix = app.config.secrets_prefix.as_deref().ok_or_else(|| Error::internal("this function has no SECRETS_PREFIX configured"))?;
+    let prefix = app
+        .config
+        .secrets_prefix
+        .as_deref()
+        .ok_or_else(|| Error::internal("this function has no SECRETS_PREFIX configured"))?;
     Ok(format!("{prefix}/{t}/stripe-webhook-secret"))
 }
 
@@ -402,16 +453,20 @@ pub async fn webhook_secret(app: &App, t: &TenantId) -> Result<Option<String>, E
         }
     }
     let v = app.secrets.get(&secret_id(app, t)?).await?;
-    app.webhook_secrets.insert(t.clone(), Arc::new((v.clone(), std::time::Instant::now())));
+    app.webhook_secrets
+        .insert(t.clone(), Arc::new((v.clone(), std::time::Instant::now())));
     Ok(v)
 }
 
 /// `whsec_` and 16 to 200 of `[A-Za-z0-9+/=_-]`.
 pub fn check_secret_format(secret: &str) -> Result<(), Error> {
-    let rest = secret
-        .strip_prefix("whsec_")
-        .ok_or_else(|| Error::validation("webhook_secret must be the endpoint's signing secret, starting with whsec_"))?;
-    let ok_char = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-');
+    let rest = secret.strip_prefix("whsec_").ok_or_else(|| {
+        Error::validation(
+            "webhook_secret must be the endpoint's signing secret, starting with whsec_",
+        )
+    })?;
+    let ok_char =
+        |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-');
     if !(16..=200).contains(&rest.len()) || !rest.bytes().all(ok_char) {
         return Err(Error::validation("webhook_secret is not a well-formed Stripe signing secret (whsec_ and 16 to 200 letters or digits)"));
     }
@@ -420,13 +475,29 @@ pub fn check_secret_format(secret: &str) -> Result<(), Error> {
 
 /// Store (or replace) the tenant's webhook secret. Secrets Manager is not
 /// transactional with DynamoDB: the audit event is written after the secret.
-pub async fn set_webhook_secret(app: &App, ts: &TenantStore, actor: &Actor, secret: &str, now: OffsetDateTime) -> Result<(), Error> {
+pub async fn set_webhook_secret(
+    app: &App,
+    ts: &TenantStore,
+    actor: &Actor,
+    secret: &str,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
     check_secret_format(secret)?;
     let t = ts.tenant_id();
     app.secrets.put(&secret_id(app, t)?, secret).await?;
-    app.webhook_secrets.insert(t.clone(), Arc::new((Some(secret.to_string()), std::time::Instant::now())));
-    let audit = AuditEvent::new(t, AuditCode::StripeIntegrationUpdated, &actor.actor, t.as_str(), now, &actor.request_id)
-        .with_data(json!({ "integration": "stripe", "webhook_secret": "updated" }));
+    app.webhook_secrets.insert(
+        t.clone(),
+        Arc::new((Some(secret.to_string()), std::time::Instant::now())),
+    );
+    let audit = AuditEvent::new(
+        t,
+        AuditCode::StripeIntegrationUpdated,
+        &actor.actor,
+        t.as_str(),
+        now,
+        &actor.request_id,
+    )
+    .with_data(json!({ "integration": "stripe", "webhook_secret": "updated" }));
     ts.put_audit(&audit).await
 }
 
@@ -446,7 +517,9 @@ pub async fn receive(
     let record = app.store.get_tenant(&t).await?.ok_or_else(not_found)?;
     tracing::Span::current().record("tenant", t.as_str());
     // No secret: nothing can verify, so nothing is accepted.
-    let secret = webhook_secret(app, &t).await?.ok_or(Error::InvalidSignature)?;
+    let secret = webhook_secret(app, &t)
+        .await?
+        .ok_or(Error::InvalidSignature)?;
     verify_signature(&secret, signature, body, now.unix_timestamp())?;
     if record.status != crate::domain::TenantStatus::Active {
         // Not recorded: Stripe retries, and the events apply if the tenant is reactivated in time.
@@ -454,7 +527,16 @@ pub async fn receive(
     }
     let event = parse_event(body)?;
     let ts = app.store.tenant(&t);
-    let cx = Cx { app, ts: &ts, ev: &event, now, actor: Actor { actor: ACTOR.into(), request_id: request_id.to_string() } };
+    let cx = Cx {
+        app,
+        ts: &ts,
+        ev: &event,
+        now,
+        actor: Actor {
+            actor: ACTOR.into(),
+            request_id: request_id.to_string(),
+        },
+    };
     let receipt = cx.process().await?;
     tracing::info!(event_id = %receipt.event_id, event_type = %receipt.kind, outcome = receipt.view()["outcome"].as_str().unwrap_or(""), reason = receipt.reason.as_deref().unwrap_or(""), "stripe event");
     Ok(receipt)
@@ -468,10 +550,16 @@ pub fn parse_event(body: &[u8]) -> Result<Event, Error> {
             Category::Data => "INVALID_EVENT",
             _ => "INVALID_JSON",
         };
-        Error::BadRequest { code, message: format!("the body is not a Stripe event ({e})") }
+        Error::BadRequest {
+            code,
+            message: format!("the body is not a Stripe event ({e})"),
+        }
     })?;
     if !stripe_id_ok(&ev.id) || ev.kind.is_empty() || ev.kind.len() > 100 {
-        return Err(Error::BadRequest { code: "INVALID_EVENT", message: "the event's id or type is not well-formed".into() });
+        return Err(Error::BadRequest {
+            code: "INVALID_EVENT",
+            message: "the event's id or type is not well-formed".into(),
+        });
     }
     Ok(ev)
 }
@@ -513,19 +601,40 @@ impl Cx<'_> {
         }
         match self.ev.kind.as_str() {
             "checkout.session.completed" => self.checkout().await,
-            "customer.subscription.created" | "customer.subscription.updated" | "customer.subscription.deleted" => {
-                let Some(sub) = self.object::<Subscription>()? else { return self.malformed().await };
-                let change = if self.ev.kind == "customer.subscription.deleted" {
-                    Change { status: Some(LicenseStatus::Cancelled), ..Change::default() }
-                } else {
-                    Change { status: status_of(&sub.status), prices: sub.prices(), period_end: None }
+            "customer.subscription.created"
+            | "customer.subscription.updated"
+            | "customer.subscription.deleted" => {
+                let Some(sub) = self.object::<Subscription>()? else {
+                    return self.malformed().await;
                 };
-                self.for_subscription(&sub.id, change, id_of(&sub.customer), vec![]).await
+                let change = if self.ev.kind == "customer.subscription.deleted" {
+                    Change {
+                        status: Some(LicenseStatus::Cancelled),
+                        ..Change::default()
+                    }
+                } else {
+                    Change {
+                        status: status_of(&sub.status),
+                        prices: sub.prices(),
+                        period_end: None,
+                    }
+                };
+                self.for_subscription(&sub.id, change, id_of(&sub.customer), vec![])
+                    .await
             }
             "invoice.paid" | "invoice.payment_failed" => {
-                let Some(inv) = self.object::<Invoice>()? else { return self.malformed().await };
+                let Some(inv) = self.object::<Invoice>()? else {
+                    return self.malformed().await;
+                };
                 let Some(sub) = inv.subscription_id().map(str::to_string) else {
-                    return self.finish(Outcome::Ignored, Some("the invoice is not for a subscription".into()), None, vec![]).await;
+                    return self
+                        .finish(
+                            Outcome::Ignored,
+                            Some("the invoice is not for a subscription".into()),
+                            None,
+                            vec![],
+                        )
+                        .await;
                 };
                 let (change, extra) = if self.ev.kind == "invoice.paid" {
                     // Remember which charge paid it: refunds and disputes name only the charge.
@@ -533,27 +642,66 @@ impl Cx<'_> {
                         .payment_refs()
                         .into_iter()
                         .filter(|c| stripe_id_ok(c))
-                        .map(|c| StripeCharge { charge_id: c, subscription_id: sub.clone(), invoice_id: Some(inv.id.clone()) })
+                        .map(|c| StripeCharge {
+                            charge_id: c,
+                            subscription_id: sub.clone(),
+                            invoice_id: Some(inv.id.clone()),
+                        })
                         .collect();
                     let items = self.ts.stripe_charge_items(&charges)?;
-                    (Change { status: Some(LicenseStatus::Active), prices: vec![], period_end: inv.period_end() }, items)
+                    (
+                        Change {
+                            status: Some(LicenseStatus::Active),
+                            prices: vec![],
+                            period_end: inv.period_end(),
+                        },
+                        items,
+                    )
                 } else {
-                    (Change { status: Some(LicenseStatus::PastDue), ..Change::default() }, vec![])
+                    (
+                        Change {
+                            status: Some(LicenseStatus::PastDue),
+                            ..Change::default()
+                        },
+                        vec![],
+                    )
                 };
-                self.for_subscription(&sub, change, id_of(&inv.customer), extra).await
+                self.for_subscription(&sub, change, id_of(&inv.customer), extra)
+                    .await
             }
             "charge.refunded" => {
-                let Some(ch) = self.object::<Charge>()? else { return self.malformed().await };
+                let Some(ch) = self.object::<Charge>()? else {
+                    return self.malformed().await;
+                };
                 if !ch.fully_refunded() {
-                    return self.finish(Outcome::Ignored, Some("partial refund: the license is unchanged".into()), None, vec![]).await;
+                    return self
+                        .finish(
+                            Outcome::Ignored,
+                            Some("partial refund: the license is unchanged".into()),
+                            None,
+                            vec![],
+                        )
+                        .await;
                 }
-                self.for_charge(&[Some(ch.id.as_str()), id_of(&ch.payment_intent)]).await
+                self.for_charge(&[Some(ch.id.as_str()), id_of(&ch.payment_intent)])
+                    .await
             }
             "charge.dispute.created" => {
-                let Some(d) = self.object::<Dispute>()? else { return self.malformed().await };
-                self.for_charge(&[id_of(&d.charge), id_of(&d.payment_intent)]).await
+                let Some(d) = self.object::<Dispute>()? else {
+                    return self.malformed().await;
+                };
+                self.for_charge(&[id_of(&d.charge), id_of(&d.payment_intent)])
+                    .await
             }
-            _ => self.finish(Outcome::Ignored, Some("event type not handled".into()), None, vec![]).await,
+            _ => {
+                self.finish(
+                    Outcome::Ignored,
+                    Some("event type not handled".into()),
+                    None,
+                    vec![],
+                )
+                .await
+            }
         }
     }
 
@@ -563,16 +711,46 @@ impl Cx<'_> {
     }
 
     async fn malformed(&self) -> Result<Receipt, Error> {
-        let reason = format!("data.object is not the {} object this service reads", self.ev.kind);
-        self.finish(Outcome::Ignored, Some(reason), None, vec![]).await
+        let reason = format!(
+            "data.object is not the {} object this service reads",
+            self.ev.kind
+        );
+        self.finish(Outcome::Ignored, Some(reason), None, vec![])
+            .await
     }
 
-    fn record(&self, outcome: Outcome, reason: Option<String>, license_id: Option<LicenseId>) -> StripeEventRecord {
-        StripeEventRecord::new(&self.ev.id, &self.ev.kind, self.ev.created, outcome, reason, license_id, self.now, &self.actor.request_id)
+    fn record(
+        &self,
+        outcome: Outcome,
+        reason: Option<String>,
+        license_id: Option<LicenseId>,
+    ) -> StripeEventRecord {
+        StripeEventRecord::new(
+            &self.ev.id,
+            &self.ev.kind,
+            self.ev.created,
+            outcome,
+            reason,
+            license_id,
+            self.now,
+            &self.actor.request_id,
+        )
     }
 
-    fn receipt(&self, outcome: Outcome, reason: Option<String>, license_id: Option<LicenseId>) -> Receipt {
-        Receipt { event_id: self.ev.id.clone(), kind: self.ev.kind.clone(), outcome, duplicate: false, reason, license_id }
+    fn receipt(
+        &self,
+        outcome: Outcome,
+        reason: Option<String>,
+        license_id: Option<LicenseId>,
+    ) -> Receipt {
+        Receipt {
+            event_id: self.ev.id.clone(),
+            kind: self.ev.kind.clone(),
+            outcome,
+            duplicate: false,
+            reason,
+            license_id,
+        }
     }
 
     fn duplicate(&self, done: StripeEventRecord) -> Receipt {
@@ -590,12 +768,20 @@ impl Cx<'_> {
     async fn raced(&self) -> Result<Receipt, Error> {
         match self.ts.get_stripe_event(&self.ev.id).await? {
             Some(done) => Ok(self.duplicate(done)),
-            None => Err(Error::Unavailable("the event's record is not visible yet".into())),
+            None => Err(Error::Unavailable(
+                "the event's record is not visible yet".into(),
+            )),
         }
     }
 
     /// Record an event that changes no license (with `extra` items, e.g. charges).
-    async fn finish(&self, outcome: Outcome, reason: Option<String>, license_id: Option<LicenseId>, extra: Vec<TransactWriteItem>) -> Result<Receipt, Error> {
+    async fn finish(
+        &self,
+        outcome: Outcome,
+        reason: Option<String>,
+        license_id: Option<LicenseId>,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<Receipt, Error> {
         let rec = self.record(outcome, reason.clone(), license_id.clone());
         if self.ts.record_stripe_event(&rec, extra).await? {
             Ok(self.receipt(outcome, reason, license_id))
@@ -609,39 +795,103 @@ impl Cx<'_> {
         if let (Some(o), Value::Object(extra)) = (d.as_object_mut(), data) {
             o.extend(extra);
         }
-        AuditEvent::new(self.ts.tenant_id(), AuditCode::StripeEventApplied, ACTOR, license.as_str(), self.now, &self.actor.request_id).with_data(d)
+        AuditEvent::new(
+            self.ts.tenant_id(),
+            AuditCode::StripeEventApplied,
+            ACTOR,
+            license.as_str(),
+            self.now,
+            &self.actor.request_id,
+        )
+        .with_data(d)
     }
 
     // -------------------------------------------------------- checkout
 
     async fn checkout(&self) -> Result<Receipt, Error> {
-        let Some(cs) = self.object::<CheckoutSession>()? else { return self.malformed().await };
+        let Some(cs) = self.object::<CheckoutSession>()? else {
+            return self.malformed().await;
+        };
         let ignore = |why: &str| Some(why.to_string());
         if cs.mode.as_deref() != Some("subscription") {
-            return self.finish(Outcome::Ignored, ignore("the checkout session is not in subscription mode"), None, vec![]).await;
+            return self
+                .finish(
+                    Outcome::Ignored,
+                    ignore("the checkout session is not in subscription mode"),
+                    None,
+                    vec![],
+                )
+                .await;
         }
-        let Some(sub_id) = id_of(&cs.subscription).filter(|s| stripe_id_ok(s)).map(str::to_string) else {
-            return self.finish(Outcome::Ignored, ignore("the checkout session names no subscription"), None, vec![]).await;
+        let Some(sub_id) = id_of(&cs.subscription)
+            .filter(|s| stripe_id_ok(s))
+            .map(str::to_string)
+        else {
+            return self
+                .finish(
+                    Outcome::Ignored,
+                    ignore("the checkout session names no subscription"),
+                    None,
+                    vec![],
+                )
+                .await;
         };
-        let email = cs.customer_details.as_ref().and_then(|d| d.email.clone()).or(cs.customer_email.clone());
+        let email = cs
+            .customer_details
+            .as_ref()
+            .and_then(|d| d.email.clone())
+            .or(cs.customer_email.clone());
         let Some(email) = email.and_then(|e| Email::normalise(&e).ok()) else {
-            return self.finish(Outcome::Ignored, ignore("the checkout session has no usable customer e-mail"), None, vec![]).await;
+            return self
+                .finish(
+                    Outcome::Ignored,
+                    ignore("the checkout session has no usable customer e-mail"),
+                    None,
+                    vec![],
+                )
+                .await;
         };
-        let policy = match cs.metadata.as_ref().and_then(|m| m.get("policy")).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        let policy = match cs
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("policy"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             None => None,
             Some(p) => match PolicyId::parse(p) {
                 Ok(p) => Some(p),
-                Err(_) => return self.finish(Outcome::Ignored, Some(format!("metadata.policy '{p}' is not a policy id")), None, vec![]).await,
+                Err(_) => {
+                    return self
+                        .finish(
+                            Outcome::Ignored,
+                            Some(format!("metadata.policy '{p}' is not a policy id")),
+                            None,
+                            vec![],
+                        )
+                        .await
+                }
             },
         };
-        let info = CheckoutInfo { email, policy, prices: priced(cs.line_items.as_ref()), customer: id_of(&cs.customer).map(str::to_string), at: self.ev.created };
+        let info = CheckoutInfo {
+            email,
+            policy,
+            prices: priced(cs.line_items.as_ref()),
+            customer: id_of(&cs.customer).map(str::to_string),
+            at: self.ev.created,
+        };
         for _ in 0..ATTEMPTS {
             let sub = self.ts.get_stripe_subscription(&sub_id).await?;
             if let Some(lid) = sub.as_ref().and_then(|s| s.license_id.clone()) {
                 let reason = format!("subscription {sub_id} already has a license");
-                return self.finish(Outcome::Ignored, Some(reason), Some(lid), vec![]).await;
+                return self
+                    .finish(Outcome::Ignored, Some(reason), Some(lid), vec![])
+                    .await;
             }
-            let (outcome, reason) = match self.issue(&sub_id, sub.as_ref(), Some(&info), None, vec![]).await? {
+            let (outcome, reason) = match self
+                .issue(&sub_id, sub.as_ref(), Some(&info), None, vec![])
+                .await?
+            {
                 Ok(receipt) => return Ok(receipt),
                 Err(NotIssued::Taken) => continue,
                 Err(NotIssued::Pending(r)) => (Outcome::Pending, r),
@@ -649,26 +899,45 @@ impl Cx<'_> {
             };
             // Keep the checkout: the subscription event that brings the price
             // (or follows a fixed policy) issues the license.
-            let hold = Hold { customer_id: info.customer.clone(), checkout: Some((info.email.clone(), info.policy.clone(), info.at)), state: None };
+            let hold = Hold {
+                customer_id: info.customer.clone(),
+                checkout: Some((info.email.clone(), info.policy.clone(), info.at)),
+                state: None,
+            };
             match self.hold(&sub_id, &hold, outcome, reason, vec![]).await? {
                 Some(r) => return Ok(r),
                 None => continue,
             }
         }
-        Err(Error::Unavailable("the subscription kept changing; retry".into()))
+        Err(Error::Unavailable(
+            "the subscription kept changing; retry".into(),
+        ))
     }
 
     /// Write `hold` on the subscription record with the event's record.
     /// `None`: a license appeared meanwhile (look again).
-    async fn hold(&self, sub_id: &str, hold: &Hold, outcome: Outcome, reason: String, extra: Vec<TransactWriteItem>) -> Result<Option<Receipt>, Error> {
+    async fn hold(
+        &self,
+        sub_id: &str,
+        hold: &Hold,
+        outcome: Outcome,
+        reason: String,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<Option<Receipt>, Error> {
         let rec = self.record(outcome, Some(reason.clone()), None);
-        match self.ts.stripe_hold(sub_id, hold, &rec, extra.clone(), self.now).await? {
+        match self
+            .ts
+            .stripe_hold(sub_id, hold, &rec, extra.clone(), self.now)
+            .await?
+        {
             HoldOutcome::Held => Ok(Some(self.receipt(outcome, Some(reason), None))),
             HoldOutcome::Duplicate => self.raced().await.map(Some),
             HoldOutcome::Licensed => Ok(None),
             HoldOutcome::Stale => {
                 let why = "a newer event for this subscription was already kept".to_string();
-                self.finish(Outcome::Stale, Some(why), None, extra).await.map(Some)
+                self.finish(Outcome::Stale, Some(why), None, extra)
+                    .await
+                    .map(Some)
             }
         }
     }
@@ -685,15 +954,24 @@ impl Cx<'_> {
         trigger: Option<&Change>,
         extra: Vec<TransactWriteItem>,
     ) -> Result<Result<Receipt, NotIssued>, Error> {
-        let email = checkout.map(|c| c.email.clone()).or_else(|| sub.and_then(|s| s.email.clone()));
+        let email = checkout
+            .map(|c| c.email.clone())
+            .or_else(|| sub.and_then(|s| s.email.clone()));
         let Some(email) = email else {
             return Ok(Err(NotIssued::Pending(format!(
                 "no license for subscription {sub_id} yet: its state is kept until checkout.session.completed arrives"
             ))));
         };
-        let checkout_at = checkout.map(|c| c.at).or_else(|| sub.and_then(|s| s.checkout_at)).unwrap_or(0);
+        let checkout_at = checkout
+            .map(|c| c.at)
+            .or_else(|| sub.and_then(|s| s.checkout_at))
+            .unwrap_or(0);
         // Fold: the checkout (active), then kept state and this event, by `created`.
-        let mut states: Vec<PendingState> = vec![PendingState { status: Some(LicenseStatus::Active), at: checkout_at, ..PendingState::default() }];
+        let mut states: Vec<PendingState> = vec![PendingState {
+            status: Some(LicenseStatus::Active),
+            at: checkout_at,
+            ..PendingState::default()
+        }];
         if let Some(p) = sub.and_then(|s| s.pending()) {
             states.push(p);
         }
@@ -702,19 +980,24 @@ impl Cx<'_> {
                 status: c.status,
                 prices: c.prices.clone(),
                 period_end: c.period_end,
-                grace_start: (c.status == Some(LicenseStatus::PastDue)).then(|| self.now.unix_timestamp()),
+                grace_start: (c.status == Some(LicenseStatus::PastDue))
+                    .then(|| self.now.unix_timestamp()),
                 at: self.ev.created,
             });
         }
         states.sort_by_key(|s| s.at);
-        let state = states.into_iter().fold(PendingState::default(), PendingState::then);
+        let state = states
+            .into_iter()
+            .fold(PendingState::default(), PendingState::then);
         let mut prices = state.prices.clone();
         if let Some(c) = checkout {
             prices.extend(c.prices.iter().cloned());
         }
 
         // The policy: named on the checkout, else the one listing the subscription's price.
-        let named = checkout.and_then(|c| c.policy.clone()).or_else(|| sub.and_then(|s| s.policy.clone()));
+        let named = checkout
+            .and_then(|c| c.policy.clone())
+            .or_else(|| sub.and_then(|s| s.policy.clone()));
         let policy: Arc<Policy> = match named {
             Some(id) => match self.app.policy(self.ts, &id).await? {
                 Some(p) => p,
@@ -744,10 +1027,15 @@ impl Cx<'_> {
             None => policy.duration_days.map(|d| now + Duration::days(d as i64)),
         };
         let grace = match (status, state.grace_start) {
-            (LicenseStatus::PastDue, start) => Some(epoch(start.unwrap_or(now.unix_timestamp()))? + Duration::days(policy.grace_period_days as i64)),
+            (LicenseStatus::PastDue, start) => Some(
+                epoch(start.unwrap_or(now.unix_timestamp()))?
+                    + Duration::days(policy.grace_period_days as i64),
+            ),
             _ => None,
         };
-        let customer = checkout.and_then(|c| c.customer.clone()).or_else(|| sub.and_then(|s| s.customer_id.clone()));
+        let customer = checkout
+            .and_then(|c| c.customer.clone())
+            .or_else(|| sub.and_then(|s| s.customer_id.clone()));
         let mut license = License {
             id: LicenseId::derive(self.ts.tenant_id(), &key),
             key,
@@ -763,7 +1051,10 @@ impl Cx<'_> {
             seats_used: 0,
             metadata: Map::new(),
             entitlement_overrides: BTreeMap::new(),
-            stripe: StripeLink { subscription_id: Some(sub_id.to_string()), customer_id: customer.clone() },
+            stripe: StripeLink {
+                subscription_id: Some(sub_id.to_string()),
+                customer_id: customer.clone(),
+            },
             stripe_event_at: state.at.max(self.ev.created),
             created_at: now,
             updated_at: now,
@@ -776,11 +1067,24 @@ impl Cx<'_> {
             json!({ "subscription_id": sub_id, "issued": true, "status": status.as_str(), "policy": license.policy, "expires_at": license.expires_at.map(rfc3339) }),
         );
         let rec = self.record(Outcome::Applied, None, Some(license.id.clone()));
-        match self.ts.stripe_issue(&license, sub_id, customer.as_deref(), &rec, &[created, applied], extra).await? {
+        match self
+            .ts
+            .stripe_issue(
+                &license,
+                sub_id,
+                customer.as_deref(),
+                &rec,
+                &[created, applied],
+                extra,
+            )
+            .await?
+        {
             IssueOutcome::Issued => Ok(Ok(self.receipt(Outcome::Applied, None, Some(license.id)))),
             IssueOutcome::Duplicate => self.raced().await.map(Ok),
             IssueOutcome::Taken => Ok(Err(NotIssued::Taken)),
-            IssueOutcome::PlanLimit(limit) => Ok(Err(NotIssued::Refused(format!("the tenant's plan allows at most {limit} licenses")))),
+            IssueOutcome::PlanLimit(limit) => Ok(Err(NotIssued::Refused(format!(
+                "the tenant's plan allows at most {limit} licenses"
+            )))),
         }
     }
 
@@ -788,7 +1092,10 @@ impl Cx<'_> {
     async fn policy_for_prices(&self, prices: &[String]) -> Result<Option<Arc<Policy>>, Error> {
         let policies = self.ts.stripe_price_policies().await?;
         for price in prices {
-            if let Some(p) = policies.iter().find(|p| p.stripe_price_ids.iter().any(|x| x == price)) {
+            if let Some(p) = policies
+                .iter()
+                .find(|p| p.stripe_price_ids.iter().any(|x| x == price))
+            {
                 self.app.remember_policy(self.ts.tenant_id(), p.clone());
                 return Ok(Some(Arc::new(p.clone())));
             }
@@ -800,12 +1107,26 @@ impl Cx<'_> {
 
     /// Apply `change` to the subscription's license, or keep it until the
     /// license exists (issuing it when the checkout was already seen).
-    async fn for_subscription(&self, sub_id: &str, change: Change, customer: Option<&str>, extra: Vec<TransactWriteItem>) -> Result<Receipt, Error> {
+    async fn for_subscription(
+        &self,
+        sub_id: &str,
+        change: Change,
+        customer: Option<&str>,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<Receipt, Error> {
         if !stripe_id_ok(sub_id) {
-            return self.finish(Outcome::Ignored, Some("the subscription id is not well-formed".into()), None, vec![]).await;
+            return self
+                .finish(
+                    Outcome::Ignored,
+                    Some("the subscription id is not well-formed".into()),
+                    None,
+                    vec![],
+                )
+                .await;
         }
         if change.is_empty() {
-            let why = "nothing in this event changes a license (subscription status not mapped)".to_string();
+            let why = "nothing in this event changes a license (subscription status not mapped)"
+                .to_string();
             return self.finish(Outcome::Ignored, Some(why), None, extra).await;
         }
         for _ in 0..ATTEMPTS {
@@ -813,7 +1134,10 @@ impl Cx<'_> {
             if let Some(lid) = sub.as_ref().and_then(|s| s.license_id.clone()) {
                 return self.apply(&lid, &change, extra).await;
             }
-            let (outcome, reason) = match self.issue(sub_id, sub.as_ref(), None, Some(&change), extra.clone()).await? {
+            let (outcome, reason) = match self
+                .issue(sub_id, sub.as_ref(), None, Some(&change), extra.clone())
+                .await?
+            {
                 Ok(receipt) => return Ok(receipt),
                 Err(NotIssued::Taken) => continue,
                 Err(NotIssued::Pending(r)) => (Outcome::Pending, r),
@@ -826,13 +1150,22 @@ impl Cx<'_> {
                 grace_start: None,
                 at: self.ev.created,
             };
-            let hold = Hold { customer_id: customer.map(str::to_string), checkout: None, state: Some(state) };
-            match self.hold(sub_id, &hold, outcome, reason, extra.clone()).await? {
+            let hold = Hold {
+                customer_id: customer.map(str::to_string),
+                checkout: None,
+                state: Some(state),
+            };
+            match self
+                .hold(sub_id, &hold, outcome, reason, extra.clone())
+                .await?
+            {
                 Some(r) => return Ok(r),
                 None => continue,
             }
         }
-        Err(Error::Unavailable("the subscription kept changing; retry".into()))
+        Err(Error::Unavailable(
+            "the subscription kept changing; retry".into(),
+        ))
     }
 
     /// Refunds and disputes: find the subscription through the charge (or
@@ -840,18 +1173,36 @@ impl Cx<'_> {
     async fn for_charge(&self, refs: &[Option<&str>]) -> Result<Receipt, Error> {
         for r in refs.iter().flatten().filter(|r| stripe_id_ok(r)) {
             if let Some(ch) = self.ts.get_stripe_charge(r).await? {
-                let change = Change { status: Some(LicenseStatus::Suspended), ..Change::default() };
-                return self.for_subscription(&ch.subscription_id, change, None, vec![]).await;
+                let change = Change {
+                    status: Some(LicenseStatus::Suspended),
+                    ..Change::default()
+                };
+                return self
+                    .for_subscription(&ch.subscription_id, change, None, vec![])
+                    .await;
             }
         }
-        let why = "unknown charge: no invoice.paid seen for it, so no license to change".to_string();
+        let why =
+            "unknown charge: no invoice.paid seen for it, so no license to change".to_string();
         self.finish(Outcome::Ignored, Some(why), None, vec![]).await
     }
 
     /// Apply `change` to an existing license, conditional on order and on it not being cancelled.
-    async fn apply(&self, id: &LicenseId, change: &Change, extra: Vec<TransactWriteItem>) -> Result<Receipt, Error> {
+    async fn apply(
+        &self,
+        id: &LicenseId,
+        change: &Change,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<Receipt, Error> {
         let Some(license) = self.ts.get_license(id).await? else {
-            return self.finish(Outcome::Ignored, Some(format!("the subscription's license {id} does not exist")), None, extra).await;
+            return self
+                .finish(
+                    Outcome::Ignored,
+                    Some(format!("the subscription's license {id} does not exist")),
+                    None,
+                    extra,
+                )
+                .await;
         };
         let current = self.app.policy(self.ts, &license.policy).await?;
         let mut notes: Vec<String> = Vec::new();
@@ -860,22 +1211,41 @@ impl Cx<'_> {
         if !change.prices.is_empty() && !current.as_deref().is_some_and(listed) {
             match self.policy_for_prices(&change.prices).await? {
                 Some(p) if p.product == license.product => new_policy = Some(p),
-                Some(p) => notes.push(format!("price maps to policy {} of another product; policy unchanged", p.id)),
-                None => notes.push(format!("no policy lists price {}; policy unchanged", change.prices.join(" or "))),
+                Some(p) => notes.push(format!(
+                    "price maps to policy {} of another product; policy unchanged",
+                    p.id
+                )),
+                None => notes.push(format!(
+                    "no policy lists price {}; policy unchanged",
+                    change.prices.join(" or ")
+                )),
             }
         }
-        let grace_days = new_policy.as_deref().or(current.as_deref()).map(|p| p.grace_period_days).unwrap_or(0);
+        let grace_days = new_policy
+            .as_deref()
+            .or(current.as_deref())
+            .map(|p| p.grace_period_days)
+            .unwrap_or(0);
         let upd = LicenseUpdate {
             status: change.status,
-            policy: new_policy.as_ref().map(|p| (p.id.clone(), p.max_activations)),
+            policy: new_policy
+                .as_ref()
+                .map(|p| (p.id.clone(), p.max_activations)),
             expires_at: change.period_end.map(epoch).transpose()?,
-            grace_until: (change.status == Some(LicenseStatus::PastDue)).then(|| self.now + Duration::days(grace_days as i64)),
+            grace_until: (change.status == Some(LicenseStatus::PastDue))
+                .then(|| self.now + Duration::days(grace_days as i64)),
             event_at: self.ev.created,
             now: self.now,
         };
         if upd.status.is_none() && upd.policy.is_none() && upd.expires_at.is_none() {
-            let why = if notes.is_empty() { "nothing in this event changes the license".to_string() } else { notes.join("; ") };
-            return self.finish(Outcome::Ignored, Some(why), Some(id.clone()), extra).await;
+            let why = if notes.is_empty() {
+                "nothing in this event changes the license".to_string()
+            } else {
+                notes.join("; ")
+            };
+            return self
+                .finish(Outcome::Ignored, Some(why), Some(id.clone()), extra)
+                .await;
         }
         let reason = (!notes.is_empty()).then(|| notes.join("; "));
         let audit = self.audit_applied(
@@ -888,23 +1258,40 @@ impl Cx<'_> {
             }),
         );
         let rec = self.record(Outcome::Applied, reason.clone(), Some(id.clone()));
-        match self.ts.stripe_apply(id, &upd, &rec, &audit, extra.clone()).await? {
+        match self
+            .ts
+            .stripe_apply(id, &upd, &rec, &audit, extra.clone())
+            .await?
+        {
             ApplyOutcome::Applied => Ok(self.receipt(Outcome::Applied, reason, Some(id.clone()))),
             ApplyOutcome::Duplicate => self.raced().await,
             ApplyOutcome::Refused(Some(old)) if old.stripe_event_at > self.ev.created => {
-                let why = format!("a newer event (created {}) was already applied to the license", old.stripe_event_at);
-                self.finish(Outcome::Stale, Some(why), Some(id.clone()), extra).await
+                let why = format!(
+                    "a newer event (created {}) was already applied to the license",
+                    old.stripe_event_at
+                );
+                self.finish(Outcome::Stale, Some(why), Some(id.clone()), extra)
+                    .await
             }
             ApplyOutcome::Refused(Some(old)) if old.status == LicenseStatus::Cancelled => {
-                self.finish(Outcome::Ignored, Some("the license is cancelled; cancellation is terminal".into()), Some(id.clone()), extra).await
+                self.finish(
+                    Outcome::Ignored,
+                    Some("the license is cancelled; cancellation is terminal".into()),
+                    Some(id.clone()),
+                    extra,
+                )
+                .await
             }
-            ApplyOutcome::Refused(_) => Err(Error::Unavailable("the license changed while the event was applied; retry".into())),
+            ApplyOutcome::Refused(_) => Err(Error::Unavailable(
+                "the license changed while the event was applied; retry".into(),
+            )),
         }
     }
 }
 
 fn epoch(secs: i64) -> Result<OffsetDateTime, Error> {
-    OffsetDateTime::from_unix_timestamp(secs).map_err(|_| Error::validation("a timestamp in the event is out of range"))
+    OffsetDateTime::from_unix_timestamp(secs)
+        .map_err(|_| Error::validation("a timestamp in the event is out of range"))
 }
 
 impl PendingState {
@@ -912,12 +1299,19 @@ impl PendingState {
     fn then(self, newer: PendingState) -> PendingState {
         let status = newer.status.or(self.status);
         let grace_start = match status {
-            Some(LicenseStatus::PastDue) => self.grace_start.filter(|_| self.status == Some(LicenseStatus::PastDue)).or(newer.grace_start),
+            Some(LicenseStatus::PastDue) => self
+                .grace_start
+                .filter(|_| self.status == Some(LicenseStatus::PastDue))
+                .or(newer.grace_start),
             _ => None,
         };
         PendingState {
             status,
-            prices: if newer.prices.is_empty() { self.prices } else { newer.prices },
+            prices: if newer.prices.is_empty() {
+                self.prices
+            } else {
+                newer.prices
+            },
             period_end: newer.period_end.or(self.period_end),
             grace_start,
             at: self.at.max(newer.at),
@@ -930,7 +1324,10 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/../events/stripe/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../events/stripe/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -942,7 +1339,11 @@ mod tests {
         let h = sign(secret, now, body);
         assert!(verify_signature(secret, Some(&h), body, now).is_ok());
         // Any of several v1 values; other schemes are ignored.
-        let multi = format!("t={now},v0=abc,v1={},v1={}", "00".repeat(32), &h[h.find("v1=").unwrap() + 3..]);
+        let multi = format!(
+            "t={now},v0=abc,v1={},v1={}",
+            "00".repeat(32),
+            &h[h.find("v1=").unwrap() + 3..]
+        );
         assert!(verify_signature(secret, Some(&multi), body, now).is_ok());
         // Tolerance: 300 s either way.
         assert!(verify_signature(secret, Some(&h), body, now + 300).is_ok());
@@ -973,43 +1374,99 @@ mod tests {
         let cs: CheckoutSession = serde_json::from_value(ev.data.object).unwrap();
         assert_eq!(cs.mode.as_deref(), Some("subscription"));
         assert!(id_of(&cs.subscription).unwrap().starts_with("sub_"));
-        assert_eq!(cs.customer_details.unwrap().email.as_deref(), Some("Ann.Buyer@Example.com"));
+        assert_eq!(
+            cs.customer_details.unwrap().email.as_deref(),
+            Some("Ann.Buyer@Example.com")
+        );
 
-        for name in ["customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted"] {
+        for name in [
+            "customer.subscription.created",
+            "customer.subscription.updated",
+            "customer.subscription.deleted",
+        ] {
             let ev = parse_event(&fixture(name)).unwrap();
             assert_eq!(ev.kind, name);
             let s: Subscription = serde_json::from_value(ev.data.object).unwrap();
             assert_eq!(s.prices().len(), 1, "{name}");
         }
 
-        let paid: Invoice = serde_json::from_value(parse_event(&fixture("invoice.paid")).unwrap().data.object).unwrap();
-        let basil: Invoice = serde_json::from_value(parse_event(&fixture("invoice.paid.basil")).unwrap().data.object).unwrap();
+        let paid: Invoice =
+            serde_json::from_value(parse_event(&fixture("invoice.paid")).unwrap().data.object)
+                .unwrap();
+        let basil: Invoice = serde_json::from_value(
+            parse_event(&fixture("invoice.paid.basil"))
+                .unwrap()
+                .data
+                .object,
+        )
+        .unwrap();
         assert_eq!(paid.subscription_id(), basil.subscription_id());
         assert!(paid.subscription_id().is_some());
         assert_eq!(paid.period_end(), Some(1726819198));
         assert_eq!(basil.period_end(), Some(1726819198));
         assert_eq!(paid.payment_refs().len(), 2);
-        assert_eq!(basil.payment_refs().len(), 1, "basil names the payment intent only");
+        assert_eq!(
+            basil.payment_refs().len(),
+            1,
+            "basil names the payment intent only"
+        );
 
-        let failed: Invoice = serde_json::from_value(parse_event(&fixture("invoice.payment_failed")).unwrap().data.object).unwrap();
+        let failed: Invoice = serde_json::from_value(
+            parse_event(&fixture("invoice.payment_failed"))
+                .unwrap()
+                .data
+                .object,
+        )
+        .unwrap();
         assert_eq!(failed.subscription_id(), paid.subscription_id());
 
-        let ch: Charge = serde_json::from_value(parse_event(&fixture("charge.refunded")).unwrap().data.object).unwrap();
+        let ch: Charge = serde_json::from_value(
+            parse_event(&fixture("charge.refunded"))
+                .unwrap()
+                .data
+                .object,
+        )
+        .unwrap();
         assert!(ch.fully_refunded());
-        let partial = Charge { refunded: false, amount_refunded: 100, ..ch };
+        let partial = Charge {
+            refunded: false,
+            amount_refunded: 100,
+            ..ch
+        };
         assert!(!partial.fully_refunded());
-        let d: Dispute = serde_json::from_value(parse_event(&fixture("charge.dispute.created")).unwrap().data.object).unwrap();
+        let d: Dispute = serde_json::from_value(
+            parse_event(&fixture("charge.dispute.created"))
+                .unwrap()
+                .data
+                .object,
+        )
+        .unwrap();
         assert!(id_of(&d.charge).unwrap().starts_with("ch_"));
         assert!(id_of(&d.payment_intent).unwrap().starts_with("pi_"));
     }
 
     #[test]
     fn bad_envelopes_are_400() {
-        assert!(matches!(parse_event(b"{not json"), Err(Error::BadRequest { code: "INVALID_JSON", .. })));
-        assert!(matches!(parse_event(b"{\"id\":\"evt_1\"}"), Err(Error::BadRequest { code: "INVALID_EVENT", .. })));
+        assert!(matches!(
+            parse_event(b"{not json"),
+            Err(Error::BadRequest {
+                code: "INVALID_JSON",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_event(b"{\"id\":\"evt_1\"}"),
+            Err(Error::BadRequest {
+                code: "INVALID_EVENT",
+                ..
+            })
+        ));
         assert!(matches!(
             parse_event(br#"{"id":"evt#1","type":"x","created":1,"data":{"object":{}}}"#),
-            Err(Error::BadRequest { code: "INVALID_EVENT", .. })
+            Err(Error::BadRequest {
+                code: "INVALID_EVENT",
+                ..
+            })
         ));
     }
 
@@ -1025,12 +1482,34 @@ mod tests {
 
     #[test]
     fn kept_state_folds_newest_last() {
-        let a = PendingState { status: Some(LicenseStatus::PastDue), grace_start: Some(10), at: 10, ..Default::default() };
-        let b = PendingState { status: Some(LicenseStatus::PastDue), grace_start: Some(20), at: 20, ..Default::default() };
+        let a = PendingState {
+            status: Some(LicenseStatus::PastDue),
+            grace_start: Some(10),
+            at: 10,
+            ..Default::default()
+        };
+        let b = PendingState {
+            status: Some(LicenseStatus::PastDue),
+            grace_start: Some(20),
+            at: 20,
+            ..Default::default()
+        };
         let f = a.clone().then(b.clone());
-        assert_eq!((f.status, f.grace_start, f.at), (Some(LicenseStatus::PastDue), Some(10), 20), "grace runs from the first failure");
-        let paid = PendingState { status: Some(LicenseStatus::Active), period_end: Some(99), at: 30, ..Default::default() };
+        assert_eq!(
+            (f.status, f.grace_start, f.at),
+            (Some(LicenseStatus::PastDue), Some(10), 20),
+            "grace runs from the first failure"
+        );
+        let paid = PendingState {
+            status: Some(LicenseStatus::Active),
+            period_end: Some(99),
+            at: 30,
+            ..Default::default()
+        };
         let f = a.then(paid);
-        assert_eq!((f.status, f.grace_start, f.period_end), (Some(LicenseStatus::Active), None, Some(99)));
+        assert_eq!(
+            (f.status, f.grace_start, f.period_end),
+            (Some(LicenseStatus::Active), None, Some(99))
+        );
     }
 }

@@ -37,7 +37,11 @@ impl TenantRequest {
             return Err(Error::validation("at most 5 webhook endpoints"));
         }
         for url in &self.webhook_endpoints {
-            if !url.starts_with("https://") || url.len() < 12 || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if !url.starts_with("https://")
+                || url.len() < 12
+                || url.len() > 2048
+                || url.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
                 return Err(Error::validation("webhook endpoints must be https:// URLs"));
             }
         }
@@ -79,14 +83,29 @@ impl StageHook for NoHook {
 /// storing the secret.
 pub fn admin_key_for(pepper: &Pepper, req: &TenantRequest) -> (ApiKeyId, crate::ids::ApiKeySecret) {
     let digest = req.digest();
-    let seed = |label: &str| hmac_sha256(pepper.derivation_key(), &[label.as_bytes(), b"\0", req.tenant_id.as_str().as_bytes(), b"\0", digest.as_bytes()]);
+    let seed = |label: &str| {
+        hmac_sha256(
+            pepper.derivation_key(),
+            &[
+                label.as_bytes(),
+                b"\0",
+                req.tenant_id.as_str().as_bytes(),
+                b"\0",
+                digest.as_bytes(),
+            ],
+        )
+    };
     let id_bits = seed("admin-key-id");
     let mut id_bytes = [0u8; 16];
     id_bytes.copy_from_slice(&id_bits[..16]);
     // Keep the ULID's timestamp part in range (first character 0-7).
     id_bytes[0] &= 0x7f;
     let ulid = ulid::Ulid::from_bytes(id_bytes);
-    let secret = crate::ids::ApiKeySecret::from_parts(req.tenant_id.clone(), ulid, hex::encode(seed("admin-key-secret")));
+    let secret = crate::ids::ApiKeySecret::from_parts(
+        req.tenant_id.clone(),
+        ulid,
+        hex::encode(seed("admin-key-secret")),
+    );
     (secret.key_id.clone(), secret)
 }
 
@@ -98,13 +117,23 @@ pub struct Reserved {
 }
 
 fn stage(state: &str, attempts: u32, err: Option<String>, now: OffsetDateTime) -> StageState {
-    StageState { state: state.into(), attempts, last_error: err, updated_at: now }
+    StageState {
+        state: state.into(),
+        attempts,
+        last_error: err,
+        updated_at: now,
+    }
 }
 
 /// Validate the request and reserve the id (one conditional transaction:
 /// tenant in `provisioning` + its admin key). Same request again: the same
 /// tenant and key; same id with another body: `TENANT_EXISTS`.
-pub async fn reserve(store: &Store, pepper: &Pepper, req: &TenantRequest, now: OffsetDateTime) -> Result<Reserved, Error> {
+pub async fn reserve(
+    store: &Store,
+    pepper: &Pepper,
+    req: &TenantRequest,
+    now: OffsetDateTime,
+) -> Result<Reserved, Error> {
     req.validate()?;
     let (key_id, secret) = admin_key_for(pepper, req);
     let admin = ApiKeyRecord {
@@ -142,28 +171,54 @@ pub async fn reserve(store: &Store, pepper: &Pepper, req: &TenantRequest, now: O
         created_at: now,
         updated_at: now,
     };
-    match store.create_tenant(&tenant, std::slice::from_ref(&admin), &[]).await? {
-        CreateTenant::Created => Ok(Reserved { tenant, admin_key: secret.expose(), created: true }),
-        CreateTenant::AlreadyExists(t) => Ok(Reserved { tenant: *t, admin_key: secret.expose(), created: false }),
-        CreateTenant::Conflict => Err(Error::conflict("TENANT_EXISTS", format!("tenant '{}' exists with other details", req.tenant_id))),
+    match store
+        .create_tenant(&tenant, std::slice::from_ref(&admin), &[])
+        .await?
+    {
+        CreateTenant::Created => Ok(Reserved {
+            tenant,
+            admin_key: secret.expose(),
+            created: true,
+        }),
+        CreateTenant::AlreadyExists(t) => Ok(Reserved {
+            tenant: *t,
+            admin_key: secret.expose(),
+            created: false,
+        }),
+        CreateTenant::Conflict => Err(Error::conflict(
+            "TENANT_EXISTS",
+            format!("tenant '{}' exists with other details", req.tenant_id),
+        )),
     }
 }
 
 /// Run (or resume) the pipeline of a reserved tenant: every unfinished
 /// stage, in order. A failing stage is recorded (state, attempts, error) and
 /// the tenant shows `failed` until a later attempt gets past it.
-pub async fn provision(store: &Store, tenant_id: &TenantId, hook: &dyn StageHook, clock: &dyn crate::clock::Clock) -> Result<TenantStatus, Error> {
+pub async fn provision(
+    store: &Store,
+    tenant_id: &TenantId,
+    hook: &dyn StageHook,
+    clock: &dyn crate::clock::Clock,
+) -> Result<TenantStatus, Error> {
     let now_fn = || clock.now();
     let tenant = store
         .get_tenant(tenant_id)
         .await?
         .ok_or_else(|| Error::not_found("TENANT_NOT_FOUND", format!("no tenant '{tenant_id}'")))?;
-    if !matches!(tenant.status, TenantStatus::Provisioning | TenantStatus::Failed) {
+    if !matches!(
+        tenant.status,
+        TenantStatus::Provisioning | TenantStatus::Failed
+    ) {
         // Active, suspended or closed: nothing to do (a duplicate message).
         return Ok(tenant.status);
     }
     for name in STAGES {
-        let prev = tenant.stages.get(name).cloned().unwrap_or_else(|| stage("pending", 0, None, now_fn()));
+        let prev = tenant
+            .stages
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| stage("pending", 0, None, now_fn()));
         if prev.state == "done" || prev.state == "skipped" {
             continue;
         }
@@ -174,12 +229,30 @@ pub async fn provision(store: &Store, tenant_id: &TenantId, hook: &dyn StageHook
         };
         match result {
             Ok(state) => {
-                let status = (name == "activate").then_some(TenantStatus::Active).or(Some(TenantStatus::Provisioning));
-                match store.set_stage(tenant_id, name, &stage(state, attempts, None, now_fn()), status, now_fn()).await {
+                let status = (name == "activate")
+                    .then_some(TenantStatus::Active)
+                    .or(Some(TenantStatus::Provisioning));
+                match store
+                    .set_stage(
+                        tenant_id,
+                        name,
+                        &stage(state, attempts, None, now_fn()),
+                        status,
+                        now_fn(),
+                    )
+                    .await
+                {
                     Ok(()) => {}
                     // Closed (or suspended) while provisioning: stop, nothing is left to do.
-                    Err(Error::Conflict { code: "TENANT_NOT_PROVISIONING", .. }) => {
-                        let now_status = store.get_tenant(tenant_id).await?.map(|t| t.status).unwrap_or(TenantStatus::Closed);
+                    Err(Error::Conflict {
+                        code: "TENANT_NOT_PROVISIONING",
+                        ..
+                    }) => {
+                        let now_status = store
+                            .get_tenant(tenant_id)
+                            .await?
+                            .map(|t| t.status)
+                            .unwrap_or(TenantStatus::Closed);
                         return Ok(now_status);
                     }
                     Err(e) => return Err(e),
@@ -191,7 +264,15 @@ pub async fn provision(store: &Store, tenant_id: &TenantId, hook: &dyn StageHook
                     other => other.to_string(),
                 };
                 tracing::warn!(tenant = %tenant_id, stage = name, attempts, error = %detail, "provisioning stage failed");
-                store.set_stage(tenant_id, name, &stage("failed", attempts, Some(detail), now_fn()), Some(TenantStatus::Failed), now_fn()).await?;
+                store
+                    .set_stage(
+                        tenant_id,
+                        name,
+                        &stage("failed", attempts, Some(detail), now_fn()),
+                        Some(TenantStatus::Failed),
+                        now_fn(),
+                    )
+                    .await?;
                 return Err(e);
             }
         }
@@ -202,7 +283,10 @@ pub async fn provision(store: &Store, tenant_id: &TenantId, hook: &dyn StageHook
 /// The records a tenant starts with, one per stage.
 fn seeded(t: &TenantId) -> [(&'static str, keys::Key); 4] {
     [
-        ("entitlements_catalogue", keys::tenant_record(t, "CATALOGUE")),
+        (
+            "entitlements_catalogue",
+            keys::tenant_record(t, "CATALOGUE"),
+        ),
         ("usage_counters", keys::tenant_record(t, "USAGE_TOTALS")),
         ("branding", keys::tenant_record(t, "BRANDING")),
         ("webhook_endpoints", keys::tenant_record(t, "WEBHOOKS")),
@@ -212,7 +296,14 @@ fn seeded(t: &TenantId) -> [(&'static str, keys::Key); 4] {
 /// The audit event of a tenant's provisioning has a fixed id, so a retried
 /// stage writes it once.
 fn provisioned_event(tenant: &Tenant) -> AuditEvent {
-    let mut a = AuditEvent::new(&tenant.tenant_id, AuditCode::TenantProvisioned, "operator", tenant.tenant_id.as_str(), tenant.created_at, "provisioning");
+    let mut a = AuditEvent::new(
+        &tenant.tenant_id,
+        AuditCode::TenantProvisioned,
+        "operator",
+        tenant.tenant_id.as_str(),
+        tenant.created_at,
+        "provisioning",
+    );
     // The smallest ULID of the tenant's creation millisecond: stable across
     // retries, and never after an event that really happened later.
     let ms = (tenant.created_at.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
@@ -221,7 +312,12 @@ fn provisioned_event(tenant: &Tenant) -> AuditEvent {
     a
 }
 
-async fn run_stage(store: &Store, tenant: &Tenant, name: &str, now: OffsetDateTime) -> Result<&'static str, Error> {
+async fn run_stage(
+    store: &Store,
+    tenant: &Tenant,
+    name: &str,
+    now: OffsetDateTime,
+) -> Result<&'static str, Error> {
     let t = &tenant.tenant_id;
     let ts = store.tenant(t);
     let set = |attr: &'static str, v: serde_json::Value| async move {
@@ -230,13 +326,20 @@ async fn run_stage(store: &Store, tenant: &Tenant, name: &str, now: OffsetDateTi
     match name {
         "validate_request" | "reserve_tenant_id" => Ok("done"),
         "seed_settings" => {
-            set("settings", serde_json::to_value(TenantSettings::for_plan(tenant.plan)).map_err(Error::internal)?).await?;
+            set(
+                "settings",
+                serde_json::to_value(TenantSettings::for_plan(tenant.plan))
+                    .map_err(Error::internal)?,
+            )
+            .await?;
             Ok("done")
         }
         "plan_limits" => {
             match tenant.plan.license_limit() {
                 Some(l) => set("license_limit", json!(l)).await?,
-                None => crate::store::tenants::remove_tenant_field(store, t, "license_limit").await?,
+                None => {
+                    crate::store::tenants::remove_tenant_field(store, t, "license_limit").await?
+                }
             }
             Ok("done")
         }
@@ -279,16 +382,27 @@ async fn run_stage(store: &Store, tenant: &Tenant, name: &str, now: OffsetDateTi
             Ok("done")
         }
         "health_check" => {
-            let mut wanted = vec![keys::tenant(t), keys::api_key(t, &tenant.admin_key_id), keys::audit(t, &provisioned_event(tenant).id)];
+            let mut wanted = vec![
+                keys::tenant(t),
+                keys::api_key(t, &tenant.admin_key_id),
+                keys::audit(t, &provisioned_event(tenant).id),
+            ];
             for (stage, key) in seeded(t) {
                 if stage != "webhook_endpoints" || !tenant.webhook_endpoints.is_empty() {
                     wanted.push(key);
                 }
             }
             let found = ts.existing(&wanted).await?;
-            let missing: Vec<String> = wanted.iter().filter(|k| !found.contains(k)).map(|k| format!("{}/{}", k.pk, k.sk)).collect();
+            let missing: Vec<String> = wanted
+                .iter()
+                .filter(|k| !found.contains(k))
+                .map(|k| format!("{}/{}", k.pk, k.sk))
+                .collect();
             if !missing.is_empty() {
-                return Err(Error::internal(format!("health check: missing {}", missing.join(", "))));
+                return Err(Error::internal(format!(
+                    "health check: missing {}",
+                    missing.join(", ")
+                )));
             }
             Ok("done")
         }
@@ -335,23 +449,48 @@ pub enum TenantMove {
     Close,
 }
 
-pub async fn lifecycle(store: &Store, t: &TenantId, what: TenantMove, request_id: &str, now: OffsetDateTime) -> Result<Tenant, Error> {
+pub async fn lifecycle(
+    store: &Store,
+    t: &TenantId,
+    what: TenantMove,
+    request_id: &str,
+    now: OffsetDateTime,
+) -> Result<Tenant, Error> {
     use TenantStatus::*;
     let (from, to, code): (&[TenantStatus], TenantStatus, AuditCode) = match what {
         TenantMove::Suspend => (&[Active], Suspended, AuditCode::TenantSuspended),
         TenantMove::Reactivate => (&[Suspended], Active, AuditCode::TenantReactivated),
-        TenantMove::Close => (&[Active, Suspended, Failed, Provisioning], Closed, AuditCode::TenantClosed),
+        TenantMove::Close => (
+            &[Active, Suspended, Failed, Provisioning],
+            Closed,
+            AuditCode::TenantClosed,
+        ),
     };
     let audit = AuditEvent::new(t, code, "operator", t.as_str(), now, request_id);
-    let moved = store.set_tenant_status(t, from, to, now, Some(&audit)).await?;
-    let tenant = store.get_tenant(t).await?.ok_or_else(|| Error::not_found("TENANT_NOT_FOUND", format!("no tenant '{t}'")))?;
+    let moved = store
+        .set_tenant_status(t, from, to, now, Some(&audit))
+        .await?;
+    let tenant = store
+        .get_tenant(t)
+        .await?
+        .ok_or_else(|| Error::not_found("TENANT_NOT_FOUND", format!("no tenant '{t}'")))?;
     if moved || tenant.status == to {
         return Ok(tenant);
     }
     if tenant.status == Closed {
-        return Err(Error::conflict("TENANT_CLOSED", "the tenant is closed; closing is terminal"));
+        return Err(Error::conflict(
+            "TENANT_CLOSED",
+            "the tenant is closed; closing is terminal",
+        ));
     }
-    Err(Error::conflict("INVALID_TRANSITION", format!("a {} tenant cannot move to {}", tenant.status.as_str(), to.as_str())))
+    Err(Error::conflict(
+        "INVALID_TRANSITION",
+        format!(
+            "a {} tenant cannot move to {}",
+            tenant.status.as_str(),
+            to.as_str()
+        ),
+    ))
 }
 
 /// The keys a CLI-bootstrapped tenant is given, shown once.
@@ -363,16 +502,55 @@ pub struct Bootstrapped {
 
 /// The operator CLI: reserve and run the whole pipeline inline (the same
 /// stages the SQS worker runs), then add an integration key.
-pub async fn bootstrap(store: &Store, pepper: &Pepper, req: TenantRequest, now: OffsetDateTime) -> Result<Bootstrapped, Error> {
+pub async fn bootstrap(
+    store: &Store,
+    pepper: &Pepper,
+    req: TenantRequest,
+    now: OffsetDateTime,
+) -> Result<Bootstrapped, Error> {
     let reserved = reserve(store, pepper, &req, now).await?;
     if !reserved.created {
-        return Err(Error::conflict("TENANT_EXISTS", format!("tenant '{}' already exists (status {})", req.tenant_id, reserved.tenant.status.as_str())));
+        return Err(Error::conflict(
+            "TENANT_EXISTS",
+            format!(
+                "tenant '{}' already exists (status {})",
+                req.tenant_id,
+                reserved.tenant.status.as_str()
+            ),
+        ));
     }
-    provision(store, &req.tenant_id, &NoHook, &crate::clock::ManualClock::new(now)).await?;
+    provision(
+        store,
+        &req.tenant_id,
+        &NoHook,
+        &crate::clock::ManualClock::new(now),
+    )
+    .await?;
     let ts = store.tenant(&req.tenant_id);
-    let (rec, integration_key) = super::catalog::new_api_key(pepper, &req.tenant_id, "integration (bootstrap)".into(), vec![Scope::Integration], None, now);
-    let audit = AuditEvent::new(&req.tenant_id, AuditCode::ApiKeyCreated, "operator", rec.id.as_str(), now, "cli");
+    let (rec, integration_key) = super::catalog::new_api_key(
+        pepper,
+        &req.tenant_id,
+        "integration (bootstrap)".into(),
+        vec![Scope::Integration],
+        None,
+        now,
+    );
+    let audit = AuditEvent::new(
+        &req.tenant_id,
+        AuditCode::ApiKeyCreated,
+        "operator",
+        rec.id.as_str(),
+        now,
+        "cli",
+    );
     ts.create_api_key(&rec, &audit).await?;
-    let tenant = store.get_tenant(&req.tenant_id).await?.ok_or_else(|| Error::internal("bootstrapped tenant vanished"))?;
-    Ok(Bootstrapped { tenant, admin_key: reserved.admin_key, integration_key })
+    let tenant = store
+        .get_tenant(&req.tenant_id)
+        .await?
+        .ok_or_else(|| Error::internal("bootstrapped tenant vanished"))?;
+    Ok(Bootstrapped {
+        tenant,
+        admin_key: reserved.admin_key,
+        integration_key,
+    })
 }

@@ -13,14 +13,26 @@ async fn api_key_authentication() {
     assert_eq!((missing.status, missing.code()), (401, "UNAUTHENTICATED"));
     assert_eq!(missing.json["error"]["type"], "authentication_error");
     let last = t.integration.chars().last().unwrap();
-    let flipped = format!("{}{}", &t.integration[..t.integration.len() - 1], if last == '0' { '1' } else { '0' });
-    for bad in ["nope", "lk_keys_x_y", &t.integration[..t.integration.len() - 1], &flipped] {
+    let flipped = format!(
+        "{}{}",
+        &t.integration[..t.integration.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    for bad in [
+        "nope",
+        "lk_keys_x_y",
+        &t.integration[..t.integration.len() - 1],
+        &flipped,
+    ] {
         let r = env.post(path, bad, json!({})).await;
         assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"), "{bad}");
     }
     // The right key but the wrong scope.
     let r = env.get("/v1/manage/products", &t.integration).await;
-    assert_eq!((r.status, r.code(), r.json["error"]["type"].as_str()), (403, "FORBIDDEN", Some("permission_error")));
+    assert_eq!(
+        (r.status, r.code(), r.json["error"]["type"].as_str()),
+        (403, "FORBIDDEN", Some("permission_error"))
+    );
     let r = env.post(path, &t.admin, json!({})).await;
     assert_eq!((r.status, r.code()), (403, "FORBIDDEN"));
 
@@ -31,11 +43,26 @@ async fn api_key_authentication() {
     assert_eq!(env.post(path, &key, json!({})).await.status, 200);
     env.clock().set(datetime!(2026-05-02 0:00 UTC));
     assert_eq!(env.post(path, &key, json!({})).await.status, 401);
-    assert_eq!(env.post("/v1/manage/api-keys", &t.admin, json!({ "name": "old", "scopes": ["admin"], "expires_at": "2026-01-01T00:00:00Z" })).await.status, 422);
+    assert_eq!(
+        env.post(
+            "/v1/manage/api-keys",
+            &t.admin,
+            json!({ "name": "old", "scopes": ["admin"], "expires_at": "2026-01-01T00:00:00Z" })
+        )
+        .await
+        .status,
+        422
+    );
 
     // last_used_at is recorded.
     let keys = env.get("/v1/manage/api-keys", &t.admin).await;
-    let used: Vec<_> = keys.data().as_array().unwrap().iter().filter(|k| k["last_used_at"].is_string()).collect();
+    let used: Vec<_> = keys
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["last_used_at"].is_string())
+        .collect();
     assert!(used.len() >= 2, "{keys:?}");
 }
 
@@ -76,8 +103,15 @@ async fn over_the_rate_limit_is_429() {
         *per_window.entry(reset).or_default() += 1;
     }
     let (reset, r) = refused.expect("a 429 within two windows");
-    assert_eq!(per_window.get(&reset), Some(&600), "exactly the free plan's 600 per minute before the 429");
-    assert_eq!((r.code(), r.json["error"]["type"].as_str()), ("RATE_LIMITED", Some("rate_limit_error")));
+    assert_eq!(
+        per_window.get(&reset),
+        Some(&600),
+        "exactly the free plan's 600 per minute before the 429"
+    );
+    assert_eq!(
+        (r.code(), r.json["error"]["type"].as_str()),
+        ("RATE_LIMITED", Some("rate_limit_error"))
+    );
     assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));

@@ -17,11 +17,32 @@ async fn forty_activations_on_five_seats() {
     }))
     .await;
     let created = results.iter().filter(|r| r.status == 201).count();
-    let refused = results.iter().filter(|r| r.status == 409 && r.code() == "TOO_MANY_ACTIVATIONS").count();
-    assert_eq!((created, refused), (5, 35), "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
-    let l = env.get(&format!("/v1/manage/licenses/{}", lic["id"].as_str().unwrap()), &t.admin).await;
+    let refused = results
+        .iter()
+        .filter(|r| r.status == 409 && r.code() == "TOO_MANY_ACTIVATIONS")
+        .count();
+    assert_eq!(
+        (created, refused),
+        (5, 35),
+        "{:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let l = env
+        .get(
+            &format!("/v1/manage/licenses/{}", lic["id"].as_str().unwrap()),
+            &t.admin,
+        )
+        .await;
     assert_eq!(l.data()["seats"]["used"], 5);
-    let acts = env.get(&format!("/v1/manage/licenses/{}/activations", lic["id"].as_str().unwrap()), &t.admin).await;
+    let acts = env
+        .get(
+            &format!(
+                "/v1/manage/licenses/{}/activations",
+                lic["id"].as_str().unwrap()
+            ),
+            &t.admin,
+        )
+        .await;
     assert_eq!(acts.data().as_array().unwrap().len(), 5);
 }
 
@@ -40,9 +61,17 @@ async fn twenty_activations_of_one_fingerprint() {
     .await;
     assert_eq!(results.iter().filter(|r| r.status == 201).count(), 1);
     assert_eq!(results.iter().filter(|r| r.status == 200).count(), 19);
-    let ids: std::collections::HashSet<_> = results.iter().map(|r| r.data()["id"].as_str().unwrap().to_string()).collect();
+    let ids: std::collections::HashSet<_> = results
+        .iter()
+        .map(|r| r.data()["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), 1, "one activation id");
-    let l = env.get(&format!("/v1/manage/licenses/{}", lic["id"].as_str().unwrap()), &t.admin).await;
+    let l = env
+        .get(
+            &format!("/v1/manage/licenses/{}", lic["id"].as_str().unwrap()),
+            &t.admin,
+        )
+        .await;
     assert_eq!(l.data()["seats"]["used"], 1);
 }
 
@@ -55,11 +84,20 @@ async fn concurrent_patches_of_different_features_all_land() {
     let results = futures::future::join_all((0..10).map(|i| {
         let env = &env;
         let (admin, id) = (t.admin.clone(), id.clone());
-        async move { env.patch(&format!("/v1/manage/licenses/{id}"), &admin, json!({ "entitlements": { format!("f{i}"): { "type": "boolean" } } })).await }
+        async move {
+            env.patch(
+                &format!("/v1/manage/licenses/{id}"),
+                &admin,
+                json!({ "entitlements": { format!("f{i}"): { "type": "boolean" } } }),
+            )
+            .await
+        }
     }))
     .await;
     assert!(results.iter().all(|r| r.status == 200), "{results:?}");
-    let l = env.get(&format!("/v1/manage/licenses/{id}"), &t.admin).await;
+    let l = env
+        .get(&format!("/v1/manage/licenses/{id}"), &t.admin)
+        .await;
     let granted = l.data()["entitlements"].as_object().unwrap();
     assert_eq!(granted.len(), 10, "no PATCH overwrote another: {l:?}");
 }
@@ -71,15 +109,36 @@ async fn concurrent_deactivations_free_one_seat() {
     let (_, lic) = env.license(&t, 2, json!({})).await;
     let key = lic["key"].as_str().unwrap().to_string();
     for fp in ["a", "b"] {
-        assert_eq!(env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": fp })).await.status, 201);
+        assert_eq!(
+            env.post(
+                "/v1/integration/activations",
+                &t.integration,
+                json!({ "license_key": key, "fingerprint": fp })
+            )
+            .await
+            .status,
+            201
+        );
     }
     let results = futures::future::join_all((0..10).map(|_| {
         let env = &env;
         let (k, key) = (t.integration.clone(), key.clone());
-        async move { env.post("/v1/integration/activations/deactivate", &k, json!({ "license_key": key, "fingerprint": "a" })).await }
+        async move {
+            env.post(
+                "/v1/integration/activations/deactivate",
+                &k,
+                json!({ "license_key": key, "fingerprint": "a" }),
+            )
+            .await
+        }
     }))
     .await;
     assert!(results.iter().all(|r| r.status == 200), "{results:?}");
-    let l = env.get(&format!("/v1/manage/licenses/{}", lic["id"].as_str().unwrap()), &t.admin).await;
+    let l = env
+        .get(
+            &format!("/v1/manage/licenses/{}", lic["id"].as_str().unwrap()),
+            &t.admin,
+        )
+        .await;
     assert_eq!(l.data()["seats"]["used"], 1);
 }

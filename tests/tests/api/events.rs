@@ -17,9 +17,16 @@ fn body_json(b: &Body) -> Value {
 async fn functions_answer_gateway_events() {
     let env = Env::start().await;
     let t = env.tenant("events").await;
-    let (_, lic) = env.license(&t, 2, json!({ "export-4k": { "type": "boolean" } })).await;
+    let (_, lic) = env
+        .license(&t, 2, json!({ "export-4k": { "type": "boolean" } }))
+        .await;
     let key = lic["key"].as_str().unwrap();
-    let vars = [("LICENSE_KEY", key), ("INTEGRATION_KEY", t.integration.as_str()), ("ADMIN_KEY", t.admin.as_str()), ("FINGERPRINT", "evt-machine")];
+    let vars = [
+        ("LICENSE_KEY", key),
+        ("INTEGRATION_KEY", t.integration.as_str()),
+        ("ADMIN_KEY", t.admin.as_str()),
+        ("FINGERPRINT", "evt-machine"),
+    ];
 
     // activate: 201 with the activation.
     let req = lambda_http::request::from_str(&event("activate.json", &vars)).unwrap();
@@ -44,11 +51,21 @@ async fn functions_answer_gateway_events() {
     let mut wrong = lambda_http::request::from_str(&event("validate.json", &vars)).unwrap();
     *wrong.method_mut() = lambda_http::http::Method::GET;
     let resp = validate::handler(&env.app, wrong).await;
-    assert_eq!((resp.status().as_u16(), resp.headers().get("allow").and_then(|v| v.to_str().ok())), (405, Some("POST")));
+    assert_eq!(
+        (
+            resp.status().as_u16(),
+            resp.headers().get("allow").and_then(|v| v.to_str().ok())
+        ),
+        (405, Some("POST"))
+    );
 
     // deactivate by id.
     let id = act["data"]["id"].as_str().unwrap();
-    let req = lambda_http::request::from_str(&event("deactivate.json", &[("ACTIVATION_ID", id), ("INTEGRATION_KEY", &t.integration)])).unwrap();
+    let req = lambda_http::request::from_str(&event(
+        "deactivate.json",
+        &[("ACTIVATION_ID", id), ("INTEGRATION_KEY", &t.integration)],
+    ))
+    .unwrap();
     let resp = activate::handler(&env.app, req).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(body_json(resp.body())["data"]["status"], "deactivated");
@@ -64,15 +81,45 @@ async fn functions_answer_gateway_events() {
 async fn provision_worker_answers_an_sqs_event_with_partial_failures() {
     let env = Env::start().await;
     // Reserve a tenant as POST /v1/platform/tenants does, then hand the worker the SQS event.
-    let id = format!("sqs-{}", &ulid::Ulid::new().to_string().to_lowercase()[18..]);
+    let id = format!(
+        "sqs-{}",
+        &ulid::Ulid::new().to_string().to_lowercase()[18..]
+    );
     let req: shared::usecases::tenants::TenantRequest =
         serde_json::from_value(json!({ "tenant_id": id, "name": "From SQS", "admin_email": "ops@sqs.example", "plan": "free" })).unwrap();
-    let reserved = shared::usecases::tenants::reserve(&env.app.store, env.app.pepper().unwrap(), &req, env.app.now()).await.unwrap();
-    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&event("sqs-provision.json", &[("TENANT_ID", &id)])).unwrap();
+    let reserved = shared::usecases::tenants::reserve(
+        &env.app.store,
+        env.app.pepper().unwrap(),
+        &req,
+        env.app.now(),
+    )
+    .await
+    .unwrap();
+    let event: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(&event("sqs-provision.json", &[("TENANT_ID", &id)])).unwrap();
     let resp = provision_worker::handler(&env.app, event).await;
-    let failed: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"], "only the poison message is reported failed");
-    let tenant = env.app.store.get_tenant(&shared::ids::TenantId::parse(id).unwrap()).await.unwrap().unwrap();
+    let failed: Vec<_> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["2e1424d4-f796-459a-8184-9c92662be6da"],
+        "only the poison message is reported failed"
+    );
+    let tenant = env
+        .app
+        .store
+        .get_tenant(&shared::ids::TenantId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(tenant.status, shared::domain::TenantStatus::Active);
-    assert_eq!(env.get("/v1/manage/api-keys", &reserved.admin_key).await.status, 200);
+    assert_eq!(
+        env.get("/v1/manage/api-keys", &reserved.admin_key)
+            .await
+            .status,
+        200
+    );
 }

@@ -10,7 +10,9 @@ fn validate_path(key: &str) -> String {
 async fn every_validation_code() {
     let env = Env::with_clock(datetime!(2026-03-01 12:00 UTC)).await;
     let t = env.tenant("codes").await;
-    let (_, lic) = env.license(&t, 2, json!({ "export-4k": { "type": "boolean" } })).await;
+    let (_, lic) = env
+        .license(&t, 2, json!({ "export-4k": { "type": "boolean" } }))
+        .await;
     let key = lic["key"].as_str().unwrap();
     let v = |body| {
         let env = &env;
@@ -20,42 +22,128 @@ async fn every_validation_code() {
 
     // Any key validates with 200: one that cannot exist (bad characters) is not found either.
     for missing in ["NO-SUCH-KEY-12345", "short", "has%20spaces%21"] {
-        let r = env.post(&validate_path(missing), &t.integration, json!({})).await;
-        assert_eq!((r.status, r.data()["code"].as_str(), r.data()["valid"].as_bool()), (200, Some("NOT_FOUND"), Some(false)), "{missing}: {r:?}");
+        let r = env
+            .post(&validate_path(missing), &t.integration, json!({}))
+            .await;
+        assert_eq!(
+            (
+                r.status,
+                r.data()["code"].as_str(),
+                r.data()["valid"].as_bool()
+            ),
+            (200, Some("NOT_FOUND"), Some(false)),
+            "{missing}: {r:?}"
+        );
         assert!(r.data()["license"].is_null());
     }
 
     let r = v(json!({})).await;
     assert_eq!(r.data()["code"], "VALID", "{r:?}");
     assert_eq!(r.data()["valid"], true);
-    assert_eq!(r.data()["license"]["seats"], json!({ "limit": 2, "used": 0 }));
+    assert_eq!(
+        r.data()["license"]["seats"],
+        json!({ "limit": 2, "used": 0 })
+    );
     assert_eq!(r.data()["license"]["entitlements"]["export-4k"], true);
 
-    assert_eq!(v(json!({ "product": "other" })).await.data()["code"], "PRODUCT_MISMATCH");
-    assert_eq!(v(json!({ "fingerprint": "m1" })).await.data()["code"], "NO_ACTIVATION");
-    assert_eq!(v(json!({ "entitlements": ["export-8k"] })).await.data()["code"], "ENTITLEMENTS_MISSING");
-    assert_eq!(v(json!({ "entitlements": ["export-4k"] })).await.data()["code"], "VALID");
+    assert_eq!(
+        v(json!({ "product": "other" })).await.data()["code"],
+        "PRODUCT_MISMATCH"
+    );
+    assert_eq!(
+        v(json!({ "fingerprint": "m1" })).await.data()["code"],
+        "NO_ACTIVATION"
+    );
+    assert_eq!(
+        v(json!({ "entitlements": ["export-8k"] })).await.data()["code"],
+        "ENTITLEMENTS_MISSING"
+    );
+    assert_eq!(
+        v(json!({ "entitlements": ["export-4k"] })).await.data()["code"],
+        "VALID"
+    );
 
-    let a = env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": "m1" })).await;
+    let a = env
+        .post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "m1" }),
+        )
+        .await;
     assert_eq!(a.status, 201, "{a:?}");
-    assert_eq!(v(json!({ "fingerprint": "m1", "product": lic["product"] })).await.data()["code"], "VALID");
+    assert_eq!(
+        v(json!({ "fingerprint": "m1", "product": lic["product"] }))
+            .await
+            .data()["code"],
+        "VALID"
+    );
 
     let id = lic["id"].as_str().unwrap();
-    let s = env.post(&format!("/v1/manage/licenses/{id}/suspend"), &t.admin, json!({})).await;
-    assert_eq!((s.status, s.data()["status"].as_str()), (200, Some("suspended")), "{s:?}");
+    let s = env
+        .post(
+            &format!("/v1/manage/licenses/{id}/suspend"),
+            &t.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s.status, s.data()["status"].as_str()),
+        (200, Some("suspended")),
+        "{s:?}"
+    );
     // Suspension outranks everything after it.
     let r = v(json!({ "fingerprint": "nope", "product": "other" })).await;
-    assert_eq!((r.data()["code"].as_str(), r.data()["license"]["status"].as_str()), (Some("SUSPENDED"), Some("suspended")));
+    assert_eq!(
+        (
+            r.data()["code"].as_str(),
+            r.data()["license"]["status"].as_str()
+        ),
+        (Some("SUSPENDED"), Some("suspended"))
+    );
 
-    assert_eq!(env.post(&format!("/v1/manage/licenses/{id}/resume"), &t.admin, json!({})).await.status, 200);
-    let r = env.post(&format!("/v1/manage/licenses/{id}/renew"), &t.admin, json!({ "expires_at": "2026-03-02T00:00:00Z" })).await;
-    assert_eq!((r.status, r.data()["expires_at"].as_str()), (200, Some("2026-03-02T00:00:00.000Z")), "{r:?}");
+    assert_eq!(
+        env.post(
+            &format!("/v1/manage/licenses/{id}/resume"),
+            &t.admin,
+            json!({})
+        )
+        .await
+        .status,
+        200
+    );
+    let r = env
+        .post(
+            &format!("/v1/manage/licenses/{id}/renew"),
+            &t.admin,
+            json!({ "expires_at": "2026-03-02T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.data()["expires_at"].as_str()),
+        (200, Some("2026-03-02T00:00:00.000Z")),
+        "{r:?}"
+    );
     assert_eq!(v(json!({})).await.data()["code"], "VALID");
     env.clock().set(datetime!(2026-03-02 00:00 UTC));
     let r = v(json!({ "product": "other" })).await;
-    assert_eq!((r.data()["code"].as_str(), r.data()["license"]["status"].as_str()), (Some("EXPIRED"), Some("expired")));
+    assert_eq!(
+        (
+            r.data()["code"].as_str(),
+            r.data()["license"]["status"].as_str()
+        ),
+        (Some("EXPIRED"), Some("expired"))
+    );
 
-    assert_eq!(env.post(&format!("/v1/manage/licenses/{id}/cancel"), &t.admin, json!({})).await.status, 200);
+    assert_eq!(
+        env.post(
+            &format!("/v1/manage/licenses/{id}/cancel"),
+            &t.admin,
+            json!({})
+        )
+        .await
+        .status,
+        200
+    );
     assert_eq!(v(json!({})).await.data()["code"], "CANCELLED");
 }
 
@@ -68,14 +156,34 @@ async fn lifecycle_moves_and_cancel_is_terminal() {
     let key = lic["key"].as_str().unwrap();
     let act = |what: &'static str, body| {
         let (env, t) = (&env, &t);
-        async move { env.post(&format!("/v1/manage/licenses/{id}/{what}"), &t.admin, body).await }
+        async move {
+            env.post(&format!("/v1/manage/licenses/{id}/{what}"), &t.admin, body)
+                .await
+        }
     };
 
-    assert_eq!(act("resume", json!({})).await.status, 200, "resuming an active license is a no-op");
-    assert_eq!(act("suspend", json!({})).await.data()["status"], "suspended");
-    assert_eq!(act("suspend", json!({})).await.status, 200, "suspending twice is a no-op");
+    assert_eq!(
+        act("resume", json!({})).await.status,
+        200,
+        "resuming an active license is a no-op"
+    );
+    assert_eq!(
+        act("suspend", json!({})).await.data()["status"],
+        "suspended"
+    );
+    assert_eq!(
+        act("suspend", json!({})).await.status,
+        200,
+        "suspending twice is a no-op"
+    );
     // A suspended license takes no new seat.
-    let a = env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": "m" })).await;
+    let a = env
+        .post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "m" }),
+        )
+        .await;
     assert_eq!((a.status, a.code()), (403, "LICENSE_NOT_ACTIVE"), "{a:?}");
     assert_eq!(act("resume", json!({})).await.data()["status"], "active");
 
@@ -86,26 +194,66 @@ async fn lifecycle_moves_and_cancel_is_terminal() {
     let r = act("renew", json!({ "days": 1 })).await;
     assert_eq!(r.data()["expires_at"], "2026-04-01T12:00:00.000Z");
     assert_eq!(act("renew", json!({})).await.status, 422);
-    assert_eq!(act("renew", json!({ "days": 1, "expires_at": "2027-01-01T00:00:00Z" })).await.status, 422);
-    assert_eq!(act("renew", json!({ "expires_at": "2020-01-01T00:00:00Z" })).await.status, 422);
+    assert_eq!(
+        act(
+            "renew",
+            json!({ "days": 1, "expires_at": "2027-01-01T00:00:00Z" })
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        act("renew", json!({ "expires_at": "2020-01-01T00:00:00Z" }))
+            .await
+            .status,
+        422
+    );
 
     assert_eq!(act("cancel", json!({})).await.data()["status"], "cancelled");
-    assert_eq!(act("cancel", json!({})).await.status, 200, "cancelling twice is a no-op");
+    assert_eq!(
+        act("cancel", json!({})).await.status,
+        200,
+        "cancelling twice is a no-op"
+    );
     for what in ["resume", "suspend"] {
         let r = act(what, json!({})).await;
-        assert_eq!((r.status, r.code()), (409, "LICENSE_CANCELLED"), "{what}: {r:?}");
+        assert_eq!(
+            (r.status, r.code()),
+            (409, "LICENSE_CANCELLED"),
+            "{what}: {r:?}"
+        );
     }
     let r = act("renew", json!({ "days": 5 })).await;
     assert_eq!((r.status, r.code()), (409, "LICENSE_CANCELLED"));
-    let a = env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": "m" })).await;
+    let a = env
+        .post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "m" }),
+        )
+        .await;
     assert_eq!((a.status, a.code()), (403, "LICENSE_NOT_ACTIVE"));
 
     // The audit trail has every move, newest first.
     let audit = env.get("/v1/manage/audit-events?limit=100", &t.admin).await;
-    let codes: Vec<&str> = audit.data().as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = audit
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
     assert_eq!(
         &codes[..6],
-        ["LICENSE.CANCELLED", "LICENSE.RENEWED", "LICENSE.RENEWED", "LICENSE.RESUMED", "LICENSE.SUSPENDED", "LICENSE.CREATED"],
+        [
+            "LICENSE.CANCELLED",
+            "LICENSE.RENEWED",
+            "LICENSE.RENEWED",
+            "LICENSE.RESUMED",
+            "LICENSE.SUSPENDED",
+            "LICENSE.CREATED"
+        ],
         "{codes:?}"
     );
     let e = &audit.data()[0];
@@ -122,46 +270,132 @@ async fn activation_restore_and_deactivation() {
     let (_, lic) = env.license(&t, 1, json!({})).await;
     let key = lic["key"].as_str().unwrap();
     let body = json!({ "license_key": key, "fingerprint": "laptop", "name": "Ann's laptop", "hostname": "ann-mbp", "metadata": { "os": "macos" } });
-    let a = env.post("/v1/integration/activations", &t.integration, body.clone()).await;
+    let a = env
+        .post("/v1/integration/activations", &t.integration, body.clone())
+        .await;
     assert_eq!(a.status, 201, "{a:?}");
     let id = a.data()["id"].as_str().unwrap().to_string();
     assert_eq!(a.data()["license_id"], lic["id"]);
     assert_eq!(a.data()["name"], "Ann's laptop");
     // Same fingerprint again: 200, same activation, no second seat.
-    let again = env.post("/v1/integration/activations", &t.integration, body.clone()).await;
-    assert_eq!((again.status, again.data()["id"].as_str()), (200, Some(id.as_str())));
+    let again = env
+        .post("/v1/integration/activations", &t.integration, body.clone())
+        .await;
+    assert_eq!(
+        (again.status, again.data()["id"].as_str()),
+        (200, Some(id.as_str()))
+    );
 
-    let d = env.delete(&format!("/v1/integration/activations/{id}"), &t.integration).await;
-    assert_eq!((d.status, d.data()["status"].as_str()), (200, Some("deactivated")), "{d:?}");
-    let d2 = env.delete(&format!("/v1/integration/activations/{id}"), &t.integration).await;
+    let d = env
+        .delete(&format!("/v1/integration/activations/{id}"), &t.integration)
+        .await;
+    assert_eq!(
+        (d.status, d.data()["status"].as_str()),
+        (200, Some("deactivated")),
+        "{d:?}"
+    );
+    let d2 = env
+        .delete(&format!("/v1/integration/activations/{id}"), &t.integration)
+        .await;
     assert_eq!(d2.status, 200, "deactivating twice is 200");
-    let by_fp = env.post("/v1/integration/activations/deactivate", &t.integration, json!({ "license_key": key, "fingerprint": "laptop" })).await;
+    let by_fp = env
+        .post(
+            "/v1/integration/activations/deactivate",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "laptop" }),
+        )
+        .await;
     assert_eq!(by_fp.status, 200);
-    let lic_now = env.get(&format!("/v1/manage/licenses/{}", lic["id"].as_str().unwrap()), &t.admin).await;
-    assert_eq!(lic_now.data()["seats"]["used"], 0, "three deactivations free exactly one seat");
+    let lic_now = env
+        .get(
+            &format!("/v1/manage/licenses/{}", lic["id"].as_str().unwrap()),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(
+        lic_now.data()["seats"]["used"],
+        0,
+        "three deactivations free exactly one seat"
+    );
 
     // Restored: same id and created_at, seat taken again.
-    let r = env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": "laptop" })).await;
-    assert_eq!((r.status, r.data()["id"].as_str()), (201, Some(id.as_str())), "{r:?}");
+    let r = env
+        .post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "laptop" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.data()["id"].as_str()),
+        (201, Some(id.as_str())),
+        "{r:?}"
+    );
     assert_eq!(r.data()["created_at"], a.data()["created_at"]);
     assert_eq!(r.data()["status"], "active");
-    assert_eq!(r.data()["name"], "Ann's laptop", "restoring keeps what it is not told to change");
-    let full = env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": "desktop" })).await;
+    assert_eq!(
+        r.data()["name"],
+        "Ann's laptop",
+        "restoring keeps what it is not told to change"
+    );
+    let full = env
+        .post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "desktop" }),
+        )
+        .await;
     assert_eq!((full.status, full.code()), (409, "TOO_MANY_ACTIVATIONS"));
     assert_eq!(full.json["error"]["type"], "conflict_error");
 
-    let list = env.get(&format!("/v1/manage/licenses/{}/activations", lic["id"].as_str().unwrap()), &t.admin).await;
+    let list = env
+        .get(
+            &format!(
+                "/v1/manage/licenses/{}/activations",
+                lic["id"].as_str().unwrap()
+            ),
+            &t.admin,
+        )
+        .await;
     assert_eq!(list.data().as_array().unwrap().len(), 1);
 
-    let missing = env.delete("/v1/integration/activations/act_0000000000000000000000000000000000000000000000000000", &t.integration).await;
-    assert_eq!((missing.status, missing.code()), (404, "ACTIVATION_NOT_FOUND"));
-    let bad = env.delete("/v1/integration/activations/nonsense", &t.integration).await;
+    let missing = env
+        .delete(
+            "/v1/integration/activations/act_0000000000000000000000000000000000000000000000000000",
+            &t.integration,
+        )
+        .await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (404, "ACTIVATION_NOT_FOUND")
+    );
+    let bad = env
+        .delete("/v1/integration/activations/nonsense", &t.integration)
+        .await;
     assert_eq!((bad.status, bad.code()), (404, "ACTIVATION_NOT_FOUND"));
-    let nolic = env.post("/v1/integration/activations", &t.integration, json!({ "license_key": "NOPE-NOPE-NOPE", "fingerprint": "x" })).await;
+    let nolic = env
+        .post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": "NOPE-NOPE-NOPE", "fingerprint": "x" }),
+        )
+        .await;
     assert_eq!((nolic.status, nolic.code()), (404, "LICENSE_NOT_FOUND"));
-    let nolic = env.post("/v1/integration/activations/deactivate", &t.integration, json!({ "license_key": "NOPE-NOPE-NOPE", "fingerprint": "x" })).await;
+    let nolic = env
+        .post(
+            "/v1/integration/activations/deactivate",
+            &t.integration,
+            json!({ "license_key": "NOPE-NOPE-NOPE", "fingerprint": "x" }),
+        )
+        .await;
     assert_eq!((nolic.status, nolic.code()), (404, "LICENSE_NOT_FOUND"));
-    let noact = env.post("/v1/integration/activations/deactivate", &t.integration, json!({ "license_key": key, "fingerprint": "never-seen" })).await;
+    let noact = env
+        .post(
+            "/v1/integration/activations/deactivate",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "never-seen" }),
+        )
+        .await;
     assert_eq!((noact.status, noact.code()), (404, "ACTIVATION_NOT_FOUND"));
 }
 
@@ -169,33 +403,98 @@ async fn activation_restore_and_deactivation() {
 async fn management_api_round_trip() {
     let env = Env::start().await;
     let t = env.tenant("mgmt").await;
-    let p = env.post("/v1/manage/products", &t.admin, json!({ "code": "studio", "name": "Studio" })).await;
+    let p = env
+        .post(
+            "/v1/manage/products",
+            &t.admin,
+            json!({ "code": "studio", "name": "Studio" }),
+        )
+        .await;
     assert_eq!(p.status, 201);
-    let dup = env.post("/v1/manage/products", &t.admin, json!({ "code": "studio", "name": "Again" })).await;
+    let dup = env
+        .post(
+            "/v1/manage/products",
+            &t.admin,
+            json!({ "code": "studio", "name": "Again" }),
+        )
+        .await;
     assert_eq!((dup.status, dup.code()), (409, "PRODUCT_EXISTS"));
-    let renamed = env.patch("/v1/manage/products/studio", &t.admin, json!({ "name": "Studio 2" })).await;
+    let renamed = env
+        .patch(
+            "/v1/manage/products/studio",
+            &t.admin,
+            json!({ "name": "Studio 2" }),
+        )
+        .await;
     assert_eq!(renamed.data()["name"], "Studio 2");
-    assert_eq!(env.get("/v1/manage/products/studio", &t.admin).await.data()["name"], "Studio 2");
-    assert_eq!(env.get("/v1/manage/products/nope", &t.admin).await.code(), "PRODUCT_NOT_FOUND");
+    assert_eq!(
+        env.get("/v1/manage/products/studio", &t.admin).await.data()["name"],
+        "Studio 2"
+    );
+    assert_eq!(
+        env.get("/v1/manage/products/nope", &t.admin).await.code(),
+        "PRODUCT_NOT_FOUND"
+    );
 
-    let nopol = env.post("/v1/manage/policies", &t.admin, json!({ "product": "ghost", "name": "x", "max_activations": 1 })).await;
+    let nopol = env
+        .post(
+            "/v1/manage/policies",
+            &t.admin,
+            json!({ "product": "ghost", "name": "x", "max_activations": 1 }),
+        )
+        .await;
     assert_eq!((nopol.status, nopol.code()), (422, "PRODUCT_NOT_FOUND"));
-    let pol = env.policy(&t, "studio", 3, json!({ "sync": { "type": "boolean" } })).await;
-    let got = env.get(&format!("/v1/manage/policies/{pol}"), &t.admin).await;
+    let pol = env
+        .policy(&t, "studio", 3, json!({ "sync": { "type": "boolean" } }))
+        .await;
+    let got = env
+        .get(&format!("/v1/manage/policies/{pol}"), &t.admin)
+        .await;
     assert_eq!(got.data()["max_activations"], 3);
-    let pp = env.patch(&format!("/v1/manage/policies/{pol}"), &t.admin, json!({ "duration_days": 365, "stripe_price_ids": ["price_1"] })).await;
-    assert_eq!((pp.data()["duration_days"].as_u64(), pp.data()["stripe_price_ids"][0].as_str()), (Some(365), Some("price_1")), "{pp:?}");
+    let pp = env
+        .patch(
+            &format!("/v1/manage/policies/{pol}"),
+            &t.admin,
+            json!({ "duration_days": 365, "stripe_price_ids": ["price_1"] }),
+        )
+        .await;
+    assert_eq!(
+        (
+            pp.data()["duration_days"].as_u64(),
+            pp.data()["stripe_price_ids"][0].as_str()
+        ),
+        (Some(365), Some("price_1")),
+        "{pp:?}"
+    );
 
     // Paging: 3 products, 2 per page.
     for c in ["a1", "a2"] {
-        env.post("/v1/manage/products", &t.admin, json!({ "code": c, "name": c })).await;
+        env.post(
+            "/v1/manage/products",
+            &t.admin,
+            json!({ "code": c, "name": c }),
+        )
+        .await;
     }
     let page1 = env.get("/v1/manage/products?limit=2", &t.admin).await;
     assert_eq!(page1.data().as_array().unwrap().len(), 2);
-    let cursor = page1.json["meta"]["next_cursor"].as_str().expect("a next cursor").to_string();
-    let page2 = env.get(&format!("/v1/manage/products?limit=2&cursor={cursor}"), &t.admin).await;
+    let cursor = page1.json["meta"]["next_cursor"]
+        .as_str()
+        .expect("a next cursor")
+        .to_string();
+    let page2 = env
+        .get(
+            &format!("/v1/manage/products?limit=2&cursor={cursor}"),
+            &t.admin,
+        )
+        .await;
     assert_eq!(page2.data().as_array().unwrap().len(), 1, "{page2:?}");
-    let tampered = env.get(&format!("/v1/manage/products?limit=2&cursor=x{cursor}"), &t.admin).await;
+    let tampered = env
+        .get(
+            &format!("/v1/manage/products?limit=2&cursor=x{cursor}"),
+            &t.admin,
+        )
+        .await;
     assert_eq!((tampered.status, tampered.code()), (400, "INVALID_CURSOR"));
 
     // Licenses: issue with a chosen key and expiry from the policy's duration.
@@ -203,19 +502,44 @@ async fn management_api_round_trip() {
     assert_eq!(l.status, 201, "{l:?}");
     assert_eq!(l.data()["key"], "ZED-CUSTOM-KEY-0001");
     assert_eq!(l.data()["customer_email"], "zed@example.com");
-    assert!(l.data()["expires_at"].is_string(), "duration_days gives an expiry");
+    assert!(
+        l.data()["expires_at"].is_string(),
+        "duration_days gives an expiry"
+    );
     let dup = env.post("/v1/manage/licenses", &t.admin, json!({ "policy": pol, "customer_email": "x@example.com", "key": "ZED-CUSTOM-KEY-0001" })).await;
     assert_eq!((dup.status, dup.code()), (409, "LICENSE_KEY_EXISTS"));
     let nop = env.post("/v1/manage/licenses", &t.admin, json!({ "policy": "pol_00000000000000000000000000", "customer_email": "x@example.com" })).await;
     assert_eq!((nop.status, nop.code()), (422, "POLICY_NOT_FOUND"));
-    env.post("/v1/manage/licenses", &t.admin, json!({ "policy": pol, "customer_email": "zed@example.com" })).await;
-    let list = env.get("/v1/manage/licenses?email=ZED@example.com&limit=1", &t.admin).await;
+    env.post(
+        "/v1/manage/licenses",
+        &t.admin,
+        json!({ "policy": pol, "customer_email": "zed@example.com" }),
+    )
+    .await;
+    let list = env
+        .get(
+            "/v1/manage/licenses?email=ZED@example.com&limit=1",
+            &t.admin,
+        )
+        .await;
     assert_eq!(list.data().as_array().unwrap().len(), 1);
-    let next = list.json["meta"]["next_cursor"].as_str().unwrap().to_string();
-    let list2 = env.get(&format!("/v1/manage/licenses?email=zed@example.com&limit=1&cursor={next}"), &t.admin).await;
+    let next = list.json["meta"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let list2 = env
+        .get(
+            &format!("/v1/manage/licenses?email=zed@example.com&limit=1&cursor={next}"),
+            &t.admin,
+        )
+        .await;
     assert_eq!(list2.data().as_array().unwrap().len(), 1);
     assert_ne!(list.data()[0]["id"], list2.data()[0]["id"]);
-    assert_eq!(env.get("/v1/manage/licenses", &t.admin).await.status, 422, "email is required");
+    assert_eq!(
+        env.get("/v1/manage/licenses", &t.admin).await.status,
+        422,
+        "email is required"
+    );
 
     // PATCH: per-license seat limit, metadata, entitlement override.
     let id = l.data()["id"].as_str().unwrap();
@@ -225,20 +549,56 @@ async fn management_api_round_trip() {
     assert_eq!(patched.status, 200, "{patched:?}");
     assert_eq!(patched.data()["seats"]["limit"], 10);
     assert_eq!(patched.data()["entitlements"], json!({ "beta": true }));
-    assert_eq!(env.get(&format!("/v1/manage/licenses/{id}"), &t.admin).await.data()["metadata"]["crm"], 8);
+    assert_eq!(
+        env.get(&format!("/v1/manage/licenses/{id}"), &t.admin)
+            .await
+            .data()["metadata"]["crm"],
+        8
+    );
 
     // API keys: created (shown once), listed without secrets, revoked.
-    let k = env.post("/v1/manage/api-keys", &t.admin, json!({ "name": "ci", "scopes": ["integration"] })).await;
+    let k = env
+        .post(
+            "/v1/manage/api-keys",
+            &t.admin,
+            json!({ "name": "ci", "scopes": ["integration"] }),
+        )
+        .await;
     assert_eq!(k.status, 201, "{k:?}");
     let secret = k.data()["key"].as_str().unwrap().to_string();
     let kid = k.data()["id"].as_str().unwrap().to_string();
     let listed = env.get("/v1/manage/api-keys", &t.admin).await;
-    assert!(!listed.text.contains(&secret[secret.len() - 20..]), "no secret in listings");
+    assert!(
+        !listed.text.contains(&secret[secret.len() - 20..]),
+        "no secret in listings"
+    );
     assert!(!listed.text.contains("hash"));
-    assert_eq!(env.post("/v1/integration/licenses/ZED-CUSTOM-KEY-0001/validate", &secret, json!({})).await.status, 200);
-    let rv = env.delete(&format!("/v1/manage/api-keys/{kid}"), &t.admin).await;
+    assert_eq!(
+        env.post(
+            "/v1/integration/licenses/ZED-CUSTOM-KEY-0001/validate",
+            &secret,
+            json!({})
+        )
+        .await
+        .status,
+        200
+    );
+    let rv = env
+        .delete(&format!("/v1/manage/api-keys/{kid}"), &t.admin)
+        .await;
     assert!(rv.data()["revoked_at"].is_string(), "{rv:?}");
-    assert_eq!(env.delete(&format!("/v1/manage/api-keys/{kid}"), &t.admin).await.status, 200);
-    let after = env.post("/v1/integration/licenses/ZED-CUSTOM-KEY-0001/validate", &secret, json!({})).await;
+    assert_eq!(
+        env.delete(&format!("/v1/manage/api-keys/{kid}"), &t.admin)
+            .await
+            .status,
+        200
+    );
+    let after = env
+        .post(
+            "/v1/integration/licenses/ZED-CUSTOM-KEY-0001/validate",
+            &secret,
+            json!({}),
+        )
+        .await;
     assert_eq!((after.status, after.code()), (401, "UNAUTHENTICATED"));
 }

@@ -6,24 +6,50 @@ use time::macros::datetime;
 
 async fn setup(env: &Env, t: &Tenant, ents: Value) -> (String, String, String) {
     let (pol, lic) = env.license(t, 3, ents).await;
-    (pol, lic["key"].as_str().unwrap().to_string(), lic["id"].as_str().unwrap().to_string())
+    (
+        pol,
+        lic["key"].as_str().unwrap().to_string(),
+        lic["id"].as_str().unwrap().to_string(),
+    )
 }
 
 fn metered(limit: u64, period: &str, overage: &str) -> Value {
     json!({ "type": "metered", "limit": limit, "period": period, "overage": overage })
 }
 
-async fn record(env: &Env, t: &Tenant, key: &str, metric: &str, q: Value, idem: Option<&str>) -> harness::Resp {
+async fn record(
+    env: &Env,
+    t: &Tenant,
+    key: &str,
+    metric: &str,
+    q: Value,
+    idem: Option<&str>,
+) -> harness::Resp {
     let body = json!({ "license_key": key, "metric": metric, "quantity": q });
-    let mut headers = vec![("x-api-key", t.integration.as_str()), ("content-type", "application/json")];
+    let mut headers = vec![
+        ("x-api-key", t.integration.as_str()),
+        ("content-type", "application/json"),
+    ];
     if let Some(k) = idem {
         headers.push(("x-idempotency-key", k));
     }
-    env.send_raw("POST", "/v1/integration/usage/record", &headers, body.to_string().into_bytes()).await
+    env.send_raw(
+        "POST",
+        "/v1/integration/usage/record",
+        &headers,
+        body.to_string().into_bytes(),
+    )
+    .await
 }
 
 async fn used(env: &Env, t: &Tenant, key: &str, metric: &str) -> Value {
-    let r = env.post("/v1/integration/entitlements/check", &t.integration, json!({ "license_key": key, "features": [metric] })).await;
+    let r = env
+        .post(
+            "/v1/integration/entitlements/check",
+            &t.integration,
+            json!({ "license_key": key, "features": [metric] }),
+        )
+        .await;
     assert_eq!(r.status, 200, "{r:?}");
     r.data()["results"][metric].clone()
 }
@@ -32,35 +58,87 @@ async fn used(env: &Env, t: &Tenant, key: &str, metric: &str) -> Value {
 async fn sixty_concurrent_records_never_pass_a_hard_limit() {
     let env = Env::start().await;
     let t = env.tenant("quota").await;
-    let (_, key, _) = setup(&env, &t, json!({ "api-calls": metered(100, "month", "deny") })).await;
-    let results = futures::future::join_all((0..60).map(|_| record(&env, &t, &key, "api-calls", json!(2), None))).await;
+    let (_, key, _) = setup(
+        &env,
+        &t,
+        json!({ "api-calls": metered(100, "month", "deny") }),
+    )
+    .await;
+    let results = futures::future::join_all(
+        (0..60).map(|_| record(&env, &t, &key, "api-calls", json!(2), None)),
+    )
+    .await;
     let ok = results.iter().filter(|r| r.status == 201).count();
-    let refused = results.iter().filter(|r| r.status == 403 && r.code() == "QUOTA_EXCEEDED").count();
-    assert_eq!((ok, refused), (50, 10), "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
+    let refused = results
+        .iter()
+        .filter(|r| r.status == 403 && r.code() == "QUOTA_EXCEEDED")
+        .count();
+    assert_eq!(
+        (ok, refused),
+        (50, 10),
+        "{:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     let u = used(&env, &t, &key, "api-calls").await;
-    assert_eq!((u["used"].as_u64(), u["remaining"].as_u64(), u["granted"].as_bool()), (Some(100), Some(0), Some(false)), "{u}");
+    assert_eq!(
+        (
+            u["used"].as_u64(),
+            u["remaining"].as_u64(),
+            u["granted"].as_bool()
+        ),
+        (Some(100), Some(0), Some(false)),
+        "{u}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_idempotency_key_counts_once() {
     let env = Env::start().await;
     let t = env.tenant("idem").await;
-    let (_, key, _) = setup(&env, &t, json!({ "api-calls": metered(1000, "month", "deny") })).await;
-    let results = futures::future::join_all((0..20).map(|_| record(&env, &t, &key, "api-calls", json!(7), Some("job-42")))).await;
+    let (_, key, _) = setup(
+        &env,
+        &t,
+        json!({ "api-calls": metered(1000, "month", "deny") }),
+    )
+    .await;
+    let results = futures::future::join_all(
+        (0..20).map(|_| record(&env, &t, &key, "api-calls", json!(7), Some("job-42"))),
+    )
+    .await;
     assert!(results.iter().all(|r| r.status == 201), "{results:?}");
-    let first = results.iter().find(|r| r.header("idempotent-replayed").is_none()).expect("one original");
-    assert_eq!(results.iter().filter(|r| r.header("idempotent-replayed") == Some("true")).count(), 19);
-    assert!(results.iter().all(|r| r.data() == first.data()), "every replay is the first body");
+    let first = results
+        .iter()
+        .find(|r| r.header("idempotent-replayed").is_none())
+        .expect("one original");
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r.header("idempotent-replayed") == Some("true"))
+            .count(),
+        19
+    );
+    assert!(
+        results.iter().all(|r| r.data() == first.data()),
+        "every replay is the first body"
+    );
     assert_eq!(used(&env, &t, &key, "api-calls").await["used"], 7);
 
     // Later replays, sequentially: same body; a different body is a conflict.
     let again = record(&env, &t, &key, "api-calls", json!(7), Some("job-42")).await;
     assert_eq!((again.status, again.data()), (201, first.data()));
     let other = record(&env, &t, &key, "api-calls", json!(8), Some("job-42")).await;
-    assert_eq!((other.status, other.code()), (409, "IDEMPOTENCY_KEY_REUSED"));
+    assert_eq!(
+        (other.status, other.code()),
+        (409, "IDEMPOTENCY_KEY_REUSED")
+    );
     assert_eq!(used(&env, &t, &key, "api-calls").await["used"], 7);
     let long = "k".repeat(256);
-    assert_eq!(record(&env, &t, &key, "api-calls", json!(1), Some(&long)).await.status, 422);
+    assert_eq!(
+        record(&env, &t, &key, "api-calls", json!(1), Some(&long))
+            .await
+            .status,
+        422
+    );
 }
 
 #[tokio::test]
@@ -69,58 +147,177 @@ async fn periods_roll_over_and_backdated_records_land_in_their_period() {
     let t = env.tenant("period").await;
     let (_, key, lid) = setup(&env, &t, json!({ "api-calls": metered(10, "month", "deny"), "exports": metered(3, "day", "deny"), "seats-synced": metered(5, "total", "deny") })).await;
     let r = record(&env, &t, &key, "api-calls", json!(4), None).await;
-    assert_eq!((r.status, r.data()["period"].as_str(), r.data()["used"].as_u64()), (201, Some("2026-11"), Some(4)), "{r:?}");
+    assert_eq!(
+        (
+            r.status,
+            r.data()["period"].as_str(),
+            r.data()["used"].as_u64()
+        ),
+        (201, Some("2026-11"), Some(4)),
+        "{r:?}"
+    );
     assert_eq!(r.data()["resets_at"], "2026-12-01T00:00:00.000Z");
-    assert_eq!(record(&env, &t, &key, "exports", json!(3), None).await.status, 201);
-    assert_eq!(record(&env, &t, &key, "exports", json!(1), None).await.code(), "QUOTA_EXCEEDED");
-    assert_eq!(record(&env, &t, &key, "seats-synced", json!(5), None).await.status, 201);
+    assert_eq!(
+        record(&env, &t, &key, "exports", json!(3), None)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        record(&env, &t, &key, "exports", json!(1), None)
+            .await
+            .code(),
+        "QUOTA_EXCEEDED"
+    );
+    assert_eq!(
+        record(&env, &t, &key, "seats-synced", json!(5), None)
+            .await
+            .status,
+        201
+    );
 
     env.clock().set(datetime!(2026-12-01 00:30 UTC));
-    assert_eq!(used(&env, &t, &key, "api-calls").await["used"], 0, "a new month starts at zero");
-    assert_eq!(used(&env, &t, &key, "exports").await["used"], 0, "a new day starts at zero");
-    assert_eq!(used(&env, &t, &key, "seats-synced").await["used"], 5, "total never resets");
-    assert_eq!(record(&env, &t, &key, "exports", json!(1), None).await.status, 201);
+    assert_eq!(
+        used(&env, &t, &key, "api-calls").await["used"],
+        0,
+        "a new month starts at zero"
+    );
+    assert_eq!(
+        used(&env, &t, &key, "exports").await["used"],
+        0,
+        "a new day starts at zero"
+    );
+    assert_eq!(
+        used(&env, &t, &key, "seats-synced").await["used"],
+        5,
+        "total never resets"
+    );
+    assert_eq!(
+        record(&env, &t, &key, "exports", json!(1), None)
+            .await
+            .status,
+        201
+    );
 
     // A late record for November lands in November.
     let late = env
         .post("/v1/integration/usage/record", &t.integration, json!({ "license_key": key, "metric": "api-calls", "quantity": 6, "timestamp": "2026-11-30T22:00:00Z" }))
         .await;
-    assert_eq!((late.status, late.data()["period"].as_str(), late.data()["used"].as_u64()), (201, Some("2026-11"), Some(10)), "{late:?}");
+    assert_eq!(
+        (
+            late.status,
+            late.data()["period"].as_str(),
+            late.data()["used"].as_u64()
+        ),
+        (201, Some("2026-11"), Some(10)),
+        "{late:?}"
+    );
     let over = env
         .post("/v1/integration/usage/record", &t.integration, json!({ "license_key": key, "metric": "api-calls", "quantity": 1, "timestamp": "2026-11-30T22:00:00Z" }))
         .await;
     assert_eq!(over.code(), "QUOTA_EXCEEDED", "November is full");
-    assert_eq!(used(&env, &t, &key, "api-calls").await["used"], 0, "December untouched");
+    assert_eq!(
+        used(&env, &t, &key, "api-calls").await["used"],
+        0,
+        "December untouched"
+    );
     for ts in ["2026-11-23T00:00:00Z", "2026-12-01T00:32:00Z"] {
         let r = env.post("/v1/integration/usage/record", &t.integration, json!({ "license_key": key, "metric": "api-calls", "quantity": 1, "timestamp": ts })).await;
-        assert_eq!((r.status, r.code()), (422, "TIMESTAMP_OUT_OF_RANGE"), "{ts}");
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "TIMESTAMP_OUT_OF_RANGE"),
+            "{ts}"
+        );
     }
 
     // Reports: per license, per period, and the export.
-    let u = env.get(&format!("/v1/manage/usage?license_id={lid}&period=2026-11"), &t.admin).await;
+    let u = env
+        .get(
+            &format!("/v1/manage/usage?license_id={lid}&period=2026-11"),
+            &t.admin,
+        )
+        .await;
     let rows = u.data().as_array().unwrap();
-    assert_eq!(rows.len(), 2, "api-calls for the month and exports for Nov 30: {u:?}");
-    let u = env.get(&format!("/v1/manage/usage?license_id={lid}&metric=api-calls"), &t.admin).await;
-    let periods: Vec<_> = u.data().as_array().unwrap().iter().map(|r| r["period"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        rows.len(),
+        2,
+        "api-calls for the month and exports for Nov 30: {u:?}"
+    );
+    let u = env
+        .get(
+            &format!("/v1/manage/usage?license_id={lid}&metric=api-calls"),
+            &t.admin,
+        )
+        .await;
+    let periods: Vec<_> = u
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["period"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(periods, ["2026-11"]);
-    let by_day = env.get("/v1/manage/usage?period=2026-12-01", &t.admin).await;
+    let by_day = env
+        .get("/v1/manage/usage?period=2026-12-01", &t.admin)
+        .await;
     assert_eq!(by_day.data().as_array().unwrap().len(), 1, "{by_day:?}");
 
     // The usage events (each record's audit entry), by month of their timestamp, newest first.
-    let ev = env.get(&format!("/v1/manage/usage/events?license_id={lid}&period=2026-11&limit=2"), &t.admin).await;
+    let ev = env
+        .get(
+            &format!("/v1/manage/usage/events?license_id={lid}&period=2026-11&limit=2"),
+            &t.admin,
+        )
+        .await;
     let evs = ev.data().as_array().unwrap();
     assert_eq!(evs.len(), 2, "{ev:?}");
-    assert!(evs.iter().all(|e| e["code"] == "USAGE.RECORDED" && e["severity"] == "info"));
-    assert!(evs[0]["actor"].as_str().unwrap().starts_with("key_") && evs[0]["request_id"].as_str().unwrap().starts_with("req_"));
+    assert!(evs
+        .iter()
+        .all(|e| e["code"] == "USAGE.RECORDED" && e["severity"] == "info"));
+    assert!(
+        evs[0]["actor"].as_str().unwrap().starts_with("key_")
+            && evs[0]["request_id"].as_str().unwrap().starts_with("req_")
+    );
     let next = ev.json["meta"]["next_cursor"].as_str().unwrap().to_string();
-    let rest = env.get(&format!("/v1/manage/usage/events?license_id={lid}&period=2026-11&cursor={next}"), &t.admin).await;
+    let rest = env
+        .get(
+            &format!("/v1/manage/usage/events?license_id={lid}&period=2026-11&cursor={next}"),
+            &t.admin,
+        )
+        .await;
     let rest = rest.data().as_array().unwrap();
-    assert_eq!(rest.len(), 2, "4 records were written in November (refused ones are not): {rest:?}");
+    assert_eq!(
+        rest.len(),
+        2,
+        "4 records were written in November (refused ones are not): {rest:?}"
+    );
     let oldest = &rest[1];
-    assert_eq!((oldest["metric"].as_str(), oldest["quantity"].as_u64(), oldest["timestamp"].as_str()), (Some("api-calls"), Some(6), Some("2026-11-30T22:00:00.000Z")), "the late record is the oldest by its timestamp");
-    let dec = env.get(&format!("/v1/manage/usage/events?license_id={lid}"), &t.admin).await;
-    assert_eq!(dec.data().as_array().unwrap().len(), 1, "the current month by default");
-    assert_eq!(env.get("/v1/manage/usage/events?period=2026-11", &t.admin).await.status, 422);
+    assert_eq!(
+        (
+            oldest["metric"].as_str(),
+            oldest["quantity"].as_u64(),
+            oldest["timestamp"].as_str()
+        ),
+        (Some("api-calls"), Some(6), Some("2026-11-30T22:00:00.000Z")),
+        "the late record is the oldest by its timestamp"
+    );
+    let dec = env
+        .get(
+            &format!("/v1/manage/usage/events?license_id={lid}"),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(
+        dec.data().as_array().unwrap().len(),
+        1,
+        "the current month by default"
+    );
+    assert_eq!(
+        env.get("/v1/manage/usage/events?period=2026-11", &t.admin)
+            .await
+            .status,
+        422
+    );
 }
 
 #[tokio::test]
@@ -129,56 +326,198 @@ async fn overage_allow_overrides_and_export() {
     let t = env.tenant("overage").await;
     let (_, key, lid) = setup(&env, &t, json!({ "api-calls": metered(5, "month", "allow"), "renders": metered(10, "month", "deny"), "sso": { "type": "boolean" } })).await;
     let r = record(&env, &t, &key, "api-calls", json!(7), None).await;
-    assert_eq!((r.status, r.data()["used"].as_u64(), r.data()["overage"].as_u64(), r.data()["remaining"].as_u64()), (201, Some(7), Some(2), Some(0)), "{r:?}");
+    assert_eq!(
+        (
+            r.status,
+            r.data()["used"].as_u64(),
+            r.data()["overage"].as_u64(),
+            r.data()["remaining"].as_u64()
+        ),
+        (201, Some(7), Some(2), Some(0)),
+        "{r:?}"
+    );
     let u = used(&env, &t, &key, "api-calls").await;
-    assert_eq!((u["granted"].as_bool(), u["overage"].as_u64()), (Some(true), Some(2)), "overage allowed stays granted: {u}");
+    assert_eq!(
+        (u["granted"].as_bool(), u["overage"].as_u64()),
+        (Some(true), Some(2)),
+        "overage allowed stays granted: {u}"
+    );
 
     // A per-license override beats the policy.
-    let p = env.patch(&format!("/v1/manage/licenses/{lid}"), &t.admin, json!({ "entitlements": { "renders": metered(3, "month", "deny") } })).await;
+    let p = env
+        .patch(
+            &format!("/v1/manage/licenses/{lid}"),
+            &t.admin,
+            json!({ "entitlements": { "renders": metered(3, "month", "deny") } }),
+        )
+        .await;
     assert_eq!(p.status, 200, "{p:?}");
-    assert_eq!(record(&env, &t, &key, "renders", json!(4), None).await.code(), "QUOTA_EXCEEDED");
-    assert_eq!(record(&env, &t, &key, "renders", json!(3), None).await.status, 201);
+    assert_eq!(
+        record(&env, &t, &key, "renders", json!(4), None)
+            .await
+            .code(),
+        "QUOTA_EXCEEDED"
+    );
+    assert_eq!(
+        record(&env, &t, &key, "renders", json!(3), None)
+            .await
+            .status,
+        201
+    );
     // Validate's entitlements block and the check agree.
-    let v = env.post(&format!("/v1/integration/licenses/{key}/validate"), &t.integration, json!({})).await;
-    assert_eq!(v.data()["license"]["entitlements"]["renders"], json!({ "limit": 3, "used": 3, "period": "month" }));
+    let v = env
+        .post(
+            &format!("/v1/integration/licenses/{key}/validate"),
+            &t.integration,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        v.data()["license"]["entitlements"]["renders"],
+        json!({ "limit": 3, "used": 3, "period": "month" })
+    );
     assert_eq!(v.data()["license"]["entitlements"]["sso"], true);
-    let c = env.post("/v1/integration/entitlements/check", &t.integration, json!({ "license_key": key, "features": ["renders", "sso", "nope"] })).await;
+    let c = env
+        .post(
+            "/v1/integration/entitlements/check",
+            &t.integration,
+            json!({ "license_key": key, "features": ["renders", "sso", "nope"] }),
+        )
+        .await;
     assert_eq!(c.data()["license_valid"], true);
     assert_eq!(c.data()["results"]["renders"]["limit"], 3);
     assert_eq!(c.data()["results"]["renders"]["used"], 3);
-    assert_eq!(c.data()["results"]["renders"]["resets_at"], "2026-12-01T00:00:00.000Z");
-    assert_eq!(c.data()["results"]["sso"], json!({ "granted": true, "type": "boolean" }));
+    assert_eq!(
+        c.data()["results"]["renders"]["resets_at"],
+        "2026-12-01T00:00:00.000Z"
+    );
+    assert_eq!(
+        c.data()["results"]["sso"],
+        json!({ "granted": true, "type": "boolean" })
+    );
     assert_eq!(c.data()["results"]["nope"]["granted"], false);
     // "inherit" drops the override: the policy's limit applies again.
-    let p = env.patch(&format!("/v1/manage/licenses/{lid}"), &t.admin, json!({ "entitlements": { "renders": "inherit" } })).await;
-    assert_eq!(p.data()["entitlements"]["renders"], json!({ "limit": 10, "used": 3, "period": "month" }), "{p:?}");
-    assert_eq!(env.patch(&format!("/v1/manage/licenses/{lid}"), &t.admin, json!({ "entitlements": { "renders": "maybe" } })).await.status, 422);
+    let p = env
+        .patch(
+            &format!("/v1/manage/licenses/{lid}"),
+            &t.admin,
+            json!({ "entitlements": { "renders": "inherit" } }),
+        )
+        .await;
+    assert_eq!(
+        p.data()["entitlements"]["renders"],
+        json!({ "limit": 10, "used": 3, "period": "month" }),
+        "{p:?}"
+    );
+    assert_eq!(
+        env.patch(
+            &format!("/v1/manage/licenses/{lid}"),
+            &t.admin,
+            json!({ "entitlements": { "renders": "maybe" } })
+        )
+        .await
+        .status,
+        422
+    );
 
     // Export: CSV with a header row, and JSON.
-    let csv = env.send("GET", "/v1/manage/usage/export?period=2026-11&format=csv", Some(&t.admin), None).await;
+    let csv = env
+        .send(
+            "GET",
+            "/v1/manage/usage/export?period=2026-11&format=csv",
+            Some(&t.admin),
+            None,
+        )
+        .await;
     assert_eq!(csv.status, 200);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
     let lines: Vec<&str> = csv.text.lines().collect();
-    assert_eq!(lines[0], "license_id,customer_email,metric,period,limit,used,overage");
-    assert!(lines.contains(&format!("{lid},buyer@example.com,api-calls,2026-11,5,7,2").as_str()), "{lines:?}");
+    assert_eq!(
+        lines[0],
+        "license_id,customer_email,metric,period,limit,used,overage"
+    );
+    assert!(
+        lines.contains(&format!("{lid},buyer@example.com,api-calls,2026-11,5,7,2").as_str()),
+        "{lines:?}"
+    );
     assert_eq!(lines.len(), 3);
-    let j = env.get("/v1/manage/usage/export?period=2026-11&format=json&limit=1", &t.admin).await;
+    let j = env
+        .get(
+            "/v1/manage/usage/export?period=2026-11&format=json&limit=1",
+            &t.admin,
+        )
+        .await;
     assert_eq!(j.data().as_array().unwrap().len(), 1);
-    let next = j.json["meta"]["next_cursor"].as_str().expect("a second page").to_string();
-    let j2 = env.get(&format!("/v1/manage/usage/export?period=2026-11&format=json&limit=1&cursor={next}"), &t.admin).await;
+    let next = j.json["meta"]["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_string();
+    let j2 = env
+        .get(
+            &format!("/v1/manage/usage/export?period=2026-11&format=json&limit=1&cursor={next}"),
+            &t.admin,
+        )
+        .await;
     assert_eq!(j2.data().as_array().unwrap().len(), 1);
-    assert_eq!(env.get("/v1/manage/usage/export?period=2026-11-01", &t.admin).await.status, 422);
-    assert_eq!(env.get("/v1/manage/usage/export?period=2026-11&format=xml", &t.admin).await.status, 422);
+    assert_eq!(
+        env.get("/v1/manage/usage/export?period=2026-11-01", &t.admin)
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        env.get(
+            "/v1/manage/usage/export?period=2026-11&format=xml",
+            &t.admin
+        )
+        .await
+        .status,
+        422
+    );
 
     // An invalid license: every feature refused.
-    env.post(&format!("/v1/manage/licenses/{lid}/suspend"), &t.admin, json!({})).await;
-    let c = env.post("/v1/integration/entitlements/check", &t.integration, json!({ "license_key": key, "features": ["sso", "api-calls"] })).await;
-    assert_eq!((c.data()["license_valid"].as_bool(), c.data()["code"].as_str()), (Some(false), Some("SUSPENDED")));
+    env.post(
+        &format!("/v1/manage/licenses/{lid}/suspend"),
+        &t.admin,
+        json!({}),
+    )
+    .await;
+    let c = env
+        .post(
+            "/v1/integration/entitlements/check",
+            &t.integration,
+            json!({ "license_key": key, "features": ["sso", "api-calls"] }),
+        )
+        .await;
+    assert_eq!(
+        (
+            c.data()["license_valid"].as_bool(),
+            c.data()["code"].as_str()
+        ),
+        (Some(false), Some("SUSPENDED"))
+    );
     assert_eq!(c.data()["results"]["sso"]["granted"], false);
     assert_eq!(c.data()["results"]["api-calls"]["granted"], false);
-    assert_eq!(record(&env, &t, &key, "api-calls", json!(1), None).await.code(), "LICENSE_NOT_ACTIVE");
-    let c = env.post("/v1/integration/entitlements/check", &t.integration, json!({ "license_key": "NO-SUCH-LICENSE", "features": ["sso"] })).await;
-    assert_eq!((c.data()["license_valid"].as_bool(), c.data()["code"].as_str()), (Some(false), Some("NOT_FOUND")));
+    assert_eq!(
+        record(&env, &t, &key, "api-calls", json!(1), None)
+            .await
+            .code(),
+        "LICENSE_NOT_ACTIVE"
+    );
+    let c = env
+        .post(
+            "/v1/integration/entitlements/check",
+            &t.integration,
+            json!({ "license_key": "NO-SUCH-LICENSE", "features": ["sso"] }),
+        )
+        .await;
+    assert_eq!(
+        (
+            c.data()["license_valid"].as_bool(),
+            c.data()["code"].as_str()
+        ),
+        (Some(false), Some("NOT_FOUND"))
+    );
 }
 
 #[tokio::test]
@@ -186,10 +525,27 @@ async fn bad_usage_input_and_isolation() {
     let env = Env::start().await;
     let t = env.tenant("badusage").await;
     let other = env.tenant("otherusage").await;
-    let (_, key, lid) = setup(&env, &t, json!({ "api-calls": metered(10, "month", "deny"), "sso": { "type": "boolean" } })).await;
-    for q in [json!(0), json!(-1), json!(1.5), json!("3"), json!(null), json!(1_000_000_001u64), json!(u64::MAX)] {
+    let (_, key, lid) = setup(
+        &env,
+        &t,
+        json!({ "api-calls": metered(10, "month", "deny"), "sso": { "type": "boolean" } }),
+    )
+    .await;
+    for q in [
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!("3"),
+        json!(null),
+        json!(1_000_000_001u64),
+        json!(u64::MAX),
+    ] {
         let r = record(&env, &t, &key, "api-calls", q.clone(), None).await;
-        assert_eq!((r.status, r.code()), (422, "VALIDATION_ERROR"), "quantity {q}: {r:?}");
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "VALIDATION_ERROR"),
+            "quantity {q}: {r:?}"
+        );
     }
     for m in ["unknown-metric", "sso"] {
         let r = record(&env, &t, &key, m, json!(1), None).await;
@@ -197,41 +553,144 @@ async fn bad_usage_input_and_isolation() {
     }
     let r = env.post("/v1/integration/usage/record", &t.integration, json!({ "license_key": key, "metric": "api-calls", "quantity": 1, "metadata": { "blob": "x".repeat(9000) } })).await;
     assert_eq!((r.status, r.code()), (422, "METADATA_TOO_LARGE"));
-    assert_eq!(env.post("/v1/integration/entitlements/check", &t.integration, json!({ "license_key": key, "features": [] })).await.status, 422);
-    assert_eq!(env.post("/v1/integration/entitlements/check", &t.integration, json!({ "license_key": key })).await.status, 422);
-    assert_eq!(record(&env, &t, &key, "api-calls", json!(11), None).await.code(), "QUOTA_EXCEEDED");
-    assert_eq!(record(&env, &t, &key, "api-calls", json!(2), None).await.status, 201);
+    assert_eq!(
+        env.post(
+            "/v1/integration/entitlements/check",
+            &t.integration,
+            json!({ "license_key": key, "features": [] })
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        env.post(
+            "/v1/integration/entitlements/check",
+            &t.integration,
+            json!({ "license_key": key })
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        record(&env, &t, &key, "api-calls", json!(11), None)
+            .await
+            .code(),
+        "QUOTA_EXCEEDED"
+    );
+    assert_eq!(
+        record(&env, &t, &key, "api-calls", json!(2), None)
+            .await
+            .status,
+        201
+    );
 
     // Another tenant can neither record against nor read this usage.
-    let r = env.post("/v1/integration/usage/record", &other.integration, json!({ "license_key": key, "metric": "api-calls", "quantity": 1 })).await;
+    let r = env
+        .post(
+            "/v1/integration/usage/record",
+            &other.integration,
+            json!({ "license_key": key, "metric": "api-calls", "quantity": 1 }),
+        )
+        .await;
     assert_eq!((r.status, r.code()), (404, "LICENSE_NOT_FOUND"));
-    let r = env.post("/v1/integration/entitlements/check", &other.integration, json!({ "license_key": key, "features": ["api-calls"] })).await;
+    let r = env
+        .post(
+            "/v1/integration/entitlements/check",
+            &other.integration,
+            json!({ "license_key": key, "features": ["api-calls"] }),
+        )
+        .await;
     assert_eq!(r.data()["license_valid"], false);
-    assert_eq!(env.get(&format!("/v1/manage/usage?license_id={lid}"), &other.admin).await.code(), "LICENSE_NOT_FOUND");
+    assert_eq!(
+        env.get(&format!("/v1/manage/usage?license_id={lid}"), &other.admin)
+            .await
+            .code(),
+        "LICENSE_NOT_FOUND"
+    );
     let month = time::OffsetDateTime::now_utc();
     let period = format!("{:04}-{:02}", month.year(), u8::from(month.month()));
-    assert_eq!(env.get(&format!("/v1/manage/usage?period={period}"), &other.admin).await.data().as_array().unwrap().len(), 0);
-    assert_eq!(env.get(&format!("/v1/manage/usage?period={period}"), &t.admin).await.data().as_array().unwrap().len(), 1);
+    assert_eq!(
+        env.get(&format!("/v1/manage/usage?period={period}"), &other.admin)
+            .await
+            .data()
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        env.get(&format!("/v1/manage/usage?period={period}"), &t.admin)
+            .await
+            .data()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // A reused idempotency key in another tenant is another key.
-    assert_eq!(record(&env, &t, &key, "api-calls", json!(1), Some("shared-key")).await.status, 201);
+    assert_eq!(
+        record(&env, &t, &key, "api-calls", json!(1), Some("shared-key"))
+            .await
+            .status,
+        201
+    );
     let r = env
-        .send_raw("POST", "/v1/integration/usage/record", &[("x-api-key", &other.integration), ("x-idempotency-key", "shared-key")], json!({ "license_key": key, "metric": "api-calls", "quantity": 1 }).to_string().into_bytes())
+        .send_raw(
+            "POST",
+            "/v1/integration/usage/record",
+            &[
+                ("x-api-key", &other.integration),
+                ("x-idempotency-key", "shared-key"),
+            ],
+            json!({ "license_key": key, "metric": "api-calls", "quantity": 1 })
+                .to_string()
+                .into_bytes(),
+        )
         .await;
-    assert_eq!(r.code(), "LICENSE_NOT_FOUND", "no replay of another tenant's response");
+    assert_eq!(
+        r.code(),
+        "LICENSE_NOT_FOUND",
+        "no replay of another tenant's response"
+    );
 }
 
 #[tokio::test]
 async fn metering_round_trips() {
     let env = Env::start().await;
     let t = env.tenant("rtusage").await;
-    let (_, key, _) = setup(&env, &t, json!({ "api-calls": metered(10, "month", "deny") })).await;
+    let (_, key, _) = setup(
+        &env,
+        &t,
+        json!({ "api-calls": metered(10, "month", "deny") }),
+    )
+    .await;
     // Warm the key and policy caches.
     used(&env, &t, &key, "api-calls").await;
     env.calls.take();
     used(&env, &t, &key, "api-calls").await;
     assert_eq!(env.calls.take(), ["Query"], "check: one read");
-    assert_eq!(record(&env, &t, &key, "api-calls", json!(1), Some("rt-1")).await.status, 201);
-    assert_eq!(env.calls.take(), ["BatchGetItem", "TransactWriteItems"], "record: one read, one transaction");
-    assert_eq!(record(&env, &t, &key, "api-calls", json!(1), Some("rt-1")).await.status, 201);
-    assert_eq!(env.calls.take(), ["BatchGetItem"], "a replay is answered from the read");
+    assert_eq!(
+        record(&env, &t, &key, "api-calls", json!(1), Some("rt-1"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        env.calls.take(),
+        ["BatchGetItem", "TransactWriteItems"],
+        "record: one read, one transaction"
+    );
+    assert_eq!(
+        record(&env, &t, &key, "api-calls", json!(1), Some("rt-1"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        env.calls.take(),
+        ["BatchGetItem"],
+        "a replay is answered from the read"
+    );
 }

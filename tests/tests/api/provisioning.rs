@@ -42,23 +42,35 @@ fn tenant_body(id: &str) -> Value {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &ulid::Ulid::new().to_string().to_lowercase()[18..])
+    format!(
+        "{prefix}-{}",
+        &ulid::Ulid::new().to_string().to_lowercase()[18..]
+    )
 }
 
 async fn wait_for(env: &Env, token: &str, id: &str, status: &str) -> Value {
     for _ in 0..150 {
-        let r = env.operator("GET", &format!("/v1/platform/tenants/{id}"), token, None).await;
+        let r = env
+            .operator("GET", &format!("/v1/platform/tenants/{id}"), token, None)
+            .await;
         if r.data()["status"] == status {
             return r.data().clone();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let r = env.operator("GET", &format!("/v1/platform/tenants/{id}"), token, None).await;
+    let r = env
+        .operator("GET", &format!("/v1/platform/tenants/{id}"), token, None)
+        .await;
     panic!("tenant {id} never became {status}: {r:?}");
 }
 
 fn stage<'a>(t: &'a Value, name: &str) -> &'a Value {
-    t["stages"].as_array().unwrap().iter().find(|s| s["stage"] == name).unwrap()
+    t["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == name)
+        .unwrap()
 }
 
 async fn queue_depth(env: &Env, url: &str) -> u64 {
@@ -71,7 +83,11 @@ async fn queue_depth(env: &Env, url: &str) -> u64 {
         .send()
         .await
         .unwrap();
-    out.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)).unwrap().parse().unwrap()
+    out.attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -82,28 +98,72 @@ async fn provision_end_to_end_with_a_retried_stage_and_duplicates() {
     let token = env.operator_token().await;
     let id = unique("acme");
 
-    let r = env.operator("POST", "/v1/platform/tenants", &token, Some(&tenant_body(&id))).await;
+    let r = env
+        .operator(
+            "POST",
+            "/v1/platform/tenants",
+            &token,
+            Some(&tenant_body(&id)),
+        )
+        .await;
     assert_eq!(r.status, 202, "{r:?}");
-    assert_eq!((r.data()["tenant_id"].as_str(), r.data()["status"].as_str()), (Some(id.as_str()), Some("provisioning")));
+    assert_eq!(
+        (r.data()["tenant_id"].as_str(), r.data()["status"].as_str()),
+        (Some(id.as_str()), Some("provisioning"))
+    );
     let admin = r.data()["admin_api_key"].as_str().unwrap().to_string();
     // Until the tenant is active, its key is known but shut out.
     let early = env.get("/v1/manage/products", &admin).await;
-    assert_eq!((early.status, early.code()), (403, "TENANT_INACTIVE"), "{early:?}");
-    assert!(early.header("x-ratelimit-limit").is_some(), "a known key's answers carry the rate-limit headers");
+    assert_eq!(
+        (early.status, early.code()),
+        (403, "TENANT_INACTIVE"),
+        "{early:?}"
+    );
+    assert!(
+        early.header("x-ratelimit-limit").is_some(),
+        "a known key's answers carry the rate-limit headers"
+    );
 
     // The same request again: the same tenant and key; a second message too.
-    let again = env.operator("POST", "/v1/platform/tenants", &token, Some(&tenant_body(&id))).await;
-    assert_eq!((again.status, again.data()["admin_api_key"].as_str(), again.data()["created"].as_bool()), (202, Some(admin.as_str()), Some(false)));
-    shared::provisioning::enqueue(&env.clients.sqs, env.config.provisioning_queue_url.as_deref().unwrap(), &TenantId::parse(id.clone()).unwrap()).await.unwrap();
+    let again = env
+        .operator(
+            "POST",
+            "/v1/platform/tenants",
+            &token,
+            Some(&tenant_body(&id)),
+        )
+        .await;
+    assert_eq!(
+        (
+            again.status,
+            again.data()["admin_api_key"].as_str(),
+            again.data()["created"].as_bool()
+        ),
+        (202, Some(admin.as_str()), Some(false))
+    );
+    shared::provisioning::enqueue(
+        &env.clients.sqs,
+        env.config.provisioning_queue_url.as_deref().unwrap(),
+        &TenantId::parse(id.clone()).unwrap(),
+    )
+    .await
+    .unwrap();
 
     let t = wait_for(&env, &token, &id, "active").await;
-    assert_eq!(stage(&t, "branding")["attempts"], 2, "failed once, then done: {t}");
+    assert_eq!(
+        stage(&t, "branding")["attempts"],
+        2,
+        "failed once, then done: {t}"
+    );
     assert_eq!(stage(&t, "branding")["state"], "done");
     assert!(stage(&t, "branding")["last_error"].is_null());
     for s in t["stages"].as_array().unwrap() {
         assert!(s["state"] == "done", "{s}");
     }
-    assert_eq!((t["plan"].as_str(), t["license_limit"].as_u64()), (Some("starter"), Some(1000)));
+    assert_eq!(
+        (t["plan"].as_str(), t["license_limit"].as_u64()),
+        (Some("starter"), Some(1000))
+    );
     assert_eq!(t["admin_email"], "ops@acme.example");
 
     // Now the admin key works, and nothing was written twice.
@@ -113,16 +173,33 @@ async fn provision_end_to_end_with_a_retried_stage_and_duplicates() {
     assert!(keys.data()[0]["scopes"] == json!(["admin"]));
     tokio::time::sleep(Duration::from_millis(1500)).await; // let the duplicate messages drain
     let audit = env.get("/v1/manage/audit-events", &admin).await;
-    let provisioned = audit.data().as_array().unwrap().iter().filter(|e| e["code"] == "TENANT.PROVISIONED").count();
+    let provisioned = audit
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["code"] == "TENANT.PROVISIONED")
+        .count();
     assert_eq!(provisioned, 1, "{audit:?}");
-    let after = env.operator("GET", &format!("/v1/platform/tenants/{id}"), &token, None).await;
-    assert_eq!(stage(after.data(), "branding")["attempts"], 2, "duplicates did not rerun finished stages");
-    assert_eq!(queue_depth(&env, env.config.provisioning_queue_url.as_deref().unwrap()).await, 0);
+    let after = env
+        .operator("GET", &format!("/v1/platform/tenants/{id}"), &token, None)
+        .await;
+    assert_eq!(
+        stage(after.data(), "branding")["attempts"],
+        2,
+        "duplicates did not rerun finished stages"
+    );
+    assert_eq!(
+        queue_depth(&env, env.config.provisioning_queue_url.as_deref().unwrap()).await,
+        0
+    );
 
     // Same id, different body.
     let mut other = tenant_body(&id);
     other["plan"] = json!("growth");
-    let c = env.operator("POST", "/v1/platform/tenants", &token, Some(&other)).await;
+    let c = env
+        .operator("POST", "/v1/platform/tenants", &token, Some(&other))
+        .await;
     assert_eq!((c.status, c.code()), (409, "TENANT_EXISTS"));
 }
 
@@ -133,7 +210,17 @@ async fn a_stage_that_always_fails_lands_in_the_dlq_and_a_redrive_finishes_it() 
     let env = Env::with_queue(faults.clone()).await;
     let token = env.operator_token().await;
     let id = unique("stuck");
-    assert_eq!(env.operator("POST", "/v1/platform/tenants", &token, Some(&tenant_body(&id))).await.status, 202);
+    assert_eq!(
+        env.operator(
+            "POST",
+            "/v1/platform/tenants",
+            &token,
+            Some(&tenant_body(&id))
+        )
+        .await
+        .status,
+        202
+    );
     let dlq = env.dlq_url.clone().unwrap();
     let queue = env.config.provisioning_queue_url.clone().unwrap();
     let mut in_dlq = 0;
@@ -145,21 +232,46 @@ async fn a_stage_that_always_fails_lands_in_the_dlq_and_a_redrive_finishes_it() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(in_dlq, 1, "the message reached the DLQ");
-    let t = env.operator("GET", &format!("/v1/platform/tenants/{id}"), &token, None).await;
+    let t = env
+        .operator("GET", &format!("/v1/platform/tenants/{id}"), &token, None)
+        .await;
     assert_eq!(t.data()["status"], "failed");
     let hc = stage(t.data(), "health_check");
-    assert_eq!((hc["state"].as_str(), hc["attempts"].as_u64()), (Some("failed"), Some(3)), "{t:?}");
-    assert!(hc["last_error"].as_str().unwrap().contains("injected failure"));
-    assert_eq!(stage(t.data(), "branding")["state"], "done", "earlier stages stay done");
+    assert_eq!(
+        (hc["state"].as_str(), hc["attempts"].as_u64()),
+        (Some("failed"), Some(3)),
+        "{t:?}"
+    );
+    assert!(hc["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("injected failure"));
+    assert_eq!(
+        stage(t.data(), "branding")["state"],
+        "done",
+        "earlier stages stay done"
+    );
 
     // Fix the cause, re-drive: it finishes.
     faults.clear();
-    assert_eq!(shared::provisioning::redrive(&env.clients.sqs, &dlq, &queue).await.unwrap(), 1);
+    assert_eq!(
+        shared::provisioning::redrive(&env.clients.sqs, &dlq, &queue)
+            .await
+            .unwrap(),
+        1
+    );
     let t = wait_for(&env, &token, &id, "active").await;
     assert_eq!(stage(&t, "health_check")["attempts"], 4);
 
     // A poison message goes to the DLQ too.
-    env.clients.sqs.send_message().queue_url(&queue).message_body("not json").send().await.unwrap();
+    env.clients
+        .sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body("not json")
+        .send()
+        .await
+        .unwrap();
     let mut depth = 0;
     for _ in 0..200 {
         depth = queue_depth(&env, &dlq).await;
@@ -177,16 +289,29 @@ async fn tenant_lifecycle_shuts_keys_out() {
     let token = env.operator_token().await;
     let t = env.tenant("life-t").await;
     let path = format!("/v1/platform/tenants/{}", t.id);
-    assert_eq!(env.operator("GET", &path, &token, None).await.data()["status"], "active");
+    assert_eq!(
+        env.operator("GET", &path, &token, None).await.data()["status"],
+        "active"
+    );
 
-    let s = env.operator("POST", &format!("{path}/suspend"), &token, None).await;
-    assert_eq!((s.status, s.data()["status"].as_str()), (200, Some("suspended")), "{s:?}");
+    let s = env
+        .operator("POST", &format!("{path}/suspend"), &token, None)
+        .await;
+    assert_eq!(
+        (s.status, s.data()["status"].as_str()),
+        (200, Some("suspended")),
+        "{s:?}"
+    );
     // A fresh function instance (no cached key) shuts every key out at once;
     // warm instances within the 60 s key-cache bound.
     let other = env.sibling().await;
     let probe = |app: Arc<shared::app::App>, key: String, path: &'static str| async move {
         let req = lambda_http::http::Request::builder()
-            .method(if path.contains("validate") { "POST" } else { "GET" })
+            .method(if path.contains("validate") {
+                "POST"
+            } else {
+                "GET"
+            })
             .uri(path)
             .header("x-api-key", key)
             .body(lambda_http::Body::Empty)
@@ -196,20 +321,65 @@ async fn tenant_lifecycle_shuts_keys_out() {
             lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
             _ => Value::Null,
         };
-        (resp.status().as_u16(), body["error"]["code"].as_str().unwrap_or("").to_string())
+        (
+            resp.status().as_u16(),
+            body["error"]["code"].as_str().unwrap_or("").to_string(),
+        )
     };
-    assert_eq!(probe(other.clone(), t.admin.clone(), "/v1/manage/products").await, (403, "TENANT_INACTIVE".into()));
-    assert_eq!(probe(other.clone(), t.integration.clone(), "/v1/integration/licenses/SOME-LICENSE-KEY/validate").await, (403, "TENANT_INACTIVE".into()));
+    assert_eq!(
+        probe(other.clone(), t.admin.clone(), "/v1/manage/products").await,
+        (403, "TENANT_INACTIVE".into())
+    );
+    assert_eq!(
+        probe(
+            other.clone(),
+            t.integration.clone(),
+            "/v1/integration/licenses/SOME-LICENSE-KEY/validate"
+        )
+        .await,
+        (403, "TENANT_INACTIVE".into())
+    );
 
-    assert_eq!(env.operator("POST", &format!("{path}/reactivate"), &token, None).await.data()["status"], "active");
-    assert_eq!(probe(env.sibling().await, t.admin.clone(), "/v1/manage/products").await.0, 200);
+    assert_eq!(
+        env.operator("POST", &format!("{path}/reactivate"), &token, None)
+            .await
+            .data()["status"],
+        "active"
+    );
+    assert_eq!(
+        probe(env.sibling().await, t.admin.clone(), "/v1/manage/products")
+            .await
+            .0,
+        200
+    );
 
-    assert_eq!(env.operator("POST", &format!("{path}/close"), &token, None).await.data()["status"], "closed");
-    assert_eq!(probe(env.sibling().await, t.admin.clone(), "/v1/manage/products").await, (403, "TENANT_INACTIVE".into()));
-    let r = env.operator("POST", &format!("{path}/reactivate"), &token, None).await;
+    assert_eq!(
+        env.operator("POST", &format!("{path}/close"), &token, None)
+            .await
+            .data()["status"],
+        "closed"
+    );
+    assert_eq!(
+        probe(env.sibling().await, t.admin.clone(), "/v1/manage/products").await,
+        (403, "TENANT_INACTIVE".into())
+    );
+    let r = env
+        .operator("POST", &format!("{path}/reactivate"), &token, None)
+        .await;
     assert_eq!((r.status, r.code()), (409, "TENANT_CLOSED"));
-    assert_eq!(env.operator("POST", &format!("{path}/suspend"), &token, None).await.code(), "TENANT_CLOSED");
-    assert_eq!(env.operator("POST", &format!("{path}/close"), &token, None).await.status, 200, "closing twice is a no-op");
+    assert_eq!(
+        env.operator("POST", &format!("{path}/suspend"), &token, None)
+            .await
+            .code(),
+        "TENANT_CLOSED"
+    );
+    assert_eq!(
+        env.operator("POST", &format!("{path}/close"), &token, None)
+            .await
+            .status,
+        200,
+        "closing twice is a no-op"
+    );
 }
 
 #[tokio::test]
@@ -223,28 +393,80 @@ async fn platform_auth_and_bad_input() {
         let r = env.operator("POST", path, bad, Some(&body)).await;
         assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"), "{bad}");
     }
-    let r = env.send("GET", &format!("{path}/{}", t.id), Some(&t.admin), None).await;
+    let r = env
+        .send("GET", &format!("{path}/{}", t.id), Some(&t.admin), None)
+        .await;
     assert_eq!(r.status, 401, "an API key is not an operator token");
-    let r = env.send_raw("POST", path, &[("authorization", &format!("Basic {token}"))], body.to_string().into_bytes()).await;
+    let r = env
+        .send_raw(
+            "POST",
+            path,
+            &[("authorization", &format!("Basic {token}"))],
+            body.to_string().into_bytes(),
+        )
+        .await;
     assert_eq!(r.status, 401);
 
     for (b, status) in [
-        (json!({ "tenant_id": "Bad Id", "name": "x", "admin_email": "a@b.co", "plan": "free" }), 422),
-        (json!({ "tenant_id": "okay", "name": "x", "admin_email": "a@b.co", "plan": "platinum" }), 422),
-        (json!({ "tenant_id": "okay", "name": "x", "admin_email": "not-mail", "plan": "free" }), 422),
-        (json!({ "tenant_id": "okay", "name": "", "admin_email": "a@b.co", "plan": "free" }), 422),
-        (json!({ "tenant_id": "okay", "name": "x", "admin_email": "a@b.co", "plan": "free", "webhook_endpoints": ["http://insecure"] }), 422),
-        (json!({ "tenant_id": "okay", "name": "x", "admin_email": "a@b.co" }), 422),
-        (json!({ "tenant_id": "okay", "name": "x", "admin_email": "a@b.co", "plan": "free", "extra": 1 }), 422),
+        (
+            json!({ "tenant_id": "Bad Id", "name": "x", "admin_email": "a@b.co", "plan": "free" }),
+            422,
+        ),
+        (
+            json!({ "tenant_id": "okay", "name": "x", "admin_email": "a@b.co", "plan": "platinum" }),
+            422,
+        ),
+        (
+            json!({ "tenant_id": "okay", "name": "x", "admin_email": "not-mail", "plan": "free" }),
+            422,
+        ),
+        (
+            json!({ "tenant_id": "okay", "name": "", "admin_email": "a@b.co", "plan": "free" }),
+            422,
+        ),
+        (
+            json!({ "tenant_id": "okay", "name": "x", "admin_email": "a@b.co", "plan": "free", "webhook_endpoints": ["http://insecure"] }),
+            422,
+        ),
+        (
+            json!({ "tenant_id": "okay", "name": "x", "admin_email": "a@b.co" }),
+            422,
+        ),
+        (
+            json!({ "tenant_id": "okay", "name": "x", "admin_email": "a@b.co", "plan": "free", "extra": 1 }),
+            422,
+        ),
     ] {
         let r = env.operator("POST", path, &token, Some(&b)).await;
         assert_eq!(r.status, status, "{b}: {r:?}");
         assert!(r.json["error"]["code"].is_string());
     }
-    let r = env.send_raw("POST", path, &[("authorization", &format!("Bearer {token}"))], b"{\"tenant_id\":".to_vec()).await;
+    let r = env
+        .send_raw(
+            "POST",
+            path,
+            &[("authorization", &format!("Bearer {token}"))],
+            b"{\"tenant_id\":".to_vec(),
+        )
+        .await;
     assert_eq!((r.status, r.code()), (400, "INVALID_JSON"));
-    assert_eq!(env.operator("GET", &format!("{path}/no-such-tenant"), &token, None).await.code(), "TENANT_NOT_FOUND");
-    assert_eq!(env.operator("POST", &format!("{path}/no-such-tenant/suspend"), &token, None).await.code(), "TENANT_NOT_FOUND");
+    assert_eq!(
+        env.operator("GET", &format!("{path}/no-such-tenant"), &token, None)
+            .await
+            .code(),
+        "TENANT_NOT_FOUND"
+    );
+    assert_eq!(
+        env.operator(
+            "POST",
+            &format!("{path}/no-such-tenant/suspend"),
+            &token,
+            None
+        )
+        .await
+        .code(),
+        "TENANT_NOT_FOUND"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -255,14 +477,37 @@ async fn plan_limit_is_enforced_at_issuance() {
     let results = futures::future::join_all((0..105).map(|i| {
         let env = &env;
         let (admin, pol) = (t.admin.clone(), pol.clone());
-        async move { env.post("/v1/manage/licenses", &admin, json!({ "policy": pol, "customer_email": format!("c{i}@example.com") })).await }
+        async move {
+            env.post(
+                "/v1/manage/licenses",
+                &admin,
+                json!({ "policy": pol, "customer_email": format!("c{i}@example.com") }),
+            )
+            .await
+        }
     }))
     .await;
     let created = results.iter().filter(|r| r.status == 201).count();
     let refused: Vec<_> = results.iter().filter(|r| r.status != 201).collect();
     assert_eq!(created, 99, "the free plan holds 100 licenses");
-    assert!(refused.iter().all(|r| r.status == 403 && r.code() == "PLAN_LIMIT_REACHED"), "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|r| r.status == 403 && r.code() == "PLAN_LIMIT_REACHED"),
+        "{refused:?}"
+    );
     let token = env.operator_token().await;
-    let tenant = env.operator("GET", &format!("/v1/platform/tenants/{}", t.id), &token, None).await;
-    assert_eq!(tenant.data()["licenses_issued"], 100, "nothing written for refused issues");
+    let tenant = env
+        .operator(
+            "GET",
+            &format!("/v1/platform/tenants/{}", t.id),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        tenant.data()["licenses_issued"],
+        100,
+        "nothing written for refused issues"
+    );
 }

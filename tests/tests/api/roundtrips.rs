@@ -7,43 +7,93 @@ use serde_json::json;
 async fn round_trips_per_request() {
     let env = Env::start().await;
     let t = env.tenant("rt").await;
-    let (_, lic) = env.license(&t, 3, json!({ "f": { "type": "boolean" } })).await;
+    let (_, lic) = env
+        .license(&t, 3, json!({ "f": { "type": "boolean" } }))
+        .await;
     let key = lic["key"].as_str().unwrap();
     let validate = format!("/v1/integration/licenses/{key}/validate");
 
     // Cold key: one BatchGetItem (key + tenant), the last_used_at write
     // (alongside, not before, the request's own call), then the Query.
     env.calls.take();
-    assert_eq!(env.post(&validate, &t.integration, json!({})).await.status, 200);
+    assert_eq!(
+        env.post(&validate, &t.integration, json!({})).await.status,
+        200
+    );
     let mut cold = env.calls.take();
     cold.sort();
     assert_eq!(cold, ["BatchGetItem", "Query", "UpdateItem"]);
 
     // Warm: exactly one DynamoDB call before validate answers.
-    for body in [json!({}), json!({ "fingerprint": "m1", "entitlements": ["f"] })] {
+    for body in [
+        json!({}),
+        json!({ "fingerprint": "m1", "entitlements": ["f"] }),
+    ] {
         assert_eq!(env.post(&validate, &t.integration, body).await.status, 200);
         assert_eq!(env.calls.take(), ["Query"]);
     }
 
     // Activate: one transaction.
-    let a = env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": "m1" })).await;
+    let a = env
+        .post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "m1" }),
+        )
+        .await;
     assert_eq!(a.status, 201);
     assert_eq!(env.calls.take(), ["TransactWriteItems"]);
     // Activating again (already active): the cancelled transaction names the item.
-    assert_eq!(env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": "m1" })).await.status, 200);
+    assert_eq!(
+        env.post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "m1" })
+        )
+        .await
+        .status,
+        200
+    );
     assert_eq!(env.calls.take(), ["TransactWriteItems"]);
 
     // Deactivate: one transaction, one read of the result to answer with.
     let id = a.data()["id"].as_str().unwrap();
-    assert_eq!(env.delete(&format!("/v1/integration/activations/{id}"), &t.integration).await.status, 200);
-    assert_eq!(env.calls.take(), ["TransactWriteItems", "GetItem"]);
     assert_eq!(
-        env.post("/v1/integration/activations/deactivate", &t.integration, json!({ "license_key": key, "fingerprint": "m1" })).await.status,
+        env.delete(&format!("/v1/integration/activations/{id}"), &t.integration)
+            .await
+            .status,
         200
     );
-    assert_eq!(env.calls.take(), ["TransactWriteItems"], "already inactive: the cancelled transaction carries the item");
+    assert_eq!(env.calls.take(), ["TransactWriteItems", "GetItem"]);
+    assert_eq!(
+        env.post(
+            "/v1/integration/activations/deactivate",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "m1" })
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        env.calls.take(),
+        ["TransactWriteItems"],
+        "already inactive: the cancelled transaction carries the item"
+    );
 
     // Restore a deactivated fingerprint: the first transaction finds it, the second restores it.
-    assert_eq!(env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": "m1" })).await.status, 201);
-    assert_eq!(env.calls.take(), ["TransactWriteItems", "TransactWriteItems"]);
+    assert_eq!(
+        env.post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "m1" })
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(
+        env.calls.take(),
+        ["TransactWriteItems", "TransactWriteItems"]
+    );
 }

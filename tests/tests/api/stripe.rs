@@ -18,8 +18,14 @@ const EMAIL: &str = "ann.buyer@example.com";
 
 /// `events/stripe/<name>.json` with its id and `created` replaced.
 fn fixture(name: &str, id: &str, created: i64) -> Value {
-    let path = format!("{}/../events/stripe/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap();
+    let path = format!(
+        "{}/../events/stripe/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut v: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+    )
+    .unwrap();
     v["id"] = json!(id);
     v["created"] = json!(created);
     v
@@ -57,7 +63,13 @@ async fn deliver(env: &Env, t: &Tenant, ev: &Value) -> Resp {
 async fn expect(env: &Env, t: &Tenant, ev: &Value, outcome: &str) -> Value {
     let r = deliver(env, t, ev).await;
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.data()["outcome"], outcome, "{} {}: {r:?}", ev["type"], ev["id"]);
+    assert_eq!(
+        r.data()["outcome"],
+        outcome,
+        "{} {}: {r:?}",
+        ev["type"],
+        ev["id"]
+    );
     assert_eq!(r.data()["received"], true);
     assert_eq!(r.data()["event_id"], ev["id"]);
     assert_eq!(r.data()["type"], ev["type"]);
@@ -65,19 +77,42 @@ async fn expect(env: &Env, t: &Tenant, ev: &Value, outcome: &str) -> Value {
 }
 
 async fn connect(env: &Env, t: &Tenant) {
-    let r = env.send("PUT", "/v1/manage/integrations/stripe", Some(&t.admin), Some(&json!({ "webhook_secret": SECRET }))).await;
+    let r = env
+        .send(
+            "PUT",
+            "/v1/manage/integrations/stripe",
+            Some(&t.admin),
+            Some(&json!({ "webhook_secret": SECRET })),
+        )
+        .await;
     assert_eq!(r.status, 200, "{r:?}");
 }
 
 /// A product with two plans: basic (export-4k, 2 seats) and pro (export-4k
 /// and export-8k, 5 seats), each sold at its own Stripe price; 3 grace days.
 async fn plans(env: &Env, t: &Tenant) -> (String, String) {
-    let r = env.post("/v1/manage/products", &t.admin, json!({ "code": "studio", "name": "Studio" })).await;
+    let r = env
+        .post(
+            "/v1/manage/products",
+            &t.admin,
+            json!({ "code": "studio", "name": "Studio" }),
+        )
+        .await;
     assert_eq!(r.status, 201, "{r:?}");
     let mut ids = Vec::new();
     for (name, seats, price, ents) in [
-        ("Basic", 2, BASIC_PRICE, json!({ "export-4k": { "type": "boolean" } })),
-        ("Pro", 5, PRO_PRICE, json!({ "export-4k": { "type": "boolean" }, "export-8k": { "type": "boolean" } })),
+        (
+            "Basic",
+            2,
+            BASIC_PRICE,
+            json!({ "export-4k": { "type": "boolean" } }),
+        ),
+        (
+            "Pro",
+            5,
+            PRO_PRICE,
+            json!({ "export-4k": { "type": "boolean" }, "export-8k": { "type": "boolean" } }),
+        ),
     ] {
         let body = json!({ "product": "studio", "name": name, "max_activations": seats, "entitlements": ents,
                            "grace_period_days": 3, "stripe_price_ids": [price] });
@@ -110,26 +145,40 @@ fn subscription(kind: &str, id: &str, created: i64, status: &str, price: &str) -
 fn invoice_paid(id: &str, created: i64, period_end: i64, charge: &str, intent: &str) -> Value {
     let mut ev = fixture("invoice.paid", id, created);
     let o = &mut ev["data"]["object"];
-    o["lines"]["data"][0]["period"] = json!({ "start": period_end - 30 * 86_400, "end": period_end });
+    o["lines"]["data"][0]["period"] =
+        json!({ "start": period_end - 30 * 86_400, "end": period_end });
     o["charge"] = json!(charge);
     o["payment_intent"] = json!(intent);
     ev
 }
 
 async fn license(env: &Env, t: &Tenant, id: &str) -> Value {
-    let r = env.get(&format!("/v1/manage/licenses/{id}"), &t.admin).await;
+    let r = env
+        .get(&format!("/v1/manage/licenses/{id}"), &t.admin)
+        .await;
     assert_eq!(r.status, 200, "{r:?}");
     r.data().clone()
 }
 
 async fn validate(env: &Env, t: &Tenant, key: &str, body: Value) -> Value {
-    let r = env.post(&format!("/v1/integration/licenses/{key}/validate"), &t.integration, body).await;
+    let r = env
+        .post(
+            &format!("/v1/integration/licenses/{key}/validate"),
+            &t.integration,
+            body,
+        )
+        .await;
     assert_eq!(r.status, 200, "{r:?}");
     r.data().clone()
 }
 
 async fn licenses_of(env: &Env, t: &Tenant, email: &str) -> Vec<Value> {
-    let r = env.get(&format!("/v1/manage/licenses?email={email}&limit=100"), &t.admin).await;
+    let r = env
+        .get(
+            &format!("/v1/manage/licenses?email={email}&limit=100"),
+            &t.admin,
+        )
+        .await;
     assert_eq!(r.status, 200, "{r:?}");
     r.data().as_array().unwrap().clone()
 }
@@ -141,7 +190,9 @@ async fn audit(env: &Env, t: &Tenant) -> Vec<Value> {
 }
 
 fn store(env: &Env, t: &Tenant) -> shared::store::TenantStore {
-    env.app.store.tenant(&TenantId::parse(t.id.as_str()).unwrap())
+    env.app
+        .store
+        .tenant(&TenantId::parse(t.id.as_str()).unwrap())
 }
 
 // ------------------------------------------------------------ the secret
@@ -150,44 +201,126 @@ fn store(env: &Env, t: &Tenant) -> shared::store::TenantStore {
 async fn webhook_secret_is_stored_never_echoed_and_validated() {
     let env = Env::start().await;
     let t = env.tenant("hooks").await;
-    let r = env.send("PUT", "/v1/manage/integrations/stripe", Some(&t.admin), Some(&json!({ "webhook_secret": SECRET }))).await;
+    let r = env
+        .send(
+            "PUT",
+            "/v1/manage/integrations/stripe",
+            Some(&t.admin),
+            Some(&json!({ "webhook_secret": SECRET })),
+        )
+        .await;
     assert_eq!(r.status, 200, "{r:?}");
-    assert!(!r.text.contains(SECRET) && !r.text.contains("5f2b8c1d"), "the secret is never echoed: {}", r.text);
+    assert!(
+        !r.text.contains(SECRET) && !r.text.contains("5f2b8c1d"),
+        "the secret is never echoed: {}",
+        r.text
+    );
     assert_eq!(r.data()["configured"], true);
     assert_eq!(r.data()["webhook_url_path"], hook_path(&t.id));
 
     // Kept in Secrets Manager under the tenant's prefix; another function
     // instance (empty cache) reads it from there.
     let tid = TenantId::parse(t.id.as_str()).unwrap();
-    let id = format!("{}/{}/stripe-webhook-secret", env.config.secrets_prefix.as_deref().unwrap(), t.id);
-    assert_eq!(env.app.secrets.get(&id).await.unwrap().as_deref(), Some(SECRET));
-    let other = shared::app::App::build(env.config.clone(), env.clients.clone(), std::sync::Arc::new(shared::clock::SystemClock)).await.unwrap();
-    assert_eq!(shared::usecases::stripe::webhook_secret(&other, &tid).await.unwrap().as_deref(), Some(SECRET));
+    let id = format!(
+        "{}/{}/stripe-webhook-secret",
+        env.config.secrets_prefix.as_deref().unwrap(),
+        t.id
+    );
+    assert_eq!(
+        env.app.secrets.get(&id).await.unwrap().as_deref(),
+        Some(SECRET)
+    );
+    let other = shared::app::App::build(
+        env.config.clone(),
+        env.clients.clone(),
+        std::sync::Arc::new(shared::clock::SystemClock),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        shared::usecases::stripe::webhook_secret(&other, &tid)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(SECRET)
+    );
 
-    for bad in [json!({ "webhook_secret": "sk_live_51H8xYzAbCdEfGhIjKlMn" }), json!({ "webhook_secret": "whsec_short" }),
-                json!({ "webhook_secret": "whsec_has spaces in it 0123456789" }), json!({ "webhook_secret": 42 }), json!({})] {
-        let r = env.send("PUT", "/v1/manage/integrations/stripe", Some(&t.admin), Some(&bad)).await;
+    for bad in [
+        json!({ "webhook_secret": "sk_live_51H8xYzAbCdEfGhIjKlMn" }),
+        json!({ "webhook_secret": "whsec_short" }),
+        json!({ "webhook_secret": "whsec_has spaces in it 0123456789" }),
+        json!({ "webhook_secret": 42 }),
+        json!({}),
+    ] {
+        let r = env
+            .send(
+                "PUT",
+                "/v1/manage/integrations/stripe",
+                Some(&t.admin),
+                Some(&bad),
+            )
+            .await;
         assert_eq!(r.status, 422, "{bad}: {r:?}");
         assert!(!r.text.contains("sk_live_51H8"), "{}", r.text);
     }
     // Integration keys cannot set it.
-    let r = env.send("PUT", "/v1/manage/integrations/stripe", Some(&t.integration), Some(&json!({ "webhook_secret": SECRET }))).await;
+    let r = env
+        .send(
+            "PUT",
+            "/v1/manage/integrations/stripe",
+            Some(&t.integration),
+            Some(&json!({ "webhook_secret": SECRET })),
+        )
+        .await;
     assert_eq!(r.status, 403);
 
     // Rotating: the new secret verifies at once on this instance, the old one no longer does.
     let rotated = "whsec_test_rotated_0a1b2c3d4e5f6a7b8c9d";
-    let r = env.send("PUT", "/v1/manage/integrations/stripe", Some(&t.admin), Some(&json!({ "webhook_secret": rotated }))).await;
+    let r = env
+        .send(
+            "PUT",
+            "/v1/manage/integrations/stripe",
+            Some(&t.admin),
+            Some(&json!({ "webhook_secret": rotated })),
+        )
+        .await;
     assert_eq!(r.status, 200);
     let ev = fixture("customer.created", "evt_rotate_1", 1_724_140_753);
     let body = serde_json::to_vec(&ev).unwrap();
     let now = env.app.now().unix_timestamp();
-    assert_eq!(post_signed(&env, &t.id, body.clone(), Some(signature(SECRET, now, &body))).await.code(), "INVALID_SIGNATURE");
-    assert_eq!(post_signed(&env, &t.id, body.clone(), Some(signature(rotated, now, &body))).await.status, 200);
+    assert_eq!(
+        post_signed(
+            &env,
+            &t.id,
+            body.clone(),
+            Some(signature(SECRET, now, &body))
+        )
+        .await
+        .code(),
+        "INVALID_SIGNATURE"
+    );
+    assert_eq!(
+        post_signed(
+            &env,
+            &t.id,
+            body.clone(),
+            Some(signature(rotated, now, &body))
+        )
+        .await
+        .status,
+        200
+    );
 
     let events = audit(&env, &t).await;
-    let updates: Vec<&Value> = events.iter().filter(|e| e["code"] == "INTEGRATION.STRIPE_UPDATED").collect();
+    let updates: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["code"] == "INTEGRATION.STRIPE_UPDATED")
+        .collect();
     assert_eq!(updates.len(), 2, "one audit event per successful PUT");
-    assert!(!serde_json::to_string(&events).unwrap().contains("whsec_"), "no secret in the audit trail");
+    assert!(
+        !serde_json::to_string(&events).unwrap().contains("whsec_"),
+        "no secret in the audit trail"
+    );
 }
 
 // ------------------------------------------------------------ signatures and tenants
@@ -208,18 +341,46 @@ async fn unsigned_forged_stale_and_foreign_deliveries_are_refused_and_write_noth
     let refused: Vec<(&str, Option<String>, Vec<u8>)> = vec![
         ("missing header", None, body.clone()),
         ("empty header", Some(String::new()), body.clone()),
-        ("wrong signature", Some(format!("t={now},v1={}", "ab".repeat(32))), body.clone()),
-        ("signed by another secret", Some(signature("whsec_someone_else_0123456789abcdef", now, &body)), body.clone()),
-        ("body changed after signing", Some(good.clone()), serde_json::to_vec(&checkout("evt_sig_1", 1_724_140_802, None)).unwrap()),
-        ("ten minutes old", Some(signature(SECRET, now - 600, &body)), body.clone()),
-        ("ten minutes ahead", Some(signature(SECRET, now + 600, &body)), body.clone()),
-        ("timestamp swapped", Some(format!("t={},v1={v1}", now - 1)), body.clone()),
+        (
+            "wrong signature",
+            Some(format!("t={now},v1={}", "ab".repeat(32))),
+            body.clone(),
+        ),
+        (
+            "signed by another secret",
+            Some(signature("whsec_someone_else_0123456789abcdef", now, &body)),
+            body.clone(),
+        ),
+        (
+            "body changed after signing",
+            Some(good.clone()),
+            serde_json::to_vec(&checkout("evt_sig_1", 1_724_140_802, None)).unwrap(),
+        ),
+        (
+            "ten minutes old",
+            Some(signature(SECRET, now - 600, &body)),
+            body.clone(),
+        ),
+        (
+            "ten minutes ahead",
+            Some(signature(SECRET, now + 600, &body)),
+            body.clone(),
+        ),
+        (
+            "timestamp swapped",
+            Some(format!("t={},v1={v1}", now - 1)),
+            body.clone(),
+        ),
         ("no v1", Some(format!("t={now},v0={v1}")), body.clone()),
         ("no timestamp", Some(format!("v1={v1}")), body.clone()),
     ];
     for (what, sig, b) in refused {
         let r = post_signed(&env, &t.id, b, sig).await;
-        assert_eq!((r.status, r.code()), (400, "INVALID_SIGNATURE"), "{what}: {r:?}");
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "INVALID_SIGNATURE"),
+            "{what}: {r:?}"
+        );
         assert_eq!(r.json["error"]["type"], "invalid_request_error");
     }
     // Signed with t's secret but sent to another tenant's URL: that tenant has no secret → 400 ...
@@ -227,7 +388,14 @@ async fn unsigned_forged_stale_and_foreign_deliveries_are_refused_and_write_noth
     assert_eq!((r.status, r.code()), (400, "INVALID_SIGNATURE"), "{r:?}");
     // ... and with a secret of its own, t's signature still does not verify there.
     let other_secret = "whsec_test_other_tenant_99887766554433";
-    let put = env.send("PUT", "/v1/manage/integrations/stripe", Some(&other.admin), Some(&json!({ "webhook_secret": other_secret }))).await;
+    let put = env
+        .send(
+            "PUT",
+            "/v1/manage/integrations/stripe",
+            Some(&other.admin),
+            Some(&json!({ "webhook_secret": other_secret })),
+        )
+        .await;
     assert_eq!(put.status, 200);
     let r = post_signed(&env, &other.id, body.clone(), Some(good.clone())).await;
     assert_eq!((r.status, r.code()), (400, "INVALID_SIGNATURE"), "{r:?}");
@@ -235,27 +403,54 @@ async fn unsigned_forged_stale_and_foreign_deliveries_are_refused_and_write_noth
     // Unknown and malformed tenants: 404, whatever the signature.
     for tenant in ["nobody-here", "NOT_A_TENANT", "x"] {
         let r = post_signed(&env, tenant, body.clone(), Some(good.clone())).await;
-        assert_eq!((r.status, r.code()), (404, "TENANT_NOT_FOUND"), "{tenant}: {r:?}");
+        assert_eq!(
+            (r.status, r.code()),
+            (404, "TENANT_NOT_FOUND"),
+            "{tenant}: {r:?}"
+        );
     }
 
     // Nothing was written anywhere.
-    assert!(store(&env, &t).get_stripe_event("evt_sig_1").await.unwrap().is_none());
-    assert!(store(&env, &other).get_stripe_event("evt_sig_1").await.unwrap().is_none());
+    assert!(store(&env, &t)
+        .get_stripe_event("evt_sig_1")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store(&env, &other)
+        .get_stripe_event("evt_sig_1")
+        .await
+        .unwrap()
+        .is_none());
     assert!(licenses_of(&env, &t, EMAIL).await.is_empty());
     assert!(licenses_of(&env, &other, EMAIL).await.is_empty());
-    assert!(audit(&env, &t).await.iter().all(|e| !e["code"].as_str().unwrap().starts_with("STRIPE.")));
+    assert!(audit(&env, &t)
+        .await
+        .iter()
+        .all(|e| !e["code"].as_str().unwrap().starts_with("STRIPE.")));
 
     // Validly signed but not JSON, or not an event: 400, nothing written.
-    for (bad, code) in [(&b"{\"id\": \"evt_x\", \"type\": "[..], "INVALID_JSON"), (&b"[]"[..], "INVALID_EVENT"), (&b"{\"id\":\"evt_x\"}"[..], "INVALID_EVENT")] {
+    for (bad, code) in [
+        (&b"{\"id\": \"evt_x\", \"type\": "[..], "INVALID_JSON"),
+        (&b"[]"[..], "INVALID_EVENT"),
+        (&b"{\"id\":\"evt_x\"}"[..], "INVALID_EVENT"),
+    ] {
         let r = post_signed(&env, &t.id, bad.to_vec(), Some(signature(SECRET, now, bad))).await;
         assert_eq!((r.status, r.code()), (400, code), "{r:?}");
     }
-    assert!(store(&env, &t).get_stripe_event("evt_x").await.unwrap().is_none());
+    assert!(store(&env, &t)
+        .get_stripe_event("evt_x")
+        .await
+        .unwrap()
+        .is_none());
 
     // The genuine delivery, with a second (rotated-out) v1 first, is accepted.
     let both = format!("t={now},v1={},v1={v1}", "00".repeat(32));
     let r = post_signed(&env, &t.id, body.clone(), Some(both)).await;
-    assert_eq!((r.status, r.data()["outcome"].as_str()), (200, Some("applied")), "{r:?}");
+    assert_eq!(
+        (r.status, r.data()["outcome"].as_str()),
+        (200, Some("applied")),
+        "{r:?}"
+    );
 }
 
 // ------------------------------------------------------------ checkout
@@ -271,32 +466,68 @@ async fn checkout_issues_exactly_one_license_per_subscription() {
     let first = expect(&env, &t, &ev, "applied").await;
     let id = first["license_id"].as_str().unwrap().to_string();
     let l = license(&env, &t, &id).await;
-    assert_eq!(l["customer_email"], EMAIL, "customer_details.email, lowercased");
-    assert_eq!((l["status"].as_str(), l["policy"].as_str()), (Some("active"), Some(basic.as_str())));
+    assert_eq!(
+        l["customer_email"], EMAIL,
+        "customer_details.email, lowercased"
+    );
+    assert_eq!(
+        (l["status"].as_str(), l["policy"].as_str()),
+        (Some("active"), Some(basic.as_str()))
+    );
     assert_eq!(l["seats"]["limit"], 2);
     let key = l["key"].as_str().unwrap().to_string();
-    assert_eq!(validate(&env, &t, &key, json!({ "entitlements": ["export-4k"] })).await["code"], "VALID");
+    assert_eq!(
+        validate(&env, &t, &key, json!({ "entitlements": ["export-4k"] })).await["code"],
+        "VALID"
+    );
 
     // The same event again: one effect.
     let again = expect(&env, &t, &ev, "duplicate").await;
     assert_eq!(again["license_id"], id.as_str());
     // Another checkout event for the same subscription: still one license.
-    let other = expect(&env, &t, &checkout("evt_checkout_2", 1_724_140_900, Some(&basic)), "ignored").await;
+    let other = expect(
+        &env,
+        &t,
+        &checkout("evt_checkout_2", 1_724_140_900, Some(&basic)),
+        "ignored",
+    )
+    .await;
     assert_eq!(other["license_id"], id.as_str());
     assert_eq!(licenses_of(&env, &t, EMAIL).await.len(), 1);
 
     // Audit: LICENSE.CREATED and STRIPE.EVENT_APPLIED by "stripe", with the event's id and type.
     let events = audit(&env, &t).await;
-    let applied: Vec<&Value> = events.iter().filter(|e| e["code"] == "STRIPE.EVENT_APPLIED").collect();
+    let applied: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["code"] == "STRIPE.EVENT_APPLIED")
+        .collect();
     assert_eq!(applied.len(), 1, "{events:?}");
-    assert_eq!((applied[0]["actor"].as_str(), applied[0]["target_id"].as_str()), (Some("stripe"), Some(id.as_str())));
+    assert_eq!(
+        (
+            applied[0]["actor"].as_str(),
+            applied[0]["target_id"].as_str()
+        ),
+        (Some("stripe"), Some(id.as_str()))
+    );
     assert_eq!(applied[0]["data"]["event_id"], "evt_checkout_1");
     assert_eq!(applied[0]["data"]["type"], "checkout.session.completed");
-    let created: Vec<&Value> = events.iter().filter(|e| e["code"] == "LICENSE.CREATED").collect();
-    assert_eq!((created.len(), created[0]["actor"].as_str()), (1, Some("stripe")));
+    let created: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["code"] == "LICENSE.CREATED")
+        .collect();
+    assert_eq!(
+        (created.len(), created[0]["actor"].as_str()),
+        (1, Some("stripe"))
+    );
 
     // The tenant's plan counter moved once.
-    let tenant = env.app.store.get_tenant(&TenantId::parse(t.id.as_str()).unwrap()).await.unwrap().unwrap();
+    let tenant = env
+        .app
+        .store
+        .get_tenant(&TenantId::parse(t.id.as_str()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(tenant.licenses_issued, 1);
 
     // Payment-mode checkouts are not subscriptions: recorded, ignored.
@@ -304,8 +535,18 @@ async fn checkout_issues_exactly_one_license_per_subscription() {
     one_off["data"]["object"]["mode"] = json!("payment");
     one_off["data"]["object"]["subscription"] = Value::Null;
     let r = expect(&env, &t, &one_off, "ignored").await;
-    assert!(r["reason"].as_str().unwrap().contains("subscription"), "{r}");
-    assert!(store(&env, &t).get_stripe_event("evt_checkout_3").await.unwrap().is_some(), "ignored events are recorded");
+    assert!(
+        r["reason"].as_str().unwrap().contains("subscription"),
+        "{r}"
+    );
+    assert!(
+        store(&env, &t)
+            .get_stripe_event("evt_checkout_3")
+            .await
+            .unwrap()
+            .is_some(),
+        "ignored events are recorded"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -317,15 +558,39 @@ async fn ten_concurrent_deliveries_of_one_checkout_issue_one_license() {
     let ev = checkout("evt_herd_1", 1_724_140_802, Some(&basic));
     let results = futures::future::join_all((0..10).map(|_| deliver(&env, &t, &ev))).await;
     assert!(results.iter().all(|r| r.status == 200), "{results:?}");
-    let outcomes: Vec<&str> = results.iter().map(|r| r.data()["outcome"].as_str().unwrap()).collect();
-    assert_eq!(outcomes.iter().filter(|o| **o == "applied").count(), 1, "{outcomes:?}");
-    assert_eq!(outcomes.iter().filter(|o| **o == "duplicate").count(), 9, "{outcomes:?}");
-    let ids: std::collections::HashSet<&str> = results.iter().map(|r| r.data()["license_id"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = results
+        .iter()
+        .map(|r| r.data()["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "applied").count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "duplicate").count(),
+        9,
+        "{outcomes:?}"
+    );
+    let ids: std::collections::HashSet<&str> = results
+        .iter()
+        .map(|r| r.data()["license_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 1, "every answer names the one license");
     assert_eq!(licenses_of(&env, &t, EMAIL).await.len(), 1);
-    let tenant = env.app.store.get_tenant(&TenantId::parse(t.id.as_str()).unwrap()).await.unwrap().unwrap();
+    let tenant = env
+        .app
+        .store
+        .get_tenant(&TenantId::parse(t.id.as_str()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(tenant.licenses_issued, 1);
-    let applied = audit(&env, &t).await.into_iter().filter(|e| e["code"] == "STRIPE.EVENT_APPLIED").count();
+    let applied = audit(&env, &t)
+        .await
+        .into_iter()
+        .filter(|e| e["code"] == "STRIPE.EVENT_APPLIED")
+        .count();
     assert_eq!(applied, 1);
 }
 
@@ -337,22 +602,62 @@ async fn policy_from_the_subscription_price_in_either_order() {
     let (_, pro) = plans(&env, &t).await;
 
     // Checkout first, without metadata.policy: kept until the price is seen.
-    let r = expect(&env, &t, &checkout("evt_bp_1", 1_724_140_802, None), "pending").await;
+    let r = expect(
+        &env,
+        &t,
+        &checkout("evt_bp_1", 1_724_140_802, None),
+        "pending",
+    )
+    .await;
     assert!(r["license_id"].is_null());
     assert!(licenses_of(&env, &t, EMAIL).await.is_empty());
     // The subscription (older event, still incomplete) brings the price: the license is issued.
-    let created = expect(&env, &t, &subscription("customer.subscription.created", "evt_bp_2", 1_724_140_798, "incomplete", PRO_PRICE), "applied").await;
+    let created = expect(
+        &env,
+        &t,
+        &subscription(
+            "customer.subscription.created",
+            "evt_bp_2",
+            1_724_140_798,
+            "incomplete",
+            PRO_PRICE,
+        ),
+        "applied",
+    )
+    .await;
     let id = created["license_id"].as_str().unwrap().to_string();
     let l = license(&env, &t, &id).await;
-    assert_eq!((l["policy"].as_str(), l["status"].as_str(), l["customer_email"].as_str()), (Some(pro.as_str()), Some("active"), Some(EMAIL)));
+    assert_eq!(
+        (
+            l["policy"].as_str(),
+            l["status"].as_str(),
+            l["customer_email"].as_str()
+        ),
+        (Some(pro.as_str()), Some("active"), Some(EMAIL))
+    );
     assert_eq!(l["seats"]["limit"], 5);
 
     // The other order, on a second subscription: subscription and invoice first, checkout last.
     let sub2 = "sub_1PqR9zLkdIwHu7ixSecond00";
-    let mut sc = subscription("customer.subscription.created", "evt_bp_3", 1_724_140_798, "incomplete", BASIC_PRICE);
+    let mut sc = subscription(
+        "customer.subscription.created",
+        "evt_bp_3",
+        1_724_140_798,
+        "incomplete",
+        BASIC_PRICE,
+    );
     sc["data"]["object"]["id"] = json!(sub2);
-    assert_eq!(expect(&env, &t, &sc, "pending").await["license_id"], Value::Null);
-    let mut paid = invoice_paid("evt_bp_4", 1_724_140_801, 1_726_819_198, "ch_3PqR9zLkdIwHu7ix0Second", "pi_3PqR9zLkdIwHu7ix0Second");
+    assert_eq!(
+        expect(&env, &t, &sc, "pending").await["license_id"],
+        Value::Null
+    );
+    let mut paid = invoice_paid(
+        "evt_bp_4",
+        1_724_140_801,
+        1_726_819_198,
+        "ch_3PqR9zLkdIwHu7ix0Second",
+        "pi_3PqR9zLkdIwHu7ix0Second",
+    );
     paid["data"]["object"]["subscription"] = json!(sub2);
     paid["data"]["object"]["lines"]["data"][0]["subscription"] = json!(sub2);
     expect(&env, &t, &paid, "pending").await;
@@ -363,7 +668,10 @@ async fn policy_from_the_subscription_price_in_either_order() {
     let l2 = license(&env, &t, issued["license_id"].as_str().unwrap()).await;
     assert_eq!(l2["customer_email"], "bob@example.com");
     assert_eq!(l2["seats"]["limit"], 2, "basic, from the kept price");
-    assert_eq!(l2["expires_at"], "2024-09-20T07:59:58.000Z", "the kept invoice.paid's period end");
+    assert_eq!(
+        l2["expires_at"], "2024-09-20T07:59:58.000Z",
+        "the kept invoice.paid's period end"
+    );
     // The charge of the kept invoice still finds the license.
     let mut refund = fixture("charge.refunded", "evt_bp_6", 1_724_227_198);
     refund["data"]["object"]["id"] = json!("ch_3PqR9zLkdIwHu7ix0Second");
@@ -373,17 +681,40 @@ async fn policy_from_the_subscription_price_in_either_order() {
 
     // A price no policy lists: the checkout is refused with the reason recorded, never a 500.
     let sub3 = "sub_1PqRAaLkdIwHu7ixThird000";
-    let mut sc = subscription("customer.subscription.created", "evt_bp_7", 1_724_140_798, "active", "price_nobody_sells_this");
+    let mut sc = subscription(
+        "customer.subscription.created",
+        "evt_bp_7",
+        1_724_140_798,
+        "active",
+        "price_nobody_sells_this",
+    );
     sc["data"]["object"]["id"] = json!(sub3);
     expect(&env, &t, &sc, "pending").await;
     let mut co = checkout("evt_bp_8", 1_724_140_802, None);
     co["data"]["object"]["subscription"] = json!(sub3);
     let r = expect(&env, &t, &co, "ignored").await;
-    assert!(r["reason"].as_str().unwrap().contains("price_nobody_sells_this"), "{r}");
-    let rec = store(&env, &t).get_stripe_event("evt_bp_8").await.unwrap().unwrap();
-    assert!(rec.reason.unwrap().contains("no policy"), "the reason is recorded");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("price_nobody_sells_this"),
+        "{r}"
+    );
+    let rec = store(&env, &t)
+        .get_stripe_event("evt_bp_8")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        rec.reason.unwrap().contains("no policy"),
+        "the reason is recorded"
+    );
     // A metadata.policy that names nothing: refused too.
-    let mut co = checkout("evt_bp_9", 1_724_140_803, Some("pol_01j5xk3v2m8n4p6q7r9s0t1u2v"));
+    let mut co = checkout(
+        "evt_bp_9",
+        1_724_140_803,
+        Some("pol_01j5xk3v2m8n4p6q7r9s0t1u2v"),
+    );
     co["data"]["object"]["subscription"] = json!("sub_1PqRAbLkdIwHu7ixFourth00");
     expect(&env, &t, &co, "ignored").await;
 }
@@ -396,13 +727,40 @@ async fn subscription_changes_move_status_and_plan_upgrade_switches_entitlements
     let t = env.tenant("plans").await;
     connect(&env, &t).await;
     let (basic, pro) = plans(&env, &t).await;
-    let id = expect(&env, &t, &checkout("evt_pl_1", 1_724_140_802, Some(&basic)), "applied").await["license_id"].as_str().unwrap().to_string();
-    let key = license(&env, &t, &id).await["key"].as_str().unwrap().to_string();
+    let id = expect(
+        &env,
+        &t,
+        &checkout("evt_pl_1", 1_724_140_802, Some(&basic)),
+        "applied",
+    )
+    .await["license_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = license(&env, &t, &id).await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let want_8k = json!({ "entitlements": ["export-8k"] });
-    assert_eq!(validate(&env, &t, &key, want_8k.clone()).await["code"], "ENTITLEMENTS_MISSING");
+    assert_eq!(
+        validate(&env, &t, &key, want_8k.clone()).await["code"],
+        "ENTITLEMENTS_MISSING"
+    );
 
     // Upgrade: the price moves to pro; the policy follows, and validate sees pro's entitlements and seats.
-    let up = expect(&env, &t, &subscription("customer.subscription.updated", "evt_pl_2", 1_724_200_000, "active", PRO_PRICE), "applied").await;
+    let up = expect(
+        &env,
+        &t,
+        &subscription(
+            "customer.subscription.updated",
+            "evt_pl_2",
+            1_724_200_000,
+            "active",
+            PRO_PRICE,
+        ),
+        "applied",
+    )
+    .await;
     assert_eq!(up["license_id"], id.as_str());
     let v = validate(&env, &t, &key, want_8k.clone()).await;
     assert_eq!(v["code"], "VALID", "{v}");
@@ -419,17 +777,60 @@ async fn subscription_changes_move_status_and_plan_upgrade_switches_entitlements
         ("canceled", "cancelled", "CANCELLED"),
     ] {
         at += 100;
-        expect(&env, &t, &subscription("customer.subscription.updated", &format!("evt_pl_{at}"), at, status, PRO_PRICE), "applied").await;
+        expect(
+            &env,
+            &t,
+            &subscription(
+                "customer.subscription.updated",
+                &format!("evt_pl_{at}"),
+                at,
+                status,
+                PRO_PRICE,
+            ),
+            "applied",
+        )
+        .await;
         let v = validate(&env, &t, &key, json!({})).await;
-        assert_eq!((v["license"]["status"].as_str(), v["code"].as_str()), (Some(license_status), Some(code)), "{status}: {v}");
+        assert_eq!(
+            (v["license"]["status"].as_str(), v["code"].as_str()),
+            (Some(license_status), Some(code)),
+            "{status}: {v}"
+        );
     }
     // Downgrade after cancellation: nothing moves a cancelled license.
-    let r = expect(&env, &t, &subscription("customer.subscription.updated", "evt_pl_late", at + 100, "active", BASIC_PRICE), "ignored").await;
+    let r = expect(
+        &env,
+        &t,
+        &subscription(
+            "customer.subscription.updated",
+            "evt_pl_late",
+            at + 100,
+            "active",
+            BASIC_PRICE,
+        ),
+        "ignored",
+    )
+    .await;
     assert!(r["reason"].as_str().unwrap().contains("cancelled"), "{r}");
     let l = license(&env, &t, &id).await;
-    assert_eq!((l["status"].as_str(), l["policy"].as_str()), (Some("cancelled"), Some(pro.as_str())));
+    assert_eq!(
+        (l["status"].as_str(), l["policy"].as_str()),
+        (Some("cancelled"), Some(pro.as_str()))
+    );
     // An incomplete subscription changes nothing but is recorded.
-    let r = expect(&env, &t, &subscription("customer.subscription.updated", "evt_pl_inc", at + 200, "incomplete", PRO_PRICE), "ignored").await;
+    let r = expect(
+        &env,
+        &t,
+        &subscription(
+            "customer.subscription.updated",
+            "evt_pl_inc",
+            at + 200,
+            "incomplete",
+            PRO_PRICE,
+        ),
+        "ignored",
+    )
+    .await;
     assert_eq!(r["license_id"], id.as_str());
 }
 
@@ -441,12 +842,30 @@ async fn failed_payments_start_a_grace_period_then_suspend_and_payment_reinstate
     connect(&env, &t).await;
     let (basic, _) = plans(&env, &t).await;
     let base = start.unix_timestamp();
-    let id = expect(&env, &t, &checkout("evt_gr_1", base - 10, Some(&basic)), "applied").await["license_id"].as_str().unwrap().to_string();
-    let key = license(&env, &t, &id).await["key"].as_str().unwrap().to_string();
+    let id = expect(
+        &env,
+        &t,
+        &checkout("evt_gr_1", base - 10, Some(&basic)),
+        "applied",
+    )
+    .await["license_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = license(&env, &t, &id).await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // invoice.paid: active until the paid period's end.
     let period_end = base + 30 * 86_400;
-    expect(&env, &t, &invoice_paid("evt_gr_2", base - 5, period_end, CHARGE, INTENT), "applied").await;
+    expect(
+        &env,
+        &t,
+        &invoice_paid("evt_gr_2", base - 5, period_end, CHARGE, INTENT),
+        "applied",
+    )
+    .await;
     let l = license(&env, &t, &id).await;
     assert_eq!(l["expires_at"], "2026-06-09T08:00:00.000Z");
 
@@ -454,30 +873,73 @@ async fn failed_payments_start_a_grace_period_then_suspend_and_payment_reinstate
     let failed = fixture("invoice.payment_failed", "evt_gr_3", base);
     expect(&env, &t, &failed, "applied").await;
     let l = license(&env, &t, &id).await;
-    assert_eq!((l["status"].as_str(), l["grace_until"].as_str()), (Some("past_due"), Some("2026-05-13T08:00:00.000Z")));
+    assert_eq!(
+        (l["status"].as_str(), l["grace_until"].as_str()),
+        (Some("past_due"), Some("2026-05-13T08:00:00.000Z"))
+    );
     let v = validate(&env, &t, &key, json!({})).await;
-    assert_eq!((v["code"].as_str(), v["license"]["status"].as_str()), (Some("VALID"), Some("past_due")));
+    assert_eq!(
+        (v["code"].as_str(), v["license"]["status"].as_str()),
+        (Some("VALID"), Some("past_due"))
+    );
 
     // A retry that fails again a day later does not extend the grace period.
     env.clock().set(datetime!(2026-05-11 08:00 UTC));
-    expect(&env, &t, &fixture("invoice.payment_failed", "evt_gr_4", base + 86_400), "applied").await;
-    assert_eq!(license(&env, &t, &id).await["grace_until"], "2026-05-13T08:00:00.000Z");
+    expect(
+        &env,
+        &t,
+        &fixture("invoice.payment_failed", "evt_gr_4", base + 86_400),
+        "applied",
+    )
+    .await;
+    assert_eq!(
+        license(&env, &t, &id).await["grace_until"],
+        "2026-05-13T08:00:00.000Z"
+    );
 
     // The boundary: valid one second before, suspended at the end, with no job run.
     env.clock().set(datetime!(2026-05-13 07:59:59 UTC));
     assert_eq!(validate(&env, &t, &key, json!({})).await["code"], "VALID");
     env.clock().set(datetime!(2026-05-13 08:00 UTC));
     let v = validate(&env, &t, &key, json!({})).await;
-    assert_eq!((v["code"].as_str(), v["license"]["status"].as_str()), (Some("SUSPENDED"), Some("past_due")));
-    let a = env.post("/v1/integration/activations", &t.integration, json!({ "license_key": key, "fingerprint": "m1" })).await;
+    assert_eq!(
+        (v["code"].as_str(), v["license"]["status"].as_str()),
+        (Some("SUSPENDED"), Some("past_due"))
+    );
+    let a = env
+        .post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "m1" }),
+        )
+        .await;
     assert_eq!((a.status, a.code()), (403, "LICENSE_NOT_ACTIVE"), "{a:?}");
 
     // Payment: active again, expires at the new paid period's end, grace gone.
     env.clock().set(datetime!(2026-05-14 09:00 UTC));
     let now = env.app.now().unix_timestamp();
-    expect(&env, &t, &invoice_paid("evt_gr_5", now, period_end + 30 * 86_400, "ch_3PqRretryLkdIwHu7ix0002", "pi_3PqRretryLkdIwHu7ix0002"), "applied").await;
+    expect(
+        &env,
+        &t,
+        &invoice_paid(
+            "evt_gr_5",
+            now,
+            period_end + 30 * 86_400,
+            "ch_3PqRretryLkdIwHu7ix0002",
+            "pi_3PqRretryLkdIwHu7ix0002",
+        ),
+        "applied",
+    )
+    .await;
     let l = license(&env, &t, &id).await;
-    assert_eq!((l["status"].as_str(), l["expires_at"].as_str(), l["grace_until"].as_str()), (Some("active"), Some("2026-07-09T08:00:00.000Z"), None));
+    assert_eq!(
+        (
+            l["status"].as_str(),
+            l["expires_at"].as_str(),
+            l["grace_until"].as_str()
+        ),
+        (Some("active"), Some("2026-07-09T08:00:00.000Z"), None)
+    );
     assert_eq!(validate(&env, &t, &key, json!({})).await["code"], "VALID");
 
     // Past the paid period with no newer payment: expired.
@@ -491,28 +953,104 @@ async fn late_and_out_of_order_events_never_undo_newer_state() {
     let t = env.tenant("order").await;
     connect(&env, &t).await;
     let (basic, _) = plans(&env, &t).await;
-    let id = expect(&env, &t, &checkout("evt_or_1", 1_724_140_802, Some(&basic)), "applied").await["license_id"].as_str().unwrap().to_string();
+    let id = expect(
+        &env,
+        &t,
+        &checkout("evt_or_1", 1_724_140_802, Some(&basic)),
+        "applied",
+    )
+    .await["license_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Newer failure first, then an older payment: the payment is stale.
-    expect(&env, &t, &fixture("invoice.payment_failed", "evt_or_2", 1_724_300_000), "applied").await;
-    let r = expect(&env, &t, &invoice_paid("evt_or_3", 1_724_250_000, 1_726_819_198, CHARGE, INTENT), "stale").await;
+    expect(
+        &env,
+        &t,
+        &fixture("invoice.payment_failed", "evt_or_2", 1_724_300_000),
+        "applied",
+    )
+    .await;
+    let r = expect(
+        &env,
+        &t,
+        &invoice_paid("evt_or_3", 1_724_250_000, 1_726_819_198, CHARGE, INTENT),
+        "stale",
+    )
+    .await;
     assert_eq!(r["license_id"], id.as_str());
     let l = license(&env, &t, &id).await;
-    assert_eq!((l["status"].as_str(), l["expires_at"].as_str()), (Some("past_due"), None), "{l}");
+    assert_eq!(
+        (l["status"].as_str(), l["expires_at"].as_str()),
+        (Some("past_due"), None),
+        "{l}"
+    );
     // ... but it still taught us which charge paid the subscription.
-    assert_eq!(store(&env, &t).get_stripe_charge(CHARGE).await.unwrap().unwrap().subscription_id, SUB);
+    assert_eq!(
+        store(&env, &t)
+            .get_stripe_charge(CHARGE)
+            .await
+            .unwrap()
+            .unwrap()
+            .subscription_id,
+        SUB
+    );
 
     // Cancelled, then a late older invoice.paid: stays cancelled.
-    expect(&env, &t, &fixture("customer.subscription.deleted", "evt_or_4", 1_724_400_000), "applied").await;
-    expect(&env, &t, &invoice_paid("evt_or_5", 1_724_350_000, 1_729_000_000, CHARGE, INTENT), "stale").await;
+    expect(
+        &env,
+        &t,
+        &fixture("customer.subscription.deleted", "evt_or_4", 1_724_400_000),
+        "applied",
+    )
+    .await;
+    expect(
+        &env,
+        &t,
+        &invoice_paid("evt_or_5", 1_724_350_000, 1_729_000_000, CHARGE, INTENT),
+        "stale",
+    )
+    .await;
     // Nothing newer reactivates it either.
-    expect(&env, &t, &invoice_paid("evt_or_6", 1_724_500_000, 1_729_000_000, CHARGE, INTENT), "ignored").await;
-    expect(&env, &t, &subscription("customer.subscription.updated", "evt_or_7", 1_724_600_000, "active", BASIC_PRICE), "ignored").await;
+    expect(
+        &env,
+        &t,
+        &invoice_paid("evt_or_6", 1_724_500_000, 1_729_000_000, CHARGE, INTENT),
+        "ignored",
+    )
+    .await;
+    expect(
+        &env,
+        &t,
+        &subscription(
+            "customer.subscription.updated",
+            "evt_or_7",
+            1_724_600_000,
+            "active",
+            BASIC_PRICE,
+        ),
+        "ignored",
+    )
+    .await;
     let l = license(&env, &t, &id).await;
-    assert_eq!((l["status"].as_str(), l["expires_at"].as_str()), (Some("cancelled"), None));
+    assert_eq!(
+        (l["status"].as_str(), l["expires_at"].as_str()),
+        (Some("cancelled"), None)
+    );
     // Re-delivery of the cancellation: one effect.
-    expect(&env, &t, &fixture("customer.subscription.deleted", "evt_or_4", 1_724_400_000), "duplicate").await;
-    let applied = audit(&env, &t).await.into_iter().filter(|e| e["code"] == "STRIPE.EVENT_APPLIED").count();
+    expect(
+        &env,
+        &t,
+        &fixture("customer.subscription.deleted", "evt_or_4", 1_724_400_000),
+        "duplicate",
+    )
+    .await;
+    let applied = audit(&env, &t)
+        .await
+        .into_iter()
+        .filter(|e| e["code"] == "STRIPE.EVENT_APPLIED")
+        .count();
     assert_eq!(applied, 3, "checkout, failure, cancellation");
 }
 
@@ -522,10 +1060,28 @@ async fn refunds_and_disputes_find_their_license_through_the_charge() {
     let t = env.tenant("refunds").await;
     connect(&env, &t).await;
     let (basic, _) = plans(&env, &t).await;
-    let id = expect(&env, &t, &checkout("evt_rf_1", 1_724_140_802, Some(&basic)), "applied").await["license_id"].as_str().unwrap().to_string();
-    let key = license(&env, &t, &id).await["key"].as_str().unwrap().to_string();
+    let id = expect(
+        &env,
+        &t,
+        &checkout("evt_rf_1", 1_724_140_802, Some(&basic)),
+        "applied",
+    )
+    .await["license_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = license(&env, &t, &id).await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let paid_until = env.app.now().unix_timestamp() + 30 * 86_400;
-    expect(&env, &t, &invoice_paid("evt_rf_2", 1_724_140_803, paid_until, CHARGE, INTENT), "applied").await;
+    expect(
+        &env,
+        &t,
+        &invoice_paid("evt_rf_2", 1_724_140_803, paid_until, CHARGE, INTENT),
+        "applied",
+    )
+    .await;
 
     // A partial refund changes nothing.
     let mut partial = fixture("charge.refunded", "evt_rf_3", 1_724_200_000);
@@ -535,12 +1091,33 @@ async fn refunds_and_disputes_find_their_license_through_the_charge() {
     assert_eq!(license(&env, &t, &id).await["status"], "active");
 
     // A full refund suspends it.
-    let r = expect(&env, &t, &fixture("charge.refunded", "evt_rf_4", 1_724_227_198), "applied").await;
+    let r = expect(
+        &env,
+        &t,
+        &fixture("charge.refunded", "evt_rf_4", 1_724_227_198),
+        "applied",
+    )
+    .await;
     assert_eq!(r["license_id"], id.as_str());
-    assert_eq!(validate(&env, &t, &key, json!({})).await["code"], "SUSPENDED");
+    assert_eq!(
+        validate(&env, &t, &key, json!({})).await["code"],
+        "SUSPENDED"
+    );
 
     // The next payment reinstates it.
-    expect(&env, &t, &invoice_paid("evt_rf_5", 1_726_819_300, paid_until + 30 * 86_400, "ch_3PqZ2cLkdIwHu7ix0Next01", "pi_3PqZ2cLkdIwHu7ix0Next01"), "applied").await;
+    expect(
+        &env,
+        &t,
+        &invoice_paid(
+            "evt_rf_5",
+            1_726_819_300,
+            paid_until + 30 * 86_400,
+            "ch_3PqZ2cLkdIwHu7ix0Next01",
+            "pi_3PqZ2cLkdIwHu7ix0Next01",
+        ),
+        "applied",
+    )
+    .await;
     assert_eq!(validate(&env, &t, &key, json!({})).await["code"], "VALID");
 
     // A dispute on that payment, found by its payment intent alone, suspends it again.
@@ -556,7 +1133,10 @@ async fn refunds_and_disputes_find_their_license_through_the_charge() {
     stranger["data"]["object"]["charge"] = json!("ch_3PzzStrangerLkdIwHu7ix00");
     stranger["data"]["object"]["payment_intent"] = json!("pi_3PzzStrangerLkdIwHu7ix00");
     let r = expect(&env, &t, &stranger, "ignored").await;
-    assert!(r["reason"].as_str().unwrap().contains("unknown charge"), "{r}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("unknown charge"),
+        "{r}"
+    );
 
     let applied: Vec<String> = audit(&env, &t)
         .await
@@ -564,7 +1144,16 @@ async fn refunds_and_disputes_find_their_license_through_the_charge() {
         .filter(|e| e["code"] == "STRIPE.EVENT_APPLIED")
         .map(|e| e["data"]["type"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(applied, ["charge.dispute.created", "invoice.paid", "charge.refunded", "invoice.paid", "checkout.session.completed"]);
+    assert_eq!(
+        applied,
+        [
+            "charge.dispute.created",
+            "invoice.paid",
+            "charge.refunded",
+            "invoice.paid",
+            "checkout.session.completed"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -575,8 +1164,15 @@ async fn other_event_types_are_acknowledged_and_recorded() {
     let ev = fixture("customer.created", "evt_other_1", 1_724_140_753);
     let r = expect(&env, &t, &ev, "ignored").await;
     assert_eq!(r["reason"], "event type not handled");
-    let rec = store(&env, &t).get_stripe_event("evt_other_1").await.unwrap().unwrap();
-    assert_eq!((rec.event_type.as_str(), rec.outcome.as_str()), ("customer.created", "ignored"));
+    let rec = store(&env, &t)
+        .get_stripe_event("evt_other_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (rec.event_type.as_str(), rec.outcome.as_str()),
+        ("customer.created", "ignored")
+    );
     expect(&env, &t, &ev, "duplicate").await;
     // An invoice that is not for a subscription, and a subscription event for
     // one that has no checkout yet.
@@ -585,8 +1181,26 @@ async fn other_event_types_are_acknowledged_and_recorded() {
     o["subscription"] = Value::Null;
     o["lines"]["data"][0]["subscription"] = Value::Null;
     expect(&env, &t, &inv, "ignored").await;
-    let r = expect(&env, &t, &subscription("customer.subscription.updated", "evt_other_3", 1_724_140_800, "past_due", PRO_PRICE), "pending").await;
-    assert!(r["reason"].as_str().unwrap().contains("checkout.session.completed"), "{r}");
+    let r = expect(
+        &env,
+        &t,
+        &subscription(
+            "customer.subscription.updated",
+            "evt_other_3",
+            1_724_140_800,
+            "past_due",
+            PRO_PRICE,
+        ),
+        "pending",
+    )
+    .await;
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("checkout.session.completed"),
+        "{r}"
+    );
     assert!(licenses_of(&env, &t, EMAIL).await.is_empty());
 }
 
@@ -602,8 +1216,18 @@ async fn a_refused_attempt_is_not_marked_done_so_stripes_retry_applies_it() {
     // A dependency down: 503 (Stripe retries), nothing recorded.
     let mut broken = env.clients.clone();
     let sdk = shared::aws::sdk_config().await;
-    broken.dynamodb = aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url("http://127.0.0.1:9").build());
-    let down = shared::app::App::build(env.config.clone(), broken, std::sync::Arc::new(shared::clock::SystemClock)).await.unwrap();
+    broken.dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url("http://127.0.0.1:9")
+            .build(),
+    );
+    let down = shared::app::App::build(
+        env.config.clone(),
+        broken,
+        std::sync::Arc::new(shared::clock::SystemClock),
+    )
+    .await
+    .unwrap();
     let body = serde_json::to_vec(&ev).unwrap();
     let sig = signature(SECRET, env.app.now().unix_timestamp(), &body);
     let req = http_request(&t.id, &sig, &body);
@@ -613,17 +1237,34 @@ async fn a_refused_attempt_is_not_marked_done_so_stripes_retry_applies_it() {
 
     // The tenant suspended: 403, not recorded; reactivated, Stripe's retry applies it.
     use shared::domain::TenantStatus::{Active, Suspended};
-    assert!(env.app.store.set_tenant_status(&tid, &[Active], Suspended, env.app.now(), None).await.unwrap());
+    assert!(env
+        .app
+        .store
+        .set_tenant_status(&tid, &[Active], Suspended, env.app.now(), None)
+        .await
+        .unwrap());
     let r = deliver(&env, &t, &ev).await;
     assert_eq!((r.status, r.code()), (403, "TENANT_INACTIVE"), "{r:?}");
-    assert!(store(&env, &t).get_stripe_event("evt_rt_1").await.unwrap().is_none());
-    assert!(env.app.store.set_tenant_status(&tid, &[Suspended], Active, env.app.now(), None).await.unwrap());
+    assert!(store(&env, &t)
+        .get_stripe_event("evt_rt_1")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(env
+        .app
+        .store
+        .set_tenant_status(&tid, &[Suspended], Active, env.app.now(), None)
+        .await
+        .unwrap());
     expect(&env, &t, &ev, "applied").await;
 }
 
 /// An API Gateway (HTTP API v2) event as Stripe's delivery arrives at the function.
 fn http_request(tenant: &str, sig: &str, body: &[u8]) -> lambda_http::Request {
-    let raw = harness::event("stripe-webhook.json", &[("TENANT_ID", tenant), ("STRIPE_SIGNATURE", sig)]);
+    let raw = harness::event(
+        "stripe-webhook.json",
+        &[("TENANT_ID", tenant), ("STRIPE_SIGNATURE", sig)],
+    );
     let mut v: Value = serde_json::from_str(&raw).unwrap();
     v["body"] = json!(std::str::from_utf8(body).unwrap());
     lambda_http::request::from_str(&v.to_string()).unwrap()
@@ -636,7 +1277,8 @@ async fn the_function_verifies_the_gateway_body_as_received() {
     connect(&env, &t).await;
     let (basic, _) = plans(&env, &t).await;
     // Stripe's bytes, with its own spacing: verified as received, not re-serialised.
-    let pretty = serde_json::to_vec_pretty(&checkout("evt_gw_1", 1_724_140_802, Some(&basic))).unwrap();
+    let pretty =
+        serde_json::to_vec_pretty(&checkout("evt_gw_1", 1_724_140_802, Some(&basic))).unwrap();
     let sig = signature(SECRET, env.app.now().unix_timestamp(), &pretty);
     let resp = stripe_webhook::handler(&env.app, http_request(&t.id, &sig, &pretty)).await;
     assert_eq!(resp.status(), 200);
@@ -647,7 +1289,15 @@ async fn the_function_verifies_the_gateway_body_as_received() {
     assert_eq!(body["data"]["outcome"], "applied");
     assert_eq!(body["meta"]["request_id"], "req_Kz3oHiR8pBNEW1R=");
     // The function answers only its own route.
-    let req = lambda_http::request::from_str(&harness::event("validate.json", &[("LICENSE_KEY", "ABCDEFGH12"), ("INTEGRATION_KEY", "x"), ("FINGERPRINT", "f")])).unwrap();
+    let req = lambda_http::request::from_str(&harness::event(
+        "validate.json",
+        &[
+            ("LICENSE_KEY", "ABCDEFGH12"),
+            ("INTEGRATION_KEY", "x"),
+            ("FINGERPRINT", "f"),
+        ],
+    ))
+    .unwrap();
     assert_eq!(stripe_webhook::handler(&env.app, req).await.status(), 404);
 }
 
@@ -660,28 +1310,62 @@ async fn racing_events_of_one_subscription_issue_one_license_and_the_newest_stat
 
     // Ten different checkout events for one subscription at once: the
     // subscription record's license_id guard lets exactly one issue.
-    let evs: Vec<Value> = (0..10).map(|i| checkout(&format!("evt_race_co_{i}"), 1_724_140_802 + i, Some(&basic))).collect();
+    let evs: Vec<Value> = (0..10)
+        .map(|i| checkout(&format!("evt_race_co_{i}"), 1_724_140_802 + i, Some(&basic)))
+        .collect();
     let results = futures::future::join_all(evs.iter().map(|ev| deliver(&env, &t, ev))).await;
-    let outcomes: Vec<&str> = results.iter().map(|r| r.data()["outcome"].as_str().unwrap_or("?")).collect();
-    assert_eq!(outcomes.iter().filter(|o| **o == "applied").count(), 1, "{results:?}");
-    assert_eq!(outcomes.iter().filter(|o| **o == "ignored").count(), 9, "{results:?}");
-    let ids: std::collections::HashSet<&str> = results.iter().map(|r| r.data()["license_id"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = results
+        .iter()
+        .map(|r| r.data()["outcome"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "applied").count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "ignored").count(),
+        9,
+        "{results:?}"
+    );
+    let ids: std::collections::HashSet<&str> = results
+        .iter()
+        .map(|r| r.data()["license_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 1);
     assert_eq!(licenses_of(&env, &t, EMAIL).await.len(), 1);
     let id = ids.into_iter().next().unwrap().to_string();
 
     // Old and new subscription states delivered at once, in scrambled order:
     // whatever order they commit in, the newest (unpaid at t+9) is what stays.
-    let statuses = ["active", "past_due", "active", "past_due", "active", "trialing", "past_due", "active", "active", "unpaid"];
+    let statuses = [
+        "active", "past_due", "active", "past_due", "active", "trialing", "past_due", "active",
+        "active", "unpaid",
+    ];
     let mut evs: Vec<Value> = statuses
         .iter()
         .enumerate()
-        .map(|(i, st)| subscription("customer.subscription.updated", &format!("evt_race_su_{i}"), 1_724_300_000 + i as i64, st, BASIC_PRICE))
+        .map(|(i, st)| {
+            subscription(
+                "customer.subscription.updated",
+                &format!("evt_race_su_{i}"),
+                1_724_300_000 + i as i64,
+                st,
+                BASIC_PRICE,
+            )
+        })
         .collect();
     evs.reverse();
     evs.swap(2, 7);
     let results = futures::future::join_all(evs.iter().map(|ev| deliver(&env, &t, ev))).await;
-    assert!(results.iter().all(|r| r.status == 200 && ["applied", "stale"].contains(&r.data()["outcome"].as_str().unwrap())), "{results:?}");
+    assert!(
+        results.iter().all(|r| r.status == 200
+            && ["applied", "stale"].contains(&r.data()["outcome"].as_str().unwrap())),
+        "{results:?}"
+    );
     let l = license(&env, &t, &id).await;
-    assert_eq!(l["status"], "suspended", "the newest event (unpaid) wins: {l}");
+    assert_eq!(
+        l["status"], "suspended",
+        "the newest event (unpaid) wins: {l}"
+    );
 }

@@ -24,21 +24,40 @@ pub fn router(app: Arc<App>) -> axum::Router {
 }
 
 /// Serve on `listener` until `shutdown` completes.
-pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn serve_one(app: &App, req: axum::extract::Request) -> axum::response::Response {
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, READ_LIMIT).await else {
         // API Gateway itself refuses payloads over its limit; answer in the envelope.
-        let err = shared::Error::BadRequest { code: "BODY_TOO_LARGE", message: "the body exceeds 1 MiB".into() };
-        return to_axum(shared::http::envelope::render_error(&err, &format!("req_{}", ulid::Ulid::new()), None));
+        let err = shared::Error::BadRequest {
+            code: "BODY_TOO_LARGE",
+            message: "the body exceeds 1 MiB".into(),
+        };
+        return to_axum(shared::http::envelope::render_error(
+            &err,
+            &format!("req_{}", ulid::Ulid::new()),
+            None,
+        ));
     };
     let event = gateway_event(&parts, &bytes);
     let lambda_req = match lambda_http::request::from_str(&event.to_string()) {
         Ok(r) => r,
-        Err(e) => return (http::StatusCode::BAD_REQUEST, format!("cannot form an API Gateway event: {e}")).into_response(),
+        Err(e) => {
+            return (
+                http::StatusCode::BAD_REQUEST,
+                format!("cannot form an API Gateway event: {e}"),
+            )
+                .into_response()
+        }
     };
     let resp = dispatch(app, lambda_req).await;
     to_axum(resp)
@@ -46,7 +65,8 @@ async fn serve_one(app: &App, req: axum::extract::Request) -> axum::response::Re
 
 /// Hand the request to the function that owns its route, as API Gateway would.
 pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
-    let function = shared::http::route_for(req.method().as_str(), req.uri().path()).and_then(|r| r.function);
+    let function =
+        shared::http::route_for(req.method().as_str(), req.uri().path()).and_then(|r| r.function);
     match function {
         Some(Function::Validate) => validate::handler(app, req).await,
         Some(Function::Activate) => activate::handler(app, req).await,
@@ -92,11 +112,17 @@ pub fn gateway_event(parts: &http::request::Parts, body: &Bytes) -> Value {
     let (body_value, is_b64) = match std::str::from_utf8(body) {
         _ if body.is_empty() => (Value::Null, false),
         Ok(s) => (Value::String(s.to_string()), false),
-        Err(_) => (Value::String(base64::engine::general_purpose::STANDARD.encode(body)), true),
+        Err(_) => (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+            true,
+        ),
     };
     let path = parts.uri.path();
     let method = parts.method.as_str();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     json!({
         "version": "2.0",
         "routeKey": "$default",

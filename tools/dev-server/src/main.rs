@@ -9,7 +9,9 @@ use std::sync::Arc;
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     shared::telemetry::init();
     let port: u16 = match std::env::var("PORT") {
-        Ok(p) => p.parse().map_err(|_| format!("PORT must be a port number, not {p:?}"))?,
+        Ok(p) => p
+            .parse()
+            .map_err(|_| format!("PORT must be a port number, not {p:?}"))?,
         Err(_) => 3000,
     };
     let app = Arc::new(App::from_env(&Function::ALL).await?);
@@ -18,7 +20,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     // The provisioning queue's consumer, as Lambda's event source mapping would run it.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let queue_url = app.config.provisioning_queue_url.clone().ok_or("PROVISIONING_QUEUE_URL is not set")?;
+    let queue_url = app
+        .config
+        .provisioning_queue_url
+        .clone()
+        .ok_or("PROVISIONING_QUEUE_URL is not set")?;
     let consumer = shared::provisioning::LocalConsumer {
         app: app.clone(),
         queue_url,

@@ -17,7 +17,10 @@ use shared::usecases::tenants::{bootstrap, TenantRequest};
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "licensing-admin", about = "Operator tasks for the licensing service")]
+#[command(
+    name = "licensing-admin",
+    about = "Operator tasks for the licensing service"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -104,15 +107,32 @@ async fn main() -> Result<(), BoxError> {
                     })
                 })
                 .collect();
-            let dev_only: Vec<_> = ROUTES.iter().filter(|r| r.function.is_none()).map(|r| format!("{} {}", r.method, r.path)).collect();
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "functions": functions, "dev_server_only": dev_only }))?);
+            let dev_only: Vec<_> = ROUTES
+                .iter()
+                .filter(|r| r.function.is_none())
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({ "functions": functions, "dev_server_only": dev_only })
+                )?
+            );
         }
-        Cmd::Infra { cmd: InfraCmd::Up { prefix, max_receives } } => {
+        Cmd::Infra {
+            cmd: InfraCmd::Up {
+                prefix,
+                max_receives,
+            },
+        } => {
             let clients = Clients::new(&shared::aws::sdk_config().await);
             let names = shared::infra::Names::for_prefix(&prefix);
             shared::infra::create_table(&clients.dynamodb, &names.table).await?;
-            let (queue, dlq) = shared::infra::create_queues(&clients.sqs, &names, max_receives).await?;
-            let token = shared::infra::create_secrets(&Secrets::new(clients.secrets.clone()), &names).await?;
+            let (queue, dlq) =
+                shared::infra::create_queues(&clients.sqs, &names, max_receives).await?;
+            let token =
+                shared::infra::create_secrets(&Secrets::new(clients.secrets.clone()), &names)
+                    .await?;
             println!("TABLE_NAME={}", names.table);
             println!("PEPPER_SECRET_ID={}", names.pepper_secret);
             println!("SIGNING_KEY_SECRET_ID={}", names.signing_key_secret);
@@ -122,22 +142,41 @@ async fn main() -> Result<(), BoxError> {
             println!("PROVISIONING_DLQ_URL={dlq}");
             println!("LICENSING_OPERATOR_TOKEN={token}");
         }
-        Cmd::Queue { cmd: QueueCmd::Redrive { dlq_url, queue_url } } => {
+        Cmd::Queue {
+            cmd: QueueCmd::Redrive { dlq_url, queue_url },
+        } => {
             let clients = Clients::new(&shared::aws::sdk_config().await);
             let moved = shared::provisioning::redrive(&clients.sqs, &dlq_url, &queue_url).await?;
             println!("moved {moved} message(s) from the DLQ back to the queue");
         }
-        Cmd::Infra { cmd: InfraCmd::Down { prefix } } => {
+        Cmd::Infra {
+            cmd: InfraCmd::Down { prefix },
+        } => {
             let clients = Clients::new(&shared::aws::sdk_config().await);
-            shared::infra::delete_table(&clients.dynamodb, &shared::infra::Names::for_prefix(&prefix).table).await?;
+            shared::infra::delete_table(
+                &clients.dynamodb,
+                &shared::infra::Names::for_prefix(&prefix).table,
+            )
+            .await?;
         }
-        Cmd::Tenant { cmd: TenantCmd::Create { tenant_id, name, admin_email, plan } } => {
+        Cmd::Tenant {
+            cmd:
+                TenantCmd::Create {
+                    tenant_id,
+                    name,
+                    admin_email,
+                    plan,
+                },
+        } => {
             let req: TenantRequest = serde_json::from_value(serde_json::json!({
                 "tenant_id": tenant_id, "name": name, "admin_email": admin_email.to_lowercase(), "plan": plan,
             }))
             .map_err(|e| format!("invalid tenant: {e}"))?;
             let _: Plan = req.plan;
-            let config = Config::from_env_for(&[shared::config::Setting::TableName, shared::config::Setting::PepperSecretId])?;
+            let config = Config::from_env_for(&[
+                shared::config::Setting::TableName,
+                shared::config::Setting::PepperSecretId,
+            ])?;
             let clients = Clients::new(&shared::aws::sdk_config().await);
             let app = App::build(config, clients, Arc::new(shared::clock::SystemClock)).await?;
             let b = bootstrap(&app.store, app.pepper()?, req, app.now()).await?;
