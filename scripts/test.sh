@@ -18,6 +18,15 @@ create_resources "test-$(date +%s)-$$"
 log "clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+log "no Lambda enables the shared crate's dev-only feature"
+for dir in "$ROOT"/functions/*/; do
+  fn="$(basename "$dir")"
+  if cargo tree --locked -p "$fn" -e features -i licensing-shared | grep -q 'feature "dev"'; then
+    echo "functions/$fn enables licensing-shared's dev feature (local-only code in a Lambda)" >&2
+    exit 1
+  fi
+done
+
 log "running the tests"
 cargo test --workspace --locked --no-fail-fast
 

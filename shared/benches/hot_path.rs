@@ -6,6 +6,7 @@
 
 use shared::crypto::Pepper;
 use shared::domain::*;
+use shared::http::views::license_view_parts;
 use shared::ids::*;
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -129,7 +130,7 @@ fn main() {
                 entitlements: vec![Feature::parse("export-4k").unwrap()],
             };
             let code = evaluate(&license, &policy, None, &scope, now);
-            let view = license_view(&license, Some(&policy), Some(&usage), now);
+            let view = license_view_parts(&license, Some(&policy), Some(&usage), now);
             let reply = shared::http::envelope::Reply::ok(
                 serde_json::json!({ "valid": true, "code": code, "license": view }),
             );

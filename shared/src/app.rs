@@ -3,64 +3,37 @@
 //! DynamoDB round trip.
 
 use crate::aws::{Clients, Secrets};
+use crate::cache::{ApiKeys, KeyPrincipal, Policies};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::{constant_time_eq, Pepper, Signer};
-use crate::domain::{ApiKeyRecord, Policy, Scope, Tenant, TenantStatus};
 use crate::error::Error;
 use crate::functions::Function;
-use crate::ids::{ApiKeyId, ApiKeySecret, PolicyId, TenantId};
-use crate::store::{Store, TenantStore};
-use moka::sync::Cache;
+use crate::ids::ApiKeyId;
+use crate::provisioning::ProvisioningQueue;
+use crate::store::Store;
+use crate::usecases::stripe::secret::WebhookSecrets;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long a resolved API key (and its tenant's status) is trusted.
-pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
-/// How long a policy is cached by the functions that read it.
-pub const POLICY_CACHE_TTL: Duration = Duration::from_secs(60);
-/// How long a tenant's Stripe webhook secret is cached.
-pub const WEBHOOK_SECRET_TTL: Duration = Duration::from_secs(300);
-/// How long "this tenant has no webhook secret" is cached: short, so a
-/// secret set through the management API is used within seconds.
-pub const NO_WEBHOOK_SECRET_TTL: Duration = Duration::from_secs(10);
-
+/// A function's state: built once at cold start, shared by every request.
+/// Handlers hand each use case only the parts it needs.
 pub struct App {
     pub config: Config,
     pub store: Store,
     pub secrets: Secrets,
     pub clients: Clients,
     pub clock: Arc<dyn Clock>,
-    pepper: Option<Pepper>,
+    /// The pepper and the cache of resolved API keys.
+    pub keys: ApiKeys,
+    pub policies: Policies,
+    pub webhook_secrets: WebhookSecrets,
+    /// `None` in functions without `PROVISIONING_QUEUE_URL`.
+    pub provisioning: Option<ProvisioningQueue>,
     signer: Option<Signer>,
     operator_token: Option<String>,
-    keys: Cache<(TenantId, ApiKeyId), Arc<ResolvedKey>>,
-    policies: Cache<(TenantId, PolicyId), Arc<Policy>>,
-    /// A tenant's Stripe webhook secret and when it was read.
-    pub(crate) webhook_secrets: Cache<TenantId, Arc<(Option<String>, Instant)>>,
     rate: RateLimiter,
-}
-
-/// An API key as resolved from the store, with its tenant.
-#[derive(Debug)]
-pub struct ResolvedKey {
-    pub key: ApiKeyRecord,
-    pub tenant: Tenant,
-}
-
-/// A caller authenticated by API key.
-#[derive(Debug, Clone)]
-pub struct KeyPrincipal {
-    pub tenant: TenantId,
-    pub key_id: ApiKeyId,
-    pub scopes: Vec<Scope>,
-    pub rate_limit_per_minute: u32,
-    /// False while the tenant is provisioning, failed, suspended or closed:
-    /// the key is known but every request answers `TENANT_INACTIVE`.
-    pub tenant_active: bool,
-    /// The tenant's default grace period for new policies.
-    pub default_grace_days: u32,
 }
 
 /// Rate-limit state to report on the response.
@@ -110,35 +83,28 @@ impl App {
             read(config.signing_key_secret_id.clone()),
             read(config.operator_token_secret_id.clone()),
         )?;
+        let provisioning = config
+            .provisioning_queue_url
+            .clone()
+            .map(|url| ProvisioningQueue::new(clients.sqs.clone(), url));
         Ok(App {
             store: Store::new(clients.dynamodb.clone(), config.table_name.clone()),
+            webhook_secrets: WebhookSecrets::new(secrets.clone(), config.secrets_prefix.clone()),
             secrets,
             clients,
             clock,
-            pepper: pepper.map(|p| Pepper::new(p.into_bytes())),
+            keys: ApiKeys::new(pepper.map(|p| Pepper::new(p.into_bytes()))),
+            policies: Policies::default(),
+            provisioning,
             signer: signer.map(|s| Signer::new(s.into_bytes())),
             operator_token,
-            keys: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(KEY_CACHE_TTL)
-                .build(),
-            policies: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(POLICY_CACHE_TTL)
-                .build(),
-            webhook_secrets: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(WEBHOOK_SECRET_TTL)
-                .build(),
             rate: RateLimiter::default(),
             config,
         })
     }
 
     pub fn pepper(&self) -> Result<&Pepper, Error> {
-        self.pepper
-            .as_ref()
-            .ok_or_else(|| Error::internal("this function has no pepper configured"))
+        self.keys.pepper()
     }
 
     pub fn signer(&self) -> Result<&Signer, Error> {
@@ -149,72 +115,6 @@ impl App {
 
     pub fn now(&self) -> time::OffsetDateTime {
         self.clock.now()
-    }
-
-    /// Authenticate an `X-API-Key`. On a cache miss the key and its tenant
-    /// come from one BatchGetItem, and `last_used_at` is written by a task
-    /// that runs alongside the request (the caller awaits it before it
-    /// answers, so a frozen Lambda never leaves it half done).
-    pub async fn authenticate_key(
-        &self,
-        header: Option<&str>,
-    ) -> Result<(KeyPrincipal, Option<tokio::task::JoinHandle<()>>), Error> {
-        let secret = header
-            .and_then(|h| ApiKeySecret::parse(h.trim()))
-            .ok_or(Error::Unauthenticated)?;
-        let now = self.now();
-        let cache_key = (secret.tenant.clone(), secret.key_id.clone());
-        let mut touch = None;
-        let resolved = match self.keys.get(&cache_key) {
-            Some(r) => r,
-            None => {
-                let ts = self.store.tenant(&secret.tenant);
-                let (key, tenant) = ts.resolve_key(&secret.key_id).await?;
-                let (Some(key), Some(tenant)) = (key, tenant) else {
-                    return Err(Error::Unauthenticated);
-                };
-                // Verify before caching or touching: a wrong secret must not refresh anything.
-                if !self.pepper()?.verify(secret.secret_bytes(), &key.hash) {
-                    return Err(Error::Unauthenticated);
-                }
-                let r = Arc::new(ResolvedKey { key, tenant });
-                // Only an active tenant's keys are cached: a tenant that is
-                // still provisioning is let in the moment it becomes active.
-                if r.tenant.status == TenantStatus::Active {
-                    self.keys.insert(cache_key, r.clone());
-                }
-                let id = secret.key_id.clone();
-                touch = Some(tokio::spawn(async move {
-                    if let Err(e) = ts.touch_key(&id, now).await {
-                        tracing::warn!(error = %e, key_id = %id, "could not record last_used_at");
-                    }
-                }));
-                r
-            }
-        };
-        if !self
-            .pepper()?
-            .verify(secret.secret_bytes(), &resolved.key.hash)
-            || !resolved.key.usable_at(now)
-        {
-            return Err(Error::Unauthenticated);
-        }
-        Ok((
-            KeyPrincipal {
-                tenant: resolved.tenant.tenant_id.clone(),
-                key_id: resolved.key.id.clone(),
-                scopes: resolved.key.scopes.clone(),
-                rate_limit_per_minute: resolved.tenant.settings.rate_limit_per_minute,
-                tenant_active: resolved.tenant.status == TenantStatus::Active,
-                default_grace_days: resolved.tenant.settings.default_grace_days,
-            },
-            touch,
-        ))
-    }
-
-    /// Forget a cached key (after revoking it in this instance).
-    pub fn forget_key(&self, tenant: &TenantId, id: &ApiKeyId) {
-        self.keys.invalidate(&(tenant.clone(), id.clone()));
     }
 
     /// Bearer operator token, compared in constant time.
@@ -231,29 +131,6 @@ impl App {
             return Err(Error::Unauthenticated);
         }
         Ok(())
-    }
-
-    /// A policy, from the cache or the store (the cache is bounded to
-    /// [`POLICY_CACHE_TTL`]; this instance's own changes replace it at once).
-    pub async fn policy(
-        &self,
-        ts: &TenantStore,
-        id: &PolicyId,
-    ) -> Result<Option<Arc<Policy>>, Error> {
-        let k = (ts.tenant_id().clone(), id.clone());
-        if let Some(p) = self.policies.get(&k) {
-            return Ok(Some(p));
-        }
-        let p = ts.get_policy(id).await?.map(Arc::new);
-        if let Some(p) = &p {
-            self.policies.insert(k, p.clone());
-        }
-        Ok(p)
-    }
-
-    pub fn remember_policy(&self, tenant: &TenantId, p: Policy) {
-        self.policies
-            .insert((tenant.clone(), p.id.clone()), Arc::new(p));
     }
 
     pub fn rate_check(&self, p: &KeyPrincipal) -> RateState {

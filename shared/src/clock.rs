@@ -42,6 +42,14 @@ impl Clock for ManualClock {
     }
 }
 
+/// `t` plus `days` whole days, or a 422 when that passes the calendar's
+/// end (year 9999): never a panic.
+pub fn add_days(t: OffsetDateTime, days: u32) -> Result<OffsetDateTime, crate::error::Error> {
+    t.checked_add(time::Duration::days(i64::from(days)))
+        .filter(|end| end.year() <= 9999)
+        .ok_or_else(|| crate::error::Error::validation("the resulting date is past the year 9999"))
+}
+
 /// RFC 3339 with millisecond precision in UTC, the form every response uses.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

@@ -1,8 +1,6 @@
 //! Typed configuration, read from the environment once at cold start. A
 //! missing setting stops the function with a message naming it.
 
-use crate::functions::Function;
-
 /// One environment setting a function may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Setting {
@@ -47,7 +45,7 @@ pub struct ConfigError {
 }
 
 /// Everything any function reads from its environment. A function reads only
-/// the settings [`Function::settings`] lists; the others stay `None`.
+/// the settings `functions::Function::settings` lists; the others stay `None`.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub table_name: String,
@@ -59,10 +57,6 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env(function: Function) -> Result<Self, ConfigError> {
-        Self::from_lookup(function.settings(), |k| std::env::var(k).ok())
-    }
-
     /// The settings of several functions at once (the dev server runs them all).
     pub fn from_env_for(settings: &[Setting]) -> Result<Self, ConfigError> {
         Self::from_lookup(settings, |k| std::env::var(k).ok())
@@ -103,6 +97,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::functions::Function;
 
     #[test]
     fn missing_setting_is_named() {

@@ -71,47 +71,111 @@ pub enum Surface {
     Public,
 }
 
-/// Every operation the HTTP API offers.
+/// Every operation the HTTP API offers, by surface. Each surface's handler
+/// matches its enum exhaustively: a new operation does not compile until it
+/// is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
+    Public(PublicOp),
+    Integration(IntegrationOp),
+    Manage(ManageOp),
+    Platform(PlatformOp),
+    Stripe(StripeOp),
+}
+
+impl Op {
+    pub fn surface(self) -> Surface {
+        match self {
+            Op::Public(_) => Surface::Public,
+            Op::Integration(_) => Surface::Integration,
+            Op::Manage(_) => Surface::Manage,
+            Op::Platform(_) => Surface::Platform,
+            Op::Stripe(_) => Surface::Stripe,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PublicOp {
     Health,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IntegrationOp {
     Validate,
     Activate,
     DeactivateById,
     DeactivateByFingerprint,
     EntitlementsCheck,
     UsageRecord,
-    ProductCreate,
-    ProductList,
-    ProductGet,
-    ProductPatch,
-    PolicyCreate,
-    PolicyList,
-    PolicyGet,
-    PolicyPatch,
-    LicenseCreate,
-    LicenseList,
-    LicenseGet,
-    LicensePatch,
-    LicenseSuspend,
-    LicenseResume,
-    LicenseCancel,
-    LicenseRenew,
-    LicenseActivations,
-    UsageGet,
-    UsageExport,
-    UsageEvents,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ManageOp {
+    Product(ProductOp),
+    Policy(PolicyOp),
+    License(LicenseOp),
+    Usage(UsageOp),
     AuditList,
-    ApiKeyCreate,
-    ApiKeyList,
-    ApiKeyRevoke,
+    ApiKey(ApiKeyOp),
     StripeIntegrationPut,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProductOp {
+    Create,
+    List,
+    Get,
+    Patch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicyOp {
+    Create,
+    List,
+    Get,
+    Patch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LicenseOp {
+    Create,
+    List,
+    Get,
+    Patch,
+    Suspend,
+    Resume,
+    Cancel,
+    Renew,
+    Activations,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UsageOp {
+    Get,
+    Export,
+    Events,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiKeyOp {
+    Create,
+    List,
+    Revoke,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlatformOp {
     TenantCreate,
     TenantGet,
     TenantSuspend,
     TenantReactivate,
     TenantClose,
-    StripeWebhook,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StripeOp {
+    Webhook,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -122,288 +186,257 @@ pub struct Route {
     pub op: Op,
     /// `None`: served by the dev server only.
     pub function: Option<Function>,
-    pub surface: Surface,
 }
 
-const fn r(
-    method: &'static str,
-    path: &'static str,
-    op: Op,
-    function: Option<Function>,
-    surface: Surface,
-) -> Route {
+impl Route {
+    pub fn surface(&self) -> Surface {
+        self.op.surface()
+    }
+}
+
+const fn r(method: &'static str, path: &'static str, op: Op, function: Option<Function>) -> Route {
     Route {
         method,
         path,
         op,
         function,
-        surface,
     }
 }
 
+use ApiKeyOp as K;
 use Function as F;
-use Surface as S;
+use IntegrationOp as I;
+use LicenseOp as L;
+use ManageOp as M;
+use PolicyOp as Po;
+use ProductOp as Pr;
+use UsageOp as U;
+
+const fn int(op: IntegrationOp) -> Op {
+    Op::Integration(op)
+}
+const fn man(op: ManageOp) -> Op {
+    Op::Manage(op)
+}
+const fn plat(op: PlatformOp) -> Op {
+    Op::Platform(op)
+}
+const MANAGE: Option<Function> = Some(F::Manage);
+const PROVISION: Option<Function> = Some(F::ProvisionTenant);
 
 pub const ROUTES: &[Route] = &[
-    r("GET", "/v1/health", Op::Health, None, S::Public),
+    r("GET", "/v1/health", Op::Public(PublicOp::Health), None),
     r(
         "POST",
         "/v1/integration/licenses/{key}/validate",
-        Op::Validate,
+        int(I::Validate),
         Some(F::Validate),
-        S::Integration,
     ),
     r(
         "POST",
         "/v1/integration/activations",
-        Op::Activate,
+        int(I::Activate),
         Some(F::Activate),
-        S::Integration,
     ),
     r(
         "DELETE",
         "/v1/integration/activations/{activation_id}",
-        Op::DeactivateById,
+        int(I::DeactivateById),
         Some(F::Activate),
-        S::Integration,
     ),
     r(
         "POST",
         "/v1/integration/activations/deactivate",
-        Op::DeactivateByFingerprint,
+        int(I::DeactivateByFingerprint),
         Some(F::Activate),
-        S::Integration,
     ),
     r(
         "POST",
         "/v1/integration/entitlements/check",
-        Op::EntitlementsCheck,
+        int(I::EntitlementsCheck),
         Some(F::Entitlements),
-        S::Integration,
     ),
     r(
         "POST",
         "/v1/integration/usage/record",
-        Op::UsageRecord,
+        int(I::UsageRecord),
         Some(F::Usage),
-        S::Integration,
     ),
     r(
         "POST",
         "/v1/manage/products",
-        Op::ProductCreate,
-        Some(F::Manage),
-        S::Manage,
+        man(M::Product(Pr::Create)),
+        MANAGE,
     ),
     r(
         "GET",
         "/v1/manage/products",
-        Op::ProductList,
-        Some(F::Manage),
-        S::Manage,
+        man(M::Product(Pr::List)),
+        MANAGE,
     ),
     r(
         "GET",
         "/v1/manage/products/{code}",
-        Op::ProductGet,
-        Some(F::Manage),
-        S::Manage,
+        man(M::Product(Pr::Get)),
+        MANAGE,
     ),
     r(
         "PATCH",
         "/v1/manage/products/{code}",
-        Op::ProductPatch,
-        Some(F::Manage),
-        S::Manage,
+        man(M::Product(Pr::Patch)),
+        MANAGE,
     ),
     r(
         "POST",
         "/v1/manage/policies",
-        Op::PolicyCreate,
-        Some(F::Manage),
-        S::Manage,
+        man(M::Policy(Po::Create)),
+        MANAGE,
     ),
     r(
         "GET",
         "/v1/manage/policies",
-        Op::PolicyList,
-        Some(F::Manage),
-        S::Manage,
+        man(M::Policy(Po::List)),
+        MANAGE,
     ),
     r(
         "GET",
         "/v1/manage/policies/{id}",
-        Op::PolicyGet,
-        Some(F::Manage),
-        S::Manage,
+        man(M::Policy(Po::Get)),
+        MANAGE,
     ),
     r(
         "PATCH",
         "/v1/manage/policies/{id}",
-        Op::PolicyPatch,
-        Some(F::Manage),
-        S::Manage,
+        man(M::Policy(Po::Patch)),
+        MANAGE,
     ),
     r(
         "POST",
         "/v1/manage/licenses",
-        Op::LicenseCreate,
-        Some(F::Manage),
-        S::Manage,
+        man(M::License(L::Create)),
+        MANAGE,
     ),
     r(
         "GET",
         "/v1/manage/licenses",
-        Op::LicenseList,
-        Some(F::Manage),
-        S::Manage,
+        man(M::License(L::List)),
+        MANAGE,
     ),
     r(
         "GET",
         "/v1/manage/licenses/{id}",
-        Op::LicenseGet,
-        Some(F::Manage),
-        S::Manage,
+        man(M::License(L::Get)),
+        MANAGE,
     ),
     r(
         "PATCH",
         "/v1/manage/licenses/{id}",
-        Op::LicensePatch,
-        Some(F::Manage),
-        S::Manage,
+        man(M::License(L::Patch)),
+        MANAGE,
     ),
     r(
         "POST",
         "/v1/manage/licenses/{id}/suspend",
-        Op::LicenseSuspend,
-        Some(F::Manage),
-        S::Manage,
+        man(M::License(L::Suspend)),
+        MANAGE,
     ),
     r(
         "POST",
         "/v1/manage/licenses/{id}/resume",
-        Op::LicenseResume,
-        Some(F::Manage),
-        S::Manage,
+        man(M::License(L::Resume)),
+        MANAGE,
     ),
     r(
         "POST",
         "/v1/manage/licenses/{id}/cancel",
-        Op::LicenseCancel,
-        Some(F::Manage),
-        S::Manage,
+        man(M::License(L::Cancel)),
+        MANAGE,
     ),
     r(
         "POST",
         "/v1/manage/licenses/{id}/renew",
-        Op::LicenseRenew,
-        Some(F::Manage),
-        S::Manage,
+        man(M::License(L::Renew)),
+        MANAGE,
     ),
     r(
         "GET",
         "/v1/manage/licenses/{id}/activations",
-        Op::LicenseActivations,
-        Some(F::Manage),
-        S::Manage,
+        man(M::License(L::Activations)),
+        MANAGE,
     ),
-    r(
-        "GET",
-        "/v1/manage/usage",
-        Op::UsageGet,
-        Some(F::Manage),
-        S::Manage,
-    ),
+    r("GET", "/v1/manage/usage", man(M::Usage(U::Get)), MANAGE),
     r(
         "GET",
         "/v1/manage/usage/export",
-        Op::UsageExport,
-        Some(F::Manage),
-        S::Manage,
+        man(M::Usage(U::Export)),
+        MANAGE,
     ),
     r(
         "GET",
         "/v1/manage/usage/events",
-        Op::UsageEvents,
-        Some(F::Manage),
-        S::Manage,
+        man(M::Usage(U::Events)),
+        MANAGE,
     ),
-    r(
-        "GET",
-        "/v1/manage/audit-events",
-        Op::AuditList,
-        Some(F::Manage),
-        S::Manage,
-    ),
+    r("GET", "/v1/manage/audit-events", man(M::AuditList), MANAGE),
     r(
         "POST",
         "/v1/manage/api-keys",
-        Op::ApiKeyCreate,
-        Some(F::Manage),
-        S::Manage,
+        man(M::ApiKey(K::Create)),
+        MANAGE,
     ),
     r(
         "GET",
         "/v1/manage/api-keys",
-        Op::ApiKeyList,
-        Some(F::Manage),
-        S::Manage,
+        man(M::ApiKey(K::List)),
+        MANAGE,
     ),
     r(
         "DELETE",
         "/v1/manage/api-keys/{id}",
-        Op::ApiKeyRevoke,
-        Some(F::Manage),
-        S::Manage,
+        man(M::ApiKey(K::Revoke)),
+        MANAGE,
     ),
     r(
         "PUT",
         "/v1/manage/integrations/stripe",
-        Op::StripeIntegrationPut,
-        Some(F::Manage),
-        S::Manage,
+        man(M::StripeIntegrationPut),
+        MANAGE,
     ),
     r(
         "POST",
         "/v1/platform/tenants",
-        Op::TenantCreate,
-        Some(F::ProvisionTenant),
-        S::Platform,
+        plat(PlatformOp::TenantCreate),
+        PROVISION,
     ),
     r(
         "GET",
         "/v1/platform/tenants/{id}",
-        Op::TenantGet,
-        Some(F::ProvisionTenant),
-        S::Platform,
+        plat(PlatformOp::TenantGet),
+        PROVISION,
     ),
     r(
         "POST",
         "/v1/platform/tenants/{id}/suspend",
-        Op::TenantSuspend,
-        Some(F::ProvisionTenant),
-        S::Platform,
+        plat(PlatformOp::TenantSuspend),
+        PROVISION,
     ),
     r(
         "POST",
         "/v1/platform/tenants/{id}/reactivate",
-        Op::TenantReactivate,
-        Some(F::ProvisionTenant),
-        S::Platform,
+        plat(PlatformOp::TenantReactivate),
+        PROVISION,
     ),
     r(
         "POST",
         "/v1/platform/tenants/{id}/close",
-        Op::TenantClose,
-        Some(F::ProvisionTenant),
-        S::Platform,
+        plat(PlatformOp::TenantClose),
+        PROVISION,
     ),
     r(
         "POST",
         "/v1/stripe/webhook/{tenant_id}",
-        Op::StripeWebhook,
+        Op::Stripe(StripeOp::Webhook),
         Some(F::StripeWebhook),
-        S::Stripe,
     ),
 ];
 

@@ -3,13 +3,8 @@
 //! and the secrets. Every call is idempotent.
 
 use crate::error::Error;
-use crate::store::keys;
+pub use crate::store::schema::{create_table, delete_table};
 use crate::store::sdk_error;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
-};
 use rand::RngCore;
 
 /// Names of everything one deployment (one prefix) uses.
@@ -35,91 +30,6 @@ impl Names {
             queue: format!("{prefix}-provisioning"),
             dlq: format!("{prefix}-provisioning-dlq"),
         }
-    }
-}
-
-/// The single table: PK/SK, GSI1 (licenses by e-mail, usage by period), TTL.
-pub async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), Error> {
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(Error::internal)
-    };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .map_err(Error::internal)
-    };
-    let gsi1 = GlobalSecondaryIndex::builder()
-        .index_name(keys::GSI1)
-        .key_schema(key(keys::GSI1PK, KeyType::Hash)?)
-        .key_schema(key(keys::GSI1SK, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .map_err(Error::internal)?;
-    let res = db
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr(keys::PK)?)
-        .attribute_definitions(attr(keys::SK)?)
-        .attribute_definitions(attr(keys::GSI1PK)?)
-        .attribute_definitions(attr(keys::GSI1SK)?)
-        .key_schema(key(keys::PK, KeyType::Hash)?)
-        .key_schema(key(keys::SK, KeyType::Range)?)
-        .global_secondary_indexes(gsi1)
-        .send()
-        .await;
-    match res {
-        Ok(_) => {}
-        Err(e) if e.code() == Some("ResourceInUseException") => return Ok(()),
-        Err(e) => return Err(sdk_error("CreateTable", e)),
-    }
-    // Wait until the table is ACTIVE (immediate on moto, seconds on AWS).
-    for _ in 0..120 {
-        let d = db
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeTable", e))?;
-        if d.table()
-            .and_then(|t| t.table_status())
-            .map(|s| s.as_str() == "ACTIVE")
-            .unwrap_or(false)
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-    db.update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(keys::TTL)
-                .enabled(true)
-                .build()
-                .map_err(Error::internal)?,
-        )
-        .send()
-        .await
-        .map_err(|e| sdk_error("UpdateTimeToLive", e))?;
-    Ok(())
-}
-
-pub async fn delete_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), Error> {
-    match db.delete_table().table_name(table).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(()),
-        Err(e) => Err(sdk_error("DeleteTable", e)),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod aws;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod functions;
 pub mod http;
 pub mod ids;
+#[cfg(feature = "dev")]
 pub mod infra;
 pub mod lambda;
 pub mod provisioning;

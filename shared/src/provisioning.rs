@@ -1,22 +1,46 @@
 //! The provisioning queue: enqueueing, the SQS batch handler the
 //! `provision-worker` Lambda runs (partial batch failures), and a local
-//! long-polling consumer that stands in for Lambda's event source mapping.
+//! long-polling consumer that stands in for Lambda's event source mapping
+//! (with `redrive`, behind the `dev` feature: no Lambda compiles it).
 
 use crate::app::App;
 use crate::error::Error;
 use crate::ids::TenantId;
 use crate::store::sdk_error;
 use crate::usecases::tenants::{provision, StageHook};
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+#[cfg(feature = "dev")]
+use aws_lambda_events::event::sqs::SqsMessage;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "dev")]
 use std::sync::Arc;
+#[cfg(feature = "dev")]
 use std::time::Duration;
+use tracing::Instrument;
 
 /// The message body: which tenant to provision.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisionMessage {
     pub tenant_id: TenantId,
+}
+
+/// The provisioning queue a function sends to.
+#[derive(Clone)]
+pub struct ProvisioningQueue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl ProvisioningQueue {
+    pub fn new(sqs: aws_sdk_sqs::Client, url: String) -> Self {
+        Self { sqs, url }
+    }
+
+    /// Ask for `tenant` to be provisioned (or its pipeline resumed).
+    pub async fn enqueue(&self, tenant: &TenantId) -> Result<(), Error> {
+        enqueue(&self.sqs, &self.url, tenant).await
+    }
 }
 
 pub async fn enqueue(
@@ -45,27 +69,21 @@ pub async fn handle_batch(app: &App, event: SqsEvent, hook: &dyn StageHook) -> S
     let mut failures = Vec::new();
     for msg in event.records {
         let id = msg.message_id.clone().unwrap_or_default();
-        let span = tracing::info_span!("sqs_message", message_id = %id, receive_count = msg.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("?"));
-        let _guard = span.enter();
-        let parsed: Result<ProvisionMessage, _> =
-            serde_json::from_str(msg.body.as_deref().unwrap_or(""));
-        let outcome = match parsed {
-            Err(e) => {
-                tracing::error!(error = %e, "poison message: not a provisioning request");
-                Err(())
-            }
-            Ok(m) => match provision(&app.store, &m.tenant_id, hook, app.clock.as_ref()).await {
-                Ok(status) => {
-                    tracing::info!(tenant = %m.tenant_id, status = status.as_str(), "provisioning finished");
-                    Ok(())
-                }
-                Err(e) => {
-                    tracing::warn!(tenant = %m.tenant_id, error = %e, "provisioning attempt failed");
-                    Err(())
-                }
-            },
-        };
-        if outcome.is_err() {
+        let receives = msg
+            .attributes
+            .get("ApproximateReceiveCount")
+            .map(String::as_str);
+        // The span is entered by `instrument` for each poll of the future,
+        // never held as a guard across an `.await`.
+        let span = tracing::info_span!(
+            "sqs_message",
+            message_id = %id,
+            receive_count = receives.unwrap_or("?")
+        );
+        let ok = handle_message(app, msg.body.as_deref(), hook)
+            .instrument(span)
+            .await;
+        if !ok {
             let mut f = BatchItemFailure::default();
             f.item_identifier = id;
             failures.push(f);
@@ -76,10 +94,32 @@ pub async fn handle_batch(app: &App, event: SqsEvent, hook: &dyn StageHook) -> S
     resp
 }
 
+/// One message; `false` when it failed (SQS delivers it again).
+async fn handle_message(app: &App, body: Option<&str>, hook: &dyn StageHook) -> bool {
+    let m: ProvisionMessage = match serde_json::from_str(body.unwrap_or("")) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "poison message: not a provisioning request");
+            return false;
+        }
+    };
+    match provision(&app.store, &m.tenant_id, hook, app.clock.as_ref()).await {
+        Ok(status) => {
+            tracing::info!(tenant = %m.tenant_id, status = status.as_str(), "provisioning finished");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(tenant = %m.tenant_id, error = %e, "provisioning attempt failed");
+            false
+        }
+    }
+}
+
 /// A local stand-in for Lambda's SQS event source mapping: long-poll, hand
 /// each batch to [`handle_batch`], delete what succeeded, and leave failures
 /// to come back after `retry_after` (the queue's redrive policy moves them to
 /// the DLQ after its `maxReceiveCount`).
+#[cfg(feature = "dev")]
 pub struct LocalConsumer {
     pub app: Arc<App>,
     pub queue_url: String,
@@ -88,6 +128,7 @@ pub struct LocalConsumer {
     pub hook: Arc<dyn StageHook>,
 }
 
+#[cfg(feature = "dev")]
 impl LocalConsumer {
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let sqs = self.app.clients.sqs.clone();
@@ -163,6 +204,7 @@ impl LocalConsumer {
 
 /// Move every message from the DLQ back to the queue (an operator's
 /// re-drive after fixing the cause). Returns how many moved.
+#[cfg(feature = "dev")]
 pub async fn redrive(
     sqs: &aws_sdk_sqs::Client,
     dlq_url: &str,

@@ -120,6 +120,19 @@ pub struct Actor {
     pub request_id: String,
 }
 
+impl Actor {
+    /// The audit event of a change this actor makes to `target` now.
+    pub fn audit(
+        &self,
+        tenant: &TenantId,
+        code: AuditCode,
+        target: &str,
+        now: OffsetDateTime,
+    ) -> AuditEvent {
+        AuditEvent::new(tenant, code, &self.actor, target, now, &self.request_id)
+    }
+}
+
 /// A ULID for `at`; ULIDs made by this process for the same millisecond
 /// increase in the order they were made (the last one of each recent
 /// millisecond is remembered, so clocks that differ — tests with a manual

@@ -163,3 +163,21 @@ mod tests {
         );
     }
 }
+
+/// Changes to a product; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+}
+
+/// Changes to a policy; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyPatch {
+    pub name: Option<String>,
+    pub max_activations: Option<u32>,
+    /// `Some(None)`: perpetual from now on.
+    pub duration_days: Option<Option<u32>>,
+    pub entitlements: Option<Entitlements>,
+    pub grace_period_days: Option<u32>,
+    pub stripe_price_ids: Option<Vec<String>>,
+}

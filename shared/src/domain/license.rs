@@ -1,10 +1,11 @@
-use super::catalog::{EntitlementSpec, Entitlements, Period, Policy};
-use crate::clock::{rfc3339, ts};
+use super::catalog::{EntitlementSpec, Entitlements, Policy};
+use crate::clock::ts;
 use crate::ids::{
-    ActivationId, Email, Feature, Fingerprint, LicenseId, LicenseKey, Metric, PolicyId, ProductCode,
+    ActivationId, Email, Feature, Fingerprint, LicenseId, LicenseKey, Metric, PolicyId,
+    ProductCode, TenantId,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 
@@ -80,6 +81,109 @@ pub struct License {
     pub updated_at: OffsetDateTime,
 }
 
+/// Everything a new license is made from: the management API, Stripe and
+/// (later) trials all build licenses through [`License::issue`].
+pub struct LicenseDraft<'a> {
+    pub tenant: &'a TenantId,
+    pub policy: &'a Policy,
+    /// `None`: a fresh random key.
+    pub key: Option<LicenseKey>,
+    pub customer_email: Email,
+    pub status: LicenseStatus,
+    /// `None`: the policy's duration from `now` (or perpetual).
+    pub expires_at: Option<OffsetDateTime>,
+    pub grace_until: Option<OffsetDateTime>,
+    pub metadata: Map<String, Value>,
+    pub stripe: StripeLink,
+    pub stripe_event_at: i64,
+    pub now: OffsetDateTime,
+}
+
+impl License {
+    /// A new license under `d.policy`. Fails only when the policy's
+    /// duration takes the expiry past the calendar's end.
+    pub fn issue(d: LicenseDraft<'_>) -> Result<License, crate::error::Error> {
+        let key = d.key.unwrap_or_else(LicenseKey::generate);
+        let expires_at = match (d.expires_at, d.policy.duration_days) {
+            (Some(at), _) => Some(at),
+            (None, Some(days)) => Some(crate::clock::add_days(d.now, days)?),
+            (None, None) => None,
+        };
+        let mut l = License {
+            id: LicenseId::derive(d.tenant, &key),
+            key,
+            product: d.policy.product.clone(),
+            policy: d.policy.id.clone(),
+            customer_email: d.customer_email,
+            status: d.status,
+            expires_at: None,
+            expires_epoch: None,
+            grace_until: None,
+            grace_epoch: None,
+            max_activations: d.policy.max_activations,
+            seats_used: 0,
+            metadata: d.metadata,
+            entitlement_overrides: BTreeMap::new(),
+            stripe: d.stripe,
+            stripe_event_at: d.stripe_event_at,
+            created_at: d.now,
+            updated_at: d.now,
+        };
+        l.set_expiry(expires_at);
+        l.grace_until = d.grace_until;
+        l.grace_epoch = d.grace_until.map(|g| g.unix_timestamp());
+        Ok(l)
+    }
+}
+
+/// What happens to a license's grace period in a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GraceChange {
+    #[default]
+    Keep,
+    Clear,
+    /// Start one ending then, unless one already runs (it runs from the
+    /// first failed payment).
+    StartUnlessRunning(OffsetDateTime),
+}
+
+/// What an override entry of a change does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverrideEdit {
+    /// Drop the override: the policy's entitlement applies again.
+    Inherit,
+    /// Grant the feature, or change its limit, for this license.
+    Set(EntitlementSpec),
+    /// Revoke the feature for this license.
+    Revoke,
+}
+
+/// A change to a stored license, in domain terms. The store turns it into
+/// one conditional write and adds the storage-only fields itself.
+#[derive(Debug, Clone, Default)]
+pub struct LicenseChange {
+    pub status: Option<LicenseStatus>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub grace: GraceChange,
+    pub policy: Option<PolicyId>,
+    pub max_activations: Option<u32>,
+    pub metadata: Option<Map<String, Value>>,
+    pub overrides: Vec<(Feature, OverrideEdit)>,
+    /// `created` of the Stripe event that makes the change.
+    pub stripe_event_at: Option<i64>,
+}
+
+/// What must hold of a license for a change to be written.
+#[derive(Debug, Clone, Default)]
+pub struct LicenseGuard {
+    /// Its stored status is one of these (empty: any).
+    pub status_in: Vec<LicenseStatus>,
+    /// It is for this product.
+    pub product: Option<ProductCode>,
+    /// No newer Stripe event than this was applied to it.
+    pub stripe_not_after: Option<i64>,
+}
+
 /// The status as a caller sees it at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
@@ -152,23 +256,6 @@ pub struct Activation {
     pub deactivated_at: Option<OffsetDateTime>,
 }
 
-impl Activation {
-    pub fn view(&self) -> Value {
-        json!({
-            "id": self.id,
-            "license_id": self.license_id,
-            "fingerprint": self.fingerprint,
-            "name": self.name,
-            "hostname": self.hostname,
-            "metadata": self.metadata,
-            "status": if self.deactivated_at.is_some() { "deactivated" } else { "active" },
-            "created_at": rfc3339(self.created_at),
-            "last_activated_at": rfc3339(self.last_activated_at),
-            "deactivated_at": self.deactivated_at.map(rfc3339),
-        })
-    }
-}
-
 /// Usage of one metric of one license in one period (the counter item).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UsageCounter {
@@ -196,94 +283,6 @@ impl UsageCounter {
 
 /// Usage of the license's metrics keyed by (metric, period key).
 pub type UsageSnapshot = HashMap<(String, String), UsageCounter>;
-
-/// Entitlement answers as the contract shows them. Without usage (a listing
-/// that did not read the counters) metered entitlements omit `used`.
-pub fn entitlement_view(
-    feature_specs: &Entitlements,
-    usage: Option<&UsageSnapshot>,
-    now: OffsetDateTime,
-) -> Map<String, Value> {
-    let mut out = Map::new();
-    let none = UsageSnapshot::new();
-    for (feature, spec) in feature_specs {
-        let mut v = spec_view(feature, spec, usage.unwrap_or(&none), now, false);
-        if usage.is_none() {
-            if let Some(o) = v.as_object_mut() {
-                o.remove("used");
-            }
-        }
-        out.insert(feature.to_string(), v);
-    }
-    out
-}
-
-/// One feature's answer. `detailed` adds the check endpoint's fields.
-pub fn spec_view(
-    feature: &Feature,
-    spec: &EntitlementSpec,
-    usage: &UsageSnapshot,
-    now: OffsetDateTime,
-    detailed: bool,
-) -> Value {
-    match spec {
-        EntitlementSpec::Boolean {} if !detailed => Value::Bool(true),
-        EntitlementSpec::Boolean {} => json!({ "granted": true, "type": "boolean" }),
-        EntitlementSpec::Metered {
-            limit,
-            period,
-            overage,
-        } => {
-            let window = period.window(now);
-            let used = usage
-                .get(&(feature.to_string(), window.key.clone()))
-                .map(|c| c.used)
-                .unwrap_or(0);
-            if !detailed {
-                return json!({ "limit": limit, "used": used, "period": period.as_str() });
-            }
-            let remaining = limit.saturating_sub(used);
-            json!({
-                "granted": remaining > 0 || *overage == super::Overage::Allow,
-                "type": "metered",
-                "limit": limit,
-                "used": used,
-                "remaining": remaining,
-                "overage": used.saturating_sub(*limit),
-                "overage_policy": overage,
-                "period": period.as_str(),
-                "resets_at": window.resets_at.map(rfc3339),
-            })
-        }
-    }
-}
-
-/// The license as responses show it.
-pub fn license_view(
-    license: &License,
-    policy: Option<&Policy>,
-    usage: Option<&UsageSnapshot>,
-    now: OffsetDateTime,
-) -> Value {
-    let entitlements = policy
-        .map(|p| entitlement_view(&license.effective_entitlements(p), usage, now))
-        .unwrap_or_default();
-    json!({
-        "id": license.id,
-        "key": license.key,
-        "status": license.status_str(now),
-        "product": license.product,
-        "policy": license.policy,
-        "customer_email": license.customer_email,
-        "expires_at": license.expires_at.map(rfc3339),
-        "grace_until": license.grace_until.map(rfc3339),
-        "seats": { "limit": license.max_activations, "used": license.seats_used },
-        "entitlements": entitlements,
-        "metadata": license.metadata,
-        "created_at": rfc3339(license.created_at),
-        "updated_at": rfc3339(license.updated_at),
-    })
-}
 
 /// Validation result codes, in the contract's order of precedence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -352,16 +351,6 @@ pub fn evaluate(
         return ValidationCode::EntitlementsMissing;
     }
     ValidationCode::Valid
-}
-
-/// Parse a period key for reports (`YYYY-MM`, `YYYY-MM-DD` or `total`).
-pub fn period_of_key(key: &str) -> Option<Period> {
-    match key.len() {
-        5 if key == "total" => Some(Period::Total),
-        7 => Some(Period::Month),
-        10 => Some(Period::Day),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,19 @@
 pub mod audit;
 pub mod catalog;
 pub mod license;
+pub mod stripe;
 pub mod tenant;
 
 pub use audit::*;
 pub use catalog::*;
 pub use license::*;
 pub use tenant::*;
+
+/// A free-text field: 1 to `max` characters, not blank, no control characters.
+pub fn bounded(field: &str, v: &str, max: usize) -> Result<(), crate::error::Error> {
+    if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        let msg = format!("{field} must be 1 to {max} printable characters");
+        return Err(crate::error::Error::validation(msg));
+    }
+    Ok(())
+}

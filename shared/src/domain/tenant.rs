@@ -145,16 +145,41 @@ impl ApiKeyRecord {
     pub fn usable_at(&self, now: OffsetDateTime) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
     }
-    /// The public view: never the hash.
-    pub fn view(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "name": self.name,
-            "scopes": self.scopes,
-            "created_at": crate::clock::rfc3339(self.created_at),
-            "expires_at": self.expires_at.map(crate::clock::rfc3339),
-            "revoked_at": self.revoked_at.map(crate::clock::rfc3339),
-            "last_used_at": self.last_used_at.map(crate::clock::rfc3339),
-        })
+}
+
+/// The records provisioning seeds for a new tenant, one per stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedRecord {
+    Catalogue,
+    UsageTotals,
+    Branding,
+    Webhooks,
+}
+
+impl SeedRecord {
+    pub const ALL: [SeedRecord; 4] = [
+        SeedRecord::Catalogue,
+        SeedRecord::UsageTotals,
+        SeedRecord::Branding,
+        SeedRecord::Webhooks,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SeedRecord::Catalogue => "CATALOGUE",
+            SeedRecord::UsageTotals => "USAGE_TOTALS",
+            SeedRecord::Branding => "BRANDING",
+            SeedRecord::Webhooks => "WEBHOOKS",
+        }
+    }
+
+    /// The provisioning stage that writes it.
+    pub fn stage(self) -> &'static str {
+        match self {
+            SeedRecord::Catalogue => "entitlements_catalogue",
+            SeedRecord::UsageTotals => "usage_counters",
+            SeedRecord::Branding => "branding",
+            SeedRecord::Webhooks => "webhook_endpoints",
+        }
     }
 }

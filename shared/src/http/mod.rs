@@ -3,16 +3,18 @@
 //! case, and the envelope.
 
 pub mod envelope;
-mod metering;
+mod integration;
+mod manage;
 mod platform;
 pub mod request;
-mod routes;
 mod stripe;
+pub mod views;
 
-use crate::app::{App, KeyPrincipal, RateState};
+use crate::app::{App, RateState};
+use crate::cache::KeyPrincipal;
 use crate::domain::{Actor, Scope};
 use crate::error::Error;
-use crate::functions::{Function, Op, Route, Surface, ROUTES};
+use crate::functions::{Function, Op, PublicOp, Route, Surface, ROUTES};
 use crate::store::TenantStore;
 use envelope::{render, render_error, Reply};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -184,7 +186,7 @@ async fn serve(
     }
 
     let body: &[u8] = req.body().as_ref();
-    let max = if route.surface == Surface::Stripe {
+    let max = if route.surface() == Surface::Stripe {
         request::MAX_WEBHOOK_BYTES
     } else {
         request::MAX_BODY_BYTES
@@ -214,57 +216,72 @@ async fn serve(
         headers: req.headers(),
     };
 
-    match route.surface {
-        Surface::Public => routes::public(&ctx, route.op).await,
-        Surface::Platform => {
+    match route.op {
+        Op::Public(op) => Ok(public(op)),
+        Op::Platform(op) => {
             app.authenticate_operator(ctx.header("authorization"))?;
-            routes::platform(&ctx, route.op).await
+            platform::serve(&ctx, op).await
         }
-        Surface::Stripe => routes::stripe(&ctx, route.op).await,
-        Surface::Integration | Surface::Manage => {
-            let (principal, t) = app.authenticate_key(ctx.header("x-api-key")).await?;
-            *touch = t;
-            tracing::Span::current().record("tenant", principal.tenant.as_str());
-            let state = app.rate_check(&principal);
-            *rate = Some(state);
-            if let Some(secs) = state.retry_after {
-                return Err(Error::RateLimited {
-                    retry_after_secs: secs,
-                });
-            }
-            if !principal.tenant_active {
-                return Err(Error::TenantInactive);
-            }
-            let needed = if route.surface == Surface::Manage {
-                Scope::Admin
-            } else {
-                Scope::Integration
-            };
-            if !principal.scopes.contains(&needed) {
-                return Err(Error::Forbidden(format!(
-                    "this API key lacks the '{}' scope",
-                    if needed == Scope::Admin {
-                        "admin"
-                    } else {
-                        "integration"
-                    }
-                )));
-            }
-            let caller = Caller {
-                store: app.store.tenant(&principal.tenant),
-                actor: Actor {
-                    actor: principal.key_id.to_string(),
-                    request_id: request_id.to_string(),
-                },
-                principal,
-            };
-            if route.surface == Surface::Manage {
-                routes::manage(&ctx, &caller, route.op).await
-            } else {
-                routes::integration(&ctx, &caller, route.op).await
-            }
+        Op::Stripe(op) => stripe::serve(&ctx, op).await,
+        Op::Integration(op) => {
+            let caller = authenticate(&ctx, Scope::Integration, rate, touch).await?;
+            integration::serve(&ctx, &caller, op).await
+        }
+        Op::Manage(op) => {
+            let caller = authenticate(&ctx, Scope::Admin, rate, touch).await?;
+            manage::serve(&ctx, &caller, op).await
         }
     }
+}
+
+fn public(op: PublicOp) -> Reply {
+    match op {
+        PublicOp::Health => Reply::ok(serde_json::json!({ "status": "ok" })),
+    }
+}
+
+/// An API-key caller with `needed` scope, rate limited, of an active tenant.
+async fn authenticate(
+    ctx: &Ctx<'_>,
+    needed: Scope,
+    rate: &mut Option<RateState>,
+    touch: &mut Option<tokio::task::JoinHandle<()>>,
+) -> Result<Caller, Error> {
+    let app = ctx.app;
+    let (principal, t) = app
+        .keys
+        .authenticate(&app.store, ctx.header("x-api-key"), ctx.now)
+        .await?;
+    *touch = t;
+    tracing::Span::current().record("tenant", principal.tenant.as_str());
+    let state = app.rate_check(&principal);
+    *rate = Some(state);
+    if let Some(secs) = state.retry_after {
+        return Err(Error::RateLimited {
+            retry_after_secs: secs,
+        });
+    }
+    if !principal.tenant_active {
+        return Err(Error::TenantInactive);
+    }
+    if !principal.scopes.contains(&needed) {
+        let name = if needed == Scope::Admin {
+            "admin"
+        } else {
+            "integration"
+        };
+        return Err(Error::Forbidden(format!(
+            "this API key lacks the '{name}' scope"
+        )));
+    }
+    Ok(Caller {
+        store: app.store.tenant(&principal.tenant),
+        actor: Actor {
+            actor: principal.key_id.to_string(),
+            request_id: ctx.request_id.clone(),
+        },
+        principal,
+    })
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -282,9 +299,4 @@ pub fn route_for(method: &str, path: &str) -> Option<&'static Route> {
         .find(|r| r.method == method)
         .copied()
         .or_else(|| m.value.first().copied())
-}
-
-/// Which surface an op belongs to, for callers that need it (tests, docs).
-pub fn op_route(op: Op) -> Option<&'static Route> {
-    ROUTES.iter().find(|r| r.op == op)
 }

@@ -70,15 +70,7 @@ impl Query {
     }
 }
 
-/// Reject strings that are empty or too long.
-pub fn bounded(field: &str, v: &str, max: usize) -> Result<(), Error> {
-    if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(Error::validation(format!(
-            "{field} must be 1 to {max} printable characters"
-        )));
-    }
-    Ok(())
-}
+pub use crate::domain::bounded;
 
 /// Free-form metadata: an object of at most 50 keys and 8 KiB of JSON.
 pub fn metadata(

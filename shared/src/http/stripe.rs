@@ -2,31 +2,32 @@
 
 use super::envelope::Reply;
 use super::request;
+use super::views;
 use super::{Caller, Ctx};
 use crate::clock::rfc3339;
 use crate::error::Error;
-use crate::functions::Op;
+use crate::functions::StripeOp;
 use crate::usecases::stripe;
 use serde::Deserialize;
 use serde_json::json;
 
 /// `POST /v1/stripe/webhook/{tenant_id}`: the body is verified as received,
 /// before it is parsed.
-pub async fn route(ctx: &Ctx<'_>, op: Op) -> Result<Reply, Error> {
+pub async fn serve(ctx: &Ctx<'_>, op: StripeOp) -> Result<Reply, Error> {
     match op {
-        Op::StripeWebhook => {
-            let receipt = stripe::receive(
-                ctx.app,
-                ctx.param("tenant_id"),
-                ctx.header("stripe-signature"),
-                ctx.body,
-                ctx.now,
-                &ctx.request_id,
-            )
-            .await?;
-            Ok(Reply::ok(receipt.view()))
+        StripeOp::Webhook => {
+            let app = ctx.app;
+            let deps = stripe::Webhooks {
+                store: &app.store,
+                policies: &app.policies,
+                secrets: &app.webhook_secrets,
+            };
+            let (tenant, signature) = (ctx.param("tenant_id"), ctx.header("stripe-signature"));
+            let receipt =
+                stripe::receive(deps, tenant, signature, ctx.body, ctx.now, &ctx.request_id)
+                    .await?;
+            Ok(Reply::ok(views::receipt_view(&receipt)))
         }
-        _ => Err(Error::internal(format!("{op:?} is not a Stripe operation"))),
     }
 }
 
@@ -40,7 +41,10 @@ struct SecretBody {
 /// The answer never contains it.
 pub async fn put_secret(ctx: &Ctx<'_>, c: &Caller) -> Result<Reply, Error> {
     let b: SecretBody = request::json(ctx.body)?;
-    stripe::set_webhook_secret(ctx.app, &c.store, &c.actor, &b.webhook_secret, ctx.now).await?;
+    ctx.app
+        .webhook_secrets
+        .set(&c.store, &c.actor, &b.webhook_secret, ctx.now)
+        .await?;
     let t = c.store.tenant_id();
     Ok(Reply::ok(json!({
         "integration": "stripe",

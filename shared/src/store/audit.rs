@@ -1,12 +1,40 @@
-//! Reading the audit trail (writes go with each mutation's transaction).
+//! The audit trail: every mutation's event is written in the same
+//! transaction as the mutation; reading is newest first.
 
-use super::{catalog::Page, cursor, from_item, keys, TenantStore};
+use super::write::{PutIf, Txn};
+use super::{keys, Page, TenantStore};
 use crate::crypto::Signer;
 use crate::domain::AuditEvent;
 use crate::error::Error;
 use time::OffsetDateTime;
 
 impl TenantStore {
+    /// The audit event as an item of `txn`, named `name`.
+    pub(crate) fn push_audit(
+        &self,
+        txn: &mut Txn,
+        name: &'static str,
+        audit: &AuditEvent,
+    ) -> Result<(), Error> {
+        debug_assert_eq!(&audit.tenant_id, self.tenant_id());
+        txn.put(
+            name,
+            &keys::audit(self.tenant_id(), &audit.id),
+            audit,
+            PutIf::Always,
+        )?;
+        Ok(())
+    }
+
+    /// One audit event on its own (for changes outside DynamoDB, e.g. a secret).
+    pub async fn put_audit(&self, audit: &AuditEvent) -> Result<(), Error> {
+        let mut txn = Txn::new();
+        self.push_audit(&mut txn, "audit", audit)?;
+        txn.run(self.db(), self.table()).await.map_err(|e| {
+            e.or_else(|c| Error::internal(format!("audit write refused: {}", c.describe())))
+        })
+    }
+
     /// Newest first; `since` bounds it below (inclusive).
     pub async fn list_audit(
         &self,
@@ -16,27 +44,13 @@ impl TenantStore {
         cursor_: Option<&str>,
     ) -> Result<Page<AuditEvent>, Error> {
         let listing = format!("audit:{}", since.map(|s| s.unix_timestamp()).unwrap_or(0));
-        let start = cursor_
-            .map(|c| cursor::decode(signer, self.tenant_id(), &listing, c))
-            .transpose()?;
         // Event ids are ULIDs, so "since" is the smallest ULID of that millisecond.
-        let after = since.map(|s| {
+        let from = since.map(|s| {
             let ms = (s.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
             format!("aud_{}", ulid::Ulid::from_parts(ms, 0))
         });
-        let (items, lek) = self
-            .query_page(
-                keys::audit_pk(self.tenant_id()),
-                None,
-                true,
-                limit,
-                start,
-                after.as_deref(),
-            )
-            .await?;
-        Ok(Page {
-            items: items.into_iter().map(from_item).collect::<Result<_, _>>()?,
-            next_cursor: lek.and_then(|k| cursor::encode(signer, self.tenant_id(), &listing, &k)),
-        })
+        let pk = keys::audit_pk(self.tenant_id());
+        self.page(signer, &listing, pk, true, from.as_deref(), limit, cursor_)
+            .await
     }
 }

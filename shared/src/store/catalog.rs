@@ -1,43 +1,35 @@
 //! Products and policies.
 
-use super::{av, cursor, from_item, keys, put_new, transact, Expr, Item, TenantStore, TxnError};
+use super::attrs as a;
+use super::write::{from_item, PutIf, Txn, TxnError, Write};
+use super::{keys, Page, TenantStore};
+use crate::clock::rfc3339;
 use crate::crypto::Signer;
-use crate::domain::{AuditEvent, Policy, Product};
+use crate::domain::{AuditEvent, Policy, PolicyPatch, Product, ProductPatch};
 use crate::error::Error;
 use crate::ids::{PolicyId, ProductCode};
-use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
-use serde::de::DeserializeOwned;
-
-/// One page of a listing.
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
-/// Fields to SET on an existing record, as (attribute, value) pairs.
-pub type Changes = Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>;
+use time::OffsetDateTime;
 
 impl TenantStore {
     pub async fn create_product(&self, p: &Product, audit: &AuditEvent) -> Result<(), Error> {
-        let items = vec![
-            put_new(self.table(), &keys::product(self.tenant_id(), &p.code), p)?,
-            self.audit_item(audit)?,
-        ];
-        transact(self.db(), items, None).await.map_err(|e| {
+        let mut txn = Txn::new();
+        txn.put(
+            "product",
+            &keys::product(self.tenant_id(), &p.code),
+            p,
+            PutIf::New,
+        )?;
+        self.push_audit(&mut txn, "audit", audit)?;
+        txn.run(self.db(), self.table()).await.map_err(|e| {
             e.or_else(|_| {
-                Error::conflict(
-                    "PRODUCT_EXISTS",
-                    format!("a product with code '{}' exists", p.code),
-                )
+                let msg = format!("a product with code '{}' exists", p.code);
+                Error::conflict("PRODUCT_EXISTS", msg)
             })
         })
     }
 
     pub async fn get_product(&self, code: &ProductCode) -> Result<Option<Product>, Error> {
-        self.get(&keys::product(self.tenant_id(), code))
-            .await?
-            .map(from_item)
-            .transpose()
+        self.get_as(&keys::product(self.tenant_id(), code)).await
     }
 
     pub async fn list_products(
@@ -46,50 +38,32 @@ impl TenantStore {
         limit: i32,
         cursor: Option<&str>,
     ) -> Result<Page<Product>, Error> {
-        self.page(
-            signer,
-            "products",
-            keys::products_pk(self.tenant_id()),
-            limit,
-            cursor,
-        )
-        .await
+        let pk = keys::products_pk(self.tenant_id());
+        self.page(signer, "products", pk, false, None, limit, cursor)
+            .await
     }
 
+    /// A policy, conditional on its product existing.
     pub async fn create_policy(&self, p: &Policy, audit: &AuditEvent) -> Result<(), Error> {
         let t = self.tenant_id();
-        let product = ConditionCheck::builder()
-            .table_name(self.table())
-            .set_key(Some(super::key_item(&keys::product(t, &p.product))))
-            .condition_expression("attribute_exists(PK)")
-            .build()
-            .map_err(Error::internal)?;
-        let items = vec![
-            TransactWriteItem::builder()
-                .condition_check(product)
-                .build(),
-            put_new(self.table(), &keys::policy(t, &p.id), p)?,
-            self.audit_item(audit)?,
-        ];
-        transact(self.db(), items, None).await.map_err(|e| {
-            e.or_else(|r| {
-                if r.first().is_some_and(|r| r.failed()) {
-                    Error::invalid(
-                        "PRODUCT_NOT_FOUND",
-                        format!("no product with code '{}'", p.product),
-                    )
+        let mut txn = Txn::new();
+        txn.exists("product", keys::product(t, &p.product))?;
+        txn.put("policy", &keys::policy(t, &p.id), p, PutIf::New)?;
+        self.push_audit(&mut txn, "audit", audit)?;
+        txn.run(self.db(), self.table()).await.map_err(|e| {
+            e.or_else(|c| {
+                if c.failed("product") {
+                    let msg = format!("no product with code '{}'", p.product);
+                    Error::invalid("PRODUCT_NOT_FOUND", msg)
                 } else {
-                    Error::internal(format!("policy id collision: {r:?}"))
+                    Error::internal(format!("policy id collision: {}", c.describe()))
                 }
             })
         })
     }
 
     pub async fn get_policy(&self, id: &PolicyId) -> Result<Option<Policy>, Error> {
-        self.get(&keys::policy(self.tenant_id(), id))
-            .await?
-            .map(from_item)
-            .transpose()
+        self.get_as(&keys::policy(self.tenant_id(), id)).await
     }
 
     pub async fn list_policies(
@@ -98,98 +72,70 @@ impl TenantStore {
         limit: i32,
         cursor: Option<&str>,
     ) -> Result<Page<Policy>, Error> {
-        self.page(
-            signer,
-            "policies",
-            keys::policies_pk(self.tenant_id()),
-            limit,
-            cursor,
-        )
-        .await
+        let pk = keys::policies_pk(self.tenant_id());
+        self.page(signer, "policies", pk, false, None, limit, cursor)
+            .await
     }
 
-    /// SET the given attributes on an existing record, with its audit event, in
-    /// one transaction. `Ok(false)`: no such record.
-    pub(crate) async fn update_existing(
-        &self,
-        key: &keys::Key,
-        changes: Changes,
-        audit: &AuditEvent,
-    ) -> Result<bool, Error> {
-        let mut e = Expr::new();
-        let sets: Vec<String> = changes
-            .into_iter()
-            .map(|(attr, v)| format!("{} = {}", e.name(attr), e.val(v)))
-            .collect();
-        let update = super::update_item(
-            self.table(),
-            key,
-            format!("SET {}", sets.join(", ")),
-            Some("attribute_exists(PK)".to_string()),
-            &e,
-        )?;
-        let items = vec![update, self.audit_item(audit)?];
-        match transact(self.db(), items, None).await {
-            Ok(()) => Ok(true),
-            Err(TxnError::Cancelled(_)) => Ok(false),
-            Err(TxnError::Other(e)) => Err(e),
-        }
+    /// Every policy of the tenant (one paged Query of the policies partition).
+    pub async fn all_policies(&self) -> Result<Vec<Policy>, Error> {
+        let items = self
+            .query_all(keys::policies_pk(self.tenant_id()), None)
+            .await?;
+        items.into_iter().map(from_item).collect()
     }
 
+    /// `Ok(None)`: no such product.
     pub async fn update_product(
         &self,
         code: &ProductCode,
-        changes: Changes,
+        patch: &ProductPatch,
         audit: &AuditEvent,
+        now: OffsetDateTime,
     ) -> Result<Option<Product>, Error> {
-        if !self
-            .update_existing(&keys::product(self.tenant_id(), code), changes, audit)
-            .await?
-        {
+        let mut w = Write::to(keys::product(self.tenant_id(), code));
+        w.set(a::UPDATED_AT, &rfc3339(now))
+            .set_some(a::NAME, patch.name.as_ref());
+        if !self.update_existing(&w, audit).await? {
             return Ok(None);
         }
         self.get_product(code).await
     }
 
+    /// `Ok(None)`: no such policy.
     pub async fn update_policy(
         &self,
         id: &PolicyId,
-        changes: Changes,
+        patch: &PolicyPatch,
         audit: &AuditEvent,
+        now: OffsetDateTime,
     ) -> Result<Option<Policy>, Error> {
-        if !self
-            .update_existing(&keys::policy(self.tenant_id(), id), changes, audit)
-            .await?
-        {
+        let mut w = Write::to(keys::policy(self.tenant_id(), id));
+        w.set(a::UPDATED_AT, &rfc3339(now))
+            .set_some(a::NAME, patch.name.as_ref())
+            .set_some(a::MAX_ACTIVATIONS, patch.max_activations.as_ref())
+            .set_some(a::DURATION_DAYS, patch.duration_days.as_ref())
+            .set_some(a::ENTITLEMENTS, patch.entitlements.as_ref())
+            .set_some(a::GRACE_PERIOD_DAYS, patch.grace_period_days.as_ref())
+            .set_some(a::STRIPE_PRICE_IDS, patch.stripe_price_ids.as_ref());
+        if !self.update_existing(&w, audit).await? {
             return Ok(None);
         }
         self.get_policy(id).await
     }
 
-    /// A cursor page of one partition, oldest first.
-    pub(crate) async fn page<T: DeserializeOwned>(
-        &self,
-        signer: &Signer,
-        listing: &str,
-        pk: String,
-        limit: i32,
-        cursor: Option<&str>,
-    ) -> Result<Page<T>, Error> {
-        let start: Option<Item> = cursor
-            .map(|c| cursor::decode(signer, self.tenant_id(), listing, c))
-            .transpose()?;
-        let (items, lek) = self.query_page(pk, None, false, limit, start, None).await?;
-        Ok(Page {
-            items: items.into_iter().map(from_item).collect::<Result<_, _>>()?,
-            next_cursor: lek.and_then(|k| cursor::encode(signer, self.tenant_id(), listing, &k)),
-        })
+    /// `w` on an existing record, with its audit event, in one transaction.
+    /// `Ok(false)`: no such record.
+    async fn update_existing(&self, w: &Write, audit: &AuditEvent) -> Result<bool, Error> {
+        let mut w = w.clone();
+        w.if_exists();
+        let mut txn = Txn::new();
+        txn.update("record", &w)?;
+        self.push_audit(&mut txn, "audit", audit)?;
+        match txn.run(self.db(), self.table()).await {
+            Ok(()) => Ok(true),
+            Err(TxnError::Cancelled(_)) => Ok(false),
+            Err(TxnError::Other(e)) => Err(e),
+        }
     }
-}
-
-/// Serialise one changed field.
-pub fn change<T: serde::Serialize>(
-    attr: &'static str,
-    v: &T,
-) -> Result<(&'static str, aws_sdk_dynamodb::types::AttributeValue), Error> {
-    Ok((attr, av(v)?))
 }

@@ -26,13 +26,14 @@ fn k(pk: String, sk: impl Into<String>) -> Key {
     Key { pk, sk: sk.into() }
 }
 
+pub const TENANT_SK: &str = "TENANT";
 pub fn tenant(t: &TenantId) -> Key {
-    k(format!("T#{t}"), "TENANT")
+    k(format!("T#{t}"), TENANT_SK)
 }
 
 /// Records the provisioning pipeline seeds, one item each.
-pub fn tenant_record(t: &TenantId, what: &str) -> Key {
-    k(format!("T#{t}#{what}"), what)
+pub fn seed(t: &TenantId, what: crate::domain::SeedRecord) -> Key {
+    k(format!("T#{t}#{}", what.name()), what.name())
 }
 
 /// All API keys of a tenant share a partition (listing is one query); the
@@ -101,15 +102,31 @@ pub fn audit(t: &TenantId, event_id: &str) -> Key {
     k(audit_pk(t), event_id)
 }
 
+pub const IDEMPOTENCY_SK: &str = "IDEM";
 /// Idempotency records of usage/record, per tenant and client key.
 pub fn idempotency(t: &TenantId, idempotency_key: &str) -> Key {
-    k(format!("T#{t}#IDEM#{idempotency_key}"), "IDEM")
+    k(format!("T#{t}#IDEM#{idempotency_key}"), IDEMPOTENCY_SK)
 }
 
 /// Append-only usage events, one partition per license and month (of the
 /// usage's timestamp, whatever the metric's period).
 pub fn usage_events_pk(t: &TenantId, license: &LicenseId, period_key: &str) -> String {
     format!("T#{t}#UE#{license}#{period_key}")
+}
+
+/// One append-only usage event: by time of use, then id.
+pub fn usage_event(
+    t: &TenantId,
+    license: &LicenseId,
+    at: time::OffsetDateTime,
+    event_id: &str,
+) -> Key {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let month = format!("{:04}-{:02}", at.year(), u8::from(at.month()));
+    k(
+        usage_events_pk(t, license, &month),
+        format!("{}#{event_id}", at.unix_timestamp_nanos() / 1_000_000),
+    )
 }
 
 /// Tenant-wide usage rows per period, for the export (GSI1), spread over
@@ -133,9 +150,6 @@ pub fn stripe_subscription(t: &TenantId, subscription_id: &str) -> Key {
 pub fn stripe_charge(t: &TenantId, charge_or_intent: &str) -> Key {
     k(format!("T#{t}#STRIPE_CH#{charge_or_intent}"), "CH")
 }
-
-/// Platform-level index of tenants (not tenant data: the operator's view).
-pub const PLATFORM_TENANTS_PK: &str = "PLATFORM#TENANTS";
 
 #[cfg(test)]
 mod tests {

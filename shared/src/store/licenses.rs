@@ -1,18 +1,17 @@
 //! Licenses and activations. Seat limits are enforced by the activation
 //! transaction's conditions, never by a read before the write.
 
-use super::catalog::{Changes, Page};
-use super::{
-    cursor, from_item, get_s, keys, n, put_returning_old, s, sdk_error, to_item, transact, Expr,
-    Item, Reason, TenantStore, TxnError,
-};
+use super::attrs as a;
+use super::write::{from_item, get_n, get_s, n, s, Cancelled, Expr, PutIf, Txn, TxnError, Write};
+use super::{cursor, keys, sdk_error, Item, Page, TenantStore};
+use crate::clock::rfc3339;
 use crate::crypto::Signer;
 use crate::domain::{
-    Activation, AuditEvent, License, LicenseStatus, Standing, UsageCounter, UsageSnapshot,
+    Activation, AuditEvent, GraceChange, License, LicenseChange, LicenseGuard, LicenseStatus,
+    OverrideEdit, Standing, UsageCounter, UsageSnapshot,
 };
 use crate::error::{license_not_found, Error};
 use crate::ids::{ActivationId, Email, FingerprintDigest, LicenseId};
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use time::OffsetDateTime;
 
 /// The license partition as validate and the integration API need it.
@@ -34,24 +33,17 @@ pub enum ActivateOutcome {
 pub enum DeactivateOutcome {
     Deactivated(Activation),
     AlreadyInactive(Activation),
+    /// No activation with that id.
+    NotFound,
 }
 
-/// A lifecycle move: allowed from these stored statuses, setting these fields.
-#[derive(Default)]
-pub struct Transition {
-    pub from: &'static [LicenseStatus],
-    pub changes: Changes,
-    pub remove: Vec<&'static str>,
-    /// Entries of a map attribute to set: (map, key, value).
-    pub map_sets: Vec<(
-        &'static str,
-        String,
-        aws_sdk_dynamodb::types::AttributeValue,
-    )>,
-    /// Entries of a map attribute to remove: (map, key).
-    pub map_removes: Vec<(&'static str, String)>,
-    /// Further conditions: attribute equals value.
-    pub require: Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>,
+/// Names of transaction items, read back when a transaction is refused.
+mod item {
+    pub const PLAN: &str = "plan counter";
+    pub const LICENSE: &str = "license";
+    pub const SEAT: &str = "seat";
+    pub const ACTIVATION: &str = "activation";
+    pub const AUDIT: &str = "audit";
 }
 
 impl TenantStore {
@@ -59,84 +51,55 @@ impl TenantStore {
     /// the tenant's plan counter (conditional on the plan limit) and the audit
     /// event, in one transaction.
     pub async fn issue_license(&self, l: &License, audit: &AuditEvent) -> Result<(), Error> {
-        let items = vec![
-            self.plan_counter_item()?,
-            self.new_license_item(l)?,
-            self.audit_item(audit)?,
-        ];
-        transact(self.db(), items, None).await.map_err(|e| {
-            e.or_else(|r| {
-                if r[1].failed() {
+        let mut txn = Txn::new();
+        self.push_issue(&mut txn, l)?;
+        self.push_audit(&mut txn, item::AUDIT, audit)?;
+        txn.run(self.db(), self.table()).await.map_err(|e| {
+            e.or_else(|c| {
+                if c.failed(item::LICENSE) {
                     Error::conflict("LICENSE_KEY_EXISTS", "a license with this key exists")
-                } else if let Some(tenant) = r[0].item.as_ref() {
-                    match super::get_n(tenant, "license_limit") {
-                        Some(limit) if get_s(tenant, "status") == Some("active") => {
-                            Error::PlanLimitReached {
-                                limit: limit as u64,
-                            }
-                        }
-                        _ => Error::TenantInactive,
-                    }
                 } else {
-                    Error::TenantInactive
+                    plan_refusal(&c).unwrap_or(Error::TenantInactive)
                 }
             })
         })
     }
 
-    /// The new license item (with its e-mail index keys), conditional on the
-    /// key being unused.
-    pub(crate) fn new_license_item(&self, l: &License) -> Result<TransactWriteItem, Error> {
+    /// The plan counter and the new license item (with its e-mail index
+    /// keys), as [`item::PLAN`] and [`item::LICENSE`].
+    pub(crate) fn push_issue(&self, txn: &mut Txn, l: &License) -> Result<(), Error> {
         let t = self.tenant_id();
-        let mut item = to_item(&keys::license(t, &l.id), l)?;
-        item.insert(
-            keys::GSI1PK.into(),
-            s(keys::email_index_pk(t, &l.customer_email)),
-        );
-        item.insert(
-            keys::GSI1SK.into(),
-            s(keys::email_index_sk(
-                &crate::clock::rfc3339(l.created_at),
-                &l.id,
-            )),
-        );
-        let put = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// The tenant's license counter, conditional on the plan limit and on
-    /// the tenant being active (every license issue carries it).
-    pub(crate) fn plan_counter_item(&self) -> Result<TransactWriteItem, Error> {
-        let mut e = Expr::new();
-        let (issued, limit, status) = (
-            e.name("licenses_issued"),
-            e.name("license_limit"),
-            e.name("status"),
-        );
-        let update = format!("ADD {issued} {}", e.val(n(1)));
-        let condition = format!(
-            "attribute_exists(PK) AND {status} = {} AND (attribute_not_exists({limit}) OR attribute_not_exists({issued}) OR {issued} < {limit})",
-            e.val(s("active"))
-        );
-        super::update_item(
-            self.table(),
-            &keys::tenant(self.tenant_id()),
-            update,
-            Some(condition),
-            &e,
-        )
+        let mut plan = Write::to(keys::tenant(t));
+        plan.add(a::LICENSES_ISSUED, 1)
+            .if_exists()
+            .if_eq(a::STATUS, "active")
+            .if_expr(|e| {
+                let (issued, limit) = (e.name(a::LICENSES_ISSUED), e.name(a::LICENSE_LIMIT));
+                format!(
+                    "attribute_not_exists({limit}) OR attribute_not_exists({issued}) \
+                 OR {issued} < {limit}"
+                )
+            });
+        txn.update(item::PLAN, &plan)?;
+        let index = vec![
+            (keys::GSI1PK, s(keys::email_index_pk(t, &l.customer_email))),
+            (
+                keys::GSI1SK,
+                s(keys::email_index_sk(&rfc3339(l.created_at), &l.id)),
+            ),
+        ];
+        txn.put_with(
+            item::LICENSE,
+            &keys::license(t, &l.id),
+            l,
+            index,
+            PutIf::New,
+        )?;
+        Ok(())
     }
 
     pub async fn get_license(&self, id: &LicenseId) -> Result<Option<License>, Error> {
-        self.get(&keys::license(self.tenant_id(), id))
-            .await?
-            .map(from_item)
-            .transpose()
+        self.get_as(&keys::license(self.tenant_id(), id)).await
     }
 
     /// One Query of the license partition: the license, the activation of
@@ -148,12 +111,13 @@ impl TenantStore {
         now: OffsetDateTime,
     ) -> Result<LicenseRead, Error> {
         let t = self.tenant_id();
-        let mut e = Expr::new();
+        let mut e = Expr::default();
         let (pk, sk) = (e.name(keys::PK), e.name(keys::SK));
         let cond = format!("{pk} = {}", e.val(s(keys::license_pk(t, id))));
-        let resets = e.name("resets_epoch");
+        let resets = e.name(a::RESETS_EPOCH);
         let mut filter = format!(
-            "{sk} = {} OR (begins_with({sk}, {}) AND (attribute_not_exists({resets}) OR {resets} > {}))",
+            "{sk} = {} OR (begins_with({sk}, {}) AND \
+             (attribute_not_exists({resets}) OR {resets} > {}))",
             e.val(s(keys::LICENSE_SK)),
             e.val(s(keys::USAGE_SK_PREFIX)),
             e.val(n(now.unix_timestamp()))
@@ -210,7 +174,7 @@ impl TenantStore {
         let start = cursor_
             .map(|c| cursor::decode(signer, self.tenant_id(), &listing, c))
             .transpose()?;
-        let mut e = Expr::new();
+        let mut e = Expr::default();
         let cond = format!(
             "{} = {}",
             e.name(keys::GSI1PK),
@@ -242,65 +206,90 @@ impl TenantStore {
     }
 
     pub async fn list_activations(&self, id: &LicenseId) -> Result<Vec<Activation>, Error> {
-        let items = self
-            .query_all(
-                keys::license_pk(self.tenant_id(), id),
-                Some(keys::ACTIVATION_SK_PREFIX),
-            )
-            .await?;
+        let pk = keys::license_pk(self.tenant_id(), id);
+        let items = self.query_all(pk, Some(keys::ACTIVATION_SK_PREFIX)).await?;
         items.into_iter().map(from_item).collect()
     }
 
-    /// Move a license through its lifecycle, conditional on its current status.
-    /// `Err(NotFound)` when absent; `Ok(None)` when its status forbids the move.
-    pub async fn transition(
+    /// Change a license when `guard` holds, with its audit event, in one
+    /// transaction, then read it back. `Err(NotFound)` when it is absent;
+    /// `Ok(Refused(license as it was))` when the guard refused the change.
+    pub async fn update_license(
         &self,
         id: &LicenseId,
-        tr: Transition,
+        change: &LicenseChange,
+        guard: &LicenseGuard,
         audit: &AuditEvent,
         now: OffsetDateTime,
-    ) -> Result<Option<(License, UsageSnapshot)>, Error> {
-        let t = self.tenant_id();
-        let mut e = Expr::new();
-        let status = e.name("status");
-        let from: Vec<String> = tr.from.iter().map(|st| e.val(s(st.as_str()))).collect();
-        let mut update: Vec<String> = tr
-            .changes
-            .into_iter()
-            .map(|(a, v)| format!("{} = {}", e.name(a), e.val(v)))
-            .collect();
-        // Map entries are written one by one, so concurrent changes to
-        // different entries never overwrite each other.
-        for (map, key, v) in tr.map_sets {
-            let path = format!("{}.{}", e.name(map), e.key(&key));
-            update.push(format!("{path} = {}", e.val(v)));
-        }
-        if update.is_empty() {
-            update.push(format!("{status} = {status}"));
-        }
-        let mut expr = format!("SET {}", update.join(", "));
-        let mut removes: Vec<String> = tr.remove.iter().map(|a| e.name(a)).collect();
-        for (map, key) in tr.map_removes {
-            removes.push(format!("{}.{}", e.name(map), e.key(&key)));
-        }
-        if !removes.is_empty() {
-            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
-        let mut cond = format!("attribute_exists(PK) AND {status} IN ({})", from.join(", "));
-        for (attr, v) in tr.require {
-            cond.push_str(&format!(" AND {} = {}", e.name(attr), e.val(v)));
-        }
-        let upd = super::update_item(self.table(), &keys::license(t, id), expr, Some(cond), &e)?;
-        let items = vec![upd, self.audit_item(audit)?];
-        match transact(self.db(), items, None).await {
+    ) -> Result<UpdateOutcome, Error> {
+        let mut txn = Txn::new();
+        txn.update(item::LICENSE, &self.license_write(id, change, guard, now))?;
+        self.push_audit(&mut txn, item::AUDIT, audit)?;
+        match txn.run(self.db(), self.table()).await {
             Ok(()) => {
                 let read = self.read_license(id, None, now).await?;
-                Ok(read.license.map(|l| (l, read.usage)))
+                match read.license {
+                    Some(l) => Ok(UpdateOutcome::Updated(Box::new(l), read.usage)),
+                    None => Err(Error::internal("an updated license vanished")),
+                }
             }
-            Err(TxnError::Cancelled(r)) if r[0].item.is_some() => Ok(None),
-            Err(TxnError::Cancelled(_)) => Err(license_not_found()),
+            Err(TxnError::Cancelled(c)) => match c.old_as::<License>(item::LICENSE)? {
+                Some(old) => Ok(UpdateOutcome::Refused(Box::new(old))),
+                None => Err(license_not_found()),
+            },
             Err(TxnError::Other(e)) => Err(e),
         }
+    }
+
+    /// One conditional update of the license item: the change, the
+    /// storage-only fields that follow from it, and the guard.
+    pub(crate) fn license_write(
+        &self,
+        id: &LicenseId,
+        c: &LicenseChange,
+        guard: &LicenseGuard,
+        now: OffsetDateTime,
+    ) -> Write {
+        let mut w = Write::to(keys::license(self.tenant_id(), id));
+        w.set(a::UPDATED_AT, &rfc3339(now));
+        w.set_some(a::STATUS, c.status.as_ref());
+        if let Some(at) = c.expires_at {
+            w.set(a::EXPIRES_AT, &rfc3339(at))
+                .set(a::EXPIRES_EPOCH, &at.unix_timestamp());
+        }
+        match c.grace {
+            GraceChange::Keep => {}
+            GraceChange::Clear => {
+                w.remove(a::GRACE_UNTIL).remove(a::GRACE_EPOCH);
+            }
+            GraceChange::StartUnlessRunning(until) => {
+                w.set_if_absent(a::GRACE_UNTIL, &rfc3339(until))
+                    .set_if_absent(a::GRACE_EPOCH, &until.unix_timestamp());
+            }
+        }
+        w.set_some(a::POLICY, c.policy.as_ref());
+        w.set_some(a::MAX_ACTIVATIONS, c.max_activations.as_ref());
+        w.set_some(a::METADATA, c.metadata.as_ref());
+        w.set_some(a::STRIPE_EVENT_AT, c.stripe_event_at.as_ref());
+        for (feature, edit) in &c.overrides {
+            let f = feature.as_str();
+            match edit {
+                OverrideEdit::Inherit => w.remove_entry(a::ENTITLEMENT_OVERRIDES, f),
+                OverrideEdit::Set(spec) => w.set_entry(a::ENTITLEMENT_OVERRIDES, f, &Some(spec)),
+                OverrideEdit::Revoke => w.set_entry(a::ENTITLEMENT_OVERRIDES, f, &None::<()>),
+            };
+        }
+        w.if_exists();
+        if !guard.status_in.is_empty() {
+            w.if_in(a::STATUS, &guard.status_in);
+        }
+        if let Some(p) = &guard.product {
+            w.if_eq(a::PRODUCT, p);
+        }
+        if let Some(at) = guard.stripe_not_after {
+            w.if_absent_or_at_most(a::STRIPE_EVENT_AT, at);
+        }
+        w
     }
 
     /// Take a seat: one transaction in the common case. The license's seat
@@ -312,100 +301,85 @@ impl TenantStore {
         now: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<ActivateOutcome, Error> {
-        let t = self.tenant_id();
-        let act_key = keys::activation(t, &new.id);
+        let act_key = keys::activation(self.tenant_id(), &new.id);
         for _ in 0..4 {
             // Phase 1: a fingerprint never seen on this license.
-            let put = put_returning_old(self.table(), &act_key, new, "attribute_not_exists(PK)")?;
-            let items = vec![
-                self.seat_take(&new.license_id, now)?,
-                TransactWriteItem::builder().put(put).build(),
-                self.audit_item(audit)?,
-            ];
-            let reasons = match transact(self.db(), items, None).await {
+            let mut txn = Txn::new();
+            txn.update(item::SEAT, &self.seat_take(&new.license_id, now))?;
+            txn.put(item::ACTIVATION, &act_key, new, PutIf::New)?;
+            self.push_audit(&mut txn, item::AUDIT, audit)?;
+            let c = match txn.run(self.db(), self.table()).await {
                 Ok(()) => return Ok(ActivateOutcome::Created(new.clone())),
                 Err(e) => cancelled(e)?,
             };
-            let existing: Option<Activation> =
-                reasons[1].item.clone().map(from_item).transpose()?;
-            match existing {
+            match c.old_as::<Activation>(item::ACTIVATION)? {
                 Some(a) if a.deactivated_at.is_none() => {
                     // Already active: idempotent, unless the license is not in force.
-                    if reasons[0].failed() {
-                        if let Err(e) = classify_seat_failure(&reasons[0], now) {
-                            if !matches!(e, Error::TooManyActivations { .. }) {
-                                return Err(e);
-                            }
-                        }
+                    match seat_refusal(&c, now) {
+                        Err(Error::TooManyActivations { .. }) | Ok(()) => {}
+                        Err(e) => return Err(e),
                     }
                     return Ok(ActivateOutcome::AlreadyActive(a));
                 }
                 Some(old) => {
                     // Phase 2: restore a deactivated fingerprint, same id and created_at.
-                    if reasons[0].failed() {
-                        classify_seat_failure(&reasons[0], now)?;
-                    }
-                    let mut e = Expr::new();
-                    let deact = e.name("deactivated_at");
-                    let mut sets = vec![format!(
-                        "{} = {}",
-                        e.name("last_activated_at"),
-                        e.val(s(crate::clock::rfc3339(now)))
-                    )];
-                    if let Some(name) = &new.name {
-                        sets.push(format!("{} = {}", e.name("name"), e.val(s(name.clone()))));
-                    }
-                    if let Some(h) = &new.hostname {
-                        sets.push(format!("{} = {}", e.name("hostname"), e.val(s(h.clone()))));
-                    }
-                    if !new.metadata.is_empty() {
-                        sets.push(format!(
-                            "{} = {}",
-                            e.name("metadata"),
-                            e.val(super::av(&new.metadata)?)
-                        ));
-                    }
-                    let restore = super::update_item(
-                        self.table(),
-                        &act_key,
-                        format!("SET {} REMOVE {deact}", sets.join(", ")),
-                        Some(format!("attribute_exists({deact})")),
-                        &e,
-                    )?;
-                    let items = vec![
-                        self.seat_take(&new.license_id, now)?,
-                        restore,
-                        self.audit_item(audit)?,
-                    ];
-                    match transact(self.db(), items, None).await {
-                        Ok(()) => {
-                            let mut a = old;
-                            a.deactivated_at = None;
-                            a.last_activated_at = now;
-                            a.name = new.name.clone().or(a.name);
-                            a.hostname = new.hostname.clone().or(a.hostname);
-                            if !new.metadata.is_empty() {
-                                a.metadata = new.metadata.clone();
-                            }
-                            return Ok(ActivateOutcome::Restored(a));
-                        }
-                        Err(e) => {
-                            let r = cancelled(e)?;
-                            if r[1].failed() {
-                                continue; // someone restored it first: look again
-                            }
-                            classify_seat_failure(&r[0], now)?;
-                            continue;
-                        }
+                    seat_refusal(&c, now)?;
+                    if let Some(restored) = self.restore(new, old, now, audit).await? {
+                        return Ok(ActivateOutcome::Restored(restored));
                     }
                 }
                 None => {
-                    classify_seat_failure(&reasons[0], now)?;
-                    continue; // the license changed between our condition and its check
+                    seat_refusal(&c, now)?;
+                    // The license changed between our condition and its check.
                 }
             }
         }
         Err(Error::Unavailable("activation kept racing; retry".into()))
+    }
+
+    /// Restore a deactivated activation. `Ok(None)`: it changed meanwhile
+    /// (someone restored it first); look again.
+    async fn restore(
+        &self,
+        new: &Activation,
+        old: Activation,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Option<Activation>, Error> {
+        let mut restore = Write::to(keys::activation(self.tenant_id(), &new.id));
+        restore
+            .set(a::LAST_ACTIVATED_AT, &rfc3339(now))
+            .set_some(a::NAME, new.name.as_ref())
+            .set_some(a::HOSTNAME, new.hostname.as_ref())
+            .remove(a::DEACTIVATED_AT)
+            .if_present(a::DEACTIVATED_AT);
+        if !new.metadata.is_empty() {
+            restore.set(a::METADATA, &new.metadata);
+        }
+        let mut txn = Txn::new();
+        txn.update(item::SEAT, &self.seat_take(&new.license_id, now))?;
+        txn.update(item::ACTIVATION, &restore)?;
+        self.push_audit(&mut txn, item::AUDIT, audit)?;
+        match txn.run(self.db(), self.table()).await {
+            Ok(()) => {
+                let mut a = old;
+                a.deactivated_at = None;
+                a.last_activated_at = now;
+                a.name = new.name.clone().or(a.name);
+                a.hostname = new.hostname.clone().or(a.hostname);
+                if !new.metadata.is_empty() {
+                    a.metadata = new.metadata.clone();
+                }
+                Ok(Some(a))
+            }
+            Err(e) => {
+                let c = cancelled(e)?;
+                if !c.failed(item::ACTIVATION) {
+                    seat_refusal(&c, now)?;
+                }
+                Ok(None)
+            }
+        }
     }
 
     /// Free a seat. Deactivating an inactive activation frees nothing.
@@ -417,104 +391,92 @@ impl TenantStore {
     ) -> Result<DeactivateOutcome, Error> {
         let t = self.tenant_id();
         let key = keys::activation(t, id);
-        let mut e = Expr::new();
-        let deact = e.name("deactivated_at");
-        let upd = super::update_item(
-            self.table(),
-            &key,
-            format!("SET {deact} = {}", e.val(s(crate::clock::rfc3339(now)))),
-            Some(format!(
-                "attribute_exists(PK) AND attribute_not_exists({deact})"
-            )),
-            &e,
-        )?;
-        let mut e2 = Expr::new();
-        let used = e2.name("seats_used");
-        let seat = super::update_item(
-            self.table(),
-            &keys::license(t, &id.license_id()),
-            format!("ADD {used} {}", e2.val(n(-1))),
-            Some(format!("{used} > {}", e2.val(n(0)))),
-            &e2,
-        )?;
-        let items = vec![upd, seat, self.audit_item(audit)?];
-        match transact(self.db(), items, None).await {
+        let mut act = Write::to(key.clone());
+        act.set(a::DEACTIVATED_AT, &rfc3339(now))
+            .if_exists()
+            .if_absent(a::DEACTIVATED_AT);
+        let mut seat = Write::to(keys::license(t, &id.license_id()));
+        seat.add(a::SEATS_USED, -1).if_greater(a::SEATS_USED, 0);
+        let mut txn = Txn::new();
+        txn.update(item::ACTIVATION, &act)?;
+        txn.update(item::SEAT, &seat)?;
+        self.push_audit(&mut txn, item::AUDIT, audit)?;
+        match txn.run(self.db(), self.table()).await {
             Ok(()) => {
-                let item = self
-                    .get(&key)
-                    .await?
-                    .ok_or_else(|| Error::internal("deactivated activation vanished"))?;
-                Ok(DeactivateOutcome::Deactivated(from_item(item)?))
+                let a = self.get_as(&key).await?;
+                let a = a.ok_or_else(|| Error::internal("deactivated activation vanished"))?;
+                Ok(DeactivateOutcome::Deactivated(a))
             }
             Err(err) => {
-                let r = cancelled(err)?;
-                match r[0].item.clone() {
-                    Some(item) if r[0].failed() => {
-                        Ok(DeactivateOutcome::AlreadyInactive(from_item(item)?))
-                    }
-                    None if r[0].failed() => Err(Error::not_found(
-                        "ACTIVATION_NOT_FOUND",
-                        "no activation with that id",
-                    )),
-                    _ => Err(Error::internal(format!(
-                        "seat counter out of step with activations: {r:?}"
-                    ))),
+                let c = cancelled(err)?;
+                if !c.failed(item::ACTIVATION) {
+                    let why = format!(
+                        "seat counter out of step with activations: {}",
+                        c.describe()
+                    );
+                    return Err(Error::internal(why));
+                }
+                match c.old_as::<Activation>(item::ACTIVATION)? {
+                    Some(a) => Ok(DeactivateOutcome::AlreadyInactive(a)),
+                    None => Ok(DeactivateOutcome::NotFound),
                 }
             }
         }
     }
 
     /// The seat-taking half of an activation.
-    fn seat_take(&self, id: &LicenseId, now: OffsetDateTime) -> Result<TransactWriteItem, Error> {
-        let mut e = Expr::new();
-        let (used, max) = (e.name("seats_used"), e.name("max_activations"));
-        let cond = format!(
-            "attribute_exists(PK) AND {used} < {max} AND {}",
-            in_force(&mut e, now)
-        );
-        let upd = super::update_item(
-            self.table(),
-            &keys::license(self.tenant_id(), id),
-            format!("ADD {used} {}", e.val(n(1))),
-            Some(cond),
-            &e,
-        )?;
-        Ok(upd)
+    fn seat_take(&self, id: &LicenseId, now: OffsetDateTime) -> Write {
+        let mut w = Write::to(keys::license(self.tenant_id(), id));
+        w.add(a::SEATS_USED, 1)
+            .if_exists()
+            .if_less_than_attr(a::SEATS_USED, a::MAX_ACTIVATIONS)
+            .if_expr(|e| in_force(e, now));
+        w
     }
+}
+
+/// What [`TenantStore::update_license`] found.
+#[derive(Debug)]
+pub enum UpdateOutcome {
+    /// The license after the change, with its current usage.
+    Updated(Box<License>, UsageSnapshot),
+    /// The guard refused: the license as it was.
+    Refused(Box<License>),
 }
 
 /// The condition "this license is in force at `now`": active, or past due
 /// within its grace period, and not expired.
 pub(crate) fn in_force(e: &mut Expr, now: OffsetDateTime) -> String {
     let (status, exp, grace) = (
-        e.name("status"),
-        e.name("expires_epoch"),
-        e.name("grace_epoch"),
+        e.name(a::STATUS),
+        e.name(a::EXPIRES_EPOCH),
+        e.name(a::GRACE_EPOCH),
     );
     let now_v = e.val(n(now.unix_timestamp()));
+    let active = e.val(s(LicenseStatus::Active.as_str()));
+    let past_due = e.val(s(LicenseStatus::PastDue.as_str()));
     format!(
-        "({status} = {active} OR ({status} = {past_due} AND {grace} > {now_v})) AND (attribute_not_exists({exp}) OR {exp} > {now_v})",
-        active = e.val(s("active")),
-        past_due = e.val(s("past_due")),
+        "({status} = {active} OR ({status} = {past_due} AND {grace} > {now_v})) \
+         AND (attribute_not_exists({exp}) OR {exp} > {now_v})"
     )
 }
 
-fn cancelled(e: TxnError) -> Result<Vec<Reason>, Error> {
+fn cancelled(e: TxnError) -> Result<Cancelled, Error> {
     match e {
-        TxnError::Cancelled(r) => Ok(r),
+        TxnError::Cancelled(c) => Ok(c),
         TxnError::Other(e) => Err(e),
     }
 }
 
-/// Why the seat condition failed, from the license as it was.
-fn classify_seat_failure(r: &Reason, now: OffsetDateTime) -> Result<(), Error> {
-    if !r.failed() {
+/// Why the seat condition failed, from the license as it was (`Ok`: it did
+/// not fail, or the license is in force with a free seat now).
+fn seat_refusal(c: &Cancelled, now: OffsetDateTime) -> Result<(), Error> {
+    if !c.failed(item::SEAT) {
         return Ok(());
     }
-    let Some(item) = r.item.clone() else {
+    let Some(l) = c.old_as::<License>(item::SEAT)? else {
         return Err(license_not_found());
     };
-    let l: License = from_item(item)?;
     match l.standing(now) {
         Standing::Valid(_) if l.seats_used >= l.max_activations => Err(Error::TooManyActivations {
             limit: l.max_activations,
@@ -525,3 +487,19 @@ fn classify_seat_failure(r: &Reason, now: OffsetDateTime) -> Result<(), Error> {
         Standing::Expired => Err(Error::LicenseNotActive("expired")),
     }
 }
+
+/// Why the plan counter (named [`item::PLAN`]) refused a license: the
+/// limit, or an inactive tenant. `None`: it did not refuse.
+pub(crate) fn plan_refusal(c: &Cancelled) -> Option<Error> {
+    if !c.failed(item::PLAN) {
+        return None;
+    }
+    let tenant = c.old(item::PLAN);
+    let active = tenant.is_some_and(|t| get_s(t, a::STATUS) == Some("active"));
+    match tenant.and_then(|t| get_n::<u64>(t, a::LICENSE_LIMIT)) {
+        Some(limit) if active => Some(Error::PlanLimitReached { limit }),
+        _ => Some(Error::TenantInactive),
+    }
+}
+
+pub(crate) use item::{AUDIT as AUDIT_ITEM, LICENSE as LICENSE_ITEM};

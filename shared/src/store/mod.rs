@@ -1,28 +1,41 @@
-//! The DynamoDB store: one table, keys from [`keys`], items (de)serialised
-//! with `serde_dynamo`. Tenant data is only reachable through [`TenantStore`],
-//! which cannot be built without a [`TenantId`].
+//! The DynamoDB store: one table, keys from [`keys`], attribute names from
+//! [`attrs`], items (de)serialised with `serde_dynamo`, writes built with
+//! [`write`]. Tenant data is only reachable through [`TenantStore`], which
+//! cannot be built without a [`TenantId`].
+//!
+//! The store speaks domain types: nothing above this module names an
+//! attribute, a key format, an expression or an SDK type.
 
+pub(crate) mod attrs;
 pub mod audit;
 pub mod catalog;
 pub mod cursor;
 pub mod keys;
 pub mod licenses;
+#[cfg(feature = "dev")]
+pub mod schema;
 pub mod stripe;
 pub mod tenants;
 pub mod usage;
+pub(crate) mod write;
 
 use crate::error::Error;
 use crate::ids::TenantId;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use keys::Key;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use write::{from_item, key_item, s, Expr};
 
-pub type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// One page of a listing.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
 
 #[derive(Clone)]
 pub struct Store {
@@ -37,44 +50,6 @@ impl Store {
             table: table.into(),
         }
     }
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-    /// One UpdateItem of `key` under `condition` (placeholders from `e`).
-    /// `Ok(false)`: the condition did not hold.
-    pub(crate) async fn update_one(
-        &self,
-        key: &Key,
-        update: String,
-        condition: &str,
-        e: &Expr,
-    ) -> Result<bool, Error> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key_item(key)))
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(sdk_error("UpdateItem", err)),
-        }
-    }
 
     /// The only way to reach tenant data.
     pub fn tenant(&self, tenant: &TenantId) -> TenantStore {
@@ -82,6 +57,28 @@ impl Store {
             store: self.clone(),
             tenant: tenant.clone(),
         }
+    }
+
+    pub(crate) fn db(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// One strongly consistent GetItem.
+    pub(crate) async fn get_item(&self, key: &Key) -> Result<Option<Item>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key_item(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(out.item)
     }
 }
 
@@ -96,88 +93,152 @@ impl TenantStore {
     pub fn tenant_id(&self) -> &TenantId {
         &self.tenant
     }
+
     pub(crate) fn db(&self) -> &Client {
         &self.store.client
     }
+
     pub(crate) fn table(&self) -> &str {
         &self.store.table
     }
-    pub fn store(&self) -> &Store {
-        &self.store
+
+    fn owns(&self, key: &Key) -> bool {
+        key.pk.starts_with(&format!("T#{}", self.tenant))
     }
-}
 
-// ---------------------------------------------------------------- items
-
-pub fn key_item(key: &Key) -> Item {
-    HashMap::from([
-        (keys::PK.to_string(), AttributeValue::S(key.pk.clone())),
-        (keys::SK.to_string(), AttributeValue::S(key.sk.clone())),
-    ])
-}
-
-/// A record as an item under `key`.
-pub fn to_item<T: Serialize>(key: &Key, value: &T) -> Result<Item, Error> {
-    let mut item: Item = serde_dynamo::to_item(value).map_err(Error::internal)?;
-    item.extend(key_item(key));
-    Ok(item)
-}
-
-pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, Error> {
-    serde_dynamo::from_item(item)
-        .map_err(|e| Error::internal(format!("stored item does not deserialise: {e}")))
-}
-
-pub fn av<T: Serialize>(v: &T) -> Result<AttributeValue, Error> {
-    serde_dynamo::to_attribute_value(v).map_err(Error::internal)
-}
-
-pub fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-pub fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-/// Expression attribute names and values, collected as an expression is
-/// written: `e.name("status")` → `#status`, `e.val(..)` → `:v3`.
-#[derive(Default, Debug)]
-pub struct Expr {
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Expr {
-    pub fn new() -> Self {
-        Self::default()
+    pub(crate) async fn get(&self, key: &Key) -> Result<Option<Item>, Error> {
+        debug_assert!(self.owns(key));
+        self.store.get_item(key).await
     }
-    pub fn name(&mut self, attr: &str) -> String {
-        let placeholder = format!(
-            "#{}",
-            attr.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        );
-        self.names.insert(placeholder.clone(), attr.to_string());
-        placeholder
+
+    pub(crate) async fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &Key,
+    ) -> Result<Option<T>, Error> {
+        self.get(key).await?.map(from_item).transpose()
     }
-    /// A placeholder for an arbitrary name (a map key such as a feature
-    /// name): always a fresh `#k<n>`, so names that differ only in
-    /// punctuation never share one.
-    pub fn key(&mut self, name: &str) -> String {
-        let placeholder = format!("#k{}", self.names.len());
-        self.names.insert(placeholder.clone(), name.to_string());
-        placeholder
+
+    /// Strongly consistent BatchGetItem of a few keys of this tenant
+    /// (one round trip unless DynamoDB hands back unprocessed keys).
+    pub(crate) async fn batch_get(&self, wanted: &[Key]) -> Result<Vec<Item>, Error> {
+        let mut req = KeysAndAttributes::builder().consistent_read(true);
+        for k in wanted {
+            debug_assert!(self.owns(k));
+            req = req.keys(key_item(k));
+        }
+        let req = req.build().map_err(Error::internal)?;
+        let mut pending = Some(HashMap::from([(self.table().to_string(), req)]));
+        let mut found: Vec<Item> = Vec::new();
+        for attempt in 0..5 {
+            let Some(request) = pending.take() else { break };
+            let out = self
+                .db()
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(|e| sdk_error("BatchGetItem", e))?;
+            if let Some(mut r) = out.responses {
+                found.extend(r.remove(self.table()).unwrap_or_default());
+            }
+            pending = out.unprocessed_keys.filter(|u| !u.is_empty());
+            if pending.is_some() {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+        }
+        if pending.is_some() {
+            return Err(Error::Unavailable(
+                "BatchGetItem left keys unprocessed".into(),
+            ));
+        }
+        Ok(found)
     }
-    pub fn val(&mut self, v: AttributeValue) -> String {
-        let placeholder = format!(":v{}", self.values.len());
-        self.values.insert(placeholder.clone(), v);
-        placeholder
+
+    /// Every item of a partition (small partitions only).
+    pub(crate) async fn query_all(
+        &self,
+        pk: String,
+        sk_prefix: Option<&str>,
+    ) -> Result<Vec<Item>, Error> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let (items, lek) = self
+                .query(&pk, sk_prefix, None, false, None, start, true)
+                .await?;
+            out.extend(items);
+            match lek {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
+            }
+        }
     }
-    pub fn names(&self) -> Option<HashMap<String, String>> {
-        (!self.names.is_empty()).then(|| self.names.clone())
+
+    /// One page of a partition, newest or oldest first, optionally from
+    /// `sk_from` on (inclusive).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: Option<&str>,
+        sk_from: Option<&str>,
+        newest_first: bool,
+        limit: Option<i32>,
+        start: Option<Item>,
+        consistent: bool,
+    ) -> Result<(Vec<Item>, Option<Item>), Error> {
+        let mut e = Expr::default();
+        let mut cond = format!("{} = {}", e.name(keys::PK), e.val(s(pk)));
+        if let Some(p) = sk_prefix {
+            cond.push_str(&format!(
+                " AND begins_with({}, {})",
+                e.name(keys::SK),
+                e.val(s(p))
+            ));
+        } else if let Some(from) = sk_from {
+            cond.push_str(&format!(" AND {} >= {}", e.name(keys::SK), e.val(s(from))));
+        }
+        let page = self
+            .db()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression(cond)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .set_exclusive_start_key(start)
+            .scan_index_forward(!newest_first)
+            .set_limit(limit)
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        let lek = page.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((page.items.unwrap_or_default(), lek))
     }
-    pub fn values(&self) -> Option<HashMap<String, AttributeValue>> {
-        (!self.values.is_empty()).then(|| self.values.clone())
+
+    /// A cursor page of one partition. The cursor is signed and bound to the
+    /// tenant and `listing`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        signer: &crate::crypto::Signer,
+        listing: &str,
+        pk: String,
+        newest_first: bool,
+        sk_from: Option<&str>,
+        limit: i32,
+        cursor_: Option<&str>,
+    ) -> Result<Page<T>, Error> {
+        let start = cursor_
+            .map(|c| cursor::decode(signer, self.tenant_id(), listing, c))
+            .transpose()?;
+        let (items, lek) = self
+            .query(&pk, None, sk_from, newest_first, Some(limit), start, false)
+            .await?;
+        Ok(Page {
+            items: items.into_iter().map(from_item).collect::<Result<_, _>>()?,
+            next_cursor: lek.and_then(|k| cursor::encode(signer, self.tenant_id(), listing, &k)),
+        })
     }
 }
 
@@ -207,194 +268,4 @@ where
     } else {
         Error::Internal(format!("{detail} ({e:?})"))
     }
-}
-
-/// Why one item of a cancelled transaction failed.
-#[derive(Debug, Clone)]
-pub struct Reason {
-    pub code: String,
-    /// The item as it was (ReturnValuesOnConditionCheckFailure = ALL_OLD).
-    pub item: Option<Item>,
-}
-
-impl Reason {
-    pub fn failed(&self) -> bool {
-        self.code == "ConditionalCheckFailed"
-    }
-}
-
-#[derive(Debug)]
-pub enum TxnError {
-    /// A condition failed; one reason per transaction item, in order.
-    Cancelled(Vec<Reason>),
-    Other(Error),
-}
-
-impl From<Error> for TxnError {
-    fn from(e: Error) -> Self {
-        TxnError::Other(e)
-    }
-}
-
-impl TxnError {
-    /// Turn "cancelled" into a domain error with `f`; pass others through.
-    pub fn or_else(self, f: impl FnOnce(Vec<Reason>) -> Error) -> Error {
-        match self {
-            TxnError::Cancelled(r) => f(r),
-            TxnError::Other(e) => e,
-        }
-    }
-}
-
-/// Run a transaction. A `TransactionConflict` (another transaction on the same
-/// item at the same moment) is retried with jittered backoff; condition
-/// failures come back as [`TxnError::Cancelled`].
-pub async fn transact(
-    client: &Client,
-    items: Vec<TransactWriteItem>,
-    token: Option<String>,
-) -> Result<(), TxnError> {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        let res = client
-            .transact_write_items()
-            .set_transact_items(Some(items.clone()))
-            .set_client_request_token(token.clone())
-            .send()
-            .await;
-        let err = match res {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        let service = match &err {
-            SdkError::ServiceError(se) => Some(se.err()),
-            _ => None,
-        };
-        if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) = service {
-            let reasons: Vec<Reason> = tc
-                .cancellation_reasons()
-                .iter()
-                .map(|r| Reason {
-                    code: r.code().unwrap_or("None").to_string(),
-                    item: r.item().cloned(),
-                })
-                .collect();
-            let conflict = reasons.iter().any(|r| r.code == "TransactionConflict");
-            let condition = reasons.iter().any(|r| r.failed());
-            if conflict && !condition && attempt < 6 {
-                backoff(attempt).await;
-                continue;
-            }
-            if condition {
-                return Err(TxnError::Cancelled(reasons));
-            }
-            return Err(TxnError::Other(Error::Unavailable(format!(
-                "transaction cancelled: {reasons:?}"
-            ))));
-        }
-        let e = sdk_error("TransactWriteItems", err);
-        if matches!(e, Error::Unavailable(_)) && attempt < 4 {
-            backoff(attempt).await;
-            continue;
-        }
-        return Err(TxnError::Other(e));
-    }
-}
-
-async fn backoff(attempt: u32) {
-    use rand::Rng;
-    let base = 10u64 << attempt.min(6);
-    let jitter = rand::rng().random_range(0..base);
-    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
-}
-
-/// A Put of `value` at `key`, optionally conditional.
-pub fn put_item<T: Serialize>(
-    table: &str,
-    key: &Key,
-    value: &T,
-    condition: Option<&str>,
-) -> Result<Put, Error> {
-    put_builder(table, key, value, condition)?
-        .build()
-        .map_err(Error::internal)
-}
-
-/// A conditional Put that hands back the item it found when the condition fails.
-pub fn put_returning_old<T: Serialize>(
-    table: &str,
-    key: &Key,
-    value: &T,
-    condition: &str,
-) -> Result<Put, Error> {
-    put_builder(table, key, value, Some(condition))?
-        .return_values_on_condition_check_failure(
-            aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-        )
-        .build()
-        .map_err(Error::internal)
-}
-
-fn put_builder<T: Serialize>(
-    table: &str,
-    key: &Key,
-    value: &T,
-    condition: Option<&str>,
-) -> Result<aws_sdk_dynamodb::types::builders::PutBuilder, Error> {
-    Ok(Put::builder()
-        .table_name(table)
-        .set_item(Some(to_item(key, value)?))
-        .set_condition_expression(condition.map(str::to_string)))
-}
-
-/// A transaction item that updates `key` with `update` when `condition`
-/// holds, both written with `e`'s placeholders. When the condition fails the
-/// item as it was comes back with the cancellation reason (`ALL_OLD`).
-pub fn update_item(
-    table: &str,
-    key: &Key,
-    update: String,
-    condition: Option<String>,
-    e: &Expr,
-) -> Result<TransactWriteItem, Error> {
-    let u = aws_sdk_dynamodb::types::Update::builder()
-        .table_name(table)
-        .set_key(Some(key_item(key)))
-        .update_expression(update)
-        .set_condition_expression(condition)
-        .set_expression_attribute_names(e.names())
-        .set_expression_attribute_values(e.values())
-        .return_values_on_condition_check_failure(
-            aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-        )
-        .build()
-        .map_err(Error::internal)?;
-    Ok(TransactWriteItem::builder().update(u).build())
-}
-
-pub fn put_new<T: Serialize>(
-    table: &str,
-    key: &Key,
-    value: &T,
-) -> Result<TransactWriteItem, Error> {
-    let p = put_item(table, key, value, Some("attribute_not_exists(PK)"))?;
-    Ok(TransactWriteItem::builder().put(p).build())
-}
-
-pub fn put_any(put: Put) -> TransactWriteItem {
-    TransactWriteItem::builder().put(put).build()
-}
-
-pub fn get_s<'a>(item: &'a Item, attr: &str) -> Option<&'a str> {
-    item.get(attr)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
-
-pub fn get_n(item: &Item, attr: &str) -> Option<i64> {
-    item.get(attr)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|s| s.parse().ok())
 }

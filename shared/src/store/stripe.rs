@@ -7,175 +7,16 @@
 //! subscription record's `license_id` (set under `attribute_not_exists`) is
 //! the one-license-per-subscription guard.
 
-use super::{
-    from_item, get_n, get_s, keys, n, put_any, put_item, put_new, s, transact, Expr, Item, Reason,
-    TenantStore, TxnError,
-};
-use crate::clock::{rfc3339, ts};
-use crate::domain::{AuditEvent, License, LicenseStatus, Policy};
+use super::attrs as a;
+use super::licenses::{plan_refusal, AUDIT_ITEM, LICENSE_ITEM};
+use super::write::{get_s, PutIf, Txn, TxnError, Write};
+use super::{keys, TenantStore};
+use crate::clock::rfc3339;
+use crate::domain::stripe::{Hold, StripeCharge, StripeEventRecord, StripeSubscription};
+use crate::domain::{AuditEvent, License, LicenseChange, LicenseGuard, LicenseStatus};
 use crate::error::Error;
-use crate::ids::{Email, LicenseId, PolicyId};
-use aws_sdk_dynamodb::types::TransactWriteItem;
-use serde::{Deserialize, Serialize};
+use crate::ids::LicenseId;
 use time::OffsetDateTime;
-
-/// How long an event's dedupe record is kept (Stripe retries for three days;
-/// the dashboard can resend older events, which the order condition catches).
-pub const EVENT_RECORD_DAYS: i64 = 90;
-
-/// What became of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// It changed (or issued) a license.
-    Applied,
-    /// Nothing to do, or a permanent refusal (the reason says which).
-    Ignored,
-    /// Older than what the license (or the kept state) already reflects.
-    Stale,
-    /// Kept on the subscription record until its license exists.
-    Pending,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Applied => "applied",
-            Outcome::Ignored => "ignored",
-            Outcome::Stale => "stale",
-            Outcome::Pending => "pending",
-        }
-    }
-}
-
-/// The dedupe record of one event id.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StripeEventRecord {
-    pub event_id: String,
-    pub event_type: String,
-    pub created: i64,
-    pub outcome: Outcome,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub license_id: Option<LicenseId>,
-    #[serde(with = "ts")]
-    pub processed_at: OffsetDateTime,
-    pub request_id: String,
-    /// Epoch seconds: DynamoDB's TTL removes the record after this.
-    pub ttl: i64,
-}
-
-impl StripeEventRecord {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        event_id: &str,
-        event_type: &str,
-        created: i64,
-        outcome: Outcome,
-        reason: Option<String>,
-        license_id: Option<LicenseId>,
-        now: OffsetDateTime,
-        request_id: &str,
-    ) -> Self {
-        Self {
-            event_id: event_id.to_string(),
-            event_type: event_type.to_string(),
-            created,
-            outcome,
-            reason,
-            license_id,
-            processed_at: now,
-            request_id: request_id.to_string(),
-            ttl: now.unix_timestamp() + EVENT_RECORD_DAYS * 86_400,
-        }
-    }
-}
-
-/// State of a subscription seen before its license existed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PendingState {
-    pub status: Option<LicenseStatus>,
-    pub prices: Vec<String>,
-    pub period_end: Option<i64>,
-    /// When it became past due (grace runs from here).
-    pub grace_start: Option<i64>,
-    /// `created` of the newest event folded in.
-    pub at: i64,
-}
-
-/// A Stripe subscription: its license once issued; before that, what the
-/// checkout and earlier events said.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct StripeSubscription {
-    pub subscription_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub license_id: Option<LicenseId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customer_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<Email>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<PolicyId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checkout_at: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p_status: Option<LicenseStatus>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub p_prices: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p_period_end: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p_grace_start: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p_at: Option<i64>,
-}
-
-impl StripeSubscription {
-    /// The kept state, if any event left some.
-    pub fn pending(&self) -> Option<PendingState> {
-        let at = self.p_at?;
-        Some(PendingState {
-            status: self.p_status,
-            prices: self.p_prices.clone(),
-            period_end: self.p_period_end,
-            grace_start: self.p_grace_start,
-            at,
-        })
-    }
-}
-
-/// Which subscription a charge (or payment intent) paid an invoice of.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StripeCharge {
-    pub charge_id: String,
-    pub subscription_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub invoice_id: Option<String>,
-}
-
-/// What to keep on a subscription record that has no license yet.
-#[derive(Debug, Clone, Default)]
-pub struct Hold {
-    pub customer_id: Option<String>,
-    /// From the checkout: e-mail, named policy, `created`.
-    pub checkout: Option<(Email, Option<PolicyId>, i64)>,
-    /// From a subscription, invoice or charge event.
-    pub state: Option<PendingState>,
-}
-
-/// A license change a Stripe event makes.
-#[derive(Debug, Clone)]
-pub struct LicenseUpdate {
-    pub status: Option<LicenseStatus>,
-    /// New policy and its seat limit.
-    pub policy: Option<(PolicyId, u32)>,
-    pub expires_at: Option<OffsetDateTime>,
-    /// With `status: PastDue`: the grace end, kept if a grace period already runs.
-    pub grace_until: Option<OffsetDateTime>,
-    pub event_at: i64,
-    pub now: OffsetDateTime,
-}
 
 #[derive(Debug)]
 pub enum IssueOutcome {
@@ -205,95 +46,85 @@ pub enum HoldOutcome {
     Stale,
 }
 
+/// Names of transaction items.
+const EVENT: &str = "event record";
+const SUBSCRIPTION: &str = "subscription";
+const CHARGES: [&str; 8] = [
+    "charge 1", "charge 2", "charge 3", "charge 4", "charge 5", "charge 6", "charge 7", "charge 8",
+];
+
 impl TenantStore {
     pub async fn get_stripe_event(
         &self,
         event_id: &str,
     ) -> Result<Option<StripeEventRecord>, Error> {
-        self.get(&keys::stripe_event(self.tenant_id(), event_id))
-            .await?
-            .map(from_item)
-            .transpose()
+        self.get_as(&keys::stripe_event(self.tenant_id(), event_id))
+            .await
     }
 
     pub async fn get_stripe_subscription(
         &self,
         subscription_id: &str,
     ) -> Result<Option<StripeSubscription>, Error> {
-        self.get(&keys::stripe_subscription(
+        self.get_as(&keys::stripe_subscription(
             self.tenant_id(),
             subscription_id,
         ))
-        .await?
-        .map(from_item)
-        .transpose()
+        .await
     }
 
     pub async fn get_stripe_charge(
         &self,
         charge_or_intent: &str,
     ) -> Result<Option<StripeCharge>, Error> {
-        self.get(&keys::stripe_charge(self.tenant_id(), charge_or_intent))
-            .await?
-            .map(from_item)
-            .transpose()
-    }
-
-    /// Puts of charge → subscription records (idempotent: same content each time).
-    pub fn stripe_charge_items(
-        &self,
-        charges: &[StripeCharge],
-    ) -> Result<Vec<TransactWriteItem>, Error> {
-        charges
-            .iter()
-            .map(|c| {
-                Ok(put_any(put_item(
-                    self.table(),
-                    &keys::stripe_charge(self.tenant_id(), &c.charge_id),
-                    c,
-                    None,
-                )?))
-            })
-            .collect()
-    }
-
-    /// The tenant's policies that list Stripe prices: one Query of the
-    /// policies partition (paged), run only when a price must be resolved.
-    pub async fn stripe_price_policies(&self) -> Result<Vec<Policy>, Error> {
-        let items = self
-            .query_all(keys::policies_pk(self.tenant_id()), None)
-            .await?;
-        let mut out = Vec::new();
-        for item in items {
-            let p: Policy = from_item(item)?;
-            if !p.stripe_price_ids.is_empty() {
-                out.push(p);
-            }
-        }
-        Ok(out)
-    }
-
-    /// One audit event on its own (for changes outside DynamoDB, e.g. a secret).
-    pub async fn put_audit(&self, audit: &AuditEvent) -> Result<(), Error> {
-        transact(self.db(), vec![self.audit_item(audit)?], None)
+        self.get_as(&keys::stripe_charge(self.tenant_id(), charge_or_intent))
             .await
-            .map_err(|e| e.or_else(|r| Error::internal(format!("audit id collision: {r:?}"))))
     }
 
-    /// Record an event that changes no license, with `extra` items. `Ok(false)`:
-    /// the event was already recorded.
+    /// The event's dedupe record (new only) and charge → subscription links
+    /// (idempotent: the same content each time), pushed onto `txn`.
+    fn push_event(
+        &self,
+        txn: &mut Txn,
+        rec: &StripeEventRecord,
+        charges: &[StripeCharge],
+    ) -> Result<(), Error> {
+        let t = self.tenant_id();
+        txn.put(
+            EVENT,
+            &keys::stripe_event(t, &rec.event_id),
+            rec,
+            PutIf::New,
+        )?;
+        if charges.len() > CHARGES.len() {
+            return Err(Error::validation("an invoice paid by more than 8 charges"));
+        }
+        for (c, name) in charges.iter().zip(CHARGES) {
+            txn.put(
+                name,
+                &keys::stripe_charge(t, &c.charge_id),
+                c,
+                PutIf::Always,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Record an event that changes no license (with the charges it links).
+    /// `Ok(false)`: the event was already recorded.
     pub async fn record_stripe_event(
         &self,
         rec: &StripeEventRecord,
-        extra: Vec<TransactWriteItem>,
+        charges: &[StripeCharge],
     ) -> Result<bool, Error> {
-        let mut items = vec![self.event_record_item(rec)?];
-        items.extend(extra);
-        match transact(self.db(), items, None).await {
+        let mut txn = Txn::new();
+        self.push_event(&mut txn, rec, charges)?;
+        match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(true),
-            Err(TxnError::Cancelled(r)) if r[0].failed() => Ok(false),
-            Err(TxnError::Cancelled(r)) => Err(Error::internal(format!(
-                "stripe event record refused: {r:?}"
+            Err(TxnError::Cancelled(c)) if c.failed(EVENT) => Ok(false),
+            Err(TxnError::Cancelled(c)) => Err(Error::internal(format!(
+                "stripe event record refused: {}",
+                c.describe()
             ))),
             Err(TxnError::Other(e)) => Err(e),
         }
@@ -308,58 +139,41 @@ impl TenantStore {
         subscription_id: &str,
         customer_id: Option<&str>,
         rec: &StripeEventRecord,
-        audit: &[AuditEvent],
-        extra: Vec<TransactWriteItem>,
+        audit: [&AuditEvent; 2],
+        charges: &[StripeCharge],
     ) -> Result<IssueOutcome, Error> {
         let t = self.tenant_id();
-        let put = self.new_license_item(l)?;
-
-        let mut e = Expr::new();
-        let (lic, sid, upd_at) = (
-            e.name("license_id"),
-            e.name("subscription_id"),
-            e.name("updated_at"),
-        );
-        let mut sets = vec![
-            format!("{lic} = {}", e.val(s(l.id.as_str()))),
-            format!("{sid} = {}", e.val(s(subscription_id))),
-            format!("{upd_at} = {}", e.val(s(rfc3339(l.created_at)))),
-        ];
-        if let Some(c) = customer_id {
-            sets.push(format!("{} = {}", e.name("customer_id"), e.val(s(c))));
-        }
-        let link = super::update_item(
-            self.table(),
-            &keys::stripe_subscription(t, subscription_id),
-            format!("SET {}", sets.join(", ")),
-            Some(format!("attribute_not_exists({lic})")),
-            &e,
-        )?;
-
-        let mut items = vec![
-            self.plan_counter_item()?,
-            put,
-            link,
-            self.event_record_item(rec)?,
-        ];
-        for a in audit {
-            items.push(self.audit_item(a)?);
-        }
-        items.extend(extra);
-        match transact(self.db(), items, None).await {
+        let mut link = Write::to(keys::stripe_subscription(t, subscription_id));
+        link.set(a::LICENSE_ID, &l.id)
+            .set(a::SUBSCRIPTION_ID, subscription_id)
+            .set(a::UPDATED_AT, &rfc3339(l.created_at))
+            .set_some(a::CUSTOMER_ID, customer_id.as_ref())
+            .if_absent(a::LICENSE_ID);
+        let mut txn = Txn::new();
+        self.push_issue(&mut txn, l)?;
+        txn.update(SUBSCRIPTION, &link)?;
+        self.push_event(&mut txn, rec, charges)?;
+        self.push_audit(&mut txn, AUDIT_ITEM, audit[0])?;
+        self.push_audit(&mut txn, "audit 2", audit[1])?;
+        match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(IssueOutcome::Issued),
             Err(TxnError::Other(e)) => Err(e),
-            Err(TxnError::Cancelled(r)) => {
-                if r[3].failed() {
+            Err(TxnError::Cancelled(c)) => {
+                if c.failed(EVENT) {
                     Ok(IssueOutcome::Duplicate)
-                } else if r[2].failed() {
+                } else if c.failed(SUBSCRIPTION) {
                     Ok(IssueOutcome::Taken)
-                } else if r[0].failed() {
-                    plan_refusal(&r[0])
                 } else {
-                    Err(Error::internal(format!(
-                        "stripe license issue refused: {r:?}"
-                    )))
+                    match plan_refusal(&c) {
+                        Some(Error::PlanLimitReached { limit }) => {
+                            Ok(IssueOutcome::PlanLimit(limit))
+                        }
+                        Some(e) => Err(e),
+                        None => {
+                            let why = format!("stripe license issue refused: {}", c.describe());
+                            Err(Error::internal(why))
+                        }
+                    }
                 }
             }
         }
@@ -371,84 +185,37 @@ impl TenantStore {
     pub async fn stripe_apply(
         &self,
         id: &LicenseId,
-        u: &LicenseUpdate,
+        change: &LicenseChange,
         rec: &StripeEventRecord,
         audit: &AuditEvent,
-        extra: Vec<TransactWriteItem>,
+        charges: &[StripeCharge],
+        now: OffsetDateTime,
     ) -> Result<ApplyOutcome, Error> {
-        let mut e = Expr::new();
-        let (status, at) = (e.name("status"), e.name("stripe_event_at"));
-        let at_v = e.val(n(u.event_at));
-        let mut sets = vec![
-            format!("{at} = {at_v}"),
-            format!("{} = {}", e.name("updated_at"), e.val(s(rfc3339(u.now)))),
-        ];
-        let mut removes: Vec<String> = Vec::new();
-        if let Some(st) = u.status {
-            sets.push(format!("{status} = {}", e.val(s(st.as_str()))));
-            let (gu, ge) = (e.name("grace_until"), e.name("grace_epoch"));
-            match (st, u.grace_until) {
-                (LicenseStatus::PastDue, Some(g)) => {
-                    // A grace period already running is kept: it runs from the first failure.
-                    sets.push(format!(
-                        "{gu} = if_not_exists({gu}, {})",
-                        e.val(s(rfc3339(g)))
-                    ));
-                    sets.push(format!(
-                        "{ge} = if_not_exists({ge}, {})",
-                        e.val(n(g.unix_timestamp()))
-                    ));
-                }
-                (LicenseStatus::PastDue, None) => {}
-                _ => removes.extend([gu, ge]),
-            }
-        }
-        if let Some((pid, max)) = &u.policy {
-            sets.push(format!("{} = {}", e.name("policy"), e.val(s(pid.as_str()))));
-            sets.push(format!(
-                "{} = {}",
-                e.name("max_activations"),
-                e.val(n(*max as i64))
-            ));
-        }
-        if let Some(x) = u.expires_at {
-            sets.push(format!(
-                "{} = {}",
-                e.name("expires_at"),
-                e.val(s(rfc3339(x)))
-            ));
-            sets.push(format!(
-                "{} = {}",
-                e.name("expires_epoch"),
-                e.val(n(x.unix_timestamp()))
-            ));
-        }
-        let mut expr = format!("SET {}", sets.join(", "));
-        if !removes.is_empty() {
-            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
-        let cond = format!(
-            "attribute_exists(PK) AND (attribute_not_exists({at}) OR {at} <= {at_v}) AND {status} <> {}",
-            e.val(s(LicenseStatus::Cancelled.as_str()))
-        );
-        let upd = super::update_item(
-            self.table(),
-            &keys::license(self.tenant_id(), id),
-            expr,
-            Some(cond),
-            &e,
-        )?;
-        let mut items = vec![upd, self.event_record_item(rec)?, self.audit_item(audit)?];
-        items.extend(extra);
-        match transact(self.db(), items, None).await {
+        let guard = LicenseGuard {
+            status_in: vec![
+                LicenseStatus::Active,
+                LicenseStatus::Suspended,
+                LicenseStatus::PastDue,
+            ],
+            product: None,
+            stripe_not_after: Some(rec.created),
+        };
+        let mut change = change.clone();
+        change.stripe_event_at = Some(rec.created);
+        let mut txn = Txn::new();
+        txn.update(LICENSE_ITEM, &self.license_write(id, &change, &guard, now))?;
+        self.push_event(&mut txn, rec, charges)?;
+        self.push_audit(&mut txn, AUDIT_ITEM, audit)?;
+        match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(ApplyOutcome::Applied),
             Err(TxnError::Other(e)) => Err(e),
-            Err(TxnError::Cancelled(r)) if r[1].failed() => Ok(ApplyOutcome::Duplicate),
-            Err(TxnError::Cancelled(r)) if r[0].failed() => Ok(ApplyOutcome::Refused(
-                r[0].item.clone().map(from_item).transpose()?.map(Box::new),
+            Err(TxnError::Cancelled(c)) if c.failed(EVENT) => Ok(ApplyOutcome::Duplicate),
+            Err(TxnError::Cancelled(c)) if c.failed(LICENSE_ITEM) => Ok(ApplyOutcome::Refused(
+                c.old_as::<License>(LICENSE_ITEM)?.map(Box::new),
             )),
-            Err(TxnError::Cancelled(r)) => Err(Error::internal(format!(
-                "stripe license update refused: {r:?}"
+            Err(TxnError::Cancelled(c)) => Err(Error::internal(format!(
+                "stripe license update refused: {}",
+                c.describe()
             ))),
         }
     }
@@ -461,121 +228,55 @@ impl TenantStore {
         subscription_id: &str,
         h: &Hold,
         rec: &StripeEventRecord,
-        extra: Vec<TransactWriteItem>,
+        charges: &[StripeCharge],
         now: OffsetDateTime,
     ) -> Result<HoldOutcome, Error> {
-        let mut e = Expr::new();
-        let lic = e.name("license_id");
-        let mut sets = vec![
-            format!(
-                "{} = {}",
-                e.name("subscription_id"),
-                e.val(s(subscription_id))
-            ),
-            format!("{} = {}", e.name("updated_at"), e.val(s(rfc3339(now)))),
-        ];
-        let mut removes: Vec<String> = Vec::new();
-        let mut cond = format!("attribute_not_exists({lic})");
-        if let Some(c) = &h.customer_id {
-            sets.push(format!("{} = {}", e.name("customer_id"), e.val(s(c))));
-        }
+        let mut w = Write::to(keys::stripe_subscription(self.tenant_id(), subscription_id));
+        w.set(a::SUBSCRIPTION_ID, subscription_id)
+            .set(a::UPDATED_AT, &rfc3339(now))
+            .set_some(a::CUSTOMER_ID, h.customer_id.as_ref())
+            .if_absent(a::LICENSE_ID);
         if let Some((email, policy, at)) = &h.checkout {
-            sets.push(format!(
-                "{} = {}",
-                e.name("email"),
-                e.val(s(email.as_str()))
-            ));
-            sets.push(format!("{} = {}", e.name("checkout_at"), e.val(n(*at))));
-            if let Some(p) = policy {
-                sets.push(format!("{} = {}", e.name("policy"), e.val(s(p.as_str()))));
-            }
+            w.set(a::EMAIL, email)
+                .set(a::CHECKOUT_AT, at)
+                .set_some(a::POLICY, policy.as_ref());
         }
         if let Some(st) = &h.state {
-            let p_at = e.name("p_at");
-            let at_v = e.val(n(st.at));
-            sets.push(format!("{p_at} = {at_v}"));
-            cond.push_str(&format!(
-                " AND (attribute_not_exists({p_at}) OR {p_at} <= {at_v})"
-            ));
+            w.set(a::P_AT, &st.at).if_absent_or_at_most(a::P_AT, st.at);
             if let Some(status) = st.status {
-                sets.push(format!(
-                    "{} = {}",
-                    e.name("p_status"),
-                    e.val(s(status.as_str()))
-                ));
-                let gs = e.name("p_grace_start");
+                w.set(a::P_STATUS, &status);
                 if status == LicenseStatus::PastDue {
-                    sets.push(format!(
-                        "{gs} = if_not_exists({gs}, {})",
-                        e.val(n(now.unix_timestamp()))
-                    ));
+                    w.set_if_absent(a::P_GRACE_START, &now.unix_timestamp());
                 } else {
-                    removes.push(gs);
+                    w.remove(a::P_GRACE_START);
                 }
             }
             if !st.prices.is_empty() {
-                sets.push(format!(
-                    "{} = {}",
-                    e.name("p_prices"),
-                    e.val(super::av(&st.prices)?)
-                ));
+                w.set(a::P_PRICES, &st.prices);
             }
-            if let Some(end) = st.period_end {
-                sets.push(format!("{} = {}", e.name("p_period_end"), e.val(n(end))));
-            }
+            w.set_some(a::P_PERIOD_END, st.period_end.as_ref());
         }
-        let mut expr = format!("SET {}", sets.join(", "));
-        if !removes.is_empty() {
-            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
-        let upd = super::update_item(
-            self.table(),
-            &keys::stripe_subscription(self.tenant_id(), subscription_id),
-            expr,
-            Some(cond),
-            &e,
-        )?;
-        let mut items = vec![upd, self.event_record_item(rec)?];
-        items.extend(extra);
-        match transact(self.db(), items, None).await {
+        let mut txn = Txn::new();
+        txn.update(SUBSCRIPTION, &w)?;
+        self.push_event(&mut txn, rec, charges)?;
+        match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(HoldOutcome::Held),
             Err(TxnError::Other(e)) => Err(e),
-            Err(TxnError::Cancelled(r)) if r[1].failed() => Ok(HoldOutcome::Duplicate),
-            Err(TxnError::Cancelled(r)) if r[0].failed() => {
-                let licensed = r[0]
-                    .item
-                    .as_ref()
-                    .is_some_and(|i| get_s(i, "license_id").is_some());
+            Err(TxnError::Cancelled(c)) if c.failed(EVENT) => Ok(HoldOutcome::Duplicate),
+            Err(TxnError::Cancelled(c)) if c.failed(SUBSCRIPTION) => {
+                let licensed = c
+                    .old(SUBSCRIPTION)
+                    .is_some_and(|i| get_s(i, a::LICENSE_ID).is_some());
                 Ok(if licensed {
                     HoldOutcome::Licensed
                 } else {
                     HoldOutcome::Stale
                 })
             }
-            Err(TxnError::Cancelled(r)) => Err(Error::internal(format!(
-                "stripe subscription hold refused: {r:?}"
+            Err(TxnError::Cancelled(c)) => Err(Error::internal(format!(
+                "stripe subscription hold refused: {}",
+                c.describe()
             ))),
         }
-    }
-
-    fn event_record_item(&self, rec: &StripeEventRecord) -> Result<TransactWriteItem, Error> {
-        put_new(
-            self.table(),
-            &keys::stripe_event(self.tenant_id(), &rec.event_id),
-            rec,
-        )
-    }
-}
-
-/// Why the plan counter refused: the limit (permanent for this event) or an
-/// inactive tenant (an error: Stripe retries).
-fn plan_refusal(r: &Reason) -> Result<IssueOutcome, Error> {
-    let tenant: Option<&Item> = r.item.as_ref();
-    match tenant {
-        Some(t) if get_s(t, "status") == Some("active") => match get_n(t, "license_limit") {
-            Some(limit) => Ok(IssueOutcome::PlanLimit(limit.max(0) as u64)),
-            None => Err(Error::internal("plan counter refused without a limit")),
-        },
-        _ => Err(Error::TenantInactive),
     }
 }

@@ -1,13 +1,14 @@
-//! Tenants and API keys.
+//! Tenants, their provisioning records and their API keys.
 
-use super::{
-    from_item, keys, put_any, put_item, put_new, sdk_error, transact, Expr, Item, Store,
-    TenantStore, TxnError,
+use super::attrs as a;
+use super::write::{from_item, get_s, PutIf, Txn, TxnError, Write};
+use super::{keys, sdk_error, Store, TenantStore};
+use crate::clock::rfc3339;
+use crate::domain::{
+    ApiKeyRecord, AuditEvent, SeedRecord, StageState, Tenant, TenantSettings, TenantStatus,
 };
-use crate::domain::{ApiKeyRecord, AuditEvent, Tenant, TenantStatus};
 use crate::error::Error;
 use crate::ids::{ApiKeyId, TenantId};
-use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem};
 use time::OffsetDateTime;
 
 /// What creating a tenant found.
@@ -22,69 +23,48 @@ pub enum CreateTenant {
 
 impl Store {
     pub async fn get_tenant(&self, t: &TenantId) -> Result<Option<Tenant>, Error> {
-        let key = keys::tenant(t);
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(super::key_item(&key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        out.item.map(from_item).transpose()
+        self.get_item(&keys::tenant(t))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
-    /// Create a tenant with its keys and audit events in one transaction.
-    /// The tenant item is conditional on the id being free.
+    /// Create a tenant with its keys in one transaction. The tenant item is
+    /// conditional on the id being free.
     pub async fn create_tenant(
         &self,
         tenant: &Tenant,
-        keys_: &[ApiKeyRecord],
-        audit: &[AuditEvent],
+        api_keys: &[ApiKeyRecord],
     ) -> Result<CreateTenant, Error> {
         let t = &tenant.tenant_id;
-        let mut items = vec![TransactWriteItem::builder()
-            .put(super::put_returning_old(
-                self.table(),
-                &keys::tenant(t),
-                tenant,
-                "attribute_not_exists(PK)",
-            )?)
-            .build()];
-        for k in keys_ {
-            items.push(put_new(self.table(), &keys::api_key(t, &k.id), k)?);
+        let mut txn = Txn::new();
+        txn.put("tenant", &keys::tenant(t), tenant, PutIf::New)?;
+        for (i, k) in api_keys.iter().enumerate() {
+            const NAMES: [&str; 2] = ["api key 1", "api key 2"];
+            let name = NAMES
+                .get(i)
+                .ok_or_else(|| Error::internal("at most 2 keys at creation"))?;
+            txn.put(name, &keys::api_key(t, &k.id), k, PutIf::New)?;
         }
-        for a in audit {
-            items.push(put_new(self.table(), &keys::audit(t, &a.id), a)?);
-        }
-        match transact(&self.client, items, None).await {
+        match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(CreateTenant::Created),
-            Err(TxnError::Cancelled(reasons)) => {
-                let existing = reasons
-                    .first()
-                    .filter(|r| r.failed())
-                    .and_then(|r| r.item.clone());
-                match existing {
-                    Some(item) => {
-                        let existing: Tenant = from_item(item)?;
-                        if existing.request_hash == tenant.request_hash {
-                            Ok(CreateTenant::AlreadyExists(Box::new(existing)))
-                        } else {
-                            Ok(CreateTenant::Conflict)
-                        }
-                    }
-                    None => Err(Error::internal(format!(
-                        "tenant creation cancelled: {reasons:?}"
-                    ))),
+            Err(TxnError::Cancelled(c)) => match c.old_as::<Tenant>("tenant")? {
+                Some(existing) if existing.request_hash == tenant.request_hash => {
+                    Ok(CreateTenant::AlreadyExists(Box::new(existing)))
                 }
-            }
+                Some(_) => Ok(CreateTenant::Conflict),
+                None => Err(Error::internal(format!(
+                    "tenant creation refused: {}",
+                    c.describe()
+                ))),
+            },
             Err(TxnError::Other(e)) => Err(e),
         }
     }
 
     /// Set a tenant's status (operator lifecycle), with its audit event.
-    /// `from` lists the statuses it may move from.
+    /// `from` lists the statuses it may move from. `Ok(false)`: it was not
+    /// in one of them (or does not exist).
     pub async fn set_tenant_status(
         &self,
         t: &TenantId,
@@ -93,34 +73,83 @@ impl Store {
         now: OffsetDateTime,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, Error> {
-        let mut e = Expr::new();
-        let status = e.name("status");
-        let allowed: Vec<String> = from.iter().map(|s| e.val(super::s(s.as_str()))).collect();
-        let cond = format!(
-            "attribute_exists(PK) AND {status} IN ({})",
-            allowed.join(", ")
-        );
-        let update = format!(
-            "SET {status} = {}, {} = {}",
-            e.val(super::s(to.as_str())),
-            e.name("updated_at"),
-            e.val(super::s(crate::clock::rfc3339(now)))
-        );
-        let mut items = vec![super::update_item(
-            self.table(),
-            &keys::tenant(t),
-            update,
-            Some(cond),
-            &e,
-        )?];
-        if let Some(a) = audit {
-            items.push(put_new(self.table(), &keys::audit(t, &a.id), a)?);
+        let mut w = Write::to(keys::tenant(t));
+        w.set(a::STATUS, &to)
+            .set(a::UPDATED_AT, &rfc3339(now))
+            .if_exists()
+            .if_in(a::STATUS, from);
+        let mut txn = Txn::new();
+        txn.update("tenant", &w)?;
+        if let Some(audit) = audit {
+            self.tenant(t).push_audit(&mut txn, "audit", audit)?;
         }
-        match transact(&self.client, items, None).await {
+        match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(true),
             Err(TxnError::Cancelled(_)) => Ok(false),
             Err(TxnError::Other(e)) => Err(e),
         }
+    }
+
+    /// Record one provisioning stage on the tenant (and optionally its
+    /// status). A tenant that is no longer provisioning (closed or
+    /// suspended meanwhile) keeps its status: `TENANT_NOT_PROVISIONING`.
+    pub async fn set_stage(
+        &self,
+        t: &TenantId,
+        stage: &str,
+        state: &StageState,
+        status: Option<TenantStatus>,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let mut w = Write::to(keys::tenant(t));
+        w.set_entry(a::STAGES, stage, state)
+            .set(a::UPDATED_AT, &rfc3339(now))
+            .if_exists();
+        if let Some(st) = status {
+            w.set(a::STATUS, &st).if_in(
+                a::STATUS,
+                &[TenantStatus::Provisioning, TenantStatus::Failed, st],
+            );
+        }
+        if w.run(self.db(), self.table()).await? {
+            Ok(())
+        } else {
+            let msg = "the tenant is no longer being provisioned";
+            Err(Error::conflict("TENANT_NOT_PROVISIONING", msg))
+        }
+    }
+
+    /// The tenant's settings (provisioning).
+    pub async fn set_tenant_settings(
+        &self,
+        t: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), Error> {
+        let mut w = Write::to(keys::tenant(t));
+        w.set(a::SETTINGS, settings).if_exists();
+        tenant_must_exist(t, w.run(self.db(), self.table()).await?)
+    }
+
+    /// The plan's license limit (`None`: unlimited).
+    pub async fn set_license_limit(&self, t: &TenantId, limit: Option<u64>) -> Result<(), Error> {
+        let mut w = Write::to(keys::tenant(t));
+        match limit {
+            Some(l) => w.set(a::LICENSE_LIMIT, &l),
+            None => w.remove(a::LICENSE_LIMIT),
+        };
+        w.if_exists();
+        tenant_must_exist(t, w.run(self.db(), self.table()).await?)
+    }
+}
+
+fn tenant_must_exist(t: &TenantId, updated: bool) -> Result<(), Error> {
+    if updated {
+        Ok(())
+    } else {
+        Err(Error::not_found(
+            "TENANT_NOT_FOUND",
+            format!("no tenant '{t}'"),
+        ))
     }
 }
 
@@ -136,69 +165,19 @@ impl TenantStore {
             .await?;
         let (mut key, mut tenant) = (None, None);
         for item in found {
-            match super::get_s(&item, keys::SK) {
-                Some("TENANT") => tenant = Some(from_item(item)?),
+            match get_s(&item, keys::SK) {
+                Some(keys::TENANT_SK) => tenant = Some(from_item(item)?),
                 _ => key = Some(from_item(item)?),
             }
         }
         Ok((key, tenant))
     }
 
-    /// Strongly consistent BatchGetItem of a few keys of this tenant
-    /// (one round trip unless DynamoDB hands back unprocessed keys).
-    pub(crate) async fn batch_get(&self, wanted: &[keys::Key]) -> Result<Vec<Item>, Error> {
-        let mut req = KeysAndAttributes::builder().consistent_read(true);
-        for k in wanted {
-            debug_assert!(k.pk.starts_with(&format!("T#{}", self.tenant_id())));
-            req = req.keys(super::key_item(k));
-        }
-        let req = req.build().map_err(Error::internal)?;
-        let mut pending = Some(std::collections::HashMap::from([(
-            self.table().to_string(),
-            req,
-        )]));
-        let mut found: Vec<Item> = Vec::new();
-        for attempt in 0..5 {
-            let Some(request) = pending.take() else { break };
-            let out = self
-                .db()
-                .batch_get_item()
-                .set_request_items(Some(request))
-                .send()
-                .await
-                .map_err(|e| sdk_error("BatchGetItem", e))?;
-            if let Some(mut r) = out.responses {
-                found.extend(r.remove(self.table()).unwrap_or_default());
-            }
-            pending = out.unprocessed_keys.filter(|u| !u.is_empty());
-            if pending.is_some() {
-                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-            }
-        }
-        if pending.is_some() {
-            return Err(Error::Unavailable(
-                "BatchGetItem left keys unprocessed".into(),
-            ));
-        }
-        Ok(found)
-    }
-
-    /// Record when a key was last used (called at most once per key per cache window).
+    /// Record when a key was last used (at most once per key per cache window).
     pub async fn touch_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<(), Error> {
-        let mut e = Expr::new();
-        let update = format!(
-            "SET {} = {}",
-            e.name("last_used_at"),
-            e.val(super::s(crate::clock::rfc3339(now)))
-        );
-        self.store()
-            .update_one(
-                &keys::api_key(self.tenant_id(), id),
-                update,
-                "attribute_exists(PK)",
-                &e,
-            )
-            .await?;
+        let mut w = Write::to(keys::api_key(self.tenant_id(), id));
+        w.set(a::LAST_USED_AT, &rfc3339(now)).if_exists();
+        w.run(self.db(), self.table()).await?;
         Ok(())
     }
 
@@ -207,14 +186,17 @@ impl TenantStore {
         rec: &ApiKeyRecord,
         audit: &AuditEvent,
     ) -> Result<(), Error> {
-        let t = self.tenant_id();
-        let items = vec![
-            put_new(self.table(), &keys::api_key(t, &rec.id), rec)?,
-            self.audit_item(audit)?,
-        ];
-        transact(self.db(), items, None)
-            .await
-            .map_err(|e| e.or_else(|r| Error::internal(format!("api key id collision: {r:?}"))))
+        let mut txn = Txn::new();
+        txn.put(
+            "key",
+            &keys::api_key(self.tenant_id(), &rec.id),
+            rec,
+            PutIf::New,
+        )?;
+        self.push_audit(&mut txn, "audit", audit)?;
+        txn.run(self.db(), self.table()).await.map_err(|e| {
+            e.or_else(|c| Error::internal(format!("api key id collision: {}", c.describe())))
+        })
     }
 
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, Error> {
@@ -231,25 +213,20 @@ impl TenantStore {
         now: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<ApiKeyRecord, Error> {
-        let t = self.tenant_id();
-        let mut e = Expr::new();
-        let revoked = e.name("revoked_at");
-        let update = format!(
-            "SET {revoked} = {}",
-            e.val(super::s(crate::clock::rfc3339(now)))
-        );
-        let cond = format!("attribute_exists(PK) AND attribute_not_exists({revoked})");
-        let items = vec![
-            super::update_item(self.table(), &keys::api_key(t, id), update, Some(cond), &e)?,
-            self.audit_item(audit)?,
-        ];
-        match transact(self.db(), items, None).await {
-            Ok(()) => self
-                .get_api_key(id)
-                .await?
-                .ok_or_else(|| Error::internal("revoked key vanished")),
-            Err(TxnError::Cancelled(r)) => match r.into_iter().next().and_then(|r| r.item) {
-                Some(item) => from_item(item),
+        let mut w = Write::to(keys::api_key(self.tenant_id(), id));
+        w.set(a::REVOKED_AT, &rfc3339(now))
+            .if_exists()
+            .if_absent(a::REVOKED_AT);
+        let mut txn = Txn::new();
+        txn.update("key", &w)?;
+        self.push_audit(&mut txn, "audit", audit)?;
+        match txn.run(self.db(), self.table()).await {
+            Ok(()) => {
+                let rec = self.get_api_key(id).await?;
+                rec.ok_or_else(|| Error::internal("revoked key vanished"))
+            }
+            Err(TxnError::Cancelled(c)) => match c.old_as::<ApiKeyRecord>("key")? {
+                Some(rec) => Ok(rec),
                 None => Err(Error::not_found(
                     "API_KEY_NOT_FOUND",
                     "no API key with that id",
@@ -260,179 +237,28 @@ impl TenantStore {
     }
 
     pub async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, Error> {
-        self.get(&keys::api_key(self.tenant_id(), id))
-            .await?
-            .map(from_item)
-            .transpose()
+        self.get_as(&keys::api_key(self.tenant_id(), id)).await
     }
 
-    // ------------------------------------------------ shared helpers
+    // ------------------------------------------------ provisioning
 
-    pub(crate) fn audit_item(&self, a: &AuditEvent) -> Result<TransactWriteItem, Error> {
-        debug_assert_eq!(&a.tenant_id, self.tenant_id());
-        Ok(put_any(put_item(
-            self.table(),
-            &keys::audit(self.tenant_id(), &a.id),
-            a,
-            None,
-        )?))
-    }
-
-    pub(crate) async fn get(&self, key: &keys::Key) -> Result<Option<Item>, Error> {
-        debug_assert!(key.pk.starts_with(&format!("T#{}", self.tenant_id())));
-        let out = self
-            .db()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(super::key_item(key)))
-            .consistent_read(true)
-            .send()
+    /// Write a seed record unless it exists (idempotent). `Ok(false)`: it existed.
+    pub async fn seed<T: serde::Serialize>(
+        &self,
+        what: SeedRecord,
+        value: &T,
+    ) -> Result<bool, Error> {
+        self.put_once(&keys::seed(self.tenant_id(), what), value)
             .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        Ok(out.item)
     }
 
-    /// Every item of a partition (small partitions only).
-    pub(crate) async fn query_all(
-        &self,
-        pk: String,
-        sk_prefix: Option<&str>,
-    ) -> Result<Vec<Item>, Error> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut e = Expr::new();
-            let mut cond = format!("{} = {}", e.name(keys::PK), e.val(super::s(pk.clone())));
-            if let Some(p) = sk_prefix {
-                cond.push_str(&format!(
-                    " AND begins_with({}, {})",
-                    e.name(keys::SK),
-                    e.val(super::s(p))
-                ));
-            }
-            let page = self
-                .db()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression(cond)
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values())
-                .set_exclusive_start_key(start.take())
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            out.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
-    }
-
-    /// One page of a partition, newest or oldest first.
-    pub(crate) async fn query_page(
-        &self,
-        pk: String,
-        sk_prefix: Option<&str>,
-        newest_first: bool,
-        limit: i32,
-        start: Option<Item>,
-        sk_after: Option<&str>,
-    ) -> Result<(Vec<Item>, Option<Item>), Error> {
-        let mut e = Expr::new();
-        let mut cond = format!("{} = {}", e.name(keys::PK), e.val(super::s(pk)));
-        if let Some(p) = sk_prefix {
-            cond.push_str(&format!(
-                " AND begins_with({}, {})",
-                e.name(keys::SK),
-                e.val(super::s(p))
-            ));
-        } else if let Some(after) = sk_after {
-            cond.push_str(&format!(
-                " AND {} >= {}",
-                e.name(keys::SK),
-                e.val(super::s(after))
-            ));
-        }
-        let page = self
-            .db()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .set_exclusive_start_key(start)
-            .scan_index_forward(!newest_first)
-            .limit(limit)
-            .send()
+    /// Write an audit event unless one with its id exists.
+    pub async fn put_audit_once(&self, audit: &AuditEvent) -> Result<bool, Error> {
+        self.put_once(&keys::audit(self.tenant_id(), &audit.id), audit)
             .await
-            .map_err(|e| sdk_error("Query", e))?;
-        let lek = page.last_evaluated_key.filter(|k| !k.is_empty());
-        Ok((page.items.unwrap_or_default(), lek))
     }
-}
 
-// ---------------------------------------------------------------- provisioning
-
-impl Store {
-    /// Record one provisioning stage on the tenant (and optionally its status).
-    pub async fn set_stage(
-        &self,
-        t: &TenantId,
-        stage: &str,
-        state: &crate::domain::StageState,
-        status: Option<TenantStatus>,
-        now: OffsetDateTime,
-    ) -> Result<(), Error> {
-        let mut e = Expr::new();
-        let mut sets = vec![
-            format!(
-                "{}.{} = {}",
-                e.name("stages"),
-                e.name(stage),
-                e.val(super::av(state)?)
-            ),
-            format!(
-                "{} = {}",
-                e.name("updated_at"),
-                e.val(super::s(crate::clock::rfc3339(now)))
-            ),
-        ];
-        // A closed or suspended tenant keeps its status.
-        let mut cond = "attribute_exists(PK)".to_string();
-        if let Some(st) = status {
-            let s_name = e.name("status");
-            sets.push(format!("{s_name} = {}", e.val(super::s(st.as_str()))));
-            cond = format!(
-                "attribute_exists(PK) AND {s_name} IN ({}, {}, {})",
-                e.val(super::s("provisioning")),
-                e.val(super::s("failed")),
-                e.val(super::s(st.as_str()))
-            );
-        }
-        if self
-            .update_one(
-                &keys::tenant(t),
-                format!("SET {}", sets.join(", ")),
-                &cond,
-                &e,
-            )
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(Error::conflict(
-                "TENANT_NOT_PROVISIONING",
-                "the tenant is no longer being provisioned",
-            ))
-        }
-    }
-}
-
-impl TenantStore {
-    /// Write a record unless it exists (idempotent seeding). `Ok(false)`: it existed.
-    pub async fn put_once<T: serde::Serialize>(
+    async fn put_once<T: serde::Serialize>(
         &self,
         key: &keys::Key,
         value: &T,
@@ -441,7 +267,7 @@ impl TenantStore {
             .db()
             .put_item()
             .table_name(self.table())
-            .set_item(Some(super::to_item(key, value)?))
+            .set_item(Some(super::write::to_item(key, value)?))
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
@@ -460,78 +286,40 @@ impl TenantStore {
 
     /// Mark the tenant's first admin key activated (once).
     pub async fn activate_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<(), Error> {
-        let mut e = Expr::new();
-        let a = e.name("activated_at");
-        let update = format!(
-            "SET {a} = if_not_exists({a}, {})",
-            e.val(super::s(crate::clock::rfc3339(now)))
-        );
-        if !self
-            .store()
-            .update_one(
-                &keys::api_key(self.tenant_id(), id),
-                update,
-                "attribute_exists(PK)",
-                &e,
-            )
-            .await?
-        {
+        let mut w = Write::to(keys::api_key(self.tenant_id(), id));
+        w.set_if_absent(a::ACTIVATED_AT, &rfc3339(now)).if_exists();
+        if !w.run(self.db(), self.table()).await? {
             return Err(Error::internal(format!("the admin key {id} is missing")));
         }
         Ok(())
     }
 
-    /// Which of these keys exist (one BatchGetItem).
-    pub async fn existing(&self, wanted: &[keys::Key]) -> Result<Vec<keys::Key>, Error> {
-        let items = self.batch_get(wanted).await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| {
-                Some(keys::Key {
-                    pk: super::get_s(i, keys::PK)?.to_string(),
-                    sk: super::get_s(i, keys::SK)?.to_string(),
-                })
+    /// Which of a provisioned tenant's records are missing (one
+    /// BatchGetItem): the tenant, its admin key, its audit event and seeds.
+    pub async fn missing_records(
+        &self,
+        admin_key: &ApiKeyId,
+        audit_id: &str,
+        seeds: &[SeedRecord],
+    ) -> Result<Vec<String>, Error> {
+        let t = self.tenant_id();
+        let mut wanted = vec![
+            keys::tenant(t),
+            keys::api_key(t, admin_key),
+            keys::audit(t, audit_id),
+        ];
+        wanted.extend(seeds.iter().map(|s| keys::seed(t, *s)));
+        let found = self.batch_get(&wanted).await?;
+        let present = |k: &keys::Key| {
+            found.iter().any(|i| {
+                get_s(i, keys::PK) == Some(k.pk.as_str())
+                    && get_s(i, keys::SK) == Some(k.sk.as_str())
             })
+        };
+        Ok(wanted
+            .iter()
+            .filter(|k| !present(k))
+            .map(|k| format!("{}/{}", k.pk, k.sk))
             .collect())
-    }
-}
-
-/// SET one attribute on the tenant item.
-pub async fn set_tenant_field(
-    store: &Store,
-    t: &TenantId,
-    attr: &str,
-    v: &serde_json::Value,
-) -> Result<(), Error> {
-    let mut e = Expr::new();
-    let update = format!("SET {} = {}", e.name(attr), e.val(super::av(v)?));
-    tenant_must_exist(
-        t,
-        store
-            .update_one(&keys::tenant(t), update, "attribute_exists(PK)", &e)
-            .await?,
-    )
-}
-
-/// REMOVE one attribute from the tenant item.
-pub async fn remove_tenant_field(store: &Store, t: &TenantId, attr: &str) -> Result<(), Error> {
-    let mut e = Expr::new();
-    let update = format!("REMOVE {}", e.name(attr));
-    tenant_must_exist(
-        t,
-        store
-            .update_one(&keys::tenant(t), update, "attribute_exists(PK)", &e)
-            .await?,
-    )
-}
-
-fn tenant_must_exist(t: &TenantId, updated: bool) -> Result<(), Error> {
-    if updated {
-        Ok(())
-    } else {
-        Err(Error::not_found(
-            "TENANT_NOT_FOUND",
-            format!("no tenant '{t}'"),
-        ))
     }
 }

@@ -2,20 +2,15 @@
 //! the period counter (conditional on a hard limit), the append-only usage
 //! event and the idempotency record.
 
-use super::catalog::Page;
+use super::attrs as a;
 use super::licenses::in_force;
-use super::{
-    cursor, from_item, get_s, key_item, keys, n, put_item, s, sdk_error, transact, Expr, Item,
-    TenantStore, TxnError,
-};
+use super::write::{from_item, get_n, get_s, s, Expr, PutIf, Txn, TxnError, Write};
+use super::{cursor, keys, sdk_error, Item, Page, TenantStore};
 use crate::clock::ts;
 use crate::crypto::Signer;
 use crate::domain::{License, UsageCounter};
 use crate::error::Error;
 use crate::ids::{LicenseId, Metric};
-use aws_sdk_dynamodb::types::{
-    ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -80,8 +75,6 @@ pub enum RecordOutcome {
     LicenseNotInForce(Option<Box<License>>),
 }
 
-const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
-
 /// The GSI1 partition a counter is exported from: its month (day counters
 /// too) or `total`.
 pub fn export_partition(period_key: &str) -> &str {
@@ -109,23 +102,9 @@ impl TenantStore {
         cursor_: Option<&str>,
     ) -> Result<Page<UsageEvent>, Error> {
         let listing = format!("usage-events:{id}:{month}");
-        let start = cursor_
-            .map(|c| cursor::decode(signer, self.tenant_id(), &listing, c))
-            .transpose()?;
-        let (items, lek) = self
-            .query_page(
-                keys::usage_events_pk(self.tenant_id(), id, month),
-                None,
-                true,
-                limit,
-                start,
-                None,
-            )
-            .await?;
-        Ok(Page {
-            items: items.into_iter().map(from_item).collect::<Result<_, _>>()?,
-            next_cursor: lek.and_then(|k| cursor::encode(signer, self.tenant_id(), &listing, &k)),
-        })
+        let pk = keys::usage_events_pk(self.tenant_id(), id, month);
+        self.page(signer, &listing, pk, true, None, limit, cursor_)
+            .await
     }
 
     /// One BatchGetItem: the license, the metric's counters for the given
@@ -160,155 +139,88 @@ impl TenantStore {
         for item in self.batch_get(&wanted).await? {
             match get_s(&item, keys::SK) {
                 Some(keys::LICENSE_SK) => license = Some(from_item(item)?),
-                Some("IDEM") => idem = Some(from_item(item)?),
+                Some(keys::IDEMPOTENCY_SK) => idem = Some(from_item(item)?),
                 _ => counters.push(from_item(item)?),
             }
         }
         Ok((license, counters, idem))
     }
 
-    pub async fn get_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, Error> {
-        self.get(&keys::idempotency(self.tenant_id(), key))
-            .await?
-            .map(from_item)
-            .transpose()
-    }
-
     pub async fn record_usage(&self, w: RecordWrite<'_>) -> Result<RecordOutcome, Error> {
         let t = self.tenant_id();
         let lid = &w.license.id;
+        let mut txn = Txn::new();
 
         // 1. The license is (still) in force.
-        let mut e = Expr::new();
-        let cond = format!("attribute_exists(PK) AND {}", in_force(&mut e, w.now));
-        let check = ConditionCheck::builder()
-            .table_name(self.table())
-            .set_key(Some(key_item(&keys::license(t, lid))))
-            .condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values_on_condition_check_failure(ALL_OLD)
-            .build()
-            .map_err(Error::internal)?;
+        let mut check = Write::to(keys::license(t, lid));
+        check.if_exists().if_expr(|e| in_force(e, w.now));
+        txn.check("license", &check)?;
 
         // 2. The period counter, conditional on the hard limit.
-        let mut e = Expr::new();
-        let used = e.name("used");
-        let mut sets = vec![
-            format!("{} = {}", e.name("metric"), e.val(s(w.metric.as_str()))),
-            format!("{} = {}", e.name("period"), e.val(s(w.period_key))),
-            format!("{} = {}", e.name("license_id"), e.val(s(lid.as_str()))),
-            format!(
-                "{} = {}",
-                e.name("customer_email"),
-                e.val(s(w.license.customer_email.as_str()))
-            ),
-            format!("{} = {}", e.name("limit"), e.val(n(w.limit as i64))),
-            format!(
-                "{} = {}",
-                e.name(keys::GSI1PK),
-                e.val(s(keys::usage_period_index_pk(
-                    t,
-                    export_partition(w.period_key),
-                    keys::usage_shard(lid)
-                )))
-            ),
-            format!(
-                "{} = {}",
-                e.name(keys::GSI1SK),
-                e.val(s(format!("{lid}#{}#{}", w.metric, w.period_key)))
-            ),
-        ];
-        if let Some(r) = w.resets_at {
-            sets.push(format!(
-                "{} = {}",
-                e.name("resets_epoch"),
-                e.val(n(r.unix_timestamp()))
-            ));
-        }
-        let update = format!(
-            "SET {} ADD {used} {}",
-            sets.join(", "),
-            e.val(n(w.quantity as i64))
-        );
-        // used + quantity <= limit, written without arithmetic in the condition.
-        let hard_limit = w.hard_limit.then(|| {
-            let max_before = w.limit.saturating_sub(w.quantity) as i64;
-            format!(
-                "attribute_not_exists({used}) OR {used} <= {}",
-                e.val(n(max_before))
+        let index_pk =
+            keys::usage_period_index_pk(t, export_partition(w.period_key), keys::usage_shard(lid));
+        let mut counter = Write::to(keys::usage_counter(t, lid, w.metric, w.period_key));
+        counter
+            .set(a::METRIC, w.metric)
+            .set(a::PERIOD, w.period_key)
+            .set(a::LICENSE_ID, lid)
+            .set(a::CUSTOMER_EMAIL, &w.license.customer_email)
+            .set(a::LIMIT, &w.limit)
+            .set(keys::GSI1PK, &index_pk)
+            .set(
+                keys::GSI1SK,
+                &format!("{lid}#{}#{}", w.metric, w.period_key),
             )
-        });
-        let counter = super::update_item(
-            self.table(),
-            &keys::usage_counter(t, lid, w.metric, w.period_key),
-            update,
-            hard_limit,
-            &e,
-        )?;
+            .set_some(
+                a::RESETS_EPOCH,
+                w.resets_at.map(|r| r.unix_timestamp()).as_ref(),
+            )
+            .add(a::USED, quantity_i64(w.quantity)?);
+        if w.hard_limit {
+            // used + quantity <= limit, written without arithmetic in the condition.
+            counter.if_absent_or_at_most(a::USED, w.limit.saturating_sub(w.quantity));
+        }
+        txn.update("counter", &counter)?;
 
         // 3. The append-only event.
-        let ev_key = keys::Key {
-            pk: keys::usage_events_pk(t, lid, &month_of(w.event.timestamp)),
-            sk: format!(
-                "{}#{}",
-                w.event.timestamp.unix_timestamp_nanos() / 1_000_000,
-                w.event.id
-            ),
-        };
-        let event = put_item(self.table(), &ev_key, w.event, None)?;
+        let ev_key = keys::usage_event(t, lid, w.event.timestamp, &w.event.id);
+        txn.put("event", &ev_key, w.event, PutIf::Always)?;
 
-        let mut items = vec![
-            TransactWriteItem::builder().condition_check(check).build(),
-            counter,
-            TransactWriteItem::builder().put(event).build(),
-        ];
         // 4. The idempotency record: new, or void (past its TTL; DynamoDB's
         //    TTL deletion is lazy, so an expired record may still be there).
         if let Some(idem) = w.idempotency {
-            let mut e = Expr::new();
-            let ttl = e.name(keys::TTL);
-            let put = Put::builder()
-                .table_name(self.table())
-                .set_item(Some(super::to_item(
-                    &keys::idempotency(t, &idem.key),
-                    idem,
-                )?))
-                .condition_expression(format!(
-                    "attribute_not_exists(PK) OR {ttl} < {}",
-                    e.val(n(w.now.unix_timestamp()))
-                ))
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values())
-                .return_values_on_condition_check_failure(ALL_OLD)
-                .build()
-                .map_err(Error::internal)?;
-            items.push(TransactWriteItem::builder().put(put).build());
+            let when = PutIf::NewOrExpired {
+                now_epoch: w.now.unix_timestamp(),
+            };
+            txn.put("idempotency", &keys::idempotency(t, &idem.key), idem, when)?;
         }
 
-        match transact(self.db(), items, None).await {
+        match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(RecordOutcome::Recorded),
             Err(TxnError::Other(e)) => Err(e),
-            Err(TxnError::Cancelled(r)) => {
-                if let Some(idem) = r.get(3).filter(|r| r.failed()) {
-                    let rec = idem.item.clone().ok_or_else(|| {
+            Err(TxnError::Cancelled(c)) => {
+                if w.idempotency.is_some() && c.failed("idempotency") {
+                    let rec = c.old_as("idempotency")?;
+                    let rec = rec.ok_or_else(|| {
                         Error::internal("idempotency conflict without the record")
                     })?;
-                    return Ok(RecordOutcome::Replay(from_item(rec)?));
+                    return Ok(RecordOutcome::Replay(rec));
                 }
-                if r[0].failed() {
-                    let l = r[0].item.clone().map(from_item).transpose()?.map(Box::new);
+                if c.failed("license") {
+                    let l = c.old_as::<License>("license")?.map(Box::new);
                     return Ok(RecordOutcome::LicenseNotInForce(l));
                 }
-                if r[1].failed() {
-                    let used = r[1]
-                        .item
-                        .as_ref()
-                        .and_then(|i| super::get_n(i, "used"))
-                        .unwrap_or(0) as u64;
+                if c.failed("counter") {
+                    let used = c
+                        .old("counter")
+                        .and_then(|i| get_n::<u64>(i, a::USED))
+                        .unwrap_or(0);
                     return Ok(RecordOutcome::QuotaExceeded { used });
                 }
-                Err(Error::internal(format!("usage record cancelled: {r:?}")))
+                Err(Error::internal(format!(
+                    "usage record refused: {}",
+                    c.describe()
+                )))
             }
         }
     }
@@ -369,7 +281,7 @@ impl TenantStore {
         }
         let mut items = Vec::new();
         loop {
-            let mut e = Expr::new();
+            let mut e = Expr::default();
             let cond = format!(
                 "{} = {}",
                 e.name(keys::GSI1PK),
@@ -379,7 +291,8 @@ impl TenantStore {
                     shard
                 )))
             );
-            let filter = metric.map(|m| format!("{} = {}", e.name("metric"), e.val(s(m.as_str()))));
+            let filter =
+                metric.map(|m| format!("{} = {}", e.name(a::METRIC), e.val(s(m.as_str()))));
             let page = self
                 .db()
                 .query()
@@ -424,4 +337,10 @@ impl TenantStore {
             }
         }
     }
+}
+
+/// A usage quantity as the counter's `ADD` takes it (quantities are bounded
+/// far below this by the use case; this keeps the store honest on its own).
+fn quantity_i64(q: u64) -> Result<i64, Error> {
+    i64::try_from(q).map_err(|_| Error::validation("quantity is out of range"))
 }

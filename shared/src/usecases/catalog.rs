@@ -1,11 +1,12 @@
 //! Products, policies and API keys of the management API.
 
-use crate::app::App;
+use crate::cache::{ApiKeys, Policies};
+use crate::crypto::Pepper;
 use crate::domain::*;
 use crate::error::Error;
-use crate::ids::{ApiKeyId, ApiKeySecret, PolicyId, ProductCode};
-use crate::store::catalog::{change, Changes};
+use crate::ids::{ApiKeyId, ApiKeySecret, PolicyId, ProductCode, TenantId};
 use crate::store::TenantStore;
+use serde_json::json;
 use time::OffsetDateTime;
 
 pub async fn create_product(
@@ -21,38 +22,34 @@ pub async fn create_product(
         created_at: now,
         updated_at: now,
     };
-    let audit = AuditEvent::new(
+    let audit = actor.audit(
         ts.tenant_id(),
         AuditCode::ProductCreated,
-        &actor.actor,
         p.code.as_str(),
         now,
-        &actor.request_id,
     );
     ts.create_product(&p, &audit).await?;
     Ok(p)
 }
 
-pub async fn rename_product(
+pub async fn get_product(ts: &TenantStore, code: &ProductCode) -> Result<Product, Error> {
+    ts.get_product(code).await?.ok_or_else(product_not_found)
+}
+
+pub async fn update_product(
     ts: &TenantStore,
     actor: &Actor,
     code: &ProductCode,
-    name: Option<String>,
+    patch: ProductPatch,
     now: OffsetDateTime,
 ) -> Result<Product, Error> {
-    let mut changes: Changes = vec![change("updated_at", &crate::clock::rfc3339(now))?];
-    if let Some(n) = name {
-        changes.push(change("name", &n)?);
-    }
-    let audit = AuditEvent::new(
+    let audit = actor.audit(
         ts.tenant_id(),
         AuditCode::ProductUpdated,
-        &actor.actor,
         code.as_str(),
         now,
-        &actor.request_id,
     );
-    ts.update_product(code, changes, &audit)
+    ts.update_product(code, &patch, &audit, now)
         .await?
         .ok_or_else(product_not_found)
 }
@@ -77,7 +74,7 @@ pub struct PolicyInput {
 }
 
 pub async fn create_policy(
-    app: &App,
+    policies: &Policies,
     ts: &TenantStore,
     actor: &Actor,
     input: PolicyInput,
@@ -95,49 +92,39 @@ pub async fn create_policy(
         created_at: now,
         updated_at: now,
     };
-    let audit = AuditEvent::new(
-        ts.tenant_id(),
-        AuditCode::PolicyCreated,
-        &actor.actor,
-        p.id.as_str(),
-        now,
-        &actor.request_id,
-    )
-    .with_data(serde_json::json!({ "product": p.product, "name": p.name }));
+    let audit = actor
+        .audit(ts.tenant_id(), AuditCode::PolicyCreated, p.id.as_str(), now)
+        .with_data(json!({ "product": p.product, "name": p.name }));
     ts.create_policy(&p, &audit).await?;
-    app.remember_policy(ts.tenant_id(), p.clone());
+    policies.remember(ts.tenant_id(), p.clone());
     Ok(p)
 }
 
+pub async fn get_policy(ts: &TenantStore, id: &PolicyId) -> Result<Policy, Error> {
+    ts.get_policy(id).await?.ok_or_else(policy_not_found)
+}
+
 pub async fn update_policy(
-    app: &App,
+    policies: &Policies,
     ts: &TenantStore,
     actor: &Actor,
     id: &PolicyId,
-    mut changes: Changes,
+    patch: PolicyPatch,
     now: OffsetDateTime,
 ) -> Result<Policy, Error> {
-    changes.push(change("updated_at", &crate::clock::rfc3339(now))?);
-    let audit = AuditEvent::new(
-        ts.tenant_id(),
-        AuditCode::PolicyUpdated,
-        &actor.actor,
-        id.as_str(),
-        now,
-        &actor.request_id,
-    );
+    let audit = actor.audit(ts.tenant_id(), AuditCode::PolicyUpdated, id.as_str(), now);
     let p = ts
-        .update_policy(id, changes, &audit)
+        .update_policy(id, &patch, &audit, now)
         .await?
         .ok_or_else(policy_not_found)?;
-    app.remember_policy(ts.tenant_id(), p.clone());
+    policies.remember(ts.tenant_id(), p.clone());
     Ok(p)
 }
 
 /// A new API key: the record (hash only) and the key string, shown once.
 pub fn new_api_key(
-    app_pepper: &crate::crypto::Pepper,
-    tenant: &crate::ids::TenantId,
+    pepper: &Pepper,
+    tenant: &TenantId,
     name: String,
     scopes: Vec<Scope>,
     expires_at: Option<OffsetDateTime>,
@@ -149,7 +136,7 @@ pub fn new_api_key(
         tenant_id: tenant.clone(),
         name,
         scopes,
-        hash: app_pepper.hash(secret.secret_bytes()),
+        hash: pepper.hash(secret.secret_bytes()),
         created_at: now,
         expires_at,
         revoked_at: None,
@@ -160,47 +147,46 @@ pub fn new_api_key(
 }
 
 pub async fn create_api_key(
-    app: &App,
+    pepper: &Pepper,
     ts: &TenantStore,
     actor: &Actor,
     name: String,
-    scopes: Vec<Scope>,
+    mut scopes: Vec<Scope>,
     expires_at: Option<OffsetDateTime>,
     now: OffsetDateTime,
 ) -> Result<(ApiKeyRecord, String), Error> {
     if expires_at.is_some_and(|e| e <= now) {
         return Err(Error::validation("expires_at must be in the future"));
     }
-    let (rec, key) = new_api_key(app.pepper()?, ts.tenant_id(), name, scopes, expires_at, now);
-    let audit = AuditEvent::new(
-        ts.tenant_id(),
-        AuditCode::ApiKeyCreated,
-        &actor.actor,
-        rec.id.as_str(),
-        now,
-        &actor.request_id,
-    )
-    .with_data(serde_json::json!({ "scopes": rec.scopes, "name": rec.name }));
+    scopes.sort_by_key(|s| *s as u8);
+    scopes.dedup();
+    if scopes.is_empty() {
+        return Err(Error::validation(
+            "scopes must name at least one of integration, admin",
+        ));
+    }
+    let (rec, key) = new_api_key(pepper, ts.tenant_id(), name, scopes, expires_at, now);
+    let audit = actor
+        .audit(
+            ts.tenant_id(),
+            AuditCode::ApiKeyCreated,
+            rec.id.as_str(),
+            now,
+        )
+        .with_data(json!({ "scopes": rec.scopes, "name": rec.name }));
     ts.create_api_key(&rec, &audit).await?;
     Ok((rec, key))
 }
 
 pub async fn revoke_api_key(
-    app: &App,
+    keys: &ApiKeys,
     ts: &TenantStore,
     actor: &Actor,
     id: &ApiKeyId,
     now: OffsetDateTime,
 ) -> Result<ApiKeyRecord, Error> {
-    let audit = AuditEvent::new(
-        ts.tenant_id(),
-        AuditCode::ApiKeyRevoked,
-        &actor.actor,
-        id.as_str(),
-        now,
-        &actor.request_id,
-    );
+    let audit = actor.audit(ts.tenant_id(), AuditCode::ApiKeyRevoked, id.as_str(), now);
     let rec = ts.revoke_api_key(id, now, &audit).await?;
-    app.forget_key(ts.tenant_id(), id);
+    keys.forget(ts.tenant_id(), id);
     Ok(rec)
 }

@@ -1,18 +1,21 @@
 //! Validate, activate, deactivate, and the license lifecycle.
 
-use crate::app::App;
+use crate::cache::Policies;
+use crate::clock::add_days;
 use crate::domain::*;
 use crate::error::{license_not_found, Error};
 use crate::ids::{
     ActivationId, Email, Feature, Fingerprint, FingerprintDigest, LicenseId, LicenseKey, PolicyId,
 };
-use crate::store::catalog::change;
-use crate::store::licenses::{ActivateOutcome, DeactivateOutcome, LicenseRead, Transition};
+use crate::store::licenses::{ActivateOutcome, DeactivateOutcome, LicenseRead, UpdateOutcome};
 use crate::store::TenantStore;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
+
+/// The longest renewal by days (100 years).
+pub const MAX_RENEW_DAYS: u32 = 36_500;
 
 pub struct Validation {
     pub code: ValidationCode,
@@ -21,9 +24,32 @@ pub struct Validation {
     pub usage: UsageSnapshot,
 }
 
+/// A license with its policy and current usage: what a view is drawn from.
+pub struct LicenseState {
+    pub license: License,
+    pub policy: Option<Arc<Policy>>,
+    pub usage: UsageSnapshot,
+}
+
+impl LicenseState {
+    async fn of(
+        policies: &Policies,
+        ts: &TenantStore,
+        license: License,
+        usage: UsageSnapshot,
+    ) -> Result<Self, Error> {
+        let policy = policies.get(ts, &license.policy).await?;
+        Ok(Self {
+            license,
+            policy,
+            usage,
+        })
+    }
+}
+
 /// One query of the license partition (plus the policy, cached).
 pub async fn validate(
-    app: &App,
+    policies: &Policies,
     ts: &TenantStore,
     key: &LicenseKey,
     scope: ValidationScope,
@@ -44,7 +70,7 @@ pub async fn validate(
             usage,
         });
     };
-    let policy = load_policy(app, ts, &license.policy).await?;
+    let policy = policies.of_license(ts, &license.policy).await?;
     let code = evaluate(&license, &policy, activation.as_ref(), &scope, now);
     Ok(Validation {
         code,
@@ -52,12 +78,6 @@ pub async fn validate(
         policy: Some(policy),
         usage,
     })
-}
-
-pub async fn load_policy(app: &App, ts: &TenantStore, id: &PolicyId) -> Result<Arc<Policy>, Error> {
-    app.policy(ts, id)
-        .await?
-        .ok_or_else(|| Error::internal(format!("license refers to missing policy {id}")))
 }
 
 pub struct NewActivation {
@@ -87,40 +107,60 @@ pub async fn activate(
         last_activated_at: now,
         deactivated_at: None,
     };
-    let audit = AuditEvent::new(
-        ts.tenant_id(),
-        AuditCode::ActivationCreated,
-        &actor.actor,
-        id.as_str(),
-        now,
-        &actor.request_id,
-    )
-    .with_data(
-        serde_json::json!({ "license_id": license_id, "fingerprint": activation.fingerprint }),
-    );
+    let audit = actor
+        .audit(
+            ts.tenant_id(),
+            AuditCode::ActivationCreated,
+            id.as_str(),
+            now,
+        )
+        .with_data(json!({ "license_id": license_id, "fingerprint": activation.fingerprint }));
     ts.activate(&activation, now, &audit).await
 }
 
+/// Which activation to free: by id, or by the license key and fingerprint.
+pub enum ActivationRef {
+    Id(ActivationId),
+    Fingerprint(LicenseKey, Fingerprint),
+}
+
+/// Free a seat. An unknown activation is `ACTIVATION_NOT_FOUND`; by key and
+/// fingerprint, an unknown license says so instead (one read, on that
+/// failure path only).
 pub async fn deactivate(
     ts: &TenantStore,
     actor: &Actor,
-    id: &ActivationId,
+    which: ActivationRef,
     now: OffsetDateTime,
-) -> Result<DeactivateOutcome, Error> {
-    let audit = AuditEvent::new(
-        ts.tenant_id(),
-        AuditCode::ActivationDeleted,
-        &actor.actor,
-        id.as_str(),
-        now,
-        &actor.request_id,
-    )
-    .with_data(serde_json::json!({ "license_id": id.license_id() }));
-    ts.deactivate(id, now, &audit).await
+) -> Result<Activation, Error> {
+    let (id, by_fingerprint) = match which {
+        ActivationRef::Id(id) => (id, false),
+        ActivationRef::Fingerprint(key, fp) => (
+            ActivationId::derive(&LicenseId::derive(ts.tenant_id(), &key), &fp),
+            true,
+        ),
+    };
+    let audit = actor
+        .audit(
+            ts.tenant_id(),
+            AuditCode::ActivationDeleted,
+            id.as_str(),
+            now,
+        )
+        .with_data(json!({ "license_id": id.license_id() }));
+    match ts.deactivate(&id, now, &audit).await? {
+        DeactivateOutcome::Deactivated(a) | DeactivateOutcome::AlreadyInactive(a) => Ok(a),
+        DeactivateOutcome::NotFound => {
+            if by_fingerprint && ts.get_license(&id.license_id()).await?.is_none() {
+                return Err(license_not_found());
+            }
+            Err(activation_not_found())
+        }
+    }
 }
 
-pub fn activation_id_for(ts: &TenantStore, key: &LicenseKey, fp: &Fingerprint) -> ActivationId {
-    ActivationId::derive(&LicenseId::derive(ts.tenant_id(), key), fp)
+pub fn activation_not_found() -> Error {
+    Error::not_found("ACTIVATION_NOT_FOUND", "no activation with that id")
 }
 
 pub struct NewLicense {
@@ -131,75 +171,80 @@ pub struct NewLicense {
     pub metadata: Map<String, Value>,
 }
 
+/// Issue a license through the management API.
 pub async fn issue(
-    app: &App,
+    policies: &Policies,
     ts: &TenantStore,
     actor: &Actor,
     req: NewLicense,
     now: OffsetDateTime,
-) -> Result<License, Error> {
-    let policy = app.policy(ts, &req.policy).await?.ok_or_else(|| {
+) -> Result<LicenseState, Error> {
+    if req.expires_at.is_some_and(|e| e <= now) {
+        return Err(Error::validation("expires_at must be in the future"));
+    }
+    let policy = policies.get(ts, &req.policy).await?.ok_or_else(|| {
         Error::invalid(
             "POLICY_NOT_FOUND",
             format!("no policy with id '{}'", req.policy),
         )
     })?;
-    issue_under(ts, &policy, actor, req, now, LicenseStatus::Active, None, 0).await
+    let license = License::issue(LicenseDraft {
+        tenant: ts.tenant_id(),
+        policy: &policy,
+        key: req.key,
+        customer_email: req.customer_email,
+        status: LicenseStatus::Active,
+        expires_at: req.expires_at,
+        grace_until: None,
+        metadata: req.metadata,
+        stripe: StripeLink::default(),
+        stripe_event_at: 0,
+        now,
+    })?;
+    let audit = actor
+        .audit(
+            ts.tenant_id(),
+            AuditCode::LicenseCreated,
+            license.id.as_str(),
+            now,
+        )
+        .with_data(json!({ "policy": license.policy, "customer_email": license.customer_email }));
+    ts.issue_license(&license, &audit).await?;
+    // A new license has used nothing yet.
+    Ok(LicenseState {
+        license,
+        policy: Some(policy),
+        usage: UsageSnapshot::new(),
+    })
 }
 
-/// Issue a license under a known policy (management API and Stripe).
-#[allow(clippy::too_many_arguments)]
-pub async fn issue_under(
+/// A license with its policy and usage, or `LICENSE_NOT_FOUND`.
+pub async fn get(
+    policies: &Policies,
     ts: &TenantStore,
-    policy: &Policy,
-    actor: &Actor,
-    req: NewLicense,
+    id: &LicenseId,
     now: OffsetDateTime,
-    status: LicenseStatus,
-    stripe: Option<StripeLink>,
-    stripe_event_at: i64,
-) -> Result<License, Error> {
-    if req.expires_at.is_some_and(|e| e <= now) {
-        return Err(Error::validation("expires_at must be in the future"));
+) -> Result<LicenseState, Error> {
+    let read = ts.read_license(id, None, now).await?;
+    let license = read.license.ok_or_else(license_not_found)?;
+    LicenseState::of(policies, ts, license, read.usage).await
+}
+
+/// A license's activations (`LICENSE_NOT_FOUND` when there is no license).
+pub async fn activations(ts: &TenantStore, id: &LicenseId) -> Result<Vec<Activation>, Error> {
+    if ts.get_license(id).await?.is_none() {
+        return Err(license_not_found());
     }
-    let key = req.key.unwrap_or_else(LicenseKey::generate);
-    let expires_at = req
-        .expires_at
-        .or_else(|| policy.duration_days.map(|d| now + Duration::days(d as i64)));
-    let mut license = License {
-        id: LicenseId::derive(ts.tenant_id(), &key),
-        key,
-        product: policy.product.clone(),
-        policy: policy.id.clone(),
-        customer_email: req.customer_email,
-        status,
-        expires_at: None,
-        expires_epoch: None,
-        grace_until: None,
-        grace_epoch: None,
-        max_activations: policy.max_activations,
-        seats_used: 0,
-        metadata: req.metadata,
-        entitlement_overrides: BTreeMap::new(),
-        stripe: stripe.unwrap_or_default(),
-        stripe_event_at,
-        created_at: now,
-        updated_at: now,
-    };
-    license.set_expiry(expires_at);
-    let audit = AuditEvent::new(
-        ts.tenant_id(),
-        AuditCode::LicenseCreated,
-        &actor.actor,
-        license.id.as_str(),
-        now,
-        &actor.request_id,
-    )
-    .with_data(
-        serde_json::json!({ "policy": license.policy, "customer_email": license.customer_email }),
-    );
-    ts.issue_license(&license, &audit).await?;
-    Ok(license)
+    ts.list_activations(id).await
+}
+
+/// How far a renewal goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenewTo {
+    /// A new expiry, in the future.
+    Date(OffsetDateTime),
+    /// Days from the current expiry if still ahead, else from now.
+    Days(u32),
 }
 
 /// Lifecycle moves of the management API.
@@ -208,110 +253,106 @@ pub enum Lifecycle {
     Suspend,
     Resume,
     Cancel,
-    Renew { until: OffsetDateTime },
+    Renew(RenewTo),
+}
+
+impl Lifecycle {
+    fn verb(self) -> &'static str {
+        match self {
+            Lifecycle::Suspend => "suspended",
+            Lifecycle::Resume => "resumed",
+            Lifecycle::Cancel => "cancelled",
+            Lifecycle::Renew(_) => "renewed",
+        }
+    }
 }
 
 pub async fn lifecycle(
+    policies: &Policies,
     ts: &TenantStore,
     actor: &Actor,
     id: &LicenseId,
     what: Lifecycle,
     now: OffsetDateTime,
-) -> Result<(License, UsageSnapshot), Error> {
+) -> Result<LicenseState, Error> {
     use LicenseStatus::*;
-    let stamp = change("updated_at", &crate::clock::rfc3339(now))?;
-    let (code, tr, target) = match what {
-        Lifecycle::Suspend => (
-            AuditCode::LicenseSuspended,
-            Transition {
-                from: &[Active, PastDue],
-                changes: vec![change("status", &Suspended)?, stamp],
-                remove: vec![],
-                ..Transition::default()
-            },
-            Some(Suspended),
-        ),
-        Lifecycle::Resume => (
-            AuditCode::LicenseResumed,
-            Transition {
-                from: &[Suspended],
-                changes: vec![change("status", &Active)?, stamp],
-                remove: vec!["grace_until", "grace_epoch"],
-                ..Transition::default()
-            },
-            Some(Active),
-        ),
-        Lifecycle::Cancel => (
-            AuditCode::LicenseCancelled,
-            Transition {
-                from: &[Active, Suspended, PastDue],
-                changes: vec![change("status", &Cancelled)?, stamp],
-                remove: vec![],
-                ..Transition::default()
-            },
-            Some(Cancelled),
-        ),
-        Lifecycle::Renew { until } => (
-            AuditCode::LicenseRenewed,
-            Transition {
-                from: &[Active, Suspended, PastDue],
-                changes: vec![
-                    change("expires_at", &crate::clock::rfc3339(until))?,
-                    change("expires_epoch", &until.unix_timestamp())?,
-                    stamp,
-                ],
-                ..Transition::default()
-            },
-            None,
-        ),
+    let mut change = LicenseChange::default();
+    let (code, from, target): (_, &[LicenseStatus], _) = match what {
+        Lifecycle::Suspend => {
+            change.status = Some(Suspended);
+            (
+                AuditCode::LicenseSuspended,
+                &[Active, PastDue],
+                Some(Suspended),
+            )
+        }
+        Lifecycle::Resume => {
+            change.status = Some(Active);
+            change.grace = GraceChange::Clear;
+            (AuditCode::LicenseResumed, &[Suspended], Some(Active))
+        }
+        Lifecycle::Cancel => {
+            change.status = Some(Cancelled);
+            (
+                AuditCode::LicenseCancelled,
+                &[Active, Suspended, PastDue],
+                Some(Cancelled),
+            )
+        }
+        Lifecycle::Renew(to) => {
+            change.expires_at = Some(renewal_end(ts, id, to, now).await?);
+            (
+                AuditCode::LicenseRenewed,
+                &[Active, Suspended, PastDue],
+                None,
+            )
+        }
     };
-    let audit = AuditEvent::new(
-        ts.tenant_id(),
-        code,
-        &actor.actor,
-        id.as_str(),
-        now,
-        &actor.request_id,
-    );
-    if let Some(done) = ts.transition(id, tr, &audit, now).await? {
-        return Ok(done);
-    }
+    let guard = LicenseGuard {
+        status_in: from.to_vec(),
+        ..LicenseGuard::default()
+    };
+    let audit = actor.audit(ts.tenant_id(), code, id.as_str(), now);
+    let current = match ts.update_license(id, &change, &guard, &audit, now).await? {
+        UpdateOutcome::Updated(l, usage) => return LicenseState::of(policies, ts, *l, usage).await,
+        UpdateOutcome::Refused(l) => l,
+    };
     // The move was refused by the license's status: already there is a no-op,
     // anything else (cancelled is terminal) is a conflict.
-    let read = ts.read_license(id, None, now).await?;
-    let current = read.license.ok_or_else(license_not_found)?;
     if Some(current.status) == target {
-        return Ok((current, read.usage));
+        return get(policies, ts, id, now).await;
     }
     if current.status == Cancelled {
-        return Err(Error::conflict(
-            "LICENSE_CANCELLED",
-            "the license is cancelled; cancellation is terminal",
-        ));
+        let msg = "the license is cancelled; cancellation is terminal";
+        return Err(Error::conflict("LICENSE_CANCELLED", msg));
     }
-    Err(Error::conflict(
-        "INVALID_TRANSITION",
-        format!(
-            "a {} license cannot be {}",
-            current.status.as_str(),
-            match what {
-                Lifecycle::Suspend => "suspended",
-                Lifecycle::Resume => "resumed",
-                Lifecycle::Cancel => "cancelled",
-                Lifecycle::Renew { .. } => "renewed",
-            }
-        ),
-    ))
+    let msg = format!(
+        "a {} license cannot be {}",
+        current.status.as_str(),
+        what.verb()
+    );
+    Err(Error::conflict("INVALID_TRANSITION", msg))
 }
 
-/// When a renewal by `days` ends: from the current expiry if still ahead, else from now.
-pub fn renewal_end(
-    current: Option<OffsetDateTime>,
-    days: u32,
+/// When a renewal ends. By days it runs from the current expiry if that is
+/// still ahead (one read of the license), else from now.
+async fn renewal_end(
+    ts: &TenantStore,
+    id: &LicenseId,
+    to: RenewTo,
     now: OffsetDateTime,
-) -> OffsetDateTime {
-    let base = current.filter(|e| *e > now).unwrap_or(now);
-    base + Duration::days(days as i64)
+) -> Result<OffsetDateTime, Error> {
+    match to {
+        RenewTo::Date(at) if at > now => Ok(at),
+        RenewTo::Date(_) => Err(Error::validation("expires_at must be in the future")),
+        RenewTo::Days(d) if (1..=MAX_RENEW_DAYS).contains(&d) => {
+            let current = ts.get_license(id).await?.ok_or_else(license_not_found)?;
+            add_days(current.expires_at.filter(|e| *e > now).unwrap_or(now), d)
+        }
+        RenewTo::Days(_) => Err(Error::validation(format!(
+            "days must be from 1 to {MAX_RENEW_DAYS}"
+        ))),
+    }
 }
 
 /// What a PATCH does to one entitlement of one license.
@@ -332,6 +373,16 @@ pub enum InheritWord {
     Inherit,
 }
 
+impl From<OverrideChange> for OverrideEdit {
+    fn from(c: OverrideChange) -> Self {
+        match c {
+            OverrideChange::Inherit(_) => OverrideEdit::Inherit,
+            OverrideChange::Set(spec) => OverrideEdit::Set(spec),
+            OverrideChange::Revoke(()) => OverrideEdit::Revoke,
+        }
+    }
+}
+
 /// Changes a PATCH of a license may make.
 #[derive(Default)]
 pub struct LicensePatch {
@@ -345,80 +396,46 @@ pub struct LicensePatch {
 /// is conditional on the license's product; overrides are written entry by
 /// entry, so concurrent PATCHes of different features both land.
 pub async fn patch_license(
-    app: &App,
+    policies: &Policies,
     ts: &TenantStore,
     actor: &Actor,
     id: &LicenseId,
     p: LicensePatch,
     now: OffsetDateTime,
-) -> Result<(License, UsageSnapshot), Error> {
-    let mut tr = Transition {
-        from: &[
-            LicenseStatus::Active,
-            LicenseStatus::Suspended,
-            LicenseStatus::PastDue,
-            LicenseStatus::Cancelled,
-        ],
-        changes: vec![change("updated_at", &crate::clock::rfc3339(now))?],
-        ..Transition::default()
+) -> Result<LicenseState, Error> {
+    let mut change = LicenseChange {
+        metadata: p.metadata,
+        max_activations: p.max_activations,
+        overrides: p
+            .entitlements
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(f, c)| (f, c.into()))
+            .collect(),
+        ..LicenseChange::default()
     };
+    let mut guard = LicenseGuard::default();
     let mut code = AuditCode::LicenseUpdated;
-    if let Some(m) = &p.metadata {
-        tr.changes.push(change("metadata", m)?);
-    }
-    let mut product = None;
     if let Some(pid) = &p.policy {
-        let policy = app.policy(ts, pid).await?.ok_or_else(|| {
+        let policy = policies.get(ts, pid).await?.ok_or_else(|| {
             Error::invalid("POLICY_NOT_FOUND", format!("no policy with id '{pid}'"))
         })?;
-        tr.changes.push(change("policy", &policy.id)?);
-        if p.max_activations.is_none() {
-            tr.changes
-                .push(change("max_activations", &policy.max_activations)?);
-        }
-        tr.require.push(change("product", &policy.product)?);
-        product = Some(policy.product.clone());
+        change.policy = Some(policy.id.clone());
+        change.max_activations = p.max_activations.or(Some(policy.max_activations));
+        guard.product = Some(policy.product.clone());
         code = AuditCode::LicensePolicyChanged;
     }
-    if let Some(n) = p.max_activations {
-        tr.changes.push(change("max_activations", &n)?);
-    }
-    for (feature, what) in p.entitlements.unwrap_or_default() {
-        match what {
-            OverrideChange::Inherit(_) => tr
-                .map_removes
-                .push(("entitlement_overrides", feature.to_string())),
-            OverrideChange::Set(spec) => tr.map_sets.push((
-                "entitlement_overrides",
-                feature.to_string(),
-                crate::store::av(&Some(spec))?,
-            )),
-            OverrideChange::Revoke(()) => tr.map_sets.push((
-                "entitlement_overrides",
-                feature.to_string(),
-                crate::store::av(&None::<EntitlementSpec>)?,
-            )),
+    let audit = actor.audit(ts.tenant_id(), code, id.as_str(), now);
+    match ts.update_license(id, &change, &guard, &audit, now).await? {
+        UpdateOutcome::Updated(l, usage) => LicenseState::of(policies, ts, *l, usage).await,
+        // Refused: the license belongs to another product than the new policy.
+        UpdateOutcome::Refused(l) if guard.product.as_ref().is_some_and(|p| *p != l.product) => {
+            Err(Error::invalid(
+                "PRODUCT_MISMATCH",
+                "the new policy is for another product",
+            ))
         }
-    }
-    let audit = AuditEvent::new(
-        ts.tenant_id(),
-        code,
-        &actor.actor,
-        id.as_str(),
-        now,
-        &actor.request_id,
-    );
-    if let Some(done) = ts.transition(id, tr, &audit, now).await? {
-        return Ok(done);
-    }
-    // Refused: the license is missing, or belongs to another product than the new policy.
-    match ts.get_license(id).await? {
-        None => Err(license_not_found()),
-        Some(l) if product.is_some_and(|p| p != l.product) => Err(Error::invalid(
-            "PRODUCT_MISMATCH",
-            "the new policy is for another product",
-        )),
-        Some(_) => Err(Error::Unavailable(
+        UpdateOutcome::Refused(_) => Err(Error::Unavailable(
             "the license changed during the update; retry".into(),
         )),
     }

@@ -1,16 +1,16 @@
 //! Entitlement checks, usage records and usage reports.
 
-use crate::app::App;
-use crate::clock::rfc3339;
-use crate::crypto::sha256_hex;
+use crate::cache::Policies;
+use crate::crypto::{sha256_hex, Signer};
 use crate::domain::*;
 use crate::error::{license_not_found, Error};
 use crate::ids::{Feature, LicenseId, LicenseKey, Metric};
 use crate::store::usage::{
     export_partition, IdempotencyRecord, RecordOutcome, RecordWrite, UsageEvent,
 };
-use crate::store::TenantStore;
-use serde_json::{json, Map, Value};
+use crate::store::{Page, TenantStore};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
 /// How long an idempotency key is remembered.
@@ -22,42 +22,47 @@ pub const MAX_BACKDATE: Duration = Duration::days(7);
 /// Clock skew tolerated for timestamps "in the future".
 pub const FUTURE_SKEW: Duration = Duration::seconds(60);
 
+/// What an entitlement check found: the license's standing and, for each
+/// asked feature, its spec (when the license defines it) and usage.
+pub struct EntitlementCheck {
+    pub license_valid: bool,
+    pub code: ValidationCode,
+    pub features: Vec<Feature>,
+    pub specs: Entitlements,
+    pub usage: UsageSnapshot,
+}
+
 /// `POST /v1/integration/entitlements/check`: one read of the license partition.
 pub async fn check(
-    app: &App,
+    policies: &Policies,
     ts: &TenantStore,
     key: &LicenseKey,
-    features: &[Feature],
+    features: Vec<Feature>,
     now: OffsetDateTime,
-) -> Result<Value, Error> {
+) -> Result<EntitlementCheck, Error> {
+    if features.is_empty() || features.len() > 100 {
+        return Err(Error::validation(
+            "features must list 1 to 100 feature names",
+        ));
+    }
     let id = LicenseId::derive(ts.tenant_id(), key);
     let read = ts.read_license(&id, None, now).await?;
-    let (valid, code, specs) = match &read.license {
-        None => (false, ValidationCode::NotFound, Entitlements::new()),
+    let (code, specs) = match &read.license {
+        None => (ValidationCode::NotFound, Entitlements::new()),
         Some(l) => {
-            let policy = super::licensing::load_policy(app, ts, &l.policy).await?;
+            let policy = policies.of_license(ts, &l.policy).await?;
             let code = evaluate(l, &policy, None, &ValidationScope::default(), now);
-            (
-                code == ValidationCode::Valid,
-                code,
-                l.effective_entitlements(&policy),
-            )
+            (code, l.effective_entitlements(&policy))
         }
     };
-    let mut results = Map::new();
-    for f in features {
-        let v = match specs.get(f) {
-            Some(spec) if valid => spec_view(f, spec, &read.usage, now, true),
-            Some(spec) => {
-                let mut v = spec_view(f, spec, &read.usage, now, true);
-                v["granted"] = json!(false);
-                v
-            }
-            None => json!({ "granted": false, "type": null, "reason": "not_defined" }),
-        };
-        results.insert(f.to_string(), v);
-    }
-    Ok(json!({ "license_valid": valid, "code": code, "results": results }))
+    let license_valid = code == ValidationCode::Valid;
+    Ok(EntitlementCheck {
+        license_valid,
+        code,
+        features,
+        specs,
+        usage: read.usage,
+    })
 }
 
 pub struct UsageInput {
@@ -71,10 +76,29 @@ pub struct UsageInput {
     pub body_hash: String,
 }
 
-/// What a usage record answers: status, `data`, and whether it is a replay.
+/// A recorded usage: what the record answers, and what its idempotency
+/// record keeps (as JSON) for replays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecorded {
+    pub metric: Metric,
+    pub quantity: u64,
+    pub period: String,
+    pub period_type: Period,
+    #[serde(with = "crate::clock::ts")]
+    pub timestamp: OffsetDateTime,
+    pub used: u64,
+    pub limit: u64,
+    pub remaining: u64,
+    pub overage: u64,
+    pub overage_policy: Overage,
+    #[serde(default, with = "crate::clock::ts::option")]
+    pub resets_at: Option<OffsetDateTime>,
+    pub license_id: LicenseId,
+}
+
+/// A usage record's answer, and whether it replays an earlier one.
 pub struct RecordReply {
-    pub status: u16,
-    pub data: Value,
+    pub recorded: UsageRecorded,
     pub replayed: bool,
 }
 
@@ -86,7 +110,7 @@ pub fn body_digest(body: &Value) -> String {
 /// `POST /v1/integration/usage/record`: one BatchGetItem (license, counter,
 /// idempotency record) and one TransactWriteItems.
 pub async fn record(
-    app: &App,
+    policies: &Policies,
     ts: &TenantStore,
     actor: &Actor,
     input: UsageInput,
@@ -130,7 +154,7 @@ pub async fn record(
     }
     let license = license.ok_or_else(license_not_found)?;
     not_in_force(&license, now)?;
-    let policy = super::licensing::load_policy(app, ts, &license.policy).await?;
+    let policy = policies.of_license(ts, &license.policy).await?;
     let spec = license.effective_entitlements(&policy);
     let Some(EntitlementSpec::Metered {
         limit,
@@ -159,20 +183,20 @@ pub async fn record(
     }
     let used_before = counter.as_ref().map(|c| c.used).unwrap_or(0);
     let used = used_before.saturating_add(input.quantity);
-    let data = json!({
-        "metric": input.metric,
-        "quantity": input.quantity,
-        "period": window.key,
-        "period_type": period.as_str(),
-        "timestamp": rfc3339(at),
-        "used": used,
-        "limit": limit,
-        "remaining": limit.saturating_sub(used),
-        "overage": used.saturating_sub(limit),
-        "overage_policy": if hard { "deny" } else { "allow" },
-        "resets_at": window.resets_at.map(rfc3339),
-        "license_id": id,
-    });
+    let recorded = UsageRecorded {
+        metric: input.metric.clone(),
+        quantity: input.quantity,
+        period: window.key.clone(),
+        period_type: period,
+        timestamp: at,
+        used,
+        limit,
+        remaining: limit.saturating_sub(used),
+        overage: used.saturating_sub(limit),
+        overage_policy: if hard { Overage::Deny } else { Overage::Allow },
+        resets_at: window.resets_at,
+        license_id: id.clone(),
+    };
     let event = UsageEvent {
         id: format!("use_{}", ulid::Ulid::new()),
         code: "USAGE.RECORDED".into(),
@@ -187,11 +211,12 @@ pub async fn record(
         idempotency_key: input.idempotency_key.clone(),
         metadata: input.metadata,
     };
+    let response = serde_json::to_string(&recorded).map_err(Error::internal)?;
     let idem_rec = input.idempotency_key.as_ref().map(|k| IdempotencyRecord {
         key: k.clone(),
         body_hash: input.body_hash.clone(),
         status: 201,
-        response: data.to_string(),
+        response,
         created_at: now,
         ttl: (now + IDEMPOTENCY_TTL).unix_timestamp(),
     });
@@ -211,8 +236,7 @@ pub async fn record(
         .await?;
     match outcome {
         RecordOutcome::Recorded => Ok(RecordReply {
-            status: 201,
-            data,
+            recorded,
             replayed: false,
         }),
         RecordOutcome::Replay(rec) => replay(rec, &input.body_hash),
@@ -248,43 +272,10 @@ fn replay(rec: IdempotencyRecord, body_hash: &str) -> Result<RecordReply, Error>
             "this idempotency key was used with a different request body",
         ));
     }
-    let data = serde_json::from_str(&rec.response).map_err(Error::internal)?;
+    let recorded = serde_json::from_str(&rec.response).map_err(Error::internal)?;
     Ok(RecordReply {
-        status: rec.status,
-        data,
+        recorded,
         replayed: true,
-    })
-}
-
-/// One usage row as reports show it.
-pub fn counter_view(c: &UsageCounter) -> Value {
-    json!({
-        "license_id": c.license_id,
-        "customer_email": c.customer_email,
-        "metric": c.metric,
-        "period": c.period,
-        "used": c.used,
-        "limit": c.limit,
-        "overage": c.overage(),
-    })
-}
-
-/// A usage event as the management API lists it: it is the record's audit entry.
-pub fn event_view(e: &UsageEvent) -> Value {
-    json!({
-        "id": e.id,
-        "code": e.code,
-        "severity": "info",
-        "license_id": e.license_id,
-        "metric": e.metric,
-        "quantity": e.quantity,
-        "period": e.period,
-        "timestamp": rfc3339(e.timestamp),
-        "recorded_at": rfc3339(e.recorded_at),
-        "actor": e.actor,
-        "request_id": e.request_id,
-        "idempotency_key": e.idempotency_key,
-        "metadata": e.metadata,
     })
 }
 
@@ -313,32 +304,56 @@ pub fn partition_of(period: &str) -> &str {
     export_partition(period)
 }
 
-/// CSV of usage rows, with a header row.
-pub fn to_csv(rows: &[UsageCounter]) -> Result<String, Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "license_id",
-        "customer_email",
-        "metric",
-        "period",
-        "limit",
-        "used",
-        "overage",
-    ])
-    .map_err(Error::internal)?;
-    for c in rows {
-        w.write_record([
-            c.license_id.as_ref().map(|l| l.as_str()).unwrap_or(""),
-            c.customer_email.as_ref().map(|e| e.as_str()).unwrap_or(""),
-            c.metric.as_str(),
-            c.period.as_str(),
-            &c.limit.map(|l| l.to_string()).unwrap_or_default(),
-            &c.used.to_string(),
-            &c.overage().to_string(),
-        ])
-        .map_err(Error::internal)?;
+/// A license's usage counters (optionally one metric, one period).
+pub async fn usage_of_license(
+    ts: &TenantStore,
+    id: &LicenseId,
+    metric: Option<&Metric>,
+    period: Option<&str>,
+) -> Result<Vec<UsageCounter>, Error> {
+    if ts.get_license(id).await?.is_none() {
+        return Err(license_not_found());
     }
-    String::from_utf8(w.into_inner().map_err(Error::internal)?).map_err(Error::internal)
+    ts.usage_of_license(id, metric, period).await
+}
+
+/// Every license's usage in a period (`YYYY-MM`, `YYYY-MM-DD` or `total`),
+/// a page at a time.
+pub async fn usage_in_period(
+    ts: &TenantStore,
+    signer: &Signer,
+    period: &str,
+    metric: Option<&Metric>,
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<Page<UsageCounter>, Error> {
+    let mut page = ts
+        .usage_by_period(signer, partition_of(period), metric, limit, cursor)
+        .await?;
+    page.items
+        .retain(|c| c.period == period || (period.len() == 7 && c.period.starts_with(period)));
+    Ok(page)
+}
+
+/// The usage events (each record's audit entry) of one license in one month.
+#[allow(clippy::too_many_arguments)]
+pub async fn usage_events(
+    ts: &TenantStore,
+    signer: &Signer,
+    id: &LicenseId,
+    month: &str,
+    metric: Option<&Metric>,
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<Page<UsageEvent>, Error> {
+    if ts.get_license(id).await?.is_none() {
+        return Err(license_not_found());
+    }
+    let mut page = ts
+        .list_usage_events(signer, id, month, limit, cursor)
+        .await?;
+    page.items.retain(|e| metric.is_none_or(|m| &e.metric == m));
+    Ok(page)
 }
 
 #[cfg(test)]
@@ -354,20 +369,5 @@ mod tests {
         assert!(parse_period("2026-1").is_err());
         assert!(parse_period("nope").is_err());
         assert_eq!(partition_of("2026-11-05"), "2026-11");
-    }
-
-    #[test]
-    fn csv_quotes_fields() {
-        let c = UsageCounter {
-            metric: Metric::parse("api-calls").unwrap(),
-            period: "2026-11".into(),
-            used: 12,
-            license_id: None,
-            customer_email: Some(crate::ids::Email::normalise("a,b@example.com").unwrap()),
-            limit: Some(10),
-            resets_epoch: None,
-        };
-        let s = to_csv(&[c]).unwrap();
-        assert_eq!(s, "license_id,customer_email,metric,period,limit,used,overage\n,\"a,b@example.com\",api-calls,2026-11,10,12,2\n");
     }
 }

@@ -6,8 +6,9 @@ use crate::crypto::{hmac_sha256, sha256_hex, Pepper};
 use crate::domain::*;
 use crate::error::Error;
 use crate::ids::{ApiKeyId, Email, TenantId};
+use crate::provisioning::ProvisioningQueue;
 use crate::store::tenants::CreateTenant;
-use crate::store::{keys, Store};
+use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -32,7 +33,7 @@ impl TenantRequest {
     }
 
     pub fn validate(&self) -> Result<(), Error> {
-        crate::http::request::bounded("name", &self.name, 200)?;
+        crate::domain::bounded("name", &self.name, 200)?;
         if self.webhook_endpoints.len() > 5 {
             return Err(Error::validation("at most 5 webhook endpoints"));
         }
@@ -172,7 +173,7 @@ pub async fn reserve(
         updated_at: now,
     };
     match store
-        .create_tenant(&tenant, std::slice::from_ref(&admin), &[])
+        .create_tenant(&tenant, std::slice::from_ref(&admin))
         .await?
     {
         CreateTenant::Created => Ok(Reserved {
@@ -190,6 +191,26 @@ pub async fn reserve(
             format!("tenant '{}' exists with other details", req.tenant_id),
         )),
     }
+}
+
+/// `POST /v1/platform/tenants`: reserve the tenant, then enqueue its
+/// pipeline on every call unless it is active or closed, so a repeated
+/// request also resumes a stuck pipeline.
+pub async fn request(
+    store: &Store,
+    pepper: &Pepper,
+    queue: &ProvisioningQueue,
+    req: &TenantRequest,
+    now: OffsetDateTime,
+) -> Result<Reserved, Error> {
+    let reserved = reserve(store, pepper, req, now).await?;
+    if !matches!(
+        reserved.tenant.status,
+        TenantStatus::Active | TenantStatus::Closed
+    ) {
+        queue.enqueue(&req.tenant_id).await?;
+    }
+    Ok(reserved)
 }
 
 /// Run (or resume) the pipeline of a reserved tenant: every unfinished
@@ -280,19 +301,6 @@ pub async fn provision(
     Ok(TenantStatus::Active)
 }
 
-/// The records a tenant starts with, one per stage.
-fn seeded(t: &TenantId) -> [(&'static str, keys::Key); 4] {
-    [
-        (
-            "entitlements_catalogue",
-            keys::tenant_record(t, "CATALOGUE"),
-        ),
-        ("usage_counters", keys::tenant_record(t, "USAGE_TOTALS")),
-        ("branding", keys::tenant_record(t, "BRANDING")),
-        ("webhook_endpoints", keys::tenant_record(t, "WEBHOOKS")),
-    ]
-}
-
 /// The audit event of a tenant's provisioning has a fixed id, so a retried
 /// stage writes it once.
 fn provisioned_event(tenant: &Tenant) -> AuditEvent {
@@ -320,27 +328,19 @@ async fn run_stage(
 ) -> Result<&'static str, Error> {
     let t = &tenant.tenant_id;
     let ts = store.tenant(t);
-    let set = |attr: &'static str, v: serde_json::Value| async move {
-        crate::store::tenants::set_tenant_field(store, t, attr, &v).await
-    };
+    let created_at = crate::clock::rfc3339(now);
     match name {
         "validate_request" | "reserve_tenant_id" => Ok("done"),
         "seed_settings" => {
-            set(
-                "settings",
-                serde_json::to_value(TenantSettings::for_plan(tenant.plan))
-                    .map_err(Error::internal)?,
-            )
-            .await?;
+            store
+                .set_tenant_settings(t, &TenantSettings::for_plan(tenant.plan))
+                .await?;
             Ok("done")
         }
         "plan_limits" => {
-            match tenant.plan.license_limit() {
-                Some(l) => set("license_limit", json!(l)).await?,
-                None => {
-                    crate::store::tenants::remove_tenant_field(store, t, "license_limit").await?
-                }
-            }
+            store
+                .set_license_limit(t, tenant.plan.license_limit())
+                .await?;
             Ok("done")
         }
         "entitlements_catalogue" => {
@@ -351,18 +351,26 @@ async fn run_stage(
                     "priority-support": { "type": "boolean" },
                     "sso": { "type": "boolean" },
                 },
-                "created_at": crate::clock::rfc3339(now),
+                "created_at": created_at,
             });
-            ts.put_once(&seeded(t)[0].1, &catalogue).await?;
+            ts.seed(SeedRecord::Catalogue, &catalogue).await?;
             Ok("done")
         }
         "usage_counters" => {
-            ts.put_once(&seeded(t)[1].1, &json!({ "licenses_issued": 0, "activations": 0, "usage_records": 0, "created_at": crate::clock::rfc3339(now) })).await?;
+            let totals = json!({
+                "licenses_issued": 0, "activations": 0, "usage_records": 0, "created_at": created_at,
+            });
+            ts.seed(SeedRecord::UsageTotals, &totals).await?;
             Ok("done")
         }
         "branding" => {
-            ts.put_once(&seeded(t)[2].1, &json!({ "display_name": tenant.name, "support_email": tenant.admin_email, "logo_url": null, "accent_color": "#2F6FEB" }))
-                .await?;
+            let branding = json!({
+                "display_name": tenant.name,
+                "support_email": tenant.admin_email,
+                "logo_url": null,
+                "accent_color": "#2F6FEB",
+            });
+            ts.seed(SeedRecord::Branding, &branding).await?;
             Ok("done")
         }
         "activate_admin_key" => {
@@ -373,31 +381,23 @@ async fn run_stage(
             if tenant.webhook_endpoints.is_empty() {
                 return Ok("skipped");
             }
-            ts.put_once(&seeded(t)[3].1, &json!({ "endpoints": tenant.webhook_endpoints, "created_at": crate::clock::rfc3339(now) })).await?;
+            let hooks = json!({ "endpoints": tenant.webhook_endpoints, "created_at": created_at });
+            ts.seed(SeedRecord::Webhooks, &hooks).await?;
             Ok("done")
         }
         "audit" => {
-            let a = provisioned_event(tenant);
-            ts.put_once(&keys::audit(t, &a.id), &a).await?;
+            ts.put_audit_once(&provisioned_event(tenant)).await?;
             Ok("done")
         }
         "health_check" => {
-            let mut wanted = vec![
-                keys::tenant(t),
-                keys::api_key(t, &tenant.admin_key_id),
-                keys::audit(t, &provisioned_event(tenant).id),
-            ];
-            for (stage, key) in seeded(t) {
-                if stage != "webhook_endpoints" || !tenant.webhook_endpoints.is_empty() {
-                    wanted.push(key);
-                }
-            }
-            let found = ts.existing(&wanted).await?;
-            let missing: Vec<String> = wanted
-                .iter()
-                .filter(|k| !found.contains(k))
-                .map(|k| format!("{}/{}", k.pk, k.sk))
+            let seeds: Vec<SeedRecord> = SeedRecord::ALL
+                .into_iter()
+                .filter(|s| *s != SeedRecord::Webhooks || !tenant.webhook_endpoints.is_empty())
                 .collect();
+            let audit_id = provisioned_event(tenant).id;
+            let missing = ts
+                .missing_records(&tenant.admin_key_id, &audit_id, &seeds)
+                .await?;
             if !missing.is_empty() {
                 return Err(Error::internal(format!(
                     "health check: missing {}",
@@ -409,36 +409,6 @@ async fn run_stage(
         "activate" => Ok("done"),
         other => Err(Error::internal(format!("unknown stage {other}"))),
     }
-}
-
-/// The tenant as the Platform API shows it.
-pub fn tenant_view(t: &Tenant) -> serde_json::Value {
-    let stages: Vec<_> = STAGES
-        .iter()
-        .map(|name| {
-            let s = t.stages.get(*name);
-            json!({
-                "stage": name,
-                "state": s.map(|s| s.state.as_str()).unwrap_or("pending"),
-                "attempts": s.map(|s| s.attempts).unwrap_or(0),
-                "last_error": s.and_then(|s| s.last_error.clone()),
-                "updated_at": s.map(|s| crate::clock::rfc3339(s.updated_at)),
-            })
-        })
-        .collect();
-    json!({
-        "tenant_id": t.tenant_id,
-        "name": t.name,
-        "admin_email": t.admin_email,
-        "plan": t.plan,
-        "status": t.status.as_str(),
-        "settings": t.settings,
-        "license_limit": t.license_limit,
-        "licenses_issued": t.licenses_issued,
-        "stages": stages,
-        "created_at": crate::clock::rfc3339(t.created_at),
-        "updated_at": crate::clock::rfc3339(t.updated_at),
-    })
 }
 
 /// Operator lifecycle: suspend, reactivate, close.

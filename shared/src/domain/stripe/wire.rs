@@ -1,0 +1,443 @@
+//! The shapes of Stripe's events, as far as this service reads them
+//! (everything else in an event is ignored), in any API version's form.
+
+use crate::domain::LicenseStatus;
+use crate::error::Error;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// The event envelope. Only what the service reads; everything else is ignored.
+#[derive(Debug, Deserialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Epoch seconds: the order of events, as Stripe saw them.
+    pub created: i64,
+    pub data: EventData,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventData {
+    pub object: Value,
+}
+
+/// An id, or the object it names when expanded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Expandable {
+    Id(String),
+    Object { id: String },
+}
+
+impl Expandable {
+    pub fn id(&self) -> &str {
+        match self {
+            Expandable::Id(s) | Expandable::Object { id: s } => s,
+        }
+    }
+}
+
+pub fn id_of(e: &Option<Expandable>) -> Option<&str> {
+    e.as_ref().map(Expandable::id).filter(|s| !s.is_empty())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct List<T> {
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckoutSession {
+    pub id: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub subscription: Option<Expandable>,
+    #[serde(default)]
+    pub customer: Option<Expandable>,
+    #[serde(default)]
+    pub customer_details: Option<CustomerDetails>,
+    #[serde(default)]
+    pub customer_email: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+    /// Present only when the session was expanded (never in a plain webhook).
+    #[serde(default)]
+    pub line_items: Option<List<PricedItem>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomerDetails {
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// A subscription item or checkout line item: what it costs.
+#[derive(Debug, Deserialize)]
+pub struct PricedItem {
+    #[serde(default)]
+    pub price: Option<Expandable>,
+    #[serde(default)]
+    pub plan: Option<Expandable>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Subscription {
+    pub id: String,
+    #[serde(default)]
+    pub customer: Option<Expandable>,
+    pub status: String,
+    #[serde(default)]
+    pub items: Option<List<PricedItem>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Invoice {
+    pub id: String,
+    #[serde(default)]
+    pub customer: Option<Expandable>,
+    /// API versions before 2025-03-31.basil.
+    #[serde(default)]
+    pub subscription: Option<Expandable>,
+    /// 2025-03-31.basil and later.
+    #[serde(default)]
+    pub parent: Option<InvoiceParent>,
+    #[serde(default)]
+    pub lines: Option<List<InvoiceLine>>,
+    /// Before basil: the charge and payment intent that paid it.
+    #[serde(default)]
+    pub charge: Option<Expandable>,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+    /// Basil: the payments, when included.
+    #[serde(default)]
+    pub payments: Option<List<InvoicePayment>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InvoiceParent {
+    #[serde(default)]
+    pub subscription_details: Option<SubscriptionRef>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SubscriptionRef {
+    #[serde(default)]
+    pub subscription: Option<Expandable>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InvoiceLine {
+    #[serde(default)]
+    pub period: Option<LinePeriod>,
+    #[serde(default)]
+    pub subscription: Option<Expandable>,
+    #[serde(default)]
+    pub parent: Option<LineParent>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LinePeriod {
+    #[serde(default)]
+    pub start: Option<i64>,
+    #[serde(default)]
+    pub end: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LineParent {
+    #[serde(default)]
+    pub subscription_item_details: Option<SubscriptionRef>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InvoicePayment {
+    #[serde(default)]
+    pub payment: Option<PaymentRef>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PaymentRef {
+    #[serde(default)]
+    pub charge: Option<Expandable>,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Charge {
+    pub id: String,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+    #[serde(default)]
+    pub refunded: bool,
+    #[serde(default)]
+    pub amount: i64,
+    #[serde(default)]
+    pub amount_captured: Option<i64>,
+    #[serde(default)]
+    pub amount_refunded: i64,
+}
+
+impl Charge {
+    /// Stripe sets `refunded` once the charge is refunded in full.
+    pub fn fully_refunded(&self) -> bool {
+        let captured = self.amount_captured.unwrap_or(self.amount);
+        self.refunded || (captured > 0 && self.amount_refunded >= captured)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    #[serde(default)]
+    pub charge: Option<Expandable>,
+    #[serde(default)]
+    pub payment_intent: Option<Expandable>,
+}
+
+impl Invoice {
+    /// The subscription the invoice bills, in any API version's shape.
+    pub fn subscription_id(&self) -> Option<&str> {
+        id_of(&self.subscription)
+            .or_else(|| {
+                self.parent
+                    .as_ref()
+                    .and_then(|p| p.subscription_details.as_ref())
+                    .and_then(|d| id_of(&d.subscription))
+            })
+            .or_else(|| {
+                self.lines.as_ref()?.data.iter().find_map(|l| {
+                    id_of(&l.subscription).or_else(|| {
+                        l.parent
+                            .as_ref()
+                            .and_then(|p| p.subscription_item_details.as_ref())
+                            .and_then(|d| id_of(&d.subscription))
+                    })
+                })
+            })
+    }
+
+    /// The end of the period the invoice paid for: the latest line period end.
+    pub fn period_end(&self) -> Option<i64> {
+        self.lines
+            .as_ref()?
+            .data
+            .iter()
+            .filter_map(|l| l.period.as_ref().and_then(|p| p.end))
+            .max()
+    }
+
+    /// Charges and payment intents that paid the invoice.
+    pub fn payment_refs(&self) -> Vec<String> {
+        let mut out: Vec<String> = [id_of(&self.charge), id_of(&self.payment_intent)]
+            .into_iter()
+            .flatten()
+            .map(str::to_string)
+            .collect();
+        if let Some(list) = &self.payments {
+            for p in list.data.iter().filter_map(|p| p.payment.as_ref()) {
+                out.extend(
+                    [id_of(&p.charge), id_of(&p.payment_intent)]
+                        .into_iter()
+                        .flatten()
+                        .map(str::to_string),
+                );
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+impl Subscription {
+    /// The prices of its items, in order.
+    pub fn prices(&self) -> Vec<String> {
+        priced(self.items.as_ref())
+    }
+}
+
+pub fn priced(items: Option<&List<PricedItem>>) -> Vec<String> {
+    items
+        .map(|l| {
+            l.data
+                .iter()
+                .filter_map(|i| {
+                    id_of(&i.price)
+                        .or_else(|| id_of(&i.plan))
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What a subscription's status means for its license. `None`: no change
+/// (`incomplete`, `incomplete_expired` and anything unknown).
+pub fn status_of(subscription_status: &str) -> Option<LicenseStatus> {
+    match subscription_status {
+        "active" | "trialing" => Some(LicenseStatus::Active),
+        "past_due" => Some(LicenseStatus::PastDue),
+        "unpaid" | "paused" => Some(LicenseStatus::Suspended),
+        "canceled" => Some(LicenseStatus::Cancelled),
+        _ => None,
+    }
+}
+
+/// Stripe ids end up in keys: letters, digits and `_` only.
+pub fn stripe_id_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+}
+
+/// The envelope, from the verified bytes. Unreadable → 400.
+pub fn parse_event(body: &[u8]) -> Result<Event, Error> {
+    let ev: Event = serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        let code = match e.classify() {
+            Category::Data => "INVALID_EVENT",
+            _ => "INVALID_JSON",
+        };
+        Error::BadRequest {
+            code,
+            message: format!("the body is not a Stripe event ({e})"),
+        }
+    })?;
+    if !stripe_id_ok(&ev.id) || ev.kind.is_empty() || ev.kind.len() > 100 {
+        return Err(Error::BadRequest {
+            code: "INVALID_EVENT",
+            message: "the event's id or type is not well-formed".into(),
+        });
+    }
+    Ok(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../events/stripe/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn fixtures_parse_into_what_the_service_reads() {
+        let ev = parse_event(&fixture("checkout.session.completed")).unwrap();
+        let cs: CheckoutSession = serde_json::from_value(ev.data.object).unwrap();
+        assert_eq!(cs.mode.as_deref(), Some("subscription"));
+        assert!(id_of(&cs.subscription).unwrap().starts_with("sub_"));
+        assert_eq!(
+            cs.customer_details.unwrap().email.as_deref(),
+            Some("Ann.Buyer@Example.com")
+        );
+
+        for name in [
+            "customer.subscription.created",
+            "customer.subscription.updated",
+            "customer.subscription.deleted",
+        ] {
+            let ev = parse_event(&fixture(name)).unwrap();
+            assert_eq!(ev.kind, name);
+            let s: Subscription = serde_json::from_value(ev.data.object).unwrap();
+            assert_eq!(s.prices().len(), 1, "{name}");
+        }
+
+        let paid: Invoice =
+            serde_json::from_value(parse_event(&fixture("invoice.paid")).unwrap().data.object)
+                .unwrap();
+        let basil: Invoice = serde_json::from_value(
+            parse_event(&fixture("invoice.paid.basil"))
+                .unwrap()
+                .data
+                .object,
+        )
+        .unwrap();
+        assert_eq!(paid.subscription_id(), basil.subscription_id());
+        assert!(paid.subscription_id().is_some());
+        assert_eq!(paid.period_end(), Some(1726819198));
+        assert_eq!(basil.period_end(), Some(1726819198));
+        assert_eq!(paid.payment_refs().len(), 2);
+        assert_eq!(
+            basil.payment_refs().len(),
+            1,
+            "basil names the payment intent only"
+        );
+
+        let failed: Invoice = serde_json::from_value(
+            parse_event(&fixture("invoice.payment_failed"))
+                .unwrap()
+                .data
+                .object,
+        )
+        .unwrap();
+        assert_eq!(failed.subscription_id(), paid.subscription_id());
+
+        let ch: Charge = serde_json::from_value(
+            parse_event(&fixture("charge.refunded"))
+                .unwrap()
+                .data
+                .object,
+        )
+        .unwrap();
+        assert!(ch.fully_refunded());
+        let partial = Charge {
+            refunded: false,
+            amount_refunded: 100,
+            ..ch
+        };
+        assert!(!partial.fully_refunded());
+        let d: Dispute = serde_json::from_value(
+            parse_event(&fixture("charge.dispute.created"))
+                .unwrap()
+                .data
+                .object,
+        )
+        .unwrap();
+        assert!(id_of(&d.charge).unwrap().starts_with("ch_"));
+        assert!(id_of(&d.payment_intent).unwrap().starts_with("pi_"));
+    }
+
+    #[test]
+    fn bad_envelopes_are_400() {
+        assert!(matches!(
+            parse_event(b"{not json"),
+            Err(Error::BadRequest {
+                code: "INVALID_JSON",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_event(b"{\"id\":\"evt_1\"}"),
+            Err(Error::BadRequest {
+                code: "INVALID_EVENT",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_event(br#"{"id":"evt#1","type":"x","created":1,"data":{"object":{}}}"#),
+            Err(Error::BadRequest {
+                code: "INVALID_EVENT",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn statuses_map() {
+        assert_eq!(status_of("trialing"), Some(LicenseStatus::Active));
+        assert_eq!(status_of("past_due"), Some(LicenseStatus::PastDue));
+        assert_eq!(status_of("unpaid"), Some(LicenseStatus::Suspended));
+        assert_eq!(status_of("canceled"), Some(LicenseStatus::Cancelled));
+        assert_eq!(status_of("incomplete"), None);
+        assert_eq!(status_of("incomplete_expired"), None);
+    }
+}

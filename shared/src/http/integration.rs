@@ -1,0 +1,169 @@
+//! The Integration API: request bodies → use cases → views.
+
+use super::envelope::Reply;
+use super::request::{self, bounded};
+use super::views;
+use super::{Caller, Ctx};
+use crate::domain::{ValidationCode, ValidationScope};
+use crate::error::Error;
+use crate::functions::IntegrationOp;
+use crate::ids::*;
+use crate::store::licenses::ActivateOutcome;
+use crate::usecases::licensing::{self, ActivationRef};
+use crate::usecases::metering;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ValidateBody {
+    fingerprint: Option<Fingerprint>,
+    product: Option<ProductCode>,
+    #[serde(default)]
+    entitlements: Vec<Feature>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivateBody {
+    license_key: LicenseKey,
+    fingerprint: Fingerprint,
+    name: Option<String>,
+    hostname: Option<String>,
+    metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeactivateBody {
+    license_key: LicenseKey,
+    fingerprint: Fingerprint,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckBody {
+    license_key: LicenseKey,
+    features: Vec<Feature>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordBody {
+    license_key: LicenseKey,
+    metric: Metric,
+    quantity: u64,
+    #[serde(default, with = "crate::clock::ts::option")]
+    timestamp: Option<OffsetDateTime>,
+    metadata: Option<Map<String, Value>>,
+}
+
+pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: IntegrationOp) -> Result<Reply, Error> {
+    let (ts, actor, now) = (&caller.store, &caller.actor, ctx.now);
+    let policies = &ctx.app.policies;
+    match op {
+        IntegrationOp::Validate => {
+            let b: ValidateBody = request::json(ctx.body)?;
+            if b.entitlements.len() > 100 {
+                return Err(Error::validation("at most 100 entitlements per request"));
+            }
+            // A key that cannot exist is not found: validate answers 200 for any key.
+            let Ok(key) = LicenseKey::parse(ctx.param("key")) else {
+                let code = ValidationCode::NotFound;
+                let data = json!({ "valid": false, "code": code, "detail": code.detail(), "license": null });
+                return Ok(Reply::ok(data));
+            };
+            let scope = ValidationScope {
+                fingerprint: b.fingerprint,
+                product: b.product,
+                entitlements: b.entitlements,
+            };
+            let v = licensing::validate(policies, ts, &key, scope, now).await?;
+            let license = v
+                .license
+                .as_ref()
+                .map(|l| views::license_view_parts(l, v.policy.as_deref(), Some(&v.usage), now));
+            Ok(Reply::ok(json!({
+                "valid": v.code == ValidationCode::Valid,
+                "code": v.code,
+                "detail": v.code.detail(),
+                "license": license,
+            })))
+        }
+        IntegrationOp::Activate => {
+            let b: ActivateBody = request::json(ctx.body)?;
+            for (field, v) in [("name", &b.name), ("hostname", &b.hostname)] {
+                if let Some(v) = v {
+                    bounded(field, v, 255)?;
+                }
+            }
+            let req = licensing::NewActivation {
+                license_key: b.license_key,
+                fingerprint: b.fingerprint,
+                name: b.name,
+                hostname: b.hostname,
+                metadata: request::metadata(b.metadata)?,
+            };
+            Ok(match licensing::activate(ts, actor, req, now).await? {
+                ActivateOutcome::Created(a) | ActivateOutcome::Restored(a) => {
+                    Reply::created(views::activation_view(&a))
+                }
+                ActivateOutcome::AlreadyActive(a) => Reply::ok(views::activation_view(&a)),
+            })
+        }
+        IntegrationOp::DeactivateById => {
+            let id = ActivationId::parse(ctx.param("activation_id"))
+                .map_err(|_| licensing::activation_not_found())?;
+            let a = licensing::deactivate(ts, actor, ActivationRef::Id(id), now).await?;
+            Ok(Reply::ok(views::activation_view(&a)))
+        }
+        IntegrationOp::DeactivateByFingerprint => {
+            let b: DeactivateBody = request::json(ctx.body)?;
+            let which = ActivationRef::Fingerprint(b.license_key, b.fingerprint);
+            let a = licensing::deactivate(ts, actor, which, now).await?;
+            Ok(Reply::ok(views::activation_view(&a)))
+        }
+        IntegrationOp::EntitlementsCheck => {
+            let b: CheckBody = request::json(ctx.body)?;
+            let c = metering::check(policies, ts, &b.license_key, b.features, now).await?;
+            Ok(Reply::ok(views::entitlement_check_view(&c, now)))
+        }
+        IntegrationOp::UsageRecord => {
+            let idempotency_key = match ctx.header("x-idempotency-key") {
+                None => None,
+                Some(k)
+                    if !k.is_empty()
+                        && k.len() <= 255
+                        && k.bytes().all(|c| c.is_ascii_graphic() || c == b' ') =>
+                {
+                    Some(k.to_string())
+                }
+                Some(_) => {
+                    let msg = "X-Idempotency-Key must be 1 to 255 printable ASCII characters";
+                    return Err(Error::validation(msg));
+                }
+            };
+            let b: RecordBody = request::json(ctx.body)?;
+            // The digest is of the parsed body, so formatting and key order do not matter.
+            let canonical: Value =
+                serde_json::from_slice(ctx.body).map_err(|e| Error::validation(e.to_string()))?;
+            let input = metering::UsageInput {
+                license_key: b.license_key,
+                metric: b.metric,
+                quantity: b.quantity,
+                timestamp: b.timestamp,
+                metadata: request::metadata(b.metadata)?,
+                idempotency_key,
+                body_hash: metering::body_digest(&canonical),
+            };
+            let r = metering::record(policies, ts, actor, input, now).await?;
+            let reply = Reply::created(views::usage_recorded_view(&r.recorded));
+            Ok(if r.replayed {
+                reply.with_header("idempotent-replayed", "true")
+            } else {
+                reply
+            })
+        }
+    }
+}

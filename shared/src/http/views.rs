@@ -1,0 +1,319 @@
+//! Every response view, in one place: how domain values look on the wire.
+//! Use cases return domain values; handlers render them with these.
+
+use crate::clock::rfc3339;
+use crate::domain::stripe::Receipt;
+use crate::domain::*;
+use crate::error::Error;
+use crate::ids::Feature;
+use crate::store::usage::UsageEvent;
+use crate::usecases::licensing::LicenseState;
+use crate::usecases::metering::{EntitlementCheck, UsageRecorded};
+use crate::usecases::tenants::STAGES;
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+pub fn product_view(p: &Product) -> Value {
+    json!({ "code": p.code, "name": p.name, "created_at": rfc3339(p.created_at), "updated_at": rfc3339(p.updated_at) })
+}
+
+pub fn policy_view(p: &Policy) -> Value {
+    json!({
+        "id": p.id, "product": p.product, "name": p.name, "max_activations": p.max_activations,
+        "duration_days": p.duration_days, "entitlements": p.entitlements, "grace_period_days": p.grace_period_days,
+        "stripe_price_ids": p.stripe_price_ids, "created_at": rfc3339(p.created_at), "updated_at": rfc3339(p.updated_at),
+    })
+}
+
+pub fn audit_view(a: &AuditEvent) -> Value {
+    json!({
+        "id": a.id, "code": a.code, "tenant_id": a.tenant_id, "actor": a.actor, "target_id": a.target_id,
+        "at": rfc3339(a.at), "request_id": a.request_id, "severity": a.severity, "data": a.data,
+    })
+}
+
+/// Entitlement answers as the contract shows them. Without usage (a listing
+/// that did not read the counters) metered entitlements omit `used`.
+pub fn entitlement_view(
+    feature_specs: &Entitlements,
+    usage: Option<&UsageSnapshot>,
+    now: OffsetDateTime,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    let none = UsageSnapshot::new();
+    for (feature, spec) in feature_specs {
+        let mut v = spec_view(feature, spec, usage.unwrap_or(&none), now, false);
+        if usage.is_none() {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("used");
+            }
+        }
+        out.insert(feature.to_string(), v);
+    }
+    out
+}
+
+/// One feature's answer. `detailed` adds the check endpoint's fields.
+pub fn spec_view(
+    feature: &Feature,
+    spec: &EntitlementSpec,
+    usage: &UsageSnapshot,
+    now: OffsetDateTime,
+    detailed: bool,
+) -> Value {
+    match spec {
+        EntitlementSpec::Boolean {} if !detailed => Value::Bool(true),
+        EntitlementSpec::Boolean {} => json!({ "granted": true, "type": "boolean" }),
+        EntitlementSpec::Metered {
+            limit,
+            period,
+            overage,
+        } => {
+            let window = period.window(now);
+            let used = usage
+                .get(&(feature.to_string(), window.key.clone()))
+                .map(|c| c.used)
+                .unwrap_or(0);
+            if !detailed {
+                return json!({ "limit": limit, "used": used, "period": period.as_str() });
+            }
+            let remaining = limit.saturating_sub(used);
+            json!({
+                "granted": remaining > 0 || *overage == Overage::Allow,
+                "type": "metered",
+                "limit": limit,
+                "used": used,
+                "remaining": remaining,
+                "overage": used.saturating_sub(*limit),
+                "overage_policy": overage,
+                "period": period.as_str(),
+                "resets_at": window.resets_at.map(rfc3339),
+            })
+        }
+    }
+}
+
+/// The license as responses show it.
+pub fn license_view_parts(
+    license: &License,
+    policy: Option<&Policy>,
+    usage: Option<&UsageSnapshot>,
+    now: OffsetDateTime,
+) -> Value {
+    let entitlements = policy
+        .map(|p| entitlement_view(&license.effective_entitlements(p), usage, now))
+        .unwrap_or_default();
+    json!({
+        "id": license.id,
+        "key": license.key,
+        "status": license.status_str(now),
+        "product": license.product,
+        "policy": license.policy,
+        "customer_email": license.customer_email,
+        "expires_at": license.expires_at.map(rfc3339),
+        "grace_until": license.grace_until.map(rfc3339),
+        "seats": { "limit": license.max_activations, "used": license.seats_used },
+        "entitlements": entitlements,
+        "metadata": license.metadata,
+        "created_at": rfc3339(license.created_at),
+        "updated_at": rfc3339(license.updated_at),
+    })
+}
+
+/// A license with its policy and usage.
+pub fn license_view(s: &LicenseState, now: OffsetDateTime) -> Value {
+    license_view_parts(&s.license, s.policy.as_deref(), Some(&s.usage), now)
+}
+
+/// An activation as responses show it.
+pub fn activation_view(a: &Activation) -> Value {
+    json!({
+        "id": a.id,
+        "license_id": a.license_id,
+        "fingerprint": a.fingerprint,
+        "name": a.name,
+        "hostname": a.hostname,
+        "metadata": a.metadata,
+        "status": if a.deactivated_at.is_some() { "deactivated" } else { "active" },
+        "created_at": rfc3339(a.created_at),
+        "last_activated_at": rfc3339(a.last_activated_at),
+        "deactivated_at": a.deactivated_at.map(rfc3339),
+    })
+}
+
+/// An API key as responses show it: never the hash.
+pub fn api_key_view(k: &ApiKeyRecord) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "scopes": k.scopes,
+        "created_at": rfc3339(k.created_at),
+        "expires_at": k.expires_at.map(rfc3339),
+        "revoked_at": k.revoked_at.map(rfc3339),
+        "last_used_at": k.last_used_at.map(rfc3339),
+    })
+}
+
+/// One usage row as reports show it.
+pub fn counter_view(c: &UsageCounter) -> Value {
+    json!({
+        "license_id": c.license_id,
+        "customer_email": c.customer_email,
+        "metric": c.metric,
+        "period": c.period,
+        "used": c.used,
+        "limit": c.limit,
+        "overage": c.overage(),
+    })
+}
+
+/// A usage event as the management API lists it: it is the record's audit entry.
+pub fn event_view(e: &UsageEvent) -> Value {
+    json!({
+        "id": e.id,
+        "code": e.code,
+        "severity": "info",
+        "license_id": e.license_id,
+        "metric": e.metric,
+        "quantity": e.quantity,
+        "period": e.period,
+        "timestamp": rfc3339(e.timestamp),
+        "recorded_at": rfc3339(e.recorded_at),
+        "actor": e.actor,
+        "request_id": e.request_id,
+        "idempotency_key": e.idempotency_key,
+        "metadata": e.metadata,
+    })
+}
+
+/// A usage record's answer (also what a replay answers).
+pub fn usage_recorded_view(r: &UsageRecorded) -> Value {
+    json!({
+        "metric": r.metric,
+        "quantity": r.quantity,
+        "period": r.period,
+        "period_type": r.period_type,
+        "timestamp": rfc3339(r.timestamp),
+        "used": r.used,
+        "limit": r.limit,
+        "remaining": r.remaining,
+        "overage": r.overage,
+        "overage_policy": r.overage_policy,
+        "resets_at": r.resets_at.map(rfc3339),
+        "license_id": r.license_id,
+    })
+}
+
+/// An entitlement check's answer.
+pub fn entitlement_check_view(c: &EntitlementCheck, now: OffsetDateTime) -> Value {
+    let mut results = Map::new();
+    for f in &c.features {
+        let v = match c.specs.get(f) {
+            Some(spec) => {
+                let mut v = spec_view(f, spec, &c.usage, now, true);
+                if !c.license_valid {
+                    v["granted"] = json!(false);
+                }
+                v
+            }
+            None => json!({ "granted": false, "type": null, "reason": "not_defined" }),
+        };
+        results.insert(f.to_string(), v);
+    }
+    json!({ "license_valid": c.license_valid, "code": c.code, "results": results })
+}
+
+/// A Stripe webhook delivery's receipt.
+pub fn receipt_view(r: &Receipt) -> Value {
+    let mut v = json!({
+        "received": true,
+        "event_id": r.event_id,
+        "type": r.kind,
+        "outcome": r.outcome_str(),
+    });
+    if let Some(l) = &r.license_id {
+        v["license_id"] = json!(l);
+    }
+    if let Some(reason) = &r.reason {
+        v["reason"] = json!(reason);
+    }
+    v
+}
+
+/// The tenant as the Platform API shows it.
+pub fn tenant_view(t: &Tenant) -> Value {
+    let stages: Vec<_> = STAGES
+        .iter()
+        .map(|name| {
+            let s = t.stages.get(*name);
+            json!({
+                "stage": name,
+                "state": s.map(|s| s.state.as_str()).unwrap_or("pending"),
+                "attempts": s.map(|s| s.attempts).unwrap_or(0),
+                "last_error": s.and_then(|s| s.last_error.clone()),
+                "updated_at": s.map(|s| rfc3339(s.updated_at)),
+            })
+        })
+        .collect();
+    json!({
+        "tenant_id": t.tenant_id,
+        "name": t.name,
+        "admin_email": t.admin_email,
+        "plan": t.plan,
+        "status": t.status.as_str(),
+        "settings": t.settings,
+        "license_limit": t.license_limit,
+        "licenses_issued": t.licenses_issued,
+        "stages": stages,
+        "created_at": rfc3339(t.created_at),
+        "updated_at": rfc3339(t.updated_at),
+    })
+}
+
+/// CSV of usage rows, with a header row.
+pub fn to_csv(rows: &[UsageCounter]) -> Result<String, Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "license_id",
+        "customer_email",
+        "metric",
+        "period",
+        "limit",
+        "used",
+        "overage",
+    ])
+    .map_err(Error::internal)?;
+    for c in rows {
+        w.write_record([
+            c.license_id.as_ref().map(|l| l.as_str()).unwrap_or(""),
+            c.customer_email.as_ref().map(|e| e.as_str()).unwrap_or(""),
+            c.metric.as_str(),
+            c.period.as_str(),
+            &c.limit.map(|l| l.to_string()).unwrap_or_default(),
+            &c.used.to_string(),
+            &c.overage().to_string(),
+        ])
+        .map_err(Error::internal)?;
+    }
+    String::from_utf8(w.into_inner().map_err(Error::internal)?).map_err(Error::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_fields() {
+        let c = UsageCounter {
+            metric: crate::ids::Metric::parse("api-calls").unwrap(),
+            period: "2026-11".into(),
+            used: 12,
+            license_id: None,
+            customer_email: Some(crate::ids::Email::normalise("a,b@example.com").unwrap()),
+            limit: Some(10),
+            resets_epoch: None,
+        };
+        let s = to_csv(&[c]).unwrap();
+        assert_eq!(s, "license_id,customer_email,metric,period,limit,used,overage\n,\"a,b@example.com\",api-calls,2026-11,10,12,2\n");
+    }
+}

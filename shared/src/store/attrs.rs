@@ -1,0 +1,176 @@
+//! Every attribute name the store writes in an expression, in one place.
+//! Items are (de)serialised with `serde_dynamo` from the domain types, so
+//! these names are those types' field names; a misspelt constant does not
+//! compile, and the tests below check the names against the types.
+
+// Licenses.
+pub const STATUS: &str = "status";
+pub const POLICY: &str = "policy";
+pub const PRODUCT: &str = "product";
+pub const MAX_ACTIVATIONS: &str = "max_activations";
+pub const SEATS_USED: &str = "seats_used";
+pub const METADATA: &str = "metadata";
+pub const ENTITLEMENT_OVERRIDES: &str = "entitlement_overrides";
+pub const EXPIRES_AT: &str = "expires_at";
+/// Storage-only: `expires_at` as epoch seconds, for write conditions.
+pub const EXPIRES_EPOCH: &str = "expires_epoch";
+pub const GRACE_UNTIL: &str = "grace_until";
+/// Storage-only: `grace_until` as epoch seconds.
+pub const GRACE_EPOCH: &str = "grace_epoch";
+pub const STRIPE_EVENT_AT: &str = "stripe_event_at";
+pub const UPDATED_AT: &str = "updated_at";
+
+// Activations.
+pub const NAME: &str = "name";
+pub const HOSTNAME: &str = "hostname";
+pub const LAST_ACTIVATED_AT: &str = "last_activated_at";
+pub const DEACTIVATED_AT: &str = "deactivated_at";
+
+// Policies.
+pub const DURATION_DAYS: &str = "duration_days";
+pub const ENTITLEMENTS: &str = "entitlements";
+pub const GRACE_PERIOD_DAYS: &str = "grace_period_days";
+pub const STRIPE_PRICE_IDS: &str = "stripe_price_ids";
+
+// Tenants and API keys.
+pub const LICENSES_ISSUED: &str = "licenses_issued";
+pub const LICENSE_LIMIT: &str = "license_limit";
+pub const SETTINGS: &str = "settings";
+pub const STAGES: &str = "stages";
+pub const LAST_USED_AT: &str = "last_used_at";
+pub const REVOKED_AT: &str = "revoked_at";
+pub const ACTIVATED_AT: &str = "activated_at";
+
+// Usage counters.
+pub const USED: &str = "used";
+pub const METRIC: &str = "metric";
+pub const PERIOD: &str = "period";
+pub const LICENSE_ID: &str = "license_id";
+pub const CUSTOMER_EMAIL: &str = "customer_email";
+pub const LIMIT: &str = "limit";
+pub const RESETS_EPOCH: &str = "resets_epoch";
+
+// Stripe subscription records.
+pub const SUBSCRIPTION_ID: &str = "subscription_id";
+pub const CUSTOMER_ID: &str = "customer_id";
+pub const EMAIL: &str = "email";
+pub const CHECKOUT_AT: &str = "checkout_at";
+pub const P_AT: &str = "p_at";
+pub const P_STATUS: &str = "p_status";
+pub const P_PRICES: &str = "p_prices";
+pub const P_PERIOD_END: &str = "p_period_end";
+pub const P_GRACE_START: &str = "p_grace_start";
+
+/// DynamoDB's TTL attribute (epoch seconds).
+pub const TTL: &str = super::keys::TTL;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::*;
+    use crate::ids::*;
+    use time::OffsetDateTime;
+
+    fn fields<T: serde::Serialize>(v: &T) -> Vec<String> {
+        let item: crate::store::Item = serde_dynamo::to_item(v).unwrap();
+        item.into_keys().collect()
+    }
+
+    /// The names written in expressions are the names serde writes.
+    #[test]
+    fn names_match_the_stored_types() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let t = TenantId::parse("acme").unwrap();
+        let key = LicenseKey::generate();
+        let mut l = License::issue(LicenseDraft {
+            tenant: &t,
+            policy: &Policy {
+                id: PolicyId::generate(),
+                product: ProductCode::parse("app").unwrap(),
+                name: "p".into(),
+                max_activations: 1,
+                duration_days: Some(1),
+                entitlements: Default::default(),
+                grace_period_days: 0,
+                stripe_price_ids: vec!["price_1".into()],
+                created_at: now,
+                updated_at: now,
+            },
+            key: Some(key),
+            customer_email: Email::normalise("a@b.co").unwrap(),
+            status: LicenseStatus::PastDue,
+            expires_at: None,
+            grace_until: Some(now),
+            metadata: Default::default(),
+            stripe: StripeLink::default(),
+            stripe_event_at: 1,
+            now,
+        })
+        .unwrap();
+        l.seats_used = 1;
+        let lf = fields(&l);
+        for a in [
+            STATUS,
+            POLICY,
+            PRODUCT,
+            MAX_ACTIVATIONS,
+            SEATS_USED,
+            METADATA,
+            ENTITLEMENT_OVERRIDES,
+            EXPIRES_AT,
+            EXPIRES_EPOCH,
+            GRACE_UNTIL,
+            GRACE_EPOCH,
+            STRIPE_EVENT_AT,
+            UPDATED_AT,
+            CUSTOMER_EMAIL,
+        ] {
+            assert!(
+                lf.iter().any(|f| f == a),
+                "license has no field {a}: {lf:?}"
+            );
+        }
+        let a = Activation {
+            id: ActivationId::derive(&l.id, &Fingerprint::parse("fp").unwrap()),
+            license_id: l.id.clone(),
+            fingerprint: Fingerprint::parse("fp").unwrap(),
+            name: Some("n".into()),
+            hostname: Some("h".into()),
+            metadata: Default::default(),
+            created_at: now,
+            last_activated_at: now,
+            deactivated_at: Some(now),
+        };
+        let af = fields(&a);
+        for attr in [NAME, HOSTNAME, METADATA, LAST_ACTIVATED_AT, DEACTIVATED_AT] {
+            assert!(
+                af.iter().any(|f| f == attr),
+                "activation has no field {attr}: {af:?}"
+            );
+        }
+        let c = UsageCounter {
+            metric: Metric::parse("m").unwrap(),
+            period: "total".into(),
+            used: 1,
+            license_id: Some(l.id.clone()),
+            customer_email: Some(l.customer_email.clone()),
+            limit: Some(1),
+            resets_epoch: Some(1),
+        };
+        let cf = fields(&c);
+        for attr in [
+            USED,
+            METRIC,
+            PERIOD,
+            LICENSE_ID,
+            CUSTOMER_EMAIL,
+            LIMIT,
+            RESETS_EPOCH,
+        ] {
+            assert!(
+                cf.iter().any(|f| f == attr),
+                "usage counter has no field {attr}: {cf:?}"
+            );
+        }
+    }
+}
