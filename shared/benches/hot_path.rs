@@ -95,7 +95,8 @@ fn main() {
     };
     license.set_expiry(Some(datetime!(2027-11-23 12:00 UTC)));
     let usage = UsageSnapshot::new();
-    let body = br#"{"fingerprint":"machine-1","product":"desktop","entitlements":["export-4k","api-calls"]}"#;
+    let body = br#"{"fingerprint":"machine-1","product":"desktop",
+        "entitlements":["export-4k","api-calls"]}"#;
     let path = format!("/v1/integration/licenses/{key}/validate");
 
     let results = vec![

@@ -178,7 +178,13 @@ string_newtype!(
             return Err("must be a lowercase address of at most 254 characters");
         }
         let (local, domain) = s.split_once('@').ok_or("is not an e-mail address")?;
-        if local.is_empty() || domain.len() < 3 || !domain.contains('.') || s.chars().any(|c| c.is_whitespace() || c.is_control()) || domain.contains('@') {
+        let bad_char = s.chars().any(|c| c.is_whitespace() || c.is_control());
+        if local.is_empty()
+            || domain.len() < 3
+            || !domain.contains('.')
+            || bad_char
+            || domain.contains('@')
+        {
             return Err("is not an e-mail address");
         }
         Ok(())

@@ -60,7 +60,11 @@ pub async fn create_queues(
         .attributes
         .and_then(|mut a| a.remove(&A::QueueArn))
         .ok_or_else(|| Error::internal("DLQ has no ARN"))?;
-    let redrive = serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max_receives.to_string() }).to_string();
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": arn,
+        "maxReceiveCount": max_receives.to_string(),
+    })
+    .to_string();
     let queue = sqs
         .create_queue()
         .queue_name(&names.queue)

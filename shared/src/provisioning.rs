@@ -105,7 +105,8 @@ async fn handle_message(app: &App, body: Option<&str>, hook: &dyn StageHook) -> 
     };
     match provision(&app.store, &m.tenant_id, hook, app.clock.as_ref()).await {
         Ok(status) => {
-            tracing::info!(tenant = %m.tenant_id, status = status.as_str(), "provisioning finished");
+            let status = status.as_str();
+            tracing::info!(tenant = %m.tenant_id, status, "provisioning finished");
             true
         }
         Err(e) => {
@@ -151,7 +152,8 @@ impl LocalConsumer {
             let msgs = match out {
                 Ok(o) => o.messages.unwrap_or_default(),
                 Err(e) => {
-                    tracing::warn!(error = %sdk_error("ReceiveMessage", e), "polling the provisioning queue failed");
+                    let error = sdk_error("ReceiveMessage", e);
+                    tracing::warn!(%error, "polling the provisioning queue failed");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
@@ -195,7 +197,8 @@ impl LocalConsumer {
                     .send()
                     .await
                 {
-                    tracing::warn!(error = %sdk_error("DeleteMessage", e), "could not delete a processed message");
+                    let error = sdk_error("DeleteMessage", e);
+                    tracing::warn!(%error, "could not delete a processed message");
                 }
             }
         }

@@ -71,7 +71,9 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: IntegrationOp) -> Result<
             // A key that cannot exist is not found: validate answers 200 for any key.
             let Ok(key) = LicenseKey::parse(ctx.param("key")) else {
                 let code = ValidationCode::NotFound;
-                let data = json!({ "valid": false, "code": code, "detail": code.detail(), "license": null });
+                let detail = code.detail();
+                let data =
+                    json!({ "valid": false, "code": code, "detail": detail, "license": null });
                 return Ok(Reply::ok(data));
             };
             let scope = ValidationScope {

@@ -92,7 +92,14 @@ pub async fn handle(app: &App, function: Option<Function>, req: Request) -> Resp
     let request_id = request_id(&req);
     // The route's pattern is logged, never the raw path: a path can carry a
     // license key, which is a customer's credential.
-    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), route = "unmatched", tenant = tracing::field::Empty, status = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        route = "unmatched",
+        tenant = tracing::field::Empty,
+        status = tracing::field::Empty
+    );
     async move {
         let started = std::time::Instant::now();
         let mut rate: Option<RateState> = None;

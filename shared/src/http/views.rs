@@ -13,22 +13,44 @@ use crate::usecases::tenants::STAGES;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
+/// A product as responses show it.
 pub fn product_view(p: &Product) -> Value {
-    json!({ "code": p.code, "name": p.name, "created_at": rfc3339(p.created_at), "updated_at": rfc3339(p.updated_at) })
-}
-
-pub fn policy_view(p: &Policy) -> Value {
     json!({
-        "id": p.id, "product": p.product, "name": p.name, "max_activations": p.max_activations,
-        "duration_days": p.duration_days, "entitlements": p.entitlements, "grace_period_days": p.grace_period_days,
-        "stripe_price_ids": p.stripe_price_ids, "created_at": rfc3339(p.created_at), "updated_at": rfc3339(p.updated_at),
+        "code": p.code,
+        "name": p.name,
+        "created_at": rfc3339(p.created_at),
+        "updated_at": rfc3339(p.updated_at),
     })
 }
 
+/// A policy as responses show it.
+pub fn policy_view(p: &Policy) -> Value {
+    json!({
+        "id": p.id,
+        "product": p.product,
+        "name": p.name,
+        "max_activations": p.max_activations,
+        "duration_days": p.duration_days,
+        "entitlements": p.entitlements,
+        "grace_period_days": p.grace_period_days,
+        "stripe_price_ids": p.stripe_price_ids,
+        "created_at": rfc3339(p.created_at),
+        "updated_at": rfc3339(p.updated_at),
+    })
+}
+
+/// An audit event as the audit trail lists it.
 pub fn audit_view(a: &AuditEvent) -> Value {
     json!({
-        "id": a.id, "code": a.code, "tenant_id": a.tenant_id, "actor": a.actor, "target_id": a.target_id,
-        "at": rfc3339(a.at), "request_id": a.request_id, "severity": a.severity, "data": a.data,
+        "id": a.id,
+        "code": a.code,
+        "tenant_id": a.tenant_id,
+        "actor": a.actor,
+        "target_id": a.target_id,
+        "at": rfc3339(a.at),
+        "request_id": a.request_id,
+        "severity": a.severity,
+        "data": a.data,
     })
 }
 
@@ -314,6 +336,10 @@ mod tests {
             resets_epoch: None,
         };
         let s = to_csv(&[c]).unwrap();
-        assert_eq!(s, "license_id,customer_email,metric,period,limit,used,overage\n,\"a,b@example.com\",api-calls,2026-11,10,12,2\n");
+        let header = "license_id,customer_email,metric,period,limit,used,overage\n";
+        assert_eq!(
+            s,
+            format!("{header},\"a,b@example.com\",api-calls,2026-11,10,12,2\n")
+        );
     }
 }

@@ -244,6 +244,20 @@ impl TenantStore {
 
 // ---------------------------------------------------------------- errors
 
+/// A single-item conditional write's result: `Ok(false)` when its
+/// condition did not hold.
+pub(crate) fn conditional<O, E, R>(op: &str, res: Result<O, SdkError<E, R>>) -> Result<bool, Error>
+where
+    E: ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(sdk_error(op, e)),
+    }
+}
+
 /// Any SDK failure that is not a domain outcome: throttling and transport are
 /// retryable (503), anything else is a bug or misconfiguration (500).
 pub fn sdk_error<E, R>(op: &str, e: SdkError<E, R>) -> Error

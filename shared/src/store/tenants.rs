@@ -2,7 +2,7 @@
 
 use super::attrs as a;
 use super::write::{from_item, get_s, PutIf, Txn, TxnError, Write};
-use super::{keys, sdk_error, Store, TenantStore};
+use super::{keys, Store, TenantStore};
 use crate::clock::rfc3339;
 use crate::domain::{
     ApiKeyRecord, AuditEvent, SeedRecord, StageState, Tenant, TenantSettings, TenantStatus,
@@ -271,17 +271,7 @@ impl TenantStore {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(sdk_error("PutItem", err)),
-        }
+        super::conditional("PutItem", res)
     }
 
     /// Mark the tenant's first admin key activated (once).

@@ -301,17 +301,7 @@ impl Write {
             .set_expression_attribute_values(self.e.values())
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(sdk_error("UpdateItem", err)),
-        }
+        super::conditional("UpdateItem", res)
     }
 }
 

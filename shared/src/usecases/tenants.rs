@@ -284,7 +284,13 @@ pub async fn provision(
                     Error::Internal(d) | Error::Unavailable(d) => d.clone(),
                     other => other.to_string(),
                 };
-                tracing::warn!(tenant = %tenant_id, stage = name, attempts, error = %detail, "provisioning stage failed");
+                tracing::warn!(
+                    tenant = %tenant_id,
+                    stage = name,
+                    attempts,
+                    error = %detail,
+                    "provisioning stage failed"
+                );
                 store
                     .set_stage(
                         tenant_id,
@@ -346,8 +352,12 @@ async fn run_stage(
         "entitlements_catalogue" => {
             let catalogue = json!({
                 "features": {
-                    "api-calls": { "type": "metered", "limit": 10000, "period": "month", "overage": "deny" },
-                    "seats": { "type": "metered", "limit": 5, "period": "total", "overage": "deny" },
+                    "api-calls": {
+                        "type": "metered", "limit": 10000, "period": "month", "overage": "deny",
+                    },
+                    "seats": {
+                        "type": "metered", "limit": 5, "period": "total", "overage": "deny",
+                    },
                     "priority-support": { "type": "boolean" },
                     "sso": { "type": "boolean" },
                 },
@@ -358,7 +368,10 @@ async fn run_stage(
         }
         "usage_counters" => {
             let totals = json!({
-                "licenses_issued": 0, "activations": 0, "usage_records": 0, "created_at": created_at,
+                "licenses_issued": 0,
+                "activations": 0,
+                "usage_records": 0,
+                "created_at": created_at,
             });
             ts.seed(SeedRecord::UsageTotals, &totals).await?;
             Ok("done")

@@ -135,7 +135,16 @@ pub fn gateway_event(parts: &http::request::Parts, body: &Bytes) -> Value {
             "apiId": "local",
             "domainName": "localhost",
             "domainPrefix": "localhost",
-            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent").cloned().unwrap_or(Value::String(String::new())) },
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers
+                    .get("user-agent")
+                    .cloned()
+                    .unwrap_or(Value::String(String::new())),
+            },
             "requestId": ulid::Ulid::new().to_string(),
             "routeKey": "$default",
             "stage": "$default",

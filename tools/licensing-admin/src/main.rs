@@ -103,7 +103,11 @@ async fn main() -> Result<(), BoxError> {
                     serde_json::json!({
                         "function": f.name(),
                         "settings": f.settings().iter().map(|s| s.env_var()).collect::<Vec<_>>(),
-                        "routes": ROUTES.iter().filter(|r| r.function == Some(*f)).map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
+                        "routes": ROUTES
+                            .iter()
+                            .filter(|r| r.function == Some(*f))
+                            .map(|r| format!("{} {}", r.method, r.path))
+                            .collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -169,7 +173,10 @@ async fn main() -> Result<(), BoxError> {
                 },
         } => {
             let req: TenantRequest = serde_json::from_value(serde_json::json!({
-                "tenant_id": tenant_id, "name": name, "admin_email": admin_email.to_lowercase(), "plan": plan,
+                "tenant_id": tenant_id,
+                "name": name,
+                "admin_email": admin_email.to_lowercase(),
+                "plan": plan,
             }))
             .map_err(|e| format!("invalid tenant: {e}"))?;
             let _: Plan = req.plan;

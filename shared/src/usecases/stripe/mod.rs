@@ -317,7 +317,11 @@ impl Cx<'_> {
     }
 
     fn audit_applied(&self, license: &LicenseId, data: Value) -> AuditEvent {
-        let mut d = json!({ "event_id": self.ev.id, "type": self.ev.kind, "event_created": self.ev.created });
+        let mut d = json!({
+            "event_id": self.ev.id,
+            "type": self.ev.kind,
+            "event_created": self.ev.created,
+        });
         if let (Some(o), Value::Object(extra)) = (d.as_object_mut(), data) {
             o.extend(extra);
         }
@@ -485,7 +489,8 @@ impl Cx<'_> {
             .or_else(|| sub.and_then(|s| s.email.clone()));
         let Some(email) = email else {
             return Ok(Err(NotIssued::Pending(format!(
-                "no license for subscription {sub_id} yet: its state is kept until checkout.session.completed arrives"
+                "no license for subscription {sub_id} yet: its state is kept until \
+                 checkout.session.completed arrives"
             ))));
         };
         let checkout_at = checkout
@@ -527,11 +532,16 @@ impl Cx<'_> {
         let policy: Arc<Policy> = match named {
             Some(id) => match self.policies.get(self.ts, &id).await? {
                 Some(p) => p,
-                None => return Ok(Err(NotIssued::Refused(format!("metadata.policy names no policy of this tenant ({id})")))),
+                None => {
+                    let why = format!("metadata.policy names no policy of this tenant ({id})");
+                    return Ok(Err(NotIssued::Refused(why)));
+                }
             },
             None if prices.is_empty() => {
                 return Ok(Err(NotIssued::Pending(format!(
-                    "the policy of subscription {sub_id} is not known yet: set metadata.policy on the checkout session, or enable customer.subscription.created so its price is seen"
+                    "the policy of subscription {sub_id} is not known yet: set metadata.policy \
+                     on the checkout session, or enable customer.subscription.created so its \
+                     price is seen"
                 ))))
             }
             None => match self.policy_for_prices(&prices).await? {
@@ -574,11 +584,28 @@ impl Cx<'_> {
             stripe_event_at: state.at.max(self.ev.created),
             now,
         })?;
-        let created = AuditEvent::new(self.ts.tenant_id(), AuditCode::LicenseCreated, ACTOR, license.id.as_str(), now, &self.actor.request_id)
-            .with_data(json!({ "policy": license.policy, "customer_email": license.customer_email, "stripe_subscription_id": sub_id }));
+        let created = self
+            .actor
+            .audit(
+                self.ts.tenant_id(),
+                AuditCode::LicenseCreated,
+                license.id.as_str(),
+                now,
+            )
+            .with_data(json!({
+                "policy": license.policy,
+                "customer_email": license.customer_email,
+                "stripe_subscription_id": sub_id,
+            }));
         let applied = self.audit_applied(
             &license.id,
-            json!({ "subscription_id": sub_id, "issued": true, "status": status.as_str(), "policy": license.policy, "expires_at": license.expires_at.map(rfc3339) }),
+            json!({
+                "subscription_id": sub_id,
+                "issued": true,
+                "status": status.as_str(),
+                "policy": license.policy,
+                "expires_at": license.expires_at.map(rfc3339),
+            }),
         );
         let rec = self.record(Outcome::Applied, None, Some(license.id.clone()));
         match self
