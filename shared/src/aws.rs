@@ -19,10 +19,26 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
 }
 
+/// DynamoDB calls are bounded in time: an attempt that hangs is abandoned
+/// after [`DYNAMODB_ATTEMPT_TIMEOUT`] and retried by the SDK (standard retry
+/// mode: throttling, 5xx and timeouts, with backoff); once
+/// [`DYNAMODB_OPERATION_TIMEOUT`] has passed the request answers 503 with
+/// `Retry-After`, well inside the functions' 10 s timeout.
+pub const DYNAMODB_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+pub const DYNAMODB_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(7);
+
 impl Clients {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
+            .operation_timeout(DYNAMODB_OPERATION_TIMEOUT)
+            .build();
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .build();
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
         }

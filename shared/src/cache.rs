@@ -11,8 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// How long a resolved API key (and its tenant's status) is trusted.
-pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long a resolved API key (and its tenant's status) is trusted before
+/// it is read again: revocation, key expiry and tenant suspension take effect
+/// in every instance within this, at the cost of one `BatchGetItem` per key
+/// per instance per this interval (0.2 reads per key per instance-second).
+pub const KEY_FRESHNESS: time::Duration = time::Duration::seconds(5);
+/// How often one instance records a key's `last_used_at`.
+pub const TOUCH_EVERY: time::Duration = time::Duration::seconds(60);
 /// How long a policy is cached by the functions that read it.
 pub const POLICY_CACHE_TTL: Duration = Duration::from_secs(60);
 
@@ -59,11 +64,12 @@ impl Policies {
     }
 }
 
-/// An API key as resolved from the store, with its tenant.
+/// An API key as resolved from the store, with its tenant, and when.
 #[derive(Debug)]
 pub struct ResolvedKey {
     pub key: ApiKeyRecord,
     pub tenant: Tenant,
+    pub read_at: OffsetDateTime,
 }
 
 /// A caller authenticated by API key.
@@ -80,19 +86,32 @@ pub struct KeyPrincipal {
     pub default_grace_days: u32,
 }
 
-/// API keys: the pepper that hashes them and the cache of resolved keys.
+/// API keys: the pepper that hashes them, the cache of resolved keys
+/// (fresh for [`KEY_FRESHNESS`] on the app's clock) and when this instance
+/// last recorded each key's use.
 pub struct ApiKeys {
     pepper: Option<Pepper>,
     cache: Cache<(TenantId, ApiKeyId), Arc<ResolvedKey>>,
+    touched: Cache<(TenantId, ApiKeyId), OffsetDateTime>,
 }
 
 impl ApiKeys {
     pub fn new(pepper: Option<Pepper>) -> Self {
+        // The moka TTLs only bound memory; freshness is judged on the app's clock.
         let cache = Cache::builder()
             .max_capacity(10_000)
-            .time_to_live(KEY_CACHE_TTL)
+            .time_to_live(Duration::from_secs(60))
+            .support_invalidation_closures()
             .build();
-        Self { pepper, cache }
+        let touched = Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(Duration::from_secs(120))
+            .build();
+        Self {
+            pepper,
+            cache,
+            touched,
+        }
     }
 
     pub fn pepper(&self) -> Result<&Pepper, Error> {
@@ -101,11 +120,12 @@ impl ApiKeys {
             .ok_or_else(|| Error::internal("this function has no pepper configured"))
     }
 
-    /// Authenticate an `X-API-Key`. On a cache miss the key and its tenant
-    /// come from one BatchGetItem, the secret is verified once, and
-    /// `last_used_at` is written by a task that runs alongside the request
-    /// (the caller awaits it before it answers, so a frozen Lambda never
-    /// leaves it half done).
+    /// Authenticate an `X-API-Key`. On a miss (or a cached key older than
+    /// [`KEY_FRESHNESS`]) the key and its tenant come from one BatchGetItem
+    /// and the secret is verified once. At most every [`TOUCH_EVERY`] per
+    /// key, `last_used_at` is written by a task that runs alongside the
+    /// request (the caller awaits it before it answers, so a frozen Lambda
+    /// never leaves it half done).
     pub async fn authenticate(
         &self,
         store: &Store,
@@ -116,8 +136,11 @@ impl ApiKeys {
             .and_then(|h| ApiKeySecret::parse(h.trim()))
             .ok_or(Error::Unauthenticated)?;
         let cache_key = (secret.tenant.clone(), secret.key_id.clone());
-        let mut touch = None;
-        let resolved = match self.cache.get(&cache_key) {
+        let cached = self
+            .cache
+            .get(&cache_key)
+            .filter(|r| now - r.read_at < KEY_FRESHNESS);
+        let resolved = match cached {
             Some(r) => {
                 if !self.pepper()?.verify(secret.secret_bytes(), &r.key.hash) {
                     return Err(Error::Unauthenticated);
@@ -128,27 +151,42 @@ impl ApiKeys {
                 let ts = store.tenant(&secret.tenant);
                 let (key, tenant) = ts.resolve_key(&secret.key_id).await?;
                 let (Some(key), Some(tenant)) = (key, tenant) else {
+                    self.cache.invalidate(&cache_key);
                     return Err(Error::Unauthenticated);
                 };
                 // Verify before caching or touching: a wrong secret must not refresh anything.
                 if !self.pepper()?.verify(secret.secret_bytes(), &key.hash) {
                     return Err(Error::Unauthenticated);
                 }
-                let r = Arc::new(ResolvedKey { key, tenant });
-                // Only an active tenant's keys are cached: a tenant that is
-                // still provisioning is let in the moment it becomes active.
-                if r.tenant.status == TenantStatus::Active {
-                    self.cache.insert(cache_key, r.clone());
+                // Keys of suspended, closed and failed tenants are cached too
+                // (their requests answer TENANT_INACTIVE without a read each);
+                // a tenant still provisioning is read each time, so it is let
+                // in the moment it becomes active.
+                let r = Arc::new(ResolvedKey {
+                    key,
+                    tenant,
+                    read_at: now,
+                });
+                if r.tenant.status != TenantStatus::Provisioning {
+                    self.cache.insert(cache_key.clone(), r.clone());
                 }
-                let id = secret.key_id.clone();
-                touch = Some(tokio::spawn(async move {
-                    if let Err(e) = ts.touch_key(&id, now).await {
-                        tracing::warn!(error = %e, key_id = %id, "could not record last_used_at");
-                    }
-                }));
                 r
             }
         };
+        let mut touch = None;
+        let due = self
+            .touched
+            .get(&cache_key)
+            .is_none_or(|at| now - at >= TOUCH_EVERY);
+        if due && resolved.key.usable_at(now) {
+            self.touched.insert(cache_key, now);
+            let (ts, id) = (store.tenant(&secret.tenant), secret.key_id.clone());
+            touch = Some(tokio::spawn(async move {
+                if let Err(e) = ts.touch_key(&id, now).await {
+                    tracing::warn!(error = %e, key_id = %id, "could not record last_used_at");
+                }
+            }));
+        }
         if !resolved.key.usable_at(now) {
             return Err(Error::Unauthenticated);
         }
@@ -166,5 +204,17 @@ impl ApiKeys {
     /// Forget a cached key (after revoking it in this instance).
     pub fn forget(&self, tenant: &TenantId, id: &ApiKeyId) {
         self.cache.invalidate(&(tenant.clone(), id.clone()));
+    }
+
+    /// Forget every cached key of a tenant (after suspending or closing it
+    /// in this instance: effective here at once, elsewhere within
+    /// [`KEY_FRESHNESS`]).
+    pub fn forget_tenant(&self, tenant: &TenantId) {
+        let t = tenant.clone();
+        if let Err(e) = self.cache.invalidate_entries_if(move |(kt, _), _| *kt == t) {
+            // Only when the cache was built without invalidation closures.
+            tracing::error!(error = %e, "could not drop a tenant's cached keys");
+            self.cache.invalidate_all();
+        }
     }
 }

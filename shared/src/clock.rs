@@ -46,13 +46,15 @@ impl Clock for ManualClock {
 /// end (year 9999): never a panic.
 pub fn add_days(t: OffsetDateTime, days: u32) -> Result<OffsetDateTime, crate::error::Error> {
     t.checked_add(time::Duration::days(i64::from(days)))
-        .filter(|end| end.year() <= 9999)
+        .filter(|end| end.year() <= MAX_YEAR)
         .ok_or_else(|| crate::error::Error::validation("the resulting date is past the year 9999"))
 }
 
 /// RFC 3339 with millisecond precision in UTC, the form every response uses.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
+    // Every time the service keeps is UTC already ([`parse_rfc3339`]); the
+    // checked conversion only guards against a panic, never changes a value.
+    let t = t.checked_to_offset(time::UtcOffset::UTC).unwrap_or(t);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         t.year(),
@@ -65,6 +67,19 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     )
 }
 
+/// The latest year a time may have, in UTC (the calendar `time` supports
+/// without its large-dates feature).
+pub const MAX_YEAR: i32 = 9999;
+
+/// Parse an RFC 3339 timestamp into UTC. A time whose UTC form falls outside
+/// years 1 to 9999 (e.g. `9999-12-31T23:59:59-01:00`) is refused, never
+/// converted with a panic.
+pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
+    let t = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    t.checked_to_offset(time::UtcOffset::UTC)
+        .filter(|t| (1..=MAX_YEAR).contains(&t.year()))
+}
+
 /// Serde adapter: RFC 3339 UTC strings with milliseconds.
 pub mod ts {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -75,9 +90,9 @@ pub mod ts {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
         let s = String::deserialize(d)?;
-        OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
-            .map(|t| t.to_offset(time::UtcOffset::UTC))
-            .map_err(|_| serde::de::Error::custom("must be an RFC 3339 timestamp"))
+        super::parse_rfc3339(&s).ok_or_else(|| {
+            serde::de::Error::custom("must be an RFC 3339 timestamp between years 1 and 9999 (UTC)")
+        })
     }
 
     pub mod option {
@@ -98,9 +113,10 @@ pub mod ts {
         ) -> Result<Option<OffsetDateTime>, D::Error> {
             let s = Option::<String>::deserialize(d)?;
             s.map(|s| {
-                OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
-                    .map(|t| t.to_offset(time::UtcOffset::UTC))
-                    .map_err(|_| serde::de::Error::custom("must be an RFC 3339 timestamp"))
+                super::super::parse_rfc3339(&s).ok_or_else(|| {
+                    let msg = "must be an RFC 3339 timestamp between years 1 and 9999 (UTC)";
+                    serde::de::Error::custom(msg)
+                })
             })
             .transpose()
         }
@@ -111,6 +127,19 @@ pub mod ts {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn timestamps_past_the_calendar_are_refused_not_panicked_on() {
+        assert!(parse_rfc3339("9999-12-31T23:59:59-01:00").is_none());
+        assert!(parse_rfc3339("0001-01-01T00:30:00+01:00").is_none());
+        assert!(parse_rfc3339("9999-12-31T22:59:59-01:00").is_some());
+        let t = parse_rfc3339("2026-11-30T12:00:00+02:00").unwrap();
+        assert_eq!(rfc3339(t), "2026-11-30T10:00:00.000Z");
+        let near_end = parse_rfc3339("9999-12-30T00:00:00Z").unwrap();
+        assert!(add_days(near_end, 2).is_err());
+        assert!(add_days(near_end, u32::MAX).is_err());
+        assert!(add_days(near_end, 1).is_ok());
+    }
 
     #[test]
     fn formats_utc_millis() {

@@ -171,6 +171,7 @@ pub enum PlatformOp {
     TenantSuspend,
     TenantReactivate,
     TenantClose,
+    AdminKeyCreate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -430,6 +431,12 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/v1/platform/tenants/{id}/close",
         plat(PlatformOp::TenantClose),
+        PROVISION,
+    ),
+    r(
+        "POST",
+        "/v1/platform/tenants/{id}/admin-keys",
+        plat(PlatformOp::AdminKeyCreate),
         PROVISION,
     ),
     r(

@@ -54,6 +54,17 @@ macro_rules! string_newtype {
     };
 }
 
+/// Characters that render as nothing: zero-width spaces and joiners,
+/// direction marks and overrides, the BOM, the soft hyphen. Two
+/// fingerprints that look the same must be the same.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+        | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+        | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}')
+}
+
 fn slug(s: &str, min: usize, max: usize) -> Result<(), &'static str> {
     let b = s.as_bytes();
     if b.len() < min || b.len() > max {
@@ -132,10 +143,13 @@ string_newtype!(
     /// A machine fingerprint chosen by the client app.
     Fingerprint, "fingerprint", |s| {
         if s.is_empty() || s.len() > 256 {
-            return Err("must be 1 to 256 characters");
+            return Err("must be 1 to 256 bytes of UTF-8");
         }
-        if s.chars().any(|c| c.is_control()) {
-            return Err("may not contain control characters");
+        if s.chars().any(|c| c.is_control() || invisible(c)) {
+            return Err("may not contain control or invisible (zero-width) characters");
+        }
+        if s.trim().is_empty() {
+            return Err("may not be blank");
         }
         Ok(())
     }
@@ -352,6 +366,25 @@ impl ApiKeySecret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_and_invisible_fingerprints_are_refused() {
+        for bad in [
+            "",
+            " ",
+            "   ",
+            "\t",
+            "\u{200B}",
+            "a\u{200B}b",
+            "\u{FEFF}",
+            "m\u{202E}1",
+        ] {
+            assert!(Fingerprint::parse(bad).is_err(), "{bad:?}");
+        }
+        for good in ["machine-1", "Büro PC", "a b", "🖥️"] {
+            assert!(Fingerprint::parse(good).is_ok(), "{good:?}");
+        }
+    }
 
     #[test]
     fn tenant_ids() {

@@ -181,3 +181,81 @@ pub struct PolicyPatch {
     pub grace_period_days: Option<u32>,
     pub stripe_price_ids: Option<Vec<String>>,
 }
+
+/// The bounds of policy and entitlement fields (also in `docs/openapi.yaml`).
+/// They keep every date and counter computation far inside its type.
+pub mod bounds {
+    /// Seats per license.
+    pub const MAX_ACTIVATIONS: u32 = 1_000_000;
+    /// A policy's license duration: 100 years.
+    pub const MAX_DURATION_DAYS: u32 = 36_500;
+    /// A policy's grace period after a failed payment: 10 years.
+    pub const MAX_GRACE_PERIOD_DAYS: u32 = 3_650;
+    /// A metered entitlement's limit: 10^15, far below `i64::MAX`, which is
+    /// what DynamoDB arithmetic and every client's JSON number can hold.
+    pub const MAX_METERED_LIMIT: u64 = 1_000_000_000_000_000;
+    /// Entitlements per policy, overrides per license.
+    pub const MAX_ENTITLEMENTS: usize = 100;
+}
+
+use crate::error::Error;
+
+impl EntitlementSpec {
+    /// Refuse values outside [`bounds`], naming the feature.
+    pub fn check(&self, feature: &Feature) -> Result<(), Error> {
+        match self {
+            EntitlementSpec::Metered { limit, .. } if *limit > bounds::MAX_METERED_LIMIT => {
+                Err(Error::validation(format!(
+                    "entitlements.{feature}.limit must be at most {}",
+                    bounds::MAX_METERED_LIMIT
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A policy's entitlements: at most [`bounds::MAX_ENTITLEMENTS`], each in bounds.
+pub fn check_entitlements(e: &Entitlements) -> Result<(), Error> {
+    if e.len() > bounds::MAX_ENTITLEMENTS {
+        let msg = format!(
+            "a policy may define at most {} entitlements",
+            bounds::MAX_ENTITLEMENTS
+        );
+        return Err(Error::validation(msg));
+    }
+    e.iter().try_for_each(|(f, spec)| spec.check(f))
+}
+
+pub fn check_max_activations(n: u32) -> Result<(), Error> {
+    if n > bounds::MAX_ACTIVATIONS {
+        let msg = format!(
+            "max_activations must be at most {}",
+            bounds::MAX_ACTIVATIONS
+        );
+        return Err(Error::validation(msg));
+    }
+    Ok(())
+}
+
+/// `None` is perpetual; otherwise 1 to [`bounds::MAX_DURATION_DAYS`].
+pub fn check_duration_days(d: Option<u32>) -> Result<(), Error> {
+    match d {
+        Some(d) if d == 0 || d > bounds::MAX_DURATION_DAYS => Err(Error::validation(format!(
+            "duration_days must be from 1 to {}, or null for perpetual",
+            bounds::MAX_DURATION_DAYS
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub fn check_grace_period_days(d: u32) -> Result<(), Error> {
+    if d > bounds::MAX_GRACE_PERIOD_DAYS {
+        let msg = format!(
+            "grace_period_days must be at most {}",
+            bounds::MAX_GRACE_PERIOD_DAYS
+        );
+        return Err(Error::validation(msg));
+    }
+    Ok(())
+}

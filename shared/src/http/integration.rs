@@ -132,14 +132,17 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: IntegrationOp) -> Result<
             Ok(Reply::ok(views::entitlement_check_view(&c, now)))
         }
         IntegrationOp::UsageRecord => {
-            let idempotency_key = match ctx.header("x-idempotency-key") {
+            // Read as bytes: a header that is not visible ASCII is refused,
+            // never taken for an absent one (a retry would count twice).
+            let raw = ctx.headers.get("x-idempotency-key").map(|v| v.as_bytes());
+            let idempotency_key = match raw {
                 None => None,
                 Some(k)
                     if !k.is_empty()
                         && k.len() <= 255
-                        && k.bytes().all(|c| c.is_ascii_graphic() || c == b' ') =>
+                        && k.iter().all(|c| c.is_ascii_graphic() || *c == b' ') =>
                 {
-                    Some(k.to_string())
+                    Some(String::from_utf8_lossy(k).into_owned())
                 }
                 Some(_) => {
                     let msg = "X-Idempotency-Key must be 1 to 255 printable ASCII characters";

@@ -131,15 +131,6 @@ struct PolicyPatchBody {
     stripe_price_ids: Option<Vec<String>>,
 }
 
-fn check_entitlements(e: &Entitlements) -> Result<(), Error> {
-    if e.len() > 100 {
-        return Err(Error::validation(
-            "a policy may define at most 100 entitlements",
-        ));
-    }
-    Ok(())
-}
-
 fn check_price_ids(ids: &[String]) -> Result<(), Error> {
     if ids.len() > 20
         || ids
@@ -148,15 +139,6 @@ fn check_price_ids(ids: &[String]) -> Result<(), Error> {
     {
         return Err(Error::validation(
             "stripe_price_ids: at most 20 ids of 1 to 255 characters",
-        ));
-    }
-    Ok(())
-}
-
-fn check_duration(d: Option<u32>) -> Result<(), Error> {
-    if d == Some(0) {
-        return Err(Error::validation(
-            "duration_days must be at least 1, or null for perpetual",
         ));
     }
     Ok(())
@@ -174,7 +156,11 @@ async fn policies(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
             bounded("name", &b.name, 200)?;
             check_entitlements(&b.entitlements)?;
             check_price_ids(&b.stripe_price_ids)?;
-            check_duration(b.duration_days)?;
+            check_duration_days(b.duration_days)?;
+            check_max_activations(b.max_activations)?;
+            if let Some(g) = b.grace_period_days {
+                check_grace_period_days(g)?;
+            }
             let input = catalog::PolicyInput {
                 product: b.product,
                 name: b.name,
@@ -208,7 +194,13 @@ async fn policies(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
                 bounded("name", n, 200)?;
             }
             if let Some(d) = b.duration_days {
-                check_duration(d)?;
+                check_duration_days(d)?;
+            }
+            if let Some(n) = b.max_activations {
+                check_max_activations(n)?;
+            }
+            if let Some(g) = b.grace_period_days {
+                check_grace_period_days(g)?;
             }
             if let Some(e) = &b.entitlements {
                 check_entitlements(e)?;
@@ -303,8 +295,19 @@ async fn licenses(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
         LicenseOp::Patch => {
             let id = license_id(ctx)?;
             let b: LicensePatchBody = request::json(ctx.body)?;
-            if b.entitlements.as_ref().is_some_and(|e| e.len() > 100) {
-                return Err(Error::validation("at most 100 entitlement overrides"));
+            if let Some(e) = &b.entitlements {
+                if e.len() > bounds::MAX_ENTITLEMENTS {
+                    let msg = format!("at most {} entitlement overrides", bounds::MAX_ENTITLEMENTS);
+                    return Err(Error::validation(msg));
+                }
+                for (f, change) in e {
+                    if let licensing::OverrideChange::Set(spec) = change {
+                        spec.check(f)?;
+                    }
+                }
+            }
+            if let Some(n) = b.max_activations {
+                check_max_activations(n)?;
             }
             let patch = licensing::LicensePatch {
                 metadata: b.metadata.map(|m| request::metadata(Some(m))).transpose()?,

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::functions::{Function, Op, PublicOp, Route, Surface, ROUTES};
 use crate::store::TenantStore;
 use envelope::{render, render_error, Reply};
+use futures::FutureExt;
 use lambda_http::{Body, Request, RequestExt, Response};
 use request::Query;
 use std::collections::HashMap;
@@ -104,7 +105,22 @@ pub async fn handle(app: &App, function: Option<Function>, req: Request) -> Resp
         let started = std::time::Instant::now();
         let mut rate: Option<RateState> = None;
         let mut touch = None;
-        let result = serve(app, function, &req, &request_id, &mut rate, &mut touch).await;
+        // The backstop: a panic anywhere below answers a 500 envelope (and is
+        // logged) instead of dropping the connection. Bad input never gets
+        // here; it is refused with a 4xx long before.
+        let served = serve(app, function, &req, &request_id, &mut rate, &mut touch);
+        let result = match std::panic::AssertUnwindSafe(served).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %what, "a handler panicked");
+                Err(Error::internal(format!("panic: {what}")))
+            }
+        };
         // The last_used_at write ran alongside the request; finish it before
         // answering, since Lambda freezes the environment after the response.
         if let Some(t) = touch {

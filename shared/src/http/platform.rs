@@ -48,8 +48,24 @@ pub async fn serve(ctx: &Ctx<'_>, op: PlatformOp) -> Result<Reply, Error> {
                 tenants::request(&app.store, app.pepper()?, queue, &req, ctx.now).await?;
             let mut data = views::tenant_view(&reserved.tenant);
             data["admin_api_key"] = json!(reserved.admin_key);
+            if reserved.admin_key.is_none() {
+                data["admin_api_key_note"] = json!(format!(
+                    "the first admin key is shown once, when the tenant is created; \
+                     POST /v1/platform/tenants/{}/admin-keys makes a new one",
+                    req.tenant_id
+                ));
+            }
             data["created"] = json!(reserved.created);
             Ok(Reply::accepted(data))
+        }
+        PlatformOp::AdminKeyCreate => {
+            let t = tenant_id()?;
+            let pepper = app.pepper()?;
+            let (rec, key) =
+                tenants::new_admin_key(&app.store, pepper, &t, &ctx.request_id, ctx.now).await?;
+            let mut v = views::api_key_view(&rec);
+            v["key"] = json!(key);
+            Ok(Reply::created(v))
         }
         PlatformOp::TenantGet => {
             let tenant = app
@@ -67,6 +83,9 @@ pub async fn serve(ctx: &Ctx<'_>, op: PlatformOp) -> Result<Reply, Error> {
             };
             let t = tenant_id()?;
             let tenant = tenants::lifecycle(&app.store, &t, what, &ctx.request_id, ctx.now).await?;
+            // This instance drops the tenant's keys at once; the others
+            // re-read them within KEY_FRESHNESS.
+            app.keys.forget_tenant(&t);
             Ok(Reply::ok(views::tenant_view(&tenant)))
         }
     }

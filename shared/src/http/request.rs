@@ -63,8 +63,8 @@ impl Query {
     pub fn timestamp(&self, k: &str) -> Result<Option<time::OffsetDateTime>, Error> {
         self.get(k)
             .map(|v| {
-                time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| Error::validation(format!("{k} must be an RFC 3339 timestamp")))
+                crate::clock::parse_rfc3339(v)
+                    .ok_or_else(|| Error::validation(format!("{k} must be an RFC 3339 timestamp")))
             })
             .transpose()
     }

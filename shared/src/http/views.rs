@@ -293,6 +293,17 @@ pub fn tenant_view(t: &Tenant) -> Value {
 }
 
 /// CSV of usage rows, with a header row.
+/// A text cell a spreadsheet will not run as a formula: a leading `=`, `+`,
+/// `-`, `@`, tab or carriage return is escaped with `'` (OWASP's advice for
+/// CSV injection).
+fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}").into()
+    } else {
+        s.into()
+    }
+}
+
 pub fn to_csv(rows: &[UsageCounter]) -> Result<String, Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -308,7 +319,7 @@ pub fn to_csv(rows: &[UsageCounter]) -> Result<String, Error> {
     for c in rows {
         w.write_record([
             c.license_id.as_ref().map(|l| l.as_str()).unwrap_or(""),
-            c.customer_email.as_ref().map(|e| e.as_str()).unwrap_or(""),
+            &csv_text(c.customer_email.as_ref().map(|e| e.as_str()).unwrap_or("")),
             c.metric.as_str(),
             c.period.as_str(),
             &c.limit.map(|l| l.to_string()).unwrap_or_default(),
@@ -341,5 +352,18 @@ mod tests {
             s,
             format!("{header},\"a,b@example.com\",api-calls,2026-11,10,12,2\n")
         );
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        for (email, cell) in [
+            ("=cmd|' /c calc'!a@x.co", "'=cmd|' /c calc'!a@x.co"),
+            ("+1@x.co", "'+1@x.co"),
+            ("-1@x.co", "'-1@x.co"),
+            ("@a@x.co", "'@a@x.co"),
+            ("ann@x.co", "ann@x.co"),
+        ] {
+            assert_eq!(csv_text(email), cell);
+        }
     }
 }

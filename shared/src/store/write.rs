@@ -439,13 +439,17 @@ impl Txn {
             .into_iter()
             .map(|i| with_table(i, table))
             .collect();
+        // One token for every attempt of this commit: on AWS a retry of a
+        // commit whose answer was lost (a timeout, a 500) is then a no-op
+        // that answers success, not a second commit.
+        let token = self.token.or_else(|| Some(ulid::Ulid::new().to_string()));
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let res = db
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
-                .set_client_request_token(self.token.clone())
+                .set_client_request_token(token.clone())
                 .send()
                 .await;
             let err = match res {

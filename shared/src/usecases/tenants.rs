@@ -2,10 +2,10 @@
 //! pipeline that seeds every record a tenant starts with. The Platform API,
 //! the SQS worker and the bootstrap CLI all go through this code.
 
-use crate::crypto::{hmac_sha256, sha256_hex, Pepper};
+use crate::crypto::{sha256_hex, Pepper};
 use crate::domain::*;
 use crate::error::Error;
-use crate::ids::{ApiKeyId, Email, TenantId};
+use crate::ids::{Email, TenantId};
 use crate::provisioning::ProvisioningQueue;
 use crate::store::tenants::CreateTenant;
 use crate::store::Store;
@@ -79,40 +79,12 @@ impl StageHook for NoHook {
     }
 }
 
-/// The tenant's first admin key is derived from the pepper and the request,
-/// so a retried request gets the same key back without the service ever
-/// storing the secret.
-pub fn admin_key_for(pepper: &Pepper, req: &TenantRequest) -> (ApiKeyId, crate::ids::ApiKeySecret) {
-    let digest = req.digest();
-    let seed = |label: &str| {
-        hmac_sha256(
-            pepper.derivation_key(),
-            &[
-                label.as_bytes(),
-                b"\0",
-                req.tenant_id.as_str().as_bytes(),
-                b"\0",
-                digest.as_bytes(),
-            ],
-        )
-    };
-    let id_bits = seed("admin-key-id");
-    let mut id_bytes = [0u8; 16];
-    id_bytes.copy_from_slice(&id_bits[..16]);
-    // Keep the ULID's timestamp part in range (first character 0-7).
-    id_bytes[0] &= 0x7f;
-    let ulid = ulid::Ulid::from_bytes(id_bytes);
-    let secret = crate::ids::ApiKeySecret::from_parts(
-        req.tenant_id.clone(),
-        ulid,
-        hex::encode(seed("admin-key-secret")),
-    );
-    (secret.key_id.clone(), secret)
-}
-
 pub struct Reserved {
     pub tenant: Tenant,
-    pub admin_key: String,
+    /// The first admin key, shown once: only when this request created the
+    /// tenant. It is random and stored only as its hash, so it can never be
+    /// derived or read again ([`new_admin_key`] makes another).
+    pub admin_key: Option<String>,
     /// False when the same request had already reserved it.
     pub created: bool,
 }
@@ -127,8 +99,8 @@ fn stage(state: &str, attempts: u32, err: Option<String>, now: OffsetDateTime) -
 }
 
 /// Validate the request and reserve the id (one conditional transaction:
-/// tenant in `provisioning` + its admin key). Same request again: the same
-/// tenant and key; same id with another body: `TENANT_EXISTS`.
+/// tenant in `provisioning` + its random admin key). Same request again: the
+/// same tenant, without its key; same id with another body: `TENANT_EXISTS`.
 pub async fn reserve(
     store: &Store,
     pepper: &Pepper,
@@ -136,19 +108,15 @@ pub async fn reserve(
     now: OffsetDateTime,
 ) -> Result<Reserved, Error> {
     req.validate()?;
-    let (key_id, secret) = admin_key_for(pepper, req);
-    let admin = ApiKeyRecord {
-        id: key_id.clone(),
-        tenant_id: req.tenant_id.clone(),
-        name: "admin (provisioning)".into(),
-        scopes: vec![Scope::Admin],
-        hash: pepper.hash(secret.secret_bytes()),
-        created_at: now,
-        expires_at: None,
-        revoked_at: None,
-        last_used_at: None,
-        activated_at: None,
-    };
+    let (admin, secret) = super::catalog::new_api_key(
+        pepper,
+        &req.tenant_id,
+        "admin (provisioning)".into(),
+        vec![Scope::Admin],
+        None,
+        now,
+    );
+    let key_id = admin.id.clone();
     let mut stages = BTreeMap::new();
     for s in STAGES {
         stages.insert(s.to_string(), stage("pending", 0, None, now));
@@ -178,12 +146,12 @@ pub async fn reserve(
     {
         CreateTenant::Created => Ok(Reserved {
             tenant,
-            admin_key: secret.expose(),
+            admin_key: Some(secret),
             created: true,
         }),
         CreateTenant::AlreadyExists(t) => Ok(Reserved {
             tenant: *t,
-            admin_key: secret.expose(),
+            admin_key: None,
             created: false,
         }),
         CreateTenant::Conflict => Err(Error::conflict(
@@ -533,7 +501,41 @@ pub async fn bootstrap(
         .ok_or_else(|| Error::internal("bootstrapped tenant vanished"))?;
     Ok(Bootstrapped {
         tenant,
-        admin_key: reserved.admin_key,
+        admin_key: reserved
+            .admin_key
+            .ok_or_else(|| Error::internal("a created tenant without its key"))?,
         integration_key,
     })
+}
+
+/// A new admin key for an existing tenant (the operator's way back in when
+/// the first key was lost): shown once, audited with actor `operator`.
+pub async fn new_admin_key(
+    store: &Store,
+    pepper: &Pepper,
+    t: &TenantId,
+    request_id: &str,
+    now: OffsetDateTime,
+) -> Result<(ApiKeyRecord, String), Error> {
+    let tenant = store
+        .get_tenant(t)
+        .await?
+        .ok_or_else(|| Error::not_found("TENANT_NOT_FOUND", format!("no tenant '{t}'")))?;
+    if tenant.status == TenantStatus::Closed {
+        return Err(Error::conflict("TENANT_CLOSED", "the tenant is closed"));
+    }
+    let actor = Actor {
+        actor: "operator".into(),
+        request_id: request_id.to_string(),
+    };
+    super::catalog::create_api_key(
+        pepper,
+        &store.tenant(t),
+        &actor,
+        "admin (operator)".into(),
+        vec![Scope::Admin],
+        None,
+        now,
+    )
+    .await
 }

@@ -117,9 +117,12 @@ async fn provision_worker_answers_an_sqs_event_with_partial_failures() {
         .unwrap();
     assert_eq!(tenant.status, shared::domain::TenantStatus::Active);
     assert_eq!(
-        env.get("/v1/manage/api-keys", &reserved.admin_key)
-            .await
-            .status,
+        env.get(
+            "/v1/manage/api-keys",
+            reserved.admin_key.as_deref().unwrap()
+        )
+        .await
+        .status,
         200
     );
 }

@@ -124,7 +124,8 @@ async fn provision_end_to_end_with_a_retried_stage_and_duplicates() {
         "a known key's answers carry the rate-limit headers"
     );
 
-    // The same request again: the same tenant and key; a second message too.
+    // The same request again: the same tenant and a second message, but the
+    // first admin key is never shown again (it is random and stored hashed).
     let again = env
         .operator(
             "POST",
@@ -134,12 +135,19 @@ async fn provision_end_to_end_with_a_retried_stage_and_duplicates() {
         )
         .await;
     assert_eq!(
-        (
-            again.status,
-            again.data()["admin_api_key"].as_str(),
-            again.data()["created"].as_bool()
-        ),
-        (202, Some(admin.as_str()), Some(false))
+        (again.status, again.data()["created"].as_bool()),
+        (202, Some(false)),
+        "{again:?}"
+    );
+    assert!(again.data()["admin_api_key"].is_null(), "{again:?}");
+    assert!(
+        !again.text.contains(&admin),
+        "the first key is never shown again"
+    );
+    let note = again.data()["admin_api_key_note"].as_str().unwrap();
+    assert!(
+        note.contains(&format!("/v1/platform/tenants/{id}/admin-keys")),
+        "{note}"
     );
     shared::provisioning::enqueue(
         &env.clients.sqs,
@@ -201,6 +209,31 @@ async fn provision_end_to_end_with_a_retried_stage_and_duplicates() {
         .operator("POST", "/v1/platform/tenants", &token, Some(&other))
         .await;
     assert_eq!((c.status, c.code()), (409, "TENANT_EXISTS"));
+
+    // The operator's way back in: a new admin key, shown once, that works.
+    let path = format!("/v1/platform/tenants/{id}/admin-keys");
+    let k = env.operator("POST", &path, &token, None).await;
+    assert_eq!(k.status, 201, "{k:?}");
+    let new_key = k.data()["key"].as_str().unwrap().to_string();
+    assert_ne!(new_key, admin);
+    assert_eq!(k.data()["scopes"], json!(["admin"]));
+    let keys = env.get("/v1/manage/api-keys", &new_key).await;
+    assert_eq!(
+        (keys.status, keys.data().as_array().unwrap().len()),
+        (200, 2),
+        "{keys:?}"
+    );
+    let missing = env
+        .operator(
+            "POST",
+            "/v1/platform/tenants/no-such-tenant/admin-keys",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!((missing.status, missing.code()), (404, "TENANT_NOT_FOUND"));
+    let unauthorised = env.operator("POST", &path, "wrong-token", None).await;
+    assert_eq!(unauthorised.status, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -397,14 +397,23 @@ async fn unsigned_forged_stale_and_foreign_deliveries_are_refused_and_write_noth
     let r = post_signed(&env, &other.id, body.clone(), Some(good.clone())).await;
     assert_eq!((r.status, r.code()), (400, "INVALID_SIGNATURE"), "{r:?}");
 
-    // Unknown and malformed tenants: 404, whatever the signature.
+    // Unknown and malformed tenants answer exactly as a known tenant with a
+    // bad signature (bar the request id): the endpoint does not enumerate
+    // tenants.
+    let known = post_signed(&env, &other.id, body.clone(), Some(good.clone())).await;
+    let without_id = |r: &harness::Resp| {
+        let mut v: serde_json::Value = serde_json::from_str(&r.text).unwrap();
+        v["meta"]["request_id"] = serde_json::Value::Null;
+        v
+    };
     for tenant in ["nobody-here", "NOT_A_TENANT", "x"] {
         let r = post_signed(&env, tenant, body.clone(), Some(good.clone())).await;
         assert_eq!(
             (r.status, r.code()),
-            (404, "TENANT_NOT_FOUND"),
+            (400, "INVALID_SIGNATURE"),
             "{tenant}: {r:?}"
         );
+        assert_eq!(without_id(&r), without_id(&known), "{tenant}");
     }
 
     // Nothing was written anywhere.

@@ -57,9 +57,14 @@ pub async fn receive(
     now: OffsetDateTime,
     request_id: &str,
 ) -> Result<Receipt, Error> {
-    let not_found = || Error::not_found("TENANT_NOT_FOUND", "no tenant with that id");
-    let t = TenantId::parse(tenant).map_err(|_| not_found())?;
-    let record = deps.store.get_tenant(&t).await?.ok_or_else(not_found)?;
+    // An unknown tenant cannot have signed anything: the same answer as a
+    // bad signature, so the endpoint does not tell which tenants exist.
+    let t = TenantId::parse(tenant).map_err(|_| Error::InvalidSignature)?;
+    let record = deps
+        .store
+        .get_tenant(&t)
+        .await?
+        .ok_or(Error::InvalidSignature)?;
     tracing::Span::current().record("tenant", t.as_str());
     // No secret: nothing can verify, so nothing is accepted.
     let secret = deps.secrets.get(&t).await?.ok_or(Error::InvalidSignature)?;
