@@ -3,19 +3,17 @@
 //! DynamoDB round trip.
 
 use crate::aws::{Clients, Secrets};
-use crate::cache::{ApiKeys, KeyPrincipal, Policies};
+use crate::cache::{ApiKeys, Policies};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::{constant_time_eq, Pepper, Signer};
 use crate::error::Error;
 use crate::functions::Function;
-use crate::ids::ApiKeyId;
 use crate::provisioning::ProvisioningQueue;
+use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 use crate::usecases::stripe::secret::WebhookSecrets;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 /// A function's state: built once at cold start, shared by every request.
 /// Handlers hand each use case only the parts it needs.
@@ -33,16 +31,8 @@ pub struct App {
     pub provisioning: Option<ProvisioningQueue>,
     signer: Option<Signer>,
     operator_token: Option<String>,
-    rate: RateLimiter,
-}
-
-/// Rate-limit state to report on the response.
-#[derive(Debug, Clone, Copy)]
-pub struct RateState {
-    pub limit: u32,
-    pub remaining: u32,
-    pub reset_epoch: i64,
-    pub retry_after: Option<u64>,
+    /// Global rate limits per API key and per license.
+    pub rate: RateLimiter,
 }
 
 impl App {
@@ -131,73 +121,5 @@ impl App {
             return Err(Error::Unauthenticated);
         }
         Ok(())
-    }
-
-    pub fn rate_check(&self, p: &KeyPrincipal) -> RateState {
-        self.rate.check(
-            &p.key_id,
-            p.rate_limit_per_minute,
-            self.now().unix_timestamp(),
-        )
-    }
-}
-
-/// Fixed one-minute windows per API key, per function instance. A shared
-/// counter would cost a DynamoDB write per request; the per-instance limit
-/// bounds each instance and is documented as such.
-#[derive(Default)]
-struct RateLimiter {
-    windows: Mutex<HashMap<ApiKeyId, (i64, u32)>>,
-    last_sweep: Mutex<Option<Instant>>,
-}
-
-impl RateLimiter {
-    fn check(&self, key: &ApiKeyId, limit: u32, now: i64) -> RateState {
-        let window = now - now.rem_euclid(60);
-        let reset = window + 60;
-        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        {
-            let mut sweep = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
-            if sweep.is_none_or(|t| t.elapsed() > Duration::from_secs(120)) {
-                w.retain(|_, (start, _)| *start >= window);
-                *sweep = Some(Instant::now());
-            }
-        }
-        let entry = w.entry(key.clone()).or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
-        }
-        if entry.1 >= limit {
-            return RateState {
-                limit,
-                remaining: 0,
-                reset_epoch: reset,
-                retry_after: Some((reset - now).max(1) as u64),
-            };
-        }
-        entry.1 += 1;
-        RateState {
-            limit,
-            remaining: limit - entry.1,
-            reset_epoch: reset,
-            retry_after: None,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_windows() {
-        let r = RateLimiter::default();
-        let k = ApiKeyId::generate();
-        let t0: i64 = 1_800_000_000; // a multiple of 60: the start of a window
-        assert_eq!(r.check(&k, 2, t0).remaining, 1);
-        assert_eq!(r.check(&k, 2, t0 + 1).remaining, 0);
-        let s = r.check(&k, 2, t0 + 59);
-        assert_eq!(s.retry_after, Some(1));
-        assert_eq!(r.check(&k, 2, t0 + 60).remaining, 1);
     }
 }

@@ -79,6 +79,7 @@ pub struct KeyPrincipal {
     pub key_id: ApiKeyId,
     pub scopes: Vec<Scope>,
     pub rate_limit_per_minute: u32,
+    pub license_rate_limit_per_minute: u32,
     /// False while the tenant is provisioning, failed, suspended or closed:
     /// the key is known but every request answers `TENANT_INACTIVE`.
     pub tenant_active: bool,
@@ -195,6 +196,7 @@ impl ApiKeys {
             key_id: resolved.key.id.clone(),
             scopes: resolved.key.scopes.clone(),
             rate_limit_per_minute: resolved.tenant.settings.rate_limit_per_minute,
+            license_rate_limit_per_minute: resolved.tenant.settings.license_rate_limit_per_minute,
             tenant_active: resolved.tenant.status == TenantStatus::Active,
             default_grace_days: resolved.tenant.settings.default_grace_days,
         };

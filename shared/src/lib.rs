@@ -17,6 +17,7 @@ pub mod ids;
 pub mod infra;
 pub mod lambda;
 pub mod provisioning;
+pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
 pub mod usecases;

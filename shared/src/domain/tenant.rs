@@ -22,7 +22,17 @@ impl Plan {
             Plan::Enterprise => None,
         }
     }
-    /// Requests per minute per API key (enforced per function instance).
+    /// Integration requests per minute per license, across every instance.
+    pub fn license_rate_limit_per_minute(self) -> u32 {
+        match self {
+            Plan::Free => 120,
+            Plan::Starter => 240,
+            Plan::Growth => 600,
+            Plan::Enterprise => 1_200,
+        }
+    }
+
+    /// Requests per minute per API key, across every instance.
     pub fn rate_limit_per_minute(self) -> u32 {
         match self {
             Plan::Free => 600,
@@ -57,15 +67,26 @@ impl TenantStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantSettings {
+    /// Requests per minute per API key (global).
     pub rate_limit_per_minute: u32,
+    /// Integration requests per minute per license (global), whichever key
+    /// or client makes them.
+    #[serde(default = "default_license_rate")]
+    pub license_rate_limit_per_minute: u32,
     pub default_grace_days: u32,
     pub trial_days: u32,
+}
+
+/// Tenants provisioned before the per-license limit existed.
+fn default_license_rate() -> u32 {
+    Plan::Free.license_rate_limit_per_minute()
 }
 
 impl TenantSettings {
     pub fn for_plan(plan: Plan) -> Self {
         Self {
             rate_limit_per_minute: plan.rate_limit_per_minute(),
+            license_rate_limit_per_minute: plan.license_rate_limit_per_minute(),
             default_grace_days: 7,
             trial_days: 14,
         }

@@ -1,7 +1,7 @@
 //! The response envelope: the one place domain errors become HTTP.
 
-use crate::app::RateState;
 use crate::error::Error;
+use crate::ratelimit::RateState;
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 

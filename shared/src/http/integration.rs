@@ -8,6 +8,7 @@ use crate::domain::{ValidationCode, ValidationScope};
 use crate::error::Error;
 use crate::functions::IntegrationOp;
 use crate::ids::*;
+use crate::ratelimit::{RateState, Subject};
 use crate::store::licenses::ActivateOutcome;
 use crate::usecases::licensing::{self, ActivationRef};
 use crate::usecases::metering;
@@ -59,9 +60,37 @@ struct RecordBody {
     metadata: Option<Map<String, Value>>,
 }
 
-pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: IntegrationOp) -> Result<Reply, Error> {
+/// The per-license limit, on top of the key's: the stricter state is the
+/// one the response reports.
+async fn limit_license(
+    ctx: &Ctx<'_>,
+    caller: &Caller,
+    license: &LicenseId,
+    rate: &mut Option<RateState>,
+) -> Result<(), Error> {
+    let limit = caller.principal.license_rate_limit_per_minute;
+    let now = ctx.now.unix_timestamp();
+    let state = ctx
+        .app
+        .rate
+        .admit(&caller.store, Subject::License(license), limit, now)
+        .await;
+    *rate = Some(match *rate {
+        Some(key) => key.stricter(state),
+        None => state,
+    });
+    state.check().map(|_| ())
+}
+
+pub async fn serve(
+    ctx: &Ctx<'_>,
+    caller: &Caller,
+    op: IntegrationOp,
+    rate: &mut Option<RateState>,
+) -> Result<Reply, Error> {
     let (ts, actor, now) = (&caller.store, &caller.actor, ctx.now);
     let policies = &ctx.app.policies;
+    let license_of = |key: &LicenseKey| LicenseId::derive(ts.tenant_id(), key);
     match op {
         IntegrationOp::Validate => {
             let b: ValidateBody = request::json(ctx.body)?;
@@ -76,6 +105,7 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: IntegrationOp) -> Result<
                     json!({ "valid": false, "code": code, "detail": detail, "license": null });
                 return Ok(Reply::ok(data));
             };
+            limit_license(ctx, caller, &license_of(&key), rate).await?;
             let scope = ValidationScope {
                 fingerprint: b.fingerprint,
                 product: b.product,
@@ -100,6 +130,7 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: IntegrationOp) -> Result<
                     bounded(field, v, 255)?;
                 }
             }
+            limit_license(ctx, caller, &license_of(&b.license_key), rate).await?;
             let req = licensing::NewActivation {
                 license_key: b.license_key,
                 fingerprint: b.fingerprint,
@@ -117,17 +148,20 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: IntegrationOp) -> Result<
         IntegrationOp::DeactivateById => {
             let id = ActivationId::parse(ctx.param("activation_id"))
                 .map_err(|_| licensing::activation_not_found())?;
+            limit_license(ctx, caller, &id.license_id(), rate).await?;
             let a = licensing::deactivate(ts, actor, ActivationRef::Id(id), now).await?;
             Ok(Reply::ok(views::activation_view(&a)))
         }
         IntegrationOp::DeactivateByFingerprint => {
             let b: DeactivateBody = request::json(ctx.body)?;
+            limit_license(ctx, caller, &license_of(&b.license_key), rate).await?;
             let which = ActivationRef::Fingerprint(b.license_key, b.fingerprint);
             let a = licensing::deactivate(ts, actor, which, now).await?;
             Ok(Reply::ok(views::activation_view(&a)))
         }
         IntegrationOp::EntitlementsCheck => {
             let b: CheckBody = request::json(ctx.body)?;
+            limit_license(ctx, caller, &license_of(&b.license_key), rate).await?;
             let c = metering::check(policies, ts, &b.license_key, b.features, now).await?;
             Ok(Reply::ok(views::entitlement_check_view(&c, now)))
         }
@@ -150,6 +184,7 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: IntegrationOp) -> Result<
                 }
             };
             let b: RecordBody = request::json(ctx.body)?;
+            limit_license(ctx, caller, &license_of(&b.license_key), rate).await?;
             // The digest is of the parsed body, so formatting and key order do not matter.
             let canonical: Value =
                 serde_json::from_slice(ctx.body).map_err(|e| Error::validation(e.to_string()))?;

@@ -10,11 +10,12 @@ pub mod request;
 mod stripe;
 pub mod views;
 
-use crate::app::{App, RateState};
+use crate::app::App;
 use crate::cache::KeyPrincipal;
 use crate::domain::{Actor, Scope};
 use crate::error::Error;
 use crate::functions::{Function, Op, PublicOp, Route, Surface, ROUTES};
+use crate::ratelimit::{RateState, Subject};
 use crate::store::TenantStore;
 use envelope::{render, render_error, Reply};
 use futures::FutureExt;
@@ -248,7 +249,7 @@ async fn serve(
         Op::Stripe(op) => stripe::serve(&ctx, op).await,
         Op::Integration(op) => {
             let caller = authenticate(&ctx, Scope::Integration, rate, touch).await?;
-            integration::serve(&ctx, &caller, op).await
+            integration::serve(&ctx, &caller, op, rate).await
         }
         Op::Manage(op) => {
             let caller = authenticate(&ctx, Scope::Admin, rate, touch).await?;
@@ -277,13 +278,15 @@ async fn authenticate(
         .await?;
     *touch = t;
     tracing::Span::current().record("tenant", principal.tenant.as_str());
-    let state = app.rate_check(&principal);
+    let store = app.store.tenant(&principal.tenant);
+    let subject = Subject::Key(&principal.key_id);
+    let limit = principal.rate_limit_per_minute;
+    let state = app
+        .rate
+        .admit(&store, subject, limit, ctx.now.unix_timestamp())
+        .await;
     *rate = Some(state);
-    if let Some(secs) = state.retry_after {
-        return Err(Error::RateLimited {
-            retry_after_secs: secs,
-        });
-    }
+    state.check()?;
     if !principal.tenant_active {
         return Err(Error::TenantInactive);
     }
@@ -298,7 +301,7 @@ async fn authenticate(
         )));
     }
     Ok(Caller {
-        store: app.store.tenant(&principal.tenant),
+        store,
         actor: Actor {
             actor: principal.key_id.to_string(),
             request_id: ctx.request_id.clone(),

@@ -61,6 +61,9 @@ pub const P_PRICES: &str = "p_prices";
 pub const P_PERIOD_END: &str = "p_period_end";
 pub const P_GRACE_START: &str = "p_grace_start";
 
+// Rate-limit windows.
+pub const TAKEN: &str = "taken";
+
 /// DynamoDB's TTL attribute (epoch seconds).
 pub const TTL: &str = super::keys::TTL;
 

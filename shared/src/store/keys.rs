@@ -102,6 +102,12 @@ pub fn audit(t: &TenantId, event_id: &str) -> Key {
     k(audit_pk(t), event_id)
 }
 
+/// A rate-limit window of one subject (an API key or a license): the tokens
+/// taken from it so far, across every instance.
+pub fn rate_window(t: &TenantId, subject: &str, window_start: i64) -> Key {
+    k(format!("T#{t}#RATE#{subject}"), window_start.to_string())
+}
+
 pub const IDEMPOTENCY_SK: &str = "IDEM";
 /// Idempotency records of usage/record, per tenant and client key.
 pub fn idempotency(t: &TenantId, idempotency_key: &str) -> Key {

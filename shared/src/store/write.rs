@@ -285,6 +285,41 @@ impl Write {
             .map_err(Error::internal)
     }
 
+    /// Run this update on its own and read back the updated attributes:
+    /// `Ok(Ok(new))`, or `Ok(Err(old))` when a condition did not hold (the
+    /// item as it was, if there was one).
+    pub async fn run_returning(
+        &self,
+        db: &Client,
+        table: &str,
+    ) -> Result<Result<Item, Option<Item>>, Error> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        let expression = self
+            .expression()?
+            .ok_or_else(|| Error::internal("an update that changes nothing"))?;
+        let res = db
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key_item(&self.key)))
+            .update_expression(expression)
+            .set_condition_expression(self.condition())
+            .set_expression_attribute_names(self.e.names())
+            .set_expression_attribute_values(self.e.values())
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ALL_OLD)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Ok(out.attributes.unwrap_or_default())),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    Ok(Err(c.item().cloned()))
+                }
+                _ => Err(sdk_error("UpdateItem", e)),
+            },
+        }
+    }
+
     /// Run this update on its own (UpdateItem). `Ok(false)`: a condition
     /// did not hold.
     pub async fn run(&self, db: &Client, table: &str) -> Result<bool, Error> {

@@ -87,13 +87,15 @@ async fn rate_limit_headers_and_request_ids() {
 async fn over_the_rate_limit_is_429() {
     let env = Env::start().await;
     let t = env.tenant_on_plan("rlfree", "free").await;
-    let path = "/v1/integration/licenses/NO-SUCH-KEY-0001/validate";
+    // Another license each time: this test is about the key's limit (the
+    // per-license limit is tested below).
+    let path = |i: u32| format!("/v1/integration/licenses/NO-SUCH-KEY-{i:04}/validate");
     // Count successes per one-minute window until the first 429 (a window may
     // roll over during the loop, so count per X-RateLimit-Reset value).
     let mut per_window: std::collections::HashMap<String, u32> = Default::default();
     let mut refused = None;
-    for _ in 0..1300 {
-        let r = env.post(path, &t.integration, json!({})).await;
+    for i in 0..1300 {
+        let r = env.post(&path(i), &t.integration, json!({})).await;
         let reset = r.header("x-ratelimit-reset").unwrap().to_string();
         if r.status == 429 {
             refused = Some((reset, r));
@@ -117,4 +119,60 @@ async fn over_the_rate_limit_is_429() {
     assert!((1..=60).contains(&retry));
     // Another key of the same tenant has its own budget.
     assert_eq!(env.get("/v1/manage/products", &t.admin).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_license_is_limited_whatever_key_asks() {
+    let env = Env::with_clock(time::macros::datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant_on_plan("rllic", "free").await;
+    let (_, lic) = env.license(&t, 1, json!({})).await;
+    let key = lic["key"].as_str().unwrap();
+    let path = format!("/v1/integration/licenses/{key}/validate");
+    // Two integration keys share the license's budget: 120 a minute on free.
+    let other = env
+        .post(
+            "/v1/manage/api-keys",
+            &t.admin,
+            json!({"name":"k2","scopes":["integration"]}),
+        )
+        .await;
+    let keys = [
+        t.integration.clone(),
+        other.data()["key"].as_str().unwrap().to_string(),
+    ];
+    let mut ok = 0;
+    let mut refused = None;
+    for i in 0..130 {
+        let r = env.post(&path, &keys[i % 2], json!({})).await;
+        if r.status == 429 {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200, "{r:?}");
+        ok += 1;
+    }
+    assert_eq!(
+        ok, 120,
+        "exactly the free plan's 120 per license per minute"
+    );
+    let r = refused.expect("a 429");
+    assert_eq!(r.code(), "RATE_LIMITED");
+    assert_eq!(
+        r.header("x-ratelimit-limit"),
+        Some("120"),
+        "the stricter limit is reported"
+    );
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
+    assert!(r.header("retry-after").is_some());
+    // Other licenses are untouched; the next minute the license is back.
+    let other_lic = env
+        .post(
+            "/v1/integration/licenses/OTHER-KEY-0001/validate",
+            &t.integration,
+            json!({}),
+        )
+        .await;
+    assert_eq!(other_lic.status, 200);
+    env.clock().advance(time::Duration::seconds(60));
+    assert_eq!(env.post(&path, &t.integration, json!({})).await.status, 200);
 }

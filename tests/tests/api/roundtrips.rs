@@ -5,7 +5,9 @@ use serde_json::json;
 
 #[tokio::test]
 async fn round_trips_per_request() {
-    let env = Env::start().await;
+    // A manual clock: the rate-limit windows (one token claim per subject
+    // per instance per minute) never roll over mid-test.
+    let env = Env::with_clock(time::macros::datetime!(2026-11-02 10:00:05 UTC)).await;
     let t = env.tenant("rt").await;
     let (_, lic) = env
         .license(&t, 3, json!({ "f": { "type": "boolean" } }))
@@ -14,7 +16,9 @@ async fn round_trips_per_request() {
     let validate = format!("/v1/integration/licenses/{key}/validate");
 
     // Cold key: one BatchGetItem (key + tenant), the last_used_at write
-    // (alongside, not before, the request's own call), then the Query.
+    // (alongside, not before, the request's own call), the first rate-limit
+    // token claims of this minute (one for the key, one for the license),
+    // then the Query.
     env.calls.take();
     assert_eq!(
         env.post(&validate, &t.integration, json!({})).await.status,
@@ -22,7 +26,16 @@ async fn round_trips_per_request() {
     );
     let mut cold = env.calls.take();
     cold.sort();
-    assert_eq!(cold, ["BatchGetItem", "Query", "UpdateItem"]);
+    assert_eq!(
+        cold,
+        [
+            "BatchGetItem",
+            "Query",
+            "UpdateItem",
+            "UpdateItem",
+            "UpdateItem"
+        ]
+    );
 
     // Warm: exactly one DynamoDB call before validate answers.
     for body in [
