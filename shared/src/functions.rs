@@ -172,6 +172,7 @@ pub enum PlatformOp {
     TenantReactivate,
     TenantClose,
     AdminKeyCreate,
+    TenantPatch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -433,6 +434,7 @@ pub const ROUTES: &[Route] = &[
         plat(PlatformOp::TenantClose),
         PROVISION,
     ),
+    r("PATCH", "/v1/platform/tenants/{id}", plat(PlatformOp::TenantPatch), PROVISION),
     r(
         "POST",
         "/v1/platform/tenants/{id}/admin-keys",

@@ -14,6 +14,8 @@ pub enum AuditCode {
     TenantReactivated,
     #[serde(rename = "TENANT.CLOSED")]
     TenantClosed,
+    #[serde(rename = "TENANT.UPDATED")]
+    TenantUpdated,
     #[serde(rename = "PRODUCT.CREATED")]
     ProductCreated,
     #[serde(rename = "PRODUCT.UPDATED")]
@@ -89,7 +91,9 @@ impl AuditEvent {
         let severity = match code {
             TenantSuspended | TenantClosed | LicenseSuspended | LicenseCancelled
             | ApiKeyRevoked => Severity::Warning,
-            ApiKeyCreated | StripeIntegrationUpdated | LicensePolicyChanged => Severity::Notice,
+            ApiKeyCreated | StripeIntegrationUpdated | LicensePolicyChanged | TenantUpdated => {
+                Severity::Notice
+            }
             _ => Severity::Info,
         };
         // ULIDs sort by time, so the sort key is the event id; the generator

@@ -76,7 +76,7 @@ pub struct PeriodWindow {
 
 impl Period {
     pub fn window(self, at: OffsetDateTime) -> PeriodWindow {
-        let at = at.to_offset(time::UtcOffset::UTC);
+        let at = at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(at);
         match self {
             Period::Total => PeriodWindow {
                 key: "total".into(),

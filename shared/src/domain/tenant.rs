@@ -168,6 +168,42 @@ impl ApiKeyRecord {
     }
 }
 
+/// Changes to a tenant's settings; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_minute: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_rate_limit_per_minute: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_grace_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_days: Option<u32>,
+}
+
+impl SettingsPatch {
+    /// Limits 1 to 1,000,000 a minute; days within the policy bounds.
+    pub fn check(&self) -> Result<(), crate::error::Error> {
+        use crate::error::Error;
+        for (field, v) in [
+            ("rate_limit_per_minute", self.rate_limit_per_minute),
+            ("license_rate_limit_per_minute", self.license_rate_limit_per_minute),
+        ] {
+            if v.is_some_and(|v| !(1..=1_000_000).contains(&v)) {
+                return Err(Error::validation(format!("settings.{field} must be 1 to 1000000")));
+            }
+        }
+        if let Some(d) = self.default_grace_days {
+            super::check_grace_period_days(d)?;
+        }
+        if self.trial_days.is_some_and(|d| !(1..=365).contains(&d)) {
+            return Err(Error::validation("settings.trial_days must be 1 to 365"));
+        }
+        Ok(())
+    }
+}
+
 /// The records provisioning seeds for a new tenant, one per stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeedRecord {

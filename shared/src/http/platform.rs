@@ -23,6 +23,12 @@ struct TenantBody {
     webhook_endpoints: Vec<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantPatchBody {
+    settings: crate::domain::SettingsPatch,
+}
+
 fn tenant_not_found() -> Error {
     Error::not_found("TENANT_NOT_FOUND", "no tenant with that id")
 }
@@ -57,6 +63,16 @@ pub async fn serve(ctx: &Ctx<'_>, op: PlatformOp) -> Result<Reply, Error> {
             }
             data["created"] = json!(reserved.created);
             Ok(Reply::accepted(data))
+        }
+        PlatformOp::TenantPatch => {
+            let b: TenantPatchBody = request::json(ctx.body)?;
+            let t = tenant_id()?;
+            let tenant =
+                tenants::patch_settings(&app.store, &t, &b.settings, &ctx.request_id, ctx.now)
+                    .await?;
+            // This instance applies them at once; the others within 5 s.
+            app.keys.forget_tenant(&t);
+            Ok(Reply::ok(views::tenant_view(&tenant)))
         }
         PlatformOp::AdminKeyCreate => {
             let t = tenant_id()?;

@@ -127,7 +127,7 @@ pub fn usage_event(
     at: time::OffsetDateTime,
     event_id: &str,
 ) -> Key {
-    let at = at.to_offset(time::UtcOffset::UTC);
+    let at = at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(at);
     let month = format!("{:04}-{:02}", at.year(), u8::from(at.month()));
     k(
         usage_events_pk(t, license, &month),

@@ -5,7 +5,8 @@ use super::write::{from_item, get_s, PutIf, Txn, TxnError, Write};
 use super::{keys, Store, TenantStore};
 use crate::clock::rfc3339;
 use crate::domain::{
-    ApiKeyRecord, AuditEvent, SeedRecord, StageState, Tenant, TenantSettings, TenantStatus,
+    ApiKeyRecord, AuditEvent, SeedRecord, SettingsPatch, StageState, Tenant, TenantSettings,
+    TenantStatus,
 };
 use crate::error::Error;
 use crate::ids::{ApiKeyId, TenantId};
@@ -128,6 +129,37 @@ impl Store {
         let mut w = Write::to(keys::tenant(t));
         w.set(a::SETTINGS, settings).if_exists();
         tenant_must_exist(t, w.run(self.db(), self.table()).await?)
+    }
+
+    /// Change some of a tenant's settings, field by field (concurrent
+    /// changes of different fields both land). `Ok(false)`: no such tenant.
+    pub async fn patch_tenant_settings(
+        &self,
+        t: &TenantId,
+        patch: &SettingsPatch,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, Error> {
+        let mut w = Write::to(keys::tenant(t));
+        w.set(a::UPDATED_AT, &rfc3339(now)).if_exists();
+        for (field, v) in [
+            ("rate_limit_per_minute", patch.rate_limit_per_minute),
+            ("license_rate_limit_per_minute", patch.license_rate_limit_per_minute),
+            ("default_grace_days", patch.default_grace_days),
+            ("trial_days", patch.trial_days),
+        ] {
+            if let Some(v) = v {
+                w.set_entry(a::SETTINGS, field, &v);
+            }
+        }
+        let mut txn = Txn::new();
+        txn.update("tenant", &w)?;
+        self.tenant(t).push_audit(&mut txn, "audit", audit)?;
+        match txn.run(self.db(), self.table()).await {
+            Ok(()) => Ok(true),
+            Err(TxnError::Cancelled(_)) => Ok(false),
+            Err(TxnError::Other(e)) => Err(e),
+        }
     }
 
     /// The plan's license limit (`None`: unlimited).

@@ -87,7 +87,7 @@ pub fn export_partition(period_key: &str) -> &str {
 
 /// `YYYY-MM` of a time (UTC).
 pub fn month_of(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
+    let at = at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(at);
     format!("{:04}-{:02}", at.year(), u8::from(at.month()))
 }
 

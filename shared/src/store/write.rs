@@ -517,12 +517,10 @@ impl Txn {
                 let detail = format!("transaction cancelled: {reasons:?}");
                 return Err(TxnError::Other(Error::Unavailable(detail)));
             }
-            let e = sdk_error("TransactWriteItems", err);
-            if matches!(e, Error::Unavailable(_)) && attempt < 4 {
-                backoff(attempt).await;
-                continue;
-            }
-            return Err(TxnError::Other(e));
+            // Throttling, 5xx and timeouts were already retried by the SDK
+            // (within its operation timeout): retrying again here could
+            // outlast the function's own timeout. Answer 503 instead.
+            return Err(TxnError::Other(sdk_error("TransactWriteItems", err)));
         }
     }
 }

@@ -539,3 +539,21 @@ pub async fn new_admin_key(
     )
     .await
 }
+
+/// `PATCH /v1/platform/tenants/{id}`: change a tenant's limits and defaults.
+/// Every instance applies them within the API-key freshness (5 s).
+pub async fn patch_settings(
+    store: &Store,
+    t: &TenantId,
+    patch: &SettingsPatch,
+    request_id: &str,
+    now: OffsetDateTime,
+) -> Result<Tenant, Error> {
+    patch.check()?;
+    let audit = AuditEvent::new(t, AuditCode::TenantUpdated, "operator", t.as_str(), now, request_id)
+        .with_data(serde_json::to_value(patch).map_err(Error::internal)?);
+    if !store.patch_tenant_settings(t, patch, now, &audit).await? {
+        return Err(Error::not_found("TENANT_NOT_FOUND", format!("no tenant '{t}'")));
+    }
+    store.get_tenant(t).await?.ok_or_else(|| Error::internal("a patched tenant vanished"))
+}

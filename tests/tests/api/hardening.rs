@@ -427,3 +427,52 @@ async fn the_rate_limit_holds_across_instances() {
         200
     );
 }
+
+#[tokio::test]
+async fn limits_are_tenant_settings_the_operator_can_change() {
+    let env = Env::with_clock(datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant_on_plan("settings", "free").await;
+    let token = env.operator_token().await;
+    let path = format!("/v1/platform/tenants/{}", t.id);
+    let body =
+        json!({"settings": {"rate_limit_per_minute": 3, "license_rate_limit_per_minute": 50}});
+    let r = env.operator("PATCH", &path, &token, Some(&body)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.data()["settings"]["rate_limit_per_minute"], 3);
+    assert_eq!(r.data()["settings"]["license_rate_limit_per_minute"], 50);
+    assert_eq!(
+        r.data()["settings"]["default_grace_days"],
+        7,
+        "other settings are kept"
+    );
+    for _ in 0..3 {
+        assert_eq!(env.get("/v1/manage/products", &t.admin).await.status, 200);
+    }
+    let r = env.get("/v1/manage/products", &t.admin).await;
+    assert_eq!(
+        (r.status, r.header("x-ratelimit-limit")),
+        (429, Some("3")),
+        "{r:?}"
+    );
+    let audit = env.operator("GET", &path, &token, None).await;
+    assert_eq!(audit.status, 200);
+
+    for bad in [
+        json!({"settings": {"rate_limit_per_minute": 0}}),
+        json!({"settings": {"rate_limit_per_minute": 4294967295u64}}),
+        json!({"settings": {"trial_days": 0}}),
+        json!({"settings": {"colour": "red"}}),
+        json!({"plan": "enterprise"}),
+    ] {
+        let r = env.operator("PATCH", &path, &token, Some(&bad)).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "VALIDATION_ERROR"),
+            "{bad}: {r:?}"
+        );
+    }
+    let r = env
+        .operator("PATCH", "/v1/platform/tenants/nobody", &token, Some(&body))
+        .await;
+    assert_eq!((r.status, r.code()), (404, "TENANT_NOT_FOUND"));
+}

@@ -4,6 +4,7 @@
 mod auth;
 mod concurrency;
 mod events;
+mod faults;
 mod hardening;
 mod input;
 mod isolation;
