@@ -69,6 +69,11 @@ fn main() {
         entitlements: ents,
         grace_period_days: 7,
         stripe_price_ids: vec![],
+        activation_mode: Default::default(),
+        lease_seconds: None,
+        max_overage: 0,
+        heartbeat_seconds: None,
+        max_deactivations: None,
         created_at: now,
         updated_at: now,
     };
@@ -86,6 +91,12 @@ fn main() {
         grace_epoch: None,
         max_activations: 5,
         seats_used: 2,
+        overage_used: 0,
+        activation_mode: Default::default(),
+        lease_seconds: None,
+        max_overage: 0,
+        heartbeat_seconds: None,
+        max_deactivations: None,
         metadata: Default::default(),
         entitlement_overrides: BTreeMap::new(),
         stripe: Default::default(),
@@ -131,7 +142,7 @@ fn main() {
                 entitlements: vec![Feature::parse("export-4k").unwrap()],
             };
             let code = evaluate(&license, &policy, None, &scope, now);
-            let view = license_view_parts(&license, Some(&policy), Some(&usage), now);
+            let view = license_view_parts(&license, Some(&policy), Some(&usage), None, now);
             let reply = shared::http::envelope::Reply::ok(
                 serde_json::json!({ "valid": true, "code": code, "license": view }),
             );

@@ -3,7 +3,7 @@
 //! DynamoDB round trip.
 
 use crate::aws::{Clients, Secrets};
-use crate::cache::{ApiKeys, Policies};
+use crate::cache::{ApiKeys, LicenseTerms, Policies};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::{constant_time_eq, Pepper, Signer};
@@ -26,6 +26,8 @@ pub struct App {
     /// The pepper and the cache of resolved API keys.
     pub keys: ApiKeys,
     pub policies: Policies,
+    /// Each license's seat terms, as last seen.
+    pub license_terms: LicenseTerms,
     pub webhook_secrets: WebhookSecrets,
     /// `None` in functions without `PROVISIONING_QUEUE_URL`.
     pub provisioning: Option<ProvisioningQueue>,
@@ -85,6 +87,7 @@ impl App {
             clock,
             keys: ApiKeys::new(pepper.map(|p| Pepper::new(p.into_bytes()))),
             policies: Policies::default(),
+            license_terms: LicenseTerms::default(),
             provisioning,
             signer: signer.map(|s| Signer::new(s.into_bytes())),
             operator_token,

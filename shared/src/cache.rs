@@ -220,3 +220,37 @@ impl ApiKeys {
         }
     }
 }
+
+/// Each license's seat terms as this instance last saw them, so an
+/// activation is one transaction: every seat write is conditional on the
+/// terms, so a stale entry costs one refused write, never a wrong seat.
+pub struct LicenseTerms {
+    cache: Cache<(TenantId, crate::ids::LicenseId), crate::domain::SeatTerms>,
+}
+
+impl Default for LicenseTerms {
+    fn default() -> Self {
+        Self {
+            cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(POLICY_CACHE_TTL)
+                .build(),
+        }
+    }
+}
+
+impl LicenseTerms {
+    /// The terms last seen (node-locked defaults when never seen).
+    pub fn get(&self, t: &TenantId, id: &crate::ids::LicenseId) -> crate::domain::SeatTerms {
+        self.cache.get(&(t.clone(), id.clone())).unwrap_or_default()
+    }
+
+    pub fn remember(
+        &self,
+        t: &TenantId,
+        id: &crate::ids::LicenseId,
+        terms: crate::domain::SeatTerms,
+    ) {
+        self.cache.insert((t.clone(), id.clone()), terms);
+    }
+}

@@ -42,6 +42,13 @@ pub enum Error {
     PlanLimitReached { limit: u64 },
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    #[error("the license allows at most {count} deactivations per period; this one would pass it")]
+    DeactivationLimitReached {
+        count: u32,
+        retry_after_secs: Option<u64>,
+    },
+    #[error("the lease has expired; check out again")]
+    LeaseExpired,
     #[error("the Stripe-Signature header does not verify")]
     InvalidSignature,
     /// The store or another AWS dependency is unavailable; safe to retry.
@@ -101,6 +108,10 @@ impl Error {
             Conflict { code, .. } => (409, code, "conflict_error"),
             TooManyActivations { .. } => (409, "TOO_MANY_ACTIVATIONS", "conflict_error"),
             RateLimited { .. } => (429, "RATE_LIMITED", "rate_limit_error"),
+            DeactivationLimitReached { .. } => {
+                (429, "DEACTIVATION_LIMIT_REACHED", "rate_limit_error")
+            }
+            LeaseExpired => (409, "LEASE_EXPIRED", "conflict_error"),
             Unavailable(_) => (503, "SERVICE_UNAVAILABLE", "api_error"),
             Internal(_) => (500, "INTERNAL_ERROR", "api_error"),
         }

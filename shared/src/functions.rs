@@ -106,6 +106,7 @@ pub enum IntegrationOp {
     Activate,
     DeactivateById,
     DeactivateByFingerprint,
+    Heartbeat,
     EntitlementsCheck,
     UsageRecord,
 }
@@ -244,6 +245,12 @@ pub const ROUTES: &[Route] = &[
         "DELETE",
         "/v1/integration/activations/{activation_id}",
         int(I::DeactivateById),
+        Some(F::Activate),
+    ),
+    r(
+        "POST",
+        "/v1/integration/activations/{activation_id}/heartbeat",
+        int(I::Heartbeat),
         Some(F::Activate),
     ),
     r(
@@ -434,7 +441,12 @@ pub const ROUTES: &[Route] = &[
         plat(PlatformOp::TenantClose),
         PROVISION,
     ),
-    r("PATCH", "/v1/platform/tenants/{id}", plat(PlatformOp::TenantPatch), PROVISION),
+    r(
+        "PATCH",
+        "/v1/platform/tenants/{id}",
+        plat(PlatformOp::TenantPatch),
+        PROVISION,
+    ),
     r(
         "POST",
         "/v1/platform/tenants/{id}/admin-keys",

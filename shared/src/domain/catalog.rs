@@ -46,6 +46,108 @@ pub enum EntitlementSpec {
 
 pub type Entitlements = BTreeMap<Feature, EntitlementSpec>;
 
+/// How a policy's seats are held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationMode {
+    /// A seat per machine, held until it is deactivated.
+    #[default]
+    NodeLocked,
+    /// A pool of seats checked out as leases that lapse unless renewed.
+    Floating,
+}
+
+impl ActivationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivationMode::NodeLocked => "node_locked",
+            ActivationMode::Floating => "floating",
+        }
+    }
+}
+
+/// At most `count` deactivations per license per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnLimit {
+    pub count: u32,
+    pub period: Period,
+}
+
+/// The seat terms of a policy, copied onto each license issued under it
+/// (like `max_activations`): every seat write is conditional on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeatTerms {
+    pub activation_mode: ActivationMode,
+    /// Floating: how long a checkout or heartbeat holds a seat.
+    pub lease_seconds: Option<u32>,
+    /// Floating: seats allowed beyond `max_activations`, flagged overage.
+    pub max_overage: u32,
+    /// Node-locked: an activation that misses its heartbeat validates as
+    /// `HEARTBEAT_DEAD`.
+    pub heartbeat_seconds: Option<u32>,
+    pub max_deactivations: Option<ChurnLimit>,
+}
+
+impl SeatTerms {
+    /// The lease a floating checkout gets ([`bounds::DEFAULT_LEASE_SECONDS`] when unset).
+    pub fn lease_seconds(&self) -> u32 {
+        self.lease_seconds.unwrap_or(bounds::DEFAULT_LEASE_SECONDS)
+    }
+
+    /// Refuse values out of range and fields that make no sense for the
+    /// mode, naming the field.
+    pub fn check(&self) -> Result<(), Error> {
+        let v = |msg: String| Err(Error::validation(msg));
+        let (min, max) = (bounds::MIN_LEASE_SECONDS, bounds::MAX_LEASE_SECONDS);
+        match self.activation_mode {
+            ActivationMode::Floating => {
+                if self
+                    .lease_seconds
+                    .is_some_and(|l| !(min..=max).contains(&l))
+                {
+                    return v(format!("lease_seconds must be from {min} to {max}"));
+                }
+                if self.heartbeat_seconds.is_some() {
+                    return v(
+                        "heartbeat_seconds is for node_locked policies; a floating lease \
+                              is renewed by its heartbeat"
+                            .into(),
+                    );
+                }
+                if self.max_overage > bounds::MAX_ACTIVATIONS {
+                    return v(format!(
+                        "max_overage must be at most {}",
+                        bounds::MAX_ACTIVATIONS
+                    ));
+                }
+            }
+            ActivationMode::NodeLocked => {
+                if self.lease_seconds.is_some() {
+                    return v("lease_seconds is for floating policies".into());
+                }
+                if self.max_overage != 0 {
+                    return v("max_overage is for floating policies".into());
+                }
+                if self
+                    .heartbeat_seconds
+                    .is_some_and(|h| !(min..=max).contains(&h))
+                {
+                    return v(format!("heartbeat_seconds must be from {min} to {max}"));
+                }
+            }
+        }
+        if self
+            .max_deactivations
+            .is_some_and(|c| c.count > bounds::MAX_DEACTIVATIONS)
+        {
+            let max = bounds::MAX_DEACTIVATIONS;
+            return v(format!("max_deactivations.count must be at most {max}"));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Policy {
     pub id: PolicyId,
@@ -61,10 +163,32 @@ pub struct Policy {
     pub grace_period_days: u32,
     #[serde(default)]
     pub stripe_price_ids: Vec<String>,
+    #[serde(default)]
+    pub activation_mode: ActivationMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<u32>,
+    #[serde(default)]
+    pub max_overage: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deactivations: Option<ChurnLimit>,
     #[serde(with = "ts")]
     pub created_at: OffsetDateTime,
     #[serde(with = "ts")]
     pub updated_at: OffsetDateTime,
+}
+
+impl Policy {
+    pub fn terms(&self) -> SeatTerms {
+        SeatTerms {
+            activation_mode: self.activation_mode,
+            lease_seconds: self.lease_seconds,
+            max_overage: self.max_overage,
+            heartbeat_seconds: self.heartbeat_seconds,
+            max_deactivations: self.max_deactivations,
+        }
+    }
 }
 
 /// A usage period: the key its counter is stored under and when it resets.
@@ -180,6 +304,34 @@ pub struct PolicyPatch {
     pub entitlements: Option<Entitlements>,
     pub grace_period_days: Option<u32>,
     pub stripe_price_ids: Option<Vec<String>>,
+    pub activation_mode: Option<ActivationMode>,
+    /// `Some(None)`: back to the default.
+    pub lease_seconds: Option<Option<u32>>,
+    pub max_overage: Option<u32>,
+    pub heartbeat_seconds: Option<Option<u32>>,
+    pub max_deactivations: Option<Option<ChurnLimit>>,
+}
+
+impl PolicyPatch {
+    /// Does it touch the seat terms (which are checked against the policy as a whole)?
+    pub fn touches_terms(&self) -> bool {
+        self.activation_mode.is_some()
+            || self.lease_seconds.is_some()
+            || self.max_overage.is_some()
+            || self.heartbeat_seconds.is_some()
+            || self.max_deactivations.is_some()
+    }
+
+    /// `current` with this patch's seat terms applied.
+    pub fn terms_over(&self, current: SeatTerms) -> SeatTerms {
+        SeatTerms {
+            activation_mode: self.activation_mode.unwrap_or(current.activation_mode),
+            lease_seconds: self.lease_seconds.unwrap_or(current.lease_seconds),
+            max_overage: self.max_overage.unwrap_or(current.max_overage),
+            heartbeat_seconds: self.heartbeat_seconds.unwrap_or(current.heartbeat_seconds),
+            max_deactivations: self.max_deactivations.unwrap_or(current.max_deactivations),
+        }
+    }
 }
 
 /// The bounds of policy and entitlement fields (also in `docs/openapi.yaml`).
@@ -196,6 +348,12 @@ pub mod bounds {
     pub const MAX_METERED_LIMIT: u64 = 1_000_000_000_000_000;
     /// Entitlements per policy, overrides per license.
     pub const MAX_ENTITLEMENTS: usize = 100;
+    /// A floating lease, and a node-locked heartbeat interval: 1 minute to 1 day.
+    pub const MIN_LEASE_SECONDS: u32 = 60;
+    pub const MAX_LEASE_SECONDS: u32 = 86_400;
+    pub const DEFAULT_LEASE_SECONDS: u32 = 900;
+    /// A churn limit's count.
+    pub const MAX_DEACTIVATIONS: u32 = 100_000;
 }
 
 use crate::error::Error;

@@ -1,4 +1,6 @@
-use super::catalog::{EntitlementSpec, Entitlements, Policy};
+use super::catalog::{
+    ActivationMode, ChurnLimit, EntitlementSpec, Entitlements, Policy, SeatTerms,
+};
 use crate::clock::ts;
 use crate::ids::{
     ActivationId, Email, Feature, Fingerprint, LicenseId, LicenseKey, Metric, PolicyId,
@@ -61,9 +63,25 @@ pub struct License {
     /// Seat limit of this license (from its policy at issue or plan change,
     /// or set on the license): the activation transaction compares against it.
     pub max_activations: u32,
-    /// Active activations: changed only inside activation transactions.
+    /// Held activations (node-locked) or leases within `max_activations`
+    /// (floating, expired ones included until reclaimed): changed only
+    /// inside activation transactions.
     #[serde(default)]
     pub seats_used: u32,
+    /// Floating: held overage leases (beyond `max_activations`).
+    #[serde(default)]
+    pub overage_used: u32,
+    /// Seat terms, copied from the policy at issue and at a policy change.
+    #[serde(default)]
+    pub activation_mode: ActivationMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<u32>,
+    #[serde(default)]
+    pub max_overage: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deactivations: Option<ChurnLimit>,
     #[serde(default)]
     pub metadata: Map<String, Value>,
     /// Per-license entitlement changes: a spec grants or changes a feature,
@@ -122,6 +140,12 @@ impl License {
             grace_epoch: None,
             max_activations: d.policy.max_activations,
             seats_used: 0,
+            overage_used: 0,
+            activation_mode: d.policy.activation_mode,
+            lease_seconds: d.policy.lease_seconds,
+            max_overage: d.policy.max_overage,
+            heartbeat_seconds: d.policy.heartbeat_seconds,
+            max_deactivations: d.policy.max_deactivations,
             metadata: d.metadata,
             entitlement_overrides: BTreeMap::new(),
             stripe: d.stripe,
@@ -167,6 +191,8 @@ pub struct LicenseChange {
     pub grace: GraceChange,
     pub policy: Option<PolicyId>,
     pub max_activations: Option<u32>,
+    /// The seat terms of a new policy.
+    pub terms: Option<SeatTerms>,
     pub metadata: Option<Map<String, Value>>,
     pub overrides: Vec<(Feature, OverrideEdit)>,
     /// `created` of the Stripe event that makes the change.
@@ -215,6 +241,16 @@ impl License {
         }
     }
 
+    pub fn terms(&self) -> SeatTerms {
+        SeatTerms {
+            activation_mode: self.activation_mode,
+            lease_seconds: self.lease_seconds,
+            max_overage: self.max_overage,
+            heartbeat_seconds: self.heartbeat_seconds,
+            max_deactivations: self.max_deactivations,
+        }
+    }
+
     pub fn set_expiry(&mut self, at: Option<OffsetDateTime>) {
         self.expires_at = at;
         self.expires_epoch = at.map(|t| t.unix_timestamp());
@@ -254,6 +290,44 @@ pub struct Activation {
     pub last_activated_at: OffsetDateTime,
     #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
     pub deactivated_at: Option<OffsetDateTime>,
+    /// Floating: when the lease lapses (epoch seconds), and how long each
+    /// checkout or heartbeat holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires_epoch: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<u32>,
+    /// Floating: a lease beyond `max_activations`.
+    #[serde(default)]
+    pub overage: bool,
+    /// Node-locked with heartbeats: the last one.
+    #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat_at: Option<OffsetDateTime>,
+}
+
+impl Activation {
+    /// Does it hold a seat at `now`? A deactivated activation never does; a
+    /// lease only until it lapses.
+    pub fn holds_seat(&self, now: OffsetDateTime) -> bool {
+        self.deactivated_at.is_none()
+            && self
+                .lease_expires_epoch
+                .is_none_or(|e| e > now.unix_timestamp())
+    }
+
+    /// When the lease lapses, as a time.
+    pub fn lease_expires_at(&self) -> Option<OffsetDateTime> {
+        self.lease_expires_epoch
+            .and_then(|e| OffsetDateTime::from_unix_timestamp(e).ok())
+    }
+
+    /// Node-locked with heartbeats: has it missed one?
+    pub fn heartbeat_dead(&self, heartbeat_seconds: Option<u32>, now: OffsetDateTime) -> bool {
+        let Some(every) = heartbeat_seconds else {
+            return false;
+        };
+        let last = self.last_heartbeat_at.unwrap_or(self.last_activated_at);
+        now - last > time::Duration::seconds(i64::from(every))
+    }
 }
 
 /// Usage of one metric of one license in one period (the counter item).
@@ -293,6 +367,7 @@ pub enum ValidationCode {
     Cancelled,
     Expired,
     ProductMismatch,
+    HeartbeatDead,
     NoActivation,
     EntitlementsMissing,
     Valid,
@@ -306,6 +381,9 @@ impl ValidationCode {
             ValidationCode::Cancelled => "The license has been cancelled.",
             ValidationCode::Expired => "The license has expired.",
             ValidationCode::ProductMismatch => "The license is for another product.",
+            ValidationCode::HeartbeatDead => {
+                "This fingerprint's activation missed its heartbeat; send one to revive it."
+            }
             ValidationCode::NoActivation => "This fingerprint is not activated on the license.",
             ValidationCode::EntitlementsMissing => "A requested entitlement is not granted.",
             ValidationCode::Valid => "The license is valid.",
@@ -343,8 +421,16 @@ pub fn evaluate(
     {
         return ValidationCode::ProductMismatch;
     }
-    if scope.fingerprint.is_some() && activation.is_none_or(|a| a.deactivated_at.is_some()) {
-        return ValidationCode::NoActivation;
+    if scope.fingerprint.is_some() {
+        // A lapsed lease holds no seat, whatever the item says.
+        let held = activation.filter(|a| a.holds_seat(now));
+        match held {
+            None => return ValidationCode::NoActivation,
+            Some(a) if a.heartbeat_dead(license.heartbeat_seconds, now) => {
+                return ValidationCode::HeartbeatDead
+            }
+            Some(_) => {}
+        }
     }
     let granted = license.effective_entitlements(policy);
     if scope.entitlements.iter().any(|f| !granted.contains_key(f)) {
@@ -373,6 +459,11 @@ mod tests {
             entitlements: e,
             grace_period_days: 3,
             stripe_price_ids: vec![],
+            activation_mode: Default::default(),
+            lease_seconds: None,
+            max_overage: 0,
+            heartbeat_seconds: None,
+            max_deactivations: None,
             created_at: datetime!(2026-01-01 0:00 UTC),
             updated_at: datetime!(2026-01-01 0:00 UTC),
         }
@@ -394,6 +485,12 @@ mod tests {
             grace_epoch: None,
             max_activations: 2,
             seats_used: 0,
+            overage_used: 0,
+            activation_mode: Default::default(),
+            lease_seconds: None,
+            max_overage: 0,
+            heartbeat_seconds: None,
+            max_deactivations: None,
             metadata: Map::new(),
             entitlement_overrides: BTreeMap::new(),
             stripe: StripeLink::default(),

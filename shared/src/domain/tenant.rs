@@ -188,10 +188,15 @@ impl SettingsPatch {
         use crate::error::Error;
         for (field, v) in [
             ("rate_limit_per_minute", self.rate_limit_per_minute),
-            ("license_rate_limit_per_minute", self.license_rate_limit_per_minute),
+            (
+                "license_rate_limit_per_minute",
+                self.license_rate_limit_per_minute,
+            ),
         ] {
             if v.is_some_and(|v| !(1..=1_000_000).contains(&v)) {
-                return Err(Error::validation(format!("settings.{field} must be 1 to 1000000")));
+                return Err(Error::validation(format!(
+                    "settings.{field} must be 1 to 1000000"
+                )));
             }
         }
         if let Some(d) = self.default_grace_days {

@@ -122,6 +122,9 @@ pub fn render_error(err: &Error, request_id: &str, rate: Option<&RateState>) -> 
     let mut resp = build(status, "application/json", body, request_id, rate);
     let retry = match err {
         Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+        Error::DeactivationLimitReached {
+            retry_after_secs, ..
+        } => *retry_after_secs,
         Error::Unavailable(_) => Some(1),
         _ => None,
     };

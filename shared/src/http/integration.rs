@@ -111,11 +111,17 @@ pub async fn serve(
                 product: b.product,
                 entitlements: b.entitlements,
             };
-            let v = licensing::validate(policies, ts, &key, scope, now).await?;
-            let license = v
-                .license
-                .as_ref()
-                .map(|l| views::license_view_parts(l, v.policy.as_deref(), Some(&v.usage), now));
+            let terms = &ctx.app.license_terms;
+            let v = licensing::validate(policies, terms, ts, &key, scope, now).await?;
+            let license = v.license.as_ref().map(|l| {
+                views::license_view_parts(
+                    l,
+                    v.policy.as_deref(),
+                    Some(&v.usage),
+                    Some(v.leases),
+                    now,
+                )
+            });
             Ok(Reply::ok(json!({
                 "valid": v.code == ValidationCode::Valid,
                 "code": v.code,
@@ -138,26 +144,38 @@ pub async fn serve(
                 hostname: b.hostname,
                 metadata: request::metadata(b.metadata)?,
             };
-            Ok(match licensing::activate(ts, actor, req, now).await? {
-                ActivateOutcome::Created(a) | ActivateOutcome::Restored(a) => {
-                    Reply::created(views::activation_view(&a))
-                }
-                ActivateOutcome::AlreadyActive(a) => Reply::ok(views::activation_view(&a)),
-            })
+            let terms = &ctx.app.license_terms;
+            Ok(
+                match licensing::activate(terms, ts, actor, req, now).await? {
+                    ActivateOutcome::Created(a) | ActivateOutcome::Restored(a) => {
+                        Reply::created(views::activation_view(&a, now))
+                    }
+                    ActivateOutcome::AlreadyActive(a) | ActivateOutcome::Renewed(a) => {
+                        Reply::ok(views::activation_view(&a, now))
+                    }
+                },
+            )
         }
         IntegrationOp::DeactivateById => {
             let id = ActivationId::parse(ctx.param("activation_id"))
                 .map_err(|_| licensing::activation_not_found())?;
             limit_license(ctx, caller, &id.license_id(), rate).await?;
             let a = licensing::deactivate(ts, actor, ActivationRef::Id(id), now).await?;
-            Ok(Reply::ok(views::activation_view(&a)))
+            Ok(Reply::ok(views::activation_view(&a, now)))
+        }
+        IntegrationOp::Heartbeat => {
+            let id = ActivationId::parse(ctx.param("activation_id"))
+                .map_err(|_| licensing::activation_not_found())?;
+            limit_license(ctx, caller, &id.license_id(), rate).await?;
+            let a = licensing::heartbeat(ts, &id, now).await?;
+            Ok(Reply::ok(views::activation_view(&a, now)))
         }
         IntegrationOp::DeactivateByFingerprint => {
             let b: DeactivateBody = request::json(ctx.body)?;
             limit_license(ctx, caller, &license_of(&b.license_key), rate).await?;
             let which = ActivationRef::Fingerprint(b.license_key, b.fingerprint);
             let a = licensing::deactivate(ts, actor, which, now).await?;
-            Ok(Reply::ok(views::activation_view(&a)))
+            Ok(Reply::ok(views::activation_view(&a, now)))
         }
         IntegrationOp::EntitlementsCheck => {
             let b: CheckBody = request::json(ctx.body)?;

@@ -110,6 +110,13 @@ struct PolicyBody {
     grace_period_days: Option<u32>,
     #[serde(default)]
     stripe_price_ids: Vec<String>,
+    #[serde(default)]
+    activation_mode: ActivationMode,
+    lease_seconds: Option<u32>,
+    #[serde(default)]
+    max_overage: u32,
+    heartbeat_seconds: Option<u32>,
+    max_deactivations: Option<ChurnLimit>,
 }
 
 /// `Some(None)` distinguishes an explicit `null` from an absent field.
@@ -129,6 +136,14 @@ struct PolicyPatchBody {
     entitlements: Option<Entitlements>,
     grace_period_days: Option<u32>,
     stripe_price_ids: Option<Vec<String>>,
+    activation_mode: Option<ActivationMode>,
+    #[serde(default, deserialize_with = "double_option")]
+    lease_seconds: Option<Option<u32>>,
+    max_overage: Option<u32>,
+    #[serde(default, deserialize_with = "double_option")]
+    heartbeat_seconds: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    max_deactivations: Option<Option<ChurnLimit>>,
 }
 
 fn check_price_ids(ids: &[String]) -> Result<(), Error> {
@@ -171,6 +186,13 @@ async fn policies(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
                     .grace_period_days
                     .unwrap_or(c.principal.default_grace_days),
                 stripe_price_ids: b.stripe_price_ids,
+                terms: SeatTerms {
+                    activation_mode: b.activation_mode,
+                    lease_seconds: b.lease_seconds,
+                    max_overage: b.max_overage,
+                    heartbeat_seconds: b.heartbeat_seconds,
+                    max_deactivations: b.max_deactivations,
+                },
             };
             let p = catalog::create_policy(cache, ts, &c.actor, input, now).await?;
             Ok(Reply::created(views::policy_view(&p)))
@@ -215,6 +237,11 @@ async fn policies(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
                 entitlements: b.entitlements,
                 grace_period_days: b.grace_period_days,
                 stripe_price_ids: b.stripe_price_ids,
+                activation_mode: b.activation_mode,
+                lease_seconds: b.lease_seconds,
+                max_overage: b.max_overage,
+                heartbeat_seconds: b.heartbeat_seconds,
+                max_deactivations: b.max_deactivations,
             };
             let p = catalog::update_policy(cache, ts, &c.actor, &id, patch, now).await?;
             Ok(Reply::ok(views::policy_view(&p)))
@@ -284,7 +311,13 @@ async fn licenses(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
             let mut items = Vec::with_capacity(page.items.len());
             for l in &page.items {
                 let policy = cache.get(ts, &l.policy).await?;
-                items.push(views::license_view_parts(l, policy.as_deref(), None, now));
+                items.push(views::license_view_parts(
+                    l,
+                    policy.as_deref(),
+                    None,
+                    None,
+                    now,
+                ));
             }
             Ok(Reply::list(items, page.next_cursor))
         }
@@ -342,7 +375,9 @@ async fn licenses(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
         LicenseOp::Activations => {
             let acts = licensing::activations(ts, &license_id(ctx)?).await?;
             Ok(Reply::list(
-                acts.iter().map(views::activation_view).collect(),
+                acts.iter()
+                    .map(|a| views::activation_view(a, now))
+                    .collect(),
                 None,
             ))
         }

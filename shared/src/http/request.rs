@@ -27,14 +27,24 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Error::validation("the body must be a JSON object"));
     }
-    serde_json::from_slice(body).map_err(|e| {
+    // The error names the field it is about (`max_deactivations.period:
+    // unknown variant ...`), not only a line and column.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
         use serde_json::error::Category;
-        match e.classify() {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
             Category::Syntax | Category::Eof | Category::Io => Error::BadRequest {
                 code: "INVALID_JSON",
-                message: format!("the body is not valid JSON ({e})"),
+                message: format!("the body is not valid JSON ({inner})"),
             },
-            Category::Data => Error::validation(format!("the body is not acceptable: {e}")),
+            Category::Data if path.is_empty() || path == "." => {
+                Error::validation(format!("the body is not acceptable: {inner}"))
+            }
+            Category::Data => {
+                Error::validation(format!("the body is not acceptable: {path}: {inner}"))
+            }
         }
     })
 }

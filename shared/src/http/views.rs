@@ -6,6 +6,7 @@ use crate::domain::stripe::Receipt;
 use crate::domain::*;
 use crate::error::Error;
 use crate::ids::Feature;
+use crate::store::licenses::LiveLeases;
 use crate::store::usage::UsageEvent;
 use crate::usecases::licensing::LicenseState;
 use crate::usecases::metering::{EntitlementCheck, UsageRecorded};
@@ -34,6 +35,11 @@ pub fn policy_view(p: &Policy) -> Value {
         "entitlements": p.entitlements,
         "grace_period_days": p.grace_period_days,
         "stripe_price_ids": p.stripe_price_ids,
+        "activation_mode": p.activation_mode,
+        "lease_seconds": p.lease_seconds,
+        "max_overage": p.max_overage,
+        "heartbeat_seconds": p.heartbeat_seconds,
+        "max_deactivations": p.max_deactivations,
         "created_at": rfc3339(p.created_at),
         "updated_at": rfc3339(p.updated_at),
     })
@@ -116,12 +122,27 @@ pub fn spec_view(
 }
 
 /// The license as responses show it.
+/// `leases`: floating licenses' unexpired leases; without them (a listing
+/// that did not read the partition) a floating license's `used` is null.
 pub fn license_view_parts(
     license: &License,
     policy: Option<&Policy>,
     usage: Option<&UsageSnapshot>,
+    leases: Option<LiveLeases>,
     now: OffsetDateTime,
 ) -> Value {
+    let seats = match license.activation_mode {
+        ActivationMode::NodeLocked => {
+            json!({ "limit": license.max_activations, "used": license.seats_used })
+        }
+        // Lapsed leases hold no seat, whatever the counters still say.
+        ActivationMode::Floating => json!({
+            "limit": license.max_activations,
+            "used": leases.map(|l| l.used),
+            "overage_limit": license.max_overage,
+            "overage_used": leases.map(|l| l.overage_used),
+        }),
+    };
     let entitlements = policy
         .map(|p| entitlement_view(&license.effective_entitlements(p), usage, now))
         .unwrap_or_default();
@@ -134,7 +155,11 @@ pub fn license_view_parts(
         "customer_email": license.customer_email,
         "expires_at": license.expires_at.map(rfc3339),
         "grace_until": license.grace_until.map(rfc3339),
-        "seats": { "limit": license.max_activations, "used": license.seats_used },
+        "seats": seats,
+        "activation_mode": license.activation_mode,
+        "lease_seconds": license.lease_seconds,
+        "heartbeat_seconds": license.heartbeat_seconds,
+        "max_deactivations": license.max_deactivations,
         "entitlements": entitlements,
         "metadata": license.metadata,
         "created_at": rfc3339(license.created_at),
@@ -144,11 +169,17 @@ pub fn license_view_parts(
 
 /// A license with its policy and usage.
 pub fn license_view(s: &LicenseState, now: OffsetDateTime) -> Value {
-    license_view_parts(&s.license, s.policy.as_deref(), Some(&s.usage), now)
+    license_view_parts(
+        &s.license,
+        s.policy.as_deref(),
+        Some(&s.usage),
+        Some(s.leases),
+        now,
+    )
 }
 
 /// An activation as responses show it.
-pub fn activation_view(a: &Activation) -> Value {
+pub fn activation_view(a: &Activation, now: OffsetDateTime) -> Value {
     json!({
         "id": a.id,
         "license_id": a.license_id,
@@ -156,10 +187,17 @@ pub fn activation_view(a: &Activation) -> Value {
         "name": a.name,
         "hostname": a.hostname,
         "metadata": a.metadata,
-        "status": if a.deactivated_at.is_some() { "deactivated" } else { "active" },
+        "status": match (a.deactivated_at, a.holds_seat(now)) {
+            (Some(_), _) => "deactivated",
+            (None, false) => "expired",
+            (None, true) => "active",
+        },
         "created_at": rfc3339(a.created_at),
         "last_activated_at": rfc3339(a.last_activated_at),
         "deactivated_at": a.deactivated_at.map(rfc3339),
+        "lease_expires_at": a.lease_expires_at().map(rfc3339),
+        "overage": a.overage,
+        "last_heartbeat_at": a.last_heartbeat_at.map(rfc3339),
     })
 }
 

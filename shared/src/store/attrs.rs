@@ -20,6 +20,23 @@ pub const GRACE_EPOCH: &str = "grace_epoch";
 pub const STRIPE_EVENT_AT: &str = "stripe_event_at";
 pub const UPDATED_AT: &str = "updated_at";
 
+// Seat terms (policies and licenses) and floating leases.
+pub const ACTIVATION_MODE: &str = "activation_mode";
+pub const LEASE_SECONDS: &str = "lease_seconds";
+pub const MAX_OVERAGE: &str = "max_overage";
+pub const OVERAGE_USED: &str = "overage_used";
+pub const HEARTBEAT_SECONDS: &str = "heartbeat_seconds";
+pub const MAX_DEACTIVATIONS: &str = "max_deactivations";
+pub const LEASE_EXPIRES_EPOCH: &str = "lease_expires_epoch";
+pub const OVERAGE: &str = "overage";
+pub const LAST_HEARTBEAT_AT: &str = "last_heartbeat_at";
+
+/// A license's deactivations in one churn-limit period (`YYYY-MM-DD`,
+/// `YYYY-MM` or `total`): one top-level counter per period used.
+pub fn deactivations_in(period_key: &str) -> String {
+    format!("deactivations_{period_key}")
+}
+
 // Activations.
 pub const NAME: &str = "name";
 pub const HOSTNAME: &str = "hostname";
@@ -96,6 +113,11 @@ mod tests {
                 entitlements: Default::default(),
                 grace_period_days: 0,
                 stripe_price_ids: vec!["price_1".into()],
+                activation_mode: Default::default(),
+                lease_seconds: None,
+                max_overage: 0,
+                heartbeat_seconds: None,
+                max_deactivations: None,
                 created_at: now,
                 updated_at: now,
             },
@@ -143,6 +165,10 @@ mod tests {
             created_at: now,
             last_activated_at: now,
             deactivated_at: Some(now),
+            lease_expires_epoch: None,
+            lease_seconds: None,
+            overage: false,
+            last_heartbeat_at: None,
         };
         let af = fields(&a);
         for attr in [NAME, HOSTNAME, METADATA, LAST_ACTIVATED_AT, DEACTIVATED_AT] {

@@ -107,6 +107,7 @@ impl TenantStore {
         &self,
         id: &PolicyId,
         patch: &PolicyPatch,
+        unchanged_since: Option<OffsetDateTime>,
         audit: &AuditEvent,
         now: OffsetDateTime,
     ) -> Result<Option<Policy>, Error> {
@@ -117,7 +118,15 @@ impl TenantStore {
             .set_some(a::DURATION_DAYS, patch.duration_days.as_ref())
             .set_some(a::ENTITLEMENTS, patch.entitlements.as_ref())
             .set_some(a::GRACE_PERIOD_DAYS, patch.grace_period_days.as_ref())
-            .set_some(a::STRIPE_PRICE_IDS, patch.stripe_price_ids.as_ref());
+            .set_some(a::STRIPE_PRICE_IDS, patch.stripe_price_ids.as_ref())
+            .set_some(a::ACTIVATION_MODE, patch.activation_mode.as_ref())
+            .set_some(a::LEASE_SECONDS, patch.lease_seconds.as_ref())
+            .set_some(a::MAX_OVERAGE, patch.max_overage.as_ref())
+            .set_some(a::HEARTBEAT_SECONDS, patch.heartbeat_seconds.as_ref())
+            .set_some(a::MAX_DEACTIVATIONS, patch.max_deactivations.as_ref());
+        if let Some(at) = unchanged_since {
+            w.if_eq(a::UPDATED_AT, &rfc3339(at));
+        }
         if !self.update_existing(&w, audit).await? {
             return Ok(None);
         }

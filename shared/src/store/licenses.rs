@@ -8,10 +8,10 @@ use crate::clock::rfc3339;
 use crate::crypto::Signer;
 use crate::domain::{
     Activation, AuditEvent, GraceChange, License, LicenseChange, LicenseGuard, LicenseStatus,
-    OverrideEdit, Standing, UsageCounter, UsageSnapshot,
+    OverrideEdit, UsageCounter, UsageSnapshot,
 };
 use crate::error::{license_not_found, Error};
-use crate::ids::{ActivationId, Email, FingerprintDigest, LicenseId};
+use crate::ids::{Email, FingerprintDigest, LicenseId};
 use time::OffsetDateTime;
 
 /// The license partition as validate and the integration API need it.
@@ -20,29 +20,23 @@ pub struct LicenseRead {
     pub license: Option<License>,
     pub activation: Option<Activation>,
     pub usage: UsageSnapshot,
+    /// Floating: the leases that hold a seat now (lapsed ones never count).
+    pub leases: LiveLeases,
 }
 
-#[derive(Debug)]
-pub enum ActivateOutcome {
-    Created(Activation),
-    Restored(Activation),
-    AlreadyActive(Activation),
+/// Unexpired floating leases of a license, by pool.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LiveLeases {
+    pub used: u32,
+    pub overage_used: u32,
 }
 
-#[derive(Debug)]
-pub enum DeactivateOutcome {
-    Deactivated(Activation),
-    AlreadyInactive(Activation),
-    /// No activation with that id.
-    NotFound,
-}
+pub use super::seats::{ActivateOutcome, DeactivateOutcome, HeartbeatOutcome};
 
 /// Names of transaction items, read back when a transaction is refused.
 mod item {
     pub const PLAN: &str = "plan counter";
     pub const LICENSE: &str = "license";
-    pub const SEAT: &str = "seat";
-    pub const ACTIVATION: &str = "activation";
     pub const AUDIT: &str = "audit";
 }
 
@@ -122,10 +116,18 @@ impl TenantStore {
             e.val(s(keys::USAGE_SK_PREFIX)),
             e.val(n(now.unix_timestamp()))
         );
-        if let Some(fp) = fingerprint {
-            let act = keys::activation_of(t, id, fp);
-            filter.push_str(&format!(" OR {sk} = {}", e.val(s(act.sk))));
+        let wanted = fingerprint.map(|fp| keys::activation_of(t, id, fp).sk);
+        if let Some(sk_v) = &wanted {
+            filter.push_str(&format!(" OR {sk} = {}", e.val(s(sk_v.clone()))));
         }
+        // Unexpired floating leases, counted (the Query reads the partition
+        // anyway: the filter only decides what comes back).
+        let (lease, deact) = (e.name(a::LEASE_EXPIRES_EPOCH), e.name(a::DEACTIVATED_AT));
+        filter.push_str(&format!(
+            " OR (begins_with({sk}, {}) AND {lease} > {} AND attribute_not_exists({deact}))",
+            e.val(s(keys::ACTIVATION_SK_PREFIX)),
+            e.val(n(now.unix_timestamp()))
+        ));
         let mut read = LicenseRead::default();
         let mut start: Option<Item> = None;
         loop {
@@ -146,7 +148,19 @@ impl TenantStore {
                 match get_s(&item, keys::SK) {
                     Some(keys::LICENSE_SK) => read.license = Some(from_item(item)?),
                     Some(x) if x.starts_with(keys::ACTIVATION_SK_PREFIX) => {
-                        read.activation = Some(from_item(item)?)
+                        let wanted_here = wanted.as_deref() == Some(x);
+                        let a: Activation = from_item(item)?;
+                        if a.holds_seat(now) && a.lease_expires_epoch.is_some() {
+                            let live = &mut read.leases;
+                            *(if a.overage {
+                                &mut live.overage_used
+                            } else {
+                                &mut live.used
+                            }) += 1;
+                        }
+                        if wanted_here {
+                            read.activation = Some(a);
+                        }
                     }
                     Some(x) if x.starts_with(keys::USAGE_SK_PREFIX) => {
                         let c: UsageCounter = from_item(item)?;
@@ -229,7 +243,7 @@ impl TenantStore {
             Ok(()) => {
                 let read = self.read_license(id, None, now).await?;
                 match read.license {
-                    Some(l) => Ok(UpdateOutcome::Updated(Box::new(l), read.usage)),
+                    Some(l) => Ok(UpdateOutcome::Updated(Box::new(l), read.usage, read.leases)),
                     None => Err(Error::internal("an updated license vanished")),
                 }
             }
@@ -269,6 +283,23 @@ impl TenantStore {
         }
         w.set_some(a::POLICY, c.policy.as_ref());
         w.set_some(a::MAX_ACTIVATIONS, c.max_activations.as_ref());
+        if let Some(t) = &c.terms {
+            w.set(a::ACTIVATION_MODE, &t.activation_mode)
+                .set(a::MAX_OVERAGE, &t.max_overage);
+            for (attr, v) in [
+                (a::LEASE_SECONDS, t.lease_seconds),
+                (a::HEARTBEAT_SECONDS, t.heartbeat_seconds),
+            ] {
+                match v {
+                    Some(v) => w.set(attr, &v),
+                    None => w.remove(attr),
+                };
+            }
+            match &t.max_deactivations {
+                Some(m) => w.set(a::MAX_DEACTIVATIONS, m),
+                None => w.remove(a::MAX_DEACTIVATIONS),
+            };
+        }
         w.set_some(a::METADATA, c.metadata.as_ref());
         w.set_some(a::STRIPE_EVENT_AT, c.stripe_event_at.as_ref());
         for (feature, edit) in &c.overrides {
@@ -291,155 +322,13 @@ impl TenantStore {
         }
         w
     }
-
-    /// Take a seat: one transaction in the common case. The license's seat
-    /// counter rises only if the license is in force and has a free seat; the
-    /// activation item is written only if that fingerprint is not active.
-    pub async fn activate(
-        &self,
-        new: &Activation,
-        now: OffsetDateTime,
-        audit: &AuditEvent,
-    ) -> Result<ActivateOutcome, Error> {
-        let act_key = keys::activation(self.tenant_id(), &new.id);
-        for _ in 0..4 {
-            // Phase 1: a fingerprint never seen on this license.
-            let mut txn = Txn::new();
-            txn.update(item::SEAT, &self.seat_take(&new.license_id, now))?;
-            txn.put(item::ACTIVATION, &act_key, new, PutIf::New)?;
-            self.push_audit(&mut txn, item::AUDIT, audit)?;
-            let c = match txn.run(self.db(), self.table()).await {
-                Ok(()) => return Ok(ActivateOutcome::Created(new.clone())),
-                Err(e) => cancelled(e)?,
-            };
-            match c.old_as::<Activation>(item::ACTIVATION)? {
-                Some(a) if a.deactivated_at.is_none() => {
-                    // Already active: idempotent, unless the license is not in force.
-                    match seat_refusal(&c, now) {
-                        Err(Error::TooManyActivations { .. }) | Ok(()) => {}
-                        Err(e) => return Err(e),
-                    }
-                    return Ok(ActivateOutcome::AlreadyActive(a));
-                }
-                Some(old) => {
-                    // Phase 2: restore a deactivated fingerprint, same id and created_at.
-                    seat_refusal(&c, now)?;
-                    if let Some(restored) = self.restore(new, old, now, audit).await? {
-                        return Ok(ActivateOutcome::Restored(restored));
-                    }
-                }
-                None => {
-                    seat_refusal(&c, now)?;
-                    // The license changed between our condition and its check.
-                }
-            }
-        }
-        Err(Error::Unavailable("activation kept racing; retry".into()))
-    }
-
-    /// Restore a deactivated activation. `Ok(None)`: it changed meanwhile
-    /// (someone restored it first); look again.
-    async fn restore(
-        &self,
-        new: &Activation,
-        old: Activation,
-        now: OffsetDateTime,
-        audit: &AuditEvent,
-    ) -> Result<Option<Activation>, Error> {
-        let mut restore = Write::to(keys::activation(self.tenant_id(), &new.id));
-        restore
-            .set(a::LAST_ACTIVATED_AT, &rfc3339(now))
-            .set_some(a::NAME, new.name.as_ref())
-            .set_some(a::HOSTNAME, new.hostname.as_ref())
-            .remove(a::DEACTIVATED_AT)
-            .if_present(a::DEACTIVATED_AT);
-        if !new.metadata.is_empty() {
-            restore.set(a::METADATA, &new.metadata);
-        }
-        let mut txn = Txn::new();
-        txn.update(item::SEAT, &self.seat_take(&new.license_id, now))?;
-        txn.update(item::ACTIVATION, &restore)?;
-        self.push_audit(&mut txn, item::AUDIT, audit)?;
-        match txn.run(self.db(), self.table()).await {
-            Ok(()) => {
-                let mut a = old;
-                a.deactivated_at = None;
-                a.last_activated_at = now;
-                a.name = new.name.clone().or(a.name);
-                a.hostname = new.hostname.clone().or(a.hostname);
-                if !new.metadata.is_empty() {
-                    a.metadata = new.metadata.clone();
-                }
-                Ok(Some(a))
-            }
-            Err(e) => {
-                let c = cancelled(e)?;
-                if !c.failed(item::ACTIVATION) {
-                    seat_refusal(&c, now)?;
-                }
-                Ok(None)
-            }
-        }
-    }
-
-    /// Free a seat. Deactivating an inactive activation frees nothing.
-    pub async fn deactivate(
-        &self,
-        id: &ActivationId,
-        now: OffsetDateTime,
-        audit: &AuditEvent,
-    ) -> Result<DeactivateOutcome, Error> {
-        let t = self.tenant_id();
-        let key = keys::activation(t, id);
-        let mut act = Write::to(key.clone());
-        act.set(a::DEACTIVATED_AT, &rfc3339(now))
-            .if_exists()
-            .if_absent(a::DEACTIVATED_AT);
-        let mut seat = Write::to(keys::license(t, &id.license_id()));
-        seat.add(a::SEATS_USED, -1).if_greater(a::SEATS_USED, 0);
-        let mut txn = Txn::new();
-        txn.update(item::ACTIVATION, &act)?;
-        txn.update(item::SEAT, &seat)?;
-        self.push_audit(&mut txn, item::AUDIT, audit)?;
-        match txn.run(self.db(), self.table()).await {
-            Ok(()) => {
-                let a = self.get_as(&key).await?;
-                let a = a.ok_or_else(|| Error::internal("deactivated activation vanished"))?;
-                Ok(DeactivateOutcome::Deactivated(a))
-            }
-            Err(err) => {
-                let c = cancelled(err)?;
-                if !c.failed(item::ACTIVATION) {
-                    let why = format!(
-                        "seat counter out of step with activations: {}",
-                        c.describe()
-                    );
-                    return Err(Error::internal(why));
-                }
-                match c.old_as::<Activation>(item::ACTIVATION)? {
-                    Some(a) => Ok(DeactivateOutcome::AlreadyInactive(a)),
-                    None => Ok(DeactivateOutcome::NotFound),
-                }
-            }
-        }
-    }
-
-    /// The seat-taking half of an activation.
-    fn seat_take(&self, id: &LicenseId, now: OffsetDateTime) -> Write {
-        let mut w = Write::to(keys::license(self.tenant_id(), id));
-        w.add(a::SEATS_USED, 1)
-            .if_exists()
-            .if_less_than_attr(a::SEATS_USED, a::MAX_ACTIVATIONS)
-            .if_expr(|e| in_force(e, now));
-        w
-    }
 }
 
 /// What [`TenantStore::update_license`] found.
 #[derive(Debug)]
 pub enum UpdateOutcome {
     /// The license after the change, with its current usage.
-    Updated(Box<License>, UsageSnapshot),
+    Updated(Box<License>, UsageSnapshot, LiveLeases),
     /// The guard refused: the license as it was.
     Refused(Box<License>),
 }
@@ -459,33 +348,6 @@ pub(crate) fn in_force(e: &mut Expr, now: OffsetDateTime) -> String {
         "({status} = {active} OR ({status} = {past_due} AND {grace} > {now_v})) \
          AND (attribute_not_exists({exp}) OR {exp} > {now_v})"
     )
-}
-
-fn cancelled(e: TxnError) -> Result<Cancelled, Error> {
-    match e {
-        TxnError::Cancelled(c) => Ok(c),
-        TxnError::Other(e) => Err(e),
-    }
-}
-
-/// Why the seat condition failed, from the license as it was (`Ok`: it did
-/// not fail, or the license is in force with a free seat now).
-fn seat_refusal(c: &Cancelled, now: OffsetDateTime) -> Result<(), Error> {
-    if !c.failed(item::SEAT) {
-        return Ok(());
-    }
-    let Some(l) = c.old_as::<License>(item::SEAT)? else {
-        return Err(license_not_found());
-    };
-    match l.standing(now) {
-        Standing::Valid(_) if l.seats_used >= l.max_activations => Err(Error::TooManyActivations {
-            limit: l.max_activations,
-        }),
-        Standing::Valid(_) => Ok(()),
-        Standing::Suspended(_) => Err(Error::LicenseNotActive("suspended")),
-        Standing::Cancelled => Err(Error::LicenseNotActive("cancelled")),
-        Standing::Expired => Err(Error::LicenseNotActive("expired")),
-    }
 }
 
 /// Why the plan counter (named [`item::PLAN`]) refused a license: the

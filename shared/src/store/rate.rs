@@ -37,7 +37,8 @@ impl TenantStore {
                 // Kept a while after its window, then DynamoDB's TTL tidies it.
                 .set(a::TTL, &(window_start + 3_600))
                 .if_absent_or_at_most(a::TAKEN, limit - n);
-            match w.run_returning(self.db(), self.table()).await? {
+            let new = aws_sdk_dynamodb::types::ReturnValue::UpdatedNew;
+            match w.run_returning(self.db(), self.table(), new).await? {
                 Ok(new) => {
                     let taken = get_n::<u32>(&new, a::TAKEN).unwrap_or(limit);
                     return Ok(Claim { granted: n, taken });

@@ -144,7 +144,10 @@ impl Store {
         w.set(a::UPDATED_AT, &rfc3339(now)).if_exists();
         for (field, v) in [
             ("rate_limit_per_minute", patch.rate_limit_per_minute),
-            ("license_rate_limit_per_minute", patch.license_rate_limit_per_minute),
+            (
+                "license_rate_limit_per_minute",
+                patch.license_rate_limit_per_minute,
+            ),
             ("default_grace_days", patch.default_grace_days),
             ("trial_days", patch.trial_days),
         ] {

@@ -339,6 +339,31 @@ impl TenantStore {
     }
 }
 
+impl TenantStore {
+    /// The write that adds `seconds` to a license's floating overage time
+    /// this month: a usage counter like any other, so the usage report and
+    /// export list it (metric `floating_overage_seconds`).
+    pub(crate) fn overage_counter(
+        &self,
+        lid: &LicenseId,
+        seconds: i64,
+        now: OffsetDateTime,
+    ) -> Result<Write, Error> {
+        let t = self.tenant_id();
+        let metric = Metric::parse(super::seats::FLOATING_OVERAGE_METRIC)?;
+        let month = month_of(now);
+        let index_pk = keys::usage_period_index_pk(t, &month, keys::usage_shard(lid));
+        let mut w = Write::to(keys::usage_counter(t, lid, &metric, &month));
+        w.set(a::METRIC, &metric)
+            .set(a::PERIOD, &month)
+            .set(a::LICENSE_ID, lid)
+            .set(keys::GSI1PK, &index_pk)
+            .set(keys::GSI1SK, &format!("{lid}#{metric}#{month}"))
+            .add(a::USED, seconds);
+        Ok(w)
+    }
+}
+
 /// A usage quantity as the counter's `ADD` takes it (quantities are bounded
 /// far below this by the use case; this keeps the store honest on its own).
 fn quantity_i64(q: u64) -> Result<i64, Error> {

@@ -207,6 +207,44 @@ impl Write {
         self
     }
 
+    /// `SET attr = other + v`: a number computed from another attribute.
+    pub fn set_sum(&mut self, attr: &str, other: &str, v: i64) -> &mut Self {
+        let (name, o, val) = (self.e.name(attr), self.e.name(other), self.e.val(n(v)));
+        self.set.push(format!("{name} = {o} + {val}"));
+        self
+    }
+
+    /// `SET attr = if_not_exists(attr, 0) + v`: a counter that may be absent.
+    pub fn increment(&mut self, attr: &str, v: i64) -> &mut Self {
+        let (name, zero, val) = (self.e.name(attr), self.e.val(n(0)), self.e.val(n(v)));
+        self.set
+            .push(format!("{name} = if_not_exists({name}, {zero}) + {val}"));
+        self
+    }
+
+    /// `attr` is absent, or less than `v`.
+    pub fn if_absent_or_below(&mut self, attr: &str, v: impl std::fmt::Display) -> &mut Self {
+        let (name, val) = (self.e.name(attr), self.e.val(n(v)));
+        self.conditions
+            .push(format!("(attribute_not_exists({name}) OR {name} < {val})"));
+        self
+    }
+
+    /// `attr` is absent or equals `v` (a field with a serde default).
+    pub fn if_absent_or_eq<T: Serialize + ?Sized>(&mut self, attr: &str, v: &T) -> &mut Self {
+        let (name, val) = (self.e.name(attr), self.value(v));
+        self.conditions
+            .push(format!("(attribute_not_exists({name}) OR {name} = {val})"));
+        self
+    }
+
+    /// `attr <= v` (a number).
+    pub fn if_at_most(&mut self, attr: &str, v: impl std::fmt::Display) -> &mut Self {
+        let (name, val) = (self.e.name(attr), self.e.val(n(v)));
+        self.conditions.push(format!("{name} <= {val}"));
+        self
+    }
+
     /// `attr > v` (a number).
     pub fn if_greater(&mut self, attr: &str, v: impl std::fmt::Display) -> &mut Self {
         let (name, val) = (self.e.name(attr), self.e.val(n(v)));
@@ -285,13 +323,15 @@ impl Write {
             .map_err(Error::internal)
     }
 
-    /// Run this update on its own and read back the updated attributes:
-    /// `Ok(Ok(new))`, or `Ok(Err(old))` when a condition did not hold (the
-    /// item as it was, if there was one).
+    /// Run this update on its own and read back `returning` (the updated
+    /// attributes, or the item as it was): `Ok(Ok(values))`, or
+    /// `Ok(Err(old))` when a condition did not hold (the item as it was, if
+    /// there was one).
     pub async fn run_returning(
         &self,
         db: &Client,
         table: &str,
+        returning: aws_sdk_dynamodb::types::ReturnValue,
     ) -> Result<Result<Item, Option<Item>>, Error> {
         use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         let expression = self
@@ -305,7 +345,7 @@ impl Write {
             .set_condition_expression(self.condition())
             .set_expression_attribute_names(self.e.names())
             .set_expression_attribute_values(self.e.values())
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .return_values(returning)
             .return_values_on_condition_check_failure(ALL_OLD)
             .send()
             .await;
@@ -366,6 +406,9 @@ pub(crate) enum PutIf {
     Always,
     /// The key is unused.
     New,
+    /// The key is unused, or its item has this attribute (e.g. a returned
+    /// lease, `deactivated_at`, is replaced by a new one).
+    NewOrAttr(&'static str),
     /// The key is unused, or its item's `ttl` has passed (DynamoDB deletes
     /// expired items lazily, so an expired one may still be there).
     NewOrExpired { now_epoch: i64 },
@@ -443,6 +486,11 @@ impl Txn {
         let condition = match when {
             PutIf::Always => None,
             PutIf::New => Some(format!("attribute_not_exists({})", e.name(keys::PK))),
+            PutIf::NewOrAttr(attr) => Some(format!(
+                "attribute_not_exists({}) OR attribute_exists({})",
+                e.name(keys::PK),
+                e.name(attr)
+            )),
             PutIf::NewOrExpired { now_epoch } => Some(format!(
                 "attribute_not_exists({}) OR {} < {}",
                 e.name(keys::PK),

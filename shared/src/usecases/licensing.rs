@@ -1,13 +1,15 @@
 //! Validate, activate, deactivate, and the license lifecycle.
 
-use crate::cache::Policies;
+use crate::cache::{LicenseTerms, Policies};
 use crate::clock::add_days;
 use crate::domain::*;
 use crate::error::{license_not_found, Error};
 use crate::ids::{
     ActivationId, Email, Feature, Fingerprint, FingerprintDigest, LicenseId, LicenseKey, PolicyId,
 };
-use crate::store::licenses::{ActivateOutcome, DeactivateOutcome, LicenseRead, UpdateOutcome};
+use crate::store::licenses::{
+    ActivateOutcome, DeactivateOutcome, HeartbeatOutcome, LicenseRead, LiveLeases, UpdateOutcome,
+};
 use crate::store::TenantStore;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -22,6 +24,7 @@ pub struct Validation {
     pub license: Option<License>,
     pub policy: Option<Arc<Policy>>,
     pub usage: UsageSnapshot,
+    pub leases: LiveLeases,
 }
 
 /// A license with its policy and current usage: what a view is drawn from.
@@ -29,6 +32,8 @@ pub struct LicenseState {
     pub license: License,
     pub policy: Option<Arc<Policy>>,
     pub usage: UsageSnapshot,
+    /// Floating: the leases holding a seat now.
+    pub leases: LiveLeases,
 }
 
 impl LicenseState {
@@ -37,12 +42,14 @@ impl LicenseState {
         ts: &TenantStore,
         license: License,
         usage: UsageSnapshot,
+        leases: LiveLeases,
     ) -> Result<Self, Error> {
         let policy = policies.get(ts, &license.policy).await?;
         Ok(Self {
             license,
             policy,
             usage,
+            leases,
         })
     }
 }
@@ -50,6 +57,7 @@ impl LicenseState {
 /// One query of the license partition (plus the policy, cached).
 pub async fn validate(
     policies: &Policies,
+    terms: &LicenseTerms,
     ts: &TenantStore,
     key: &LicenseKey,
     scope: ValidationScope,
@@ -61,15 +69,19 @@ pub async fn validate(
         license,
         activation,
         usage,
+        leases,
     } = ts.read_license(&id, digest.as_ref(), now).await?;
     let Some(license) = license else {
+        let code = ValidationCode::NotFound;
         return Ok(Validation {
-            code: ValidationCode::NotFound,
+            code,
             license: None,
             policy: None,
             usage,
+            leases,
         });
     };
+    terms.remember(ts.tenant_id(), &license.id, license.terms());
     let policy = policies.of_license(ts, &license.policy).await?;
     let code = evaluate(&license, &policy, activation.as_ref(), &scope, now);
     Ok(Validation {
@@ -77,6 +89,7 @@ pub async fn validate(
         license: Some(license),
         policy: Some(policy),
         usage,
+        leases,
     })
 }
 
@@ -88,7 +101,10 @@ pub struct NewActivation {
     pub metadata: Map<String, Value>,
 }
 
+/// Take a seat (node-locked) or check out a lease (floating): one
+/// transaction when this instance knows the license's terms.
 pub async fn activate(
+    terms: &LicenseTerms,
     ts: &TenantStore,
     actor: &Actor,
     req: NewActivation,
@@ -106,6 +122,10 @@ pub async fn activate(
         created_at: now,
         last_activated_at: now,
         deactivated_at: None,
+        lease_expires_epoch: None,
+        lease_seconds: None,
+        overage: false,
+        last_heartbeat_at: None,
     };
     let audit = actor
         .audit(
@@ -115,7 +135,10 @@ pub async fn activate(
             now,
         )
         .with_data(json!({ "license_id": license_id, "fingerprint": activation.fingerprint }));
-    ts.activate(&activation, now, &audit).await
+    let assumed = terms.get(ts.tenant_id(), &license_id);
+    let done = ts.activate(&activation, assumed, now, &audit).await?;
+    terms.remember(ts.tenant_id(), &license_id, done.terms);
+    Ok(done.outcome)
 }
 
 /// Which activation to free: by id, or by the license key and fingerprint.
@@ -150,12 +173,34 @@ pub async fn deactivate(
         .with_data(json!({ "license_id": id.license_id() }));
     match ts.deactivate(&id, now, &audit).await? {
         DeactivateOutcome::Deactivated(a) | DeactivateOutcome::AlreadyInactive(a) => Ok(a),
+        DeactivateOutcome::ChurnLimit { count, resets_at } => {
+            let retry_after_secs =
+                resets_at.map(|r| (r - now).whole_seconds().max(1).unsigned_abs());
+            Err(Error::DeactivationLimitReached {
+                count,
+                retry_after_secs,
+            })
+        }
         DeactivateOutcome::NotFound => {
             if by_fingerprint && ts.get_license(&id.license_id()).await?.is_none() {
                 return Err(license_not_found());
             }
             Err(activation_not_found())
         }
+    }
+}
+
+/// `POST /v1/integration/activations/{id}/heartbeat`: renew a floating
+/// lease (one write), or record a node-locked activation's heartbeat.
+pub async fn heartbeat(
+    ts: &TenantStore,
+    id: &ActivationId,
+    now: OffsetDateTime,
+) -> Result<Activation, Error> {
+    match ts.heartbeat(id, now).await? {
+        HeartbeatOutcome::Beat(a) => Ok(*a),
+        HeartbeatOutcome::LeaseExpired => Err(Error::LeaseExpired),
+        HeartbeatOutcome::NotFound => Err(activation_not_found()),
     }
 }
 
@@ -215,6 +260,7 @@ pub async fn issue(
         license,
         policy: Some(policy),
         usage: UsageSnapshot::new(),
+        leases: LiveLeases::default(),
     })
 }
 
@@ -227,7 +273,7 @@ pub async fn get(
 ) -> Result<LicenseState, Error> {
     let read = ts.read_license(id, None, now).await?;
     let license = read.license.ok_or_else(license_not_found)?;
-    LicenseState::of(policies, ts, license, read.usage).await
+    LicenseState::of(policies, ts, license, read.usage, read.leases).await
 }
 
 /// A license's activations (`LICENSE_NOT_FOUND` when there is no license).
@@ -314,7 +360,9 @@ pub async fn lifecycle(
     };
     let audit = actor.audit(ts.tenant_id(), code, id.as_str(), now);
     let current = match ts.update_license(id, &change, &guard, &audit, now).await? {
-        UpdateOutcome::Updated(l, usage) => return LicenseState::of(policies, ts, *l, usage).await,
+        UpdateOutcome::Updated(l, usage, leases) => {
+            return LicenseState::of(policies, ts, *l, usage, leases).await
+        }
         UpdateOutcome::Refused(l) => l,
     };
     // The move was refused by the license's status: already there is a no-op,
@@ -422,12 +470,15 @@ pub async fn patch_license(
         })?;
         change.policy = Some(policy.id.clone());
         change.max_activations = p.max_activations.or(Some(policy.max_activations));
+        change.terms = Some(policy.terms());
         guard.product = Some(policy.product.clone());
         code = AuditCode::LicensePolicyChanged;
     }
     let audit = actor.audit(ts.tenant_id(), code, id.as_str(), now);
     match ts.update_license(id, &change, &guard, &audit, now).await? {
-        UpdateOutcome::Updated(l, usage) => LicenseState::of(policies, ts, *l, usage).await,
+        UpdateOutcome::Updated(l, usage, leases) => {
+            LicenseState::of(policies, ts, *l, usage, leases).await
+        }
         // Refused: the license belongs to another product than the new policy.
         UpdateOutcome::Refused(l) if guard.product.as_ref().is_some_and(|p| *p != l.product) => {
             Err(Error::invalid(

@@ -123,13 +123,19 @@ pub async fn record(
     }
     let at = input.timestamp.unwrap_or(now);
     // Checked: a clock at the calendar's end must not panic either.
-    if now.checked_add(FUTURE_SKEW).is_some_and(|latest| at > latest) {
+    if now
+        .checked_add(FUTURE_SKEW)
+        .is_some_and(|latest| at > latest)
+    {
         return Err(Error::invalid(
             "TIMESTAMP_OUT_OF_RANGE",
             "timestamp is in the future",
         ));
     }
-    if now.checked_sub(MAX_BACKDATE).is_some_and(|earliest| at < earliest) {
+    if now
+        .checked_sub(MAX_BACKDATE)
+        .is_some_and(|earliest| at < earliest)
+    {
         return Err(Error::invalid(
             "TIMESTAMP_OUT_OF_RANGE",
             "timestamp is more than 7 days old",
@@ -219,7 +225,9 @@ pub async fn record(
         status: 201,
         response,
         created_at: now,
-        ttl: now.unix_timestamp().saturating_add(IDEMPOTENCY_TTL.whole_seconds()),
+        ttl: now
+            .unix_timestamp()
+            .saturating_add(IDEMPOTENCY_TTL.whole_seconds()),
     });
     let outcome = ts
         .record_usage(RecordWrite {

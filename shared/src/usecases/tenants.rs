@@ -550,10 +550,23 @@ pub async fn patch_settings(
     now: OffsetDateTime,
 ) -> Result<Tenant, Error> {
     patch.check()?;
-    let audit = AuditEvent::new(t, AuditCode::TenantUpdated, "operator", t.as_str(), now, request_id)
-        .with_data(serde_json::to_value(patch).map_err(Error::internal)?);
+    let audit = AuditEvent::new(
+        t,
+        AuditCode::TenantUpdated,
+        "operator",
+        t.as_str(),
+        now,
+        request_id,
+    )
+    .with_data(serde_json::to_value(patch).map_err(Error::internal)?);
     if !store.patch_tenant_settings(t, patch, now, &audit).await? {
-        return Err(Error::not_found("TENANT_NOT_FOUND", format!("no tenant '{t}'")));
+        return Err(Error::not_found(
+            "TENANT_NOT_FOUND",
+            format!("no tenant '{t}'"),
+        ));
     }
-    store.get_tenant(t).await?.ok_or_else(|| Error::internal("a patched tenant vanished"))
+    store
+        .get_tenant(t)
+        .await?
+        .ok_or_else(|| Error::internal("a patched tenant vanished"))
 }

@@ -5,6 +5,7 @@ mod auth;
 mod concurrency;
 mod events;
 mod faults;
+mod floating;
 mod hardening;
 mod input;
 mod isolation;

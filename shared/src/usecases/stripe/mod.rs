@@ -780,6 +780,7 @@ impl Cx<'_> {
             status: change.status,
             policy: new_policy.as_ref().map(|p| p.id.clone()),
             max_activations: new_policy.as_ref().map(|p| p.max_activations),
+            terms: new_policy.as_ref().map(|p| p.terms()),
             expires_at: change.period_end.map(epoch).transpose()?,
             grace,
             ..LicenseChange::default()

@@ -1,0 +1,651 @@
+//! Seats: node-locked activations and floating leases, their return, the
+//! churn limit, and heartbeats. Every limit is a condition of the write that
+//! takes the seat; nothing is read first to decide.
+//!
+//! The license item carries two counters — `seats_used` (within
+//! `max_activations`) and `overage_used` (floating, within `max_overage`) —
+//! and its seat terms (mode, lease length, churn limit), copied from the
+//! policy. Every seat write is conditional on those terms, so a caller that
+//! assumed the wrong mode is refused with the license as it is, and tries
+//! again with the right terms.
+//!
+//! Floating leases need no scheduler: a lease item counts in its counter from
+//! checkout until it is returned or reclaimed, and a checkout that finds the
+//! pool full reclaims a lapsed lease in its own transaction, conditional on
+//! that lease still being lapsed and held. The number of held lease items
+//! therefore never exceeds `max_activations + max_overage`, and unexpired
+//! leases are a subset of them (the proof is in `docs/data-model.md`).
+
+use super::attrs as a;
+use super::licenses::in_force;
+use super::write::{from_item, get_n, Cancelled, PutIf, Txn, TxnError, Write};
+use super::{keys, TenantStore};
+use crate::clock::rfc3339;
+use crate::domain::{Activation, ActivationMode, AuditEvent, License, SeatTerms, Standing};
+use crate::error::{license_not_found, Error};
+use crate::ids::{ActivationId, LicenseId};
+use aws_sdk_dynamodb::types::ReturnValue;
+use time::OffsetDateTime;
+
+#[derive(Debug)]
+pub enum ActivateOutcome {
+    /// A new activation, or a new lease (possibly reclaiming a lapsed one).
+    Created(Activation),
+    /// A deactivated node-locked activation taken back: same id and `created_at`.
+    Restored(Activation),
+    /// Node-locked: this fingerprint already holds a seat.
+    AlreadyActive(Activation),
+    /// Floating: this fingerprint already held a lease; it is renewed.
+    Renewed(Activation),
+}
+
+impl ActivateOutcome {
+    pub fn activation(&self) -> &Activation {
+        match self {
+            ActivateOutcome::Created(a)
+            | ActivateOutcome::Restored(a)
+            | ActivateOutcome::AlreadyActive(a)
+            | ActivateOutcome::Renewed(a) => a,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum DeactivateOutcome {
+    Deactivated(Activation),
+    AlreadyInactive(Activation),
+    /// No activation with that id.
+    NotFound,
+    /// The license's churn limit is reached until `resets_at` (`None`: never).
+    ChurnLimit {
+        count: u32,
+        resets_at: Option<OffsetDateTime>,
+    },
+}
+
+#[derive(Debug)]
+pub enum HeartbeatOutcome {
+    /// The activation (lease renewed, or heartbeat recorded).
+    Beat(Box<Activation>),
+    /// The lease lapsed (or was returned or reclaimed): check out again.
+    LeaseExpired,
+    NotFound,
+}
+
+/// What an activation learned about the license (for the caller's cache).
+#[derive(Debug)]
+pub struct Activated {
+    pub outcome: ActivateOutcome,
+    pub terms: SeatTerms,
+}
+
+mod item {
+    pub const SEAT: &str = "seat";
+    pub const ACTIVATION: &str = "activation";
+    pub const RECLAIMED: &str = "reclaimed lease";
+    pub const USAGE: &str = "overage usage";
+    pub const AUDIT: &str = "audit";
+}
+
+/// The usage metric floating overage leases are counted under.
+pub const FLOATING_OVERAGE_METRIC: &str = "floating_overage_seconds";
+
+/// How often an activation retries after learning the license's terms or
+/// losing a race, before answering 503.
+const ATTEMPTS: usize = 8;
+
+/// Which counter a seat write moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    Committed,
+    Overage,
+}
+
+impl TenantStore {
+    /// Take a seat for `new` under the license's terms (`assumed`: what the
+    /// caller believes them to be). One transaction in the common case.
+    pub async fn activate(
+        &self,
+        new: &Activation,
+        assumed: SeatTerms,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Activated, Error> {
+        let mut terms = assumed;
+        let mut pool = Pool::Committed;
+        for _ in 0..ATTEMPTS {
+            let mut a = new.clone();
+            if terms.activation_mode == ActivationMode::Floating {
+                let lease = terms.lease_seconds();
+                a.lease_seconds = Some(lease);
+                a.lease_expires_epoch = Some(now.unix_timestamp() + i64::from(lease));
+                a.overage = pool == Pool::Overage;
+            }
+            let mut txn = Txn::new();
+            txn.update(
+                item::SEAT,
+                &self.seat_take(&a.license_id, &terms, pool, now),
+            )?;
+            // A returned or reclaimed lease of this fingerprint is replaced;
+            // a deactivated node-locked activation is restored (below).
+            let put_if = match terms.activation_mode {
+                ActivationMode::NodeLocked => PutIf::New,
+                ActivationMode::Floating => PutIf::NewOrAttr(a::DEACTIVATED_AT),
+            };
+            txn.put(
+                item::ACTIVATION,
+                &keys::activation(self.tenant_id(), &a.id),
+                &a,
+                put_if,
+            )?;
+            if a.overage {
+                txn.update(item::USAGE, &self.overage_usage(&a.license_id, terms, now)?)?;
+            }
+            self.push_audit(&mut txn, item::AUDIT, audit)?;
+            let c = match txn.run(self.db(), self.table()).await {
+                Ok(()) => {
+                    return Ok(Activated {
+                        outcome: ActivateOutcome::Created(a),
+                        terms,
+                    })
+                }
+                Err(e) => cancelled(e)?,
+            };
+            let license = c.old_as::<License>(item::SEAT)?;
+            if let Some(l) = &license {
+                if l.terms() != terms {
+                    terms = l.terms(); // assumed the wrong terms: again, with the license's
+                    pool = Pool::Committed;
+                    continue;
+                }
+            }
+            if let Some(existing) = c.old_as::<Activation>(item::ACTIVATION)? {
+                if existing.deactivated_at.is_none() {
+                    // This fingerprint holds a seat already (a lapsed lease
+                    // still holds its place until reclaimed).
+                    if let Some(l) = &license {
+                        not_in_force(l, now)?;
+                    }
+                    let outcome = match terms.activation_mode {
+                        ActivationMode::NodeLocked => ActivateOutcome::AlreadyActive(existing),
+                        ActivationMode::Floating => match self.renew(&existing, &terms, now).await?
+                        {
+                            Some(renewed) => ActivateOutcome::Renewed(renewed),
+                            None => continue, // reclaimed meanwhile: look again
+                        },
+                    };
+                    return Ok(Activated { outcome, terms });
+                }
+                if terms.activation_mode == ActivationMode::NodeLocked {
+                    // Take back a deactivated activation: same id and created_at.
+                    if let Some(l) = &license {
+                        seat_refusal(l, &terms, now)?;
+                    }
+                    if let Some(restored) = self.restore(new, existing, &terms, now, audit).await? {
+                        return Ok(Activated {
+                            outcome: ActivateOutcome::Restored(restored),
+                            terms,
+                        });
+                    }
+                    continue;
+                }
+            }
+            let Some(l) = license else {
+                if c.failed(item::SEAT) {
+                    return Err(license_not_found());
+                }
+                continue; // only the activation raced: look again
+            };
+            match seat_refusal(&l, &terms, now) {
+                Ok(()) => continue, // a seat freed up meanwhile
+                Err(Error::TooManyActivations { .. })
+                    if terms.activation_mode == ActivationMode::Floating =>
+                {
+                    if pool == Pool::Committed && l.overage_used < l.max_overage {
+                        pool = Pool::Overage;
+                        continue;
+                    }
+                    if let Some(outcome) = self.reclaim(new, &terms, now, audit).await? {
+                        return Ok(Activated { outcome, terms });
+                    }
+                    if l.overage_used < l.max_overage || l.seats_used < l.max_activations {
+                        pool = Pool::Committed; // returned meanwhile
+                        continue;
+                    }
+                    return Err(Error::TooManyActivations {
+                        limit: l.max_activations + l.max_overage,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Unavailable("activation kept racing; retry".into()))
+    }
+
+    /// The seat half of an activation: the counter of `pool` rises only if
+    /// the license is in force, has the assumed terms and a free seat.
+    fn seat_take(
+        &self,
+        id: &LicenseId,
+        terms: &SeatTerms,
+        pool: Pool,
+        now: OffsetDateTime,
+    ) -> Write {
+        let mut w = Write::to(keys::license(self.tenant_id(), id));
+        w.if_exists().if_expr(|e| in_force(e, now));
+        same_terms(&mut w, terms);
+        match pool {
+            Pool::Committed => {
+                w.add(a::SEATS_USED, 1)
+                    .if_less_than_attr(a::SEATS_USED, a::MAX_ACTIVATIONS);
+            }
+            Pool::Overage => {
+                w.add(a::OVERAGE_USED, 1)
+                    .if_absent_or_below(a::OVERAGE_USED, terms.max_overage);
+            }
+        }
+        w
+    }
+
+    /// Renew a held lease (a checkout by the fingerprint that holds it).
+    /// `None`: it was returned or reclaimed meanwhile.
+    async fn renew(
+        &self,
+        held: &Activation,
+        terms: &SeatTerms,
+        now: OffsetDateTime,
+    ) -> Result<Option<Activation>, Error> {
+        let lease = terms.lease_seconds();
+        let expires = now.unix_timestamp() + i64::from(lease);
+        let mut w = Write::to(keys::activation(self.tenant_id(), &held.id));
+        w.set(a::LEASE_EXPIRES_EPOCH, &expires)
+            .set(a::LEASE_SECONDS, &lease)
+            .set(a::LAST_ACTIVATED_AT, &rfc3339(now))
+            .if_exists()
+            .if_absent(a::DEACTIVATED_AT);
+        if !w.run(self.db(), self.table()).await? {
+            return Ok(None);
+        }
+        let old_expiry = held
+            .lease_expires_epoch
+            .unwrap_or(0)
+            .max(now.unix_timestamp());
+        if held.overage && expires > old_expiry {
+            self.count_overage(&held.license_id, terms, expires - old_expiry, now)
+                .await;
+        }
+        let mut a = held.clone();
+        a.lease_expires_epoch = Some(expires);
+        a.lease_seconds = Some(lease);
+        a.last_activated_at = now;
+        Ok(Some(a))
+    }
+
+    /// A checkout that found the pool full takes the place of a lapsed lease,
+    /// in one transaction conditional on that lease still being lapsed and
+    /// held (so each lapsed lease goes to exactly one checkout).
+    /// `None`: no lapsed lease was left to take.
+    async fn reclaim(
+        &self,
+        new: &Activation,
+        terms: &SeatTerms,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Option<ActivateOutcome>, Error> {
+        let mut lapsed: Vec<Activation> = self
+            .list_activations(&new.license_id)
+            .await?
+            .into_iter()
+            .filter(|a| a.deactivated_at.is_none() && !a.holds_seat(now) && a.id != new.id)
+            .collect();
+        // Concurrent checkouts start at different lapsed leases.
+        let start = rand::random_range(0..lapsed.len().max(1));
+        let n = lapsed.len();
+        lapsed.rotate_left(start.min(n));
+        for old in lapsed {
+            let mut a = new.clone();
+            let lease = terms.lease_seconds();
+            a.lease_seconds = Some(lease);
+            a.lease_expires_epoch = Some(now.unix_timestamp() + i64::from(lease));
+            a.overage = old.overage; // it takes that lease's place in its pool
+            let mut check = Write::to(keys::license(self.tenant_id(), &new.license_id));
+            check.if_exists().if_expr(|e| in_force(e, now));
+            same_terms(&mut check, terms);
+            let mut release = Write::to(keys::activation(self.tenant_id(), &old.id));
+            release
+                .set(a::DEACTIVATED_AT, &rfc3339(now))
+                .if_exists()
+                .if_absent(a::DEACTIVATED_AT)
+                .if_at_most(a::LEASE_EXPIRES_EPOCH, now.unix_timestamp());
+            let mut txn = Txn::new();
+            txn.check(item::SEAT, &check)?;
+            txn.update(item::RECLAIMED, &release)?;
+            let key = keys::activation(self.tenant_id(), &a.id);
+            txn.put(
+                item::ACTIVATION,
+                &key,
+                &a,
+                PutIf::NewOrAttr(a::DEACTIVATED_AT),
+            )?;
+            if a.overage {
+                txn.update(
+                    item::USAGE,
+                    &self.overage_usage(&a.license_id, *terms, now)?,
+                )?;
+            }
+            self.push_audit(&mut txn, item::AUDIT, audit)?;
+            match txn.run(self.db(), self.table()).await {
+                Ok(()) => return Ok(Some(ActivateOutcome::Created(a))),
+                Err(e) => {
+                    let c = cancelled(e)?;
+                    if c.failed(item::SEAT) || c.failed(item::ACTIVATION) {
+                        return Ok(None); // terms or this fingerprint changed: start over
+                    }
+                    // Another checkout took that lease, or it was renewed: next.
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Take back a deactivated node-locked activation: same id and
+    /// created_at. `Ok(None)`: it changed meanwhile; look again.
+    async fn restore(
+        &self,
+        new: &Activation,
+        old: Activation,
+        terms: &SeatTerms,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Option<Activation>, Error> {
+        let mut restore = Write::to(keys::activation(self.tenant_id(), &new.id));
+        restore
+            .set(a::LAST_ACTIVATED_AT, &rfc3339(now))
+            .set_some(a::NAME, new.name.as_ref())
+            .set_some(a::HOSTNAME, new.hostname.as_ref())
+            .remove(a::DEACTIVATED_AT)
+            .if_present(a::DEACTIVATED_AT);
+        if !new.metadata.is_empty() {
+            restore.set(a::METADATA, &new.metadata);
+        }
+        let mut txn = Txn::new();
+        txn.update(
+            item::SEAT,
+            &self.seat_take(&new.license_id, terms, Pool::Committed, now),
+        )?;
+        txn.update(item::ACTIVATION, &restore)?;
+        self.push_audit(&mut txn, item::AUDIT, audit)?;
+        match txn.run(self.db(), self.table()).await {
+            Ok(()) => {
+                let mut a = old;
+                a.deactivated_at = None;
+                a.last_activated_at = now;
+                a.name = new.name.clone().or(a.name);
+                a.hostname = new.hostname.clone().or(a.hostname);
+                if !new.metadata.is_empty() {
+                    a.metadata = new.metadata.clone();
+                }
+                Ok(Some(a))
+            }
+            Err(e) => {
+                let c = cancelled(e)?;
+                if let (false, Some(l)) =
+                    (c.failed(item::ACTIVATION), c.old_as::<License>(item::SEAT)?)
+                {
+                    seat_refusal(&l, terms, now)?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Free a seat (return a lease). Deactivating an inactive activation
+    /// frees nothing; beyond the license's churn limit nothing changes.
+    pub async fn deactivate(
+        &self,
+        id: &ActivationId,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<DeactivateOutcome, Error> {
+        let t = self.tenant_id();
+        let key = keys::activation(t, id);
+        // Assume the common case: a committed seat, no churn limit. A
+        // refusal hands back the items as they are, to try again as they are.
+        let mut pool = Pool::Committed;
+        let mut churn: Option<crate::domain::ChurnLimit> = None;
+        for _ in 0..ATTEMPTS {
+            let mut act = Write::to(key.clone());
+            act.set(a::DEACTIVATED_AT, &rfc3339(now))
+                .if_exists()
+                .if_absent(a::DEACTIVATED_AT);
+            match pool {
+                Pool::Committed => act.if_absent_or_eq(a::OVERAGE, &false),
+                Pool::Overage => act.if_eq(a::OVERAGE, &true),
+            };
+            let mut seat = Write::to(keys::license(t, &id.license_id()));
+            match pool {
+                Pool::Committed => seat.add(a::SEATS_USED, -1).if_greater(a::SEATS_USED, 0),
+                Pool::Overage => seat.add(a::OVERAGE_USED, -1).if_greater(a::OVERAGE_USED, 0),
+            };
+            let window = churn.map(|c| c.period.window(now));
+            match (&churn, &window) {
+                (Some(c), Some(w)) => {
+                    let counter = a::deactivations_in(&w.key);
+                    seat.increment(&counter, 1)
+                        .if_absent_or_below(&counter, c.count)
+                        .if_eq(a::MAX_DEACTIVATIONS, c);
+                }
+                _ => {
+                    seat.if_absent(a::MAX_DEACTIVATIONS);
+                }
+            }
+            let mut txn = Txn::new();
+            txn.update(item::ACTIVATION, &act)?;
+            txn.update(item::SEAT, &seat)?;
+            self.push_audit(&mut txn, item::AUDIT, audit)?;
+            let c = match txn.run(self.db(), self.table()).await {
+                Ok(()) => {
+                    let a = self.get_as(&key).await?;
+                    let a = a.ok_or_else(|| Error::internal("deactivated activation vanished"))?;
+                    return Ok(DeactivateOutcome::Deactivated(a));
+                }
+                Err(err) => cancelled(err)?,
+            };
+            if c.failed(item::ACTIVATION) {
+                match c.old_as::<Activation>(item::ACTIVATION)? {
+                    None => return Ok(DeactivateOutcome::NotFound),
+                    Some(a) if a.deactivated_at.is_some() => {
+                        return Ok(DeactivateOutcome::AlreadyInactive(a))
+                    }
+                    Some(a) => {
+                        pool = if a.overage {
+                            Pool::Overage
+                        } else {
+                            Pool::Committed
+                        };
+                        continue;
+                    }
+                }
+            }
+            let Some(l) = c.old_as::<License>(item::SEAT)? else {
+                return Err(Error::internal("an activation without its license"));
+            };
+            if l.max_deactivations != churn {
+                churn = l.max_deactivations;
+                continue;
+            }
+            if let (Some(limit), Some(w)) = (churn, window) {
+                let counter = a::deactivations_in(&w.key);
+                let used = c
+                    .old(item::SEAT)
+                    .and_then(|i| get_n::<u32>(i, &counter))
+                    .unwrap_or(0);
+                if used >= limit.count {
+                    let resets_at = w.resets_at;
+                    return Ok(DeactivateOutcome::ChurnLimit {
+                        count: limit.count,
+                        resets_at,
+                    });
+                }
+            }
+            let counter = match pool {
+                Pool::Committed => l.seats_used,
+                Pool::Overage => l.overage_used,
+            };
+            if counter == 0 {
+                let why = format!(
+                    "seat counter out of step with activations: {}",
+                    c.describe()
+                );
+                return Err(Error::internal(why));
+            }
+        }
+        Err(Error::Unavailable("deactivation kept racing; retry".into()))
+    }
+
+    /// A heartbeat: renew a floating lease by its `lease_seconds` (one
+    /// write), or record a node-locked activation's heartbeat.
+    pub async fn heartbeat(
+        &self,
+        id: &ActivationId,
+        now: OffsetDateTime,
+    ) -> Result<HeartbeatOutcome, Error> {
+        let key = keys::activation(self.tenant_id(), id);
+        let mut w = Write::to(key.clone());
+        w.set_sum(
+            a::LEASE_EXPIRES_EPOCH,
+            a::LEASE_SECONDS,
+            now.unix_timestamp(),
+        )
+        .set(a::LAST_HEARTBEAT_AT, &rfc3339(now))
+        .if_exists()
+        .if_absent(a::DEACTIVATED_AT)
+        .if_present(a::LEASE_SECONDS)
+        .if_greater(a::LEASE_EXPIRES_EPOCH, now.unix_timestamp());
+        let old = match w
+            .run_returning(self.db(), self.table(), ReturnValue::AllOld)
+            .await?
+        {
+            Ok(old) => from_item::<Activation>(old)?,
+            Err(None) => return Ok(HeartbeatOutcome::NotFound),
+            Err(Some(old)) => {
+                let old = from_item::<Activation>(old)?;
+                if old.lease_seconds.is_some() {
+                    return Ok(HeartbeatOutcome::LeaseExpired);
+                }
+                if old.deactivated_at.is_some() {
+                    return Ok(HeartbeatOutcome::NotFound);
+                }
+                // Node-locked: record the heartbeat.
+                let mut w = Write::to(key);
+                w.set(a::LAST_HEARTBEAT_AT, &rfc3339(now))
+                    .if_exists()
+                    .if_absent(a::DEACTIVATED_AT);
+                if !w.run(self.db(), self.table()).await? {
+                    return Ok(HeartbeatOutcome::NotFound);
+                }
+                let mut a = old;
+                a.last_heartbeat_at = Some(now);
+                return Ok(HeartbeatOutcome::Beat(Box::new(a)));
+            }
+        };
+        let lease = old.lease_seconds.unwrap_or_default();
+        let expires = now.unix_timestamp() + i64::from(lease);
+        if old.overage {
+            // The time this heartbeat adds beyond the lease it extends.
+            let before = old
+                .lease_expires_epoch
+                .unwrap_or(expires)
+                .max(now.unix_timestamp());
+            if expires > before {
+                let terms = SeatTerms {
+                    activation_mode: ActivationMode::Floating,
+                    ..SeatTerms::default()
+                };
+                self.count_overage(&old.license_id, &terms, expires - before, now)
+                    .await;
+            }
+        }
+        let mut a = old;
+        a.lease_expires_epoch = Some(expires);
+        a.last_heartbeat_at = Some(now);
+        Ok(HeartbeatOutcome::Beat(Box::new(a)))
+    }
+
+    /// The overage usage counter's write for a new overage lease.
+    fn overage_usage(
+        &self,
+        id: &LicenseId,
+        terms: SeatTerms,
+        now: OffsetDateTime,
+    ) -> Result<Write, Error> {
+        self.overage_counter(id, i64::from(terms.lease_seconds()), now)
+    }
+
+    /// Add overage lease time after a renewal (its own write: the renewal
+    /// is one write; a failure here is logged, and costs the vendor at most
+    /// one lease's worth of overage time).
+    async fn count_overage(
+        &self,
+        id: &LicenseId,
+        _terms: &SeatTerms,
+        seconds: i64,
+        now: OffsetDateTime,
+    ) {
+        let res = match self.overage_counter(id, seconds, now) {
+            Ok(w) => w.run(self.db(), self.table()).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = res {
+            tracing::warn!(error = %e, license = %id, seconds, "could not count floating overage time");
+        }
+    }
+}
+
+/// The license still has the seat terms the caller assumed.
+fn same_terms(w: &mut Write, terms: &SeatTerms) {
+    match terms.activation_mode {
+        ActivationMode::NodeLocked => {
+            w.if_absent_or_eq(a::ACTIVATION_MODE, &ActivationMode::NodeLocked);
+        }
+        ActivationMode::Floating => {
+            w.if_eq(a::ACTIVATION_MODE, &ActivationMode::Floating);
+            match terms.lease_seconds {
+                Some(l) => w.if_eq(a::LEASE_SECONDS, &l),
+                None => w.if_absent(a::LEASE_SECONDS),
+            };
+        }
+    }
+}
+
+fn cancelled(e: TxnError) -> Result<Cancelled, Error> {
+    match e {
+        TxnError::Cancelled(c) => Ok(c),
+        TxnError::Other(e) => Err(e),
+    }
+}
+
+fn not_in_force(l: &License, now: OffsetDateTime) -> Result<(), Error> {
+    match l.standing(now) {
+        Standing::Valid(_) => Ok(()),
+        Standing::Suspended(_) => Err(Error::LicenseNotActive("suspended")),
+        Standing::Cancelled => Err(Error::LicenseNotActive("cancelled")),
+        Standing::Expired => Err(Error::LicenseNotActive("expired")),
+    }
+}
+
+/// Why a seat write was refused, from the license as it was (`Ok`: it is
+/// in force, has the assumed terms and a free seat now).
+fn seat_refusal(l: &License, terms: &SeatTerms, now: OffsetDateTime) -> Result<(), Error> {
+    not_in_force(l, now)?;
+    let full = match terms.activation_mode {
+        ActivationMode::NodeLocked => l.seats_used >= l.max_activations,
+        ActivationMode::Floating => l.seats_used >= l.max_activations,
+    };
+    if full {
+        return Err(Error::TooManyActivations {
+            limit: l.max_activations,
+        });
+    }
+    Ok(())
+}
