@@ -46,6 +46,7 @@ SETTING_KINDS = {
     "TABLE_NAME": ("ref", "AWS::DynamoDB::Table"),
     "PEPPER_SECRET_ID": ("ref", "AWS::SecretsManager::Secret"),
     "SIGNING_KEY_SECRET_ID": ("ref", "AWS::SecretsManager::Secret"),
+    "SIGNING_MASTER_SECRET_ID": ("ref", "AWS::SecretsManager::Secret"),
     "OPERATOR_TOKEN_SECRET_ID": ("ref", "AWS::SecretsManager::Secret"),
     "PROVISIONING_QUEUE_URL": ("ref", "AWS::SQS::Queue"),
     "SECRETS_PREFIX": ("prefix", None),

@@ -45,6 +45,12 @@ ensure_venv() {
     log "installing moto[server]==$MOTO_VERSION"
     "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   fi
+  # The independent verifier of signed answers and license files
+  # (scripts/verify_signed.py) needs `cryptography` (moto brings it too).
+  if ! "$VENV/bin/python" -c "import cryptography" 2>/dev/null; then
+    log "installing cryptography"
+    "$VENV/bin/pip" install -q --disable-pip-version-check cryptography
+  fi
 }
 
 # Start the emulator unless AWS_ENDPOINT_URL already names one.

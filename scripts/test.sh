@@ -27,6 +27,8 @@ for dir in "$ROOT"/functions/*/; do
   fi
 done
 
+ensure_venv
+export LICENSING_PYTHON="$VENV/bin/python"  # the interop test's independent verifier
 log "running the tests"
 cargo test --workspace --locked --no-fail-fast
 

@@ -74,6 +74,7 @@ fn main() {
         max_overage: 0,
         heartbeat_seconds: None,
         max_deactivations: None,
+        client_auth: true,
         created_at: now,
         updated_at: now,
     };
@@ -109,6 +110,12 @@ fn main() {
     let body = br#"{"fingerprint":"machine-1","product":"desktop",
         "entitlements":["export-4k","api-calls"]}"#;
     let path = format!("/v1/integration/licenses/{key}/validate");
+    let signing = shared::crypto::SigningKeys::new(b"bench-master-secret".to_vec());
+    let answer = serde_json::json!({
+        "data": { "valid": true, "code": "VALID", "license": license_view_parts(&license, Some(&policy), Some(&usage), None, now) },
+        "meta": { "request_id": "req_01M8P8S6AH5P5DXM093YFR6CVY", "api_version": "v1" },
+    })
+    .to_string();
 
     let results = vec![
         measure(
@@ -148,6 +155,19 @@ fn main() {
             );
             black_box(shared::http::envelope::render(reply, "req_bench", None));
         }),
+        measure(
+            "signed answer: SHA-256 of the body + Ed25519 signature (key cached)",
+            || {
+                let msg = shared::crypto::answer_message(
+                    "POST",
+                    black_box(&path),
+                    "2026-11-30T12:00:00.000Z",
+                    "a-client-nonce-0123456789abcdef",
+                    black_box(answer.as_bytes()),
+                );
+                black_box(signing.sign("acme", 1, msg.as_bytes()));
+            },
+        ),
         measure("license item: serde_dynamo to_item + from_item", || {
             let item = serde_dynamo::to_item::<
                 _,

@@ -3,10 +3,10 @@
 //! DynamoDB round trip.
 
 use crate::aws::{Clients, Secrets};
-use crate::cache::{ApiKeys, LicenseTerms, Policies};
+use crate::cache::{ApiKeys, LicenseTerms, Policies, Tenants};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::crypto::{constant_time_eq, Pepper, Signer};
+use crate::crypto::{constant_time_eq, Pepper, Signer, SigningKeys};
 use crate::error::Error;
 use crate::functions::Function;
 use crate::provisioning::ProvisioningQueue;
@@ -28,10 +28,13 @@ pub struct App {
     pub policies: Policies,
     /// Each license's seat terms, as last seen.
     pub license_terms: LicenseTerms,
+    /// Tenant records of license-key callers.
+    pub tenants: Tenants,
     pub webhook_secrets: WebhookSecrets,
     /// `None` in functions without `PROVISIONING_QUEUE_URL`.
     pub provisioning: Option<ProvisioningQueue>,
     signer: Option<Signer>,
+    signing_keys: Option<SigningKeys>,
     operator_token: Option<String>,
     /// Global rate limits per API key and per license.
     pub rate: RateLimiter,
@@ -70,10 +73,11 @@ impl App {
                 }
             }
         };
-        let (pepper, signer, operator_token) = tokio::try_join!(
+        let (pepper, signer, operator_token, master) = tokio::try_join!(
             read(config.pepper_secret_id.clone()),
             read(config.signing_key_secret_id.clone()),
             read(config.operator_token_secret_id.clone()),
+            read(config.signing_master_secret_id.clone()),
         )?;
         let provisioning = config
             .provisioning_queue_url
@@ -88,8 +92,10 @@ impl App {
             keys: ApiKeys::new(pepper.map(|p| Pepper::new(p.into_bytes()))),
             policies: Policies::default(),
             license_terms: LicenseTerms::default(),
+            tenants: Tenants::default(),
             provisioning,
             signer: signer.map(|s| Signer::new(s.into_bytes())),
+            signing_keys: master.map(|m| SigningKeys::new(m.into_bytes())),
             operator_token,
             rate: RateLimiter::default(),
             config,
@@ -104,6 +110,13 @@ impl App {
         self.signer
             .as_ref()
             .ok_or_else(|| Error::internal("this function has no signing key configured"))
+    }
+
+    /// The tenants' Ed25519 keys (functions that sign answers or files).
+    pub fn signing_keys(&self) -> Result<&SigningKeys, Error> {
+        self.signing_keys
+            .as_ref()
+            .ok_or_else(|| Error::internal("this function has no signing master secret configured"))
     }
 
     pub fn now(&self) -> time::OffsetDateTime {

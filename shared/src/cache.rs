@@ -80,6 +80,8 @@ pub struct KeyPrincipal {
     pub scopes: Vec<Scope>,
     pub rate_limit_per_minute: u32,
     pub license_rate_limit_per_minute: u32,
+    /// The version of the tenant's key that signs its answers.
+    pub signing_key_version: u32,
     /// False while the tenant is provisioning, failed, suspended or closed:
     /// the key is known but every request answers `TENANT_INACTIVE`.
     pub tenant_active: bool,
@@ -197,6 +199,7 @@ impl ApiKeys {
             scopes: resolved.key.scopes.clone(),
             rate_limit_per_minute: resolved.tenant.settings.rate_limit_per_minute,
             license_rate_limit_per_minute: resolved.tenant.settings.license_rate_limit_per_minute,
+            signing_key_version: resolved.tenant.signing_key_version,
             tenant_active: resolved.tenant.status == TenantStatus::Active,
             default_grace_days: resolved.tenant.settings.default_grace_days,
         };
@@ -252,5 +255,44 @@ impl LicenseTerms {
         terms: crate::domain::SeatTerms,
     ) {
         self.cache.insert((t.clone(), id.clone()), terms);
+    }
+}
+
+/// Tenant records for license-key callers, fresh for [`KEY_FRESHNESS`] on
+/// the app's clock (unknown tenants too: a flood of made-up tenant ids costs
+/// one read per id per 5 s, not one per request).
+pub struct Tenants {
+    cache: Cache<TenantId, (Option<Arc<Tenant>>, OffsetDateTime)>,
+}
+
+impl Default for Tenants {
+    fn default() -> Self {
+        let cache = Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(Duration::from_secs(60))
+            .build();
+        Self { cache }
+    }
+}
+
+impl Tenants {
+    pub async fn get(
+        &self,
+        store: &Store,
+        t: &TenantId,
+        now: OffsetDateTime,
+    ) -> Result<Option<Arc<Tenant>>, Error> {
+        if let Some((tenant, at)) = self.cache.get(t) {
+            if now - at < KEY_FRESHNESS {
+                return Ok(tenant);
+            }
+        }
+        let tenant = store.get_tenant(t).await?.map(Arc::new);
+        self.cache.insert(t.clone(), (tenant.clone(), now));
+        Ok(tenant)
+    }
+
+    pub fn forget(&self, t: &TenantId) {
+        self.cache.invalidate(t);
     }
 }

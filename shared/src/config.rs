@@ -7,6 +7,7 @@ pub enum Setting {
     TableName,
     PepperSecretId,
     SigningKeySecretId,
+    SigningMasterSecretId,
     OperatorTokenSecretId,
     SecretsPrefix,
     ProvisioningQueueUrl,
@@ -18,6 +19,7 @@ impl Setting {
             Setting::TableName => "TABLE_NAME",
             Setting::PepperSecretId => "PEPPER_SECRET_ID",
             Setting::SigningKeySecretId => "SIGNING_KEY_SECRET_ID",
+            Setting::SigningMasterSecretId => "SIGNING_MASTER_SECRET_ID",
             Setting::OperatorTokenSecretId => "OPERATOR_TOKEN_SECRET_ID",
             Setting::SecretsPrefix => "SECRETS_PREFIX",
             Setting::ProvisioningQueueUrl => "PROVISIONING_QUEUE_URL",
@@ -28,6 +30,9 @@ impl Setting {
             Setting::TableName => "the DynamoDB table",
             Setting::PepperSecretId => "the Secrets Manager id of the API-key pepper",
             Setting::SigningKeySecretId => "the Secrets Manager id of the signing key (cursors)",
+            Setting::SigningMasterSecretId => {
+                "the Secrets Manager id of the master secret of the tenants' Ed25519 signing keys"
+            }
             Setting::OperatorTokenSecretId => "the Secrets Manager id of the operator token",
             Setting::SecretsPrefix => {
                 "the name prefix of per-tenant secrets (Stripe webhook secrets)"
@@ -51,6 +56,7 @@ pub struct Config {
     pub table_name: String,
     pub pepper_secret_id: Option<String>,
     pub signing_key_secret_id: Option<String>,
+    pub signing_master_secret_id: Option<String>,
     pub operator_token_secret_id: Option<String>,
     pub secrets_prefix: Option<String>,
     pub provisioning_queue_url: Option<String>,
@@ -79,6 +85,7 @@ impl Config {
                 Setting::TableName => table = Some(v),
                 Setting::PepperSecretId => c.pepper_secret_id = Some(v),
                 Setting::SigningKeySecretId => c.signing_key_secret_id = Some(v),
+                Setting::SigningMasterSecretId => c.signing_master_secret_id = Some(v),
                 Setting::OperatorTokenSecretId => c.operator_token_secret_id = Some(v),
                 Setting::SecretsPrefix => {
                     c.secrets_prefix = Some(v.trim_end_matches('/').to_string())

@@ -15,6 +15,9 @@ pub enum Error {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(String),
+    /// 403 with its own code (e.g. `LICENSE_SCOPE_MISMATCH`).
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
     /// The path exists with other methods (listed in `allow`).
     #[error("{method} is not allowed here; allowed: {}", allow.join(", "))]
     MethodNotAllowed {
@@ -80,6 +83,12 @@ impl Error {
             message: message.into(),
         }
     }
+    pub fn denied(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Denied {
+            code,
+            message: message.into(),
+        }
+    }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Error::Conflict {
             code,
@@ -99,6 +108,7 @@ impl Error {
             InvalidSignature => (400, "INVALID_SIGNATURE", "invalid_request_error"),
             Unauthenticated => (401, "UNAUTHENTICATED", "authentication_error"),
             Forbidden(_) => (403, "FORBIDDEN", "permission_error"),
+            Denied { code, .. } => (403, code, "permission_error"),
             MethodNotAllowed { .. } => (405, "METHOD_NOT_ALLOWED", "invalid_request_error"),
             TenantInactive => (403, "TENANT_INACTIVE", "permission_error"),
             LicenseNotActive(_) => (403, "LICENSE_NOT_ACTIVE", "permission_error"),

@@ -45,10 +45,17 @@ impl Function {
     pub fn settings(self) -> &'static [Setting] {
         use Setting::*;
         match self {
+            // Integration answers are signed with the tenant's Ed25519 key.
             Function::Validate | Function::Activate | Function::Entitlements | Function::Usage => {
-                &[TableName, PepperSecretId]
+                &[TableName, PepperSecretId, SigningMasterSecretId]
             }
-            Function::Manage => &[TableName, PepperSecretId, SigningKeySecretId, SecretsPrefix],
+            Function::Manage => &[
+                TableName,
+                PepperSecretId,
+                SigningKeySecretId,
+                SigningMasterSecretId,
+                SecretsPrefix,
+            ],
             Function::StripeWebhook => &[TableName, SecretsPrefix],
             Function::ProvisionTenant => &[
                 TableName,
@@ -98,6 +105,7 @@ impl Op {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PublicOp {
     Health,
+    SigningKeys,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,6 +115,7 @@ pub enum IntegrationOp {
     DeactivateById,
     DeactivateByFingerprint,
     Heartbeat,
+    Checkout,
     EntitlementsCheck,
     UsageRecord,
 }
@@ -118,6 +127,7 @@ pub enum ManageOp {
     License(LicenseOp),
     Usage(UsageOp),
     AuditList,
+    SigningKeyRotate,
     ApiKey(ApiKeyOp),
     StripeIntegrationPut,
 }
@@ -230,9 +240,21 @@ const PROVISION: Option<Function> = Some(F::ProvisionTenant);
 pub const ROUTES: &[Route] = &[
     r("GET", "/v1/health", Op::Public(PublicOp::Health), None),
     r(
+        "GET",
+        "/v1/public/tenants/{tenant_id}/signing-keys",
+        Op::Public(PublicOp::SigningKeys),
+        Some(F::Validate),
+    ),
+    r(
         "POST",
         "/v1/integration/licenses/{key}/validate",
         int(I::Validate),
+        Some(F::Validate),
+    ),
+    r(
+        "POST",
+        "/v1/integration/licenses/{key}/checkout",
+        int(I::Checkout),
         Some(F::Validate),
     ),
     r(
@@ -387,6 +409,12 @@ pub const ROUTES: &[Route] = &[
         MANAGE,
     ),
     r("GET", "/v1/manage/audit-events", man(M::AuditList), MANAGE),
+    r(
+        "POST",
+        "/v1/manage/signing-keys/rotate",
+        man(M::SigningKeyRotate),
+        MANAGE,
+    ),
     r(
         "POST",
         "/v1/manage/api-keys",

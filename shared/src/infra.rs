@@ -14,6 +14,7 @@ pub struct Names {
     pub pepper_secret: String,
     pub operator_token_secret: String,
     pub signing_key_secret: String,
+    pub signing_master_secret: String,
     pub secrets_prefix: String,
     pub queue: String,
     pub dlq: String,
@@ -26,6 +27,7 @@ impl Names {
             pepper_secret: format!("{prefix}/pepper"),
             operator_token_secret: format!("{prefix}/operator-token"),
             signing_key_secret: format!("{prefix}/signing-key"),
+            signing_master_secret: format!("{prefix}/signing-master"),
             secrets_prefix: format!("{prefix}/tenants"),
             queue: format!("{prefix}-provisioning"),
             dlq: format!("{prefix}-provisioning-dlq"),
@@ -86,7 +88,11 @@ fn random_hex(bytes: usize) -> String {
 
 /// Create the service secrets if missing; returns the operator token.
 pub async fn create_secrets(secrets: &crate::aws::Secrets, names: &Names) -> Result<String, Error> {
-    for id in [&names.pepper_secret, &names.signing_key_secret] {
+    for id in [
+        &names.pepper_secret,
+        &names.signing_key_secret,
+        &names.signing_master_secret,
+    ] {
         if secrets.get(id).await?.is_none() {
             secrets.put(id, &random_hex(32)).await?;
         }

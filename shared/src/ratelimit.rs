@@ -16,8 +16,11 @@
 //!   not spend before the minute ended are lost, at most one chunk per
 //!   instance that stops receiving the subject's traffic mid-minute.
 //!
-//! If the table cannot be reached, an instance admits up to one chunk per
-//! minute on its own (and logs it) rather than failing every request.
+//! If a claim cannot reach the table, the instance admits a chunk on its own
+//! (and logs it) and tries the table again at its next claim; on its own it
+//! never admits more than the limit per minute — during an outage each
+//! instance falls back to a per-instance limit rather than failing every
+//! request.
 
 use crate::error::Error;
 use crate::ids::{ApiKeyId, LicenseId, TenantId};
@@ -85,6 +88,8 @@ struct Bucket {
     taken: u32,
     /// The window is used up: refuse without asking again.
     exhausted: bool,
+    /// Admitted on this instance's own authority (claims that failed).
+    local: u32,
 }
 
 pub struct RateLimiter {
@@ -145,9 +150,11 @@ impl RateLimiter {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "rate-limit window unreachable; limiting locally");
-                    b.tokens = chunk(limit);
-                    b.taken = b.taken.saturating_add(chunk(limit));
-                    b.exhausted = true; // one local chunk per minute at most
+                    let n = chunk(limit).min(limit.saturating_sub(b.local));
+                    b.tokens = n;
+                    b.local += n;
+                    b.taken = b.taken.saturating_add(n);
+                    b.exhausted = n == 0; // at most the limit per minute on its own
                 }
             }
         }

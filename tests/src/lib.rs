@@ -84,6 +84,7 @@ pub struct Env {
     pub clients: Clients,
 }
 
+#[derive(Clone)]
 pub struct Resp {
     pub status: u16,
     pub json: Value,

@@ -16,6 +16,8 @@ pub enum AuditCode {
     TenantClosed,
     #[serde(rename = "TENANT.UPDATED")]
     TenantUpdated,
+    #[serde(rename = "SIGNING_KEY.ROTATED")]
+    SigningKeyRotated,
     #[serde(rename = "PRODUCT.CREATED")]
     ProductCreated,
     #[serde(rename = "PRODUCT.UPDATED")]
@@ -91,9 +93,11 @@ impl AuditEvent {
         let severity = match code {
             TenantSuspended | TenantClosed | LicenseSuspended | LicenseCancelled
             | ApiKeyRevoked => Severity::Warning,
-            ApiKeyCreated | StripeIntegrationUpdated | LicensePolicyChanged | TenantUpdated => {
-                Severity::Notice
-            }
+            ApiKeyCreated
+            | StripeIntegrationUpdated
+            | LicensePolicyChanged
+            | TenantUpdated
+            | SigningKeyRotated => Severity::Notice,
             _ => Severity::Info,
         };
         // ULIDs sort by time, so the sort key is the event id; the generator

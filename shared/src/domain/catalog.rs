@@ -173,10 +173,17 @@ pub struct Policy {
     pub heartbeat_seconds: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_deactivations: Option<ChurnLimit>,
+    /// Client apps may authenticate with a license key of this policy.
+    #[serde(default = "yes")]
+    pub client_auth: bool,
     #[serde(with = "ts")]
     pub created_at: OffsetDateTime,
     #[serde(with = "ts")]
     pub updated_at: OffsetDateTime,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Policy {
@@ -310,6 +317,7 @@ pub struct PolicyPatch {
     pub max_overage: Option<u32>,
     pub heartbeat_seconds: Option<Option<u32>>,
     pub max_deactivations: Option<Option<ChurnLimit>>,
+    pub client_auth: Option<bool>,
 }
 
 impl PolicyPatch {

@@ -464,6 +464,7 @@ mod tests {
             max_overage: 0,
             heartbeat_seconds: None,
             max_deactivations: None,
+            client_auth: true,
             created_at: datetime!(2026-01-01 0:00 UTC),
             updated_at: datetime!(2026-01-01 0:00 UTC),
         }

@@ -117,6 +117,12 @@ pub struct Tenant {
     pub stages: std::collections::BTreeMap<String, StageState>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhook_endpoints: Vec<String>,
+    /// The version of the tenant's Ed25519 key that signs (`docs/signing.md`).
+    #[serde(default = "first_key_version")]
+    pub signing_key_version: u32,
+    /// When each version after the first was made (by rotation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signing_keys: Vec<SigningKeyVersion>,
     #[serde(with = "ts")]
     pub created_at: OffsetDateTime,
     #[serde(with = "ts")]
@@ -243,5 +249,31 @@ impl SeedRecord {
             SeedRecord::Branding => "branding",
             SeedRecord::Webhooks => "webhook_endpoints",
         }
+    }
+}
+
+fn first_key_version() -> u32 {
+    1
+}
+
+/// A version of a tenant's signing key made by rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyVersion {
+    pub version: u32,
+    #[serde(with = "ts")]
+    pub created_at: OffsetDateTime,
+}
+
+impl Tenant {
+    /// Every version of the tenant's signing key, oldest first, with when
+    /// it was made and whether it is the one that signs now.
+    pub fn signing_key_versions(&self) -> Vec<(u32, OffsetDateTime, bool)> {
+        (1..=self.signing_key_version)
+            .map(|v| {
+                let made = self.signing_keys.iter().find(|k| k.version == v);
+                let at = made.map(|k| k.created_at).unwrap_or(self.created_at);
+                (v, at, v == self.signing_key_version)
+            })
+            .collect()
     }
 }

@@ -42,6 +42,21 @@ struct DeactivateBody {
     fingerprint: Fingerprint,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CheckoutBody {
+    fingerprint: Option<Fingerprint>,
+    ttl_seconds: Option<u32>,
+}
+
+/// The version of the tenant's key that signs now (from the tenant record,
+/// fresh within 5 s).
+async fn signing_version(ctx: &Ctx<'_>, caller: &Caller) -> Result<u32, Error> {
+    let t = caller.store.tenant_id();
+    let tenant = ctx.app.tenants.get(&ctx.app.store, t, ctx.now).await?;
+    Ok(tenant.map_or(1, |t| t.signing_key_version))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CheckBody {
@@ -60,6 +75,25 @@ struct RecordBody {
     metadata: Option<Map<String, Value>>,
 }
 
+/// May this caller act on `license`? A client app (license key) only on its
+/// own, whose key must exist and whose policy must allow client apps (one
+/// read, unless `checked_later`: the operation reads the license itself);
+/// an API-key caller within the license's own rate limit.
+async fn license_access(
+    ctx: &Ctx<'_>,
+    caller: &Caller,
+    license: &LicenseId,
+    rate: &mut Option<RateState>,
+    checked_later: bool,
+) -> Result<(), Error> {
+    caller.may_act_on(license)?;
+    match caller.license {
+        Some(_) if checked_later => Ok(()),
+        Some(_) => licensing::client_gate(&ctx.app.policies, &caller.store, license).await,
+        None => limit_license(ctx, caller, license, rate).await,
+    }
+}
+
 /// The per-license limit, on top of the key's: the stricter state is the
 /// one the response reports.
 async fn limit_license(
@@ -68,7 +102,7 @@ async fn limit_license(
     license: &LicenseId,
     rate: &mut Option<RateState>,
 ) -> Result<(), Error> {
-    let limit = caller.principal.license_rate_limit_per_minute;
+    let limit = caller.license_rate_limit_per_minute;
     let now = ctx.now.unix_timestamp();
     let state = ctx
         .app
@@ -97,15 +131,22 @@ pub async fn serve(
             if b.entitlements.len() > 100 {
                 return Err(Error::validation("at most 100 entitlements per request"));
             }
-            // A key that cannot exist is not found: validate answers 200 for any key.
+            // A key that cannot exist is not found: validate answers 200 for
+            // any key (a client app's own key always parses).
             let Ok(key) = LicenseKey::parse(ctx.param("key")) else {
+                if caller.license.is_some() {
+                    return Err(Error::denied(
+                        "LICENSE_SCOPE_MISMATCH",
+                        "this license key may act only on its own license",
+                    ));
+                }
                 let code = ValidationCode::NotFound;
                 let detail = code.detail();
                 let data =
                     json!({ "valid": false, "code": code, "detail": detail, "license": null });
                 return Ok(Reply::ok(data));
             };
-            limit_license(ctx, caller, &license_of(&key), rate).await?;
+            license_access(ctx, caller, &license_of(&key), rate, true).await?;
             let scope = ValidationScope {
                 fingerprint: b.fingerprint,
                 product: b.product,
@@ -113,6 +154,12 @@ pub async fn serve(
             };
             let terms = &ctx.app.license_terms;
             let v = licensing::validate(policies, terms, ts, &key, scope, now).await?;
+            if caller.license.is_some() {
+                // The read proves the client's key (or it is the same 401 as
+                // an unknown tenant), and its policy must allow client apps.
+                let policy = v.policy.as_deref().ok_or(Error::Unauthenticated)?;
+                licensing::client_allowed(policy)?;
+            }
             let license = v.license.as_ref().map(|l| {
                 views::license_view_parts(
                     l,
@@ -136,7 +183,7 @@ pub async fn serve(
                     bounded(field, v, 255)?;
                 }
             }
-            limit_license(ctx, caller, &license_of(&b.license_key), rate).await?;
+            license_access(ctx, caller, &license_of(&b.license_key), rate, false).await?;
             let req = licensing::NewActivation {
                 license_key: b.license_key,
                 fingerprint: b.fingerprint,
@@ -159,27 +206,58 @@ pub async fn serve(
         IntegrationOp::DeactivateById => {
             let id = ActivationId::parse(ctx.param("activation_id"))
                 .map_err(|_| licensing::activation_not_found())?;
-            limit_license(ctx, caller, &id.license_id(), rate).await?;
+            license_access(ctx, caller, &id.license_id(), rate, false).await?;
             let a = licensing::deactivate(ts, actor, ActivationRef::Id(id), now).await?;
             Ok(Reply::ok(views::activation_view(&a, now)))
+        }
+        IntegrationOp::Checkout => {
+            let b: CheckoutBody = request::json(ctx.body)?;
+            let key = LicenseKey::parse(ctx.param("key")).map_err(|_| match caller.license {
+                Some(_) => Error::denied(
+                    "LICENSE_SCOPE_MISMATCH",
+                    "this license key may act only on its own license",
+                ),
+                None => crate::error::license_not_found(),
+            })?;
+            license_access(ctx, caller, &license_of(&key), rate, true).await?;
+            let app = ctx.app;
+            let signer = licensing::FileSigner {
+                keys: app.signing_keys()?,
+                version: signing_version(ctx, caller).await?,
+            };
+            let ttl = b.ttl_seconds.unwrap_or(licensing::DEFAULT_FILE_TTL);
+            let client = caller.license.is_some();
+            let file = licensing::checkout(
+                policies,
+                &app.license_terms,
+                ts,
+                &key,
+                b.fingerprint,
+                ttl,
+                signer,
+                client,
+                now,
+            )
+            .await?;
+            Ok(Reply::created(views::license_file_view(&file)))
         }
         IntegrationOp::Heartbeat => {
             let id = ActivationId::parse(ctx.param("activation_id"))
                 .map_err(|_| licensing::activation_not_found())?;
-            limit_license(ctx, caller, &id.license_id(), rate).await?;
+            license_access(ctx, caller, &id.license_id(), rate, false).await?;
             let a = licensing::heartbeat(ts, &id, now).await?;
             Ok(Reply::ok(views::activation_view(&a, now)))
         }
         IntegrationOp::DeactivateByFingerprint => {
             let b: DeactivateBody = request::json(ctx.body)?;
-            limit_license(ctx, caller, &license_of(&b.license_key), rate).await?;
+            license_access(ctx, caller, &license_of(&b.license_key), rate, false).await?;
             let which = ActivationRef::Fingerprint(b.license_key, b.fingerprint);
             let a = licensing::deactivate(ts, actor, which, now).await?;
             Ok(Reply::ok(views::activation_view(&a, now)))
         }
         IntegrationOp::EntitlementsCheck => {
             let b: CheckBody = request::json(ctx.body)?;
-            limit_license(ctx, caller, &license_of(&b.license_key), rate).await?;
+            license_access(ctx, caller, &license_of(&b.license_key), rate, false).await?;
             let c = metering::check(policies, ts, &b.license_key, b.features, now).await?;
             Ok(Reply::ok(views::entitlement_check_view(&c, now)))
         }
@@ -202,7 +280,7 @@ pub async fn serve(
                 }
             };
             let b: RecordBody = request::json(ctx.body)?;
-            limit_license(ctx, caller, &license_of(&b.license_key), rate).await?;
+            license_access(ctx, caller, &license_of(&b.license_key), rate, false).await?;
             // The digest is of the parsed body, so formatting and key order do not matter.
             let canonical: Value =
                 serde_json::from_slice(ctx.body).map_err(|e| Error::validation(e.to_string()))?;

@@ -10,7 +10,7 @@ use crate::error::{license_not_found, Error};
 use crate::functions::{ApiKeyOp, LicenseOp, ManageOp, PolicyOp, ProductOp, UsageOp};
 use crate::ids::*;
 use crate::usecases::licensing::{self, LicenseState, Lifecycle, RenewTo};
-use crate::usecases::{catalog, metering};
+use crate::usecases::{catalog, metering, tenants};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -38,6 +38,24 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: ManageOp) -> R {
             ))
         }
         ManageOp::StripeIntegrationPut => super::stripe::put_secret(ctx, caller).await,
+        ManageOp::SigningKeyRotate => {
+            let keys = ctx.app.signing_keys()?;
+            let t = caller.store.tenant_id();
+            let (tenant, version) =
+                tenants::rotate_signing_key(&ctx.app.store, t, &caller.actor, ctx.now).await?;
+            // This instance signs with the new key at once; the others
+            // within the API-key freshness (5 s).
+            ctx.app.keys.forget_tenant(t);
+            ctx.app.tenants.forget(t);
+            let made = tenant
+                .signing_key_versions()
+                .into_iter()
+                .find(|(v, _, _)| *v == version);
+            let at = made.map(|(_, at, _)| at).unwrap_or(ctx.now);
+            Ok(Reply::created(views::signing_key_view(
+                t, keys, version, at, true,
+            )))
+        }
     }
 }
 
@@ -117,6 +135,7 @@ struct PolicyBody {
     max_overage: u32,
     heartbeat_seconds: Option<u32>,
     max_deactivations: Option<ChurnLimit>,
+    client_auth: Option<bool>,
 }
 
 /// `Some(None)` distinguishes an explicit `null` from an absent field.
@@ -144,6 +163,7 @@ struct PolicyPatchBody {
     heartbeat_seconds: Option<Option<u32>>,
     #[serde(default, deserialize_with = "double_option")]
     max_deactivations: Option<Option<ChurnLimit>>,
+    client_auth: Option<bool>,
 }
 
 fn check_price_ids(ids: &[String]) -> Result<(), Error> {
@@ -182,9 +202,7 @@ async fn policies(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
                 max_activations: b.max_activations,
                 duration_days: b.duration_days,
                 entitlements: b.entitlements,
-                grace_period_days: b
-                    .grace_period_days
-                    .unwrap_or(c.principal.default_grace_days),
+                grace_period_days: b.grace_period_days.unwrap_or(c.default_grace_days),
                 stripe_price_ids: b.stripe_price_ids,
                 terms: SeatTerms {
                     activation_mode: b.activation_mode,
@@ -193,6 +211,7 @@ async fn policies(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
                     heartbeat_seconds: b.heartbeat_seconds,
                     max_deactivations: b.max_deactivations,
                 },
+                client_auth: b.client_auth.unwrap_or(true),
             };
             let p = catalog::create_policy(cache, ts, &c.actor, input, now).await?;
             Ok(Reply::created(views::policy_view(&p)))
@@ -242,6 +261,7 @@ async fn policies(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
                 max_overage: b.max_overage,
                 heartbeat_seconds: b.heartbeat_seconds,
                 max_deactivations: b.max_deactivations,
+                client_auth: b.client_auth,
             };
             let p = catalog::update_policy(cache, ts, &c.actor, &id, patch, now).await?;
             Ok(Reply::ok(views::policy_view(&p)))

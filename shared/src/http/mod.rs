@@ -11,10 +11,10 @@ mod stripe;
 pub mod views;
 
 use crate::app::App;
-use crate::cache::KeyPrincipal;
 use crate::domain::{Actor, Scope};
 use crate::error::Error;
 use crate::functions::{Function, Op, PublicOp, Route, Surface, ROUTES};
+use crate::ids::{LicenseId, LicenseKey, TenantId};
 use crate::ratelimit::{RateState, Subject};
 use crate::store::TenantStore;
 use envelope::{render, render_error, Reply};
@@ -46,11 +46,38 @@ impl Ctx<'_> {
     }
 }
 
-/// The caller of an API-key route, bound to its tenant.
+/// The authenticated caller of an API-key or license-key route, bound to
+/// its tenant.
 pub struct Caller {
-    pub principal: KeyPrincipal,
     pub store: TenantStore,
     pub actor: Actor,
+    /// `Some`: a client app authenticated by a license key, which may act
+    /// on this one license only.
+    pub license: Option<LicenseId>,
+    pub default_grace_days: u32,
+    pub license_rate_limit_per_minute: u32,
+}
+
+impl Caller {
+    /// A license-key caller may act only on its own license.
+    pub fn may_act_on(&self, license: &LicenseId) -> Result<(), Error> {
+        match &self.license {
+            Some(own) if own != license => Err(Error::denied(
+                "LICENSE_SCOPE_MISMATCH",
+                "this license key may act only on its own license",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What the edge learns while serving a request, for the response.
+#[derive(Default)]
+struct Edge {
+    rate: Option<RateState>,
+    touch: Option<tokio::task::JoinHandle<()>>,
+    /// Whose key signs an Integration answer, and which version.
+    signer: Option<(TenantId, u32)>,
 }
 
 type Routers = HashMap<Option<Function>, matchit::Router<Vec<&'static Route>>>;
@@ -104,12 +131,11 @@ pub async fn handle(app: &App, function: Option<Function>, req: Request) -> Resp
     );
     async move {
         let started = std::time::Instant::now();
-        let mut rate: Option<RateState> = None;
-        let mut touch = None;
+        let mut edge = Edge::default();
         // The backstop: a panic anywhere below answers a 500 envelope (and is
         // logged) instead of dropping the connection. Bad input never gets
         // here; it is refused with a 4xx long before.
-        let served = serve(app, function, &req, &request_id, &mut rate, &mut touch);
+        let served = serve(app, function, &req, &request_id, &mut edge);
         let result = match std::panic::AssertUnwindSafe(served).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => {
@@ -124,13 +150,23 @@ pub async fn handle(app: &App, function: Option<Function>, req: Request) -> Resp
         };
         // The last_used_at write ran alongside the request; finish it before
         // answering, since Lambda freezes the environment after the response.
-        if let Some(t) = touch {
+        // Every 401 looks the same, whatever was unknown (the tenant, the
+        // key, or whose key it is): no rate-limit headers, and a signature by
+        // version 1 of the named tenant's key.
+        if matches!(result, Err(Error::Unauthenticated)) {
+            edge.rate = None;
+            edge.signer = None;
+        }
+        if let Some(t) = edge.touch.take() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
         }
-        let resp = match result {
-            Ok(reply) => render(reply, &request_id, rate.as_ref()),
-            Err(e) => render_error(&e, &request_id, rate.as_ref()),
+        let mut resp = match result {
+            Ok(reply) => render(reply, &request_id, edge.rate.as_ref()),
+            Err(e) => render_error(&e, &request_id, edge.rate.as_ref()),
         };
+        if req.uri().path().starts_with("/v1/integration/") {
+            sign_answer(app, &req, &mut resp, edge.signer.take());
+        }
         tracing::Span::current().record("status", resp.status().as_u16());
         tracing::info!(
             status = resp.status().as_u16(),
@@ -162,8 +198,7 @@ async fn serve(
     function: Option<Function>,
     req: &Request,
     request_id: &str,
-    rate: &mut Option<RateState>,
-    touch: &mut Option<tokio::task::JoinHandle<()>>,
+    edge: &mut Edge,
 ) -> Result<Reply, Error> {
     let path = req.uri().path();
     let method = req.method().as_str();
@@ -241,42 +276,180 @@ async fn serve(
     };
 
     match route.op {
-        Op::Public(op) => Ok(public(op)),
+        Op::Public(op) => public(&ctx, op).await,
         Op::Platform(op) => {
             app.authenticate_operator(ctx.header("authorization"))?;
             platform::serve(&ctx, op).await
         }
         Op::Stripe(op) => stripe::serve(&ctx, op).await,
         Op::Integration(op) => {
-            let caller = authenticate(&ctx, Scope::Integration, rate, touch).await?;
-            integration::serve(&ctx, &caller, op, rate).await
+            nonce(&ctx)?;
+            let caller = match license_credential(&ctx)? {
+                Some((tenant, key)) => authenticate_license(&ctx, tenant, key, edge).await?,
+                None => authenticate(&ctx, Scope::Integration, edge).await?,
+            };
+            integration::serve(&ctx, &caller, op, &mut edge.rate).await
         }
         Op::Manage(op) => {
-            let caller = authenticate(&ctx, Scope::Admin, rate, touch).await?;
+            let caller = authenticate(&ctx, Scope::Admin, edge).await?;
             manage::serve(&ctx, &caller, op).await
         }
     }
 }
 
-fn public(op: PublicOp) -> Reply {
+async fn public(ctx: &Ctx<'_>, op: PublicOp) -> Result<Reply, Error> {
     match op {
-        PublicOp::Health => Reply::ok(serde_json::json!({ "status": "ok" })),
+        PublicOp::Health => Ok(Reply::ok(serde_json::json!({ "status": "ok" }))),
+        PublicOp::SigningKeys => {
+            let not_found = || Error::not_found("TENANT_NOT_FOUND", "no tenant with that id");
+            let t = TenantId::parse(ctx.param("tenant_id")).map_err(|_| not_found())?;
+            let tenant = ctx.app.store.get_tenant(&t).await?.ok_or_else(not_found)?;
+            let keys = ctx.app.signing_keys()?;
+            Ok(Reply::ok(
+                serde_json::json!({ "keys": views::signing_keys_view(&tenant, keys) }),
+            ))
+        }
     }
 }
 
-/// An API-key caller with `needed` scope, rate limited, of an active tenant.
-async fn authenticate(
+/// `X-Nonce`: 1 to 128 printable ASCII characters, or absent.
+fn nonce(ctx: &Ctx<'_>) -> Result<(), Error> {
+    match ctx.headers.get("x-nonce").map(|v| v.as_bytes()) {
+        Some(n) if n.is_empty() || n.len() > 128 || !n.iter().all(u8::is_ascii_graphic) => Err(
+            Error::validation("X-Nonce must be 1 to 128 printable ASCII characters"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// `Authorization: License <key>` with `X-Tenant-Id`, if the request uses
+/// them. Anything malformed is the same 401 as an unknown key.
+fn license_credential(ctx: &Ctx<'_>) -> Result<Option<(TenantId, LicenseKey)>, Error> {
+    let Some(auth) = ctx.headers.get("authorization") else {
+        return Ok(None);
+    };
+    let auth = auth.to_str().map_err(|_| Error::Unauthenticated)?;
+    let Some(key) = auth.strip_prefix("License ") else {
+        return Err(Error::Unauthenticated);
+    };
+    let key = LicenseKey::parse(key.trim()).map_err(|_| Error::Unauthenticated)?;
+    let tenant = ctx.header("x-tenant-id").ok_or(Error::Unauthenticated)?;
+    let tenant = TenantId::parse(tenant.trim()).map_err(|_| Error::Unauthenticated)?;
+    Ok(Some((tenant, key)))
+}
+
+/// A client app authenticated by its license key: scoped to that license,
+/// rate limited per license. The key's existence is proven by the
+/// operation's own read of the license (validate) or one read (the others);
+/// an unknown tenant, an inactive one and an unknown key are the same 401.
+async fn authenticate_license(
     ctx: &Ctx<'_>,
-    needed: Scope,
-    rate: &mut Option<RateState>,
-    touch: &mut Option<tokio::task::JoinHandle<()>>,
+    tenant: TenantId,
+    key: LicenseKey,
+    edge: &mut Edge,
 ) -> Result<Caller, Error> {
+    let app = ctx.app;
+    let Some(t) = app.tenants.get(&app.store, &tenant, ctx.now).await? else {
+        return Err(Error::Unauthenticated);
+    };
+    if t.status != crate::domain::TenantStatus::Active {
+        return Err(Error::Unauthenticated);
+    }
+    tracing::Span::current().record("tenant", tenant.as_str());
+    edge.signer = Some((tenant.clone(), t.signing_key_version));
+    let store = app.store.tenant(&tenant);
+    let license = LicenseId::derive(&tenant, &key);
+    let limit = t.settings.license_rate_limit_per_minute;
+    let subject = Subject::License(&license);
+    let state = app
+        .rate
+        .admit(&store, subject, limit, ctx.now.unix_timestamp())
+        .await;
+    edge.rate = Some(state);
+    state.check()?;
+    Ok(Caller {
+        store,
+        actor: Actor {
+            actor: format!("license:{license}"),
+            request_id: ctx.request_id.clone(),
+        },
+        license: Some(license),
+        default_grace_days: t.settings.default_grace_days,
+        license_rate_limit_per_minute: limit,
+    })
+}
+
+/// Sign an Integration answer with the tenant's key (`signer`), or — before
+/// any credential was accepted — with version 1 of the key of the tenant the
+/// request names, so a 401 looks the same whether or not the tenant exists.
+fn sign_answer(
+    app: &App,
+    req: &Request,
+    resp: &mut Response<Body>,
+    signer: Option<(TenantId, u32)>,
+) {
+    let Some((tenant, version)) = signer.or_else(|| claimed_tenant(req).map(|t| (t, 1))) else {
+        return; // a request that names no tenant: nothing to sign with
+    };
+    let keys = match app.signing_keys() {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot sign the answer");
+            return;
+        }
+    };
+    let body: &[u8] = match resp.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let nonce = req
+        .headers()
+        .get("x-nonce")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let nonce = if nonce.len() <= 128 { nonce } else { "" };
+    let date = crate::clock::rfc3339(app.now());
+    let message = crate::crypto::answer_message(req.method().as_str(), path, &date, nonce, body);
+    let signature = keys.sign(tenant.as_str(), version, message.as_bytes());
+    use base64::Engine as _;
+    let header = format!(
+        "keyid=\"{}\", algorithm=\"ed25519\", signature=\"{}\"",
+        crate::crypto::kid(version),
+        base64::engine::general_purpose::STANDARD.encode(signature)
+    );
+    for (name, value) in [("x-signature", header), ("x-signature-date", date)] {
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+}
+
+/// The tenant a request names: `X-Tenant-Id`, or the one in an API key.
+fn claimed_tenant(req: &Request) -> Option<TenantId> {
+    let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    if let Some(t) = h("x-tenant-id").and_then(|t| TenantId::parse(t.trim()).ok()) {
+        return Some(t);
+    }
+    h("x-api-key")
+        .and_then(|k| crate::ids::ApiKeySecret::parse(k.trim()))
+        .map(|s| s.tenant)
+}
+
+/// An API-key caller with `needed` scope, rate limited, of an active tenant.
+async fn authenticate(ctx: &Ctx<'_>, needed: Scope, edge: &mut Edge) -> Result<Caller, Error> {
     let app = ctx.app;
     let (principal, t) = app
         .keys
         .authenticate(&app.store, ctx.header("x-api-key"), ctx.now)
         .await?;
-    *touch = t;
+    edge.touch = t;
+    edge.signer = Some((principal.tenant.clone(), principal.signing_key_version));
     tracing::Span::current().record("tenant", principal.tenant.as_str());
     let store = app.store.tenant(&principal.tenant);
     let subject = Subject::Key(&principal.key_id);
@@ -285,7 +458,7 @@ async fn authenticate(
         .rate
         .admit(&store, subject, limit, ctx.now.unix_timestamp())
         .await;
-    *rate = Some(state);
+    edge.rate = Some(state);
     state.check()?;
     if !principal.tenant_active {
         return Err(Error::TenantInactive);
@@ -306,7 +479,9 @@ async fn authenticate(
             actor: principal.key_id.to_string(),
             request_id: ctx.request_id.clone(),
         },
-        principal,
+        license: None,
+        default_grace_days: principal.default_grace_days,
+        license_rate_limit_per_minute: principal.license_rate_limit_per_minute,
     })
 }
 

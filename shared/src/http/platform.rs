@@ -26,7 +26,8 @@ struct TenantBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TenantPatchBody {
-    settings: crate::domain::SettingsPatch,
+    /// Read as an object first: serde would take a struct from a JSON array.
+    settings: serde_json::Map<String, serde_json::Value>,
 }
 
 fn tenant_not_found() -> Error {
@@ -66,9 +67,12 @@ pub async fn serve(ctx: &Ctx<'_>, op: PlatformOp) -> Result<Reply, Error> {
         }
         PlatformOp::TenantPatch => {
             let b: TenantPatchBody = request::json(ctx.body)?;
+            let settings: crate::domain::SettingsPatch =
+                serde_json::from_value(serde_json::Value::Object(b.settings))
+                    .map_err(|e| Error::validation(format!("settings: {e}")))?;
             let t = tenant_id()?;
             let tenant =
-                tenants::patch_settings(&app.store, &t, &b.settings, &ctx.request_id, ctx.now)
+                tenants::patch_settings(&app.store, &t, &settings, &ctx.request_id, ctx.now)
                     .await?;
             // This instance applies them at once; the others within 5 s.
             app.keys.forget_tenant(&t);

@@ -99,11 +99,44 @@ pub fn metadata(
         ));
     }
     if v.keys().any(|k| k.is_empty() || k.len() > 64) {
-        return Err(Error::validation(
-            "metadata keys must be 1 to 64 characters",
-        ));
+        return Err(Error::validation("metadata keys must be 1 to 64 bytes"));
+    }
+    for value in v.values() {
+        storable(value, 1)?;
     }
     Ok(v)
+}
+
+/// How deep metadata may nest (DynamoDB allows 32 levels; each JSON level
+/// costs one, and the license around it a few more).
+pub const MAX_METADATA_DEPTH: usize = 16;
+
+/// A metadata value DynamoDB can store and give back: nesting within
+/// [`MAX_METADATA_DEPTH`], numbers within DynamoDB's range (magnitudes from
+/// 1e-130 to below 1e126, 38 significant digits).
+fn storable(v: &serde_json::Value, depth: usize) -> Result<(), Error> {
+    use serde_json::Value;
+    if depth > MAX_METADATA_DEPTH {
+        let msg = format!("metadata may nest at most {MAX_METADATA_DEPTH} levels");
+        return Err(Error::validation(msg));
+    }
+    match v {
+        Value::Number(n) => {
+            let in_range = match n.as_f64() {
+                _ if n.is_i64() || n.is_u64() => true,
+                Some(f) => f == 0.0 || (1e-130..1e126).contains(&f.abs()),
+                None => false,
+            };
+            if !in_range {
+                let msg = format!("metadata number {n} is out of range (1e-130 to 1e126)");
+                return Err(Error::validation(msg));
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(|i| storable(i, depth + 1)),
+        Value::Object(map) => map.values().try_for_each(|i| storable(i, depth + 1)),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +170,29 @@ mod tests {
         ));
         assert!(matches!(json::<B>(b"[1]"), Err(Error::Invalid { .. })));
         assert_eq!(json::<B>(b"{\"n\":1}").unwrap().n, 1);
+    }
+
+    #[test]
+    fn metadata_must_be_storable() {
+        let m = |v: serde_json::Value| metadata(Some(serde_json::from_value(v).unwrap()));
+        assert!(
+            m(serde_json::json!({"a": 1e125, "b": -2.5e-130, "c": u64::MAX, "d": 0.0})).is_ok()
+        );
+        for bad in [1e308, -1e308, 5e-324, 1e126] {
+            assert!(m(serde_json::json!({ "x": bad })).is_err(), "{bad}");
+        }
+        let mut deep = serde_json::json!(1);
+        for _ in 0..MAX_METADATA_DEPTH {
+            deep = serde_json::json!([deep]);
+        }
+        assert!(
+            m(serde_json::json!({ "x": deep.clone() })).is_err(),
+            "17 levels"
+        );
+        assert!(
+            m(serde_json::json!({ "x": deep[0].clone() })).is_ok(),
+            "16 levels"
+        );
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! Use cases return domain values; handlers render them with these.
 
 use crate::clock::rfc3339;
+use crate::crypto::SigningKeys;
 use crate::domain::stripe::Receipt;
 use crate::domain::*;
 use crate::error::Error;
-use crate::ids::Feature;
+use crate::ids::{Feature, TenantId};
 use crate::store::licenses::LiveLeases;
 use crate::store::usage::UsageEvent;
 use crate::usecases::licensing::LicenseState;
@@ -40,6 +41,7 @@ pub fn policy_view(p: &Policy) -> Value {
         "max_overage": p.max_overage,
         "heartbeat_seconds": p.heartbeat_seconds,
         "max_deactivations": p.max_deactivations,
+        "client_auth": p.client_auth,
         "created_at": rfc3339(p.created_at),
         "updated_at": rfc3339(p.updated_at),
     })
@@ -281,6 +283,46 @@ pub fn entitlement_check_view(c: &EntitlementCheck, now: OffsetDateTime) -> Valu
         results.insert(f.to_string(), v);
     }
     json!({ "license_valid": c.license_valid, "code": c.code, "results": results })
+}
+
+/// One version of a tenant's signing key, as the public listing shows it.
+pub fn signing_key_view(
+    tenant: &TenantId,
+    keys: &SigningKeys,
+    version: u32,
+    created_at: OffsetDateTime,
+    active: bool,
+) -> Value {
+    use base64::Engine as _;
+    let public = keys.public_key(tenant.as_str(), version);
+    json!({
+        "kid": crate::crypto::kid(version),
+        "algorithm": "ed25519",
+        "public_key": base64::engine::general_purpose::STANDARD.encode(public),
+        "created_at": rfc3339(created_at),
+        "status": if active { "active" } else { "retired" },
+    })
+}
+
+/// Every version of a tenant's signing key, newest first.
+pub fn signing_keys_view(tenant: &Tenant, keys: &SigningKeys) -> Vec<Value> {
+    let mut out: Vec<Value> = tenant
+        .signing_key_versions()
+        .into_iter()
+        .map(|(v, at, active)| signing_key_view(&tenant.tenant_id, keys, v, at, active))
+        .collect();
+    out.reverse();
+    out
+}
+
+/// An offline license file, as checkout answers it.
+pub fn license_file_view(f: &crate::usecases::licensing::LicenseFile) -> Value {
+    json!({
+        "certificate": f.certificate,
+        "issued_at": rfc3339(f.issued_at),
+        "expires_at": rfc3339(f.expires_at),
+        "kid": f.kid,
+    })
 }
 
 /// A Stripe webhook delivery's receipt.

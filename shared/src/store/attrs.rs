@@ -48,6 +48,7 @@ pub const DURATION_DAYS: &str = "duration_days";
 pub const ENTITLEMENTS: &str = "entitlements";
 pub const GRACE_PERIOD_DAYS: &str = "grace_period_days";
 pub const STRIPE_PRICE_IDS: &str = "stripe_price_ids";
+pub const CLIENT_AUTH: &str = "client_auth";
 
 // Tenants and API keys.
 pub const LICENSES_ISSUED: &str = "licenses_issued";
@@ -57,6 +58,8 @@ pub const STAGES: &str = "stages";
 pub const LAST_USED_AT: &str = "last_used_at";
 pub const REVOKED_AT: &str = "revoked_at";
 pub const ACTIVATED_AT: &str = "activated_at";
+pub const SIGNING_KEY_VERSION: &str = "signing_key_version";
+pub const SIGNING_KEYS: &str = "signing_keys";
 
 // Usage counters.
 pub const USED: &str = "used";
@@ -118,6 +121,7 @@ mod tests {
                 max_overage: 0,
                 heartbeat_seconds: None,
                 max_deactivations: None,
+                client_auth: true,
                 created_at: now,
                 updated_at: now,
             },

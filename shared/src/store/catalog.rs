@@ -123,7 +123,8 @@ impl TenantStore {
             .set_some(a::LEASE_SECONDS, patch.lease_seconds.as_ref())
             .set_some(a::MAX_OVERAGE, patch.max_overage.as_ref())
             .set_some(a::HEARTBEAT_SECONDS, patch.heartbeat_seconds.as_ref())
-            .set_some(a::MAX_DEACTIVATIONS, patch.max_deactivations.as_ref());
+            .set_some(a::MAX_DEACTIVATIONS, patch.max_deactivations.as_ref())
+            .set_some(a::CLIENT_AUTH, patch.client_auth.as_ref());
         if let Some(at) = unchanged_since {
             w.if_eq(a::UPDATED_AT, &rfc3339(at));
         }

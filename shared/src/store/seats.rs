@@ -609,7 +609,10 @@ fn same_terms(w: &mut Write, terms: &SeatTerms) {
             w.if_absent_or_eq(a::ACTIVATION_MODE, &ActivationMode::NodeLocked);
         }
         ActivationMode::Floating => {
-            w.if_eq(a::ACTIVATION_MODE, &ActivationMode::Floating);
+            // Every term the write relies on: the mode, the lease it grants
+            // and the overage cap it checks against.
+            w.if_eq(a::ACTIVATION_MODE, &ActivationMode::Floating)
+                .if_absent_or_eq(a::MAX_OVERAGE, &terms.max_overage);
             match terms.lease_seconds {
                 Some(l) => w.if_eq(a::LEASE_SECONDS, &l),
                 None => w.if_absent(a::LEASE_SECONDS),

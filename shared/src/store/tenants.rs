@@ -165,6 +165,40 @@ impl Store {
         }
     }
 
+    /// Move the tenant's signing key from version `from` to the next, with
+    /// its audit event. `Ok(false)`: it is no longer at `from` (or there is
+    /// no such tenant).
+    pub async fn rotate_signing_key(
+        &self,
+        t: &TenantId,
+        from: u32,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool, Error> {
+        let next = crate::domain::SigningKeyVersion {
+            version: from + 1,
+            created_at: now,
+        };
+        let mut w = Write::to(keys::tenant(t));
+        w.set(a::SIGNING_KEY_VERSION, &next.version)
+            .append(a::SIGNING_KEYS, &[next])
+            .set(a::UPDATED_AT, &rfc3339(now))
+            .if_exists();
+        if from == 1 {
+            w.if_absent_or_eq(a::SIGNING_KEY_VERSION, &from);
+        } else {
+            w.if_eq(a::SIGNING_KEY_VERSION, &from);
+        }
+        let mut txn = Txn::new();
+        txn.update("tenant", &w)?;
+        self.tenant(t).push_audit(&mut txn, "audit", audit)?;
+        match txn.run(self.db(), self.table()).await {
+            Ok(()) => Ok(true),
+            Err(TxnError::Cancelled(_)) => Ok(false),
+            Err(TxnError::Other(e)) => Err(e),
+        }
+    }
+
     /// The plan's license limit (`None`: unlimited).
     pub async fn set_license_limit(&self, t: &TenantId, limit: Option<u64>) -> Result<(), Error> {
         let mut w = Write::to(keys::tenant(t));

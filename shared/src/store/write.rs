@@ -214,6 +214,17 @@ impl Write {
         self
     }
 
+    /// `SET attr = list_append(if_not_exists(attr, []), vs)`.
+    pub fn append<T: Serialize>(&mut self, attr: &str, vs: &[T]) -> &mut Self {
+        let name = self.e.name(attr);
+        let empty = self.e.val(AttributeValue::L(Vec::new()));
+        let val = self.value(vs);
+        self.set.push(format!(
+            "{name} = list_append(if_not_exists({name}, {empty}), {val})"
+        ));
+        self
+    }
+
     /// `SET attr = if_not_exists(attr, 0) + v`: a counter that may be absent.
     pub fn increment(&mut self, attr: &str, v: i64) -> &mut Self {
         let (name, zero, val) = (self.e.name(attr), self.e.val(n(0)), self.e.val(n(v)));
@@ -563,6 +574,10 @@ impl Txn {
                     return Err(TxnError::Cancelled(Cancelled { reasons: named }));
                 }
                 let detail = format!("transaction cancelled: {reasons:?}");
+                // A value DynamoDB refuses will be refused again: not a 503.
+                if reasons.iter().any(|r| r.code == "ValidationError") {
+                    return Err(TxnError::Other(Error::Internal(detail)));
+                }
                 return Err(TxnError::Other(Error::Unavailable(detail)));
             }
             // Throttling, 5xx and timeouts were already retried by the SDK

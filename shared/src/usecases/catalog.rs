@@ -72,6 +72,7 @@ pub struct PolicyInput {
     pub grace_period_days: u32,
     pub stripe_price_ids: Vec<String>,
     pub terms: SeatTerms,
+    pub client_auth: bool,
 }
 
 /// Floating policies show their lease explicitly (the default when unset).
@@ -105,6 +106,7 @@ pub async fn create_policy(
         max_overage: terms.max_overage,
         heartbeat_seconds: terms.heartbeat_seconds,
         max_deactivations: terms.max_deactivations,
+        client_auth: input.client_auth,
         created_at: now,
         updated_at: now,
     };

@@ -137,6 +137,8 @@ pub async fn reserve(
         request_hash: req.digest(),
         stages,
         webhook_endpoints: req.webhook_endpoints.clone(),
+        signing_key_version: 1,
+        signing_keys: Vec::new(),
         created_at: now,
         updated_at: now,
     };
@@ -569,4 +571,37 @@ pub async fn patch_settings(
         .get_tenant(t)
         .await?
         .ok_or_else(|| Error::internal("a patched tenant vanished"))
+}
+
+/// `POST /v1/manage/signing-keys/rotate`: the tenant's next signing key
+/// version signs from now on; earlier versions stay listed (retired) so
+/// files and answers they signed still verify.
+pub async fn rotate_signing_key(
+    store: &Store,
+    t: &TenantId,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<(Tenant, u32), Error> {
+    for _ in 0..3 {
+        let tenant = store
+            .get_tenant(t)
+            .await?
+            .ok_or_else(|| Error::not_found("TENANT_NOT_FOUND", format!("no tenant '{t}'")))?;
+        let from = tenant.signing_key_version;
+        let audit = actor
+            .audit(t, AuditCode::SigningKeyRotated, t.as_str(), now)
+            .with_data(
+                json!({ "from": crate::crypto::kid(from), "to": crate::crypto::kid(from + 1) }),
+            );
+        if store.rotate_signing_key(t, from, now, &audit).await? {
+            let tenant = store
+                .get_tenant(t)
+                .await?
+                .ok_or_else(|| Error::internal("tenant vanished"))?;
+            return Ok((tenant, from + 1));
+        }
+    }
+    Err(Error::Unavailable(
+        "the signing key kept changing; retry".into(),
+    ))
 }

@@ -494,3 +494,59 @@ async fn floating_fields_out_of_range_or_out_of_place_are_422() {
         "heartbeat on a floating policy: {r:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lowered_overage_cap_holds_even_where_the_old_terms_are_cached() {
+    let env = Env::with_clock(datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant("cap").await;
+    let lic = license_with(
+        &env,
+        &t,
+        1,
+        json!({ "activation_mode": "floating", "max_overage": 3 }),
+    )
+    .await;
+    let (key, id) = (lic["key"].as_str().unwrap(), lic["id"].as_str().unwrap());
+    // This instance learns (and caches) the terms with max_overage 3.
+    let r = env
+        .post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": "a" }),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    // The license moves to a policy of the same product with max_overage 1.
+    let product = lic["product"].as_str().unwrap();
+    let p = env
+        .post(
+            "/v1/manage/policies",
+            &t.admin,
+            json!({ "product": product, "name": "small", "max_activations": 1, "activation_mode": "floating", "max_overage": 1 }),
+        )
+        .await;
+    let patch = json!({ "policy": p.data()["id"] });
+    assert_eq!(
+        env.patch(&format!("/v1/manage/licenses/{id}"), &t.admin, patch)
+            .await
+            .status,
+        200
+    );
+    // Three concurrent checkouts with the stale cache: exactly one overage lease.
+    let r = checkout_many(&env, &t, key, "b", 3).await;
+    let granted: Vec<_> = r.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(
+        granted.len(),
+        1,
+        "{:?}",
+        r.iter()
+            .map(|r| (r.status, r.code().to_string()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(granted[0].data()["overage"], true);
+    let l = env
+        .get(&format!("/v1/manage/licenses/{id}"), &t.admin)
+        .await;
+    assert_eq!(l.data()["seats"]["overage_used"], 1);
+    assert_eq!(l.data()["seats"]["overage_limit"], 1);
+}

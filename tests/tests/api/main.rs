@@ -2,6 +2,7 @@
 //! binary so the workspace links the AWS SDK into one test executable.
 
 mod auth;
+mod clients;
 mod concurrency;
 mod events;
 mod faults;
@@ -11,6 +12,7 @@ mod input;
 mod isolation;
 mod licensing;
 mod metering;
+mod props;
 mod provisioning;
 mod roundtrips;
 mod stripe;

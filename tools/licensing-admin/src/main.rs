@@ -45,6 +45,30 @@ enum Cmd {
         #[command(subcommand)]
         cmd: QueueCmd,
     },
+    /// Offline license files.
+    License {
+        #[command(subcommand)]
+        cmd: LicenseCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum LicenseCmd {
+    /// Verify an offline license file against pinned public keys, offline,
+    /// with the client crate's own code; print its payload as JSON.
+    Verify {
+        /// The license file (the armored text checkout answered).
+        file: std::path::PathBuf,
+        /// A public key, as `KID=BASE64` (from GET /v1/public/tenants/{id}/signing-keys); repeat for several.
+        #[arg(long = "public-key", required = true)]
+        public_keys: Vec<String>,
+        /// The tenant the file must be for.
+        #[arg(long)]
+        tenant: String,
+        /// The machine it must be bound to, if it is bound.
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,6 +120,45 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 async fn main() -> Result<(), BoxError> {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::License {
+            cmd:
+                LicenseCmd::Verify {
+                    file,
+                    public_keys,
+                    tenant,
+                    fingerprint,
+                },
+        } => {
+            let mut keys = licensing_client::PinnedKeys::new();
+            for k in &public_keys {
+                let (kid, b64) = k.split_once('=').ok_or("--public-key takes KID=BASE64")?;
+                keys.pin(kid, b64)
+                    .map_err(|e| format!("--public-key {kid}: {e}"))?;
+            }
+            let text = std::fs::read_to_string(&file)?;
+            use time::format_description::well_known::Rfc3339;
+            let now = time::OffsetDateTime::now_utc();
+            let fp = fingerprint.as_deref();
+            match licensing_client::verify_license_file(&text, &keys, &tenant, fp, now) {
+                Ok(f) => {
+                    let summary = serde_json::json!({
+                        "verified": true,
+                        "tenant_id": f.tenant_id,
+                        "kid": f.kid,
+                        "license_id": f.license.id,
+                        "status": format!("{:?}", f.license.status).to_lowercase(),
+                        "activation": f.activation.as_ref().map(|a| &a.fingerprint),
+                        "issued_at": f.issued_at.format(&Rfc3339)?,
+                        "expires_at": f.expires_at.format(&Rfc3339)?,
+                    });
+                    println!("{}", serde_json::to_string_pretty(&summary)?);
+                }
+                Err(e) => {
+                    eprintln!("license file refused: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
         Cmd::Routes => {
             let functions: Vec<_> = Function::ALL
                 .iter()
@@ -140,6 +203,7 @@ async fn main() -> Result<(), BoxError> {
             println!("TABLE_NAME={}", names.table);
             println!("PEPPER_SECRET_ID={}", names.pepper_secret);
             println!("SIGNING_KEY_SECRET_ID={}", names.signing_key_secret);
+            println!("SIGNING_MASTER_SECRET_ID={}", names.signing_master_secret);
             println!("OPERATOR_TOKEN_SECRET_ID={}", names.operator_token_secret);
             println!("SECRETS_PREFIX={}", names.secrets_prefix);
             println!("PROVISIONING_QUEUE_URL={queue}");

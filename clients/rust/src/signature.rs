@@ -1,0 +1,303 @@
+//! Signed answers: every `/v1/integration/...` answer carries
+//!
+//! ```text
+//! X-Signature: keyid="<kid>", algorithm="ed25519", signature="<base64>"
+//! X-Signature-Date: <RFC 3339 time>
+//! ```
+//!
+//! over the message built by [`signed_message`].
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::keys::{PinnedKeys, Verified};
+
+/// The name of the signature header.
+pub const SIGNATURE_HEADER: &str = "x-signature";
+/// The name of the header holding the time the answer was signed.
+pub const SIGNATURE_DATE_HEADER: &str = "x-signature-date";
+/// The name of the request header carrying the client's nonce.
+pub const NONCE_HEADER: &str = "x-nonce";
+
+/// The text the service signs for one answer:
+///
+/// ```text
+/// {METHOD} {path?query}\n{X-Signature-Date}\n{X-Nonce or empty}\n{hex SHA-256 of the body}
+/// ```
+///
+/// `method` is upper-cased; `path_and_query` is the request path exactly as sent, with its query
+/// string if there was one; `nonce` is the request's `X-Nonce` (`None` when none was sent).
+pub fn signed_message(
+    method: &str,
+    path_and_query: &str,
+    date: &str,
+    nonce: Option<&str>,
+    body: &[u8],
+) -> String {
+    let method = method.to_ascii_uppercase();
+    let digest = hex::encode(Sha256::digest(body));
+    let nonce = nonce.unwrap_or("");
+    format!("{method} {path_and_query}\n{date}\n{nonce}\n{digest}")
+}
+
+/// The parameters of an `X-Signature` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureHeader {
+    /// The id of the key that signed.
+    pub kid: String,
+    /// The 64-byte Ed25519 signature.
+    pub signature: [u8; 64],
+}
+
+impl SignatureHeader {
+    /// Parses `keyid="v1", algorithm="ed25519", signature="<base64>"`: comma-separated
+    /// `name="value"` pairs in any order; unknown names are ignored, a repeated name is an error,
+    /// and the algorithm must be `ed25519`.
+    pub fn parse(header: &str) -> Result<Self, String> {
+        let (mut kid, mut algorithm, mut signature) = (None, None, None);
+        for part in header.split(',') {
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("X-Signature parameter without a value: {part:?}"))?;
+            let name = name.trim().to_ascii_lowercase();
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .ok_or_else(|| format!("X-Signature parameter {name} is not quoted"))?;
+            let slot = match name.as_str() {
+                "keyid" => &mut kid,
+                "algorithm" => &mut algorithm,
+                "signature" => &mut signature,
+                _ => continue,
+            };
+            if slot.replace(value).is_some() {
+                return Err(format!("X-Signature repeats {name}"));
+            }
+        }
+        let kid = kid.ok_or("X-Signature has no keyid")?;
+        let algorithm = algorithm.ok_or("X-Signature has no algorithm")?;
+        let signature = signature.ok_or("X-Signature has no signature")?;
+        if !algorithm.eq_ignore_ascii_case("ed25519") {
+            return Err(format!(
+                "X-Signature algorithm {algorithm:?} is not ed25519"
+            ));
+        }
+        if kid.is_empty() {
+            return Err("X-Signature has an empty keyid".into());
+        }
+        let signature = STANDARD
+            .decode(signature)
+            .ok()
+            .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+            .ok_or("X-Signature signature is not the base64 of 64 bytes")?;
+        Ok(Self {
+            kid: kid.to_owned(),
+            signature,
+        })
+    }
+}
+
+/// What was sent, to check an answer against.
+#[derive(Debug, Clone, Copy)]
+pub struct SentRequest<'a> {
+    /// The method, such as `POST`.
+    pub method: &'a str,
+    /// The path as sent, with `?query` if any.
+    pub path_and_query: &'a str,
+    /// The `X-Nonce` sent, if any.
+    pub nonce: Option<&'a str>,
+}
+
+/// Checks an answer's signature headers against the request that was sent.
+///
+/// `signature` and `date` are the values of `X-Signature` and `X-Signature-Date` (`None` when
+/// absent). On failure the reason is returned; the caller must then not use the body.
+pub fn verify_answer(
+    keys: &PinnedKeys,
+    request: SentRequest<'_>,
+    signature: Option<&str>,
+    date: Option<&str>,
+    body: &[u8],
+) -> Result<(), String> {
+    let header = signature.ok_or("the answer has no X-Signature")?;
+    let date = date.ok_or("the answer has no X-Signature-Date")?;
+    let header = SignatureHeader::parse(header)?;
+    let message = signed_message(
+        request.method,
+        request.path_and_query,
+        date,
+        request.nonce,
+        body,
+    );
+    match keys.verify(&header.kid, message.as_bytes(), &header.signature) {
+        Verified::Yes => Ok(()),
+        Verified::UnknownKey => Err(format!(
+            "the answer is signed by unknown key {:?}",
+            header.kid
+        )),
+        Verified::No => Err(format!(
+            "the signature by key {:?} does not verify for {} {}",
+            header.kid, request.method, request.path_and_query
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer as _, SigningKey};
+
+    const DATE: &str = "2026-11-30T12:00:00.000Z";
+    const PATH: &str = "/v1/integration/licenses/ABCDE-FGHIJ/validate";
+    const NONCE: &str = "6e6f6e6365";
+    const BODY: &[u8] = br#"{"data":{"valid":true}}"#;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn pinned(kid: &str, key: &SigningKey) -> PinnedKeys {
+        let mut keys = PinnedKeys::new();
+        keys.pin_key(kid, key.verifying_key());
+        keys
+    }
+
+    fn header(kid: &str, key: &SigningKey, message: &str) -> String {
+        let signature = STANDARD.encode(key.sign(message.as_bytes()).to_bytes());
+        format!(r#"keyid="{kid}", algorithm="ed25519", signature="{signature}""#)
+    }
+
+    fn sent<'a>(method: &'a str, path: &'a str, nonce: Option<&'a str>) -> SentRequest<'a> {
+        SentRequest {
+            method,
+            path_and_query: path,
+            nonce,
+        }
+    }
+
+    /// A header signed for (POST, PATH, DATE, NONCE, BODY) by `key(1)` under `v1`.
+    fn good_header() -> String {
+        header(
+            "v1",
+            &key(1),
+            &signed_message("POST", PATH, DATE, Some(NONCE), BODY),
+        )
+    }
+
+    #[test]
+    fn message_format_fixed_vector() {
+        // SHA-256 of `{}` and of the empty string, written out by hand.
+        let expected = "POST /v1/integration/licenses/ABCDE-FGHIJ/validate?x=1\n\
+                        2026-11-30T12:00:00.000Z\n\
+                        abc123\n\
+                        44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+        let path = "/v1/integration/licenses/ABCDE-FGHIJ/validate?x=1";
+        assert_eq!(
+            signed_message("post", path, DATE, Some("abc123"), b"{}"),
+            expected
+        );
+
+        let expected = "GET /v1/integration/x\n\
+                        2026-11-30T12:00:00.000Z\n\
+                        \n\
+                        e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(
+            signed_message("GET", "/v1/integration/x", DATE, None, b""),
+            expected
+        );
+    }
+
+    #[test]
+    fn a_good_signature_verifies() {
+        let keys = pinned("v1", &key(1));
+        let request = sent("POST", PATH, Some(NONCE));
+        assert_eq!(
+            verify_answer(&keys, request, Some(&good_header()), Some(DATE), BODY),
+            Ok(())
+        );
+        // The method is compared upper-cased.
+        let request = sent("post", PATH, Some(NONCE));
+        assert_eq!(
+            verify_answer(&keys, request, Some(&good_header()), Some(DATE), BODY),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn any_changed_byte_fails() {
+        let keys = pinned("v1", &key(1));
+        let header = good_header();
+        let check = |request: SentRequest<'_>, date: &str, body: &[u8]| {
+            verify_answer(&keys, request, Some(&header), Some(date), body)
+        };
+        let ok = sent("POST", PATH, Some(NONCE));
+        let mut body = BODY.to_vec();
+        body[10] ^= 1;
+        assert!(check(ok, DATE, &body)
+            .unwrap_err()
+            .contains("does not verify"));
+        assert!(check(ok, "2026-11-30T12:00:01.000Z", BODY).is_err());
+        let other_path = PATH.replace("ABCDE", "ABCDF");
+        assert!(check(sent("POST", &other_path, Some(NONCE)), DATE, BODY).is_err());
+        assert!(check(
+            sent("POST", &format!("{PATH}?a=1"), Some(NONCE)),
+            DATE,
+            BODY
+        )
+        .is_err());
+        assert!(check(sent("POST", PATH, Some("6e6f6e6366")), DATE, BODY).is_err());
+        assert!(check(sent("POST", PATH, None), DATE, BODY).is_err());
+        assert!(check(sent("PUT", PATH, Some(NONCE)), DATE, BODY).is_err());
+        assert_eq!(check(ok, DATE, BODY), Ok(()));
+    }
+
+    #[test]
+    fn unknown_kid_and_wrong_key_fail() {
+        let request = sent("POST", PATH, Some(NONCE));
+        let header = good_header();
+        let other_kid = pinned("v2", &key(1));
+        let err = verify_answer(&other_kid, request, Some(&header), Some(DATE), BODY);
+        assert!(err.unwrap_err().contains("unknown key \"v1\""));
+        let wrong_key = pinned("v1", &key(2));
+        let err = verify_answer(&wrong_key, request, Some(&header), Some(DATE), BODY);
+        assert!(err.unwrap_err().contains("does not verify"));
+    }
+
+    #[test]
+    fn missing_or_malformed_headers_fail() {
+        let keys = pinned("v1", &key(1));
+        let request = sent("POST", PATH, Some(NONCE));
+        let verify = |sig: Option<&str>, date: Option<&str>| {
+            verify_answer(&keys, request, sig, date, BODY).unwrap_err()
+        };
+        let good = good_header();
+        assert!(verify(None, Some(DATE)).contains("no X-Signature"));
+        assert!(verify(Some(&good), None).contains("no X-Signature-Date"));
+        for bad in [
+            "",
+            "garbage",
+            &good.replace("ed25519", "rsa"),
+            &good.replace("keyid=\"v1\", ", ""),
+            &good.replace("keyid=\"v1\"", "keyid=v1"),
+            &format!("{good}, keyid=\"v1\""),
+            r#"keyid="v1", algorithm="ed25519", signature="AAAA""#,
+            r#"keyid="v1", algorithm="ed25519", signature="!!notbase64!!""#,
+        ] {
+            assert!(
+                verify(Some(bad), Some(DATE)).starts_with("X-Signature"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_parameters_in_any_order_with_extras() {
+        let good = SignatureHeader::parse(&good_header()).unwrap();
+        let signature = STANDARD.encode(good.signature);
+        let reordered =
+            format!(r#"signature="{signature}",algorithm="Ed25519" , extra="x",keyid="v1""#);
+        assert_eq!(SignatureHeader::parse(&reordered), Ok(good));
+    }
+}

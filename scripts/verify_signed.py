@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""An independent verifier of the service's signatures, with Python's
+`cryptography` package only: the format is documented in docs/signing.md, and
+this script is what the interoperability test runs against real answers.
+
+    verify_signed.py answer  KEY_B64 METHOD PATH NONCE SIGNATURE_HEADER DATE BODY_FILE
+    verify_signed.py file    KEY_B64 TENANT LICENSE_FILE [FINGERPRINT]
+
+Exit 0 and print "ok" when the signature verifies; exit 1 and say why not.
+"""
+import base64
+import hashlib
+import json
+import re
+import sys
+from datetime import datetime, timezone
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+def key(b64):
+    return Ed25519PublicKey.from_public_bytes(base64.b64decode(b64))
+
+
+def answer(public, method, path, nonce, header, date, body):
+    params = dict(re.findall(r'(\w+)="([^"]*)"', header))
+    if params.get("algorithm", "").lower() != "ed25519":
+        return "not an ed25519 signature"
+    digest = hashlib.sha256(body).hexdigest()
+    message = f"{method} {path}\n{date}\n{nonce}\n{digest}".encode()
+    public.verify(base64.b64decode(params["signature"]), message)
+    return None
+
+
+def b64url(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def license_file(public, tenant, text, fingerprint=None):
+    inner = text.split("-----BEGIN LICENSE FILE-----")[1].split("-----END LICENSE FILE-----")[0]
+    inner = "".join(inner.split())
+    payload_b64, sig_b64 = inner.split(".")
+    public.verify(b64url(sig_b64), payload_b64.encode("ascii"))
+    payload = json.loads(b64url(payload_b64))
+    if payload["format"] != "licensing-file/v1":
+        return "unknown format"
+    if payload["tenant_id"] != tenant:
+        return "another tenant's file"
+    expires = datetime.fromisoformat(payload["expires_at"].replace("Z", "+00:00"))
+    if expires <= datetime.now(timezone.utc):
+        return "expired"
+    bound = payload.get("activation")
+    if fingerprint and bound and bound["fingerprint"] != fingerprint:
+        return "bound to another machine"
+    return None
+
+
+def main(argv):
+    try:
+        if argv[1] == "answer":
+            _, _, k, method, path, nonce, header, date, body_file = argv
+            with open(body_file, "rb") as f:
+                why = answer(key(k), method, path, nonce, header, date, f.read())
+        elif argv[1] == "file":
+            k, tenant, path = argv[2], argv[3], argv[4]
+            with open(path) as f:
+                why = license_file(key(k), tenant, f.read(), argv[5] if len(argv) > 5 else None)
+        else:
+            why = "usage: see the docstring"
+    except InvalidSignature:
+        why = "the signature does not verify"
+    except (KeyError, ValueError, IndexError) as e:
+        why = f"malformed: {e}"
+    if why:
+        print(why)
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,782 @@
+//! Client apps: license-key authentication, signed answers, offline license
+//! files, the client crate, and an independent verifier in Python.
+
+use harness::{Env, Resp, Tenant};
+use licensing_client::{verify_answer, verify_license_file, FileError, PinnedKeys, SentRequest};
+use serde_json::{json, Value};
+use time::macros::datetime;
+
+/// A request as a client app sends it: its license key and tenant, a nonce.
+async fn as_client(
+    env: &Env,
+    tenant: &str,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+    nonce: &str,
+) -> Resp {
+    env.send_raw(
+        method,
+        path,
+        &[
+            ("authorization", &format!("License {key}")),
+            ("x-tenant-id", tenant),
+            ("x-nonce", nonce),
+            ("content-type", "application/json"),
+        ],
+        body.to_string().into_bytes(),
+    )
+    .await
+}
+
+/// The tenant's public keys, pinned (as an app would ship them).
+async fn pinned(env: &Env, t: &Tenant) -> (PinnedKeys, Value) {
+    let r = env
+        .send(
+            "GET",
+            &format!("/v1/public/tenants/{}/signing-keys", t.id),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut keys = PinnedKeys::new();
+    for k in r.data()["keys"].as_array().unwrap() {
+        keys.pin(
+            k["kid"].as_str().unwrap(),
+            k["public_key"].as_str().unwrap(),
+        )
+        .unwrap();
+    }
+    (keys, r.data()["keys"].clone())
+}
+
+fn verifies(
+    keys: &PinnedKeys,
+    method: &str,
+    path: &str,
+    nonce: &str,
+    r: &Resp,
+) -> Result<(), String> {
+    let sent = SentRequest {
+        method,
+        path_and_query: path,
+        nonce: Some(nonce),
+    };
+    verify_answer(
+        keys,
+        sent,
+        r.header("x-signature"),
+        r.header("x-signature-date"),
+        r.text.as_bytes(),
+    )
+}
+
+fn without_request_id(r: &Resp) -> Value {
+    let mut v: Value = serde_json::from_str(&r.text).unwrap();
+    v["meta"]["request_id"] = Value::Null;
+    v
+}
+
+async fn two_licenses(env: &Env, t: &Tenant) -> (Value, Value) {
+    let (policy, a) = env
+        .license(t, 2, json!({ "f": { "type": "boolean" } }))
+        .await;
+    let b = env
+        .post(
+            "/v1/manage/licenses",
+            &t.admin,
+            json!({ "policy": policy, "customer_email": "b@example.com" }),
+        )
+        .await;
+    assert_eq!(b.status, 201);
+    (a, b.data().clone())
+}
+
+#[tokio::test]
+async fn a_license_key_reaches_its_own_license_and_nothing_else() {
+    let env = Env::with_clock(datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant("clients").await;
+    let (a, b) = two_licenses(&env, &t).await;
+    let (ka, kb) = (a["key"].as_str().unwrap(), b["key"].as_str().unwrap());
+
+    let own = as_client(
+        &env,
+        &t.id,
+        ka,
+        "POST",
+        &format!("/v1/integration/licenses/{ka}/validate"),
+        json!({}),
+        "n1",
+    )
+    .await;
+    assert_eq!(
+        (own.status, own.data()["code"].as_str()),
+        (200, Some("VALID")),
+        "{own:?}"
+    );
+    // Warm: still one DynamoDB call (the license read proves the key).
+    env.calls.take();
+    let own = as_client(
+        &env,
+        &t.id,
+        ka,
+        "POST",
+        &format!("/v1/integration/licenses/{ka}/validate"),
+        json!({}),
+        "n2",
+    )
+    .await;
+    assert_eq!(own.status, 200);
+    assert_eq!(env.calls.take(), ["Query"]);
+
+    // Another license of the same tenant: 403 LICENSE_SCOPE_MISMATCH, nothing written.
+    let other_b = env
+        .post(
+            "/v1/integration/activations",
+            &t.integration,
+            json!({ "license_key": kb, "fingerprint": "bm" }),
+        )
+        .await;
+    assert_eq!(other_b.status, 201);
+    let b_act = other_b.data()["id"].as_str().unwrap().to_string();
+    let tries = [
+        (
+            "POST",
+            format!("/v1/integration/licenses/{kb}/validate"),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/integration/activations".to_string(),
+            json!({ "license_key": kb, "fingerprint": "x" }),
+        ),
+        (
+            "POST",
+            "/v1/integration/activations/deactivate".to_string(),
+            json!({ "license_key": kb, "fingerprint": "bm" }),
+        ),
+        (
+            "DELETE",
+            format!("/v1/integration/activations/{b_act}"),
+            json!({}),
+        ),
+        (
+            "POST",
+            format!("/v1/integration/activations/{b_act}/heartbeat"),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/integration/entitlements/check".to_string(),
+            json!({ "license_key": kb, "features": ["f"] }),
+        ),
+        (
+            "POST",
+            format!("/v1/integration/licenses/{kb}/checkout"),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/integration/licenses/NOT-A-KEY/validate".to_string(),
+            json!({}),
+        ),
+    ];
+    for (method, path, body) in tries {
+        let r = as_client(&env, &t.id, ka, method, &path, body, "n").await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "LICENSE_SCOPE_MISMATCH"),
+            "{method} {path}: {r:?}"
+        );
+    }
+    let acts = env
+        .get(
+            &format!(
+                "/v1/manage/licenses/{}/activations",
+                b["id"].as_str().unwrap()
+            ),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(acts.data()[0]["status"], "active", "nothing changed on B");
+
+    // No management or platform access.
+    for path in ["/v1/manage/products", "/v1/platform/tenants/clients"] {
+        let r = as_client(&env, &t.id, ka, "GET", path, json!({}), "n").await;
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "UNAUTHENTICATED"),
+            "{path}: {r:?}"
+        );
+    }
+
+    // Unknown tenant, unknown key, another tenant's key: the same 401.
+    let t2 = env.tenant("clients-other").await;
+    let validate = |k: &str| format!("/v1/integration/licenses/{k}/validate");
+    let unknown_key = "ABCDE-FGHJK-MNPQR-STVWX-YZ012";
+    let answers = [
+        as_client(&env, "nobody", ka, "POST", &validate(ka), json!({}), "n").await,
+        as_client(
+            &env,
+            &t.id,
+            unknown_key,
+            "POST",
+            &validate(unknown_key),
+            json!({}),
+            "n",
+        )
+        .await,
+        as_client(&env, &t2.id, ka, "POST", &validate(ka), json!({}), "n").await,
+    ];
+    for r in &answers {
+        assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"), "{r:?}");
+        assert!(
+            r.header("x-signature").unwrap().starts_with("keyid=\"v1\""),
+            "{r:?}"
+        );
+        assert!(
+            r.header("x-ratelimit-limit").is_none(),
+            "a 401 carries no rate-limit state: {r:?}"
+        );
+        assert_eq!(without_request_id(r), without_request_id(&answers[0]));
+    }
+
+    // Malformed credentials are the same 401; bad nonces and ttls are 422.
+    for auth in [
+        "License",
+        "License ",
+        "Bearer x",
+        "License not a key",
+        "license ABCDE",
+    ] {
+        let r = env
+            .send_raw(
+                "POST",
+                &validate(ka),
+                &[("authorization", auth), ("x-tenant-id", &t.id)],
+                b"{}".to_vec(),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "UNAUTHENTICATED"),
+            "{auth:?}: {r:?}"
+        );
+    }
+    let no_tenant = env
+        .send_raw(
+            "POST",
+            &validate(ka),
+            &[("authorization", &format!("License {ka}"))],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(no_tenant.status, 401);
+    let long = "n".repeat(129);
+    let r = as_client(&env, &t.id, ka, "POST", &validate(ka), json!({}), &long).await;
+    assert_eq!((r.status, r.code()), (422, "VALIDATION_ERROR"), "{r:?}");
+    for ttl in [0, 3599, 7_776_001] {
+        let r = as_client(
+            &env,
+            &t.id,
+            ka,
+            "POST",
+            &format!("/v1/integration/licenses/{ka}/checkout"),
+            json!({ "ttl_seconds": ttl }),
+            "n",
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "VALIDATION_ERROR"),
+            "{ttl}: {r:?}"
+        );
+    }
+
+    // A policy may turn license-key authentication off.
+    let product = a["product"].as_str().unwrap();
+    let p = env.post("/v1/manage/policies", &t.admin, json!({ "product": product, "name": "no-client", "max_activations": 1, "client_auth": false })).await;
+    assert_eq!(
+        (p.status, p.data()["client_auth"].as_bool()),
+        (201, Some(false))
+    );
+    let c = env
+        .post(
+            "/v1/manage/licenses",
+            &t.admin,
+            json!({ "policy": p.data()["id"], "customer_email": "c@example.com" }),
+        )
+        .await;
+    let kc = c.data()["key"].as_str().unwrap();
+    for (path, body) in [
+        (validate(kc), json!({})),
+        (
+            "/v1/integration/activations".to_string(),
+            json!({ "license_key": kc, "fingerprint": "m" }),
+        ),
+    ] {
+        let r = as_client(&env, &t.id, kc, "POST", &path, body, "n").await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "CLIENT_AUTH_DISABLED"),
+            "{path}: {r:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_integration_answer_is_signed_and_a_changed_byte_fails() {
+    let env = Env::start().await;
+    let t = env.tenant("signed").await;
+    let (a, _) = two_licenses(&env, &t).await;
+    let ka = a["key"].as_str().unwrap();
+    let (keys, list) = pinned(&env, &t).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (list[0]["kid"].as_str(), list[0]["status"].as_str()),
+        (Some("v1"), Some("active"))
+    );
+
+    // 2xx and 4xx, by license key and by API key.
+    let validate = format!("/v1/integration/licenses/{ka}/validate");
+    let cases: Vec<(&str, String, Value)> = vec![
+        ("POST", validate.clone(), json!({})),
+        ("POST", validate.clone(), json!({ "fingerprint": "none" })),
+        (
+            "POST",
+            "/v1/integration/activations".into(),
+            json!({ "license_key": ka, "fingerprint": "m1" }),
+        ),
+        (
+            "POST",
+            "/v1/integration/activations".into(),
+            json!({ "license_key": ka }),
+        ),
+        (
+            "POST",
+            "/v1/integration/entitlements/check".into(),
+            json!({ "license_key": ka, "features": ["f", "g"] }),
+        ),
+        ("POST", format!("{validate}?x=1&y=%20"), json!({})),
+        (
+            "POST",
+            format!("/v1/integration/licenses/{ka}/checkout"),
+            json!({}),
+        ),
+    ];
+    for (i, (method, path, body)) in cases.iter().enumerate() {
+        let nonce = format!("nonce-{i}");
+        let r = as_client(&env, &t.id, ka, method, path, body.clone(), &nonce).await;
+        assert!(r.status < 500, "{r:?}");
+        verifies(&keys, method, path, &nonce, &r)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}: {r:?}"));
+        let by_key = env
+            .send_raw(
+                method,
+                path,
+                &[("x-api-key", &t.integration), ("x-nonce", &nonce)],
+                body.to_string().into_bytes(),
+            )
+            .await;
+        verifies(&keys, method, path, &nonce, &by_key)
+            .unwrap_or_else(|e| panic!("API key {path}: {e}"));
+    }
+
+    // One byte changed anywhere: refused. A replayed answer: refused for a new nonce.
+    let r = as_client(&env, &t.id, ka, "POST", &validate, json!({}), "fresh-1").await;
+    assert!(verifies(&keys, "POST", &validate, "fresh-1", &r).is_ok());
+    let mut flipped = r.text.clone().into_bytes();
+    let i = flipped.iter().position(|b| *b == b't').unwrap();
+    flipped[i] = b'f';
+    let tampered = Resp {
+        text: String::from_utf8(flipped).unwrap(),
+        ..r.clone()
+    };
+    assert!(
+        verifies(&keys, "POST", &validate, "fresh-1", &tampered).is_err(),
+        "body"
+    );
+    assert!(
+        verifies(&keys, "POST", &format!("{validate}x"), "fresh-1", &r).is_err(),
+        "path"
+    );
+    assert!(
+        verifies(&keys, "GET", &validate, "fresh-1", &r).is_err(),
+        "method"
+    );
+    assert!(
+        verifies(&keys, "POST", &validate, "fresh-2", &r).is_err(),
+        "a replay under a new nonce"
+    );
+    let sent = SentRequest {
+        method: "POST",
+        path_and_query: &validate,
+        nonce: Some("fresh-1"),
+    };
+    let date = r.header("x-signature-date").unwrap().replace(".", ",");
+    assert!(
+        verify_answer(
+            &keys,
+            sent,
+            r.header("x-signature"),
+            Some(&date),
+            r.text.as_bytes()
+        )
+        .is_err(),
+        "date"
+    );
+}
+
+#[tokio::test]
+async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
+    let env = Env::start().await;
+    let t = env.tenant("files").await;
+    let (a, b) = two_licenses(&env, &t).await;
+    let (ka, kb) = (a["key"].as_str().unwrap(), b["key"].as_str().unwrap());
+    let (keys, _) = pinned(&env, &t).await;
+    let checkout = |k: &str| format!("/v1/integration/licenses/{k}/checkout");
+
+    // Bound to a machine: it must be activated there.
+    let r = as_client(
+        &env,
+        &t.id,
+        ka,
+        "POST",
+        &checkout(ka),
+        json!({ "fingerprint": "laptop" }),
+        "n",
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (409, "NO_ACTIVATION"), "{r:?}");
+    let act = as_client(
+        &env,
+        &t.id,
+        ka,
+        "POST",
+        "/v1/integration/activations",
+        json!({ "license_key": ka, "fingerprint": "laptop" }),
+        "n",
+    )
+    .await;
+    assert_eq!(act.status, 201, "{act:?}");
+    let r = as_client(
+        &env,
+        &t.id,
+        ka,
+        "POST",
+        &checkout(ka),
+        json!({ "fingerprint": "laptop", "ttl_seconds": 7200 }),
+        "n",
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.data()["kid"], "v1");
+    let file = r.data()["certificate"].as_str().unwrap().to_string();
+    assert!(
+        file.starts_with("-----BEGIN LICENSE FILE-----\n")
+            && file.ends_with("-----END LICENSE FILE-----\n")
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let ok =
+        verify_license_file(&file, &keys, &t.id, Some("laptop"), now).expect("verifies offline");
+    assert_eq!(ok.license.key, ka);
+    assert_eq!(ok.activation.as_ref().unwrap().fingerprint, "laptop");
+
+    // Refused, each for its own reason.
+    let err = |r: Result<licensing_client::LicenseFile, FileError>| {
+        r.err().map(|e| format!("{e:?}")).unwrap_or_default()
+    };
+    assert!(err(verify_license_file(
+        &file,
+        &keys,
+        &t.id,
+        Some("desktop"),
+        now
+    ))
+    .starts_with("WrongFingerprint"));
+    assert!(err(verify_license_file(
+        &file,
+        &keys,
+        &t.id,
+        None,
+        now + time::Duration::hours(3)
+    ))
+    .starts_with("Expired"));
+    assert!(err(verify_license_file(&file, &keys, "another", None, now)).starts_with("WrongTenant"));
+    let body_start = file.find('\n').unwrap() + 1;
+    let mut tampered = file.clone().into_bytes();
+    tampered[body_start + 10] = if tampered[body_start + 10] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert!(
+        err(verify_license_file(&tampered, &keys, &t.id, None, now)).starts_with("BadSignature"),
+        "{}",
+        err(verify_license_file(&tampered, &keys, &t.id, None, now))
+    );
+    let mut strangers = PinnedKeys::new();
+    strangers
+        .pin("v1", "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
+        .unwrap();
+    assert!(
+        err(verify_license_file(&file, &strangers, &t.id, None, now)).starts_with("BadSignature")
+    );
+    assert!(err(verify_license_file(
+        &file,
+        &PinnedKeys::new(),
+        &t.id,
+        None,
+        now
+    ))
+    .starts_with("UnknownKey"));
+
+    // A file never outlives its license; a license not in force gets none.
+    let soon = (now + time::Duration::hours(2))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let short = env
+        .post(
+            "/v1/manage/licenses",
+            &t.admin,
+            json!({ "policy": a["policy"], "customer_email": "s@example.com", "expires_at": soon }),
+        )
+        .await;
+    let ks = short.data()["key"].as_str().unwrap();
+    let r = as_client(
+        &env,
+        &t.id,
+        ks,
+        "POST",
+        &checkout(ks),
+        json!({ "ttl_seconds": 7_776_000 }),
+        "n",
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.data()["expires_at"], short.data()["expires_at"]);
+    let suspend = env
+        .post(
+            &format!("/v1/manage/licenses/{}/suspend", b["id"].as_str().unwrap()),
+            &t.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(suspend.status, 200);
+    let r = as_client(&env, &t.id, kb, "POST", &checkout(kb), json!({}), "n").await;
+    assert_eq!((r.status, r.code()), (403, "LICENSE_NOT_ACTIVE"), "{r:?}");
+    let v = as_client(
+        &env,
+        &t.id,
+        kb,
+        "POST",
+        &format!("/v1/integration/licenses/{kb}/validate"),
+        json!({}),
+        "n",
+    )
+    .await;
+    assert_eq!(
+        (v.status, v.data()["code"].as_str()),
+        (200, Some("SUSPENDED")),
+        "a suspended license still authenticates for validate"
+    );
+
+    // Rotation: new answers use v2; the v1 file still verifies (v1 is listed, retired).
+    let rot = env
+        .post("/v1/manage/signing-keys/rotate", &t.admin, json!({}))
+        .await;
+    assert_eq!(
+        (
+            rot.status,
+            rot.data()["kid"].as_str(),
+            rot.data()["status"].as_str()
+        ),
+        (201, Some("v2"), Some("active")),
+        "{rot:?}"
+    );
+    let (keys2, list) = pinned(&env, &t).await;
+    let statuses: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["kid"].as_str().unwrap().to_string(),
+                k["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("v2".to_string(), "active".to_string()),
+            ("v1".to_string(), "retired".to_string())
+        ]
+    );
+    assert!(
+        verify_license_file(&file, &keys2, &t.id, Some("laptop"), now).is_ok(),
+        "the old file still verifies"
+    );
+    let validate = format!("/v1/integration/licenses/{ka}/validate");
+    let r = as_client(&env, &t.id, ka, "POST", &validate, json!({}), "after").await;
+    assert!(
+        r.header("x-signature").unwrap().starts_with("keyid=\"v2\""),
+        "{r:?}"
+    );
+    assert!(verifies(&keys2, "POST", &validate, "after", &r).is_ok());
+    assert!(
+        verifies(&keys, "POST", &validate, "after", &r).is_err(),
+        "v2 answers are not v1's"
+    );
+    let audit = env.get("/v1/manage/audit-events", &t.admin).await;
+    assert!(audit
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["code"] == "SIGNING_KEY.ROTATED"));
+}
+
+#[tokio::test]
+async fn an_independent_python_verifier_accepts_answers_and_files() {
+    let python = std::env::var("LICENSING_PYTHON").expect(
+        "LICENSING_PYTHON: the test setup's Python with `cryptography` (make test sets it)",
+    );
+    let script = format!("{}/../scripts/verify_signed.py", env!("CARGO_MANIFEST_DIR"));
+    let env = Env::start().await;
+    let t = env.tenant("python").await;
+    let (a, _) = two_licenses(&env, &t).await;
+    let ka = a["key"].as_str().unwrap();
+    let (_, list) = pinned(&env, &t).await;
+    let public = list[0]["public_key"].as_str().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("verify-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&python)
+            .arg(&script)
+            .args(args)
+            .output()
+            .expect("python");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    };
+
+    let path = format!("/v1/integration/licenses/{ka}/validate");
+    let r = as_client(&env, &t.id, ka, "POST", &path, json!({}), "py-nonce").await;
+    let body = dir.join("body");
+    std::fs::write(&body, &r.text).unwrap();
+    let (sig, date) = (
+        r.header("x-signature").unwrap(),
+        r.header("x-signature-date").unwrap(),
+    );
+    let b = body.to_str().unwrap();
+    assert_eq!(
+        run(&["answer", &public, "POST", &path, "py-nonce", sig, date, b]),
+        (true, "ok".into())
+    );
+    assert!(
+        !run(&[
+            "answer",
+            &public,
+            "POST",
+            &path,
+            "other-nonce",
+            sig,
+            date,
+            b
+        ])
+        .0,
+        "another nonce"
+    );
+    std::fs::write(&body, r.text.replace("VALID", "VALIX")).unwrap();
+    assert!(
+        !run(&["answer", &public, "POST", &path, "py-nonce", sig, date, b]).0,
+        "another body"
+    );
+
+    let co = as_client(
+        &env,
+        &t.id,
+        ka,
+        "POST",
+        &format!("/v1/integration/licenses/{ka}/checkout"),
+        json!({}),
+        "n",
+    )
+    .await;
+    assert_eq!(co.status, 201, "{co:?}");
+    let file = dir.join("license.lic");
+    std::fs::write(&file, co.data()["certificate"].as_str().unwrap()).unwrap();
+    let f = file.to_str().unwrap();
+    assert_eq!(run(&["file", &public, &t.id, f]), (true, "ok".into()));
+    assert_eq!(
+        run(&["file", &public, "someone-else", f]),
+        (false, "another tenant's file".into())
+    );
+    let text = co.data()["certificate"]
+        .as_str()
+        .unwrap()
+        .replacen("-----\n", "-----\nA", 1);
+    std::fs::write(&file, text).unwrap();
+    assert!(!run(&["file", &public, &t.id, f]).0, "tampered");
+}
+
+#[tokio::test]
+async fn the_client_crate_end_to_end() {
+    let env = Env::start().await;
+    let t = env.tenant("crate").await;
+    let (a, _) = two_licenses(&env, &t).await;
+    let ka = a["key"].as_str().unwrap();
+    let (_, list) = pinned(&env, &t).await;
+    let cache = std::env::temp_dir().join(format!("client-cache-{}", ulid::Ulid::new()));
+    let client = licensing_client::Client::builder()
+        .base_url(env.base.clone())
+        .tenant_id(t.id.clone())
+        .license_key(ka)
+        .pin_key("v1", list[0]["public_key"].as_str().unwrap())
+        .cache_dir(&cache)
+        .build()
+        .unwrap();
+    let v = client.validate(None).await.unwrap();
+    assert!(v.valid, "{v:?}");
+    let act = client
+        .activate("workstation", Some("Ann's PC"))
+        .await
+        .unwrap();
+    assert_eq!(act.fingerprint, "workstation");
+    let file = client
+        .checkout(Some("workstation"), Some(7200))
+        .await
+        .unwrap();
+    assert_eq!(file.license.key, ka);
+    let offline = client.offline_license(Some("workstation")).unwrap();
+    assert_eq!(
+        offline.expires_at, file.expires_at,
+        "the cached file answers offline"
+    );
+    let hb = client.heartbeat(&act.id).await.unwrap();
+    assert_eq!(hb.id, act.id);
+    let gone = client.deactivate("workstation").await.unwrap();
+    assert_eq!(gone.status.as_deref(), Some("deactivated"));
+    // A client pinned to the wrong key refuses the service's answers.
+    let mut wrong = PinnedKeys::new();
+    wrong
+        .pin("v1", "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
+        .unwrap();
+    let fooled = licensing_client::Client::builder()
+        .base_url(env.base.clone())
+        .tenant_id(t.id.clone())
+        .license_key(ka)
+        .pinned_keys(&wrong)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        fooled.validate(None).await,
+        Err(licensing_client::Error::Unverified(_))
+    ));
+}
