@@ -38,6 +38,8 @@ done
 integration_key="$(curl -sf -X POST "$BASE/v1/manage/api-keys" -H "x-api-key: $admin_key" -H 'content-type: application/json' \
   -d '{"name":"demo integration key","scopes":["integration"]}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["key"])')"
+public_key="$(curl -sf "$BASE/v1/public/tenants/$demo_id/signing-keys" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["keys"][0]["public_key"])')"
 
 cat >"$LOCAL/dev.env" <<ENV
 LICENSING_BASE_URL=http://127.0.0.1:$PORT
@@ -45,6 +47,7 @@ LICENSING_OPERATOR_TOKEN=$LICENSING_OPERATOR_TOKEN
 LICENSING_TENANT_ID=$demo_id
 LICENSING_ADMIN_KEY=$admin_key
 LICENSING_INTEGRATION_KEY=$integration_key
+LICENSING_PUBLIC_KEY_V1=$public_key
 ENV
 
 cat <<MSG
@@ -54,6 +57,7 @@ cat <<MSG
   Demo tenant:       $demo_id
   Admin key:         $admin_key
   Integration key:   $integration_key
+  Signing key v1:    $public_key  (pin it in a client app: clients/rust)
   Operator token:    $LICENSING_OPERATOR_TOKEN
   Written to .local/dev.env (source it: set -a; . .local/dev.env; set +a)
 

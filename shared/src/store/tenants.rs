@@ -79,8 +79,19 @@ impl Store {
             .set(a::UPDATED_AT, &rfc3339(now))
             .if_exists()
             .if_in(a::STATUS, from);
+        self.update_tenant(t, &w, audit).await
+    }
+
+    /// `w` on the tenant item, with its audit event, in one transaction.
+    /// `Ok(false)`: a condition of `w` did not hold.
+    async fn update_tenant(
+        &self,
+        t: &TenantId,
+        w: &Write,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, Error> {
         let mut txn = Txn::new();
-        txn.update("tenant", &w)?;
+        txn.update("tenant", w)?;
         if let Some(audit) = audit {
             self.tenant(t).push_audit(&mut txn, "audit", audit)?;
         }
@@ -155,14 +166,7 @@ impl Store {
                 w.set_entry(a::SETTINGS, field, &v);
             }
         }
-        let mut txn = Txn::new();
-        txn.update("tenant", &w)?;
-        self.tenant(t).push_audit(&mut txn, "audit", audit)?;
-        match txn.run(self.db(), self.table()).await {
-            Ok(()) => Ok(true),
-            Err(TxnError::Cancelled(_)) => Ok(false),
-            Err(TxnError::Other(e)) => Err(e),
-        }
+        self.update_tenant(t, &w, Some(audit)).await
     }
 
     /// Move the tenant's signing key from version `from` to the next, with
@@ -189,14 +193,7 @@ impl Store {
         } else {
             w.if_eq(a::SIGNING_KEY_VERSION, &from);
         }
-        let mut txn = Txn::new();
-        txn.update("tenant", &w)?;
-        self.tenant(t).push_audit(&mut txn, "audit", audit)?;
-        match txn.run(self.db(), self.table()).await {
-            Ok(()) => Ok(true),
-            Err(TxnError::Cancelled(_)) => Ok(false),
-            Err(TxnError::Other(e)) => Err(e),
-        }
+        self.update_tenant(t, &w, Some(audit)).await
     }
 
     /// The plan's license limit (`None`: unlimited).
