@@ -72,6 +72,15 @@ pub enum HeartbeatOutcome {
     NotFound,
 }
 
+/// What a reclaim did.
+enum Reclaim {
+    Took(Box<ActivateOutcome>),
+    /// The terms or this fingerprint changed meanwhile.
+    LookAgain,
+    /// No lapsed lease was left to take (within its pool's cap).
+    NoneLapsed,
+}
+
 /// What an activation learned about the license (for the caller's cache).
 #[derive(Debug)]
 pub struct Activated {
@@ -197,7 +206,10 @@ impl TenantStore {
                 continue; // only the activation raced: look again
             };
             match seat_refusal(&l, &terms, now) {
-                Ok(()) => continue, // a seat freed up meanwhile
+                Ok(()) => {
+                    pool = Pool::Committed; // a committed seat freed up meanwhile
+                    continue;
+                }
                 Err(Error::TooManyActivations { .. })
                     if terms.activation_mode == ActivationMode::Floating =>
                 {
@@ -205,8 +217,19 @@ impl TenantStore {
                         pool = Pool::Overage;
                         continue;
                     }
-                    if let Some(outcome) = self.reclaim(new, &terms, now, audit).await? {
-                        return Ok(Activated { outcome, terms });
+                    match self.reclaim(new, &terms, now, audit).await? {
+                        Reclaim::Took(outcome) => {
+                            return Ok(Activated {
+                                outcome: *outcome,
+                                terms,
+                            })
+                        }
+                        // This fingerprint or the terms changed meanwhile: look again.
+                        Reclaim::LookAgain => {
+                            pool = Pool::Committed;
+                            continue;
+                        }
+                        Reclaim::NoneLapsed => {}
                     }
                     if l.overage_used < l.max_overage || l.seats_used < l.max_activations {
                         pool = Pool::Committed; // returned meanwhile
@@ -291,7 +314,7 @@ impl TenantStore {
         terms: &SeatTerms,
         now: OffsetDateTime,
         audit: &AuditEvent,
-    ) -> Result<Option<ActivateOutcome>, Error> {
+    ) -> Result<Reclaim, Error> {
         let mut lapsed: Vec<Activation> = self
             .list_activations(&new.license_id)
             .await?
@@ -311,6 +334,12 @@ impl TenantStore {
             let mut check = Write::to(keys::license(self.tenant_id(), &new.license_id));
             check.if_exists().if_expr(|e| in_force(e, now));
             same_terms(&mut check, terms);
+            // Only a pool within its (possibly lowered) cap passes a lease on.
+            if old.overage {
+                check.if_at_most_attr(a::OVERAGE_USED, a::MAX_OVERAGE);
+            } else {
+                check.if_at_most_attr(a::SEATS_USED, a::MAX_ACTIVATIONS);
+            }
             let mut release = Write::to(keys::activation(self.tenant_id(), &old.id));
             release
                 .set(a::DEACTIVATED_AT, &rfc3339(now))
@@ -335,17 +364,28 @@ impl TenantStore {
             }
             self.push_audit(&mut txn, item::AUDIT, audit)?;
             match txn.run(self.db(), self.table()).await {
-                Ok(()) => return Ok(Some(ActivateOutcome::Created(a))),
+                Ok(()) => return Ok(Reclaim::Took(Box::new(ActivateOutcome::Created(a)))),
                 Err(e) => {
                     let c = cancelled(e)?;
-                    if c.failed(item::SEAT) || c.failed(item::ACTIVATION) {
-                        return Ok(None); // terms or this fingerprint changed: start over
+                    if c.failed(item::ACTIVATION) {
+                        return Ok(Reclaim::LookAgain); // this fingerprint holds a lease now
+                    }
+                    if c.failed(item::SEAT) {
+                        // The terms changed, the license is not in force, or this
+                        // lease's pool is over its cap: no lease of it passes on.
+                        let l = c
+                            .old_as::<License>(item::SEAT)?
+                            .ok_or_else(license_not_found)?;
+                        if l.terms() != *terms {
+                            return Ok(Reclaim::LookAgain);
+                        }
+                        not_in_force(&l, now)?;
                     }
                     // Another checkout took that lease, or it was renewed: next.
                 }
             }
         }
-        Ok(None)
+        Ok(Reclaim::NoneLapsed)
     }
 
     /// Take back a deactivated node-locked activation: same id and
@@ -363,6 +403,11 @@ impl TenantStore {
             .set(a::LAST_ACTIVATED_AT, &rfc3339(now))
             .set_some(a::NAME, new.name.as_ref())
             .set_some(a::HOSTNAME, new.hostname.as_ref())
+            // A node-locked seat now: no lease, no overage (an activation of
+            // this fingerprint may date from when the license was floating).
+            .set(a::OVERAGE, &false)
+            .remove(a::LEASE_EXPIRES_EPOCH)
+            .remove(a::LEASE_SECONDS)
             .remove(a::DEACTIVATED_AT)
             .if_present(a::DEACTIVATED_AT);
         if !new.metadata.is_empty() {
@@ -379,6 +424,9 @@ impl TenantStore {
             Ok(()) => {
                 let mut a = old;
                 a.deactivated_at = None;
+                a.overage = false;
+                a.lease_expires_epoch = None;
+                a.lease_seconds = None;
                 a.last_activated_at = now;
                 a.name = new.name.clone().or(a.name);
                 a.hostname = new.hostname.clone().or(a.hostname);

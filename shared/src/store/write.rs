@@ -241,6 +241,14 @@ impl Write {
         self
     }
 
+    /// `left <= right`, two attributes of the item (absent counts as 0).
+    pub fn if_at_most_attr(&mut self, left: &str, right: &str) -> &mut Self {
+        let (l, r) = (self.e.name(left), self.e.name(right));
+        self.conditions
+            .push(format!("(attribute_not_exists({l}) OR {l} <= {r})"));
+        self
+    }
+
     /// `attr` is absent or equals `v` (a field with a serde default).
     pub fn if_absent_or_eq<T: Serialize + ?Sized>(&mut self, attr: &str, v: &T) -> &mut Self {
         let (name, val) = (self.e.name(attr), self.value(v));

@@ -550,3 +550,142 @@ async fn a_lowered_overage_cap_holds_even_where_the_old_terms_are_cached() {
     assert_eq!(l.data()["seats"]["overage_used"], 1);
     assert_eq!(l.data()["seats"]["overage_limit"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lowered_seat_count_is_never_exceeded_by_reclaims() {
+    let env = Env::with_clock(datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant("lowered").await;
+    let lic = license_with(
+        &env,
+        &t,
+        3,
+        json!({ "activation_mode": "floating", "lease_seconds": 60 }),
+    )
+    .await;
+    let (key, id) = (lic["key"].as_str().unwrap(), lic["id"].as_str().unwrap());
+    let r = checkout_many(&env, &t, key, "old", 3).await;
+    assert!(r.iter().all(|r| r.status == 201));
+    env.clock().advance(time::Duration::seconds(120)); // every lease lapses
+    let r = env
+        .patch(
+            &format!("/v1/manage/licenses/{id}"),
+            &t.admin,
+            json!({ "max_activations": 2 }),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Three lapsed leases still hold the counter over the new cap of 2: none passes on.
+    let r = checkout_many(&env, &t, key, "new", 3).await;
+    assert!(
+        r.iter().all(|r| r.status == 409),
+        "{:?}",
+        r.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    // Returning one lapsed lease brings the pool back to its cap: two more, never three.
+    let acts = env
+        .get(&format!("/v1/manage/licenses/{id}/activations"), &t.admin)
+        .await;
+    let lapsed = acts.data()[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        env.delete(
+            &format!("/v1/integration/activations/{lapsed}"),
+            &t.integration
+        )
+        .await
+        .status,
+        200
+    );
+    let r = checkout_many(&env, &t, key, "newer", 3).await;
+    assert_eq!(
+        r.iter().filter(|r| r.status == 201).count(),
+        2,
+        "{:?}",
+        r.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let l = env
+        .get(&format!("/v1/manage/licenses/{id}"), &t.admin)
+        .await;
+    assert_eq!(l.data()["seats"]["used"], 2);
+}
+
+#[tokio::test]
+async fn a_lease_taken_back_after_a_switch_to_node_locked_is_a_plain_seat() {
+    let env = Env::with_clock(datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant("switch").await;
+    let lic = license_with(
+        &env,
+        &t,
+        1,
+        json!({ "activation_mode": "floating", "max_overage": 1 }),
+    )
+    .await;
+    let (key, id) = (lic["key"].as_str().unwrap(), lic["id"].as_str().unwrap());
+    let co = |fp: &'static str| json!({ "license_key": key, "fingerprint": fp });
+    assert_eq!(
+        env.post("/v1/integration/activations", &t.integration, co("f"))
+            .await
+            .status,
+        201
+    );
+    let g = env
+        .post("/v1/integration/activations", &t.integration, co("g"))
+        .await;
+    assert_eq!((g.status, g.data()["overage"].as_bool()), (201, Some(true)));
+    let back = env
+        .post(
+            "/v1/integration/activations/deactivate",
+            &t.integration,
+            co("g"),
+        )
+        .await;
+    assert_eq!(back.status, 200);
+    // The license moves to a node-locked policy of the same product.
+    let p = env
+        .post(
+            "/v1/manage/policies",
+            &t.admin,
+            json!({ "product": lic["product"], "name": "nl", "max_activations": 2 }),
+        )
+        .await;
+    let r = env
+        .patch(
+            &format!("/v1/manage/licenses/{id}"),
+            &t.admin,
+            json!({ "policy": p.data()["id"] }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // g comes back as a plain node-locked seat: no lease, no overage, and it can be returned.
+    let again = env
+        .post("/v1/integration/activations", &t.integration, co("g"))
+        .await;
+    assert_eq!(again.status, 201, "{again:?}");
+    assert_eq!(
+        (
+            again.data()["overage"].as_bool(),
+            again.data()["status"].as_str()
+        ),
+        (Some(false), Some("active"))
+    );
+    assert!(again.data()["lease_expires_at"].is_null());
+    let v = env
+        .post(
+            &format!("/v1/integration/licenses/{key}/validate"),
+            &t.integration,
+            json!({ "fingerprint": "g" }),
+        )
+        .await;
+    assert_eq!(v.data()["code"], "VALID");
+    let out = env
+        .post(
+            "/v1/integration/activations/deactivate",
+            &t.integration,
+            co("g"),
+        )
+        .await;
+    assert_eq!(out.status, 200, "{out:?}");
+    let l = env
+        .get(&format!("/v1/manage/licenses/{id}"), &t.admin)
+        .await;
+    assert_eq!(l.data()["seats"]["used"], 1, "only f holds a seat: {l:?}");
+}
