@@ -79,4 +79,8 @@ create_resources() {
   # shellcheck disable=SC1090
   . "$out"
   set +a
+  # Local settings (the deployed template sets false and 60): webhooks may
+  # reach http://127.0.0.1, and retries start after a few seconds.
+  export WEBHOOK_ALLOW_LOOPBACK_HTTP="${WEBHOOK_ALLOW_LOOPBACK_HTTP:-true}"
+  export WEBHOOK_RETRY_BASE_SECONDS="${WEBHOOK_RETRY_BASE_SECONDS:-2}"
 }

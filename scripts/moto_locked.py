@@ -7,6 +7,12 @@ a few hundred items (seen: 6 activations on a 5-seat counter, and 500s from
 linearisable, so we serialise every `X-Amz-Target: DynamoDB_*` request behind
 one lock and leave everything else (SQS long polls, Secrets Manager) parallel.
 
+DynamoDB Streams requests (`DynamoDBStreams_*`) take the same lock, so a
+GetRecords never reads a table in the middle of a transaction. Even so, moto
+hands stream readers the records of a refused transaction's items (seen: an
+11th ACTIVATION.CREATED record from 10 committed seats); the webhook outbox
+confirms each audit item in the table before it emits an event.
+
 Usage: python moto_locked.py HOST PORT
 """
 import sys
@@ -25,7 +31,7 @@ _dynamodb_lock = threading.Lock()
 def locked(app):
     def wrapper(environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not target.startswith("DynamoDB_"):
+        if not target.startswith(("DynamoDB_", "DynamoDBStreams_")):
             return app(environ, start_response)
         with _dynamodb_lock:
             # Materialise the whole body inside the lock: moto does its work

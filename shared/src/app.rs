@@ -7,12 +7,15 @@ use crate::cache::{ApiKeys, LicenseTerms, Policies, Tenants};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::{constant_time_eq, Pepper, Signer, SigningKeys};
+use crate::domain::webhook::UrlPolicy;
 use crate::error::Error;
 use crate::functions::Function;
 use crate::provisioning::ProvisioningQueue;
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 use crate::usecases::stripe::secret::WebhookSecrets;
+use crate::webhooks::outbox::DeliveryQueue;
+use crate::webhooks::Webhooks;
 use std::sync::Arc;
 
 /// A function's state: built once at cold start, shared by every request.
@@ -38,6 +41,10 @@ pub struct App {
     operator_token: Option<String>,
     /// Global rate limits per API key and per license.
     pub rate: RateLimiter,
+    /// `None` in functions without `WEBHOOK_MASTER_SECRET_ID`.
+    webhooks: Option<Webhooks>,
+    /// `None` in functions without `WEBHOOK_QUEUE_URL`.
+    webhook_queue: Option<DeliveryQueue>,
 }
 
 impl App {
@@ -73,12 +80,24 @@ impl App {
                 }
             }
         };
-        let (pepper, signer, operator_token, master) = tokio::try_join!(
+        let (pepper, signer, operator_token, master, webhook_master) = tokio::try_join!(
             read(config.pepper_secret_id.clone()),
             read(config.signing_key_secret_id.clone()),
             read(config.operator_token_secret_id.clone()),
             read(config.signing_master_secret_id.clone()),
+            read(config.webhook_master_secret_id.clone()),
         )?;
+        let policy = match config.webhook_allow_loopback_http {
+            Some(true) => UrlPolicy::AllowLoopbackHttp,
+            _ => UrlPolicy::PublicHttps,
+        };
+        let webhooks = webhook_master
+            .map(|m| Webhooks::new(m.into_bytes(), policy))
+            .transpose()?;
+        let webhook_queue = config
+            .webhook_queue_url
+            .clone()
+            .map(|url| DeliveryQueue::new(clients.sqs.clone(), url));
         let provisioning = config
             .provisioning_queue_url
             .clone()
@@ -98,6 +117,8 @@ impl App {
             signing_keys: master.map(|m| SigningKeys::new(m.into_bytes())),
             operator_token,
             rate: RateLimiter::default(),
+            webhooks,
+            webhook_queue,
             config,
         })
     }
@@ -117,6 +138,19 @@ impl App {
         self.signing_keys
             .as_ref()
             .ok_or_else(|| Error::internal("this function has no signing master secret configured"))
+    }
+
+    /// Webhook secrets and delivery (manage, webhook-dispatch).
+    pub fn webhooks(&self) -> Result<&Webhooks, Error> {
+        self.webhooks
+            .as_ref()
+            .ok_or_else(|| Error::internal("this function has no webhook master secret configured"))
+    }
+
+    pub fn webhook_queue(&self) -> Result<&DeliveryQueue, Error> {
+        self.webhook_queue
+            .as_ref()
+            .ok_or_else(|| Error::internal("this function has no webhook queue configured"))
     }
 
     pub fn now(&self) -> time::OffsetDateTime {

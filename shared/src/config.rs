@@ -11,6 +11,10 @@ pub enum Setting {
     OperatorTokenSecretId,
     SecretsPrefix,
     ProvisioningQueueUrl,
+    WebhookMasterSecretId,
+    WebhookQueueUrl,
+    WebhookAllowLoopbackHttp,
+    WebhookRetryBaseSeconds,
 }
 
 impl Setting {
@@ -23,6 +27,10 @@ impl Setting {
             Setting::OperatorTokenSecretId => "OPERATOR_TOKEN_SECRET_ID",
             Setting::SecretsPrefix => "SECRETS_PREFIX",
             Setting::ProvisioningQueueUrl => "PROVISIONING_QUEUE_URL",
+            Setting::WebhookMasterSecretId => "WEBHOOK_MASTER_SECRET_ID",
+            Setting::WebhookQueueUrl => "WEBHOOK_QUEUE_URL",
+            Setting::WebhookAllowLoopbackHttp => "WEBHOOK_ALLOW_LOOPBACK_HTTP",
+            Setting::WebhookRetryBaseSeconds => "WEBHOOK_RETRY_BASE_SECONDS",
         }
     }
     pub fn describe(self) -> &'static str {
@@ -38,12 +46,22 @@ impl Setting {
                 "the name prefix of per-tenant secrets (Stripe webhook secrets)"
             }
             Setting::ProvisioningQueueUrl => "the URL of the tenant provisioning SQS queue",
+            Setting::WebhookMasterSecretId => {
+                "the Secrets Manager id of the master secret of webhook signing secrets"
+            }
+            Setting::WebhookQueueUrl => "the URL of the webhook delivery SQS queue",
+            Setting::WebhookAllowLoopbackHttp => {
+                "true or false: whether webhook URLs may be http:// to loopback (local only)"
+            }
+            Setting::WebhookRetryBaseSeconds => {
+                "whole seconds before the first webhook retry (doubling after)"
+            }
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {var} is not set ({what}); the function cannot start without it")]
+#[error("configuration: {var} is not set or not valid ({what}); the function cannot start")]
 pub struct ConfigError {
     pub var: &'static str,
     pub what: &'static str,
@@ -60,6 +78,18 @@ pub struct Config {
     pub operator_token_secret_id: Option<String>,
     pub secrets_prefix: Option<String>,
     pub provisioning_queue_url: Option<String>,
+    pub webhook_master_secret_id: Option<String>,
+    pub webhook_queue_url: Option<String>,
+    /// `Some(true)`: the local development setting (http:// to loopback).
+    pub webhook_allow_loopback_http: Option<bool>,
+    pub webhook_retry_base_secs: Option<u64>,
+}
+
+fn bad(s: Setting) -> ConfigError {
+    ConfigError {
+        var: s.env_var(),
+        what: s.describe(),
+    }
 }
 
 impl Config {
@@ -91,6 +121,23 @@ impl Config {
                     c.secrets_prefix = Some(v.trim_end_matches('/').to_string())
                 }
                 Setting::ProvisioningQueueUrl => c.provisioning_queue_url = Some(v),
+                Setting::WebhookMasterSecretId => c.webhook_master_secret_id = Some(v),
+                Setting::WebhookQueueUrl => c.webhook_queue_url = Some(v),
+                Setting::WebhookAllowLoopbackHttp => {
+                    c.webhook_allow_loopback_http = Some(match v.trim() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(bad(s)),
+                    })
+                }
+                Setting::WebhookRetryBaseSeconds => {
+                    let n = v
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=3600).contains(n));
+                    c.webhook_retry_base_secs = Some(n.ok_or(bad(s))?);
+                }
             }
         }
         c.table_name = table.ok_or(ConfigError {
@@ -122,5 +169,18 @@ mod tests {
             Config::from_lookup(Function::Manage.settings(), |k| Some(format!("v-{k}"))).unwrap();
         assert_eq!(c.table_name, "v-TABLE_NAME");
         assert!(c.pepper_secret_id.is_some());
+    }
+
+    #[test]
+    fn webhook_settings_must_be_well_formed() {
+        let set = [Setting::TableName, Setting::WebhookAllowLoopbackHttp];
+        let get =
+            |v: &'static str| move |k: &str| Some(if k == "TABLE_NAME" { "t" } else { v }.into());
+        assert!(Config::from_lookup(&set, get("yes")).is_err());
+        let c = Config::from_lookup(&set, get("false")).unwrap();
+        assert_eq!(c.webhook_allow_loopback_http, Some(false));
+        let set = [Setting::TableName, Setting::WebhookRetryBaseSeconds];
+        assert!(Config::from_lookup(&set, get("0")).is_err());
+        assert!(Config::from_lookup(&set, get("60")).is_ok());
     }
 }

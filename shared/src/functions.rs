@@ -14,10 +14,11 @@ pub enum Function {
     StripeWebhook,
     ProvisionTenant,
     ProvisionWorker,
+    WebhookDispatch,
 }
 
 impl Function {
-    pub const ALL: [Function; 8] = [
+    pub const ALL: [Function; 9] = [
         Function::Validate,
         Function::Activate,
         Function::Entitlements,
@@ -26,6 +27,7 @@ impl Function {
         Function::StripeWebhook,
         Function::ProvisionTenant,
         Function::ProvisionWorker,
+        Function::WebhookDispatch,
     ];
 
     /// The crate (and binary) name under `functions/`.
@@ -39,6 +41,7 @@ impl Function {
             Function::StripeWebhook => "stripe-webhook",
             Function::ProvisionTenant => "provision-tenant",
             Function::ProvisionWorker => "provision-worker",
+            Function::WebhookDispatch => "webhook-dispatch",
         }
     }
 
@@ -49,12 +52,15 @@ impl Function {
             Function::Validate | Function::Activate | Function::Entitlements | Function::Usage => {
                 &[TableName, PepperSecretId, SigningMasterSecretId]
             }
+            // Webhook endpoints: secrets shown at creation, test sends, retries.
             Function::Manage => &[
                 TableName,
                 PepperSecretId,
                 SigningKeySecretId,
                 SigningMasterSecretId,
                 SecretsPrefix,
+                WebhookMasterSecretId,
+                WebhookAllowLoopbackHttp,
             ],
             Function::StripeWebhook => &[TableName, SecretsPrefix],
             Function::ProvisionTenant => &[
@@ -64,6 +70,13 @@ impl Function {
                 ProvisioningQueueUrl,
             ],
             Function::ProvisionWorker => &[TableName],
+            Function::WebhookDispatch => &[
+                TableName,
+                WebhookMasterSecretId,
+                WebhookQueueUrl,
+                WebhookAllowLoopbackHttp,
+                WebhookRetryBaseSeconds,
+            ],
         }
     }
 }
@@ -130,6 +143,19 @@ pub enum ManageOp {
     SigningKeyRotate,
     ApiKey(ApiKeyOp),
     StripeIntegrationPut,
+    Webhook(WebhookOp),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WebhookOp {
+    Create,
+    List,
+    Get,
+    Patch,
+    Delete,
+    Deliveries,
+    Retry,
+    Test,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -224,6 +250,7 @@ use ManageOp as M;
 use PolicyOp as Po;
 use ProductOp as Pr;
 use UsageOp as U;
+use WebhookOp as W;
 
 const fn int(op: IntegrationOp) -> Op {
     Op::Integration(op)
@@ -441,6 +468,54 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "POST",
+        "/v1/manage/webhook-endpoints",
+        man(M::Webhook(W::Create)),
+        MANAGE,
+    ),
+    r(
+        "GET",
+        "/v1/manage/webhook-endpoints",
+        man(M::Webhook(W::List)),
+        MANAGE,
+    ),
+    r(
+        "GET",
+        "/v1/manage/webhook-endpoints/{id}",
+        man(M::Webhook(W::Get)),
+        MANAGE,
+    ),
+    r(
+        "PATCH",
+        "/v1/manage/webhook-endpoints/{id}",
+        man(M::Webhook(W::Patch)),
+        MANAGE,
+    ),
+    r(
+        "DELETE",
+        "/v1/manage/webhook-endpoints/{id}",
+        man(M::Webhook(W::Delete)),
+        MANAGE,
+    ),
+    r(
+        "GET",
+        "/v1/manage/webhook-endpoints/{id}/deliveries",
+        man(M::Webhook(W::Deliveries)),
+        MANAGE,
+    ),
+    r(
+        "POST",
+        "/v1/manage/webhook-endpoints/{id}/deliveries/{delivery_id}/retry",
+        man(M::Webhook(W::Retry)),
+        MANAGE,
+    ),
+    r(
+        "POST",
+        "/v1/manage/webhook-endpoints/{id}/test",
+        man(M::Webhook(W::Test)),
+        MANAGE,
+    ),
+    r(
+        "POST",
         "/v1/platform/tenants",
         plat(PlatformOp::TenantCreate),
         PROVISION,
@@ -513,7 +588,7 @@ mod tests {
             let n = routes_of(f).count();
             assert_eq!(
                 n == 0,
-                f == Function::ProvisionWorker,
+                matches!(f, Function::ProvisionWorker | Function::WebhookDispatch),
                 "{f:?} has {n} routes"
             );
         }

@@ -175,6 +175,45 @@ string_newtype!(
     ActivationId, "activation_id", |s| prefixed_hex("act_", 52)(s)
 );
 string_newtype!(
+    /// `whe_` + 26 lowercase ULID characters: a webhook endpoint.
+    WebhookEndpointId, "webhook_endpoint_id", |s| prefixed_ulid("whe_")(s)
+);
+string_newtype!(
+    /// `dlv_` + 26 lowercase ULID characters: one delivery attempt.
+    DeliveryId, "delivery_id", |s| prefixed_ulid("dlv_")(s)
+);
+
+/// `prefix` + 26 lowercase ULID characters.
+fn prefixed_ulid(prefix: &'static str) -> impl Fn(&str) -> Result<(), &'static str> {
+    move |s| {
+        let rest = s.strip_prefix(prefix).ok_or("has the wrong prefix")?;
+        let lower = rest
+            .bytes()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase());
+        if rest.len() != 26 || !lower || ulid::Ulid::from_string(rest).is_err() {
+            return Err("is not a well-formed id");
+        }
+        Ok(())
+    }
+}
+
+impl WebhookEndpointId {
+    pub fn generate() -> Self {
+        Self(format!(
+            "whe_{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ))
+    }
+}
+
+impl DeliveryId {
+    pub fn at(at: time::OffsetDateTime) -> Self {
+        let u = crate::domain::monotonic_ulid(at);
+        Self(format!("dlv_{}", u.to_string().to_lowercase()))
+    }
+}
+
+string_newtype!(
     /// `key_` + 26 ULID characters (uppercase Crockford).
     ApiKeyId, "api_key_id", |s| {
         let rest = s.strip_prefix("key_").ok_or("must start with key_")?;

@@ -18,6 +18,9 @@ pub struct Names {
     pub secrets_prefix: String,
     pub queue: String,
     pub dlq: String,
+    pub webhook_master_secret: String,
+    pub webhook_queue: String,
+    pub webhook_dlq: String,
 }
 
 impl Names {
@@ -31,6 +34,9 @@ impl Names {
             secrets_prefix: format!("{prefix}/tenants"),
             queue: format!("{prefix}-provisioning"),
             dlq: format!("{prefix}-provisioning-dlq"),
+            webhook_master_secret: format!("{prefix}/webhook-master"),
+            webhook_queue: format!("{prefix}-webhooks"),
+            webhook_dlq: format!("{prefix}-webhooks-dlq"),
         }
     }
 }
@@ -42,10 +48,41 @@ pub async fn create_queues(
     names: &Names,
     max_receives: u32,
 ) -> Result<(String, String), Error> {
+    create_queue_pair(sqs, &names.queue, &names.dlq, max_receives, "30", "345600").await
+}
+
+/// The webhook delivery queue and its DLQ: a message is tried
+/// [`MAX_ATTEMPTS`] times (its backoff spans more than a day) and kept 4 days.
+///
+/// [`MAX_ATTEMPTS`]: crate::domain::webhook::MAX_ATTEMPTS
+pub async fn create_webhook_queues(
+    sqs: &aws_sdk_sqs::Client,
+    names: &Names,
+) -> Result<(String, String), Error> {
+    let max = crate::domain::webhook::MAX_ATTEMPTS;
+    create_queue_pair(
+        sqs,
+        &names.webhook_queue,
+        &names.webhook_dlq,
+        max,
+        "60",
+        "345600",
+    )
+    .await
+}
+
+async fn create_queue_pair(
+    sqs: &aws_sdk_sqs::Client,
+    queue_name: &str,
+    dlq_name: &str,
+    max_receives: u32,
+    visibility_secs: &str,
+    retention_secs: &str,
+) -> Result<(String, String), Error> {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let dlq = sqs
         .create_queue()
-        .queue_name(&names.dlq)
+        .queue_name(dlq_name)
         .attributes(A::MessageRetentionPeriod, "1209600")
         .send()
         .await
@@ -69,8 +106,9 @@ pub async fn create_queues(
     .to_string();
     let queue = sqs
         .create_queue()
-        .queue_name(&names.queue)
-        .attributes(A::VisibilityTimeout, "30")
+        .queue_name(queue_name)
+        .attributes(A::VisibilityTimeout, visibility_secs)
+        .attributes(A::MessageRetentionPeriod, retention_secs)
         .attributes(A::RedrivePolicy, redrive)
         .send()
         .await
@@ -92,6 +130,7 @@ pub async fn create_secrets(secrets: &crate::aws::Secrets, names: &Names) -> Res
         &names.pepper_secret,
         &names.signing_key_secret,
         &names.signing_master_secret,
+        &names.webhook_master_secret,
     ] {
         if secrets.get(id).await?.is_none() {
             secrets.put(id, &random_hex(32)).await?;

@@ -21,5 +21,6 @@ pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
 pub mod usecases;
+pub mod webhooks;
 
 pub use error::{Error, Result};

@@ -131,75 +131,100 @@ pub struct LocalConsumer {
 
 #[cfg(feature = "dev")]
 impl LocalConsumer {
-    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(self, stop: tokio::sync::watch::Receiver<bool>) {
         let sqs = self.app.clients.sqs.clone();
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            let recv = sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(self.wait.as_secs() as i32)
-                .visibility_timeout(self.retry_after.as_secs().max(1) as i32)
-                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-                .send();
-            let out = tokio::select! {
-                r = recv => r,
-                _ = stop.changed() => return,
-            };
-            let msgs = match out {
-                Ok(o) => o.messages.unwrap_or_default(),
-                Err(e) => {
-                    let error = sdk_error("ReceiveMessage", e);
-                    tracing::warn!(%error, "polling the provisioning queue failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if msgs.is_empty() {
+        let visibility = self.retry_after.as_secs().max(1) as i32;
+        let (app, hook) = (self.app.clone(), self.hook.clone());
+        let handler = move |event| {
+            let (app, hook) = (app.clone(), hook.clone());
+            async move { handle_batch(&app, event, hook.as_ref()).await }
+        };
+        poll_queue(sqs, self.queue_url, self.wait, visibility, stop, handler).await;
+    }
+}
+
+/// Long-poll `queue_url`, hand each batch to `handler`, delete what it did
+/// not report as failed; failures come back after their visibility timeout
+/// (`visibility` seconds, unless the handler set another), and the queue's
+/// redrive policy moves them to the DLQ after its `maxReceiveCount`.
+#[cfg(feature = "dev")]
+pub async fn poll_queue<F, Fut>(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    wait: Duration,
+    visibility: i32,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    handler: F,
+) where
+    F: Fn(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = SqsBatchResponse>,
+{
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let recv = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait.as_secs() as i32)
+            .visibility_timeout(visibility)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send();
+        let out = tokio::select! {
+            r = recv => r,
+            _ = stop.changed() => return,
+        };
+        let msgs = match out {
+            Ok(o) => o.messages.unwrap_or_default(),
+            Err(e) => {
+                let error = sdk_error("ReceiveMessage", e);
+                tracing::warn!(%error, queue = %queue_url, "polling a queue failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-            let mut event = SqsEvent::default();
-            let mut handles = std::collections::HashMap::new();
-            for m in msgs {
-                let mut s = SqsMessage::default();
-                s.message_id = m.message_id.clone();
-                s.receipt_handle = m.receipt_handle.clone();
-                s.body = m.body.clone();
-                s.attributes = m
-                    .attributes
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k.as_str().to_string(), v))
-                    .collect();
-                s.event_source = Some("aws:sqs".into());
-                if let (Some(id), Some(h)) = (m.message_id, m.receipt_handle) {
-                    handles.insert(id, h);
-                }
-                event.records.push(s);
-            }
-            let resp = handle_batch(&self.app, event, self.hook.as_ref()).await;
-            let failed: std::collections::HashSet<String> = resp
-                .batch_item_failures
+        };
+        if msgs.is_empty() {
+            continue;
+        }
+        let mut event = SqsEvent::default();
+        let mut handles = std::collections::HashMap::new();
+        for m in msgs {
+            let mut s = SqsMessage::default();
+            s.message_id = m.message_id.clone();
+            s.receipt_handle = m.receipt_handle.clone();
+            s.body = m.body.clone();
+            s.attributes = m
+                .attributes
+                .unwrap_or_default()
                 .into_iter()
-                .map(|f| f.item_identifier)
+                .map(|(k, v)| (k.as_str().to_string(), v))
                 .collect();
-            for (id, handle) in handles {
-                if failed.contains(&id) {
-                    continue;
-                }
-                if let Err(e) = sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                {
-                    let error = sdk_error("DeleteMessage", e);
-                    tracing::warn!(%error, "could not delete a processed message");
-                }
+            s.event_source = Some("aws:sqs".into());
+            if let (Some(id), Some(h)) = (m.message_id, m.receipt_handle) {
+                handles.insert(id, h);
+            }
+            event.records.push(s);
+        }
+        let resp = handler(event).await;
+        let failed: std::collections::HashSet<String> = resp
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        for (id, handle) in handles {
+            if failed.contains(&id) {
+                continue;
+            }
+            if let Err(e) = sqs
+                .delete_message()
+                .queue_url(&queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+            {
+                let error = sdk_error("DeleteMessage", e);
+                tracing::warn!(%error, "could not delete a processed message");
             }
         }
     }

@@ -162,6 +162,48 @@ impl Env {
         env
     }
 
+    /// An Env with a webhook delivery queue (and DLQ) of its own, and the
+    /// local stand-ins of `webhook-dispatch`'s event sources running: the
+    /// table's stream poller (started before this returns) and the queue's
+    /// consumer. Retries back off from `WEBHOOK_RETRY_BASE_SECONDS`.
+    pub async fn with_webhooks() -> Env {
+        let mut env = Self::build(None).await;
+        let names = shared::infra::Names::for_prefix(&format!(
+            "w{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ));
+        let (queue, dlq) = shared::infra::create_webhook_queues(&env.clients.sqs, &names)
+            .await
+            .expect("create webhook queues");
+        env.config.webhook_queue_url = Some(queue);
+        env.config.webhook_allow_loopback_http = Some(true);
+        let app = Arc::new(
+            App::build(
+                env.config.clone(),
+                env.clients.clone(),
+                Arc::new(SystemClock),
+            )
+            .await
+            .expect("build app"),
+        );
+        env.app = app.clone();
+        env.restart_server().await;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
+        let poll = std::time::Duration::from_millis(200);
+        let stream = shared::webhooks::local::run_stream(app.clone(), poll, ready_tx, rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = stream.await {
+                eprintln!("stream poller stopped: {e}");
+            }
+        });
+        tokio::spawn(shared::webhooks::local::run_queue(app, rx));
+        ready.wait_for(|r| *r).await.expect("stream poller ready");
+        env.stop = Some(tx);
+        env.dlq_url = Some(dlq);
+        env
+    }
+
     /// Another function instance over the same table: same config, its own
     /// (empty) caches.
     pub async fn sibling(&self) -> Arc<App> {

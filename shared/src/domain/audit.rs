@@ -40,6 +40,8 @@ pub enum AuditCode {
     LicenseRenewed,
     #[serde(rename = "LICENSE.POLICY_CHANGED")]
     LicensePolicyChanged,
+    #[serde(rename = "LICENSE.PAST_DUE")]
+    LicensePastDue,
     #[serde(rename = "ACTIVATION.CREATED")]
     ActivationCreated,
     #[serde(rename = "ACTIVATION.DELETED")]
@@ -54,6 +56,14 @@ pub enum AuditCode {
     StripeEventApplied,
     #[serde(rename = "INTEGRATION.STRIPE_UPDATED")]
     StripeIntegrationUpdated,
+    #[serde(rename = "WEBHOOK_ENDPOINT.CREATED")]
+    WebhookEndpointCreated,
+    #[serde(rename = "WEBHOOK_ENDPOINT.UPDATED")]
+    WebhookEndpointUpdated,
+    #[serde(rename = "WEBHOOK_ENDPOINT.DELETED")]
+    WebhookEndpointDeleted,
+    #[serde(rename = "WEBHOOK_ENDPOINT.DISABLED")]
+    WebhookEndpointDisabled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,11 +101,18 @@ impl AuditEvent {
     ) -> Self {
         use AuditCode::*;
         let severity = match code {
-            TenantSuspended | TenantClosed | LicenseSuspended | LicenseCancelled
-            | ApiKeyRevoked => Severity::Warning,
+            TenantSuspended
+            | TenantClosed
+            | LicenseSuspended
+            | LicenseCancelled
+            | ApiKeyRevoked
+            | WebhookEndpointDisabled => Severity::Warning,
             ApiKeyCreated
             | StripeIntegrationUpdated
             | LicensePolicyChanged
+            | LicensePastDue
+            | WebhookEndpointCreated
+            | WebhookEndpointDeleted
             | TenantUpdated
             | SigningKeyRotated => Severity::Notice,
             _ => Severity::Info,

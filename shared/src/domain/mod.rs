@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod license;
 pub mod stripe;
 pub mod tenant;
+pub mod webhook;
 
 pub use audit::*;
 pub use catalog::*;

@@ -180,6 +180,40 @@ pub fn license_view(s: &LicenseState, now: OffsetDateTime) -> Value {
     )
 }
 
+/// A webhook endpoint (never its secret).
+pub fn webhook_endpoint_view(e: &crate::domain::webhook::WebhookEndpoint) -> Value {
+    json!({
+        "id": e.id,
+        "url": e.url,
+        "events": e.events,
+        "description": e.description,
+        "enabled": e.enabled,
+        "disabled_reason": e.disabled_reason,
+        "failing_since": e.failing_since.map(rfc3339),
+        "created_at": rfc3339(e.created_at),
+        "updated_at": rfc3339(e.updated_at),
+    })
+}
+
+/// One delivery attempt (the payload is the event as sent).
+pub fn delivery_view(d: &crate::domain::webhook::Delivery) -> Value {
+    json!({
+        "id": d.id,
+        "endpoint_id": d.endpoint_id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "attempt": d.attempt,
+        "manual": d.manual,
+        "at": rfc3339(d.at),
+        "status_code": d.status_code,
+        "duration_ms": d.duration_ms,
+        "succeeded": d.succeeded,
+        "error": d.error,
+        "response_excerpt": d.response_excerpt,
+        "payload": serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::Null),
+    })
+}
+
 /// An activation as responses show it.
 pub fn activation_view(a: &Activation, now: OffsetDateTime) -> Value {
     json!({

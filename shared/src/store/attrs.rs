@@ -81,6 +81,16 @@ pub const P_PRICES: &str = "p_prices";
 pub const P_PERIOD_END: &str = "p_period_end";
 pub const P_GRACE_START: &str = "p_grace_start";
 
+// Webhook endpoints.
+pub const URL: &str = "url";
+pub const EVENTS: &str = "events";
+pub const DESCRIPTION: &str = "description";
+pub const ENABLED: &str = "enabled";
+pub const DISABLED_REASON: &str = "disabled_reason";
+pub const FAILING_SINCE: &str = "failing_since";
+/// Storage-only: how many endpoints a tenant has (its counter item).
+pub const ENDPOINTS: &str = "endpoints";
+
 // Rate-limit windows.
 pub const TAKEN: &str = "taken";
 

@@ -4,8 +4,8 @@
 //! a [`TenantId`] and nothing else can build a tenant key.
 
 use crate::ids::{
-    ActivationId, ApiKeyId, Email, FingerprintDigest, LicenseId, Metric, PolicyId, ProductCode,
-    TenantId,
+    ActivationId, ApiKeyId, DeliveryId, Email, FingerprintDigest, LicenseId, Metric, PolicyId,
+    ProductCode, TenantId, WebhookEndpointId,
 };
 
 pub const PK: &str = "PK";
@@ -100,6 +100,47 @@ pub fn audit_pk(t: &TenantId) -> String {
 }
 pub fn audit(t: &TenantId, event_id: &str) -> Key {
     k(audit_pk(t), event_id)
+}
+
+/// Webhook endpoints: one partition per tenant (a handful of items), with
+/// a counter item that bounds how many there are.
+pub fn webhooks_pk(t: &TenantId) -> String {
+    format!("T#{t}#WEBHOOKS")
+}
+pub const WEBHOOK_ENDPOINT_PREFIX: &str = "whe_";
+pub fn webhook_endpoint(t: &TenantId, id: &WebhookEndpointId) -> Key {
+    k(webhooks_pk(t), id.as_str())
+}
+pub fn webhook_counter(t: &TenantId) -> Key {
+    k(webhooks_pk(t), "#COUNT")
+}
+/// One endpoint's delivery log, newest first (delivery ids are ULIDs).
+pub fn deliveries_pk(t: &TenantId, endpoint: &WebhookEndpointId) -> String {
+    format!("T#{t}#WH#{endpoint}#DLV")
+}
+pub fn delivery(t: &TenantId, endpoint: &WebhookEndpointId, id: &DeliveryId) -> Key {
+    k(deliveries_pk(t, endpoint), id.as_str())
+}
+
+/// What a changed item of the table's stream is, for the webhook outbox:
+/// the key formats above, read backwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamSource {
+    Audit(TenantId),
+    UsageCounter(TenantId, LicenseId),
+}
+
+pub fn stream_source(pk: &str, sk: &str) -> Option<StreamSource> {
+    let rest = pk.strip_prefix("T#")?;
+    if let Some(t) = rest.strip_suffix("#AUDIT") {
+        return Some(StreamSource::Audit(TenantId::parse(t).ok()?));
+    }
+    if sk.starts_with(USAGE_SK_PREFIX) {
+        let (t, lic) = rest.split_once("#L#")?;
+        let t = TenantId::parse(t).ok()?;
+        return Some(StreamSource::UsageCounter(t, LicenseId::parse(lic).ok()?));
+    }
+    None
 }
 
 /// A rate-limit window of one subject (an API key or a license): the tokens

@@ -19,6 +19,7 @@ pub mod seats;
 pub mod stripe;
 pub mod tenants;
 pub mod usage;
+pub mod webhooks;
 pub(crate) mod write;
 
 use crate::error::Error;

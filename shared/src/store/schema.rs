@@ -6,7 +6,8 @@ use crate::error::Error;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 
 /// The single table: PK/SK, GSI1 (licenses by e-mail, usage by period), TTL.
@@ -40,6 +41,14 @@ pub async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
+        // The webhook outbox reads committed changes from the stream.
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(Error::internal)?,
+        )
         .attribute_definitions(attr(keys::PK)?)
         .attribute_definitions(attr(keys::SK)?)
         .attribute_definitions(attr(keys::GSI1PK)?)

@@ -10,8 +10,8 @@ use super::keys::{self, Key};
 use super::{sdk_error, Item};
 use crate::error::Error;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
@@ -472,6 +472,22 @@ impl Txn {
                 .condition_check(w.check()?)
                 .build(),
         );
+        Ok(self)
+    }
+
+    /// Delete the item at `w`'s key when `w`'s conditions hold.
+    pub fn delete(&mut self, name: &'static str, w: &Write) -> Result<&mut Self, Error> {
+        w.expression()?;
+        let d = Delete::builder()
+            .table_name("")
+            .set_key(Some(key_item(&w.key)))
+            .set_condition_expression(w.condition())
+            .set_expression_attribute_names(w.e.names())
+            .set_expression_attribute_values(w.e.values())
+            .return_values_on_condition_check_failure(ALL_OLD)
+            .build()
+            .map_err(Error::internal)?;
+        self.push(name, TransactWriteItem::builder().delete(d).build());
         Ok(self)
     }
 

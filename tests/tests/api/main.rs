@@ -16,3 +16,4 @@ mod props;
 mod provisioning;
 mod roundtrips;
 mod stripe;
+mod webhooks;

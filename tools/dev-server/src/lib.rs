@@ -76,7 +76,9 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
         Some(Function::StripeWebhook) => stripe_webhook::handler(app, req).await,
         Some(Function::ProvisionTenant) => provision_tenant::handler(app, req).await,
         // Health, unknown paths: the shared router answers (404 envelope for unknown).
-        Some(Function::ProvisionWorker) | None => shared::http::handle(app, None, req).await,
+        Some(Function::ProvisionWorker | Function::WebhookDispatch) | None => {
+            shared::http::handle(app, None, req).await
+        }
     }
 }
 

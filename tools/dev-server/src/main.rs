@@ -32,7 +32,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         retry_after: std::time::Duration::from_secs(5),
         hook: Arc::new(shared::usecases::tenants::NoHook),
     };
-    let consumer = tokio::spawn(consumer.run(stop_rx));
+    let consumer = tokio::spawn(consumer.run(stop_rx.clone()));
+
+    // webhook-dispatch's two event sources: the table's stream and the
+    // delivery queue. Deliveries are logged (GET .../deliveries).
+    let (ready, _) = tokio::sync::watch::channel(false);
+    let poll = std::time::Duration::from_millis(500);
+    let stream = shared::webhooks::local::run_stream(app.clone(), poll, ready, stop_rx.clone());
+    let stream = tokio::spawn(async move {
+        if let Err(error) = stream.await {
+            tracing::error!(%error, "the stream poller stopped");
+        }
+    });
+    let deliveries = tokio::spawn(shared::webhooks::local::run_queue(app.clone(), stop_rx));
 
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -40,5 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     dev_server::serve(listener, app, shutdown).await?;
     let _ = stop_tx.send(true);
     let _ = consumer.await;
+    let _ = stream.await;
+    let _ = deliveries.await;
     Ok(())
 }

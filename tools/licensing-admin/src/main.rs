@@ -197,6 +197,8 @@ async fn main() -> Result<(), BoxError> {
             shared::infra::create_table(&clients.dynamodb, &names.table).await?;
             let (queue, dlq) =
                 shared::infra::create_queues(&clients.sqs, &names, max_receives).await?;
+            let (wh_queue, wh_dlq) =
+                shared::infra::create_webhook_queues(&clients.sqs, &names).await?;
             let token =
                 shared::infra::create_secrets(&Secrets::new(clients.secrets.clone()), &names)
                     .await?;
@@ -208,6 +210,9 @@ async fn main() -> Result<(), BoxError> {
             println!("SECRETS_PREFIX={}", names.secrets_prefix);
             println!("PROVISIONING_QUEUE_URL={queue}");
             println!("PROVISIONING_DLQ_URL={dlq}");
+            println!("WEBHOOK_MASTER_SECRET_ID={}", names.webhook_master_secret);
+            println!("WEBHOOK_QUEUE_URL={wh_queue}");
+            println!("WEBHOOK_DLQ_URL={wh_dlq}");
             println!("LICENSING_OPERATOR_TOKEN={token}");
         }
         Cmd::Queue {

@@ -1,0 +1,147 @@
+//! Local stand-ins for `webhook-dispatch`'s two Lambda event sources (dev
+//! feature only): a poller of the table's DynamoDB stream and a long-poller
+//! of the delivery queue, each handing batches to the same code Lambda runs.
+
+use super::{dispatch, outbox};
+use crate::app::App;
+use crate::error::Error;
+use crate::store::sdk_error;
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Poll the stream of `app`'s table from its current end. `ready` turns
+/// true once every shard has an iterator: changes after that are seen.
+pub async fn run_stream(
+    app: Arc<App>,
+    poll: Duration,
+    ready: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let sdk = crate::aws::sdk_config().await;
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    let arn = app
+        .clients
+        .dynamodb
+        .describe_table()
+        .table_name(&app.config.table_name)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeTable", e))?
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or_else(|| Error::internal("the table has no stream (see infra::create_table)"))?;
+    let queue = app.webhook_queue()?.clone();
+    let mut iters: HashMap<String, String> = HashMap::new();
+    let mut first = true;
+    let mut last_discovery = std::time::Instant::now() - Duration::from_secs(60);
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        if last_discovery.elapsed() > Duration::from_secs(5) {
+            last_discovery = std::time::Instant::now();
+            let shards = streams
+                .describe_stream()
+                .stream_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeStream", e))?
+                .stream_description
+                .map(|d| d.shards.unwrap_or_default())
+                .unwrap_or_default();
+            for shard in shards {
+                let Some(id) = shard.shard_id else { continue };
+                if iters.contains_key(&id) {
+                    continue;
+                }
+                // Shards open at start: from now on. Later shards: all of them.
+                let kind = if first {
+                    ShardIteratorType::Latest
+                } else {
+                    ShardIteratorType::TrimHorizon
+                };
+                let it = streams
+                    .get_shard_iterator()
+                    .stream_arn(&arn)
+                    .shard_id(&id)
+                    .shard_iterator_type(kind)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("GetShardIterator", e))?
+                    .shard_iterator;
+                if let Some(it) = it {
+                    iters.insert(id, it);
+                }
+            }
+            if first {
+                first = false;
+                let _ = ready.send(true);
+            }
+        }
+        let mut closed = Vec::new();
+        for (shard, it) in iters.iter_mut() {
+            let out = match streams
+                .get_records()
+                .shard_iterator(it.as_str())
+                .send()
+                .await
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    let error = sdk_error("GetRecords", e);
+                    tracing::warn!(%error, "reading the stream failed");
+                    continue;
+                }
+            };
+            let changes: Vec<outbox::StreamChange> = out
+                .records
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|r| r.dynamodb)
+                .filter_map(|d| {
+                    outbox::StreamChange::from_images(
+                        d.keys.unwrap_or_default(),
+                        d.new_image,
+                        d.old_image,
+                    )
+                })
+                .collect();
+            if !changes.is_empty() {
+                if let Err(error) = outbox::handle_changes(&app.store, &queue, &changes).await {
+                    // Keep the iterator: the same records come again.
+                    tracing::warn!(%error, "fan-out failed; retrying the batch");
+                    continue;
+                }
+            }
+            match out.next_shard_iterator {
+                Some(next) => *it = next,
+                None => closed.push(shard.clone()),
+            }
+        }
+        for s in closed {
+            iters.remove(&s);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}
+
+/// Long-poll the delivery queue as Lambda's SQS event source would.
+pub async fn run_queue(app: Arc<App>, stop: watch::Receiver<bool>) -> Result<(), Error> {
+    let url = app.webhook_queue()?.url().to_string();
+    let sqs = app.clients.sqs.clone();
+    let handler = {
+        let app = app.clone();
+        move |event| {
+            let app = app.clone();
+            async move { dispatch::handle_batch(&app, event).await }
+        }
+    };
+    crate::provisioning::poll_queue(sqs, url, Duration::from_secs(2), 30, stop, handler).await;
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! The table's stream → events → one SQS message per subscribed endpoint.
+//!
+//! Only committed writes reach the stream, and every change writes its
+//! audit item in its own transaction: an event is emitted if and only if
+//! its change committed. Event ids derive from the audit item (or the usage
+//! counter), so a stream batch that is processed twice yields the same ids.
+
+use super::tenant;
+use crate::clock::rfc3339;
+use crate::domain::webhook::{counter_event_id, event_id_of_audit, EventType, OutboundEvent};
+use crate::domain::{AuditEvent, UsageCounter};
+use crate::error::Error;
+use crate::ids::{ActivationId, LicenseId, TenantId, WebhookEndpointId};
+use crate::store::keys::{stream_source, StreamSource};
+use crate::store::{sdk_error, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashSet};
+use time::OffsetDateTime;
+
+/// One committed change, from a Lambda stream event or a local poller.
+#[derive(Debug, Clone)]
+pub struct StreamChange {
+    pub pk: String,
+    pub sk: String,
+    pub new: Option<Value>,
+    pub old: Option<Value>,
+}
+
+impl StreamChange {
+    /// From an image of any kind `serde_dynamo` reads.
+    pub fn from_images<I: Into<serde_dynamo::Item>>(
+        keys: I,
+        new: Option<I>,
+        old: Option<I>,
+    ) -> Option<Self> {
+        let json = |i: I| -> Option<Value> {
+            let item: serde_dynamo::Item = i.into();
+            if item.is_empty() {
+                return None;
+            }
+            serde_dynamo::from_item(item).ok()
+        };
+        let keys = json(keys)?;
+        Some(Self {
+            pk: keys.get("PK")?.as_str()?.to_string(),
+            sk: keys.get("SK")?.as_str()?.to_string(),
+            new: new.and_then(json),
+            old: old.and_then(json),
+        })
+    }
+}
+
+/// A Lambda DynamoDB stream event as changes.
+pub fn from_lambda(event: aws_lambda_events::event::dynamodb::Event) -> Vec<StreamChange> {
+    event
+        .records
+        .into_iter()
+        .filter_map(|r| {
+            StreamChange::from_images(
+                r.change.keys,
+                Some(r.change.new_image),
+                Some(r.change.old_image),
+            )
+        })
+        .collect()
+}
+
+/// What goes on the delivery queue: one event for one endpoint, with the
+/// exact body to sign and send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryMessage {
+    pub tenant_id: TenantId,
+    pub endpoint_id: WebhookEndpointId,
+    pub event_id: String,
+    pub event_type: EventType,
+    pub payload: String,
+}
+
+/// The webhook delivery queue.
+#[derive(Clone)]
+pub struct DeliveryQueue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl DeliveryQueue {
+    pub fn new(sqs: aws_sdk_sqs::Client, url: String) -> Self {
+        Self { sqs, url }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn sqs(&self) -> &aws_sdk_sqs::Client {
+        &self.sqs
+    }
+
+    async fn send(&self, msgs: &[DeliveryMessage]) -> Result<(), Error> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry as Entry;
+        for chunk in msgs.chunks(10) {
+            let mut entries = Vec::new();
+            for (i, m) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(m).map_err(Error::internal)?;
+                let entry = Entry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(Error::internal)?;
+                entries.push(entry);
+            }
+            let out = self
+                .sqs
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| sdk_error("SendMessageBatch", e))?;
+            if !out.failed.is_empty() {
+                return Err(Error::Unavailable(format!(
+                    "SendMessageBatch: {} of {} entries failed",
+                    out.failed.len(),
+                    chunk.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The events in a batch of changes, in order, each once.
+pub async fn events(store: &Store, changes: &[StreamChange]) -> Result<Vec<OutboundEvent>, Error> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for c in changes {
+        let Some(ev) = event_of(store, c).await? else {
+            continue;
+        };
+        if seen.insert(ev.id.clone()) {
+            out.push(ev);
+        }
+    }
+    Ok(out)
+}
+
+async fn event_of(store: &Store, c: &StreamChange) -> Result<Option<OutboundEvent>, Error> {
+    match stream_source(&c.pk, &c.sk) {
+        Some(StreamSource::Audit(t)) => {
+            // Audit items are only ever inserted.
+            let (Some(new), None) = (&c.new, &c.old) else {
+                return Ok(None);
+            };
+            let audit: AuditEvent = match serde_json::from_value(new.clone()) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "an audit item of the stream does not read");
+                    return Ok(None);
+                }
+            };
+            let Some(kind) = EventType::of_audit(audit.code) else {
+                return Ok(None);
+            };
+            // DynamoDB streams carry committed writes only; an emulator may
+            // not (moto leaks a refused transaction's items to stream
+            // readers). The outbox item itself is the proof: one read.
+            if !store.tenant(&t).audit_committed(&audit.id).await? {
+                tracing::warn!(audit = %audit.id, "stream record of an uncommitted write ignored");
+                return Ok(None);
+            }
+            let license = match kind {
+                EventType::ActivationCreated | EventType::ActivationDeleted => {
+                    ActivationId::parse(audit.target_id.clone())
+                        .ok()
+                        .map(|a| a.license_id())
+                }
+                _ => LicenseId::parse(audit.target_id.clone()).ok(),
+            };
+            let object = license_object(store, &t, license.as_ref()).await?;
+            let mut data = json!({
+                "object": object,
+                "actor": audit.actor,
+                "request_id": audit.request_id,
+                "audit_event_id": audit.id,
+                "details": audit.data,
+            });
+            if matches!(
+                kind,
+                EventType::ActivationCreated | EventType::ActivationDeleted
+            ) {
+                data["activation_id"] = json!(audit.target_id);
+            }
+            Ok(Some(OutboundEvent {
+                id: event_id_of_audit(&audit.id),
+                kind,
+                created_at: audit.at,
+                tenant_id: t,
+                data,
+            }))
+        }
+        Some(StreamSource::UsageCounter(t, license)) => {
+            let Some(new) = &c.new else { return Ok(None) };
+            let Ok(now) = serde_json::from_value::<UsageCounter>(new.clone()) else {
+                return Ok(None);
+            };
+            let before = c
+                .old
+                .as_ref()
+                .and_then(|o| serde_json::from_value::<UsageCounter>(o.clone()).ok())
+                .map(|o| o.used)
+                .unwrap_or(0);
+            let Some(limit) = now.limit else {
+                return Ok(None);
+            };
+            // Reached by this change: below the limit before, at or past it now.
+            if limit == 0 || before >= limit || now.used < limit {
+                return Ok(None);
+            }
+            // And committed (see the audit case): counters never go down.
+            let committed = store.tenant(&t).counter_at(&license, &c.sk).await?;
+            if committed.is_none_or(|c| c.used < limit) {
+                return Ok(None);
+            }
+            let at = OffsetDateTime::now_utc();
+            Ok(Some(OutboundEvent {
+                id: counter_event_id(&c.pk, &c.sk),
+                kind: EventType::UsageQuotaReached,
+                created_at: at,
+                tenant_id: t,
+                data: json!({
+                    "license_id": license,
+                    "metric": now.metric,
+                    "period": now.period,
+                    "used": now.used,
+                    "limit": limit,
+                    "resets_at": now
+                        .resets_epoch
+                        .and_then(|e| OffsetDateTime::from_unix_timestamp(e).ok())
+                        .map(rfc3339),
+                }),
+            }))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The license as the Management API shows it (without usage), read now.
+async fn license_object(
+    store: &Store,
+    t: &TenantId,
+    id: Option<&LicenseId>,
+) -> Result<Value, Error> {
+    let Some(id) = id else { return Ok(Value::Null) };
+    let ts = store.tenant(t);
+    Ok(match ts.get_license(id).await? {
+        Some(l) => {
+            let now = OffsetDateTime::now_utc();
+            crate::http::views::license_view_parts(&l, None, None, None, now)
+        }
+        None => json!({ "id": id }),
+    })
+}
+
+/// Fan `events` out to every enabled endpoint that subscribes to them.
+/// Returns how many messages were queued.
+pub async fn fan_out(
+    store: &Store,
+    queue: &DeliveryQueue,
+    events: &[OutboundEvent],
+) -> Result<usize, Error> {
+    let mut by_tenant: BTreeMap<&str, Vec<&OutboundEvent>> = BTreeMap::new();
+    for e in events {
+        by_tenant.entry(e.tenant_id.as_str()).or_default().push(e);
+    }
+    let mut msgs = Vec::new();
+    for (t, evs) in by_tenant {
+        let ts = store.tenant(&tenant(t)?);
+        let endpoints = ts.list_webhook_endpoints().await?;
+        for e in evs {
+            let payload = serde_json::to_string(e).map_err(Error::internal)?;
+            for ep in endpoints
+                .iter()
+                .filter(|ep| ep.enabled && ep.events.matches(e.kind))
+            {
+                msgs.push(DeliveryMessage {
+                    tenant_id: e.tenant_id.clone(),
+                    endpoint_id: ep.id.clone(),
+                    event_id: e.id.clone(),
+                    event_type: e.kind,
+                    payload: payload.clone(),
+                });
+            }
+        }
+    }
+    queue.send(&msgs).await?;
+    Ok(msgs.len())
+}
+
+/// One stream batch: events, then messages. An error fails the batch, and
+/// the stream hands it over again (the same event ids).
+pub async fn handle_changes(
+    store: &Store,
+    queue: &DeliveryQueue,
+    changes: &[StreamChange],
+) -> Result<usize, Error> {
+    let evs = events(store, changes).await?;
+    if evs.is_empty() {
+        return Ok(0);
+    }
+    fan_out(store, queue, &evs).await
+}
