@@ -180,23 +180,36 @@ impl TenantStore {
     }
 
     /// Apply a change to a license if the event is not older than the newest
-    /// applied and the license is not cancelled, with the event record and
-    /// audit event, in one transaction.
+    /// applied, the license is not cancelled and (when given) its status is
+    /// still `status_was` (the audit codes were chosen from it), with the
+    /// event record and audit events, in one transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn stripe_apply(
         &self,
         id: &LicenseId,
         change: &LicenseChange,
+        status_was: Option<LicenseStatus>,
         rec: &StripeEventRecord,
-        audit: &AuditEvent,
+        audit: &[AuditEvent],
         charges: &[StripeCharge],
         now: OffsetDateTime,
     ) -> Result<ApplyOutcome, Error> {
+        const AUDIT_ITEMS: [&str; 5] = ["audit", "audit 2", "audit 3", "audit 4", "audit 5"];
+        if audit.len() > AUDIT_ITEMS.len() {
+            return Err(Error::internal(
+                "too many audit events for one Stripe change",
+            ));
+        }
+        let live = [
+            LicenseStatus::Active,
+            LicenseStatus::Suspended,
+            LicenseStatus::PastDue,
+        ];
         let guard = LicenseGuard {
-            status_in: vec![
-                LicenseStatus::Active,
-                LicenseStatus::Suspended,
-                LicenseStatus::PastDue,
-            ],
+            status_in: match status_was {
+                Some(s) if live.contains(&s) => vec![s],
+                _ => live.to_vec(),
+            },
             product: None,
             stripe_not_after: Some(rec.created),
         };
@@ -205,7 +218,9 @@ impl TenantStore {
         let mut txn = Txn::new();
         txn.update(LICENSE_ITEM, &self.license_write(id, &change, &guard, now))?;
         self.push_event(&mut txn, rec, charges)?;
-        self.push_audit(&mut txn, AUDIT_ITEM, audit)?;
+        for (a, name) in audit.iter().zip(AUDIT_ITEMS) {
+            self.push_audit(&mut txn, name, a)?;
+        }
         match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(ApplyOutcome::Applied),
             Err(TxnError::Other(e)) => Err(e),

@@ -60,6 +60,8 @@ pub struct RecordWrite<'a> {
     /// Overage `deny`: the counter may not pass `limit`.
     pub hard_limit: bool,
     pub event: &'a UsageEvent,
+    /// USAGE.RECORDED, in the same transaction.
+    pub audit: &'a crate::domain::AuditEvent,
     pub idempotency: Option<&'a IdempotencyRecord>,
     pub now: OffsetDateTime,
 }
@@ -185,6 +187,7 @@ impl TenantStore {
         // 3. The append-only event.
         let ev_key = keys::usage_event(t, lid, w.event.timestamp, &w.event.id);
         txn.put("event", &ev_key, w.event, PutIf::Always)?;
+        self.push_audit(&mut txn, "audit", w.audit)?;
 
         // 4. The idempotency record: new, or void (past its TTL; DynamoDB's
         //    TTL deletion is lazy, so an expired record may still be there).

@@ -10,7 +10,7 @@ use crate::store::usage::{
 };
 use crate::store::{Page, TenantStore};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use time::{Duration, OffsetDateTime};
 
 /// How long an idempotency key is remembered.
@@ -218,6 +218,17 @@ pub async fn record(
         idempotency_key: input.idempotency_key.clone(),
         metadata: input.metadata,
     };
+    // USAGE.RECORDED in the tenant's audit trail (the usage event itself
+    // lives in the license's usage partition, for the export).
+    let audit = actor
+        .audit(ts.tenant_id(), AuditCode::UsageRecorded, id.as_str(), now)
+        .with_data(json!({
+            "usage_event_id": event.id,
+            "metric": event.metric,
+            "quantity": event.quantity,
+            "period": event.period,
+            "idempotency_key": event.idempotency_key,
+        }));
     let response = serde_json::to_string(&recorded).map_err(Error::internal)?;
     let idem_rec = input.idempotency_key.as_ref().map(|k| IdempotencyRecord {
         key: k.clone(),
@@ -239,6 +250,7 @@ pub async fn record(
             limit,
             hard_limit: hard,
             event: &event,
+            audit: &audit,
             idempotency: idem_rec.as_ref(),
             now,
         })

@@ -838,6 +838,28 @@ async fn subscription_changes_move_status_and_plan_upgrade_switches_entitlements
     )
     .await;
     assert_eq!(r["license_id"], id.as_str());
+
+    // Stripe's changes wrote the Management API's LICENSE.* codes (actor
+    // `stripe`), once each, in order; the unchanged `trialing` wrote none.
+    let mut codes: Vec<String> = audit(&env, &t)
+        .await
+        .iter()
+        .filter(|e| e["actor"] == "stripe" && e["target_id"] == id.as_str())
+        .filter_map(|e| e["code"].as_str().filter(|c| c.starts_with("LICENSE.")))
+        .map(str::to_string)
+        .collect();
+    codes.reverse();
+    assert_eq!(
+        codes,
+        [
+            "LICENSE.CREATED",
+            "LICENSE.POLICY_CHANGED",
+            "LICENSE.PAST_DUE",
+            "LICENSE.SUSPENDED",
+            "LICENSE.RESUMED",
+            "LICENSE.CANCELLED"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -809,9 +809,27 @@ impl Cx<'_> {
             }),
         );
         let rec = self.record(Outcome::Applied, reason.clone(), Some(id.clone()));
+        // The same LICENSE.* codes as the Management API (actor `stripe`),
+        // so Stripe's changes reach the audit trail and webhooks alike.
+        let mut audits = vec![audit];
+        for code in license_codes(&license, &upd) {
+            audits.push(
+                self.actor
+                    .audit(self.ts.tenant_id(), code, id.as_str(), self.now)
+                    .with_data(json!({ "stripe_event_id": self.ev.id, "type": self.ev.kind })),
+            );
+        }
         match self
             .ts
-            .stripe_apply(id, &upd, &rec, &audit, extra, self.now)
+            .stripe_apply(
+                id,
+                &upd,
+                Some(license.status),
+                &rec,
+                &audits,
+                extra,
+                self.now,
+            )
             .await?
         {
             ApplyOutcome::Applied => Ok(self.receipt(Outcome::Applied, reason, Some(id.clone()))),
@@ -838,6 +856,32 @@ impl Cx<'_> {
             )),
         }
     }
+}
+
+/// The audit codes of applying `upd` to `was`.
+fn license_codes(was: &License, upd: &LicenseChange) -> Vec<AuditCode> {
+    use LicenseStatus as S;
+    let mut codes = Vec::new();
+    match (was.status, upd.status) {
+        (S::Suspended, Some(S::Suspended))
+        | (S::PastDue, Some(S::PastDue))
+        | (S::Active, Some(S::Active))
+        | (_, None) => {}
+        (_, Some(S::Suspended)) => codes.push(AuditCode::LicenseSuspended),
+        (_, Some(S::Cancelled)) => codes.push(AuditCode::LicenseCancelled),
+        (_, Some(S::PastDue)) => codes.push(AuditCode::LicensePastDue),
+        (S::Suspended | S::PastDue, Some(S::Active)) => codes.push(AuditCode::LicenseResumed),
+        (S::Cancelled, Some(S::Active)) => {}
+    }
+    if let Some(e) = upd.expires_at {
+        if was.expires_at.is_some_and(|x| e > x) {
+            codes.push(AuditCode::LicenseRenewed);
+        }
+    }
+    if upd.policy.as_ref().is_some_and(|p| *p != was.policy) {
+        codes.push(AuditCode::LicensePolicyChanged);
+    }
+    codes
 }
 
 fn epoch(secs: i64) -> Result<OffsetDateTime, Error> {
