@@ -50,6 +50,11 @@ SETTING_KINDS = {
     "OPERATOR_TOKEN_SECRET_ID": ("ref", "AWS::SecretsManager::Secret"),
     "PROVISIONING_QUEUE_URL": ("ref", "AWS::SQS::Queue"),
     "SECRETS_PREFIX": ("prefix", None),
+    "WEBHOOK_MASTER_SECRET_ID": ("ref", "AWS::SecretsManager::Secret"),
+    "WEBHOOK_QUEUE_URL": ("ref", "AWS::SQS::Queue"),
+    # The local development setting (http:// to loopback) is never deployed.
+    "WEBHOOK_ALLOW_LOOPBACK_HTTP": ("exactly", "false"),
+    "WEBHOOK_RETRY_BASE_SECONDS": ("integer", None),
 }
 
 errors = []
@@ -222,6 +227,12 @@ def main(routes_json):
             elif kind == "prefix":
                 if not (isinstance(val, str) or sub_text(val)):
                     fail(f"{lid}: {v} must be a string or !Sub")
+            elif kind == "exactly":
+                if val != rtype:
+                    fail(f"{lid}: {v} must be {rtype!r} in the deployed template")
+            elif kind == "integer":
+                if not (isinstance(val, str) and val.isdigit()):
+                    fail(f"{lid}: {v} must be a whole number (as a string)")
             elif kind is None:
                 fail(f"{lid}: {v} is a setting this check does not know; teach SETTING_KINDS in scripts/check_infra.py")
         events = props.get("Events", {}) or {}
@@ -383,6 +394,13 @@ def check_iam(t, res, fn_res, glob_env):
             fail(f"{lid}: may use secrets by name ({sorted(prefix_grants)}) but has no SECRETS_PREFIX")
         queue_env = {ref_name(v) for k, v in env.items() if k.endswith("_QUEUE_URL") and ref_name(v)}
         sendable = targets("sqs:", "sqs:SendMessage")
+        # An event source's on-failure destination is sent to by Lambda with
+        # the function's role.
+        for e in (props.get("Events", {}) or {}).values():
+            dest = (e.get("Properties", {}).get("DestinationConfig", {}) or {}).get("OnFailure", {})
+            d = dest.get("Destination") if isinstance(dest, dict) else None
+            if d is not None:
+                queue_env.add(resource_target(d, res))
         if queue_env != sendable:
             fail(f"{lid}: may send to {sorted(sendable)} but is configured with queues {sorted(queue_env)}")
         table_ref = ref_name(env.get("TABLE_NAME"))
