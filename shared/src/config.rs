@@ -165,8 +165,12 @@ mod tests {
 
     #[test]
     fn all_set() {
-        let c =
-            Config::from_lookup(Function::Manage.settings(), |k| Some(format!("v-{k}"))).unwrap();
+        let value = |k: &str| match k {
+            "WEBHOOK_ALLOW_LOOPBACK_HTTP" => "false".to_string(),
+            "WEBHOOK_RETRY_BASE_SECONDS" => "60".to_string(),
+            _ => format!("v-{k}"),
+        };
+        let c = Config::from_lookup(Function::Manage.settings(), |k| Some(value(k))).unwrap();
         assert_eq!(c.table_name, "v-TABLE_NAME");
         assert!(c.pepper_secret_id.is_some());
     }

@@ -167,6 +167,26 @@ impl Env {
     /// table's stream poller (started before this returns) and the queue's
     /// consumer. Retries back off from `WEBHOOK_RETRY_BASE_SECONDS`.
     pub async fn with_webhooks() -> Env {
+        let mut env = Self::with_webhook_queue().await;
+        let app = env.app.clone();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
+        let poll = std::time::Duration::from_millis(200);
+        let stream = shared::webhooks::local::run_stream(app.clone(), poll, ready_tx, rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = stream.await {
+                eprintln!("stream poller stopped: {e}");
+            }
+        });
+        tokio::spawn(shared::webhooks::local::run_queue(app, rx));
+        ready.wait_for(|r| *r).await.expect("stream poller ready");
+        env.stop = Some(tx);
+        env
+    }
+
+    /// An Env with a webhook delivery queue (and DLQ) of its own and nothing
+    /// consuming it: for feeding `webhook-dispatch` events by hand.
+    pub async fn with_webhook_queue() -> Env {
         let mut env = Self::build(None).await;
         let names = shared::infra::Names::for_prefix(&format!(
             "w{}",
@@ -186,20 +206,8 @@ impl Env {
             .await
             .expect("build app"),
         );
-        env.app = app.clone();
+        env.app = app;
         env.restart_server().await;
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
-        let poll = std::time::Duration::from_millis(200);
-        let stream = shared::webhooks::local::run_stream(app.clone(), poll, ready_tx, rx.clone());
-        tokio::spawn(async move {
-            if let Err(e) = stream.await {
-                eprintln!("stream poller stopped: {e}");
-            }
-        });
-        tokio::spawn(shared::webhooks::local::run_queue(app, rx));
-        ready.wait_for(|r| *r).await.expect("stream poller ready");
-        env.stop = Some(tx);
         env.dlq_url = Some(dlq);
         env
     }

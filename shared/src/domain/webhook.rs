@@ -161,16 +161,17 @@ pub struct WebhookEndpoint {
     pub tenant_id: TenantId,
     pub url: String,
     pub events: EventFilter,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub enabled: bool,
     /// Why it was disabled: `manual` or `failing` (3 days of failures).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
     /// Random hex mixed into the secret's derivation.
     pub salt: String,
-    /// Since when every delivery has failed (cleared by a success).
-    #[serde(default, with = "ts::option")]
+    /// Since when every delivery has failed (cleared by a success). Absent,
+    /// not null, when healthy: the store sets it with `if_not_exists`.
+    #[serde(default, with = "ts::option", skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<OffsetDateTime>,
     #[serde(with = "ts")]
     pub created_at: OffsetDateTime,

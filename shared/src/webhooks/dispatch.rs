@@ -2,7 +2,7 @@
 //! delivery queue (POST, log, back off) arrive at one handler.
 
 use super::outbox::{self, DeliveryMessage, DeliveryQueue};
-use super::Webhooks;
+use super::{Attempt, Webhooks};
 use crate::app::App;
 use crate::domain::webhook::backoff_secs;
 use crate::domain::{AuditCode, AuditEvent};
@@ -44,17 +44,14 @@ pub async fn deliver(
         tracing::info!(endpoint = %ep.id, "endpoint disabled or unsubscribed; event dropped");
         return Ok(Step::Done);
     }
-    let d = wh
-        .attempt(
-            &ts,
-            &ep,
-            (&m.event_id, m.event_type),
-            &m.payload,
-            attempt,
-            false,
-            now,
-        )
-        .await?;
+    let a = Attempt {
+        event_id: &m.event_id,
+        event_type: m.event_type,
+        payload: &m.payload,
+        number: attempt,
+        manual: false,
+    };
+    let d = wh.attempt(&ts, &ep, a, now).await?;
     tracing::info!(
         endpoint = %ep.id,
         event = %m.event_id,

@@ -74,27 +74,25 @@ impl Webhooks {
         format!("whsec_{}", hex::encode(mac))
     }
 
-    /// Sign and POST `payload` to `ep` now, and log the attempt.
+    /// Sign and POST the event to `ep` now, and log the attempt.
     pub async fn attempt(
         &self,
         ts: &TenantStore,
         ep: &WebhookEndpoint,
-        event: (&str, EventType),
-        payload: &str,
-        attempt: u32,
-        manual: bool,
+        a: Attempt<'_>,
         now: OffsetDateTime,
     ) -> Result<Delivery, Error> {
+        let payload = a.payload;
         let secret = self.secret(ep);
         let signature = signature_header(&secret, now.unix_timestamp(), payload.as_bytes());
         let out = self.sender.post(&ep.url, payload, &signature).await;
         let d = Delivery {
             id: DeliveryId::at(now),
             endpoint_id: ep.id.clone(),
-            event_id: event.0.to_string(),
-            event_type: event.1,
-            attempt,
-            manual,
+            event_id: a.event_id.to_string(),
+            event_type: a.event_type,
+            attempt: a.number,
+            manual: a.manual,
             at: now,
             status_code: out.status,
             duration_ms: out.duration_ms,
@@ -106,6 +104,17 @@ impl Webhooks {
         ts.put_delivery(&d).await?;
         Ok(d)
     }
+}
+
+/// One delivery of one event.
+pub struct Attempt<'a> {
+    pub event_id: &'a str,
+    pub event_type: EventType,
+    /// The exact body to sign and send.
+    pub payload: &'a str,
+    /// 1-based; manual resends count on from the attempt they repeat.
+    pub number: u32,
+    pub manual: bool,
 }
 
 /// `POST /v1/manage/webhook-endpoints`.
@@ -252,8 +261,14 @@ pub async fn send_test(
         data: json!({ "endpoint_id": ep.id, "message": "a test event" }),
     };
     let payload = serde_json::to_string(&event).map_err(Error::internal)?;
-    wh.attempt(ts, &ep, (&event.id, event.kind), &payload, 1, true, now)
-        .await
+    let a = Attempt {
+        event_id: &event.id,
+        event_type: event.kind,
+        payload: &payload,
+        number: 1,
+        manual: true,
+    };
+    wh.attempt(ts, &ep, a, now).await
 }
 
 /// Resend a logged delivery's exact payload now (same event id).
@@ -269,16 +284,14 @@ pub async fn retry_delivery(
         .get_delivery(endpoint, delivery)
         .await?
         .ok_or_else(|| Error::not_found("DELIVERY_NOT_FOUND", "no delivery with that id"))?;
-    wh.attempt(
-        ts,
-        &ep,
-        (&d.event_id, d.event_type),
-        &d.payload,
-        d.attempt + 1,
-        true,
-        now,
-    )
-    .await
+    let a = Attempt {
+        event_id: &d.event_id,
+        event_type: d.event_type,
+        payload: &d.payload,
+        number: d.attempt + 1,
+        manual: true,
+    };
+    wh.attempt(ts, &ep, a, now).await
 }
 
 /// The tenant a stream or queue record names, checked.

@@ -126,3 +126,86 @@ async fn provision_worker_answers_an_sqs_event_with_partial_failures() {
         200
     );
 }
+
+/// `webhook-dispatch` fed `events/dynamodb-stream-audit.json` (a committed
+/// audit item and one that is not in the table) and then
+/// `events/sqs-webhook.json` (the queued delivery and a poison message).
+#[tokio::test]
+async fn webhook_dispatch_answers_stream_and_queue_events() {
+    use crate::webhooks::{endpoint, Receiver};
+    let env = Env::with_webhook_queue().await;
+    let t = env.tenant("evt-wh").await;
+    let (_, lic) = env.license(&t, 1, json!({})).await;
+    let id = lic["id"].as_str().unwrap();
+    let (recv, url) = Receiver::start(&[]).await;
+    endpoint(
+        &env,
+        &t,
+        &url,
+        json!(["license.suspended", "license.cancelled"]),
+    )
+    .await;
+    let r = env
+        .post(
+            &format!("/v1/manage/licenses/{id}/suspend"),
+            &t.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let audit = env.get("/v1/manage/audit-events", &t.admin).await;
+    let suspended = audit
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["code"] == "LICENSE.SUSPENDED");
+    let audit_id = suspended.unwrap()["id"].as_str().unwrap().to_string();
+
+    // The stream batch: one message for the committed change, none for the other.
+    let vars = [
+        ("TENANT_ID", t.id.as_str()),
+        ("AUDIT_ID", audit_id.as_str()),
+        ("LICENSE_ID", id),
+    ];
+    let ev: Value = serde_json::from_str(&event("dynamodb-stream-audit.json", &vars)).unwrap();
+    webhook_dispatch::handler(&env.app, ev).await.unwrap();
+    let queue = env.config.webhook_queue_url.clone().unwrap();
+    let out = env
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let msgs = out.messages.unwrap_or_default();
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    let body = msgs[0].body.clone().unwrap();
+    let handle = msgs[0].receipt_handle.clone().unwrap();
+    let queued: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(queued["event_type"], "license.suspended");
+    assert_eq!(
+        queued["event_id"],
+        format!("evt_{}", audit_id[4..].to_lowercase())
+    );
+
+    // The queue batch: delivered; the poison message is the one failure.
+    let escaped = serde_json::to_string(&body).unwrap();
+    let vars = [
+        ("BODY", &escaped[1..escaped.len() - 1]),
+        ("RECEIPT_HANDLE", handle.as_str()),
+    ];
+    let ev: Value = serde_json::from_str(&event("sqs-webhook.json", &vars)).unwrap();
+    let resp = webhook_dispatch::handler(&env.app, ev).await.unwrap();
+    assert_eq!(
+        resp["batchItemFailures"],
+        json!([{ "itemIdentifier": "9f86d081-884c-4d63-9e2b-dbf4e2f4a3c1" }])
+    );
+    let got = recv.got();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["type"], "license.suspended");
+    assert_eq!(got[0].json()["data"]["object"]["status"], "suspended");
+}

@@ -10,26 +10,26 @@ use std::time::Duration;
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-struct Got {
+pub(crate) struct Got {
     signature: String,
     body: String,
 }
 
 impl Got {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("a JSON body")
     }
 }
 
 /// A loopback HTTP receiver answering from a script (then 200).
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     script: Arc<Mutex<VecDeque<u16>>>,
     got: Arc<Mutex<Vec<Got>>>,
 }
 
 impl Receiver {
-    async fn start(script: &[u16]) -> (Receiver, String) {
+    pub(crate) async fn start(script: &[u16]) -> (Receiver, String) {
         use axum::routing::post;
         let r = Receiver::default();
         r.script.lock().unwrap().extend(script.iter().copied());
@@ -57,7 +57,7 @@ impl Receiver {
         (r, url)
     }
 
-    fn got(&self) -> Vec<Got> {
+    pub(crate) fn got(&self) -> Vec<Got> {
         self.got.lock().unwrap().clone()
     }
 
@@ -74,7 +74,7 @@ impl Receiver {
     }
 }
 
-async fn endpoint(env: &Env, t: &Tenant, url: &str, events: Value) -> (String, String) {
+pub(crate) async fn endpoint(env: &Env, t: &Tenant, url: &str, events: Value) -> (String, String) {
     let r = env
         .post(
             "/v1/manage/webhook-endpoints",
@@ -459,4 +459,75 @@ async fn urls_that_reach_inside_are_refused() {
     // Nothing was created.
     let list = env.get("/v1/manage/webhook-endpoints", &t.admin).await;
     assert_eq!(list.data().as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_three_days_is_disabled_with_an_audit_event() {
+    use shared::domain::webhook::EventType;
+    use shared::webhooks::dispatch::{deliver, Step};
+    use shared::webhooks::outbox::DeliveryMessage;
+    let env = Env::start().await;
+    let t = env.tenant("wh-failing").await;
+    let (recv, url) = Receiver::start(&[500; 8]).await;
+    let (ep, _) = endpoint(&env, &t, &url, json!(["*"])).await;
+    let msg = DeliveryMessage {
+        tenant_id: shared::ids::TenantId::parse(&t.id).unwrap(),
+        endpoint_id: shared::ids::WebhookEndpointId::parse(&ep).unwrap(),
+        event_id: "evt_test".into(),
+        event_type: EventType::LicenseCreated,
+        payload: r#"{"id":"evt_test"}"#.into(),
+    };
+    let (store, wh) = (&env.app.store, env.app.webhooks().unwrap());
+    let t0 = time::OffsetDateTime::now_utc();
+    // First failure: retried after the base backoff; the failure clock starts.
+    assert_eq!(
+        deliver(store, wh, &msg, 1, 60, t0).await.unwrap(),
+        Step::RetryIn(60)
+    );
+    let one = env
+        .get(&format!("/v1/manage/webhook-endpoints/{ep}"), &t.admin)
+        .await;
+    assert!(one.data()["failing_since"].is_string(), "{one:?}");
+    // Still failing just before 3 days: retried, doubling.
+    let almost = t0 + time::Duration::days(3) - time::Duration::minutes(1);
+    assert_eq!(
+        deliver(store, wh, &msg, 2, 60, almost).await.unwrap(),
+        Step::RetryIn(120)
+    );
+    // Past 3 days: disabled, audited, and the message is done with.
+    let past = t0 + time::Duration::days(3) + time::Duration::minutes(1);
+    assert_eq!(
+        deliver(store, wh, &msg, 3, 60, past).await.unwrap(),
+        Step::Done
+    );
+    let off = env
+        .get(&format!("/v1/manage/webhook-endpoints/{ep}"), &t.admin)
+        .await;
+    assert_eq!(off.data()["enabled"], false);
+    assert_eq!(off.data()["disabled_reason"], "failing");
+    // A disabled endpoint is not tried again.
+    assert_eq!(
+        deliver(store, wh, &msg, 4, 60, past).await.unwrap(),
+        Step::Done
+    );
+    assert_eq!(recv.got().len(), 3);
+    let audit = env.get("/v1/manage/audit-events", &t.admin).await;
+    let disabled: Vec<&Value> = audit
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["code"] == "WEBHOOK_ENDPOINT.DISABLED")
+        .collect();
+    assert_eq!(disabled.len(), 1);
+    assert_eq!(disabled[0]["actor"], "webhooks");
+    // Re-enabling clears the failure clock.
+    let on = env
+        .patch(
+            &format!("/v1/manage/webhook-endpoints/{ep}"),
+            &t.admin,
+            json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(on.data()["failing_since"], Value::Null);
 }
