@@ -80,6 +80,10 @@ pub const P_STATUS: &str = "p_status";
 pub const P_PRICES: &str = "p_prices";
 pub const P_PERIOD_END: &str = "p_period_end";
 pub const P_GRACE_START: &str = "p_grace_start";
+pub const P_QUANTITY: &str = "p_quantity";
+pub const CHECKOUT_QUANTITY: &str = "checkout_quantity";
+// Stripe checkout-session records (mode payment).
+pub const SESSION_ID: &str = "session_id";
 
 // Webhook endpoints.
 pub const URL: &str = "url";
