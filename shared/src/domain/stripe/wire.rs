@@ -395,6 +395,18 @@ mod tests {
             Some("Ann.Buyer@Example.com")
         );
 
+        let ev = parse_event(&fixture("checkout.session.completed.payment")).unwrap();
+        let cs: CheckoutSession = serde_json::from_value(ev.data.object).unwrap();
+        assert_eq!(
+            (cs.mode.as_deref(), id_of(&cs.subscription)),
+            (Some("payment"), None)
+        );
+        assert_eq!(quantity_of(cs.line_items.as_ref()), Ok(Some(3)));
+        assert_eq!(
+            priced(cs.line_items.as_ref()),
+            ["price_1PqS1xLkdIwHu7ixPerp3tL1"]
+        );
+
         for name in [
             "customer.subscription.created",
             "customer.subscription.updated",
@@ -416,6 +428,10 @@ mod tests {
                 .object,
         )
         .unwrap();
+        let succeeded = parse_event(&fixture("invoice.payment_succeeded")).unwrap();
+        assert_eq!(succeeded.kind, "invoice.payment_succeeded");
+        let succeeded: Invoice = serde_json::from_value(succeeded.data.object).unwrap();
+        assert_eq!(succeeded.period_end(), paid.period_end());
         assert_eq!(paid.subscription_id(), basil.subscription_id());
         assert!(paid.subscription_id().is_some());
         assert_eq!(paid.period_end(), Some(1726819198));

@@ -145,16 +145,17 @@ impl Cx<'_> {
                 let Some(sub) = self.object::<Subscription>()? else {
                     return self.malformed().await;
                 };
-                let quantity = match sub.quantity() {
-                    Ok(q) => q,
-                    Err(why) => return self.ignored(format!("subscription item {why}")).await,
-                };
                 let change = if self.ev.kind == "customer.subscription.deleted" {
+                    // Cancels whatever its items say.
                     Change {
                         status: Some(LicenseStatus::Cancelled),
                         ..Change::default()
                     }
                 } else {
+                    let quantity = match sub.quantity() {
+                        Ok(q) => q,
+                        Err(why) => return self.ignored(format!("subscription item {why}")).await,
+                    };
                     Change {
                         status: status_of(&sub.status),
                         prices: sub.prices(),
