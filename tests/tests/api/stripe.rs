@@ -1657,6 +1657,39 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
     real["data"]["object"]["status"] = json!("active");
     expect(&env, &t, &real, "applied").await;
     assert_eq!(license(&env, &t, &id2).await["seats"]["limit"], 1);
+
+    // A subscription checkout with its line items expanded: their quantity is
+    // the seats, at once or (kept on the subscription record) when the price
+    // arrives in an event whose item has no quantity.
+    let mut co = checkout("evt_q_10", 1_724_140_802, None);
+    co["data"]["object"]["subscription"] = json!("sub_1PqR9zLkdIwHu7ixLineItem1");
+    co["data"]["object"]["customer_details"]["email"] = json!("eve@example.com");
+    co["data"]["object"]["line_items"] =
+        json!({ "data": [{ "price": { "id": PRO_PRICE }, "quantity": 4 }] });
+    let now = expect(&env, &t, &co, "applied").await;
+    assert_eq!(
+        license(&env, &t, now["license_id"].as_str().unwrap()).await["seats"]["limit"],
+        4
+    );
+    let sub4 = "sub_1PqR9zLkdIwHu7ixLineItem2";
+    let mut co = checkout("evt_q_11", 1_724_140_802, None);
+    co["data"]["object"]["subscription"] = json!(sub4);
+    co["data"]["object"]["customer_details"]["email"] = json!("fay@example.com");
+    co["data"]["object"]["line_items"] = json!({ "data": [{ "quantity": 6 }] });
+    expect(&env, &t, &co, "pending").await;
+    let mut sc = subscription(
+        "customer.subscription.created",
+        "evt_q_12",
+        1_724_140_798,
+        "active",
+        PRO_PRICE,
+    );
+    sc["data"]["object"]["id"] = json!(sub4);
+    let later = expect(&env, &t, &sc, "applied").await;
+    assert_eq!(
+        license(&env, &t, later["license_id"].as_str().unwrap()).await["seats"]["limit"],
+        6
+    );
 }
 
 /// A `mode: payment` checkout for `session`, with expanded line items when `price` is given.
