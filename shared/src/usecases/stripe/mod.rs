@@ -115,7 +115,7 @@ struct CheckoutInfo {
     email: Email,
     policy: Option<PolicyId>,
     prices: Vec<String>,
-    /// The first line item's quantity (line items are present only when expanded).
+    /// The first line-item quantity (line items are present only when expanded).
     quantity: Option<u32>,
     customer: Option<String>,
     at: i64,
