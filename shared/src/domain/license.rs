@@ -40,6 +40,9 @@ pub struct StripeLink {
     pub subscription_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    /// A one-off (`mode: payment`) purchase: the checkout session that paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout_session_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

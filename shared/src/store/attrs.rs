@@ -80,6 +80,10 @@ pub const P_STATUS: &str = "p_status";
 pub const P_PRICES: &str = "p_prices";
 pub const P_PERIOD_END: &str = "p_period_end";
 pub const P_GRACE_START: &str = "p_grace_start";
+pub const P_QUANTITY: &str = "p_quantity";
+pub const CHECKOUT_QUANTITY: &str = "checkout_quantity";
+// Stripe checkout-session records (mode payment).
+pub const SESSION_ID: &str = "session_id";
 
 // Webhook endpoints.
 pub const URL: &str = "url";
@@ -213,6 +217,54 @@ mod tests {
             assert!(
                 cf.iter().any(|f| f == attr),
                 "usage counter has no field {attr}: {cf:?}"
+            );
+        }
+        let sub = crate::domain::stripe::StripeSubscription {
+            subscription_id: "sub_1".into(),
+            license_id: Some(l.id.clone()),
+            customer_id: Some("cus_1".into()),
+            email: Some(l.customer_email.clone()),
+            policy: Some(PolicyId::generate()),
+            checkout_at: Some(1),
+            checkout_quantity: Some(2),
+            p_status: Some(LicenseStatus::Active),
+            p_prices: vec!["price_1".into()],
+            p_period_end: Some(1),
+            p_quantity: Some(3),
+            p_grace_start: Some(1),
+            p_at: Some(1),
+        };
+        let sf = fields(&sub);
+        for attr in [
+            SUBSCRIPTION_ID,
+            LICENSE_ID,
+            CUSTOMER_ID,
+            EMAIL,
+            POLICY,
+            CHECKOUT_AT,
+            CHECKOUT_QUANTITY,
+            P_STATUS,
+            P_PRICES,
+            P_PERIOD_END,
+            P_QUANTITY,
+            P_GRACE_START,
+            P_AT,
+        ] {
+            assert!(
+                sf.iter().any(|f| f == attr),
+                "stripe subscription has no field {attr}: {sf:?}"
+            );
+        }
+        let cs = crate::domain::stripe::StripeCheckout {
+            session_id: "cs_1".into(),
+            license_id: Some(l.id.clone()),
+            customer_id: Some("cus_1".into()),
+        };
+        let csf = fields(&cs);
+        for attr in [SESSION_ID, LICENSE_ID, CUSTOMER_ID] {
+            assert!(
+                csf.iter().any(|f| f == attr),
+                "stripe checkout has no field {attr}: {csf:?}"
             );
         }
     }

@@ -187,12 +187,17 @@ pub fn usage_period_index_pk(t: &TenantId, period_key: &str, shard: u8) -> Strin
     format!("T#{t}#USAGE#{period_key}#{shard:02}")
 }
 
-/// Stripe: processed events, subscription → license, charge → license.
+/// Stripe: processed events, subscription → license, charge → license,
+/// one-off checkout session → license.
 pub fn stripe_event(t: &TenantId, event_id: &str) -> Key {
     k(format!("T#{t}#STRIPE_EVT#{event_id}"), "EVT")
 }
 pub fn stripe_subscription(t: &TenantId, subscription_id: &str) -> Key {
     k(format!("T#{t}#STRIPE_SUB#{subscription_id}"), "SUB")
+}
+/// A one-off (`mode: payment`) checkout session → its license.
+pub fn stripe_checkout(t: &TenantId, session_id: &str) -> Key {
+    k(format!("T#{t}#STRIPE_CS#{session_id}"), "CS")
 }
 pub fn stripe_charge(t: &TenantId, charge_or_intent: &str) -> Key {
     k(format!("T#{t}#STRIPE_CH#{charge_or_intent}"), "CH")
@@ -221,6 +226,7 @@ mod tests {
             stripe_event(&t, "evt_1"),
             stripe_subscription(&t, "sub_1"),
             stripe_charge(&t, "ch_1"),
+            stripe_checkout(&t, "cs_1"),
         ];
         for key in keys {
             assert!(

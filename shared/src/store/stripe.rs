@@ -5,25 +5,37 @@
 //! event whose transaction failed leaves nothing behind. License writes are
 //! conditional on `stripe_event_at <= created` and `status <> cancelled`; the
 //! subscription record's `license_id` (set under `attribute_not_exists`) is
-//! the one-license-per-subscription guard.
+//! the one-license-per-subscription guard; a one-off checkout session's
+//! record (`STRIPE_CS#`) is the same guard for `mode: payment` purchases.
 
 use super::attrs as a;
 use super::licenses::{plan_refusal, AUDIT_ITEM, LICENSE_ITEM};
 use super::write::{get_s, PutIf, Txn, TxnError, Write};
 use super::{keys, TenantStore};
 use crate::clock::rfc3339;
-use crate::domain::stripe::{Hold, StripeCharge, StripeEventRecord, StripeSubscription};
+use crate::domain::stripe::{
+    Hold, StripeCharge, StripeCheckout, StripeEventRecord, StripeSubscription,
+};
 use crate::domain::{AuditEvent, License, LicenseChange, LicenseGuard, LicenseStatus};
 use crate::error::Error;
 use crate::ids::LicenseId;
 use time::OffsetDateTime;
+
+/// What a Stripe-issued license is the one license of: the record whose
+/// `license_id` is set (only if absent) in the issuing transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum IssueLink<'a> {
+    Subscription(&'a str),
+    /// A one-off (`mode: payment`) checkout session.
+    CheckoutSession(&'a str),
+}
 
 #[derive(Debug)]
 pub enum IssueOutcome {
     Issued,
     /// This event was recorded by another delivery.
     Duplicate,
-    /// The subscription got a license from another event meanwhile.
+    /// The subscription (or checkout session) got a license from another event meanwhile.
     Taken,
     PlanLimit(u64),
 }
@@ -71,6 +83,14 @@ impl TenantStore {
             subscription_id,
         ))
         .await
+    }
+
+    pub async fn get_stripe_checkout(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<StripeCheckout>, Error> {
+        self.get_as(&keys::stripe_checkout(self.tenant_id(), session_id))
+            .await
     }
 
     pub async fn get_stripe_charge(
@@ -130,22 +150,33 @@ impl TenantStore {
         }
     }
 
-    /// Issue a subscription's license: the plan counter, the license, the
-    /// subscription's `license_id` (only if it has none), the event record and
-    /// the audit events, in one transaction.
+    /// Issue a subscription's (or one-off checkout session's) license: the
+    /// plan counter, the license, the subscription's (session's) `license_id`
+    /// (only if it has none), the event record and the audit events, in one
+    /// transaction.
     pub async fn stripe_issue(
         &self,
         l: &License,
-        subscription_id: &str,
+        on: IssueLink<'_>,
         customer_id: Option<&str>,
         rec: &StripeEventRecord,
         audit: [&AuditEvent; 2],
         charges: &[StripeCharge],
     ) -> Result<IssueOutcome, Error> {
         let t = self.tenant_id();
-        let mut link = Write::to(keys::stripe_subscription(t, subscription_id));
+        let mut link = match on {
+            IssueLink::Subscription(id) => {
+                let mut w = Write::to(keys::stripe_subscription(t, id));
+                w.set(a::SUBSCRIPTION_ID, id);
+                w
+            }
+            IssueLink::CheckoutSession(id) => {
+                let mut w = Write::to(keys::stripe_checkout(t, id));
+                w.set(a::SESSION_ID, id);
+                w
+            }
+        };
         link.set(a::LICENSE_ID, &l.id)
-            .set(a::SUBSCRIPTION_ID, subscription_id)
             .set(a::UPDATED_AT, &rfc3339(l.created_at))
             .set_some(a::CUSTOMER_ID, customer_id.as_ref())
             .if_absent(a::LICENSE_ID);
@@ -251,10 +282,11 @@ impl TenantStore {
             .set(a::UPDATED_AT, &rfc3339(now))
             .set_some(a::CUSTOMER_ID, h.customer_id.as_ref())
             .if_absent(a::LICENSE_ID);
-        if let Some((email, policy, at)) = &h.checkout {
+        if let Some((email, policy, at, quantity)) = &h.checkout {
             w.set(a::EMAIL, email)
                 .set(a::CHECKOUT_AT, at)
-                .set_some(a::POLICY, policy.as_ref());
+                .set_some(a::POLICY, policy.as_ref())
+                .set_some(a::CHECKOUT_QUANTITY, quantity.as_ref());
         }
         if let Some(st) = &h.state {
             w.set(a::P_AT, &st.at).if_absent_or_at_most(a::P_AT, st.at);
@@ -269,7 +301,8 @@ impl TenantStore {
             if !st.prices.is_empty() {
                 w.set(a::P_PRICES, &st.prices);
             }
-            w.set_some(a::P_PERIOD_END, st.period_end.as_ref());
+            w.set_some(a::P_PERIOD_END, st.period_end.as_ref())
+                .set_some(a::P_QUANTITY, st.quantity.as_ref());
         }
         let mut txn = Txn::new();
         txn.update(SUBSCRIPTION, &w)?;

@@ -132,13 +132,25 @@ fn checkout(id: &str, created: i64, policy: Option<&str>) -> Value {
     ev
 }
 
+/// A subscription event for `price`. Its item carries no quantity (as a
+/// metered price's does not), so the policy's seat limit applies; see
+/// [`with_quantity`] for per-seat subscriptions.
 fn subscription(kind: &str, id: &str, created: i64, status: &str, price: &str) -> Value {
     let mut ev = fixture(kind, id, created);
     let o = &mut ev["data"]["object"];
     o["status"] = json!(status);
     o["items"]["data"][0]["price"]["id"] = json!(price);
     o["items"]["data"][0]["plan"]["id"] = json!(price);
+    o["items"]["data"][0]["quantity"] = Value::Null;
     o["plan"]["id"] = json!(price);
+    o["quantity"] = Value::Null;
+    ev
+}
+
+/// `ev` (a subscription event) with its item's quantity set as Stripe sends it.
+fn with_quantity(mut ev: Value, quantity: Value) -> Value {
+    ev["data"]["object"]["items"]["data"][0]["quantity"] = quantity.clone();
+    ev["data"]["object"]["quantity"] = quantity;
     ev
 }
 
@@ -536,13 +548,16 @@ async fn checkout_issues_exactly_one_license_per_subscription() {
         .unwrap();
     assert_eq!(tenant.licenses_issued, 1);
 
-    // Payment-mode checkouts are not subscriptions: recorded, ignored.
+    // Setup-mode checkouts buy nothing: recorded, ignored.
     let mut one_off = checkout("evt_checkout_3", 1_724_140_950, Some(&basic));
-    one_off["data"]["object"]["mode"] = json!("payment");
+    one_off["data"]["object"]["mode"] = json!("setup");
     one_off["data"]["object"]["subscription"] = Value::Null;
     let r = expect(&env, &t, &one_off, "ignored").await;
     assert!(
-        r["reason"].as_str().unwrap().contains("subscription"),
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("neither subscription nor payment"),
         "{r}"
     );
     assert!(
@@ -1396,4 +1411,684 @@ async fn racing_events_of_one_subscription_issue_one_license_and_the_newest_stat
         l["status"], "suspended",
         "the newest event (unpaid) wins: {l}"
     );
+}
+
+// ------------------------------------------------------------ quantity, one-off purchases
+
+async fn activate(env: &Env, t: &Tenant, key: &str, fingerprint: &str) -> Resp {
+    env.post(
+        "/v1/integration/activations",
+        &t.integration,
+        json!({ "license_key": key, "fingerprint": fingerprint }),
+    )
+    .await
+}
+
+async fn deactivate(env: &Env, t: &Tenant, key: &str, fingerprint: &str) {
+    let r = env
+        .post(
+            "/v1/integration/activations/deactivate",
+            &t.integration,
+            json!({ "license_key": key, "fingerprint": fingerprint }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+fn codes_for(events: &[Value], code: &str, target: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e["code"] == code && e["target_id"] == target)
+        .count()
+}
+
+#[tokio::test]
+async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update() {
+    let env = Env::start().await;
+    let t = env.tenant("quantity").await;
+    connect(&env, &t).await;
+    let (basic, pro) = plans(&env, &t).await;
+
+    // The subscription (pro, quantity 2) first, then the checkout: pro's
+    // entitlements, but 2 seats (the quantity wins over pro's 5).
+    let created = with_quantity(
+        subscription(
+            "customer.subscription.created",
+            "evt_q_1",
+            1_724_140_798,
+            "active",
+            PRO_PRICE,
+        ),
+        json!(2),
+    );
+    expect(&env, &t, &created, "pending").await;
+    let issued = expect(
+        &env,
+        &t,
+        &checkout("evt_q_2", 1_724_140_802, None),
+        "applied",
+    )
+    .await;
+    let id = issued["license_id"].as_str().unwrap().to_string();
+    let l = license(&env, &t, &id).await;
+    assert_eq!(
+        (l["policy"].as_str(), &l["seats"]["limit"]),
+        (Some(pro.as_str()), &json!(2))
+    );
+    let key = l["key"].as_str().unwrap().to_string();
+
+    // Three machines on two seats: 201, 201, 409.
+    let statuses = [
+        activate(&env, &t, &key, "m1").await,
+        activate(&env, &t, &key, "m2").await,
+        activate(&env, &t, &key, "m3").await,
+    ];
+    assert_eq!(
+        statuses.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [201, 201, 409],
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[2].code(), "TOO_MANY_ACTIVATIONS");
+
+    // A quantity change alone (same price, same status) is applied: 5 seats, m3 gets in.
+    let up = with_quantity(
+        subscription(
+            "customer.subscription.updated",
+            "evt_q_3",
+            1_724_200_000,
+            "active",
+            PRO_PRICE,
+        ),
+        json!(5),
+    );
+    expect(&env, &t, &up, "applied").await;
+    assert_eq!(license(&env, &t, &id).await["seats"]["limit"], 5);
+    assert_eq!(activate(&env, &t, &key, "m3").await.status, 201);
+    let events = audit(&env, &t).await;
+    assert_eq!(
+        codes_for(&events, "LICENSE.UPDATED", &id),
+        1,
+        "a seat change writes LICENSE.UPDATED (actor stripe): {events:?}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| e["code"] == "STRIPE.EVENT_APPLIED" && e["data"]["max_activations"] == 5));
+
+    // The same quantity again changes nothing new: no second LICENSE.UPDATED.
+    let same = with_quantity(
+        subscription(
+            "customer.subscription.updated",
+            "evt_q_4",
+            1_724_200_100,
+            "active",
+            PRO_PRICE,
+        ),
+        json!(5),
+    );
+    expect(&env, &t, &same, "applied").await;
+    assert_eq!(codes_for(&audit(&env, &t).await, "LICENSE.UPDATED", &id), 1);
+
+    // Down to 2 with 3 in use: the 3 activations stay, new ones are refused
+    // until fewer than 2 are in use.
+    let down = with_quantity(
+        subscription(
+            "customer.subscription.updated",
+            "evt_q_5",
+            1_724_200_200,
+            "active",
+            PRO_PRICE,
+        ),
+        json!(2),
+    );
+    expect(&env, &t, &down, "applied").await;
+    let l = license(&env, &t, &id).await;
+    assert_eq!(
+        (&l["seats"]["limit"], &l["seats"]["used"]),
+        (&json!(2), &json!(3))
+    );
+    assert_eq!(
+        validate(&env, &t, &key, json!({ "fingerprint": "m1" })).await["code"],
+        "VALID",
+        "existing activations keep working"
+    );
+    assert_eq!(activate(&env, &t, &key, "m4").await.status, 409);
+    deactivate(&env, &t, &key, "m3").await;
+    assert_eq!(
+        activate(&env, &t, &key, "m4").await.status,
+        409,
+        "2 in use of 2"
+    );
+    deactivate(&env, &t, &key, "m2").await;
+    assert_eq!(activate(&env, &t, &key, "m4").await.status, 201);
+
+    // A downgrade to basic's price with quantity 4: basic's entitlements, 4 seats (not basic's 2).
+    let plan = with_quantity(
+        subscription(
+            "customer.subscription.updated",
+            "evt_q_6",
+            1_724_200_300,
+            "active",
+            BASIC_PRICE,
+        ),
+        json!(4),
+    );
+    expect(&env, &t, &plan, "applied").await;
+    let l = license(&env, &t, &id).await;
+    assert_eq!(
+        (l["policy"].as_str(), &l["seats"]["limit"]),
+        (Some(basic.as_str()), &json!(4))
+    );
+
+    // Out-of-bounds or malformed quantities: recorded as ignored, with the reason; nothing moves.
+    for (n, bad) in [
+        json!(0),
+        json!(1_000_001),
+        json!(-3),
+        json!("7"),
+        json!(2.5),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ev = with_quantity(
+            subscription(
+                "customer.subscription.updated",
+                &format!("evt_q_bad_{n}"),
+                1_724_300_000 + n as i64,
+                "past_due",
+                PRO_PRICE,
+            ),
+            bad.clone(),
+        );
+        let r = expect(&env, &t, &ev, "ignored").await;
+        assert!(
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not a whole number from 1 to 1000000"),
+            "{bad}: {r}"
+        );
+    }
+    let l = license(&env, &t, &id).await;
+    assert_eq!(
+        (
+            l["status"].as_str(),
+            l["policy"].as_str(),
+            &l["seats"]["limit"]
+        ),
+        (Some("active"), Some(basic.as_str()), &json!(4))
+    );
+    assert!(store(&env, &t)
+        .get_stripe_event("evt_q_bad_0")
+        .await
+        .unwrap()
+        .is_some_and(|r| r.reason.is_some()));
+
+    // The upper bound itself is accepted.
+    let max = with_quantity(
+        subscription(
+            "customer.subscription.updated",
+            "evt_q_7",
+            1_724_400_000,
+            "active",
+            BASIC_PRICE,
+        ),
+        json!(1_000_000),
+    );
+    expect(&env, &t, &max, "applied").await;
+    assert_eq!(license(&env, &t, &id).await["seats"]["limit"], 1_000_000);
+
+    // Checkout first with a named policy, then the real fixture's item (quantity 1): 1 seat.
+    let sub2 = "sub_1PqR9zLkdIwHu7ixQuantity1";
+    let mut co = checkout("evt_q_8", 1_724_140_802, Some(&pro));
+    co["data"]["object"]["subscription"] = json!(sub2);
+    co["data"]["object"]["customer_details"]["email"] = json!("dee@example.com");
+    let id2 = expect(&env, &t, &co, "applied").await["license_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        license(&env, &t, &id2).await["seats"]["limit"],
+        5,
+        "the policy's seats until an item's quantity is seen"
+    );
+    let mut real = fixture("customer.subscription.created", "evt_q_9", 1_724_140_803);
+    real["data"]["object"]["id"] = json!(sub2);
+    real["data"]["object"]["status"] = json!("active");
+    expect(&env, &t, &real, "applied").await;
+    assert_eq!(license(&env, &t, &id2).await["seats"]["limit"], 1);
+
+    // A subscription checkout with its line items expanded: their quantity is
+    // the seats, at once or (kept on the subscription record) when the price
+    // arrives in an event whose item has no quantity.
+    let mut co = checkout("evt_q_10", 1_724_140_802, None);
+    co["data"]["object"]["subscription"] = json!("sub_1PqR9zLkdIwHu7ixLineItem1");
+    co["data"]["object"]["customer_details"]["email"] = json!("eve@example.com");
+    co["data"]["object"]["line_items"] =
+        json!({ "data": [{ "price": { "id": PRO_PRICE }, "quantity": 4 }] });
+    let now = expect(&env, &t, &co, "applied").await;
+    assert_eq!(
+        license(&env, &t, now["license_id"].as_str().unwrap()).await["seats"]["limit"],
+        4
+    );
+    let sub4 = "sub_1PqR9zLkdIwHu7ixLineItem2";
+    let mut co = checkout("evt_q_11", 1_724_140_802, None);
+    co["data"]["object"]["subscription"] = json!(sub4);
+    co["data"]["object"]["customer_details"]["email"] = json!("fay@example.com");
+    co["data"]["object"]["line_items"] = json!({ "data": [{ "quantity": 6 }] });
+    expect(&env, &t, &co, "pending").await;
+    let mut sc = subscription(
+        "customer.subscription.created",
+        "evt_q_12",
+        1_724_140_798,
+        "active",
+        PRO_PRICE,
+    );
+    sc["data"]["object"]["id"] = json!(sub4);
+    let later = expect(&env, &t, &sc, "applied").await;
+    assert_eq!(
+        license(&env, &t, later["license_id"].as_str().unwrap()).await["seats"]["limit"],
+        6
+    );
+}
+
+/// A `mode: payment` checkout for `session`, with expanded line items when `price` is given.
+fn one_off(id: &str, created: i64, session: &str, price: Option<&str>, quantity: Value) -> Value {
+    let mut ev = fixture("checkout.session.completed.payment", id, created);
+    let o = &mut ev["data"]["object"];
+    o["id"] = json!(session);
+    match price {
+        Some(p) => {
+            o["line_items"]["data"][0]["price"]["id"] = json!(p);
+            o["line_items"]["data"][0]["quantity"] = quantity;
+        }
+        None => o["line_items"] = Value::Null,
+    }
+    ev
+}
+
+const PERPETUAL_PRICE: &str = "price_1PqS1xLkdIwHu7ixPerp3tL1";
+const CAM: &str = "cam.buyer@example.com";
+
+/// A policy sold once at `PERPETUAL_PRICE` (a 30-day duration, 1 seat).
+async fn perpetual_plan(env: &Env, t: &Tenant) -> String {
+    let body = json!({ "product": "studio", "name": "Perpetual", "max_activations": 1,
+                       "duration_days": 30, "entitlements": { "export-4k": { "type": "boolean" } },
+                       "stripe_price_ids": [PERPETUAL_PRICE] });
+    let p = env.post("/v1/manage/policies", &t.admin, body).await;
+    assert_eq!(p.status, 201, "{p:?}");
+    p.data()["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_one_off_checkout_issues_a_perpetual_license_once_per_session() {
+    let env = Env::start().await;
+    let t = env.tenant("oneoff").await;
+    connect(&env, &t).await;
+    let (basic, _) = plans(&env, &t).await;
+    let perpetual = perpetual_plan(&env, &t).await;
+
+    // The fixture as is: the line item's price names the policy; quantity 3 is the seats.
+    let ev = fixture(
+        "checkout.session.completed.payment",
+        "evt_oo_1",
+        1_724_150_000,
+    );
+    let session = ev["data"]["object"]["id"].as_str().unwrap().to_string();
+    let r = expect(&env, &t, &ev, "applied").await;
+    let id = r["license_id"].as_str().unwrap().to_string();
+    let l = license(&env, &t, &id).await;
+    assert_eq!(
+        (
+            l["policy"].as_str(),
+            l["status"].as_str(),
+            l["customer_email"].as_str(),
+            &l["expires_at"],
+            &l["seats"]["limit"]
+        ),
+        (
+            Some(perpetual.as_str()),
+            Some("active"),
+            Some(CAM),
+            &Value::Null,
+            &json!(3)
+        ),
+        "perpetual despite the policy's 30 days: {l}"
+    );
+    let key = l["key"].as_str().unwrap().to_string();
+    assert_eq!(validate(&env, &t, &key, json!({})).await["code"], "VALID");
+    let events = audit(&env, &t).await;
+    let created: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["code"] == "LICENSE.CREATED" && e["target_id"] == id.as_str())
+        .collect();
+    assert_eq!(created.len(), 1, "{events:?}");
+    assert_eq!(created[0]["actor"], "stripe");
+    assert_eq!(
+        created[0]["data"]["stripe_checkout_session_id"],
+        session.as_str()
+    );
+    assert_eq!(codes_for(&events, "STRIPE.EVENT_APPLIED", &id), 1);
+    let link = store(&env, &t)
+        .get_stripe_checkout(&session)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        link.license_id.as_ref().map(|l| l.as_str()),
+        Some(id.as_str())
+    );
+
+    // The same event again: duplicate; another event for the same session: ignored, same license.
+    assert_eq!(
+        expect(&env, &t, &ev, "duplicate").await["license_id"],
+        id.as_str()
+    );
+    let other = expect(
+        &env,
+        &t,
+        &one_off(
+            "evt_oo_2",
+            1_724_150_100,
+            &session,
+            Some(PERPETUAL_PRICE),
+            json!(3),
+        ),
+        "ignored",
+    )
+    .await;
+    assert_eq!(other["license_id"], id.as_str());
+    assert!(other["reason"]
+        .as_str()
+        .unwrap()
+        .contains("already has a license"));
+    assert_eq!(licenses_of(&env, &t, CAM).await.len(), 1);
+
+    // metadata.policy on the session wins over the price; no quantity: the policy's seats.
+    let mut named = one_off(
+        "evt_oo_3",
+        1_724_150_200,
+        "cs_test_named01",
+        None,
+        Value::Null,
+    );
+    named["data"]["object"]["metadata"] = json!({ "policy": basic });
+    let l = license(
+        &env,
+        &t,
+        expect(&env, &t, &named, "applied").await["license_id"]
+            .as_str()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (l["policy"].as_str(), &l["seats"]["limit"], &l["expires_at"]),
+        (Some(basic.as_str()), &json!(2), &Value::Null)
+    );
+
+    // An expanded price's metadata.policy names the policy.
+    let mut by_meta = one_off(
+        "evt_oo_4",
+        1_724_150_300,
+        "cs_test_pricemeta01",
+        Some("price_1PqS9xLkdIwHu7ixUnlisted"),
+        json!(1),
+    );
+    by_meta["data"]["object"]["line_items"]["data"][0]["price"]["metadata"] =
+        json!({ "policy": basic });
+    let l = license(
+        &env,
+        &t,
+        expect(&env, &t, &by_meta, "applied").await["license_id"]
+            .as_str()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (l["policy"].as_str(), &l["seats"]["limit"]),
+        (Some(basic.as_str()), &json!(1))
+    );
+
+    // What cannot issue is recorded as ignored, with the reason.
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            one_off("evt_oo_5", 1, "cs_test_nopolicy01", None, Value::Null),
+            "names no policy",
+        ),
+        (
+            one_off(
+                "evt_oo_6",
+                1,
+                "cs_test_unlisted01",
+                Some("price_1PqS9xLkdIwHu7ixUnlisted"),
+                json!(1),
+            ),
+            "no policy lists price price_1PqS9xLkdIwHu7ixUnlisted",
+        ),
+        (
+            {
+                let mut e = one_off("evt_oo_7", 1, "cs_test_noemail01", None, Value::Null);
+                e["data"]["object"]["metadata"] = json!({ "policy": basic });
+                e["data"]["object"]["customer_details"]["email"] = Value::Null;
+                e
+            },
+            "no usable customer e-mail",
+        ),
+        (
+            {
+                let mut e = one_off("evt_oo_8", 1, "cs_test_ghost01", None, Value::Null);
+                e["data"]["object"]["metadata"] =
+                    json!({ "policy": "pol_01j5xk3v2m8n4p6q7r9s0t1u2v" });
+                e
+            },
+            "names no policy of this tenant",
+        ),
+        (
+            one_off(
+                "evt_oo_9",
+                1,
+                "cs_test_badqty01",
+                Some(PERPETUAL_PRICE),
+                json!(0),
+            ),
+            "not a whole number from 1 to 1000000",
+        ),
+        (
+            one_off("evt_oo_10", 1, "cs#bad", Some(PERPETUAL_PRICE), json!(1)),
+            "session id is not well-formed",
+        ),
+    ];
+    for (ev, why) in cases {
+        let r = expect(&env, &t, &ev, "ignored").await;
+        assert!(r["reason"].as_str().unwrap().contains(why), "{why}: {r}");
+        assert!(r["license_id"].is_null(), "{r}");
+    }
+    let tenant = env
+        .app
+        .store
+        .get_tenant(&TenantId::parse(t.id.as_str()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tenant.licenses_issued, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deliveries_of_one_off_checkouts_issue_one_license_per_session() {
+    let env = Env::start().await;
+    let t = env.tenant("oneoffherd").await;
+    connect(&env, &t).await;
+    plans(&env, &t).await;
+    perpetual_plan(&env, &t).await;
+
+    let outcomes = |rs: &[Resp]| -> Vec<String> {
+        assert!(rs.iter().all(|r| r.status == 200), "{rs:?}");
+        rs.iter()
+            .map(|r| r.data()["outcome"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let count = |os: &[String], o: &str| os.iter().filter(|x| *x == o).count();
+    let license_ids = |rs: &[Resp]| -> std::collections::HashSet<String> {
+        rs.iter()
+            .map(|r| r.data()["license_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // Ten deliveries of one event at once: one applied, nine duplicates.
+    let ev = one_off(
+        "evt_ooh_1",
+        1_724_150_000,
+        "cs_test_herd_a",
+        Some(PERPETUAL_PRICE),
+        json!(2),
+    );
+    let rs = futures::future::join_all((0..10).map(|_| deliver(&env, &t, &ev))).await;
+    let os = outcomes(&rs);
+    assert_eq!(
+        (count(&os, "applied"), count(&os, "duplicate")),
+        (1, 9),
+        "{os:?}"
+    );
+    assert_eq!(
+        license_ids(&rs).len(),
+        1,
+        "every answer names the one license"
+    );
+
+    // Ten deliveries of two event ids for one session, interleaved: still one license.
+    let evs = [
+        one_off(
+            "evt_ooh_2",
+            1_724_150_010,
+            "cs_test_herd_b",
+            Some(PERPETUAL_PRICE),
+            json!(2),
+        ),
+        one_off(
+            "evt_ooh_3",
+            1_724_150_011,
+            "cs_test_herd_b",
+            Some(PERPETUAL_PRICE),
+            json!(2),
+        ),
+    ];
+    let rs = futures::future::join_all((0..10).map(|i| deliver(&env, &t, &evs[i % 2]))).await;
+    let os = outcomes(&rs);
+    assert_eq!(
+        (
+            count(&os, "applied"),
+            count(&os, "ignored"),
+            count(&os, "duplicate")
+        ),
+        (1, 1, 8),
+        "{os:?}"
+    );
+    assert_eq!(license_ids(&rs).len(), 1, "{rs:?}");
+
+    assert_eq!(licenses_of(&env, &t, CAM).await.len(), 2, "one per session");
+    let tenant = env
+        .app
+        .store
+        .get_tenant(&TenantId::parse(t.id.as_str()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tenant.licenses_issued, 2);
+    let events = audit(&env, &t).await;
+    let created = events
+        .iter()
+        .filter(|e| e["code"] == "LICENSE.CREATED")
+        .count();
+    assert_eq!(created, 2, "{events:?}");
+}
+
+#[tokio::test]
+async fn invoice_payment_succeeded_renews_and_reinstates_like_invoice_paid() {
+    let start = datetime!(2026-05-10 08:00 UTC);
+    let env = Env::with_clock(start).await;
+    let t = env.tenant("succeeded").await;
+    connect(&env, &t).await;
+    let (basic, _) = plans(&env, &t).await;
+    let base = start.unix_timestamp();
+    let id = expect(
+        &env,
+        &t,
+        &checkout("evt_ps_1", base - 10, Some(&basic)),
+        "applied",
+    )
+    .await["license_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The fixture, as Stripe sends it: expires at the paid period's end.
+    let succeeded = |id: &str, created: i64, period_end: i64, charge: &str| {
+        let mut ev = invoice_paid(id, created, period_end, charge, INTENT);
+        ev["type"] = json!("invoice.payment_succeeded");
+        ev
+    };
+    let period_end = base + 30 * 86_400;
+    let first = succeeded("evt_ps_2", base - 5, period_end, CHARGE);
+    assert_eq!(
+        fixture("invoice.payment_succeeded", "x", 0)["type"],
+        "invoice.payment_succeeded"
+    );
+    expect(&env, &t, &first, "applied").await;
+    assert_eq!(
+        license(&env, &t, &id).await["expires_at"],
+        "2026-06-09T08:00:00.000Z"
+    );
+
+    // A failure, then payment_succeeded: active again, renewed, grace gone.
+    expect(
+        &env,
+        &t,
+        &fixture("invoice.payment_failed", "evt_ps_3", base),
+        "applied",
+    )
+    .await;
+    assert_eq!(license(&env, &t, &id).await["status"], "past_due");
+    let renewal = succeeded(
+        "evt_ps_4",
+        base + 60,
+        period_end + 30 * 86_400,
+        "ch_3PqRsuccLkdIwHu7ix0002",
+    );
+    expect(&env, &t, &renewal, "applied").await;
+    let l = license(&env, &t, &id).await;
+    assert_eq!(
+        (
+            l["status"].as_str(),
+            l["expires_at"].as_str(),
+            l["grace_until"].as_str()
+        ),
+        (Some("active"), Some("2026-07-09T08:00:00.000Z"), None)
+    );
+    let events = audit(&env, &t).await;
+    assert_eq!(codes_for(&events, "LICENSE.RESUMED", &id), 1, "{events:?}");
+    assert_eq!(codes_for(&events, "LICENSE.RENEWED", &id), 1, "{events:?}");
+
+    // Its charge is remembered, as with invoice.paid: a full refund of it suspends the license.
+    let mut refund = fixture("charge.refunded", "evt_ps_5", base + 120);
+    refund["data"]["object"]["id"] = json!("ch_3PqRsuccLkdIwHu7ix0002");
+    refund["data"]["object"]["payment_intent"] = Value::Null;
+    expect(&env, &t, &refund, "applied").await;
+    assert_eq!(license(&env, &t, &id).await["status"], "suspended");
+
+    // Stripe sends invoice.paid for the same invoice too: same effect, no second renewal.
+    let mut twin = invoice_paid(
+        "evt_ps_6",
+        base + 180,
+        period_end + 30 * 86_400,
+        "ch_3PqRsuccLkdIwHu7ix0002",
+        INTENT,
+    );
+    twin["type"] = json!("invoice.paid");
+    expect(&env, &t, &twin, "applied").await;
+    let l = license(&env, &t, &id).await;
+    assert_eq!(
+        (l["status"].as_str(), l["expires_at"].as_str()),
+        (Some("active"), Some("2026-07-09T08:00:00.000Z"))
+    );
+    assert_eq!(codes_for(&audit(&env, &t).await, "LICENSE.RENEWED", &id), 1);
 }

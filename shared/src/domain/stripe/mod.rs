@@ -96,6 +96,8 @@ pub struct PendingState {
     pub status: Option<LicenseStatus>,
     pub prices: Vec<String>,
     pub period_end: Option<i64>,
+    /// The subscription item's quantity: the license's seats.
+    pub quantity: Option<u32>,
     /// When it became past due (grace runs from here).
     pub grace_start: Option<i64>,
     /// `created` of the newest event folded in.
@@ -117,12 +119,17 @@ pub struct StripeSubscription {
     pub policy: Option<PolicyId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkout_at: Option<i64>,
+    /// The checkout's line-item quantity (when its line items were expanded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout_quantity: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_status: Option<LicenseStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub p_prices: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_period_end: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_quantity: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_grace_start: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,10 +144,23 @@ impl StripeSubscription {
             status: self.p_status,
             prices: self.p_prices.clone(),
             period_end: self.p_period_end,
+            quantity: self.p_quantity,
             grace_start: self.p_grace_start,
             at,
         })
     }
+}
+
+/// A one-off (`mode: payment`) checkout session and the license it issued:
+/// `license_id` is set only if absent, in the issuing transaction, so a
+/// session issues at most one license however many events name it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StripeCheckout {
+    pub session_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_id: Option<LicenseId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
 }
 
 /// Which subscription a charge (or payment intent) paid an invoice of.
@@ -156,8 +176,8 @@ pub struct StripeCharge {
 #[derive(Debug, Clone, Default)]
 pub struct Hold {
     pub customer_id: Option<String>,
-    /// From the checkout: e-mail, named policy, `created`.
-    pub checkout: Option<(Email, Option<PolicyId>, i64)>,
+    /// From the checkout: e-mail, named policy, `created`, line-item quantity.
+    pub checkout: Option<(Email, Option<PolicyId>, i64, Option<u32>)>,
     /// From a subscription, invoice or charge event.
     pub state: Option<PendingState>,
 }
@@ -170,11 +190,16 @@ pub struct Change {
     pub prices: Vec<String>,
     /// The end of a paid period: the new `expires_at`.
     pub period_end: Option<i64>,
+    /// The subscription item's quantity: the license's seats (wins over the policy's).
+    pub quantity: Option<u32>,
 }
 
 impl Change {
     pub fn is_empty(&self) -> bool {
-        self.status.is_none() && self.prices.is_empty() && self.period_end.is_none()
+        self.status.is_none()
+            && self.prices.is_empty()
+            && self.period_end.is_none()
+            && self.quantity.is_none()
     }
 }
 
@@ -219,6 +244,7 @@ impl PendingState {
                 newer.prices
             },
             period_end: newer.period_end.or(self.period_end),
+            quantity: newer.quantity.or(self.quantity),
             grace_start,
             at: self.at.max(newer.at),
         }

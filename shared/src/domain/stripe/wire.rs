@@ -27,13 +27,28 @@ pub struct EventData {
 #[serde(untagged)]
 pub enum Expandable {
     Id(String),
-    Object { id: String },
+    Object {
+        id: String,
+        /// An expanded object's `metadata` (a price's names its policy).
+        #[serde(default)]
+        metadata: Option<Map<String, Value>>,
+    },
 }
 
 impl Expandable {
     pub fn id(&self) -> &str {
         match self {
-            Expandable::Id(s) | Expandable::Object { id: s } => s,
+            Expandable::Id(s) | Expandable::Object { id: s, .. } => s,
+        }
+    }
+
+    /// `metadata.<key>` of an expanded object, when a non-empty string.
+    pub fn metadata_str(&self, key: &str) -> Option<&str> {
+        match self {
+            Expandable::Object {
+                metadata: Some(m), ..
+            } => m.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()),
+            _ => None,
         }
     }
 }
@@ -74,13 +89,48 @@ pub struct CustomerDetails {
     pub email: Option<String>,
 }
 
-/// A subscription item or checkout line item: what it costs.
+/// A subscription item or checkout line item: what it costs, and how many.
 #[derive(Debug, Deserialize)]
 pub struct PricedItem {
     #[serde(default)]
     pub price: Option<Expandable>,
     #[serde(default)]
     pub plan: Option<Expandable>,
+    /// Kept raw: a value out of bounds is a reason to ignore the event, not
+    /// a shape error (`null` for metered prices).
+    #[serde(default)]
+    pub quantity: Option<Value>,
+}
+
+/// The bounds of a quantity that sets a license's seats (the policies' seat bound).
+pub const MAX_QUANTITY: u64 = crate::domain::catalog::bounds::MAX_ACTIVATIONS as u64;
+
+impl PricedItem {
+    /// The item's `quantity`: `Ok(None)` when absent or `null`; an `Err`
+    /// with the reason when it is not a whole number from 1 to [`MAX_QUANTITY`].
+    pub fn quantity(&self) -> Result<Option<u32>, String> {
+        match &self.quantity {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .filter(|q| (1..=MAX_QUANTITY).contains(q))
+                .and_then(|q| u32::try_from(q).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    format!("quantity {v} is not a whole number from 1 to {MAX_QUANTITY}")
+                }),
+        }
+    }
+}
+
+/// The seats a list of items buys: the quantity of the first item that has one.
+pub fn quantity_of(items: Option<&List<PricedItem>>) -> Result<Option<u32>, String> {
+    for item in items.map(|l| l.data.as_slice()).unwrap_or_default() {
+        if let Some(q) = item.quantity()? {
+            return Ok(Some(q));
+        }
+    }
+    Ok(None)
 }
 
 #[derive(Debug, Deserialize)]
@@ -258,6 +308,11 @@ impl Subscription {
     pub fn prices(&self) -> Vec<String> {
         priced(self.items.as_ref())
     }
+
+    /// The seats it buys (see [`quantity_of`]).
+    pub fn quantity(&self) -> Result<Option<u32>, String> {
+        quantity_of(self.items.as_ref())
+    }
 }
 
 pub fn priced(items: Option<&List<PricedItem>>) -> Vec<String> {
@@ -340,6 +395,18 @@ mod tests {
             Some("Ann.Buyer@Example.com")
         );
 
+        let ev = parse_event(&fixture("checkout.session.completed.payment")).unwrap();
+        let cs: CheckoutSession = serde_json::from_value(ev.data.object).unwrap();
+        assert_eq!(
+            (cs.mode.as_deref(), id_of(&cs.subscription)),
+            (Some("payment"), None)
+        );
+        assert_eq!(quantity_of(cs.line_items.as_ref()), Ok(Some(3)));
+        assert_eq!(
+            priced(cs.line_items.as_ref()),
+            ["price_1PqS1xLkdIwHu7ixPerp3tL1"]
+        );
+
         for name in [
             "customer.subscription.created",
             "customer.subscription.updated",
@@ -361,6 +428,10 @@ mod tests {
                 .object,
         )
         .unwrap();
+        let succeeded = parse_event(&fixture("invoice.payment_succeeded")).unwrap();
+        assert_eq!(succeeded.kind, "invoice.payment_succeeded");
+        let succeeded: Invoice = serde_json::from_value(succeeded.data.object).unwrap();
+        assert_eq!(succeeded.period_end(), paid.period_end());
         assert_eq!(paid.subscription_id(), basil.subscription_id());
         assert!(paid.subscription_id().is_some());
         assert_eq!(paid.period_end(), Some(1726819198));
@@ -429,6 +500,63 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn quantities_are_bounded_and_the_first_item_with_one_counts() {
+        let items = |v: Value| -> List<PricedItem> {
+            serde_json::from_value(serde_json::json!({ "data": v })).unwrap()
+        };
+        let q = |v: Value| quantity_of(Some(&items(v)));
+        assert_eq!(q(serde_json::json!([])), Ok(None));
+        assert_eq!(q(serde_json::json!([{ "quantity": null }])), Ok(None));
+        assert_eq!(
+            q(serde_json::json!([{ "quantity": null }, { "quantity": 3 }])),
+            Ok(Some(3))
+        );
+        assert_eq!(
+            q(serde_json::json!([{ "quantity": 1_000_000 }])),
+            Ok(Some(1_000_000))
+        );
+        for bad in [
+            serde_json::json!(0),
+            serde_json::json!(-1),
+            serde_json::json!(1_000_001),
+            serde_json::json!(2.5),
+            serde_json::json!("2"),
+            serde_json::json!(u64::MAX),
+        ] {
+            let r = q(serde_json::json!([{ "quantity": bad }]));
+            assert!(
+                r.as_ref().is_err_and(|e| e.contains("1 to 1000000")),
+                "{bad}: {r:?}"
+            );
+        }
+        assert!(q(serde_json::json!([{ "quantity": 0 }, { "quantity": 2 }])).is_err());
+        let sub: Subscription = serde_json::from_value(
+            parse_event(&fixture("customer.subscription.created"))
+                .unwrap()
+                .data
+                .object,
+        )
+        .unwrap();
+        assert_eq!(sub.quantity(), Ok(Some(1)));
+    }
+
+    #[test]
+    fn an_expanded_price_names_its_policy_in_metadata() {
+        let item: PricedItem = serde_json::from_value(serde_json::json!({
+            "price": { "id": "price_1", "metadata": { "policy": "pol_x" } }, "quantity": 2
+        }))
+        .unwrap();
+        let price = item.price.as_ref().unwrap();
+        assert_eq!(price.id(), "price_1");
+        assert_eq!(price.metadata_str("policy"), Some("pol_x"));
+        assert_eq!(price.metadata_str("other"), None);
+        assert_eq!(
+            Expandable::Id("price_1".into()).metadata_str("policy"),
+            None
+        );
     }
 
     #[test]

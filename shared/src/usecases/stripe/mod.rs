@@ -8,6 +8,9 @@
 //!   record and Stripe's retry still works.
 //! - One license per Stripe subscription: the subscription record's
 //!   `license_id`, set under `attribute_not_exists`, in the issuing transaction.
+//!   One-off purchases (`mode: payment` checkouts) get a perpetual license,
+//!   one per checkout session, guarded the same way by the session's record.
+//! - Seats follow the subscription item's `quantity` when it has one.
 //! - Order-proof: every license write is conditional on the license's
 //!   `stripe_event_at` not being newer than the event and on the license not
 //!   being cancelled.
@@ -20,7 +23,7 @@ pub mod secret;
 use crate::cache::Policies;
 use crate::clock::{add_days, rfc3339};
 use crate::domain::stripe::wire::{
-    id_of, priced, Charge, CheckoutSession, Dispute, Invoice, Subscription,
+    id_of, priced, quantity_of, Charge, CheckoutSession, Dispute, Invoice, Subscription,
 };
 use crate::domain::stripe::{
     parse_event, status_of, stripe_id_ok, verify_signature, Change, Event, Hold, Outcome,
@@ -32,7 +35,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::ids::{Email, LicenseId, PolicyId, TenantId};
-use crate::store::stripe::{ApplyOutcome, HoldOutcome, IssueOutcome};
+use crate::store::stripe::{ApplyOutcome, HoldOutcome, IssueLink, IssueOutcome};
 use crate::store::{Store, TenantStore};
 use secret::WebhookSecrets;
 use serde_json::{json, Map, Value};
@@ -112,6 +115,8 @@ struct CheckoutInfo {
     email: Email,
     policy: Option<PolicyId>,
     prices: Vec<String>,
+    /// The first line-item quantity (line items are present only when expanded).
+    quantity: Option<u32>,
     customer: Option<String>,
     at: i64,
 }
@@ -141,21 +146,28 @@ impl Cx<'_> {
                     return self.malformed().await;
                 };
                 let change = if self.ev.kind == "customer.subscription.deleted" {
+                    // Cancels whatever its items say.
                     Change {
                         status: Some(LicenseStatus::Cancelled),
                         ..Change::default()
                     }
                 } else {
+                    let quantity = match sub.quantity() {
+                        Ok(q) => q,
+                        Err(why) => return self.ignored(format!("subscription item {why}")).await,
+                    };
                     Change {
                         status: status_of(&sub.status),
                         prices: sub.prices(),
                         period_end: None,
+                        quantity,
                     }
                 };
                 self.for_subscription(&sub.id, change, id_of(&sub.customer), &[])
                     .await
             }
-            "invoice.paid" | "invoice.payment_failed" => {
+            // `invoice.payment_succeeded` is Stripe's older twin of `invoice.paid`.
+            "invoice.paid" | "invoice.payment_succeeded" | "invoice.payment_failed" => {
                 let Some(inv) = self.object::<Invoice>()? else {
                     return self.malformed().await;
                 };
@@ -169,7 +181,7 @@ impl Cx<'_> {
                         )
                         .await;
                 };
-                let (change, extra) = if self.ev.kind == "invoice.paid" {
+                let (change, extra) = if self.ev.kind != "invoice.payment_failed" {
                     // Remember which charge paid it: refunds and disputes name only the charge.
                     let charges: Vec<StripeCharge> = inv
                         .payment_refs()
@@ -184,8 +196,8 @@ impl Cx<'_> {
                     (
                         Change {
                             status: Some(LicenseStatus::Active),
-                            prices: vec![],
                             period_end: inv.period_end(),
+                            ..Change::default()
                         },
                         charges,
                     )
@@ -240,6 +252,11 @@ impl Cx<'_> {
     /// `data.object` as `T`; `None` when it has another shape (a permanent failure).
     fn object<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>, Error> {
         Ok(serde_json::from_value(self.ev.data.object.clone()).ok())
+    }
+
+    /// Record the event as ignored, for `why`.
+    async fn ignored(&self, why: String) -> Result<Receipt, Error> {
+        self.finish(Outcome::Ignored, Some(why), None, &[]).await
     }
 
     async fn malformed(&self) -> Result<Receipt, Error> {
@@ -348,28 +365,34 @@ impl Cx<'_> {
             return self.malformed().await;
         };
         let ignore = |why: &str| Some(why.to_string());
-        if cs.mode.as_deref() != Some("subscription") {
-            return self
-                .finish(
-                    Outcome::Ignored,
-                    ignore("the checkout session is not in subscription mode"),
-                    None,
-                    &[],
-                )
-                .await;
-        }
-        let Some(sub_id) = id_of(&cs.subscription)
-            .filter(|s| stripe_id_ok(s))
-            .map(str::to_string)
-        else {
-            return self
-                .finish(
-                    Outcome::Ignored,
-                    ignore("the checkout session names no subscription"),
-                    None,
-                    &[],
-                )
-                .await;
+        let payment = match cs.mode.as_deref() {
+            Some("subscription") => false,
+            Some("payment") => true,
+            _ => {
+                let why = "the checkout session is in neither subscription nor payment mode";
+                return self.ignored(why.into()).await;
+            }
+        };
+        let sub_id = if payment {
+            if !stripe_id_ok(&cs.id) {
+                let why = "the checkout session id is not well-formed";
+                return self.ignored(why.into()).await;
+            }
+            None
+        } else {
+            match id_of(&cs.subscription).filter(|s| stripe_id_ok(s)) {
+                Some(s) => Some(s.to_string()),
+                None => {
+                    return self
+                        .finish(
+                            Outcome::Ignored,
+                            ignore("the checkout session names no subscription"),
+                            None,
+                            &[],
+                        )
+                        .await
+                }
+            }
         };
         let email = cs
             .customer_details
@@ -408,12 +431,20 @@ impl Cx<'_> {
                 }
             },
         };
+        let quantity = match quantity_of(cs.line_items.as_ref()) {
+            Ok(q) => q,
+            Err(why) => return self.ignored(format!("line item {why}")).await,
+        };
         let info = CheckoutInfo {
             email,
             policy,
             prices: priced(cs.line_items.as_ref()),
+            quantity,
             customer: id_of(&cs.customer).map(str::to_string),
             at: self.ev.created,
+        };
+        let Some(sub_id) = sub_id else {
+            return self.purchase(&cs, info).await;
         };
         for _ in 0..ATTEMPTS {
             let sub = self.ts.get_stripe_subscription(&sub_id).await?;
@@ -436,7 +467,12 @@ impl Cx<'_> {
             // (or follows a fixed policy) issues the license.
             let hold = Hold {
                 customer_id: info.customer.clone(),
-                checkout: Some((info.email.clone(), info.policy.clone(), info.at)),
+                checkout: Some((
+                    info.email.clone(),
+                    info.policy.clone(),
+                    info.at,
+                    info.quantity,
+                )),
                 state: None,
             };
             match self.hold(&sub_id, &hold, outcome, reason, &[]).await? {
@@ -446,6 +482,142 @@ impl Cx<'_> {
         }
         Err(Error::Unavailable(
             "the subscription kept changing; retry".into(),
+        ))
+    }
+
+    /// A one-off purchase (`mode: payment`): a perpetual license for the
+    /// session, issued at most once however many events (or deliveries) name
+    /// it. The policy: `metadata.policy`, else the first line item's price
+    /// (its `metadata.policy`, else the policy listing it). Nothing follows a
+    /// one-off checkout, so what is missing now is a refusal, not pending.
+    async fn purchase(&self, cs: &CheckoutSession, info: CheckoutInfo) -> Result<Receipt, Error> {
+        let session = cs.id.as_str();
+        let first_price = cs
+            .line_items
+            .as_ref()
+            .and_then(|l| l.data.first())
+            .and_then(|i| i.price.as_ref().or(i.plan.as_ref()));
+        let named = match (
+            &info.policy,
+            first_price.and_then(|p| p.metadata_str("policy")),
+        ) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(p)) => match PolicyId::parse(p) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    let why = format!("the price's metadata.policy '{p}' is not a policy id");
+                    return self.ignored(why).await;
+                }
+            },
+            (None, None) => None,
+        };
+        let policy: Arc<Policy> = match (named, first_price.map(|p| p.id())) {
+            (Some(id), _) => match self.policies.get(self.ts, &id).await? {
+                Some(p) => p,
+                None => {
+                    let why = format!("metadata.policy names no policy of this tenant ({id})");
+                    return self.ignored(why).await;
+                }
+            },
+            (None, Some(price)) if stripe_id_ok(price) => {
+                match self.policy_for_prices(&[price.to_string()]).await? {
+                    Some(p) => p,
+                    None => {
+                        let why = format!("no policy lists price {price} in its stripe_price_ids");
+                        return self.ignored(why).await;
+                    }
+                }
+            }
+            (None, _) => {
+                let why = "the one-off checkout names no policy: set metadata.policy on the \
+                           checkout session (webhooks carry no line items)";
+                return self.ignored(why.into()).await;
+            }
+        };
+        for _ in 0..ATTEMPTS {
+            if let Some(lid) = self
+                .ts
+                .get_stripe_checkout(session)
+                .await?
+                .and_then(|c| c.license_id)
+            {
+                let why = format!("checkout session {session} already has a license");
+                return self
+                    .finish(Outcome::Ignored, Some(why), Some(lid), &[])
+                    .await;
+            }
+            let mut license = License::issue(LicenseDraft {
+                tenant: self.ts.tenant_id(),
+                policy: &policy,
+                key: None,
+                customer_email: info.email.clone(),
+                status: LicenseStatus::Active,
+                expires_at: None,
+                grace_until: None,
+                metadata: Map::new(),
+                stripe: StripeLink {
+                    subscription_id: None,
+                    customer_id: info.customer.clone(),
+                    checkout_session_id: Some(session.to_string()),
+                },
+                stripe_event_at: self.ev.created,
+                now: self.now,
+            })?;
+            // Perpetual: paid once, whatever the policy's duration.
+            license.set_expiry(None);
+            if let Some(q) = info.quantity {
+                license.max_activations = q;
+            }
+            let created = self
+                .actor
+                .audit(
+                    self.ts.tenant_id(),
+                    AuditCode::LicenseCreated,
+                    license.id.as_str(),
+                    self.now,
+                )
+                .with_data(json!({
+                    "policy": license.policy,
+                    "customer_email": license.customer_email,
+                    "stripe_checkout_session_id": session,
+                }));
+            let applied = self.audit_applied(
+                &license.id,
+                json!({
+                    "checkout_session_id": session,
+                    "issued": true,
+                    "status": license.status.as_str(),
+                    "policy": license.policy,
+                    "expires_at": null,
+                    "max_activations": license.max_activations,
+                }),
+            );
+            let rec = self.record(Outcome::Applied, None, Some(license.id.clone()));
+            match self
+                .ts
+                .stripe_issue(
+                    &license,
+                    IssueLink::CheckoutSession(session),
+                    info.customer.as_deref(),
+                    &rec,
+                    [&created, &applied],
+                    &[],
+                )
+                .await?
+            {
+                IssueOutcome::Issued => {
+                    return Ok(self.receipt(Outcome::Applied, None, Some(license.id)))
+                }
+                IssueOutcome::Duplicate => return self.raced().await,
+                IssueOutcome::Taken => continue,
+                IssueOutcome::PlanLimit(limit) => {
+                    let why = format!("the tenant's plan allows at most {limit} licenses");
+                    return self.ignored(why).await;
+                }
+            }
+        }
+        Err(Error::Unavailable(
+            "the checkout session kept changing; retry".into(),
         ))
     }
 
@@ -516,6 +688,7 @@ impl Cx<'_> {
                 status: c.status,
                 prices: c.prices.clone(),
                 period_end: c.period_end,
+                quantity: c.quantity,
                 grace_start: (c.status == Some(LicenseStatus::PastDue))
                     .then(|| self.now.unix_timestamp()),
                 at: self.ev.created,
@@ -573,7 +746,12 @@ impl Cx<'_> {
         let customer = checkout
             .and_then(|c| c.customer.clone())
             .or_else(|| sub.and_then(|s| s.customer_id.clone()));
-        let license = License::issue(LicenseDraft {
+        // Seats: the subscription item's quantity, else the checkout's, else the policy's.
+        let seats = state
+            .quantity
+            .or(checkout.and_then(|c| c.quantity))
+            .or(sub.and_then(|s| s.checkout_quantity));
+        let mut license = License::issue(LicenseDraft {
             tenant: self.ts.tenant_id(),
             policy: &policy,
             key: None,
@@ -585,10 +763,14 @@ impl Cx<'_> {
             stripe: StripeLink {
                 subscription_id: Some(sub_id.to_string()),
                 customer_id: customer.clone(),
+                checkout_session_id: None,
             },
             stripe_event_at: state.at.max(self.ev.created),
             now,
         })?;
+        if let Some(q) = seats {
+            license.max_activations = q;
+        }
         let created = self
             .actor
             .audit(
@@ -610,6 +792,7 @@ impl Cx<'_> {
                 "status": status.as_str(),
                 "policy": license.policy,
                 "expires_at": license.expires_at.map(rfc3339),
+                "max_activations": license.max_activations,
             }),
         );
         let rec = self.record(Outcome::Applied, None, Some(license.id.clone()));
@@ -617,7 +800,7 @@ impl Cx<'_> {
             .ts
             .stripe_issue(
                 &license,
-                sub_id,
+                IssueLink::Subscription(sub_id),
                 customer.as_deref(),
                 &rec,
                 [&created, &applied],
@@ -693,6 +876,7 @@ impl Cx<'_> {
                 status: change.status,
                 prices: change.prices.clone(),
                 period_end: change.period_end,
+                quantity: change.quantity,
                 grace_start: None,
                 at: self.ev.created,
             };
@@ -776,16 +960,25 @@ impl Cx<'_> {
             Some(_) => GraceChange::Clear,
             None => GraceChange::Keep,
         };
+        // Seats: the item's quantity wins over a new policy's seat limit.
+        let seats = change
+            .quantity
+            .or(new_policy.as_ref().map(|p| p.max_activations))
+            .filter(|n| *n != license.max_activations || new_policy.is_some());
         let upd = LicenseChange {
             status: change.status,
             policy: new_policy.as_ref().map(|p| p.id.clone()),
-            max_activations: new_policy.as_ref().map(|p| p.max_activations),
+            max_activations: seats,
             terms: new_policy.as_ref().map(|p| p.terms()),
             expires_at: change.period_end.map(epoch).transpose()?,
             grace,
             ..LicenseChange::default()
         };
-        if upd.status.is_none() && upd.policy.is_none() && upd.expires_at.is_none() {
+        if upd.status.is_none()
+            && upd.policy.is_none()
+            && upd.expires_at.is_none()
+            && upd.max_activations.is_none()
+        {
             let why = if notes.is_empty() {
                 "nothing in this event changes the license".to_string()
             } else {
@@ -801,6 +994,7 @@ impl Cx<'_> {
             json!({
                 "status": upd.status.map(LicenseStatus::as_str),
                 "policy": upd.policy,
+                "max_activations": upd.max_activations,
                 "expires_at": upd.expires_at.map(rfc3339),
                 "grace_until": match upd.grace {
                     GraceChange::StartUnlessRunning(g) => Some(rfc3339(g)),
@@ -880,6 +1074,13 @@ fn license_codes(was: &License, upd: &LicenseChange) -> Vec<AuditCode> {
     }
     if upd.policy.as_ref().is_some_and(|p| *p != was.policy) {
         codes.push(AuditCode::LicensePolicyChanged);
+    } else if upd
+        .max_activations
+        .is_some_and(|n| n != was.max_activations)
+    {
+        // A seat change alone (the subscription's quantity): what a PATCH of
+        // `max_activations` writes.
+        codes.push(AuditCode::LicenseUpdated);
     }
     codes
 }
