@@ -15,6 +15,7 @@ pub mod licenses;
 pub mod rate;
 #[cfg(feature = "dev")]
 pub mod schema;
+pub mod search;
 pub mod seats;
 pub mod stripe;
 pub mod tenants;

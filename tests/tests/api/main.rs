@@ -15,4 +15,5 @@ mod metering;
 mod props;
 mod provisioning;
 mod roundtrips;
+mod search;
 mod stripe;
