@@ -40,6 +40,8 @@ pub enum AuditCode {
     LicenseRenewed,
     #[serde(rename = "LICENSE.POLICY_CHANGED")]
     LicensePolicyChanged,
+    #[serde(rename = "TRIAL.STARTED")]
+    TrialStarted,
     #[serde(rename = "ACTIVATION.CREATED")]
     ActivationCreated,
     #[serde(rename = "ACTIVATION.DELETED")]

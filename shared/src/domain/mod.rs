@@ -6,12 +6,14 @@ pub mod license;
 pub mod search;
 pub mod stripe;
 pub mod tenant;
+pub mod trial;
 
 pub use audit::*;
 pub use catalog::*;
 pub use license::*;
 pub use search::*;
 pub use tenant::*;
+pub use trial::*;
 
 /// A free-text field: 1 to `max` characters, not blank, no control characters.
 pub fn bounded(field: &str, v: &str, max: usize) -> Result<(), crate::error::Error> {

@@ -72,6 +72,9 @@ struct ProductBody {
 #[serde(deny_unknown_fields)]
 struct ProductPatchBody {
     name: Option<String>,
+    /// Absent: unchanged; `null`: no trial; an object: the trial.
+    #[serde(default, deserialize_with = "double_option")]
+    trial: Option<Option<TrialSettings>>,
 }
 
 fn product_code(ctx: &Ctx<'_>) -> Result<ProductCode, Error> {
@@ -105,7 +108,10 @@ async fn products(ctx: &Ctx<'_>, c: &Caller, op: ProductOp) -> R {
             if let Some(n) = &b.name {
                 bounded("name", n, 200)?;
             }
-            let patch = ProductPatch { name: b.name };
+            let patch = ProductPatch {
+                name: b.name,
+                trial: b.trial,
+            };
             let p = catalog::update_product(ts, &c.actor, &code, patch, now).await?;
             Ok(Reply::ok(views::product_view(&p)))
         }

@@ -47,6 +47,10 @@ pub const HOSTNAME: &str = "hostname";
 pub const LAST_ACTIVATED_AT: &str = "last_activated_at";
 pub const DEACTIVATED_AT: &str = "deactivated_at";
 
+// Products and trial claims.
+pub const TRIAL: &str = "trial";
+pub const COOLDOWN_EPOCH: &str = "cooldown_epoch";
+
 // Policies.
 pub const DURATION_DAYS: &str = "duration_days";
 pub const ENTITLEMENTS: &str = "entitlements";

@@ -19,6 +19,7 @@ pub mod search;
 pub mod seats;
 pub mod stripe;
 pub mod tenants;
+pub mod trials;
 pub mod usage;
 pub(crate) mod write;
 

@@ -17,3 +17,4 @@ mod provisioning;
 mod roundtrips;
 mod search;
 mod stripe;
+mod trials;
