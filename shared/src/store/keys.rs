@@ -68,6 +68,14 @@ pub fn license_pk(t: &TenantId, id: &LicenseId) -> String {
     format!("T#{t}#L#{id}")
 }
 pub const LICENSE_SK: &str = "L";
+/// The tenant of a license partition key (`T#<tenant>#L#<id>`), for
+/// migrations that find license items without knowing their tenant.
+pub fn tenant_of_license_pk(pk: &str) -> Option<TenantId> {
+    let rest = pk.strip_prefix("T#")?;
+    let (tenant, id) = rest.split_once("#L#")?;
+    LicenseId::parse(id).ok()?;
+    TenantId::parse(tenant).ok()
+}
 pub fn license(t: &TenantId, id: &LicenseId) -> Key {
     k(license_pk(t, id), LICENSE_SK)
 }
@@ -223,6 +231,15 @@ mod tests {
         assert!(usage_events_pk(&t, &lid, "2026-01").starts_with("T#acme#"));
         assert!(usage_period_index_pk(&t, "2026-01", usage_shard(&lid)).starts_with("T#acme#"));
         assert!(usage_shard(&lid) < USAGE_SHARDS);
+    }
+
+    #[test]
+    fn license_partitions_name_their_tenant() {
+        let t = TenantId::parse("acme").unwrap();
+        let lid = LicenseId::derive(&t, &crate::ids::LicenseKey::generate());
+        assert_eq!(tenant_of_license_pk(&license_pk(&t, &lid)), Some(t));
+        assert_eq!(tenant_of_license_pk("T#acme#KEYS"), None);
+        assert_eq!(tenant_of_license_pk("T#acme#L#not-an-id"), None);
     }
 
     #[test]

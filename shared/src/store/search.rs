@@ -117,6 +117,75 @@ impl TenantStore {
     }
 }
 
+/// How many license items a backfill found and indexed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Backfill {
+    pub scanned: u64,
+    pub indexed: u64,
+}
+
+impl super::Store {
+    /// Give every license item that lacks them its search-index keys
+    /// (licenses issued before GSI2 existed): one Scan of the table, filtered
+    /// to license items without `GSI2PK`, and one conditional UpdateItem per
+    /// license found. Safe to run again or alongside traffic (the keys follow
+    /// from fields fixed at issue; an item that has them is left alone).
+    /// An operator's one-off migration: no function calls it.
+    pub async fn backfill_search_index(&self) -> Result<Backfill, Error> {
+        let mut out = Backfill::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut e = Expr::default();
+            let filter = format!(
+                "{} = {} AND attribute_not_exists({})",
+                e.name(keys::SK),
+                e.val(s(keys::LICENSE_SK)),
+                e.name(keys::GSI2PK)
+            );
+            let page = self
+                .db()
+                .scan()
+                .table_name(self.table())
+                .filter_expression(filter)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Scan", e))?;
+            out.scanned += page.scanned_count.max(0) as u64;
+            for item in page.items.unwrap_or_default() {
+                let tenant =
+                    super::write::get_s(&item, keys::PK).and_then(keys::tenant_of_license_pk);
+                let Some(tenant) = tenant else { continue };
+                let license: License = from_item(item)?;
+                if self.tenant(&tenant).index_license(&license).await? {
+                    out.indexed += 1;
+                }
+            }
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+impl TenantStore {
+    /// Set a license's search-index keys unless it has them. `Ok(false)`:
+    /// it had them (or is gone).
+    pub async fn index_license(&self, l: &License) -> Result<bool, Error> {
+        let t = self.tenant_id();
+        let mut w = super::write::Write::to(keys::license(t, &l.id));
+        let created = rfc3339(l.created_at);
+        w.set(keys::GSI2PK, &keys::search_index_pk(t))
+            .set(keys::GSI2SK, &keys::search_index_sk(&created, &l.id))
+            .if_exists()
+            .if_absent(keys::GSI2PK);
+        w.run(self.db(), self.table()).await
+    }
+}
+
 /// The key of an index entry, as a Query's LastEvaluatedKey would give it.
 fn index_key(item: &Item) -> Item {
     [keys::PK, keys::SK, keys::GSI2PK, keys::GSI2SK]
