@@ -42,15 +42,15 @@ pub async fn start(
     req: TrialRequest,
     now: OffsetDateTime,
 ) -> Result<Trial, Error> {
-    let settings = ts
-        .get_product(&req.product)
-        .await?
-        .and_then(|p| p.trial)
-        .ok_or_else(trial_not_available)?;
-    if caller == TrialCaller::Public && !settings.public {
-        // Without a credential only a public trial answers.
-        return Err(Error::Unauthenticated);
-    }
+    let settings = ts.get_product(&req.product).await?.and_then(|p| p.trial);
+    let settings = match (caller, settings) {
+        (TrialCaller::Public, Some(s)) if s.public => s,
+        // Without a credential only a public trial answers: anything else is
+        // the same 401, so it tells nothing about the tenant's products.
+        (TrialCaller::Public, _) => return Err(Error::Unauthenticated),
+        (TrialCaller::Key, Some(s)) => s,
+        (TrialCaller::Key, None) => return Err(trial_not_available()),
+    };
     // Trial policies belong to the product (checked when set) and are never
     // deleted; a missing one is a broken reference, not the caller's fault.
     let policy = policies

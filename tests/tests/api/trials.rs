@@ -387,9 +387,25 @@ async fn public_trials_need_no_credential_and_are_limited_per_address() {
         .await;
     assert_eq!(r.status, 200, "{r:?}");
 
-    // Unknown tenant: the same 401.
+    // Unknown tenant, a product without a trial, no such product: the same 401.
     let r = public_trial(&env, &b, "no-such-tenant", &body("app", "p@x.co", "fp")).await;
     assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"), "{r:?}");
+    let r = env
+        .post(
+            "/v1/manage/products",
+            &t.admin,
+            json!({ "code": "plain", "name": "Plain" }),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    for product in ["plain", "nope"] {
+        let r = public_trial(&env, &b, &t.id, &body(product, "p@x.co", "fp")).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "UNAUTHENTICATED"),
+            "{product}: {r:?}"
+        );
+    }
 
     // The first request above spent one of 127.0.0.2's ten this minute.
     let limit = 10;
