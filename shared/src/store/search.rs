@@ -34,6 +34,22 @@ impl TenantStore {
         cursor_: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Page<License>, Error> {
+        self.search_licenses_within(signer, f, limit, cursor_, now, READ_BUDGET)
+            .await
+    }
+
+    /// [`Self::search_licenses`] reading at most `budget` index entries
+    /// (tests use a small one to see short pages without thousands of items).
+    pub async fn search_licenses_within(
+        &self,
+        signer: &Signer,
+        f: &LicenseFilter,
+        limit: usize,
+        cursor_: Option<&str>,
+        now: OffsetDateTime,
+        budget: i32,
+    ) -> Result<Page<License>, Error> {
+        let budget = budget.max(1);
         let listing = format!("license-search?{}", f.canonical());
         let mut start = cursor_
             .map(|c| cursor::decode(signer, self.tenant_id(), &listing, c))
@@ -46,7 +62,7 @@ impl TenantStore {
         let next = loop {
             let need = limit - found.len();
             let ask = if filter.is_some() {
-                CHUNK.min(READ_BUDGET - evaluated)
+                CHUNK.min(budget - evaluated)
             } else {
                 need as i32
             };
@@ -76,7 +92,7 @@ impl TenantStore {
             found.extend(items);
             match lek {
                 None => break None,
-                Some(k) if found.len() >= limit || evaluated >= READ_BUDGET => break Some(k),
+                Some(k) if found.len() >= limit || evaluated >= budget => break Some(k),
                 Some(k) => start = Some(k),
             }
         };
