@@ -433,6 +433,17 @@ def check_table(res):
     gsis = {g["IndexName"]: {k["KeyType"]: k["AttributeName"] for k in g["KeySchema"]} for g in p.get("GlobalSecondaryIndexes", [])}
     if gsis.get(consts.get("GSI1")) != {"HASH": consts.get("GSI1PK"), "RANGE": consts.get("GSI1SK")}:
         fail(f"GSI {consts.get('GSI1')} on {consts.get('GSI1PK')}/{consts.get('GSI1SK')} (keys.rs) is not in the template: {gsis}")
+    if gsis.get(consts.get("GSI2")) != {"HASH": consts.get("GSI2PK"), "RANGE": consts.get("GSI2SK")}:
+        fail(f"GSI {consts.get('GSI2')} on {consts.get('GSI2PK')}/{consts.get('GSI2SK')} (keys.rs) is not in the template: {gsis}")
+    with open(os.path.join(ROOT, "shared", "src", "store", "schema.rs")) as f:
+        m = re.search(r"GSI2_PROJECTED: \[&str; \d+\] = \[(.*?)\];", f.read(), re.S)
+    with open(os.path.join(ROOT, "shared", "src", "store", "attrs.rs")) as f:
+        attrs = dict(re.findall(r'pub const (\w+): &str = "([^"]*)";', f.read()))
+    want = sorted(attrs.get(n.strip().removeprefix("a::"), "?") for n in (m.group(1).split(",") if m else []) if n.strip())
+    gsi2 = next((g for g in p.get("GlobalSecondaryIndexes", []) if g["IndexName"] == consts.get("GSI2")), {})
+    have = sorted(gsi2.get("Projection", {}).get("NonKeyAttributes", []))
+    if not want or want != have:
+        fail(f"GSI2 projects {have}, schema.rs GSI2_PROJECTED says {want}")
     ttl = p.get("TimeToLiveSpecification", {})
     if ttl.get("AttributeName") != consts.get("TTL") or ttl.get("Enabled") is not True:
         fail(f"table TTL must be enabled on {consts.get('TTL')!r} (keys.rs)")

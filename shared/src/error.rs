@@ -52,6 +52,10 @@ pub enum Error {
     },
     #[error("the lease has expired; check out again")]
     LeaseExpired,
+    /// This e-mail or fingerprint had a trial of the product within its
+    /// cooldown; another may start at `retry_after`.
+    #[error("a trial of this product was already started for this e-mail or device")]
+    TrialAlreadyUsed { retry_after: time::OffsetDateTime },
     #[error("the Stripe-Signature header does not verify")]
     InvalidSignature,
     /// The store or another AWS dependency is unavailable; safe to retry.
@@ -122,6 +126,7 @@ impl Error {
                 (429, "DEACTIVATION_LIMIT_REACHED", "rate_limit_error")
             }
             LeaseExpired => (409, "LEASE_EXPIRED", "conflict_error"),
+            TrialAlreadyUsed { .. } => (409, "TRIAL_ALREADY_USED", "conflict_error"),
             Unavailable(_) => (503, "SERVICE_UNAVAILABLE", "api_error"),
             Internal(_) => (500, "INTERNAL_ERROR", "api_error"),
         }
@@ -141,6 +146,10 @@ impl From<InvalidId> for Error {
     fn from(e: InvalidId) -> Self {
         Error::validation(e.to_string())
     }
+}
+
+pub fn trial_not_available() -> Error {
+    Error::not_found("TRIAL_NOT_AVAILABLE", "this product offers no trial")
 }
 
 pub fn license_not_found() -> Error {

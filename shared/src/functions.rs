@@ -131,6 +131,7 @@ pub enum IntegrationOp {
     Checkout,
     EntitlementsCheck,
     UsageRecord,
+    Trial,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -306,6 +307,12 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/v1/integration/activations/deactivate",
         int(I::DeactivateByFingerprint),
+        Some(F::Activate),
+    ),
+    r(
+        "POST",
+        "/v1/integration/trials",
+        int(I::Trial),
         Some(F::Activate),
     ),
     r(

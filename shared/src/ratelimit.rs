@@ -63,6 +63,8 @@ impl RateState {
 pub enum Subject<'a> {
     Key(&'a ApiKeyId),
     License(&'a LicenseId),
+    /// A source address (credential-less public trials).
+    Address(&'a str),
 }
 
 impl Subject<'_> {
@@ -70,6 +72,7 @@ impl Subject<'_> {
         match self {
             Subject::Key(k) => k.as_str(),
             Subject::License(l) => l.as_str(),
+            Subject::Address(ip) => ip,
         }
     }
 }

@@ -42,6 +42,8 @@ pub enum AuditCode {
     LicensePolicyChanged,
     #[serde(rename = "LICENSE.PAST_DUE")]
     LicensePastDue,
+    #[serde(rename = "TRIAL.STARTED")]
+    TrialStarted,
     #[serde(rename = "ACTIVATION.CREATED")]
     ActivationCreated,
     #[serde(rename = "ACTIVATION.DELETED")]

@@ -8,6 +8,9 @@ use time::{Date, Month, OffsetDateTime, Time};
 pub struct Product {
     pub code: ProductCode,
     pub name: String,
+    /// `None`: the product offers no trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<TrialSettings>,
     #[serde(with = "ts")]
     pub created_at: OffsetDateTime,
     #[serde(with = "ts")]
@@ -299,6 +302,46 @@ mod tests {
 #[derive(Debug, Clone, Default)]
 pub struct ProductPatch {
     pub name: Option<String>,
+    /// `Some(None)`: no trial any more.
+    pub trial: Option<Option<TrialSettings>>,
+}
+
+/// A product's trial: a license on `policy` for `days`, one per customer
+/// e-mail and one per fingerprint within `cooldown_days`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialSettings {
+    pub policy: PolicyId,
+    pub days: u32,
+    #[serde(default = "default_cooldown_days")]
+    pub cooldown_days: u32,
+    /// Client apps may start one with no credential (`X-Tenant-Id` only),
+    /// rate limited per source address.
+    #[serde(default)]
+    pub public: bool,
+}
+
+fn default_cooldown_days() -> u32 {
+    bounds::DEFAULT_TRIAL_COOLDOWN_DAYS
+}
+
+impl TrialSettings {
+    /// Refuse values outside [`bounds`], naming the field.
+    pub fn check(&self) -> Result<(), Error> {
+        if !(1..=bounds::MAX_TRIAL_DAYS).contains(&self.days) {
+            return Err(Error::validation(format!(
+                "trial.days must be from 1 to {}",
+                bounds::MAX_TRIAL_DAYS
+            )));
+        }
+        if !(1..=bounds::MAX_TRIAL_COOLDOWN_DAYS).contains(&self.cooldown_days) {
+            return Err(Error::validation(format!(
+                "trial.cooldown_days must be from 1 to {}",
+                bounds::MAX_TRIAL_COOLDOWN_DAYS
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Changes to a policy; `None` leaves a field as it is.
@@ -362,6 +405,11 @@ pub mod bounds {
     pub const DEFAULT_LEASE_SECONDS: u32 = 900;
     /// A churn limit's count.
     pub const MAX_DEACTIVATIONS: u32 = 100_000;
+    /// A trial's length, and how long an e-mail or fingerprint waits for
+    /// another trial of the same product (from the start of the last one).
+    pub const MAX_TRIAL_DAYS: u32 = 365;
+    pub const MAX_TRIAL_COOLDOWN_DAYS: u32 = 3_650;
+    pub const DEFAULT_TRIAL_COOLDOWN_DAYS: u32 = 365;
 }
 
 use crate::error::Error;

@@ -3,14 +3,18 @@
 pub mod audit;
 pub mod catalog;
 pub mod license;
+pub mod search;
 pub mod stripe;
 pub mod tenant;
+pub mod trial;
 pub mod webhook;
 
 pub use audit::*;
 pub use catalog::*;
 pub use license::*;
+pub use search::*;
 pub use tenant::*;
+pub use trial::*;
 
 /// A free-text field: 1 to `max` characters, not blank, no control characters.
 pub fn bounded(field: &str, v: &str, max: usize) -> Result<(), crate::error::Error> {

@@ -75,7 +75,18 @@ pub struct TenantSettings {
     pub license_rate_limit_per_minute: u32,
     pub default_grace_days: u32,
     pub trial_days: u32,
+    /// Credential-less (public) trial requests per minute per source address.
+    #[serde(default = "default_public_trial_rate")]
+    pub public_trial_rate_limit_per_minute: u32,
 }
+
+/// Tenants provisioned before public trials existed get the default.
+fn default_public_trial_rate() -> u32 {
+    PUBLIC_TRIAL_RATE_LIMIT_PER_MINUTE
+}
+
+/// Public trials per minute per source address, for every plan.
+pub const PUBLIC_TRIAL_RATE_LIMIT_PER_MINUTE: u32 = 10;
 
 /// Tenants provisioned before the per-license limit existed.
 fn default_license_rate() -> u32 {
@@ -89,6 +100,7 @@ impl TenantSettings {
             license_rate_limit_per_minute: plan.license_rate_limit_per_minute(),
             default_grace_days: 7,
             trial_days: 14,
+            public_trial_rate_limit_per_minute: PUBLIC_TRIAL_RATE_LIMIT_PER_MINUTE,
         }
     }
 }

@@ -116,6 +116,10 @@ pub fn render_error(err: &Error, request_id: &str, rate: Option<&RateState>) -> 
             error["limit"] = json!(limit);
             error["used"] = json!(used);
         }
+        // Machine-readable details of an error, under `data`.
+        Error::TrialAlreadyUsed { retry_after } => {
+            error["data"] = json!({ "retry_after": crate::clock::rfc3339(*retry_after) });
+        }
         _ => {}
     }
     let body = json!({ "error": error, "meta": meta(request_id) }).to_string();

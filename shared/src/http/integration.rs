@@ -11,7 +11,7 @@ use crate::ids::*;
 use crate::ratelimit::{RateState, Subject};
 use crate::store::licenses::ActivateOutcome;
 use crate::usecases::licensing::{self, ActivationRef};
-use crate::usecases::metering;
+use crate::usecases::{metering, trials};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -39,6 +39,14 @@ struct ActivateBody {
 #[serde(deny_unknown_fields)]
 struct DeactivateBody {
     license_key: LicenseKey,
+    fingerprint: Fingerprint,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrialBody {
+    product: ProductCode,
+    customer_email: String,
     fingerprint: Fingerprint,
 }
 
@@ -126,6 +134,41 @@ pub async fn serve(
     let policies = &ctx.app.policies;
     let license_of = |key: &LicenseKey| LicenseId::derive(ts.tenant_id(), key);
     match op {
+        IntegrationOp::Trial => {
+            if caller.license.is_some() {
+                return Err(Error::denied(
+                    "LICENSE_SCOPE_MISMATCH",
+                    "a license key cannot start a trial of another license",
+                ));
+            }
+            let b: TrialBody = request::json(ctx.body)?;
+            let req = trials::TrialRequest {
+                product: b.product,
+                customer_email: Email::normalise(&b.customer_email)?,
+                fingerprint: b.fingerprint,
+            };
+            let who = if caller.public {
+                trials::TrialCaller::Public
+            } else {
+                trials::TrialCaller::Key
+            };
+            let t = trials::start(policies, ts, actor, who, req, now).await?;
+            let license = views::license_view_parts(
+                &t.license,
+                Some(&t.policy),
+                Some(&Default::default()),
+                // Floating: the trial's one lease.
+                Some(crate::store::licenses::LiveLeases {
+                    used: 1,
+                    overage_used: 0,
+                }),
+                now,
+            );
+            Ok(Reply::created(json!({
+                "license": license,
+                "activation": views::activation_view(&t.activation, now),
+            })))
+        }
         IntegrationOp::Validate => {
             let b: ValidateBody = request::json(ctx.body)?;
             if b.entitlements.len() > 100 {

@@ -73,6 +73,9 @@ struct ProductBody {
 #[serde(deny_unknown_fields)]
 struct ProductPatchBody {
     name: Option<String>,
+    /// Absent: unchanged; `null`: no trial; an object: the trial.
+    #[serde(default, deserialize_with = "double_option")]
+    trial: Option<Option<TrialSettings>>,
 }
 
 fn product_code(ctx: &Ctx<'_>) -> Result<ProductCode, Error> {
@@ -106,7 +109,10 @@ async fn products(ctx: &Ctx<'_>, c: &Caller, op: ProductOp) -> R {
             if let Some(n) = &b.name {
                 bounded("name", n, 200)?;
             }
-            let patch = ProductPatch { name: b.name };
+            let patch = ProductPatch {
+                name: b.name,
+                trial: b.trial,
+            };
             let p = catalog::update_product(ts, &c.actor, &code, patch, now).await?;
             Ok(Reply::ok(views::product_view(&p)))
         }
@@ -321,14 +327,26 @@ async fn licenses(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
             Ok(Reply::created(view(&s)))
         }
         LicenseOp::List => {
-            let email = ctx.query.get("email").ok_or_else(|| {
-                Error::validation("email is required: GET /v1/manage/licenses?email=...")
-            })?;
-            let email = Email::normalise(email)?;
+            let filter = license_filter(ctx)?;
             let (limit, cursor) = (ctx.query.limit()?, ctx.query.cursor());
-            let page = ts
-                .list_licenses_by_email(ctx.app.signer()?, &email, limit, cursor)
-                .await?;
+            let page = match ctx.query.get("email") {
+                Some(email) => {
+                    if filter != LicenseFilter::default() {
+                        return Err(Error::validation(
+                            "email cannot be combined with other filters; \
+                             search with q=<e-mail> instead",
+                        ));
+                    }
+                    let email = Email::normalise(email)?;
+                    ts.list_licenses_by_email(ctx.app.signer()?, &email, limit, cursor)
+                        .await?
+                }
+                None => {
+                    let signer = ctx.app.signer()?;
+                    let limit = usize::try_from(limit).unwrap_or(25);
+                    licensing::search(ts, signer, &filter, limit, cursor, now).await?
+                }
+            };
             let mut items = Vec::with_capacity(page.items.len());
             for l in &page.items {
                 let policy = cache.get(ts, &l.policy).await?;
@@ -403,6 +421,34 @@ async fn licenses(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
             ))
         }
     }
+}
+
+/// The filters of a tenant-wide listing; a bad value is a 422 naming its
+/// field.
+fn license_filter(ctx: &Ctx<'_>) -> Result<LicenseFilter, Error> {
+    let q = &ctx.query;
+    let named = |field: &str| {
+        let field = field.to_string();
+        move |e: InvalidId| Error::validation(format!("{field}: {}", e.reason))
+    };
+    let f = LicenseFilter {
+        status: q.get("status").map(ShownStatus::parse).transpose()?,
+        product: q
+            .get("product")
+            .map(ProductCode::parse)
+            .transpose()
+            .map_err(named("product"))?,
+        policy: q
+            .get("policy")
+            .map(PolicyId::parse)
+            .transpose()
+            .map_err(named("policy"))?,
+        created_after: q.timestamp("created_after")?,
+        created_before: q.timestamp("created_before")?,
+        q: q.get("q").map(SearchPrefix::parse).transpose()?,
+    };
+    f.check()?;
+    Ok(f)
 }
 
 // ------------------------------------------------------------ usage

@@ -13,7 +13,7 @@ pub mod views;
 use crate::app::App;
 use crate::domain::{Actor, Scope};
 use crate::error::Error;
-use crate::functions::{Function, Op, PublicOp, Route, Surface, ROUTES};
+use crate::functions::{Function, IntegrationOp, Op, PublicOp, Route, Surface, ROUTES};
 use crate::ids::{LicenseId, LicenseKey, TenantId};
 use crate::ratelimit::{RateState, Subject};
 use crate::store::TenantStore;
@@ -56,6 +56,8 @@ pub struct Caller {
     pub license: Option<LicenseId>,
     pub default_grace_days: u32,
     pub license_rate_limit_per_minute: u32,
+    /// No credential at all: a public trial's caller (`X-Tenant-Id` only).
+    pub public: bool,
 }
 
 impl Caller {
@@ -284,8 +286,13 @@ async fn serve(
         Op::Stripe(op) => stripe::serve(&ctx, op).await,
         Op::Integration(op) => {
             nonce(&ctx)?;
+            let credential_less =
+                ctx.header("x-api-key").is_none() && ctx.header("authorization").is_none();
             let caller = match license_credential(&ctx)? {
                 Some((tenant, key)) => authenticate_license(&ctx, tenant, key, edge).await?,
+                None if op == IntegrationOp::Trial && credential_less => {
+                    public_caller(&ctx, source_ip(req), edge).await?
+                }
                 None => authenticate(&ctx, Scope::Integration, edge).await?,
             };
             integration::serve(&ctx, &caller, op, &mut edge.rate).await
@@ -376,6 +383,63 @@ async fn authenticate_license(
         license: Some(license),
         default_grace_days: t.settings.default_grace_days,
         license_rate_limit_per_minute: limit,
+        public: false,
+    })
+}
+
+/// The address API Gateway saw the request come from.
+fn source_ip(req: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),
+        _ => None,
+    }
+    .filter(|ip| !ip.is_empty() && ip.len() <= 64)
+}
+
+/// A caller with no credential, naming its tenant (`X-Tenant-Id`): it may
+/// only start public trials, rate limited per source address. An unknown or
+/// inactive tenant is the same 401 as for a license key.
+async fn public_caller(
+    ctx: &Ctx<'_>,
+    ip: Option<String>,
+    edge: &mut Edge,
+) -> Result<Caller, Error> {
+    let app = ctx.app;
+    let tenant = ctx.header("x-tenant-id").ok_or(Error::Unauthenticated)?;
+    let tenant = TenantId::parse(tenant.trim()).map_err(|_| Error::Unauthenticated)?;
+    let Some(t) = app.tenants.get(&app.store, &tenant, ctx.now).await? else {
+        return Err(Error::Unauthenticated);
+    };
+    if t.status != crate::domain::TenantStatus::Active {
+        return Err(Error::Unauthenticated);
+    }
+    tracing::Span::current().record("tenant", tenant.as_str());
+    edge.signer = Some((tenant.clone(), t.signing_key_version));
+    let ip = ip.ok_or(Error::Unauthenticated)?;
+    let store = app.store.tenant(&tenant);
+    let limit = t.settings.public_trial_rate_limit_per_minute;
+    let state = app
+        .rate
+        .admit(
+            &store,
+            Subject::Address(&ip),
+            limit,
+            ctx.now.unix_timestamp(),
+        )
+        .await;
+    edge.rate = Some(state);
+    state.check()?;
+    Ok(Caller {
+        store,
+        actor: Actor {
+            actor: format!("public:{ip}"),
+            request_id: ctx.request_id.clone(),
+        },
+        license: None,
+        default_grace_days: t.settings.default_grace_days,
+        license_rate_limit_per_minute: t.settings.license_rate_limit_per_minute,
+        public: true,
     })
 }
 
@@ -482,6 +546,7 @@ async fn authenticate(ctx: &Ctx<'_>, needed: Scope, edge: &mut Edge) -> Result<C
         license: None,
         default_grace_days: principal.default_grace_days,
         license_rate_limit_per_minute: principal.license_rate_limit_per_minute,
+        public: false,
     })
 }
 

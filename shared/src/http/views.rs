@@ -20,6 +20,7 @@ pub fn product_view(p: &Product) -> Value {
     json!({
         "code": p.code,
         "name": p.name,
+        "trial": p.trial,
         "created_at": rfc3339(p.created_at),
         "updated_at": rfc3339(p.updated_at),
     })

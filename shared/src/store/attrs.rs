@@ -4,6 +4,10 @@
 //! compile, and the tests below check the names against the types.
 
 // Licenses.
+/// Read by the table schema (GSI2's projection) in local runs only.
+#[cfg_attr(not(feature = "dev"), allow(dead_code))]
+pub const ID: &str = "id";
+pub const KEY: &str = "key";
 pub const STATUS: &str = "status";
 pub const POLICY: &str = "policy";
 pub const PRODUCT: &str = "product";
@@ -42,6 +46,10 @@ pub const NAME: &str = "name";
 pub const HOSTNAME: &str = "hostname";
 pub const LAST_ACTIVATED_AT: &str = "last_activated_at";
 pub const DEACTIVATED_AT: &str = "deactivated_at";
+
+// Products and trial claims.
+pub const TRIAL: &str = "trial";
+pub const COOLDOWN_EPOCH: &str = "cooldown_epoch";
 
 // Policies.
 pub const DURATION_DAYS: &str = "duration_days";
@@ -153,6 +161,8 @@ mod tests {
         l.seats_used = 1;
         let lf = fields(&l);
         for a in [
+            ID,
+            KEY,
             STATUS,
             POLICY,
             PRODUCT,

@@ -85,7 +85,9 @@ impl TenantStore {
         items.into_iter().map(from_item).collect()
     }
 
-    /// `Ok(None)`: no such product.
+    /// `Ok(None)`: no such product. A trial's policy must be one of this
+    /// product's, checked in the same transaction (policies never move to
+    /// another product and are never deleted).
     pub async fn update_product(
         &self,
         code: &ProductCode,
@@ -93,13 +95,37 @@ impl TenantStore {
         audit: &AuditEvent,
         now: OffsetDateTime,
     ) -> Result<Option<Product>, Error> {
-        let mut w = Write::to(keys::product(self.tenant_id(), code));
+        let t = self.tenant_id();
+        let mut w = Write::to(keys::product(t, code));
         w.set(a::UPDATED_AT, &rfc3339(now))
             .set_some(a::NAME, patch.name.as_ref());
-        if !self.update_existing(&w, audit).await? {
-            return Ok(None);
+        match &patch.trial {
+            None => {}
+            Some(None) => {
+                w.remove(a::TRIAL);
+            }
+            Some(Some(trial)) => {
+                w.set(a::TRIAL, trial);
+            }
         }
-        self.get_product(code).await
+        w.if_exists();
+        let mut txn = Txn::new();
+        txn.update("product", &w)?;
+        if let Some(Some(trial)) = &patch.trial {
+            let mut policy = Write::to(keys::policy(t, &trial.policy));
+            policy.if_exists().if_eq(a::PRODUCT, code);
+            txn.check("trial policy", &policy)?;
+        }
+        self.push_audit(&mut txn, "audit", audit)?;
+        match txn.run(self.db(), self.table()).await {
+            Ok(()) => self.get_product(code).await,
+            Err(TxnError::Cancelled(c)) if c.failed("product") => Ok(None),
+            Err(TxnError::Cancelled(_)) => Err(Error::invalid(
+                "POLICY_NOT_FOUND",
+                "trial.policy: no policy with that id belongs to this product",
+            )),
+            Err(TxnError::Other(e)) => Err(e),
+        }
     }
 
     /// `Ok(None)`: no such policy.

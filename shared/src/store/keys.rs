@@ -13,6 +13,9 @@ pub const SK: &str = "SK";
 pub const GSI1: &str = "GSI1";
 pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
 pub const TTL: &str = "ttl";
 
 /// A full primary key.
@@ -65,6 +68,14 @@ pub fn license_pk(t: &TenantId, id: &LicenseId) -> String {
     format!("T#{t}#L#{id}")
 }
 pub const LICENSE_SK: &str = "L";
+/// The tenant of a license partition key (`T#<tenant>#L#<id>`), for
+/// migrations that find license items without knowing their tenant.
+pub fn tenant_of_license_pk(pk: &str) -> Option<TenantId> {
+    let rest = pk.strip_prefix("T#")?;
+    let (tenant, id) = rest.split_once("#L#")?;
+    LicenseId::parse(id).ok()?;
+    TenantId::parse(tenant).ok()
+}
 pub fn license(t: &TenantId, id: &LicenseId) -> Key {
     k(license_pk(t, id), LICENSE_SK)
 }
@@ -92,6 +103,26 @@ pub fn email_index_pk(t: &TenantId, email: &Email) -> String {
 }
 pub fn email_index_sk(created_at_rfc3339: &str, id: &LicenseId) -> String {
     format!("{created_at_rfc3339}#{id}")
+}
+
+/// Every license of a tenant, newest first (GSI2, license search): one
+/// index partition per tenant, sorted by creation time then id. Both parts
+/// are fixed at issue, so no later write of the license moves it.
+pub fn search_index_pk(t: &TenantId) -> String {
+    format!("T#{t}#LICENSES")
+}
+pub fn search_index_sk(created_at_rfc3339: &str, id: &LicenseId) -> String {
+    format!("{created_at_rfc3339}#{id}")
+}
+
+/// A product's trial claims: one per customer e-mail and one per
+/// fingerprint, each held until its cooldown ends.
+pub const TRIAL_SK: &str = "TRIAL";
+pub fn trial_email_claim(t: &TenantId, product: &ProductCode, email: &Email) -> Key {
+    k(format!("T#{t}#TRIAL#{product}#E#{email}"), TRIAL_SK)
+}
+pub fn trial_fingerprint_claim(t: &TenantId, product: &ProductCode, fp: &FingerprintDigest) -> Key {
+    k(format!("T#{t}#TRIAL#{product}#F#{}", fp.as_str()), TRIAL_SK)
 }
 
 /// Audit trail: one partition per tenant, sorted by ULID (time).
@@ -235,9 +266,27 @@ mod tests {
             );
         }
         assert!(email_index_pk(&t, &Email::normalise("a@b.co").unwrap()).starts_with("T#acme#"));
+        assert!(search_index_pk(&t).starts_with("T#acme#"));
+        let app = ProductCode::parse("app").unwrap();
+        let claims = [
+            trial_email_claim(&t, &app, &Email::normalise("a@b.co").unwrap()),
+            trial_fingerprint_claim(&t, &app, &FingerprintDigest::of(&fp)),
+        ];
+        for key in claims {
+            assert!(key.pk.starts_with("T#acme#"), "{key:?}");
+        }
         assert!(usage_events_pk(&t, &lid, "2026-01").starts_with("T#acme#"));
         assert!(usage_period_index_pk(&t, "2026-01", usage_shard(&lid)).starts_with("T#acme#"));
         assert!(usage_shard(&lid) < USAGE_SHARDS);
+    }
+
+    #[test]
+    fn license_partitions_name_their_tenant() {
+        let t = TenantId::parse("acme").unwrap();
+        let lid = LicenseId::derive(&t, &crate::ids::LicenseKey::generate());
+        assert_eq!(tenant_of_license_pk(&license_pk(&t, &lid)), Some(t));
+        assert_eq!(tenant_of_license_pk("T#acme#KEYS"), None);
+        assert_eq!(tenant_of_license_pk("T#acme#L#not-an-id"), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::domain::{
 };
 use crate::error::{license_not_found, Error};
 use crate::ids::{Email, FingerprintDigest, LicenseId};
+use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
 /// The license partition as validate and the integration API need it.
@@ -59,8 +60,8 @@ impl TenantStore {
         })
     }
 
-    /// The plan counter and the new license item (with its e-mail index
-    /// keys), as [`item::PLAN`] and [`item::LICENSE`].
+    /// The plan counter and the new license item (with its e-mail and
+    /// search index keys), as [`item::PLAN`] and [`item::LICENSE`].
     pub(crate) fn push_issue(&self, txn: &mut Txn, l: &License) -> Result<(), Error> {
         let t = self.tenant_id();
         let mut plan = Write::to(keys::tenant(t));
@@ -75,13 +76,7 @@ impl TenantStore {
                 )
             });
         txn.update(item::PLAN, &plan)?;
-        let index = vec![
-            (keys::GSI1PK, s(keys::email_index_pk(t, &l.customer_email))),
-            (
-                keys::GSI1SK,
-                s(keys::email_index_sk(&rfc3339(l.created_at), &l.id)),
-            ),
-        ];
+        let index = index_keys(t, l);
         txn.put_with(
             item::LICENSE,
             &keys::license(t, &l.id),
@@ -322,6 +317,21 @@ impl TenantStore {
         }
         w
     }
+}
+
+/// The index attributes of a license item: GSI1 (by e-mail) and GSI2
+/// (tenant-wide search). All follow from fields fixed at issue.
+pub(crate) fn index_keys(
+    t: &crate::ids::TenantId,
+    l: &License,
+) -> Vec<(&'static str, AttributeValue)> {
+    let created = rfc3339(l.created_at);
+    vec![
+        (keys::GSI1PK, s(keys::email_index_pk(t, &l.customer_email))),
+        (keys::GSI1SK, s(keys::email_index_sk(&created, &l.id))),
+        (keys::GSI2PK, s(keys::search_index_pk(t))),
+        (keys::GSI2SK, s(keys::search_index_sk(&created, &l.id))),
+    ]
 }
 
 /// What [`TenantStore::update_license`] found.

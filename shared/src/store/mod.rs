@@ -15,9 +15,11 @@ pub mod licenses;
 pub mod rate;
 #[cfg(feature = "dev")]
 pub mod schema;
+pub mod search;
 pub mod seats;
 pub mod stripe;
 pub mod tenants;
+pub mod trials;
 pub mod usage;
 pub mod webhooks;
 pub(crate) mod write;

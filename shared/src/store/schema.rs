@@ -1,7 +1,7 @@
 //! The table's schema, for local runs and tests (in AWS the SAM template
 //! owns the table). Behind the `dev` feature: no Lambda compiles it.
 
-use super::{keys, sdk_error};
+use super::{attrs as a, keys, sdk_error};
 use crate::error::Error;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
@@ -10,7 +10,22 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification,
 };
 
-/// The single table: PK/SK, GSI1 (licenses by e-mail, usage by period), TTL.
+/// The attributes GSI2 (license search) carries besides its keys: those
+/// its filters read, and the license id. Not the seat counters, so an
+/// activation never writes the index.
+pub const GSI2_PROJECTED: [&str; 8] = [
+    a::ID,
+    a::KEY,
+    a::STATUS,
+    a::PRODUCT,
+    a::POLICY,
+    a::CUSTOMER_EMAIL,
+    a::EXPIRES_EPOCH,
+    a::GRACE_EPOCH,
+];
+
+/// The single table: PK/SK, GSI1 (licenses by e-mail, usage by period),
+/// GSI2 (license search), TTL.
 pub async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), Error> {
     let attr = |n: &str| {
         AttributeDefinition::builder()
@@ -37,6 +52,20 @@ pub async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<
         )
         .build()
         .map_err(Error::internal)?;
+    let gsi2 = GlobalSecondaryIndex::builder()
+        .index_name(keys::GSI2)
+        .key_schema(key(keys::GSI2PK, KeyType::Hash)?)
+        .key_schema(key(keys::GSI2SK, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(
+                    GSI2_PROJECTED.iter().map(|s| s.to_string()).collect(),
+                ))
+                .build(),
+        )
+        .build()
+        .map_err(Error::internal)?;
     let res = db
         .create_table()
         .table_name(table)
@@ -53,9 +82,12 @@ pub async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<
         .attribute_definitions(attr(keys::SK)?)
         .attribute_definitions(attr(keys::GSI1PK)?)
         .attribute_definitions(attr(keys::GSI1SK)?)
+        .attribute_definitions(attr(keys::GSI2PK)?)
+        .attribute_definitions(attr(keys::GSI2SK)?)
         .key_schema(key(keys::PK, KeyType::Hash)?)
         .key_schema(key(keys::SK, KeyType::Range)?)
         .global_secondary_indexes(gsi1)
+        .global_secondary_indexes(gsi2)
         .send()
         .await;
     match res {

@@ -431,6 +431,9 @@ pub(crate) enum PutIf {
     /// The key is unused, or its item's `ttl` has passed (DynamoDB deletes
     /// expired items lazily, so an expired one may still be there).
     NewOrExpired { now_epoch: i64 },
+    /// The key is unused, or its item's number `attr` is at most `now_epoch`
+    /// (a claim whose hold has ended is taken over).
+    NewOrLapsed { attr: &'static str, now_epoch: i64 },
 }
 
 /// One transaction, its items named where they are pushed. Failures are
@@ -530,6 +533,12 @@ impl Txn {
                 "attribute_not_exists({}) OR {} < {}",
                 e.name(keys::PK),
                 e.name(a::TTL),
+                e.val(n(now_epoch))
+            )),
+            PutIf::NewOrLapsed { attr, now_epoch } => Some(format!(
+                "attribute_not_exists({}) OR {} <= {}",
+                e.name(keys::PK),
+                e.name(attr),
                 e.val(n(now_epoch))
             )),
         };

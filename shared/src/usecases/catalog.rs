@@ -19,6 +19,7 @@ pub async fn create_product(
     let p = Product {
         code,
         name,
+        trial: None,
         created_at: now,
         updated_at: now,
     };
@@ -49,6 +50,13 @@ pub async fn update_product(
         code.as_str(),
         now,
     );
+    if let Some(Some(trial)) = &patch.trial {
+        trial.check()?;
+    }
+    let audit = match &patch.trial {
+        Some(trial) => audit.with_data(json!({ "trial": trial })),
+        None => audit,
+    };
     ts.update_product(code, &patch, &audit, now)
         .await?
         .ok_or_else(product_not_found)

@@ -264,6 +264,19 @@ pub async fn issue(
     })
 }
 
+/// One page of the tenant's licenses matching `filter`, newest first.
+pub async fn search(
+    ts: &TenantStore,
+    signer: &crate::crypto::Signer,
+    filter: &LicenseFilter,
+    limit: usize,
+    cursor: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<crate::store::Page<License>, Error> {
+    filter.check()?;
+    ts.search_licenses(signer, filter, limit, cursor, now).await
+}
+
 /// A license with its policy and usage, or `LICENSE_NOT_FOUND`.
 pub async fn get(
     policies: &Policies,

@@ -5,3 +5,4 @@ pub mod licensing;
 pub mod metering;
 pub mod stripe;
 pub mod tenants;
+pub mod trials;

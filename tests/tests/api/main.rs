@@ -15,5 +15,7 @@ mod metering;
 mod props;
 mod provisioning;
 mod roundtrips;
+mod search;
 mod stripe;
+mod trials;
 mod webhooks;

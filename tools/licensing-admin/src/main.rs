@@ -6,6 +6,8 @@
 //!   integration keys, through the same code the provisioning pipeline uses.
 //! - `routes`: the function/route/setting table, as JSON (for template checks).
 //! - `queue redrive`: move the provisioning DLQ's messages back to the queue.
+//! - `backfill-search`: give licenses issued before the search index existed
+//!   their index keys (one Scan of the table; safe to repeat).
 
 use clap::{Parser, Subcommand};
 use shared::app::App;
@@ -45,6 +47,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: QueueCmd,
     },
+    /// Index licenses issued before license search existed (GSI2): one Scan
+    /// of the table, one conditional update per license found; safe to repeat.
+    BackfillSearch,
     /// Offline license files.
     License {
         #[command(subcommand)]
@@ -214,6 +219,16 @@ async fn main() -> Result<(), BoxError> {
             println!("WEBHOOK_QUEUE_URL={wh_queue}");
             println!("WEBHOOK_DLQ_URL={wh_dlq}");
             println!("LICENSING_OPERATOR_TOKEN={token}");
+        }
+        Cmd::BackfillSearch => {
+            let config = Config::from_env_for(&[shared::config::Setting::TableName])?;
+            let clients = Clients::new(&shared::aws::sdk_config().await);
+            let store = shared::store::Store::new(clients.dynamodb, config.table_name);
+            let done = store.backfill_search_index().await?;
+            println!(
+                "{}",
+                serde_json::json!({ "scanned": done.scanned, "indexed": done.indexed })
+            );
         }
         Cmd::Queue {
             cmd: QueueCmd::Redrive { dlq_url, queue_url },
