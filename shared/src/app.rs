@@ -38,6 +38,8 @@ pub struct App {
     operator_token: Option<String>,
     /// Global rate limits per API key and per license.
     pub rate: RateLimiter,
+    /// `None` in functions without `PORTAL_SENDER`.
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 impl App {
@@ -83,6 +85,10 @@ impl App {
             .provisioning_queue_url
             .clone()
             .map(|url| ProvisioningQueue::new(clients.sqs.clone(), url));
+        let mailer = config
+            .portal_sender
+            .clone()
+            .map(|from| crate::mail::Mailer::new(clients.ses.clone(), from));
         Ok(App {
             store: Store::new(clients.dynamodb.clone(), config.table_name.clone()),
             webhook_secrets: WebhookSecrets::new(secrets.clone(), config.secrets_prefix.clone()),
@@ -98,6 +104,7 @@ impl App {
             signing_keys: master.map(|m| SigningKeys::new(m.into_bytes())),
             operator_token,
             rate: RateLimiter::default(),
+            mailer,
             config,
         })
     }

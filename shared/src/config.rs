@@ -11,6 +11,8 @@ pub enum Setting {
     OperatorTokenSecretId,
     SecretsPrefix,
     ProvisioningQueueUrl,
+    PortalBaseUrl,
+    PortalSender,
 }
 
 impl Setting {
@@ -23,6 +25,8 @@ impl Setting {
             Setting::OperatorTokenSecretId => "OPERATOR_TOKEN_SECRET_ID",
             Setting::SecretsPrefix => "SECRETS_PREFIX",
             Setting::ProvisioningQueueUrl => "PROVISIONING_QUEUE_URL",
+            Setting::PortalBaseUrl => "PORTAL_BASE_URL",
+            Setting::PortalSender => "PORTAL_SENDER",
         }
     }
     pub fn describe(self) -> &'static str {
@@ -38,6 +42,10 @@ impl Setting {
                 "the name prefix of per-tenant secrets (Stripe webhook secrets)"
             }
             Setting::ProvisioningQueueUrl => "the URL of the tenant provisioning SQS queue",
+            Setting::PortalBaseUrl => {
+                "the portal's public origin (https://host), the base of sign-in links"
+            }
+            Setting::PortalSender => "the SES-verified address portal e-mail is sent from",
         }
     }
 }
@@ -60,6 +68,8 @@ pub struct Config {
     pub operator_token_secret_id: Option<String>,
     pub secrets_prefix: Option<String>,
     pub provisioning_queue_url: Option<String>,
+    pub portal_base_url: Option<String>,
+    pub portal_sender: Option<String>,
 }
 
 impl Config {
@@ -91,6 +101,10 @@ impl Config {
                     c.secrets_prefix = Some(v.trim_end_matches('/').to_string())
                 }
                 Setting::ProvisioningQueueUrl => c.provisioning_queue_url = Some(v),
+                Setting::PortalBaseUrl => {
+                    c.portal_base_url = Some(v.trim_end_matches('/').to_string())
+                }
+                Setting::PortalSender => c.portal_sender = Some(v),
             }
         }
         c.table_name = table.ok_or(ConfigError {

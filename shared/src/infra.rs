@@ -7,6 +7,20 @@ pub use crate::store::schema::{create_table, delete_table};
 use crate::store::sdk_error;
 use rand::RngCore;
 
+/// The sender of local portal e-mail: the emulator's SES sends only from
+/// an identity created first, as real SES sends only from a verified one.
+pub const PORTAL_SENDER: &str = "no-reply@portal.example.com";
+
+/// Create the SES e-mail identity `address` (already there is fine).
+pub async fn create_sender(ses: &aws_sdk_sesv2::Client, address: &str) -> Result<(), Error> {
+    use aws_sdk_sesv2::error::ProvideErrorMetadata;
+    match ses.create_email_identity().email_identity(address).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("AlreadyExistsException") => Ok(()),
+        Err(e) => Err(sdk_error("SES CreateEmailIdentity", e)),
+    }
+}
+
 /// Names of everything one deployment (one prefix) uses.
 #[derive(Debug, Clone)]
 pub struct Names {
@@ -18,6 +32,8 @@ pub struct Names {
     pub secrets_prefix: String,
     pub queue: String,
     pub dlq: String,
+    /// The portal's sender address (an SES identity).
+    pub portal_sender: String,
 }
 
 impl Names {
@@ -31,6 +47,7 @@ impl Names {
             secrets_prefix: format!("{prefix}/tenants"),
             queue: format!("{prefix}-provisioning"),
             dlq: format!("{prefix}-provisioning-dlq"),
+            portal_sender: PORTAL_SENDER.to_string(),
         }
     }
 }

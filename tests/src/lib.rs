@@ -51,11 +51,12 @@ impl Intercept for Counter {
     }
 }
 
+/// Every setting but the portal's base URL, which is each Env's own address.
 fn all_settings() -> Vec<Setting> {
     let mut v = Vec::new();
     for f in Function::ALL {
         for s in f.settings() {
-            if !v.contains(s) {
+            if !v.contains(s) && *s != Setting::PortalBaseUrl {
                 v.push(*s);
             }
         }
@@ -222,15 +223,17 @@ impl Env {
             Some(c) => c.clone(),
             None => Arc::new(SystemClock),
         };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        // Sign-in links lead back to this Env's own server.
+        config.portal_base_url = Some(base.clone());
         let app = Arc::new(
             App::build(config.clone(), clients.clone(), clk)
                 .await
                 .expect("build app"),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let server_app = app.clone();
         tokio::spawn(async move {
             let _ = dev_server::serve(listener, server_app, std::future::pending()).await;

@@ -54,6 +54,10 @@ pub enum AuditCode {
     StripeEventApplied,
     #[serde(rename = "INTEGRATION.STRIPE_UPDATED")]
     StripeIntegrationUpdated,
+    #[serde(rename = "STAFF.INVITED")]
+    StaffInvited,
+    #[serde(rename = "STAFF.REMOVED")]
+    StaffRemoved,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,9 +96,11 @@ impl AuditEvent {
         use AuditCode::*;
         let severity = match code {
             TenantSuspended | TenantClosed | LicenseSuspended | LicenseCancelled
-            | ApiKeyRevoked => Severity::Warning,
+            | ApiKeyRevoked
+            | StaffRemoved => Severity::Warning,
             ApiKeyCreated
             | StripeIntegrationUpdated
+            | StaffInvited
             | LicensePolicyChanged
             | TenantUpdated
             | SigningKeyRotated => Severity::Notice,

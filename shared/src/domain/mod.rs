@@ -3,12 +3,14 @@
 pub mod audit;
 pub mod catalog;
 pub mod license;
+pub mod portal;
 pub mod stripe;
 pub mod tenant;
 
 pub use audit::*;
 pub use catalog::*;
 pub use license::*;
+pub use portal::{MagicLink, Role, Session, StaffMember};
 pub use tenant::*;
 
 /// A free-text field: 1 to `max` characters, not blank, no control characters.

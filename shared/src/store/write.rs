@@ -480,6 +480,22 @@ impl Txn {
         self.check(name, Write::to(key).if_exists())
     }
 
+    /// Delete the item at `key`, which must exist.
+    pub fn delete(&mut self, name: &'static str, key: Key) -> Result<&mut Self, Error> {
+        let mut e = Expr::default();
+        let condition = format!("attribute_exists({})", e.name(keys::PK));
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name("")
+            .set_key(Some(key_item(&key)))
+            .condition_expression(condition)
+            .set_expression_attribute_names(e.names())
+            .return_values_on_condition_check_failure(ALL_OLD)
+            .build()
+            .map_err(Error::internal)?;
+        self.push(name, TransactWriteItem::builder().delete(delete).build());
+        Ok(self)
+    }
+
     /// Put `value` at `key` (plus `extra` storage-only attributes).
     pub fn put<T: Serialize>(
         &mut self,

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod licensing;
+pub mod portal;
 pub mod metering;
 pub mod stripe;
 pub mod tenants;

@@ -200,6 +200,7 @@ async fn main() -> Result<(), BoxError> {
             let token =
                 shared::infra::create_secrets(&Secrets::new(clients.secrets.clone()), &names)
                     .await?;
+            shared::infra::create_sender(&clients.ses, &names.portal_sender).await?;
             println!("TABLE_NAME={}", names.table);
             println!("PEPPER_SECRET_ID={}", names.pepper_secret);
             println!("SIGNING_KEY_SECRET_ID={}", names.signing_key_secret);
@@ -208,6 +209,7 @@ async fn main() -> Result<(), BoxError> {
             println!("SECRETS_PREFIX={}", names.secrets_prefix);
             println!("PROVISIONING_QUEUE_URL={queue}");
             println!("PROVISIONING_DLQ_URL={dlq}");
+            println!("PORTAL_SENDER={}", names.portal_sender);
             println!("LICENSING_OPERATOR_TOKEN={token}");
         }
         Cmd::Queue {
