@@ -50,6 +50,9 @@ SETTING_KINDS = {
     "OPERATOR_TOKEN_SECRET_ID": ("ref", "AWS::SecretsManager::Secret"),
     "PROVISIONING_QUEUE_URL": ("ref", "AWS::SQS::Queue"),
     "SECRETS_PREFIX": ("prefix", None),
+    # Deployment choices, not resources: a Ref to a template parameter.
+    "PORTAL_BASE_URL": ("param", None),
+    "PORTAL_SENDER": ("param", None),
 }
 
 errors = []
@@ -219,6 +222,9 @@ def main(routes_json):
                 target = ref_name(val)
                 if not target or res.get(target, {}).get("Type") != rtype:
                     fail(f"{lid}: {v} must be !Ref to an {rtype}")
+            elif kind == "param":
+                if ref_name(val) not in t.get("Parameters", {}):
+                    fail(f"{lid}: {v} must be !Ref to a template parameter")
             elif kind == "prefix":
                 if not (isinstance(val, str) or sub_text(val)):
                     fail(f"{lid}: {v} must be a string or !Sub")
@@ -385,6 +391,11 @@ def check_iam(t, res, fn_res, glob_env):
         sendable = targets("sqs:", "sqs:SendMessage")
         if queue_env != sendable:
             fail(f"{lid}: may send to {sorted(sendable)} but is configured with queues {sorted(queue_env)}")
+        mails = targets("ses:")
+        if mails and "PORTAL_SENDER" not in env:
+            fail(f"{lid}: may send e-mail but has no PORTAL_SENDER")
+        if "PORTAL_SENDER" in env and not targets("ses:", "ses:SendEmail"):
+            fail(f"{lid}: has PORTAL_SENDER but its role cannot send e-mail")
         table_ref = ref_name(env.get("TABLE_NAME"))
         db = targets("dynamodb:")
         if table_ref and table_ref not in db:

@@ -21,8 +21,10 @@ pub fn security_headers() -> [(&'static str, &'static str); 6] {
         ("content-security-policy", CSP),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
-        // A sign-in link carries its token in the URL: never pass it on.
-        ("referrer-policy", "no-referrer"),
+        // A sign-in link carries its token in the URL: never pass it to
+        // another site. (Not `no-referrer`: under it browsers send
+        // `Origin: null` with a form post, and the Origin check refuses it.)
+        ("referrer-policy", "same-origin"),
         ("cache-control", "no-store"),
         ("cross-origin-opener-policy", "same-origin"),
     ]
