@@ -14,7 +14,12 @@ pub const PORTAL_SENDER: &str = "no-reply@portal.example.com";
 /// Create the SES e-mail identity `address` (already there is fine).
 pub async fn create_sender(ses: &aws_sdk_sesv2::Client, address: &str) -> Result<(), Error> {
     use aws_sdk_sesv2::error::ProvideErrorMetadata;
-    match ses.create_email_identity().email_identity(address).send().await {
+    match ses
+        .create_email_identity()
+        .email_identity(address)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some("AlreadyExistsException") => Ok(()),
         Err(e) => Err(sdk_error("SES CreateEmailIdentity", e)),

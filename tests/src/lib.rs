@@ -531,7 +531,12 @@ impl Visitor {
             None => rb,
         };
         let r = rb.send().await.expect("portal request");
-        let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let h = |n: &str| {
+            r.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let (location, set_cookie) = (h("location"), h("set-cookie"));
         Page {
             status: r.status().as_u16(),
@@ -551,7 +556,12 @@ impl Visitor {
         self.post_from(Some(&self.base.clone()), path, fields).await
     }
 
-    pub async fn post_from(&self, origin: Option<&str>, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub async fn post_from(
+        &self,
+        origin: Option<&str>,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Page {
         let mut rb = self.http.post(self.url(path)).form(fields);
         if let Some(o) = origin {
             rb = rb.header("origin", o);
@@ -567,7 +577,11 @@ impl Visitor {
         let token = link.split("token=").nth(1).unwrap().to_string();
         let done = self.post("/auth", &[("token", &token)]).await;
         if let Some(c) = &done.set_cookie {
-            let v = c.split(';').next().unwrap().trim_start_matches("portal_session=");
+            let v = c
+                .split(';')
+                .next()
+                .unwrap()
+                .trim_start_matches("portal_session=");
             self.cookie = Some(v.to_string());
         }
         done

@@ -96,8 +96,7 @@ impl AuditEvent {
         use AuditCode::*;
         let severity = match code {
             TenantSuspended | TenantClosed | LicenseSuspended | LicenseCancelled
-            | ApiKeyRevoked
-            | StaffRemoved => Severity::Warning,
+            | ApiKeyRevoked | StaffRemoved => Severity::Warning,
             ApiKeyCreated
             | StripeIntegrationUpdated
             | StaffInvited

@@ -214,14 +214,12 @@ async fn serve(
         .get(&None)
         .ok_or_else(|| Error::internal("no route table"))?;
     let matched = routers().get(&function).and_then(|r| r.at(path).ok());
-    let route = matched
-        .as_ref()
-        .and_then(|m| {
-            m.value
-                .iter()
-                .find(|r| r.method == method || r.method == "ANY")
-                .copied()
-        });
+    let route = matched.as_ref().and_then(|m| {
+        m.value
+            .iter()
+            .find(|r| r.method == method || r.method == "ANY")
+            .copied()
+    });
     let Some(route) = route else {
         // Not this function's: answer from the whole table, so a deployment's
         // catch-all route gives 405 for a known path and 404 for the rest.

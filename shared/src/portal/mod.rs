@@ -515,7 +515,12 @@ async fn staff_license_action(r: &Req<'_>) -> Result<Reply, Error> {
 async fn api_keys(r: &Req<'_>, new_key: Option<&str>) -> Result<Reply, Error> {
     r.who(Role::Staff)?;
     let keys = r.store.list_api_keys().await?;
-    Ok(Reply::page(pages::api_keys(&r.ctx(), &keys, new_key, r.now)))
+    Ok(Reply::page(pages::api_keys(
+        &r.ctx(),
+        &keys,
+        new_key,
+        r.now,
+    )))
 }
 
 async fn api_key_action(r: &Req<'_>) -> Result<Reply, Error> {
@@ -531,16 +536,9 @@ async fn api_key_action(r: &Req<'_>) -> Result<Reply, Error> {
                 _ => return Err(Error::validation("scope is admin or integration")),
             };
             let pepper = r.app.pepper()?;
-            let (_, key) = catalog::create_api_key(
-                pepper,
-                &r.store,
-                &actor,
-                name,
-                vec![scope],
-                None,
-                r.now,
-            )
-            .await?;
+            let (_, key) =
+                catalog::create_api_key(pepper, &r.store, &actor, name, vec![scope], None, r.now)
+                    .await?;
             // Shown once, on this answer only (not a redirect that could be replayed).
             api_keys(r, Some(&key)).await
         }
@@ -558,7 +556,12 @@ async fn team(r: &Req<'_>) -> Result<Reply, Error> {
     r.who(Role::Staff)?;
     let staff = r.store.list_staff().await?;
     let admin = r.tenant.admin_email.as_str();
-    Ok(Reply::page(pages::team(&r.ctx(), admin, &staff, done_message(r))))
+    Ok(Reply::page(pages::team(
+        &r.ctx(),
+        admin,
+        &staff,
+        done_message(r),
+    )))
 }
 
 async fn invite(r: &Req<'_>) -> Result<Reply, Error> {
@@ -566,7 +569,10 @@ async fn invite(r: &Req<'_>) -> Result<Reply, Error> {
     let email = Email::normalise(form.text("email"))
         .map_err(|_| Error::validation("enter a valid e-mail address"))?;
     uc::invite_staff(&r.store, &r.actor(s), email, r.now).await?;
-    Ok(Reply::see_other(format!("{}/staff/team?done=invited", r.base())))
+    Ok(Reply::see_other(format!(
+        "{}/staff/team?done=invited",
+        r.base()
+    )))
 }
 
 async fn my_licenses(r: &Req<'_>) -> Result<Reply, Error> {
@@ -592,5 +598,8 @@ async fn customer_deactivate(r: &Req<'_>) -> Result<Reply, Error> {
     let which = ActivationRef::Id(activation_of(&form, &id)?);
     // The churn limit of the license's policy applies as in the API.
     licensing::deactivate(&r.store, &r.actor(s), which, r.now).await?;
-    Ok(Reply::see_other(format!("{}/me?done=deactivated", r.base())))
+    Ok(Reply::see_other(format!(
+        "{}/me?done=deactivated",
+        r.base()
+    )))
 }

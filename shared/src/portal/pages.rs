@@ -140,7 +140,11 @@ pub fn error(ctx: &PageCtx<'_>, status: u16, code: &str, message: &str) -> Marku
 
 fn status_badge(l: &License, now: OffsetDateTime) -> Markup {
     let expired = l.expires_at.is_some_and(|e| e <= now) && l.status == LicenseStatus::Active;
-    let s = if expired { "expired" } else { l.status.as_str() };
+    let s = if expired {
+        "expired"
+    } else {
+        l.status.as_str()
+    };
     html! { span class={"badge " (s)} { (s) } }
 }
 
@@ -151,7 +155,14 @@ fn when(t: Option<OffsetDateTime>) -> String {
 
 fn key_hint(l: &License) -> String {
     let k = l.key.as_str();
-    let tail: String = k.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = k
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("…{tail}")
 }
 
@@ -359,7 +370,11 @@ fn quota_bar(used: u64, limit: Option<u64>) -> Markup {
     match limit {
         None => html! { span.muted { "no limit" } },
         Some(limit) => {
-            let pct = if limit == 0 { 100 } else { (used.saturating_mul(100) / limit).min(100) };
+            let pct = if limit == 0 {
+                100
+            } else {
+                (used.saturating_mul(100) / limit).min(100)
+            };
             html! {
                 svg.bar width="120" height="10" viewBox="0 0 100 10" role="img"
                     aria-label={(used) " of " (limit)} {

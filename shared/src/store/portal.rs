@@ -91,14 +91,21 @@ impl TenantStore {
     }
 
     pub async fn list_staff(&self) -> Result<Vec<StaffMember>, Error> {
-        let items = self.query_all(keys::staff_pk(self.tenant_id()), None).await?;
+        let items = self
+            .query_all(keys::staff_pk(self.tenant_id()), None)
+            .await?;
         items.into_iter().map(from_item).collect()
     }
 
     /// Add a staff member with its audit event; `Ok(false)` if already staff.
     pub async fn invite_staff(&self, m: &StaffMember, audit: &AuditEvent) -> Result<bool, Error> {
         let mut txn = Txn::new();
-        txn.put("staff", &keys::staff(self.tenant_id(), &m.email), m, PutIf::New)?;
+        txn.put(
+            "staff",
+            &keys::staff(self.tenant_id(), &m.email),
+            m,
+            PutIf::New,
+        )?;
         self.push_audit(&mut txn, "audit", audit)?;
         match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(true),

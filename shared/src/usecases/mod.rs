@@ -2,7 +2,7 @@
 
 pub mod catalog;
 pub mod licensing;
-pub mod portal;
 pub mod metering;
+pub mod portal;
 pub mod stripe;
 pub mod tenants;

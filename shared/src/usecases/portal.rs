@@ -34,7 +34,10 @@ pub fn digest(secret: &str) -> String {
 pub async fn open_tenant(store: &Store, tenant: &TenantId) -> Result<Tenant, Error> {
     match store.get_tenant(tenant).await? {
         Some(t) if t.status == TenantStatus::Active => Ok(t),
-        _ => Err(Error::not_found("PORTAL_NOT_FOUND", "there is no portal here")),
+        _ => Err(Error::not_found(
+            "PORTAL_NOT_FOUND",
+            "there is no portal here",
+        )),
     }
 }
 
@@ -159,7 +162,10 @@ pub async fn session(
     if id.is_empty() || id.len() > 128 {
         return Ok(None);
     }
-    Ok(ts.get_session(&digest(id)).await?.filter(|s| s.live_at(now)))
+    Ok(ts
+        .get_session(&digest(id))
+        .await?
+        .filter(|s| s.live_at(now)))
 }
 
 pub async fn sign_out(ts: &TenantStore, id: &str) -> Result<(), Error> {
@@ -295,7 +301,10 @@ pub async fn daily_usage(
             }
         }
     }
-    Ok(totals.into_iter().map(|(d, v)| (d.to_string(), v)).collect())
+    Ok(totals
+        .into_iter()
+        .map(|(d, v)| (d.to_string(), v))
+        .collect())
 }
 
 /// The newest audit events about one license (its own events and its

@@ -8,7 +8,10 @@ use harness::{sent_mail, Env, Visitor};
 use serde_json::json;
 
 fn unique(name: &str) -> String {
-    format!("{name}-{}@example.com", ulid::Ulid::new().to_string().to_lowercase())
+    format!(
+        "{name}-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    )
 }
 
 /// A license for `email` under a fresh product and policy (`extra` merges
@@ -22,7 +25,11 @@ pub async fn license_for(
 ) -> (String, String) {
     let product = format!("p{}", &ulid::Ulid::new().to_string().to_lowercase()[16..]);
     let r = env
-        .post("/v1/manage/products", &t.admin, json!({ "code": product, "name": "App" }))
+        .post(
+            "/v1/manage/products",
+            &t.admin,
+            json!({ "code": product, "name": "App" }),
+        )
         .await;
     assert_eq!(r.status, 201, "{r:?}");
     let mut body = json!({ "product": product, "name": "Pro", "max_activations": seats });
@@ -73,9 +80,17 @@ async fn staff_sign_in_find_and_suspend_is_seen_by_the_api() {
     let mut staff = Visitor::new(&env, &t.id);
     let done = staff.sign_in(&admin_email(&t)).await;
     assert_eq!(done.status, 303, "{done:?}");
-    assert_eq!(done.location.as_deref(), Some(format!("/portal/{}/", t.id).as_str()));
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("/portal/{}/", t.id).as_str())
+    );
     let cookie = done.set_cookie.unwrap();
-    for part in ["HttpOnly", "Secure", "SameSite=Strict", &format!("Path=/portal/{}", t.id)] {
+    for part in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        &format!("Path=/portal/{}", t.id),
+    ] {
         assert!(cookie.contains(part), "{cookie}");
     }
     assert_eq!(
@@ -86,14 +101,23 @@ async fn staff_sign_in_find_and_suspend_is_seen_by_the_api() {
     let found = staff.get(&format!("/staff?q={customer}")).await;
     assert_eq!(found.status, 200);
     assert!(found.html.contains(&lid), "{}", found.html);
-    assert!(!found.html.contains(&key), "a page shows the full license key");
+    assert!(
+        !found.html.contains(&key),
+        "a page shows the full license key"
+    );
     let csp = found.headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
 
     let page = staff.get(&format!("/staff/licenses/{lid}")).await;
     let csrf = page.csrf().unwrap().to_string();
     let r = staff
-        .post(&format!("/staff/licenses/{lid}"), &[("csrf", &csrf), ("action", "suspend")])
+        .post(
+            &format!("/staff/licenses/{lid}"),
+            &[("csrf", &csrf), ("action", "suspend")],
+        )
         .await;
     assert_eq!(r.status, 303, "{r:?}");
     let v = env
@@ -107,15 +131,24 @@ async fn staff_sign_in_find_and_suspend_is_seen_by_the_api() {
 
     // Audited with the staff member as the actor.
     let audit = env.get("/v1/manage/audit-events", &t.admin).await;
-    let ev = audit.data().as_array().unwrap().iter()
+    let ev = audit
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
         .find(|e| e["code"] == "LICENSE.SUSPENDED")
         .cloned()
         .unwrap();
     assert_eq!(ev["actor"], format!("staff:{}", admin_email(&t)));
     assert_eq!(ev["target_id"], lid);
-    let page = staff.get(&format!("/staff/licenses/{lid}?done=suspended")).await;
+    let page = staff
+        .get(&format!("/staff/licenses/{lid}?done=suspended"))
+        .await;
     assert!(page.html.contains("License suspended."));
-    assert!(page.html.contains("LICENSE.SUSPENDED"), "the audit trail lists it");
+    assert!(
+        page.html.contains("LICENSE.SUSPENDED"),
+        "the audit trail lists it"
+    );
 
     // Resume and renew from the page, too.
     for (action, extra) in [("resume", None), ("renew", Some(("days", "30")))] {
@@ -124,7 +157,9 @@ async fn staff_sign_in_find_and_suspend_is_seen_by_the_api() {
         let r = staff.post(&format!("/staff/licenses/{lid}"), &f).await;
         assert_eq!(r.status, 303, "{action}: {r:?}");
     }
-    let l = env.get(&format!("/v1/manage/licenses/{lid}"), &t.admin).await;
+    let l = env
+        .get(&format!("/v1/manage/licenses/{lid}"), &t.admin)
+        .await;
     assert_eq!(l.data()["status"], "active");
     assert!(l.data()["expires_at"].is_string(), "{l:?}");
 
@@ -147,7 +182,10 @@ async fn a_link_works_once_and_reused_expired_or_forged_ones_are_refused() {
     let link = harness::last_link(&customer).await.unwrap();
     let token = link.split("token=").nth(1).unwrap().to_string();
     let confirm = v.get(&format!("/auth?token={token}")).await;
-    assert_eq!(confirm.status, 200, "opening the link alone does not spend it");
+    assert_eq!(
+        confirm.status, 200,
+        "opening the link alone does not spend it"
+    );
     let ok = v.post("/auth", &[("token", &token)]).await;
     assert_eq!(ok.status, 303, "{ok:?}");
     let again = v.post("/auth", &[("token", &token)]).await;
@@ -165,7 +203,11 @@ async fn a_link_works_once_and_reused_expired_or_forged_ones_are_refused() {
     // Forged: a well-formed token nobody issued, an empty one, junk.
     for forged in ["A".repeat(43).as_str(), "", "<script>"] {
         let r = v.post("/auth", &[("token", forged)]).await;
-        assert_eq!((r.status, r.code()), (403, Some("LINK_INVALID")), "{forged}");
+        assert_eq!(
+            (r.status, r.code()),
+            (403, Some("LINK_INVALID")),
+            "{forged}"
+        );
         assert!(r.html.contains("Ask for a new one"));
     }
     // A link posted from another site is refused before it is spent.
@@ -213,11 +255,19 @@ async fn fifty_sign_in_requests_for_one_address_are_rate_limited() {
     let limited: Vec<_> = answers.iter().filter(|p| p.status == 429).collect();
     let limit = shared::domain::portal::LINK_REQUESTS_PER_WINDOW as usize;
     assert_eq!((ok, limited.len()), (limit, 50 - limit));
-    assert!(limited.iter().all(|p| p.code() == Some("RATE_LIMITED")
-        && p.headers.contains_key("retry-after")));
-    assert_eq!(sent_mail(&email).await.len(), limit, "exactly one e-mail per admitted request");
+    assert!(limited
+        .iter()
+        .all(|p| p.code() == Some("RATE_LIMITED") && p.headers.contains_key("retry-after")));
+    assert_eq!(
+        sent_mail(&email).await.len(),
+        limit,
+        "exactly one e-mail per admitted request"
+    );
     // The limit is per address: another one still gets through.
-    assert_eq!(v.post("/login", &[("email", &unique("x"))]).await.status, 200);
+    assert_eq!(
+        v.post("/login", &[("email", &unique("x"))]).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -234,7 +284,11 @@ async fn another_tenants_cookie_and_missing_csrf_change_nothing() {
     let mut stolen = Visitor::new(&env, &b.id);
     stolen.cookie = staff_a.cookie.clone();
     let r = stolen.get(&format!("/staff/licenses/{lid}")).await;
-    assert_eq!((r.status, r.code()), (401, Some("UNAUTHENTICATED")), "{r:?}");
+    assert_eq!(
+        (r.status, r.code()),
+        (401, Some("UNAUTHENTICATED")),
+        "{r:?}"
+    );
     assert!(r.html.contains("Sign in"));
     let r = stolen
         .post(&format!("/staff/licenses/{lid}"), &[("action", "suspend")])
@@ -247,23 +301,48 @@ async fn another_tenants_cookie_and_missing_csrf_change_nothing() {
     // B's own staff, without the CSRF token, with a wrong one, from another origin.
     let mut staff_b = Visitor::new(&env, &b.id);
     staff_b.sign_in(&admin_email(&b)).await;
-    let csrf = staff_b.get(&format!("/staff/licenses/{lid}")).await.csrf().unwrap().to_string();
+    let csrf = staff_b
+        .get(&format!("/staff/licenses/{lid}"))
+        .await
+        .csrf()
+        .unwrap()
+        .to_string();
     let path = format!("/staff/licenses/{lid}");
     let refused = [
         staff_b.post(&path, &[("action", "suspend")]).await,
-        staff_b.post(&path, &[("action", "suspend"), ("csrf", "nope")]).await,
-        staff_b.post(&path, &[("action", "suspend"), ("csrf", &staff_a_csrf(&staff_a).await)]).await,
         staff_b
-            .post_from(Some("https://evil.example"), &path, &[("action", "suspend"), ("csrf", &csrf)])
+            .post(&path, &[("action", "suspend"), ("csrf", "nope")])
             .await,
-        staff_b.post_from(None, &path, &[("action", "suspend"), ("csrf", &csrf)]).await,
+        staff_b
+            .post(
+                &path,
+                &[
+                    ("action", "suspend"),
+                    ("csrf", &staff_a_csrf(&staff_a).await),
+                ],
+            )
+            .await,
+        staff_b
+            .post_from(
+                Some("https://evil.example"),
+                &path,
+                &[("action", "suspend"), ("csrf", &csrf)],
+            )
+            .await,
+        staff_b
+            .post_from(None, &path, &[("action", "suspend"), ("csrf", &csrf)])
+            .await,
     ];
     for r in &refused {
         assert_eq!((r.status, r.code()), (403, Some("CSRF_FAILED")), "{r:?}");
         assert!(r.html.contains("Nothing was changed"));
     }
     let v = env
-        .post(&format!("/v1/integration/licenses/{key}/validate"), &b.integration, json!({}))
+        .post(
+            &format!("/v1/integration/licenses/{key}/validate"),
+            &b.integration,
+            json!({}),
+        )
         .await;
     assert_eq!(v.data()["code"], "VALID", "nothing changed");
     let audit = env.get("/v1/manage/audit-events", &b.admin).await;
@@ -289,17 +368,28 @@ async fn a_customer_frees_a_seat_within_the_churn_limit() {
 
     let mut v = Visitor::new(&env, &t.id);
     assert_eq!(v.sign_in(&me).await.status, 303);
-    assert_eq!(v.get("/").await.location.as_deref(), Some(format!("/portal/{}/me", t.id).as_str()));
+    assert_eq!(
+        v.get("/").await.location.as_deref(),
+        Some(format!("/portal/{}/me", t.id).as_str())
+    );
     let page = v.get("/me").await;
     assert!(page.html.contains("old-laptop") && page.html.contains(&lid));
     assert!(!page.html.contains(&their_lid), "only my licenses");
-    assert_eq!(v.get("/staff").await.status, 404, "customers have no staff pages");
+    assert_eq!(
+        v.get("/staff").await.status,
+        404,
+        "customers have no staff pages"
+    );
     let csrf = page.csrf().unwrap().to_string();
 
     let r = v
         .post(
             &format!("/me/licenses/{lid}"),
-            &[("csrf", &csrf), ("action", "deactivate"), ("activation", &old)],
+            &[
+                ("csrf", &csrf),
+                ("action", "deactivate"),
+                ("activation", &old),
+            ],
         )
         .await;
     assert_eq!(r.status, 303, "{r:?}");
@@ -318,25 +408,50 @@ async fn a_customer_frees_a_seat_within_the_churn_limit() {
     let r = v
         .post(
             &format!("/me/licenses/{lid}"),
-            &[("csrf", &csrf), ("action", "deactivate"), ("activation", &other)],
+            &[
+                ("csrf", &csrf),
+                ("action", "deactivate"),
+                ("activation", &other),
+            ],
         )
         .await;
-    assert_eq!((r.status, r.code()), (429, Some("DEACTIVATION_LIMIT_REACHED")), "{r:?}");
+    assert_eq!(
+        (r.status, r.code()),
+        (429, Some("DEACTIVATION_LIMIT_REACHED")),
+        "{r:?}"
+    );
 
     // Another customer's machine: not found, whichever license it is posted under.
-    for path in [format!("/me/licenses/{their_lid}"), format!("/me/licenses/{lid}")] {
+    for path in [
+        format!("/me/licenses/{their_lid}"),
+        format!("/me/licenses/{lid}"),
+    ] {
         let r = v
-            .post(&path, &[("csrf", &csrf), ("action", "deactivate"), ("activation", &theirs)])
+            .post(
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("action", "deactivate"),
+                    ("activation", &theirs),
+                ],
+            )
             .await;
         assert_eq!(r.status, 404, "{path}: {r:?}");
     }
     let acts = env
-        .get(&format!("/v1/manage/licenses/{their_lid}/activations"), &t.admin)
+        .get(
+            &format!("/v1/manage/licenses/{their_lid}/activations"),
+            &t.admin,
+        )
         .await;
     assert_eq!(acts.data()[0]["status"], "active");
 
     let audit = env.get("/v1/manage/audit-events", &t.admin).await;
-    let ev = audit.data().as_array().unwrap().iter()
+    let ev = audit
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
         .find(|e| e["code"] == "ACTIVATION.DELETED")
         .cloned()
         .unwrap();
@@ -351,38 +466,73 @@ async fn staff_invite_staff_and_manage_api_keys() {
     admin.sign_in(&admin_email(&t)).await;
     let csrf = admin.get("/staff/team").await.csrf().unwrap().to_string();
     let colleague = unique("colleague");
-    let r = admin.post("/staff/team", &[("csrf", &csrf), ("email", &colleague)]).await;
+    let r = admin
+        .post("/staff/team", &[("csrf", &csrf), ("email", &colleague)])
+        .await;
     assert_eq!(r.status, 303, "{r:?}");
-    let again = admin.post("/staff/team", &[("csrf", &csrf), ("email", &colleague)]).await;
+    let again = admin
+        .post("/staff/team", &[("csrf", &csrf), ("email", &colleague)])
+        .await;
     assert_eq!((again.status, again.code()), (409, Some("STAFF_EXISTS")));
     let mut c = Visitor::new(&env, &t.id);
     c.sign_in(&colleague).await;
-    assert_eq!(c.get("/staff").await.status, 200, "an invited colleague is staff");
+    assert_eq!(
+        c.get("/staff").await.status,
+        200,
+        "an invited colleague is staff"
+    );
 
     let ccsrf = c.get("/staff/api-keys").await.csrf().unwrap().to_string();
     let made = c
         .post(
             "/staff/api-keys",
-            &[("csrf", &ccsrf), ("action", "create"), ("name", "ci"), ("scope", "integration")],
+            &[
+                ("csrf", &ccsrf),
+                ("action", "create"),
+                ("name", "ci"),
+                ("scope", "integration"),
+            ],
         )
         .await;
     assert_eq!(made.status, 200, "{made:?}");
     let at = made.html.find("lk_").unwrap();
-    let key: String = made.html[at..].chars().take_while(|ch| *ch != '<').collect();
+    let key: String = made.html[at..]
+        .chars()
+        .take_while(|ch| *ch != '<')
+        .collect();
     let ok = env
-        .post("/v1/integration/entitlements/check", &key, json!({ "license_key": "NOPE-NOPE-NOPE", "feature": "x" }))
+        .post(
+            "/v1/integration/entitlements/check",
+            &key,
+            json!({ "license_key": "NOPE-NOPE-NOPE", "feature": "x" }),
+        )
         .await;
     assert_ne!(ok.status, 401, "the new key authenticates: {ok:?}");
     let id = key.split('_').nth(2).map(|u| format!("key_{u}")).unwrap();
     let r = c
-        .post("/staff/api-keys", &[("csrf", &ccsrf), ("action", "revoke"), ("key", &id)])
+        .post(
+            "/staff/api-keys",
+            &[("csrf", &ccsrf), ("action", "revoke"), ("key", &id)],
+        )
         .await;
     assert_eq!(r.status, 303, "{r:?}");
     let audit = env.get("/v1/manage/audit-events", &t.admin).await;
-    let codes: Vec<_> = audit.data().as_array().unwrap().iter()
-        .map(|e| (e["code"].as_str().unwrap().to_string(), e["actor"].as_str().unwrap().to_string()))
+    let codes: Vec<_> = audit
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["code"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    assert!(codes.contains(&("APIKEY.CREATED".into(), format!("staff:{colleague}"))), "{codes:?}");
+    assert!(
+        codes.contains(&("APIKEY.CREATED".into(), format!("staff:{colleague}"))),
+        "{codes:?}"
+    );
     assert!(codes.contains(&("APIKEY.REVOKED".into(), format!("staff:{colleague}"))));
     assert!(codes.contains(&("STAFF.INVITED".into(), format!("staff:{}", admin_email(&t)))));
 }

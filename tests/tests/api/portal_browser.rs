@@ -114,8 +114,26 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
 }
 
+/// The element `l`, waiting up to 10 s for it to appear (a click that
+/// submits a form may return before the next page is in).
+async fn el(
+    c: &Client,
+    l: Locator<'_>,
+) -> Result<fantoccini::elements::Element, fantoccini::error::CmdError> {
+    c.wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(l)
+        .await
+}
+
+/// The text of `css`, waiting up to 10 s for it to appear.
 async fn text_of(c: &Client, css: &str) -> String {
-    match c.find(Locator::Css(css)).await {
+    let found = c
+        .wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await;
+    match found {
         Ok(e) => e.text().await.unwrap(),
         Err(e) => panic!(
             "{css}: {e}\non {:?}:\n{}",
@@ -125,20 +143,49 @@ async fn text_of(c: &Client, css: &str) -> String {
     }
 }
 
+/// Wait (up to 10 s) until `css` reads `want`: a click that submits a form
+/// may return before the next page is in.
+async fn wait_text(c: &Client, css: &str, want: &str) {
+    for _ in 0..100 {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            // (a stale element of the previous page reads as an error)
+            if e.text().await.is_ok_and(|t| t == want) {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(text_of(c, css).await, want);
+}
+
 /// The whole sign-in as a person does it: type the address, open the
 /// link from the e-mail, press "Sign in".
 async fn sign_in(c: &Client, base: &str, tenant: &str, email: &str, shots: bool) {
     c.goto(&format!("{base}/portal/{tenant}/")).await.unwrap();
-    let field = c.find(Locator::Id("email")).await.unwrap();
+    let field = el(c, Locator::Id("email")).await.unwrap();
     field.send_keys(email).await.unwrap();
     if shots {
         shot(c, "1-sign-in").await;
     }
-    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    assert!(text_of(c, "#sent").await.contains("sign-in link is on its way"));
-    let link = last_link(email).await.expect("the sign-in e-mail reached SES");
+    el(c, Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text_of(c, "#sent")
+        .await
+        .contains("sign-in link is on its way"));
+    let link = last_link(email)
+        .await
+        .expect("the sign-in e-mail reached SES");
     c.goto(&link).await.unwrap();
-    c.find(Locator::Id("confirm")).await.unwrap().click().await.unwrap();
+    el(c, Locator::Id("confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 async fn validate(env: &Env, t: &harness::Tenant, key: &str) -> serde_json::Value {
@@ -187,6 +234,7 @@ async fn staff_suspend_and_customer_deactivate_in_chromium() {
 
     // ---- staff: sign in, find, suspend
     sign_in(&c, &base, &t.id, &admin, true).await;
+    el(&c, Locator::Id("q")).await.unwrap(); // the search page is in
     let url = c.current_url().await.unwrap();
     assert!(url.path().ends_with("/staff"), "{url}");
     // The session cookie is there, and locked down, on http://127.0.0.1
@@ -196,40 +244,90 @@ async fn staff_suspend_and_customer_deactivate_in_chromium() {
         .iter()
         .find(|k| k.name() == "portal_session")
         .expect("the session cookie");
-    assert_eq!((session.secure(), session.http_only()), (Some(true), Some(true)));
+    assert_eq!(
+        (session.secure(), session.http_only()),
+        (Some(true), Some(true))
+    );
 
-    c.find(Locator::Id("q")).await.unwrap().send_keys(&customer).await.unwrap();
-    c.find(Locator::Css("form.search button")).await.unwrap().click().await.unwrap();
+    el(&c, Locator::Id("q"))
+        .await
+        .unwrap()
+        .send_keys(&customer)
+        .await
+        .unwrap();
+    el(&c, Locator::Css("form.search button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     shot(&c, "2-staff-search").await;
-    c.find(Locator::LinkText(&lid)).await.unwrap().click().await.unwrap();
+    el(&c, Locator::LinkText(&lid))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     assert!(text_of(&c, "#seats").await.starts_with("2 of 3"));
+    let chart = text_of(&c, "figure.chart figcaption").await;
+    assert_eq!(
+        chart, "1400 in the last 30 days",
+        "the chart sums the recorded usage"
+    );
+    c.set_window_size(1100, 1500).await.unwrap(); // the whole page, chart and trail
     shot(&c, "3-staff-license").await;
-    c.find(Locator::Css("button[value=suspend]")).await.unwrap().click().await.unwrap();
-    assert_eq!(text_of(&c, "#flash").await, "License suspended.");
+    c.set_window_size(1100, 900).await.unwrap();
+    el(&c, Locator::Css("button[value=suspend]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "#flash", "License suspended.").await;
     assert_eq!(validate(&env, &t, &key).await["code"], "SUSPENDED");
-    c.find(Locator::Css("button[value=resume]")).await.unwrap().click().await.unwrap();
+    el(&c, Locator::Css("button[value=resume]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "#flash", "License resumed.").await;
     assert_eq!(validate(&env, &t, &key).await["code"], "VALID");
 
     // ---- a forged link: a clear page, no session
     c.delete_all_cookies().await.unwrap();
-    c.goto(&format!("{base}/portal/{}/auth?token=forged", t.id)).await.unwrap();
-    c.find(Locator::Id("confirm")).await.unwrap().click().await.unwrap();
+    c.goto(&format!("{base}/portal/{}/auth?token=forged", t.id))
+        .await
+        .unwrap();
+    el(&c, Locator::Id("confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     assert!(text_of(&c, "#error").await.contains("not valid"));
     shot(&c, "5-refused-link").await;
 
     // ---- customer on a phone-sized window: free the old laptop's seat
     c.set_window_size(390, 844).await.unwrap();
     sign_in(&c, &base, &t.id, &customer, false).await;
+    el(&c, Locator::Css("section.license")).await.unwrap();
     assert!(c.current_url().await.unwrap().path().ends_with("/me"));
-    assert_eq!(validate(&env, &t, &key).await["license"]["seats"]["used"], 2);
+    assert_eq!(
+        validate(&env, &t, &key).await["license"]["seats"]["used"],
+        2
+    );
     shot(&c, "4-customer-machines").await;
-    c.find(Locator::Css("button[data-fingerprint=old-laptop]"))
+    el(&c, Locator::Css("button[data-fingerprint=old-laptop]"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    assert_eq!(text_of(&c, "#flash").await, "Machine deactivated; its seat is free.");
-    assert_eq!(validate(&env, &t, &key).await["license"]["seats"]["used"], 1);
+    wait_text(&c, "#flash", "Machine deactivated; its seat is free.").await;
+    assert_eq!(
+        validate(&env, &t, &key).await["license"]["seats"]["used"],
+        1
+    );
     c.close().await.unwrap();
 }
