@@ -17,7 +17,7 @@ pub fn daily(days: &[(String, u64)]) -> Markup {
                 aria-label={"usage per day: " (total) " in " (days.len()) " days, at most " (max)} {
                 line x1="0" y1=(H) x2=(W) y2=(H) stroke="#9ca3af" stroke-width="1" {}
                 @for (i, (day, v)) in days.iter().enumerate() {
-                    @let h = if max == 0 { 0 } else { (v * (H - 4)) / max };
+                    @let h = v.saturating_mul(H - 4).checked_div(max).unwrap_or(0);
                     rect x=(i as u64 * slot + 1) y=(H - h) width=(slot.saturating_sub(2).max(1))
                         height=(h) fill="#2563eb" {
                         title { (day) ": " (v) }

@@ -370,11 +370,11 @@ fn quota_bar(used: u64, limit: Option<u64>) -> Markup {
     match limit {
         None => html! { span.muted { "no limit" } },
         Some(limit) => {
-            let pct = if limit == 0 {
-                100
-            } else {
-                (used.saturating_mul(100) / limit).min(100)
-            };
+            let pct = used
+                .saturating_mul(100)
+                .checked_div(limit)
+                .unwrap_or(100)
+                .min(100);
             html! {
                 svg.bar width="120" height="10" viewBox="0 0 100 10" role="img"
                     aria-label={(used) " of " (limit)} {
