@@ -442,18 +442,18 @@ pub fn event(name: &str, vars: &[(&str, &str)]) -> String {
 // ---------------------------------------------------------------- portal
 
 /// The plain-text bodies of every e-mail the emulator's SES accepted for
-/// `to`, oldest first (moto keeps sent mail in its backend state, served
-/// at `/moto-api/data.json` under `ses.Message`).
+/// `to`, oldest first. `scripts/moto_locked.py` serves moto's sent mail at
+/// `/_local/ses/sent` (moto's own `/moto-api/data.json` has it too, with
+/// every DynamoDB item: seconds per read once a run has filled the tables).
 pub async fn sent_mail(to: &str) -> Vec<String> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (the emulator)");
-    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+    let sent: Value = reqwest::get(format!("{endpoint}/_local/ses/sent"))
         .await
-        .expect("moto data")
+        .expect("the emulator's sent mail (scripts/moto_locked.py)")
         .json()
         .await
-        .expect("moto data is JSON");
-    data["ses"]["Message"]
-        .as_array()
+        .expect("sent mail is JSON");
+    sent.as_array()
         .map(|msgs| {
             msgs.iter()
                 .filter(|m| {

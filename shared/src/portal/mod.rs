@@ -39,6 +39,7 @@ enum Page {
     Auth,
     Logout,
     Staff,
+    StaffLicenses,
     StaffLicense,
     ApiKeys,
     Team,
@@ -57,6 +58,7 @@ fn router() -> &'static matchit::Router<Page> {
             ("/portal/{tenant}/auth", Page::Auth),
             ("/portal/{tenant}/logout", Page::Logout),
             ("/portal/{tenant}/staff", Page::Staff),
+            ("/portal/{tenant}/staff/licenses", Page::StaffLicenses),
             ("/portal/{tenant}/staff/licenses/{id}", Page::StaffLicense),
             ("/portal/{tenant}/staff/api-keys", Page::ApiKeys),
             ("/portal/{tenant}/staff/team", Page::Team),
@@ -340,6 +342,7 @@ async fn serve(
         (Page::Auth, "POST") => sign_in(&r).await,
         (Page::Logout, "POST") => sign_out(&r).await,
         (Page::Staff, "GET") => staff_search(&r).await,
+        (Page::StaffLicenses, "POST") => issue_license(&r).await,
         (Page::StaffLicense, "GET") => staff_license(&r).await,
         (Page::StaffLicense, "POST") => staff_license_action(&r).await,
         (Page::ApiKeys, "GET") => api_keys(&r, None).await,
@@ -415,8 +418,32 @@ async fn staff_search(r: &Req<'_>) -> Result<Reply, Error> {
         Err(e @ Error::Invalid { .. }) => Err(e.public_message()),
         Err(e) => return Err(e),
     };
-    let page = pages::staff_search(&r.ctx(), &q, found.as_deref().map_err(Clone::clone), r.now);
+    let policies = r.store.list_policies(r.signer()?, 100, None).await?.items;
+    let found = found.as_deref().map_err(Clone::clone);
+    let page = pages::staff_search(&r.ctx(), &q, found, &policies, r.now);
     Ok(Reply::page(page))
+}
+
+/// Issue a license (policy and customer e-mail), then show it.
+async fn issue_license(r: &Req<'_>) -> Result<Reply, Error> {
+    let (form, s) = r.form_of(Role::Staff)?;
+    let policy = crate::ids::PolicyId::parse(form.text("policy"))
+        .map_err(|_| Error::validation("choose a policy"))?;
+    let customer_email = Email::normalise(form.text("email"))
+        .map_err(|_| Error::validation("enter the customer's e-mail address"))?;
+    let req = licensing::NewLicense {
+        policy,
+        customer_email,
+        expires_at: None,
+        key: None,
+        metadata: serde_json::Map::new(),
+    };
+    let state = licensing::issue(&r.app.policies, &r.store, &r.actor(s), req, r.now).await?;
+    Ok(Reply::see_other(format!(
+        "{}/staff/licenses/{}?done=issued",
+        r.base(),
+        state.license.id
+    )))
 }
 
 fn license_id(r: &Req<'_>) -> Result<LicenseId, Error> {
@@ -433,6 +460,7 @@ fn done_message(r: &Req<'_>) -> Option<&'static str> {
         "resumed" => "License resumed.",
         "cancelled" => "License cancelled.",
         "renewed" => "License renewed.",
+        "issued" => "License issued: the customer can sign in with their e-mail.",
         "deactivated" => "Machine deactivated; its seat is free.",
         "invited" => "Invitation saved: they can now sign in with their e-mail.",
         _ => return None,

@@ -200,6 +200,7 @@ pub fn staff_search(
     ctx: &PageCtx<'_>,
     q: &str,
     results: Result<&[License], String>,
+    policies: &[Policy],
     now: OffsetDateTime,
 ) -> Markup {
     let base = ctx.base();
@@ -220,6 +221,21 @@ pub fn staff_search(
                 }
                 Ok(_) => {}
                 Err(msg) => { p.error { (msg) } }
+            }
+            @if !policies.is_empty() {
+                h2 { "Issue a license" }
+                form.issue method="post" action={(base) "/staff/licenses"} {
+                    (csrf(ctx))
+                    label for="policy" { "Policy" }
+                    select #policy name="policy" {
+                        @for p in policies {
+                            option value=(p.id) { (p.product) " · " (p.name) " (" (p.max_activations) " seats)" }
+                        }
+                    }
+                    label for="new-email" { "Customer e-mail" }
+                    input #new-email type="email" name="email" required;
+                    button type="submit" { "Issue" }
+                }
             }
         },
     )

@@ -536,3 +536,80 @@ async fn staff_invite_staff_and_manage_api_keys() {
     assert!(codes.contains(&("APIKEY.REVOKED".into(), format!("staff:{colleague}"))));
     assert!(codes.contains(&("STAFF.INVITED".into(), format!("staff:{}", admin_email(&t)))));
 }
+
+#[tokio::test]
+async fn staff_issue_a_license_the_api_validates() {
+    let env = Env::start().await;
+    let t = env.tenant("issuer").await;
+    let first = unique("first");
+    let (lid, _) = license_for(&env, &t, &first, 2, json!({})).await;
+    let policy = env
+        .get(&format!("/v1/manage/licenses/{lid}"), &t.admin)
+        .await
+        .data()["policy"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut staff = Visitor::new(&env, &t.id);
+    staff.sign_in(&admin_email(&t)).await;
+    let page = staff.get("/staff").await;
+    assert!(
+        page.html.contains(&policy),
+        "the issue form offers the policy"
+    );
+    let csrf = page.csrf().unwrap().to_string();
+    let buyer = unique("buyer");
+    let r = staff
+        .post(
+            "/staff/licenses",
+            &[("csrf", &csrf), ("policy", &policy), ("email", &buyer)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{r:?}");
+    let new_id = r
+        .location
+        .unwrap()
+        .split('/')
+        .nth(5)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let l = env
+        .get(&format!("/v1/manage/licenses/{new_id}"), &t.admin)
+        .await;
+    assert_eq!(
+        (l.status, l.data()["customer_email"].as_str()),
+        (200, Some(buyer.as_str()))
+    );
+    let key = l.data()["key"].as_str().unwrap();
+    let v = env
+        .post(
+            &format!("/v1/integration/licenses/{key}/validate"),
+            &t.integration,
+            json!({}),
+        )
+        .await;
+    assert_eq!(v.data()["code"], "VALID");
+    let audit = env.get("/v1/manage/audit-events", &t.admin).await;
+    let ev = audit
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["code"] == "LICENSE.CREATED" && e["target_id"] == new_id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(ev["actor"], format!("staff:{}", admin_email(&t)));
+    // Without the CSRF token nothing is issued.
+    let other = unique("other");
+    let r = staff
+        .post("/staff/licenses", &[("policy", &policy), ("email", &other)])
+        .await;
+    assert_eq!(r.status, 403);
+    let none = env
+        .get(&format!("/v1/manage/licenses?email={other}"), &t.admin)
+        .await;
+    assert_eq!(none.data().as_array().map(Vec::len), Some(0));
+}
