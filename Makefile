@@ -1,4 +1,4 @@
-.PHONY: dev test build release check-infra bench bench-hot-path smoke tools
+.PHONY: dev test build release check-infra bench bench-hot-path smoke tools screenshots
 
 # Run the service locally: emulator, resources, every function on loopback,
 # a demo tenant with its keys printed (PORT=3000 by default).
@@ -11,6 +11,11 @@ test:
 
 build:
 	cargo build --workspace --locked
+
+# PNGs of the portal's main pages into docs/screenshots/, taken by the
+# browser test in headless Chromium (installs chromium if missing).
+screenshots:
+	@bash scripts/screenshots.sh
 
 # The template checks `make test` runs: cfn-lint, and infra/template.yaml
 # against the route table, functions/ and each function's settings.

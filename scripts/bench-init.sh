@@ -24,6 +24,7 @@ ensure_cargo_lambda
 start_aws
 cargo build --locked -q -p licensing-admin
 create_resources "bench-$(date +%s)-$$"
+export PORTAL_BASE_URL="http://127.0.0.1"  # the portal's setting; no link is sent here
 "$ROOT/target/debug/licensing-admin" routes >"$LOCAL/routes.json"
 
 log "timing cold starts (${RUNS:-20} runs per function)"

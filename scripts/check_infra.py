@@ -55,6 +55,9 @@ SETTING_KINDS = {
     # The local development setting (http:// to loopback) is never deployed.
     "WEBHOOK_ALLOW_LOOPBACK_HTTP": ("exactly", "false"),
     "WEBHOOK_RETRY_BASE_SECONDS": ("integer", None),
+    # Deployment choices, not resources: a Ref to a template parameter.
+    "PORTAL_BASE_URL": ("param", None),
+    "PORTAL_SENDER": ("param", None),
 }
 
 errors = []
@@ -224,6 +227,9 @@ def main(routes_json):
                 target = ref_name(val)
                 if not target or res.get(target, {}).get("Type") != rtype:
                     fail(f"{lid}: {v} must be !Ref to an {rtype}")
+            elif kind == "param":
+                if ref_name(val) not in t.get("Parameters", {}):
+                    fail(f"{lid}: {v} must be !Ref to a template parameter")
             elif kind == "prefix":
                 if not (isinstance(val, str) or sub_text(val)):
                     fail(f"{lid}: {v} must be a string or !Sub")
@@ -403,6 +409,11 @@ def check_iam(t, res, fn_res, glob_env):
                 queue_env.add(resource_target(d, res))
         if queue_env != sendable:
             fail(f"{lid}: may send to {sorted(sendable)} but is configured with queues {sorted(queue_env)}")
+        mails = targets("ses:")
+        if mails and "PORTAL_SENDER" not in env:
+            fail(f"{lid}: may send e-mail but has no PORTAL_SENDER")
+        if "PORTAL_SENDER" in env and not targets("ses:", "ses:SendEmail"):
+            fail(f"{lid}: has PORTAL_SENDER but its role cannot send e-mail")
         table_ref = ref_name(env.get("TABLE_NAME"))
         db = targets("dynamodb:")
         if table_ref and table_ref not in db:

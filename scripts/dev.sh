@@ -16,8 +16,11 @@ PREFIX="${LICENSING_PREFIX:-dev-$(date +%s)}"
 create_resources "$PREFIX"
 
 log "starting the dev server on http://127.0.0.1:$PORT"
+# Portal sign-in links lead here, and portal forms are accepted from here only.
+export PORTAL_BASE_URL="http://127.0.0.1:$PORT"
 PORT="$PORT" "$ROOT/target/debug/dev-server" >"$LOCAL/dev-server.log" 2>&1 &
-PIDS+=($!)
+DEV_PID=$!
+PIDS+=($DEV_PID)
 wait_http "http://127.0.0.1:$PORT/v1/health" 300
 
 log "provisioning the demo tenant through the Platform API (SQS pipeline)"
@@ -63,6 +66,16 @@ cat <<MSG
 
   Try:  curl -s -H "x-api-key: \$LICENSING_ADMIN_KEY" \$LICENSING_BASE_URL/v1/manage/products
 
+  Portal: http://127.0.0.1:$PORT/portal/$demo_id/  (use 127.0.0.1, not localhost:
+          forms are accepted from PORTAL_BASE_URL only). Sign in as ops@demo.example
+          (the demo tenant's admin); the sign-in link is printed here.
+
   Ctrl-C stops everything.
 MSG
+# Each portal sign-in link, as the dev server logs it (the e-mail also goes
+# to the emulator's SES). tail ends with the dev server.
+tail -n +1 -F --pid="$DEV_PID" "$LOCAL/dev-server.log" 2>/dev/null \
+  | grep --line-buffered -o '"link":"[^"]*"' \
+  | sed -u 's/"link":"\(.*\)"/  portal sign-in link: \1/' &
+PIDS+=($!)
 wait "${PIDS[@]}"

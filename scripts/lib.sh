@@ -84,3 +84,16 @@ create_resources() {
   export WEBHOOK_ALLOW_LOOPBACK_HTTP="${WEBHOOK_ALLOW_LOOPBACK_HTTP:-true}"
   export WEBHOOK_RETRY_BASE_SECONDS="${WEBHOOK_RETRY_BASE_SECONDS:-2}"
 }
+
+# The browser tests drive Debian's chromium through chromedriver. Installed
+# with apt (as root, or through sudo) unless both are there already.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    return 0
+  fi
+  log "installing chromium and chromium-driver (Debian packages) for the browser tests"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+}

@@ -13,8 +13,16 @@ hands stream readers the records of a refused transaction's items (seen: an
 11th ACTIVATION.CREATED record from 10 committed seats); the webhook outbox
 confirms each audit item in the table before it emits an event.
 
+It also answers `GET /_local/ses/sent`: every e-mail moto's SES accepted
+(SES and SES v2 share the backend), as JSON `[{"source", "destinations",
+"subject", "body"}]`, so the portal's tests read sign-in links back.
+moto's own `/moto-api/data.json` has them too, but serialises every
+DynamoDB item with them (seconds once a test run has filled the tables).
+SES calls themselves pass through like every non-DynamoDB request.
+
 Usage: python moto_locked.py HOST PORT
 """
+import json
 import sys
 import threading
 
@@ -42,10 +50,34 @@ def locked(app):
     return wrapper
 
 
+def sent_mail(app):
+    def wrapper(environ, start_response):
+        if environ.get("PATH_INFO") != "/_local/ses/sent":
+            return app(environ, start_response)
+        from moto.ses.models import ses_backends
+
+        sent = []
+        for account in list(ses_backends.keys()):
+            for region in list(ses_backends[account].keys()):
+                for m in list(ses_backends[account][region].sent_messages):
+                    sent.append({
+                        "source": getattr(m, "source", None),
+                        "destinations": getattr(m, "destinations", None),
+                        "subject": getattr(m, "subject", None),
+                        "body": getattr(m, "body", None),
+                    })
+        body = json.dumps(sent).encode()
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+    return wrapper
+
+
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, locked(app), threaded=True, request_handler=MotoRequestHandler)
+    run_simple(host, port, sent_mail(locked(app)), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

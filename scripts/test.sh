@@ -29,6 +29,7 @@ done
 
 ensure_venv
 export LICENSING_PYTHON="$VENV/bin/python"  # the interop test's independent verifier
+ensure_chromium  # the portal's browser tests (tests/tests/api/portal_browser.rs)
 log "running the tests"
 cargo test --workspace --locked --no-fail-fast
 

@@ -45,6 +45,8 @@ pub struct App {
     webhooks: Option<Webhooks>,
     /// `None` in functions without `WEBHOOK_QUEUE_URL`.
     webhook_queue: Option<DeliveryQueue>,
+    /// `None` in functions without `PORTAL_SENDER`.
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 impl App {
@@ -102,6 +104,10 @@ impl App {
             .provisioning_queue_url
             .clone()
             .map(|url| ProvisioningQueue::new(clients.sqs.clone(), url));
+        let mailer = config
+            .portal_sender
+            .clone()
+            .map(|from| crate::mail::Mailer::new(clients.ses.clone(), from));
         Ok(App {
             store: Store::new(clients.dynamodb.clone(), config.table_name.clone()),
             webhook_secrets: WebhookSecrets::new(secrets.clone(), config.secrets_prefix.clone()),
@@ -119,6 +125,7 @@ impl App {
             rate: RateLimiter::default(),
             webhooks,
             webhook_queue,
+            mailer,
             config,
         })
     }

@@ -17,6 +17,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub ses: aws_sdk_sesv2::Client,
 }
 
 /// DynamoDB calls are bounded in time: an attempt that hangs is abandoned
@@ -41,6 +42,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
+            ses: aws_sdk_sesv2::Client::new(sdk),
         }
     }
 }

@@ -15,6 +15,8 @@ pub enum Setting {
     WebhookQueueUrl,
     WebhookAllowLoopbackHttp,
     WebhookRetryBaseSeconds,
+    PortalBaseUrl,
+    PortalSender,
 }
 
 impl Setting {
@@ -31,6 +33,8 @@ impl Setting {
             Setting::WebhookQueueUrl => "WEBHOOK_QUEUE_URL",
             Setting::WebhookAllowLoopbackHttp => "WEBHOOK_ALLOW_LOOPBACK_HTTP",
             Setting::WebhookRetryBaseSeconds => "WEBHOOK_RETRY_BASE_SECONDS",
+            Setting::PortalBaseUrl => "PORTAL_BASE_URL",
+            Setting::PortalSender => "PORTAL_SENDER",
         }
     }
     pub fn describe(self) -> &'static str {
@@ -56,6 +60,10 @@ impl Setting {
             Setting::WebhookRetryBaseSeconds => {
                 "whole seconds before the first webhook retry (doubling after)"
             }
+            Setting::PortalBaseUrl => {
+                "the portal's public origin (https://host), the base of sign-in links"
+            }
+            Setting::PortalSender => "the SES-verified address portal e-mail is sent from",
         }
     }
 }
@@ -83,6 +91,8 @@ pub struct Config {
     /// `Some(true)`: the local development setting (http:// to loopback).
     pub webhook_allow_loopback_http: Option<bool>,
     pub webhook_retry_base_secs: Option<u64>,
+    pub portal_base_url: Option<String>,
+    pub portal_sender: Option<String>,
 }
 
 fn bad(s: Setting) -> ConfigError {
@@ -138,6 +148,10 @@ impl Config {
                         .filter(|n| (1..=3600).contains(n));
                     c.webhook_retry_base_secs = Some(n.ok_or(bad(s))?);
                 }
+                Setting::PortalBaseUrl => {
+                    c.portal_base_url = Some(v.trim_end_matches('/').to_string())
+                }
+                Setting::PortalSender => c.portal_sender = Some(v),
             }
         }
         c.table_name = table.ok_or(ConfigError {

@@ -15,10 +15,11 @@ pub enum Function {
     ProvisionTenant,
     ProvisionWorker,
     WebhookDispatch,
+    Portal,
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 10] = [
         Function::Validate,
         Function::Activate,
         Function::Entitlements,
@@ -28,6 +29,7 @@ impl Function {
         Function::ProvisionTenant,
         Function::ProvisionWorker,
         Function::WebhookDispatch,
+        Function::Portal,
     ];
 
     /// The crate (and binary) name under `functions/`.
@@ -42,6 +44,7 @@ impl Function {
             Function::ProvisionTenant => "provision-tenant",
             Function::ProvisionWorker => "provision-worker",
             Function::WebhookDispatch => "webhook-dispatch",
+            Function::Portal => "portal",
         }
     }
 
@@ -77,6 +80,15 @@ impl Function {
                 WebhookAllowLoopbackHttp,
                 WebhookRetryBaseSeconds,
             ],
+            // The pepper hashes API keys staff create; the signing key signs
+            // list cursors.
+            Function::Portal => &[
+                TableName,
+                PepperSecretId,
+                SigningKeySecretId,
+                PortalBaseUrl,
+                PortalSender,
+            ],
         }
     }
 }
@@ -89,6 +101,8 @@ pub enum Surface {
     Platform,
     Stripe,
     Public,
+    /// Server-rendered HTML for people (docs/portal.md), not the JSON API.
+    Portal,
 }
 
 /// Every operation the HTTP API offers, by surface. Each surface's handler
@@ -101,6 +115,8 @@ pub enum Op {
     Manage(ManageOp),
     Platform(PlatformOp),
     Stripe(StripeOp),
+    /// Every page under `/portal/`: the portal routes within itself.
+    Portal,
 }
 
 impl Op {
@@ -111,6 +127,7 @@ impl Op {
             Op::Manage(_) => Surface::Manage,
             Op::Platform(_) => Surface::Platform,
             Op::Stripe(_) => Surface::Stripe,
+            Op::Portal => Surface::Portal,
         }
     }
 }
@@ -220,8 +237,10 @@ pub enum StripeOp {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
+    /// `ANY`: every method (the portal's catch-all).
     pub method: &'static str,
-    /// API Gateway route syntax: `{name}` is one path segment.
+    /// API Gateway route syntax: `{name}` is one path segment, `{name+}`
+    /// (last) the rest of the path.
     pub path: &'static str,
     pub op: Op,
     /// `None`: served by the dev server only.
@@ -569,6 +588,10 @@ pub const ROUTES: &[Route] = &[
         Op::Stripe(StripeOp::Webhook),
         Some(F::StripeWebhook),
     ),
+    // The portal's HTML pages: one greedy route to one function, which
+    // routes within itself (shared/src/portal). Not part of the JSON API,
+    // so docs/openapi.yaml does not list it; docs/portal.md does.
+    r("ANY", "/portal/{proxy+}", Op::Portal, Some(F::Portal)),
 ];
 
 pub fn routes_of(function: Function) -> impl Iterator<Item = &'static Route> {

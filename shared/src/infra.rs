@@ -7,6 +7,25 @@ pub use crate::store::schema::{create_table, delete_table};
 use crate::store::sdk_error;
 use rand::RngCore;
 
+/// The sender of local portal e-mail: the emulator's SES sends only from
+/// an identity created first, as real SES sends only from a verified one.
+pub const PORTAL_SENDER: &str = "no-reply@portal.example.com";
+
+/// Create the SES e-mail identity `address` (already there is fine).
+pub async fn create_sender(ses: &aws_sdk_sesv2::Client, address: &str) -> Result<(), Error> {
+    use aws_sdk_sesv2::error::ProvideErrorMetadata;
+    match ses
+        .create_email_identity()
+        .email_identity(address)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("AlreadyExistsException") => Ok(()),
+        Err(e) => Err(sdk_error("SES CreateEmailIdentity", e)),
+    }
+}
+
 /// Names of everything one deployment (one prefix) uses.
 #[derive(Debug, Clone)]
 pub struct Names {
@@ -21,6 +40,8 @@ pub struct Names {
     pub webhook_master_secret: String,
     pub webhook_queue: String,
     pub webhook_dlq: String,
+    /// The portal's sender address (an SES identity).
+    pub portal_sender: String,
 }
 
 impl Names {
@@ -37,6 +58,7 @@ impl Names {
             webhook_master_secret: format!("{prefix}/webhook-master"),
             webhook_queue: format!("{prefix}-webhooks"),
             webhook_dlq: format!("{prefix}-webhooks-dlq"),
+            portal_sender: PORTAL_SENDER.to_string(),
         }
     }
 }

@@ -16,6 +16,8 @@ pub mod ids;
 #[cfg(feature = "dev")]
 pub mod infra;
 pub mod lambda;
+pub mod mail;
+pub mod portal;
 pub mod provisioning;
 pub mod ratelimit;
 pub mod store;

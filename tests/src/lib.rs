@@ -51,11 +51,12 @@ impl Intercept for Counter {
     }
 }
 
+/// Every setting but the portal's base URL, which is each Env's own address.
 fn all_settings() -> Vec<Setting> {
     let mut v = Vec::new();
     for f in Function::ALL {
         for s in f.settings() {
-            if !v.contains(s) {
+            if !v.contains(s) && *s != Setting::PortalBaseUrl {
                 v.push(*s);
             }
         }
@@ -272,15 +273,17 @@ impl Env {
             Some(c) => c.clone(),
             None => Arc::new(SystemClock),
         };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        // Sign-in links lead back to this Env's own server.
+        config.portal_base_url = Some(base.clone());
         let app = Arc::new(
             App::build(config.clone(), clients.clone(), clk)
                 .await
                 .expect("build app"),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let server_app = app.clone();
         tokio::spawn(async move {
             let _ = dev_server::serve(listener, server_app, std::future::pending()).await;
@@ -484,4 +487,153 @@ pub fn event(name: &str, vars: &[(&str, &str)]) -> String {
         s = s.replace(&format!("{{{{{k}}}}}"), v);
     }
     s
+}
+
+// ---------------------------------------------------------------- portal
+
+/// The plain-text bodies of every e-mail the emulator's SES accepted for
+/// `to`, oldest first. `scripts/moto_locked.py` serves moto's sent mail at
+/// `/_local/ses/sent` (moto's own `/moto-api/data.json` has it too, with
+/// every DynamoDB item: seconds per read once a run has filled the tables).
+pub async fn sent_mail(to: &str) -> Vec<String> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (the emulator)");
+    let sent: Value = reqwest::get(format!("{endpoint}/_local/ses/sent"))
+        .await
+        .expect("the emulator's sent mail (scripts/moto_locked.py)")
+        .json()
+        .await
+        .expect("sent mail is JSON");
+    sent.as_array()
+        .map(|msgs| {
+            msgs.iter()
+                .filter(|m| {
+                    m["destinations"]["ToAddresses"]
+                        .as_array()
+                        .is_some_and(|to_| to_.iter().any(|a| a == to))
+                })
+                .filter_map(|m| m["body"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The sign-in link in the newest e-mail to `to`.
+pub async fn last_link(to: &str) -> Option<String> {
+    let mail = sent_mail(to).await;
+    let body = mail.last()?;
+    body.split_whitespace()
+        .find(|w| w.contains("/auth?token="))
+        .map(str::to_string)
+}
+
+/// A portal visitor without a browser: follows no redirects, keeps its
+/// session cookie by hand, posts forms with the page's CSRF token.
+pub struct Visitor {
+    pub base: String,
+    pub tenant: String,
+    pub http: reqwest::Client,
+    pub cookie: Option<String>,
+}
+
+/// A portal answer.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookie: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub html: String,
+}
+
+impl Page {
+    /// The `data-code` of an error page.
+    pub fn code(&self) -> Option<&str> {
+        let at = self.html.find("data-code=\"")? + "data-code=\"".len();
+        self.html[at..].split('"').next()
+    }
+    /// The CSRF token of the page's forms.
+    pub fn csrf(&self) -> Option<&str> {
+        let at = self.html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+        self.html[at..].split('"').next()
+    }
+}
+
+impl Visitor {
+    pub fn new(env: &Env, tenant: &str) -> Visitor {
+        Visitor {
+            base: env.base.clone(),
+            tenant: tenant.to_string(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/portal/{}{path}", self.base, self.tenant)
+    }
+
+    async fn page(&self, rb: reqwest::RequestBuilder) -> Page {
+        let rb = match &self.cookie {
+            Some(c) => rb.header("cookie", format!("portal_session={c}")),
+            None => rb,
+        };
+        let r = rb.send().await.expect("portal request");
+        let h = |n: &str| {
+            r.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (location, set_cookie) = (h("location"), h("set-cookie"));
+        Page {
+            status: r.status().as_u16(),
+            location,
+            set_cookie,
+            headers: r.headers().clone(),
+            html: r.text().await.unwrap_or_default(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        self.page(self.http.get(self.url(path))).await
+    }
+
+    /// POST a form from this portal's origin (as a browser on one of its pages would).
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        self.post_from(Some(&self.base.clone()), path, fields).await
+    }
+
+    pub async fn post_from(
+        &self,
+        origin: Option<&str>,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Page {
+        let mut rb = self.http.post(self.url(path)).form(fields);
+        if let Some(o) = origin {
+            rb = rb.header("origin", o);
+        }
+        self.page(rb).await
+    }
+
+    /// Ask for a link, read it from SES, open it and press "Sign in".
+    pub async fn sign_in(&mut self, email: &str) -> Page {
+        let sent = self.post("/login", &[("email", email)]).await;
+        assert_eq!(sent.status, 200, "{sent:?}");
+        let link = last_link(email).await.expect("a sign-in e-mail");
+        let token = link.split("token=").nth(1).unwrap().to_string();
+        let done = self.post("/auth", &[("token", &token)]).await;
+        if let Some(c) = &done.set_cookie {
+            let v = c
+                .split(';')
+                .next()
+                .unwrap()
+                .trim_start_matches("portal_session=");
+            self.cookie = Some(v.to_string());
+        }
+        done
+    }
 }

@@ -66,6 +66,10 @@ pub enum AuditCode {
     WebhookEndpointDeleted,
     #[serde(rename = "WEBHOOK_ENDPOINT.DISABLED")]
     WebhookEndpointDisabled,
+    #[serde(rename = "STAFF.INVITED")]
+    StaffInvited,
+    #[serde(rename = "STAFF.REMOVED")]
+    StaffRemoved,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,9 +112,11 @@ impl AuditEvent {
             | LicenseSuspended
             | LicenseCancelled
             | ApiKeyRevoked
-            | WebhookEndpointDisabled => Severity::Warning,
+            | WebhookEndpointDisabled
+            | StaffRemoved => Severity::Warning,
             ApiKeyCreated
             | StripeIntegrationUpdated
+            | StaffInvited
             | LicensePolicyChanged
             | LicensePastDue
             | WebhookEndpointCreated

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod license;
+pub mod portal;
 pub mod search;
 pub mod stripe;
 pub mod tenant;
@@ -12,6 +13,7 @@ pub mod webhook;
 pub use audit::*;
 pub use catalog::*;
 pub use license::*;
+pub use portal::{MagicLink, Role, Session, StaffMember};
 pub use search::*;
 pub use tenant::*;
 pub use trial::*;

@@ -108,13 +108,21 @@ fn routers() -> &'static Routers {
                 let mut router = matchit::Router::new();
                 for (path, routes) in paths {
                     router
-                        .insert(path, routes)
+                        .insert(matchit_path(path), routes)
                         .unwrap_or_else(|e| panic!("route table: {e}"));
                 }
                 (key, router)
             })
             .collect()
     })
+}
+
+/// API Gateway's greedy `{name+}` (the rest of the path) as matchit writes it.
+fn matchit_path(path: &str) -> String {
+    match path.strip_suffix("+}").and_then(|p| p.rsplit_once('{')) {
+        Some((head, name)) => format!("{head}{{*{name}}}"),
+        None => path.to_string(),
+    }
 }
 
 /// Serve one HTTP request as `function` would (`None`: every route, as the
@@ -181,7 +189,7 @@ pub async fn handle(app: &App, function: Option<Function>, req: Request) -> Resp
     .await
 }
 
-fn request_id(req: &Request) -> String {
+pub(crate) fn request_id(req: &Request) -> String {
     use lambda_http::request::RequestContext;
     let from_gateway = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(c)) => c.request_id.clone(),
@@ -208,9 +216,12 @@ async fn serve(
         .get(&None)
         .ok_or_else(|| Error::internal("no route table"))?;
     let matched = routers().get(&function).and_then(|r| r.at(path).ok());
-    let route = matched
-        .as_ref()
-        .and_then(|m| m.value.iter().find(|r| r.method == method).copied());
+    let route = matched.as_ref().and_then(|m| {
+        m.value
+            .iter()
+            .find(|r| r.method == method || r.method == "ANY")
+            .copied()
+    });
     let Some(route) = route else {
         // Not this function's: answer from the whole table, so a deployment's
         // catch-all route gives 405 for a known path and 404 for the rest.
@@ -301,6 +312,11 @@ async fn serve(
             let caller = authenticate(&ctx, Scope::Admin, edge).await?;
             manage::serve(&ctx, &caller, op).await
         }
+        // Served by crate::portal::handle, never through the JSON edge.
+        Op::Portal => Err(Error::not_found(
+            "ROUTE_NOT_FOUND",
+            "the portal is served by its own function",
+        )),
     }
 }
 
@@ -562,7 +578,7 @@ pub fn route_for(method: &str, path: &str) -> Option<&'static Route> {
     let m = routers().get(&None)?.at(path).ok()?;
     m.value
         .iter()
-        .find(|r| r.method == method)
+        .find(|r| r.method == method || r.method == "ANY")
         .copied()
         .or_else(|| m.value.first().copied())
 }

@@ -180,6 +180,24 @@ pub fn rate_window(t: &TenantId, subject: &str, window_start: i64) -> Key {
     k(format!("T#{t}#RATE#{subject}"), window_start.to_string())
 }
 
+/// A one-time sign-in link of the portal, by the SHA-256 of its token.
+pub fn magic_link(t: &TenantId, token_digest: &str) -> Key {
+    k(format!("T#{t}#MAGIC#{token_digest}"), "MAGIC")
+}
+
+/// A portal session, by the SHA-256 of its id.
+pub fn session(t: &TenantId, id_digest: &str) -> Key {
+    k(format!("T#{t}#SESSION#{id_digest}"), "SESSION")
+}
+
+/// Staff members a tenant's admin invited: one partition per tenant.
+pub fn staff_pk(t: &TenantId) -> String {
+    format!("T#{t}#STAFF")
+}
+pub fn staff(t: &TenantId, email: &Email) -> Key {
+    k(staff_pk(t), email.as_str())
+}
+
 pub const IDEMPOTENCY_SK: &str = "IDEM";
 /// Idempotency records of usage/record, per tenant and client key.
 pub fn idempotency(t: &TenantId, idempotency_key: &str) -> Key {
@@ -258,6 +276,9 @@ mod tests {
             stripe_subscription(&t, "sub_1"),
             stripe_charge(&t, "ch_1"),
             stripe_checkout(&t, "cs_1"),
+            magic_link(&t, "ab"),
+            session(&t, "cd"),
+            staff(&t, &Email::normalise("a@b.co").unwrap()),
         ];
         for key in keys {
             assert!(

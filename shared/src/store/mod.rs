@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod cursor;
 pub mod keys;
 pub mod licenses;
+pub mod portal;
 pub mod rate;
 #[cfg(feature = "dev")]
 pub mod schema;

@@ -324,7 +324,7 @@ impl TenantStore {
             .await
     }
 
-    async fn put_once<T: serde::Serialize>(
+    pub(crate) async fn put_once<T: serde::Serialize>(
         &self,
         key: &keys::Key,
         value: &T,

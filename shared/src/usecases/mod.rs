@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod licensing;
 pub mod metering;
+pub mod portal;
 pub mod stripe;
 pub mod tenants;
 pub mod trials;

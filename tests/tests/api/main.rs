@@ -12,6 +12,8 @@ mod input;
 mod isolation;
 mod licensing;
 mod metering;
+mod portal;
+mod portal_browser;
 mod props;
 mod provisioning;
 mod roundtrips;

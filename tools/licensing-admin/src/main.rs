@@ -207,6 +207,7 @@ async fn main() -> Result<(), BoxError> {
             let token =
                 shared::infra::create_secrets(&Secrets::new(clients.secrets.clone()), &names)
                     .await?;
+            shared::infra::create_sender(&clients.ses, &names.portal_sender).await?;
             println!("TABLE_NAME={}", names.table);
             println!("PEPPER_SECRET_ID={}", names.pepper_secret);
             println!("SIGNING_KEY_SECRET_ID={}", names.signing_key_secret);
@@ -218,6 +219,7 @@ async fn main() -> Result<(), BoxError> {
             println!("WEBHOOK_MASTER_SECRET_ID={}", names.webhook_master_secret);
             println!("WEBHOOK_QUEUE_URL={wh_queue}");
             println!("WEBHOOK_DLQ_URL={wh_dlq}");
+            println!("PORTAL_SENDER={}", names.portal_sender);
             println!("LICENSING_OPERATOR_TOKEN={token}");
         }
         Cmd::BackfillSearch => {
