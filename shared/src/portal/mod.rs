@@ -413,7 +413,7 @@ async fn sign_out(r: &Req<'_>) -> Result<Reply, Error> {
 async fn staff_search(r: &Req<'_>) -> Result<Reply, Error> {
     r.who(Role::Staff)?;
     let q = r.query("q").unwrap_or_default();
-    let found = match uc::search_licenses(&r.store, r.signer()?, &q).await {
+    let found = match uc::search_licenses(&r.store, r.signer()?, &q, r.now).await {
         Ok(found) => Ok(found),
         Err(e @ Error::Invalid { .. }) => Err(e.public_message()),
         Err(e) => return Err(e),

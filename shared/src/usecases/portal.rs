@@ -187,6 +187,7 @@ pub async fn search_licenses(
     ts: &TenantStore,
     signer: &Signer,
     query: &str,
+    now: OffsetDateTime,
 ) -> Result<Vec<License>, Error> {
     let q = query.trim();
     if q.is_empty() {
@@ -199,11 +200,20 @@ pub async fn search_licenses(
         let id = LicenseId::derive(ts.tenant_id(), &key);
         return Ok(ts.get_license(&id).await?.into_iter().collect());
     }
-    let email = Email::normalise(q).map_err(|_| {
-        Error::validation("search by customer e-mail, license id (lic_...) or license key")
-    })?;
-    Ok(ts
-        .list_licenses_by_email(signer, &email, 50, None)
+    if let Ok(email) = Email::normalise(q) {
+        return Ok(ts
+            .list_licenses_by_email(signer, &email, 50, None)
+            .await?
+            .items);
+    }
+    // Anything else: the start of a key or an e-mail (the tenant-wide search).
+    let filter = crate::domain::LicenseFilter {
+        q: Some(crate::domain::SearchPrefix::parse(q).map_err(|_| {
+            Error::validation("search by customer e-mail (or its start), license id or key")
+        })?),
+        ..Default::default()
+    };
+    Ok(super::licensing::search(ts, signer, &filter, 50, None, now)
         .await?
         .items)
 }
