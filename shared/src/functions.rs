@@ -81,11 +81,12 @@ impl Function {
                 WebhookRetryBaseSeconds,
             ],
             // The pepper hashes API keys staff create; the signing key signs
-            // list cursors.
+            // list cursors; the master secret signs customers' license files.
             Function::Portal => &[
                 TableName,
                 PepperSecretId,
                 SigningKeySecretId,
+                SigningMasterSecretId,
                 PortalBaseUrl,
                 PortalSender,
             ],

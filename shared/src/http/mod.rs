@@ -361,6 +361,25 @@ fn license_credential(ctx: &Ctx<'_>) -> Result<Option<(TenantId, LicenseKey)>, E
     Ok(Some((tenant, key)))
 }
 
+/// The active tenant a client names (the same 401 for an unknown or an
+/// inactive one); its answers are signed with its current key.
+async fn client_tenant(
+    ctx: &Ctx<'_>,
+    tenant: &TenantId,
+    edge: &mut Edge,
+) -> Result<std::sync::Arc<crate::domain::Tenant>, Error> {
+    let app = ctx.app;
+    let Some(t) = app.tenants.get(&app.store, tenant, ctx.now).await? else {
+        return Err(Error::Unauthenticated);
+    };
+    if t.status != crate::domain::TenantStatus::Active {
+        return Err(Error::Unauthenticated);
+    }
+    tracing::Span::current().record("tenant", tenant.as_str());
+    edge.signer = Some((tenant.clone(), t.signing_key_version));
+    Ok(t)
+}
+
 /// A client app authenticated by its license key: scoped to that license,
 /// rate limited per license. The key's existence is proven by the
 /// operation's own read of the license (validate) or one read (the others);
@@ -372,14 +391,7 @@ async fn authenticate_license(
     edge: &mut Edge,
 ) -> Result<Caller, Error> {
     let app = ctx.app;
-    let Some(t) = app.tenants.get(&app.store, &tenant, ctx.now).await? else {
-        return Err(Error::Unauthenticated);
-    };
-    if t.status != crate::domain::TenantStatus::Active {
-        return Err(Error::Unauthenticated);
-    }
-    tracing::Span::current().record("tenant", tenant.as_str());
-    edge.signer = Some((tenant.clone(), t.signing_key_version));
+    let t = client_tenant(ctx, &tenant, edge).await?;
     let store = app.store.tenant(&tenant);
     let license = LicenseId::derive(&tenant, &key);
     let limit = t.settings.license_rate_limit_per_minute;
@@ -424,14 +436,7 @@ async fn public_caller(
     let app = ctx.app;
     let tenant = ctx.header("x-tenant-id").ok_or(Error::Unauthenticated)?;
     let tenant = TenantId::parse(tenant.trim()).map_err(|_| Error::Unauthenticated)?;
-    let Some(t) = app.tenants.get(&app.store, &tenant, ctx.now).await? else {
-        return Err(Error::Unauthenticated);
-    };
-    if t.status != crate::domain::TenantStatus::Active {
-        return Err(Error::Unauthenticated);
-    }
-    tracing::Span::current().record("tenant", tenant.as_str());
-    edge.signer = Some((tenant.clone(), t.signing_key_version));
+    let t = client_tenant(ctx, &tenant, edge).await?;
     let ip = ip.ok_or(Error::Unauthenticated)?;
     let store = app.store.tenant(&tenant);
     let limit = t.settings.public_trial_rate_limit_per_minute;

@@ -17,7 +17,7 @@ pub mod web;
 use crate::app::App;
 use crate::domain::*;
 use crate::error::Error;
-use crate::ids::{ActivationId, ApiKeyId, Email, LicenseId, TenantId};
+use crate::ids::{ActivationId, ApiKeyId, Email, Fingerprint, LicenseId, TenantId};
 use crate::store::TenantStore;
 use crate::usecases::licensing::{self, ActivationRef, Lifecycle, RenewTo};
 use crate::usecases::{catalog, metering, portal as uc};
@@ -45,6 +45,7 @@ enum Page {
     Team,
     Me,
     MeLicense,
+    MeLicenseFile,
 }
 
 fn router() -> &'static matchit::Router<Page> {
@@ -64,6 +65,10 @@ fn router() -> &'static matchit::Router<Page> {
             ("/portal/{tenant}/staff/team", Page::Team),
             ("/portal/{tenant}/me", Page::Me),
             ("/portal/{tenant}/me/licenses/{id}", Page::MeLicense),
+            (
+                "/portal/{tenant}/me/licenses/{id}/file",
+                Page::MeLicenseFile,
+            ),
         ];
         for (path, page) in routes {
             r.insert(path, page)
@@ -84,6 +89,8 @@ enum ReplyBody {
     Html(Markup),
     Css,
     Redirect(String),
+    /// A download: file name and text.
+    File(String, String),
 }
 
 impl Reply {
@@ -263,6 +270,13 @@ fn render(reply: Reply) -> Response<Body> {
             .header("content-type", "text/css; charset=utf-8")
             .body(Body::Text(pages::CSS.to_string())),
         ReplyBody::Redirect(to) => b.header("location", to).body(Body::Empty),
+        ReplyBody::File(name, text) => b
+            .header("content-type", "text/plain; charset=utf-8")
+            .header(
+                "content-disposition",
+                format!("attachment; filename=\"{name}\""),
+            )
+            .body(Body::Text(text)),
     };
     built.unwrap_or_else(|_| {
         let mut r = Response::new(Body::Text("internal error".into()));
@@ -351,6 +365,7 @@ async fn serve(
         (Page::Team, "POST") => invite(&r).await,
         (Page::Me, "GET") => my_licenses(&r).await,
         (Page::MeLicense, "POST") => customer_deactivate(&r).await,
+        (Page::MeLicenseFile, "GET") => customer_license_file(&r).await,
         _ => Err(Error::MethodNotAllowed {
             method: method.to_string(),
             allow: vec!["GET", "POST"],
@@ -614,6 +629,44 @@ async fn my_licenses(r: &Req<'_>) -> Result<Reply, Error> {
     let page = pages::my_licenses(&r.ctx(), &with_machines, done_message(r), r.now);
     Ok(Reply::page(page))
 }
+
+/// A signed offline license file of one of my licenses (30 days, never
+/// past the license), optionally bound to one of its active machines.
+async fn customer_license_file(r: &Req<'_>) -> Result<Reply, Error> {
+    let s = r.who(Role::Customer)?;
+    let id = license_id(r)?;
+    // Another customer's license is not found, exactly like a missing one.
+    let license = uc::license_for(&r.store, s, &id).await?;
+    let fingerprint = match r.query("fingerprint").filter(|f| !f.is_empty()) {
+        Some(f) => Some(Fingerprint::parse(f)?),
+        None => None,
+    };
+    let signer = licensing::FileSigner {
+        keys: r.app.signing_keys()?,
+        version: r.tenant.signing_key_version,
+    };
+    let file = licensing::checkout(
+        &r.app.policies,
+        &r.app.license_terms,
+        &r.store,
+        &license.key,
+        fingerprint,
+        PORTAL_FILE_TTL,
+        signer,
+        false,
+        r.now,
+    )
+    .await?;
+    let name = format!("{}.lic", license.id);
+    Ok(Reply {
+        status: 200,
+        body: ReplyBody::File(name, file.certificate),
+        cookies: Vec::new(),
+    })
+}
+
+/// License files from the portal last 30 days (the API's default).
+const PORTAL_FILE_TTL: u32 = 30 * 86_400;
 
 async fn customer_deactivate(r: &Req<'_>) -> Result<Reply, Error> {
     let (form, s) = r.form_of(Role::Customer)?;

@@ -427,6 +427,11 @@ pub fn my_licenses(
                     p.muted { code { (l.id) } " · key " code { (key_hint(l)) }
                         " · expires " (when(l.expires_at)) }
                     p.seats { (l.seats_used) " of " (l.max_activations) " seats in use" }
+                    p {
+                        a.file href={(base) "/me/licenses/" (l.id) "/file"} download {
+                            "Download a license file (offline use, 30 days)"
+                        }
+                    }
                     (machines(ctx, &format!("{base}/me/licenses/{}", l.id), acts, now))
                 }
             }

@@ -613,3 +613,62 @@ async fn staff_issue_a_license_the_api_validates() {
         .await;
     assert_eq!(none.data().as_array().map(Vec::len), Some(0));
 }
+
+#[tokio::test]
+async fn a_customer_downloads_a_signed_license_file_of_their_own_license_only() {
+    use licensing_client::{verify_license_file, PinnedKeys};
+    let env = Env::start().await;
+    let t = env.tenant("selffile").await;
+    let me = unique("me");
+    let (lid, key) = license_for(&env, &t, &me, 2, json!({})).await;
+    activate(&env, &t, &key, "laptop").await;
+    let (their_lid, _) = license_for(&env, &t, &unique("else"), 1, json!({})).await;
+
+    let mut v = Visitor::new(&env, &t.id);
+    assert_eq!(v.sign_in(&me).await.status, 303);
+    let page = v.get("/me").await;
+    assert!(
+        page.html.contains(&format!("/me/licenses/{lid}/file")),
+        "a download link"
+    );
+
+    let file = v
+        .get(&format!("/me/licenses/{lid}/file?fingerprint=laptop"))
+        .await;
+    assert_eq!(file.status, 200, "{file:?}");
+    let disposition = file.headers["content-disposition"].to_str().unwrap();
+    assert_eq!(disposition, format!("attachment; filename=\"{lid}.lic\""));
+    // It verifies offline against the tenant's published key, bound to the machine.
+    let keys_r = env
+        .send(
+            "GET",
+            &format!("/v1/public/tenants/{}/signing-keys", t.id),
+            None,
+            None,
+        )
+        .await;
+    let mut keys = PinnedKeys::new();
+    for k in keys_r.data()["keys"].as_array().unwrap() {
+        keys.pin(
+            k["kid"].as_str().unwrap(),
+            k["public_key"].as_str().unwrap(),
+        )
+        .unwrap();
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let f = verify_license_file(&file.html, &keys, &t.id, Some("laptop"), now).expect("verifies");
+    assert_eq!(f.license.id, lid);
+    assert!(verify_license_file(&file.html, &keys, &t.id, Some("other-box"), now).is_err());
+
+    // A machine that is not activated, and another customer's license: refused.
+    let unbound = v
+        .get(&format!("/me/licenses/{lid}/file?fingerprint=nope"))
+        .await;
+    assert_eq!(unbound.status, 409, "{unbound:?}");
+    let theirs = v.get(&format!("/me/licenses/{their_lid}/file")).await;
+    assert_eq!(theirs.status, 404, "{theirs:?}");
+    // Signed out: no file.
+    let anon = Visitor::new(&env, &t.id);
+    let r = anon.get(&format!("/me/licenses/{lid}/file")).await;
+    assert_ne!(r.status, 200);
+}
