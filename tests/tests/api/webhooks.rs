@@ -531,3 +531,67 @@ async fn an_endpoint_failing_for_three_days_is_disabled_with_an_audit_event() {
         .await;
     assert_eq!(on.data()["failing_since"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_trial_emits_license_created_and_activation_created_and_a_refused_one_nothing() {
+    let env = Env::with_webhooks().await;
+    let t = env.tenant("wh-trial").await;
+    let (recv, url) = Receiver::start(&[]).await;
+    endpoint(
+        &env,
+        &t,
+        &url,
+        json!(["license.created", "activation.created"]),
+    )
+    .await;
+    let r = env
+        .post(
+            "/v1/manage/products",
+            &t.admin,
+            json!({ "code": "trialapp", "name": "App" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let policy = env.policy(&t, "trialapp", 1, json!({})).await;
+    let trial = json!({ "trial": { "policy": policy, "days": 14, "cooldown_days": 30 } });
+    let r = env
+        .patch("/v1/manage/products/trialapp", &t.admin, trial)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let body = |email: &str, fp: &str| json!({ "product": "trialapp", "customer_email": email, "fingerprint": fp });
+    let first = env
+        .post(
+            "/v1/integration/trials",
+            &t.integration,
+            body("Ann@Example.com", "m1"),
+        )
+        .await;
+    assert_eq!(first.status, 201, "{first:?}");
+    // The same e-mail again: refused, so nothing is emitted for it.
+    let again = env
+        .post(
+            "/v1/integration/trials",
+            &t.integration,
+            body("ann@example.com", "m2"),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{again:?}");
+    let got = recv.until("two events", |g| g.len() >= 2).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got_now = recv.got();
+    assert_eq!(got_now.len(), got.len(), "no event for the refused trial");
+    let mut types: Vec<String> = got_now
+        .iter()
+        .map(|g| g.json()["type"].as_str().unwrap().to_string())
+        .collect();
+    types.sort();
+    assert_eq!(types, ["activation.created", "license.created"]);
+    let lic = got_now
+        .iter()
+        .find(|g| g.json()["type"] == "license.created")
+        .unwrap();
+    assert_eq!(
+        lic.json()["data"]["object"]["customer_email"],
+        "ann@example.com"
+    );
+}
