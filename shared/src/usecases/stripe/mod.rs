@@ -131,6 +131,10 @@ struct Cx<'a> {
 
 /// How often a delivery re-reads after losing a race before giving up (503).
 const ATTEMPTS: usize = 4;
+/// How often an apply re-reads a license whose status moved under it: each
+/// loss means another event committed in between, and once the newest one
+/// has, the rest are stale rather than refused.
+const APPLY_ATTEMPTS: usize = 12;
 
 impl Cx<'_> {
     async fn process(&self) -> Result<Receipt, Error> {
@@ -921,6 +925,19 @@ impl Cx<'_> {
         change: &Change,
         extra: &[StripeCharge],
     ) -> Result<Receipt, Error> {
+        self.apply_attempt(id, change, extra, 1).await
+    }
+
+    /// One attempt of [`Self::apply`]. The write is conditional on the
+    /// status it read (the audit codes are chosen from it); when another
+    /// change moved the status in between, it reads again and retries.
+    async fn apply_attempt(
+        &self,
+        id: &LicenseId,
+        change: &Change,
+        extra: &[StripeCharge],
+        attempt: usize,
+    ) -> Result<Receipt, Error> {
         let Some(license) = self.ts.get_license(id).await? else {
             return self
                 .finish(
@@ -1044,6 +1061,9 @@ impl Cx<'_> {
                     extra,
                 )
                 .await
+            }
+            ApplyOutcome::Refused(_) if attempt < APPLY_ATTEMPTS => {
+                Box::pin(self.apply_attempt(id, change, extra, attempt + 1)).await
             }
             ApplyOutcome::Refused(_) => Err(Error::Unavailable(
                 "the license changed while the event was applied; retry".into(),
