@@ -5,9 +5,7 @@ use crate::clock::ts;
 use crate::domain::AuditCode;
 use crate::error::Error;
 use crate::ids::{DeliveryId, TenantId, WebhookEndpointId};
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use time::OffsetDateTime;
 
@@ -253,12 +251,9 @@ pub struct Delivery {
 /// `X-Licensing-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`
 /// (Stripe's scheme).
 pub fn signature_header(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .expect("HMAC accepts keys of any length");
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    let t_text = t.to_string();
+    let mac = crate::crypto::hmac_sha256(secret.as_bytes(), &[t_text.as_bytes(), b".", body]);
+    format!("t={t},v1={}", hex::encode(mac))
 }
 
 /// What a webhook URL may point at.
