@@ -8,10 +8,16 @@ linearisable, so we serialise every `X-Amz-Target: DynamoDB_*` request behind
 one lock and leave everything else (SQS long polls, Secrets Manager) parallel.
 
 DynamoDB Streams requests (`DynamoDBStreams_*`) take the same lock, so a
-GetRecords never reads a table in the middle of a transaction. Even so, moto
-hands stream readers the records of a refused transaction's items (seen: an
-11th ACTIVATION.CREATED record from 10 committed seats); the webhook outbox
-confirms each audit item in the table before it emits an event.
+GetRecords never reads a table in the middle of a transaction.
+
+`moto_patch.py` (applied before the server starts) replaces stock moto's
+TransactWriteItems, which deep-copied every named table, stream records
+included, once per transaction item: each transaction cost O(everything
+written so far) and a test run grew the process to 15 GB. The patched one
+checks every condition first (a refusal writes nothing and leaves no stream
+record), snapshots only the items it touches, and restores only those if a
+write fails. It also bounds each table's stream records and the shard
+iterators kept. Tested by `scripts/test_moto_patch.py`.
 
 It also answers `GET /_local/ses/sent`: every e-mail moto's SES accepted
 (SES and SES v2 share the backend), as JSON `[{"source", "destinations",
@@ -23,8 +29,14 @@ SES calls themselves pass through like every non-DynamoDB request.
 Usage: python moto_locked.py HOST PORT
 """
 import json
+import os
 import sys
 import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import moto_patch  # noqa: E402
+
+moto_patch.apply()
 
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import (

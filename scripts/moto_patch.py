@@ -1,0 +1,260 @@
+"""Patches to moto 5.2's DynamoDB (and DynamoDB Streams) backend that keep the
+local stack's cost per request independent of how much was written before.
+
+Imported by `moto_locked.py` before the server starts; tested by
+`test_moto_patch.py` through the real wire protocol.
+
+1. `TransactWriteItems` without whole-table copies. Stock moto deep-copies
+   every table a transaction names (once per transaction *item*), stream
+   records included, so each transaction costs O(everything written so far):
+   a test run grew the emulator to 15 GB. Here a transaction
+     a. validates its shape and checks every condition against the state
+        before it (as DynamoDB does); a refusal writes nothing, so it leaves
+        no stream record either;
+     b. snapshots only the items it touches (and each stream's length), then
+        applies its writes; if a write fails (a validation error inside an
+        update, say), exactly those items and stream records are put back.
+   `moto_locked.py` serves DynamoDB requests one at a time, so nothing else
+   can observe the items between (a) and (b).
+2. Stream records are bounded: each table keeps at most
+   `MOTO_STREAM_MAX_RECORDS` (default 10,000) records and none older than
+   24 hours (DynamoDB Streams' own retention). Sequence numbers keep counting
+   across the trim; a reader whose position was trimmed continues from the
+   oldest record kept (DynamoDB would answer TrimmedDataAccessException).
+3. Shard iterators are bounded: stock moto keeps every iterator it ever made
+   (a poller makes one per GetRecords); the newest
+   `MOTO_MAX_SHARD_ITERATORS` (default 2,000) are kept, as real iterators
+   expire after 15 minutes.
+
+moto's Lambda event source mappings over streams are not supported by the
+patched shard (the project's local pollers read the stream themselves).
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+import os
+import sys
+from collections import OrderedDict
+from typing import Any
+
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import StreamRecord, StreamShard
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+
+STREAM_MAX_RECORDS = int(os.environ.get("MOTO_STREAM_MAX_RECORDS", "10000"))
+STREAM_RETENTION = datetime.timedelta(hours=24)
+MAX_SHARD_ITERATORS = int(os.environ.get("MOTO_MAX_SHARD_ITERATORS", "2000"))
+
+_OPS = ("ConditionCheck", "Put", "Delete", "Update")
+
+
+def _op_key(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type != "Put":
+        return op["Key"]
+    table = backend.get_table(op["TableName"])
+    attrs = op["Item"]
+    if table.hash_key_attr not in attrs or (
+        table.range_key_attr is not None and table.range_key_attr not in attrs
+    ):
+        raise MockValidationException(
+            "One or more parameter values were invalid: Missing the key in the item"
+        )
+    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attrs[table.range_key_attr]
+    return key
+
+
+def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+
+    # (a) Shape: one operation per entry, each item at most once.
+    ops: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    seen: set[tuple[str, str]] = set()
+    for entry in transact_items:
+        if len(entry) != 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(entry.items()))
+        if op_type not in _OPS:
+            raise MockValidationException(f"Unsupported transaction operation {op_type}")
+        key = _op_key(self, op_type, op)
+        ident = (str(op["TableName"]), str(dict(sorted(key.items()))))
+        if ident in seen:
+            raise MultipleTransactionsException()
+        seen.add(ident)
+        ops.append((op_type, op, key))
+
+    # (a) Conditions, all against the state before the transaction.
+    reasons: list[Any] = []
+    refused = False
+    for op_type, op, key in ops:
+        cond = op.get("ConditionExpression")
+        if cond is None:
+            reasons.append((None, None, None))
+            continue
+        current = self.get_item(op["TableName"], key)
+        check = get_filter_expression(
+            cond, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        )
+        if check.expr(current):
+            reasons.append((None, None, None))
+            continue
+        refused = True
+        old = None
+        if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+            old = current.to_json()["Attributes"]
+        reasons.append(("ConditionalCheckFailed", "The conditional request failed", old))
+    if refused:
+        raise TransactionCanceledException(reasons)
+
+    # (b) Snapshot what the writes touch, then write.
+    saved: list[tuple[Any, Any, Any, Any]] = []  # (table, hash, range, item copy or None)
+    stream_lengths: dict[str, tuple[StreamShard, int]] = {}
+    for op_type, op, key in ops:
+        if op_type == "ConditionCheck":
+            continue
+        table = self.get_table(op["TableName"])
+        hash_value, range_value = self.get_keys_value(table, key)
+        current = table.get_item(hash_value, range_value)
+        saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+        shard = table.stream_shard
+        if shard is not None and table.name not in stream_lengths:
+            stream_lengths[table.name] = (shard, len(shard.items))
+
+    errors: list[Any] = []
+    failed = False
+    try:
+        for op_type, op, key in ops:
+            try:
+                names = op.get("ExpressionAttributeNames")
+                values = op.get("ExpressionAttributeValues")
+                if op_type == "Put":
+                    self.put_item(
+                        op["TableName"], op["Item"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                        overwrite=True,
+                    )
+                elif op_type == "Delete":
+                    self.delete_item(op["TableName"], key)
+                elif op_type == "Update":
+                    self.update_item(
+                        op["TableName"], key,
+                        update_expression=op["UpdateExpression"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+                errors.append((None, None, None))
+            except MockValidationException:
+                raise
+            except Exception as e:  # noqa: BLE001 - reported as the item's reason
+                failed = True
+                errors.append((type(e).__name__, str(getattr(e, "message", e)), None))
+    except BaseException:
+        _rollback(saved, stream_lengths)
+        raise
+    if failed:
+        _rollback(saved, stream_lengths)
+        raise TransactionCanceledException(errors)
+
+
+def _rollback(saved: list[tuple[Any, Any, Any, Any]],
+              stream_lengths: dict[str, tuple[StreamShard, int]]) -> None:
+    for table, hash_value, range_value, item in reversed(saved):
+        if range_value is not None:
+            bucket = table.items[hash_value]
+            if item is None:
+                bucket.pop(range_value, None)
+            else:
+                bucket[range_value] = item
+        elif item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+    for shard, length in stream_lengths.values():
+        excess = len(shard.items) - length
+        if excess > 0:
+            del shard.items[length:]
+
+
+def _trimmed(shard: StreamShard) -> int:
+    return getattr(shard, "trimmed", 0)
+
+
+def shard_add(self: StreamShard, old: Any, new: Any) -> None:
+    view = self.table.stream_specification["StreamViewType"]
+    if old is None:
+        event_name = "INSERT"
+    elif new is None:
+        event_name = "REMOVE"
+    else:
+        event_name = "MODIFY"
+    seq = self.starting_sequence_number + _trimmed(self) + len(self.items)
+    record = StreamRecord(self.table, view, event_name, old, new, seq)
+    record.added_at = datetime.datetime.now(datetime.timezone.utc)
+    self.items.append(record)
+    drop = max(0, len(self.items) - STREAM_MAX_RECORDS)
+    horizon = record.added_at - STREAM_RETENTION
+    while drop < len(self.items) and getattr(self.items[drop], "added_at", horizon) < horizon:
+        drop += 1
+    if drop:
+        del self.items[:drop]
+        self.trimmed = _trimmed(self) + drop
+
+
+def shard_get(self: StreamShard, start: int, quantity: int) -> list[dict[str, Any]]:
+    index = start - self.starting_sequence_number - _trimmed(self)
+    if index < 0:
+        print(
+            f"moto_patch: a stream reader asked for trimmed records of {self.table.name}; "
+            "continuing from the oldest record kept",
+            file=sys.stderr,
+        )
+        index = 0
+    return [r.to_json() for r in self.items[index:index + quantity]]
+
+
+_iterator_init = ShardIterator.__init__
+
+
+def iterator_init(self: ShardIterator, streams_backend: Any, stream_shard: StreamShard,
+                  shard_iterator_type: str, sequence_number: int | None = None) -> None:
+    _iterator_init(self, streams_backend, stream_shard, shard_iterator_type, sequence_number)
+    if shard_iterator_type == "LATEST":
+        self.sequence_number += _trimmed(stream_shard)
+    elif shard_iterator_type == "TRIM_HORIZON":
+        self.sequence_number += _trimmed(stream_shard)
+
+
+class _BoundedIterators(OrderedDict):
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > MAX_SHARD_ITERATORS:
+            self.popitem(last=False)
+
+
+_streams_init = DynamoDBStreamsBackend.__init__
+
+
+def streams_init(self: DynamoDBStreamsBackend, region_name: str, account_id: str) -> None:
+    _streams_init(self, region_name, account_id)
+    self.shard_iterators = _BoundedIterators()
+
+
+def apply() -> None:
+    DynamoDBBackend.transact_write_items = transact_write_items
+    StreamShard.add = shard_add
+    StreamShard.get = shard_get
+    ShardIterator.__init__ = iterator_init
+    DynamoDBStreamsBackend.__init__ = streams_init

@@ -1,0 +1,307 @@
+"""Tests of moto_patch.py through the real wire protocol: `moto_locked.py` is
+started on a free loopback port and driven with boto3, as the service's SDK
+drives it. Run: .local/venv/bin/python -m unittest scripts/test_moto_patch.py
+(`make test` does).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Emulator:
+    """moto_locked.py in a child process, with the patch's limits set small."""
+
+    def __init__(self, **env: str):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "moto_locked.py"), "127.0.0.1", str(self.port)],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/moto-api/", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("moto_locked.py did not start")
+                time.sleep(0.1)
+
+    def client(self, service: str):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def S(v: str) -> dict:
+    return {"S": v}
+
+
+def N(v: int) -> dict:
+    return {"N": str(v)}
+
+
+class PatchedTransactions(unittest.TestCase):
+    emu: Emulator
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.emu = Emulator(MOTO_STREAM_MAX_RECORDS="50")
+        cls.db = cls.emu.client("dynamodb")
+        cls.streams = cls.emu.client("dynamodbstreams")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.emu.stop()
+
+    def setUp(self) -> None:
+        self.table = f"t{time.monotonic_ns()}"
+        d = self.db.create_table(
+            TableName=self.table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "PK", "AttributeType": "S"},
+                {"AttributeName": "SK", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "PK", "KeyType": "HASH"},
+                {"AttributeName": "SK", "KeyType": "RANGE"},
+            ],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        self.stream_arn = d["TableDescription"]["LatestStreamArn"]
+        shard = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"][0]
+        self.shard_id = shard["ShardId"]
+
+    def tearDown(self) -> None:
+        self.db.delete_table(TableName=self.table)
+
+    # helpers
+
+    def get(self, pk: str, sk: str) -> dict | None:
+        return self.db.get_item(TableName=self.table, Key={"PK": S(pk), "SK": S(sk)}, ConsistentRead=True).get("Item")
+
+    def put(self, pk: str, sk: str, **attrs: dict) -> dict:
+        return {"Put": {"TableName": self.table, "Item": {"PK": S(pk), "SK": S(sk), **attrs}}}
+
+    def iterator(self, kind: str = "LATEST") -> str:
+        return self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=self.shard_id, ShardIteratorType=kind
+        )["ShardIterator"]
+
+    def records(self, it: str) -> tuple[list[dict], str]:
+        r = self.streams.get_records(ShardIterator=it, Limit=1000)
+        return r["Records"], r["NextShardIterator"]
+
+    def seat_update(self, seats_used_below: int) -> dict:
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"PK": S("L#1"), "SK": S("L#1")},
+                "UpdateExpression": "ADD used :one",
+                "ConditionExpression": "used < :max",
+                "ExpressionAttributeValues": {":one": N(1), ":max": N(seats_used_below)},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    # tests
+
+    def test_a_transaction_commits_every_write_and_streams_each_once(self) -> None:
+        self.db.put_item(TableName=self.table, Item={"PK": S("L#1"), "SK": S("L#1"), "used": N(0)})
+        self.db.put_item(TableName=self.table, Item={"PK": S("T"), "SK": S("T"), "status": S("active")})
+        it = self.iterator()
+        self.db.transact_write_items(TransactItems=[
+            self.seat_update(2),
+            self.put("L#1", "A#m1", fp=S("m1")),
+            {"ConditionCheck": {
+                "TableName": self.table, "Key": {"PK": S("T"), "SK": S("T")},
+                "ConditionExpression": "attribute_exists(PK)"}},
+        ])
+        self.assertEqual(self.get("L#1", "L#1")["used"], N(1))
+        self.assertEqual(self.get("L#1", "A#m1")["fp"], S("m1"))
+        recs, _ = self.records(it)
+        self.assertEqual(sorted(r["dynamodb"]["Keys"]["SK"]["S"] for r in recs), ["A#m1", "L#1"])
+        by_sk = {r["dynamodb"]["Keys"]["SK"]["S"]: r for r in recs}
+        self.assertEqual(by_sk["L#1"]["eventName"], "MODIFY")
+        self.assertEqual(by_sk["L#1"]["dynamodb"]["OldImage"]["used"], N(0))
+        self.assertEqual(by_sk["L#1"]["dynamodb"]["NewImage"]["used"], N(1))
+        self.assertEqual(by_sk["A#m1"]["eventName"], "INSERT")
+
+    def test_a_refused_transaction_writes_nothing_and_streams_nothing(self) -> None:
+        self.db.put_item(TableName=self.table, Item={"PK": S("L#1"), "SK": S("L#1"), "used": N(1)})
+        it = self.iterator()
+        with self.assertRaises(ClientError) as e:
+            # The Put comes first: stock moto applied it before the refusal.
+            self.db.transact_write_items(TransactItems=[
+                self.put("L#1", "A#m2", fp=S("m2")),
+                self.seat_update(1),
+            ])
+        err = e.exception.response
+        self.assertEqual(err["Error"]["Code"], "TransactionCanceledException")
+        reasons = err["CancellationReasons"]
+        self.assertEqual([r["Code"] for r in reasons], ["None", "ConditionalCheckFailed"])
+        self.assertEqual(reasons[1]["Item"]["used"], N(1))  # ALL_OLD
+        self.assertIsNone(self.get("L#1", "A#m2"))
+        self.assertEqual(self.get("L#1", "L#1")["used"], N(1))
+        recs, _ = self.records(it)
+        self.assertEqual(recs, [])
+
+    def test_a_write_failing_midway_restores_the_items_written_before_it(self) -> None:
+        self.db.put_item(TableName=self.table, Item={"PK": S("L#1"), "SK": S("old"), "v": N(1)})
+        self.db.put_item(TableName=self.table, Item={"PK": S("L#1"), "SK": S("str"), "n": S("text")})
+        it = self.iterator()
+        with self.assertRaises(ClientError):
+            self.db.transact_write_items(TransactItems=[
+                self.put("L#1", "new", v=N(1)),
+                self.put("L#1", "old", v=N(2)),
+                {"Delete": {"TableName": self.table, "Key": {"PK": S("L#1"), "SK": S("gone?")}}},
+                # Passes its (absent) condition, then fails while applying:
+                # arithmetic on a string.
+                {"Update": {"TableName": self.table, "Key": {"PK": S("L#1"), "SK": S("str")},
+                            "UpdateExpression": "SET n = n + :one",
+                            "ExpressionAttributeValues": {":one": N(1)}}},
+            ])
+        self.assertIsNone(self.get("L#1", "new"))
+        self.assertEqual(self.get("L#1", "old")["v"], N(1))
+        self.assertEqual(self.get("L#1", "str")["n"], S("text"))
+        recs, _ = self.records(it)
+        self.assertEqual(recs, [])
+
+    def test_conditions_read_what_earlier_transactions_wrote(self) -> None:
+        self.db.put_item(TableName=self.table, Item={"PK": S("L#1"), "SK": S("L#1"), "used": N(0)})
+        outcomes = []
+        for _ in range(4):
+            try:
+                self.db.transact_write_items(TransactItems=[self.seat_update(3)])
+                outcomes.append("ok")
+            except ClientError as e:
+                outcomes.append(e.response["CancellationReasons"][0]["Code"])
+        self.assertEqual(outcomes, ["ok", "ok", "ok", "ConditionalCheckFailed"])
+        self.assertEqual(self.get("L#1", "L#1")["used"], N(3))
+
+    def test_one_item_twice_in_a_transaction_is_a_validation_error(self) -> None:
+        with self.assertRaises(ClientError) as e:
+            self.db.transact_write_items(TransactItems=[
+                self.put("L#1", "x", v=N(1)),
+                self.put("L#1", "x", v=N(2)),
+            ])
+        self.assertEqual(e.exception.response["Error"]["Code"], "ValidationException")
+        self.assertIsNone(self.get("L#1", "x"))
+
+    def test_the_stream_keeps_the_newest_records_and_counts_on(self) -> None:
+        # MOTO_STREAM_MAX_RECORDS=50 for this emulator.
+        for i in range(120):
+            self.db.transact_write_items(TransactItems=[self.put("P", f"i{i:03}", v=N(i))])
+        recs, nxt = self.records(self.iterator("TRIM_HORIZON"))
+        self.assertEqual(len(recs), 50)
+        self.assertEqual([r["dynamodb"]["Keys"]["SK"]["S"] for r in recs], [f"i{i:03}" for i in range(70, 120)])
+        seqs = [int(r["dynamodb"]["SequenceNumber"]) for r in recs]
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + 50)))
+        # The same reader goes on from where it was, past the trim.
+        for i in range(120, 130):
+            self.db.transact_write_items(TransactItems=[self.put("P", f"i{i:03}", v=N(i))])
+        more, _ = self.records(nxt)
+        self.assertEqual([r["dynamodb"]["Keys"]["SK"]["S"] for r in more], [f"i{i:03}" for i in range(120, 130)])
+        self.assertEqual(int(more[0]["dynamodb"]["SequenceNumber"]), seqs[-1] + 1)
+        # A LATEST reader sees only what comes after it.
+        latest = self.iterator("LATEST")
+        self.db.put_item(TableName=self.table, Item={"PK": S("P"), "SK": S("last")})
+        last, _ = self.records(latest)
+        self.assertEqual([r["dynamodb"]["Keys"]["SK"]["S"] for r in last], ["last"])
+
+
+class NoWholeTableCopies(unittest.TestCase):
+    """In process: a transaction on a table of 2,000 items never deep-copies
+    the table (stock moto copied it once per transaction item)."""
+
+    def test_transactions_copy_only_the_items_they_touch(self) -> None:
+        sys.path.insert(0, HERE)
+        import moto_patch
+        from moto import mock_aws
+        from moto.dynamodb.models.dynamo_type import Item
+        from moto.dynamodb.models.table import Table
+
+        moto_patch.apply()
+        copied_tables = []
+        copied_items = []
+        table_deepcopy = getattr(Table, "__deepcopy__", None)
+        item_deepcopy = Item.__deepcopy__
+
+        def count_table(self, memo):
+            copied_tables.append(self.name)
+            raise AssertionError("a whole table was copied")
+
+        def count_item(self, memo):
+            copied_items.append(1)
+            return item_deepcopy(self, memo)
+
+        Table.__deepcopy__ = count_table
+        Item.__deepcopy__ = count_item
+        try:
+            with mock_aws():
+                db = boto3.client("dynamodb", region_name="us-east-1")
+                db.create_table(
+                    TableName="big", BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                                          {"AttributeName": "SK", "AttributeType": "S"}],
+                    KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
+                               {"AttributeName": "SK", "KeyType": "RANGE"}],
+                    StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+                )
+                for i in range(2000):
+                    db.put_item(TableName="big", Item={"PK": S(f"T#{i % 7}"), "SK": S(f"{i}"), "v": N(i)})
+                copied_items.clear()
+                db.transact_write_items(TransactItems=[
+                    {"Put": {"TableName": "big", "Item": {"PK": S("T#1"), "SK": S("new"), "v": N(1)}}},
+                    {"Update": {"TableName": "big", "Key": {"PK": S("T#2"), "SK": S("2")},
+                                "UpdateExpression": "ADD v :one", "ExpressionAttributeValues": {":one": N(1)}}},
+                ])
+                self.assertEqual(copied_tables, [])
+                # The snapshot of the updated item, and update_item's own copy of it.
+                self.assertLessEqual(len(copied_items), 4)
+                got = db.get_item(TableName="big", Key={"PK": S("T#2"), "SK": S("2")})["Item"]
+                self.assertEqual(got["v"], N(3))
+        finally:
+            if table_deepcopy is None:
+                del Table.__deepcopy__
+            else:
+                Table.__deepcopy__ = table_deepcopy
+            Item.__deepcopy__ = item_deepcopy
+
+
+if __name__ == "__main__":
+    unittest.main()
