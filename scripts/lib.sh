@@ -65,9 +65,18 @@ start_aws() {
   log "starting moto on 127.0.0.1:$port (DynamoDB requests serialised)"
   "$VENV/bin/python" "$ROOT/scripts/moto_locked.py" 127.0.0.1 "$port" >"$LOCAL/moto-$port.log" 2>&1 &
   PIDS+=($!)
+  EMULATOR_PID=$!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
   wait_http "$AWS_ENDPOINT_URL/moto-api/" 200
+}
+
+# The emulator's peak resident memory so far (VmHWM), as "N MB"; empty when
+# the emulator is not ours (AWS_ENDPOINT_URL was set) or already gone.
+EMULATOR_PID=""
+emulator_peak_rss() {
+  [ -n "$EMULATOR_PID" ] && [ -r "/proc/$EMULATOR_PID/status" ] || return 0
+  awk '/^VmHWM:/ { printf "%d MB\n", $2 / 1024 }' "/proc/$EMULATOR_PID/status"
 }
 
 # Create the table, queues and secrets under a prefix; export their settings.

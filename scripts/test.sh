@@ -5,12 +5,26 @@
 # everything it started. Exits non-zero on any failure.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-trap cleanup EXIT INT TERM
+on_exit() {
+  local rc=$? rss
+  rss="$(emulator_peak_rss)"
+  [ "$rc" -eq 0 ] || [ -z "$rss" ] || log "failed after $((SECONDS - STARTED)) s; emulator peak RSS: $rss"
+  cleanup
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+STARTED=$SECONDS
+# The integration tests wait on the emulator and on each other's HTTP
+# servers, not on the CPU: more threads than cores keep the emulator busy.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
 
 log "formatting (cargo fmt --check; rustfmt.toml at the root)"
 cargo fmt --all --check
 
 start_aws
+ensure_venv
+log "the emulator patch's own tests (scripts/test_moto_patch.py, through the wire protocol)"
+"$VENV/bin/python" -m unittest "$ROOT/scripts/test_moto_patch.py"
 log "building the workspace (once, for every test)"
 cargo build --workspace --all-targets --locked
 create_resources "test-$(date +%s)-$$"
@@ -31,7 +45,9 @@ ensure_venv
 export LICENSING_PYTHON="$VENV/bin/python"  # the interop test's independent verifier
 ensure_chromium  # the portal's browser tests (tests/tests/api/portal_browser.rs)
 log "running the tests"
+TESTS_STARTED=$SECONDS
 cargo test --workspace --locked --no-fail-fast
+TESTS_TOOK=$((SECONDS - TESTS_STARTED))
 
 if [ -x "$ROOT/scripts/check-infra.sh" ]; then
   log "checking infra/template.yaml against the code"
@@ -42,4 +58,5 @@ if [ -f "$ROOT/scripts/check-openapi.py" ]; then
   ensure_venv
   "$VENV/bin/python" "$ROOT/scripts/check-openapi.py"
 fi
-log "all tests passed"
+rss="$(emulator_peak_rss)"
+log "all tests passed in $(( (SECONDS - STARTED) / 60 )) min $(( (SECONDS - STARTED) % 60 )) s (cargo test: ${TESTS_TOOK} s); emulator peak RSS: ${rss:-not measured (AWS_ENDPOINT_URL was set)}"

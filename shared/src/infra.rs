@@ -3,7 +3,7 @@
 //! and the secrets. Every call is idempotent.
 
 use crate::error::Error;
-pub use crate::store::schema::{create_table, delete_table};
+pub use crate::store::schema::{create_table, delete_table, Stream};
 use crate::store::sdk_error;
 use rand::RngCore;
 

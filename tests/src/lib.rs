@@ -16,6 +16,7 @@ use shared::aws::Clients;
 use shared::clock::{Clock, ManualClock, SystemClock};
 use shared::config::{Config, Setting};
 use shared::functions::Function;
+use shared::infra::Stream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -119,17 +120,17 @@ pub struct Tenant {
 
 impl Env {
     pub async fn start() -> Env {
-        Self::build(None).await
+        Self::build(None, Stream::Off).await
     }
 
     pub async fn with_clock(at: time::OffsetDateTime) -> Env {
-        Self::build(Some(Arc::new(ManualClock::new(at)))).await
+        Self::build(Some(Arc::new(ManualClock::new(at))), Stream::Off).await
     }
 
     /// An Env with a provisioning queue (and DLQ, 3 receives) of its own and
     /// a local consumer running the pipeline with `hook`, retrying after 1 s.
     pub async fn with_queue(hook: Arc<dyn shared::usecases::tenants::StageHook>) -> Env {
-        let mut env = Self::build(None).await;
+        let mut env = Self::build(None, Stream::Off).await;
         let names = shared::infra::Names::for_prefix(&format!(
             "q{}",
             ulid::Ulid::new().to_string().to_lowercase()
@@ -168,7 +169,7 @@ impl Env {
     /// table's stream poller (started before this returns) and the queue's
     /// consumer. Retries back off from `WEBHOOK_RETRY_BASE_SECONDS`.
     pub async fn with_webhooks() -> Env {
-        let mut env = Self::with_webhook_queue().await;
+        let mut env = Self::webhook_queue_env(Stream::On).await;
         let app = env.app.clone();
         let (tx, rx) = tokio::sync::watch::channel(false);
         let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
@@ -188,7 +189,11 @@ impl Env {
     /// An Env with a webhook delivery queue (and DLQ) of its own and nothing
     /// consuming it: for feeding `webhook-dispatch` events by hand.
     pub async fn with_webhook_queue() -> Env {
-        let mut env = Self::build(None).await;
+        Self::webhook_queue_env(Stream::Off).await
+    }
+
+    async fn webhook_queue_env(stream: Stream) -> Env {
+        let mut env = Self::build(None, stream).await;
         let names = shared::infra::Names::for_prefix(&format!(
             "w{}",
             ulid::Ulid::new().to_string().to_lowercase()
@@ -247,10 +252,12 @@ impl Env {
         });
     }
 
-    async fn build(clock: Option<Arc<ManualClock>>) -> Env {
+    /// `stream`: only Envs whose tests read the table's stream get one (the
+    /// emulator keeps a stream's records, up to a bound, for every table).
+    async fn build(clock: Option<Arc<ManualClock>>, stream: Stream) -> Env {
         let mut config = base_config();
-        // A table of its own: tests never see each other's items, and moto's
-        // transactions (which copy the table) stay fast.
+        // A table of its own: tests never see each other's items. Deleted
+        // when the Env is dropped.
         config.table_name = format!(
             "{}-t{}-{}",
             config.table_name,
@@ -266,7 +273,7 @@ impl Env {
         );
         let mut clients = Clients::new(&sdk);
         clients.dynamodb = dynamodb;
-        shared::infra::create_table(&clients.dynamodb, &config.table_name)
+        shared::infra::create_table(&clients.dynamodb, &config.table_name, stream)
             .await
             .expect("create test table");
         let clk: Arc<dyn Clock> = match &clock {
@@ -468,13 +475,27 @@ impl Drop for Env {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
         }
-        // Drop the table in the background; the emulator goes away with the run anyway.
-        let db = self.clients.dynamodb.clone();
-        let table = self.config.table_name.clone();
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = shared::infra::delete_table(&db, &table).await;
-            });
+        // Delete the table before the test ends, so the emulator frees it.
+        // A test's runtime is shutting down by the time its Env drops (a task
+        // spawned on it would never run), so the delete runs to completion on
+        // a thread of its own, with a client of its own.
+        let table = std::mem::take(&mut self.config.table_name);
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the table's deletion");
+            rt.block_on(async {
+                let sdk = shared::aws::sdk_config().await;
+                let db = aws_sdk_dynamodb::Client::new(&sdk);
+                shared::infra::delete_table(&db, &table).await
+            })
+        })
+        .join();
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("deleting a test table: {e}"),
+            Err(_) => eprintln!("deleting a test table panicked"),
         }
     }
 }

@@ -24,9 +24,23 @@ pub const GSI2_PROJECTED: [&str; 8] = [
     a::GRACE_EPOCH,
 ];
 
+/// Whether a table gets a stream. The deployed table always has one (the
+/// webhook outbox reads it); a local table needs one only where something
+/// polls it, and the emulator keeps every record a stream holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// `NEW_AND_OLD_IMAGES`, as the SAM template's table.
+    On,
+    Off,
+}
+
 /// The single table: PK/SK, GSI1 (licenses by e-mail, usage by period),
-/// GSI2 (license search), TTL.
-pub async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), Error> {
+/// GSI2 (license search), TTL, and the stream if asked for.
+pub async fn create_table(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    stream: Stream,
+) -> Result<(), Error> {
     let attr = |n: &str| {
         AttributeDefinition::builder()
             .attribute_name(n)
@@ -66,18 +80,21 @@ pub async fn create_table(db: &aws_sdk_dynamodb::Client, table: &str) -> Result<
         )
         .build()
         .map_err(Error::internal)?;
-    let res = db
+    let mut create = db
         .create_table()
         .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
+        .billing_mode(BillingMode::PayPerRequest);
+    if stream == Stream::On {
         // The webhook outbox reads committed changes from the stream.
-        .stream_specification(
+        create = create.stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
                 .stream_view_type(StreamViewType::NewAndOldImages)
                 .build()
                 .map_err(Error::internal)?,
-        )
+        );
+    }
+    let res = create
         .attribute_definitions(attr(keys::PK)?)
         .attribute_definitions(attr(keys::SK)?)
         .attribute_definitions(attr(keys::GSI1PK)?)

@@ -199,7 +199,8 @@ async fn main() -> Result<(), BoxError> {
         } => {
             let clients = Clients::new(&shared::aws::sdk_config().await);
             let names = shared::infra::Names::for_prefix(&prefix);
-            shared::infra::create_table(&clients.dynamodb, &names.table).await?;
+            shared::infra::create_table(&clients.dynamodb, &names.table, shared::infra::Stream::On)
+                .await?;
             let (queue, dlq) =
                 shared::infra::create_queues(&clients.sqs, &names, max_receives).await?;
             let (wh_queue, wh_dlq) =
