@@ -1,4 +1,4 @@
-.PHONY: dev test build release check-infra bench bench-hot-path smoke tools screenshots
+.PHONY: dev test itest build release check-infra bench bench-hot-path smoke tools screenshots
 
 # Run the service locally: emulator, resources, every function on loopback,
 # a demo tenant with its keys printed (PORT=3000 by default).
@@ -8,6 +8,10 @@ dev:
 # The whole test suite, set up and torn down on free ports.
 test:
 	@bash scripts/test.sh
+
+# Some integration tests on the local stack: make itest T='floating:: stripe::'
+itest:
+	@bash scripts/itest.sh
 
 build:
 	cargo build --workspace --locked
