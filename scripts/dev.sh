@@ -11,7 +11,9 @@ trap cleanup EXIT INT TERM
 PORT="${PORT:-3000}"
 start_aws
 log "building the dev server and the admin CLI"
-cargo build --locked -p dev-server -p licensing-admin
+# The whole workspace, as `make test` builds it: building a subset unifies
+# other dependency features and would rebuild them.
+cargo build --workspace --all-targets --locked
 PREFIX="${LICENSING_PREFIX:-dev-$(date +%s)}"
 create_resources "$PREFIX"
 
@@ -51,6 +53,7 @@ LICENSING_TENANT_ID=$demo_id
 LICENSING_ADMIN_KEY=$admin_key
 LICENSING_INTEGRATION_KEY=$integration_key
 LICENSING_PUBLIC_KEY_V1=$public_key
+EMULATOR_PID=${EMULATOR_PID:-}
 ENV
 
 cat <<MSG

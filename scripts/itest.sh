@@ -8,11 +8,13 @@ set -euo pipefail
 trap cleanup EXIT INT TERM
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
 start_aws
-cargo build --locked -p licensing-admin
+# The same selection as `make test`, so that no dependency is rebuilt with
+# other features.
+cargo build --workspace --all-targets --locked
 create_resources "itest-$(date +%s)-$$"
 ensure_venv
 export LICENSING_PYTHON="$VENV/bin/python"
 # shellcheck disable=SC2086
-cargo test --locked -p integration-tests --test api -- ${T:-}
+cargo test --workspace --locked --test api -- ${T:-}
 rss="$(emulator_peak_rss)"
 [ -z "$rss" ] || log "emulator peak RSS: $rss"
