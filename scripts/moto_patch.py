@@ -21,7 +21,14 @@ Imported by `moto_locked.py` before the server starts; tested by
    24 hours (DynamoDB Streams' own retention). Sequence numbers keep counting
    across the trim; a reader whose position was trimmed continues from the
    oldest record kept (DynamoDB would answer TrimmedDataAccessException).
-3. Shard iterators are bounded: stock moto keeps every iterator it ever made
+3. `ClientRequestToken` is honoured, as DynamoDB does for 10 minutes: a
+   transaction repeated with the token of one that succeeded answers
+   success and writes nothing; the same token with other items is
+   `IdempotentParameterMismatchException`. Stock moto ignores the token, so
+   an SDK retry after a client-side timeout (the first attempt still queued
+   behind the lock, then applied) committed twice: usage counted twice,
+   webhooks for answers that said 503.
+4. Shard iterators are bounded: stock moto keeps every iterator it ever made
    (a poller makes one per GetRecords); the newest
    `MOTO_MAX_SHARD_ITERATORS` (default 2,000) are kept, as real iterators
    expire after 15 minutes.
@@ -33,8 +40,12 @@ from __future__ import annotations
 
 import copy
 import datetime
+import hashlib
+import json
 import os
 import sys
+import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -46,7 +57,10 @@ from moto.dynamodb.exceptions import (
     TransactionCanceledException,
     TransactWriteSingleOpException,
 )
+from moto.core.responses import ActionResult
+from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 from moto.dynamodb.models.table import StreamRecord, StreamShard
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
@@ -252,7 +266,47 @@ def streams_init(self: DynamoDBStreamsBackend, region_name: str, account_id: str
     self.shard_iterators = _BoundedIterators()
 
 
+IDEMPOTENCY_WINDOW_SECONDS = 600
+_tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
+_tokens_lock = threading.Lock()
+
+
+class IdempotentParameterMismatch(DynamodbException):
+    def __init__(self) -> None:
+        super().__init__(
+            "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+            message="The request uses the same client token as a previous, but non-identical request.",
+        )
+
+
+_handler_transact_write_items = DynamoHandler.transact_write_items
+
+
+def handler_transact_write_items(self: DynamoHandler) -> Any:
+    token = self.body.get("ClientRequestToken")
+    if token is None:
+        return _handler_transact_write_items(self)
+    digest = hashlib.sha256(
+        json.dumps(self.body.get("TransactItems"), sort_keys=True).encode()
+    ).hexdigest()
+    now = time.monotonic()
+    with _tokens_lock:
+        while _tokens and next(iter(_tokens.values()))[1] < now - IDEMPOTENCY_WINDOW_SECONDS:
+            _tokens.popitem(last=False)
+        seen = _tokens.get(token)
+    if seen is not None:
+        if seen[0] != digest:
+            raise IdempotentParameterMismatch()
+        # Already committed: success, nothing written again.
+        return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+    result = _handler_transact_write_items(self)
+    with _tokens_lock:
+        _tokens[token] = (digest, now)
+    return result
+
+
 def apply() -> None:
+    DynamoHandler.transact_write_items = handler_transact_write_items
     DynamoDBBackend.transact_write_items = transact_write_items
     StreamShard.add = shard_add
     StreamShard.get = shard_get

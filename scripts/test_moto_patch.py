@@ -222,6 +222,23 @@ class PatchedTransactions(unittest.TestCase):
         self.assertEqual(e.exception.response["Error"]["Code"], "ValidationException")
         self.assertIsNone(self.get("L#1", "x"))
 
+    def test_a_retried_transaction_with_its_token_commits_once(self) -> None:
+        self.db.put_item(TableName=self.table, Item={"PK": S("L#1"), "SK": S("L#1"), "used": N(0)})
+        token = f"tok-{time.monotonic_ns()}"
+        for _ in range(3):  # the SDK's retries after a lost answer
+            self.db.transact_write_items(TransactItems=[self.seat_update(10)], ClientRequestToken=token)
+        self.assertEqual(self.get("L#1", "L#1")["used"], N(1))
+        with self.assertRaises(ClientError) as e:
+            self.db.transact_write_items(TransactItems=[self.seat_update(9)], ClientRequestToken=token)
+        self.assertEqual(e.exception.response["Error"]["Code"], "IdempotentParameterMismatchException")
+        # A refused transaction's token is not spent: the retry is evaluated again.
+        refused = f"tok-{time.monotonic_ns()}"
+        with self.assertRaises(ClientError):
+            self.db.transact_write_items(TransactItems=[self.seat_update(1)], ClientRequestToken=refused)
+        self.db.put_item(TableName=self.table, Item={"PK": S("L#1"), "SK": S("L#1"), "used": N(0)})
+        self.db.transact_write_items(TransactItems=[self.seat_update(1)], ClientRequestToken=refused)
+        self.assertEqual(self.get("L#1", "L#1")["used"], N(1))
+
     def test_the_stream_keeps_the_newest_records_and_counts_on(self) -> None:
         # MOTO_STREAM_MAX_RECORDS=50 for this emulator.
         for i in range(120):
