@@ -35,14 +35,6 @@ impl TenantStore {
         })
     }
 
-    /// Whether the audit event `id` is in the table (committed).
-    pub async fn audit_committed(&self, id: &str) -> Result<bool, Error> {
-        Ok(self
-            .get(&keys::audit(self.tenant_id(), id))
-            .await?
-            .is_some())
-    }
-
     /// Newest first; `since` bounds it below (inclusive).
     pub async fn list_audit(
         &self,

@@ -228,23 +228,6 @@ impl TenantStore {
         }
     }
 
-    /// The usage counter a stream record names (its sort key), as
-    /// committed now; `None` for any other key.
-    pub async fn counter_at(
-        &self,
-        license: &LicenseId,
-        sk: &str,
-    ) -> Result<Option<UsageCounter>, Error> {
-        if !sk.starts_with(keys::USAGE_SK_PREFIX) {
-            return Ok(None);
-        }
-        let key = keys::Key {
-            pk: keys::license_pk(self.tenant_id(), license),
-            sk: sk.to_string(),
-        };
-        self.get_as(&key).await
-    }
-
     /// Counters of one license (optionally one metric / one period key).
     pub async fn usage_of_license(
         &self,
