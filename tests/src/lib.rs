@@ -84,6 +84,8 @@ pub struct Env {
     pub clock: Option<Arc<ManualClock>>,
     pub config: Config,
     pub clients: Clients,
+    /// The stream poller's progress (see [`Env::webhooks_settled`]).
+    drained: Option<tokio::sync::watch::Receiver<Option<std::time::Instant>>>,
 }
 
 #[derive(Clone)]
@@ -172,8 +174,8 @@ impl Env {
         let mut env = Self::webhook_queue_env(Stream::On).await;
         let app = env.app.clone();
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
-        let poll = std::time::Duration::from_millis(200);
+        let (ready_tx, mut ready) = tokio::sync::watch::channel(None);
+        let poll = std::time::Duration::from_millis(100);
         let stream = shared::webhooks::local::run_stream(app.clone(), poll, ready_tx, rx.clone());
         tokio::spawn(async move {
             if let Err(e) = stream.await {
@@ -181,7 +183,11 @@ impl Env {
             }
         });
         tokio::spawn(shared::webhooks::local::run_queue(app, rx));
-        ready.wait_for(|r| *r).await.expect("stream poller ready");
+        ready
+            .wait_for(|r| r.is_some())
+            .await
+            .expect("stream poller ready");
+        env.drained = Some(ready);
         env.stop = Some(tx);
         env
     }
@@ -306,6 +312,63 @@ impl Env {
             clock,
             config,
             clients,
+            drained: None,
+        }
+    }
+
+    /// Wait (at most 60 s) until every change written before this call has
+    /// been fanned out from the table's stream and every queued webhook
+    /// delivery has been made (or parked in the DLQ): "nothing more is
+    /// coming", without a fixed sleep. Only for [`Env::with_webhooks`].
+    pub async fn webhooks_settled(&self) {
+        let since = std::time::Instant::now();
+        let mut drained = self
+            .drained
+            .clone()
+            .expect("webhooks_settled needs an Env::with_webhooks");
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            drained.wait_for(|d| d.is_some_and(|d| d > since)),
+        )
+        .await
+        .expect("the stream poller read the stream to its end within 60 s")
+        .expect("the stream poller is running");
+        let url = self
+            .config
+            .webhook_queue_url
+            .clone()
+            .expect("a webhook queue");
+        self.queue_empty(&url).await;
+    }
+
+    /// Wait (at most 60 s) until the SQS queue at `url` holds no message,
+    /// visible, in flight or delayed: its consumer has handled everything
+    /// sent to it.
+    pub async fn queue_empty(&self, url: &str) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        loop {
+            let attrs = self
+                .clients
+                .sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(A::ApproximateNumberOfMessages)
+                .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+                .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+                .send()
+                .await
+                .expect("the queue's attributes")
+                .attributes
+                .unwrap_or_default();
+            if attrs.values().all(|v| v == "0") {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "messages still queued at {url} after 60 s: {attrs:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 
@@ -425,6 +488,86 @@ impl Env {
     }
     pub async fn delete(&self, path: &str, key: &str) -> Resp {
         self.send("DELETE", path, Some(key), None).await
+    }
+
+    // ------------------------------------------------ Integration fixtures
+    // The requests most tests make, with the integration key: tests state
+    // what differs, not the whole body.
+
+    /// `POST /v1/integration/activations` for `fingerprint` on `key`.
+    pub async fn activate(&self, t: &Tenant, key: &str, fingerprint: &str) -> Resp {
+        self.activate_with(t, key, fingerprint, serde_json::json!({}))
+            .await
+    }
+
+    /// [`Env::activate`] with more fields (`name`, `hostname`, `metadata`).
+    pub async fn activate_with(
+        &self,
+        t: &Tenant,
+        key: &str,
+        fingerprint: &str,
+        extra: Value,
+    ) -> Resp {
+        let mut body = serde_json::json!({ "license_key": key, "fingerprint": fingerprint });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        self.post("/v1/integration/activations", &t.integration, body)
+            .await
+    }
+
+    /// `POST /v1/integration/activations/deactivate` for `fingerprint` on `key`.
+    pub async fn deactivate(&self, t: &Tenant, key: &str, fingerprint: &str) -> Resp {
+        self.post(
+            "/v1/integration/activations/deactivate",
+            &t.integration,
+            serde_json::json!({ "license_key": key, "fingerprint": fingerprint }),
+        )
+        .await
+    }
+
+    /// `POST /v1/integration/licenses/{key}/validate` with `body`.
+    pub async fn validate(&self, t: &Tenant, key: &str, body: Value) -> Resp {
+        self.post(
+            &format!("/v1/integration/licenses/{key}/validate"),
+            &t.integration,
+            body,
+        )
+        .await
+    }
+
+    /// `POST /v1/integration/usage/record`: `quantity` of `metric` on `key`, now.
+    pub async fn record(&self, t: &Tenant, key: &str, metric: &str, quantity: u64) -> Resp {
+        self.record_with(t, key, metric, quantity, serde_json::json!({}))
+            .await
+    }
+
+    /// [`Env::record`] with more fields (`timestamp`, `metadata`).
+    pub async fn record_with(
+        &self,
+        t: &Tenant,
+        key: &str,
+        metric: &str,
+        quantity: u64,
+        extra: Value,
+    ) -> Resp {
+        let mut body =
+            serde_json::json!({ "license_key": key, "metric": metric, "quantity": quantity });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        self.post("/v1/integration/usage/record", &t.integration, body)
+            .await
+    }
+
+    /// `POST /v1/integration/entitlements/check` of `features` on `key`.
+    pub async fn check(&self, t: &Tenant, key: &str, features: &[&str]) -> Resp {
+        self.post(
+            "/v1/integration/entitlements/check",
+            &t.integration,
+            serde_json::json!({ "license_key": key, "features": features }),
+        )
+        .await
     }
 
     /// A product, a policy with `seats` seats and `entitlements`, and a

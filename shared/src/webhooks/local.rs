@@ -12,12 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Poll the stream of `app`'s table from its current end. `ready` turns
-/// true once every shard has an iterator: changes after that are seen.
+/// Poll the stream of `app`'s table from its current end. `drained` turns
+/// `Some` once every shard has an iterator (changes after that are seen),
+/// and then holds the start of the latest round of reads that found every
+/// shard empty: every change written before that instant has been fanned
+/// out (tests wait on it instead of sleeping).
 pub async fn run_stream(
     app: Arc<App>,
     poll: Duration,
-    ready: watch::Sender<bool>,
+    drained: watch::Sender<Option<std::time::Instant>>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let sdk = crate::aws::sdk_config().await;
@@ -78,10 +81,12 @@ pub async fn run_stream(
             }
             if first {
                 first = false;
-                let _ = ready.send(true);
+                drained.send_replace(Some(std::time::Instant::now()));
             }
         }
         let mut closed = Vec::new();
+        let round = std::time::Instant::now();
+        let mut empty = true;
         for (shard, it) in iters.iter_mut() {
             let out = match streams
                 .get_records()
@@ -93,12 +98,15 @@ pub async fn run_stream(
                 Err(e) => {
                     let error = sdk_error("GetRecords", e);
                     tracing::warn!(%error, "reading the stream failed");
+                    empty = false;
                     continue;
                 }
             };
-            let changes: Vec<outbox::StreamChange> = out
-                .records
-                .unwrap_or_default()
+            let records = out.records.unwrap_or_default();
+            if !records.is_empty() {
+                empty = false;
+            }
+            let changes: Vec<outbox::StreamChange> = records
                 .into_iter()
                 .filter_map(|r| r.dynamodb)
                 .filter_map(|d| {
@@ -123,6 +131,9 @@ pub async fn run_stream(
         }
         for s in closed {
             iters.remove(&s);
+        }
+        if empty && !first {
+            drained.send_replace(Some(round));
         }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}

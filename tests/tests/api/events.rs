@@ -127,8 +127,8 @@ async fn provision_worker_answers_an_sqs_event_with_partial_failures() {
     );
 }
 
-/// `webhook-dispatch` fed `events/dynamodb-stream-audit.json` (a committed
-/// audit item and one that is not in the table) and then
+/// `webhook-dispatch` fed `events/dynamodb-stream-audit.json` (an audit
+/// item that is a webhook event and one that is not) and then
 /// `events/sqs-webhook.json` (the queued delivery and a poison message).
 #[tokio::test]
 async fn webhook_dispatch_answers_stream_and_queue_events() {
@@ -162,7 +162,7 @@ async fn webhook_dispatch_answers_stream_and_queue_events() {
         .find(|e| e["code"] == "LICENSE.SUSPENDED");
     let audit_id = suspended.unwrap()["id"].as_str().unwrap().to_string();
 
-    // The stream batch: one message for the committed change, none for the other.
+    // The stream batch: one message for the suspension, none for the product.
     let vars = [
         ("TENANT_ID", t.id.as_str()),
         ("AUDIT_ID", audit_id.as_str()),

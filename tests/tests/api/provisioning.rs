@@ -179,7 +179,9 @@ async fn provision_end_to_end_with_a_retried_stage_and_duplicates() {
     assert_eq!(keys.status, 200, "{keys:?}");
     assert_eq!(keys.data().as_array().unwrap().len(), 1);
     assert!(keys.data()[0]["scopes"] == json!(["admin"]));
-    tokio::time::sleep(Duration::from_millis(1500)).await; // let the duplicate messages drain
+    // The duplicate messages have been consumed (and found nothing to do).
+    env.queue_empty(env.config.provisioning_queue_url.as_deref().unwrap())
+        .await;
     let audit = env.get("/v1/manage/audit-events", &admin).await;
     let provisioned = audit
         .data()

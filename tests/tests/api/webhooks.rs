@@ -128,7 +128,7 @@ async fn a_failing_receiver_gets_the_same_event_until_it_accepts_and_the_log_sho
 
     // Nothing more after the 200: the license.created of the setup was not
     // subscribed, and the suspension was accepted on the third attempt.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.webhooks_settled().await;
     assert_eq!(recv.got().len(), 3);
 
     let log = env
@@ -240,8 +240,9 @@ async fn concurrent_changes_give_one_event_each_and_refused_ones_none() {
             .collect()
     };
     recv.until("ten events", |g| distinct(g).len() >= 10).await;
-    // Give stragglers (a refused race's event, were there one) time to arrive.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Everything written has been fanned out and delivered: a refused race's
+    // event, were there one, would be here now.
+    env.webhooks_settled().await;
     let got = recv.got();
     let summary: Vec<String> = got
         .iter()
@@ -314,7 +315,7 @@ async fn usage_reaching_its_limit_is_one_event() {
     assert_eq!(ev["data"]["used"], 5);
     assert_eq!(ev["data"]["limit"], 5);
     assert_eq!(ev["data"]["license_id"], lic["id"]);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.webhooks_settled().await;
     let ids: HashSet<String> = recv
         .got()
         .iter()
@@ -359,7 +360,7 @@ async fn endpoints_are_managed_and_disabled_ones_receive_nothing() {
     assert_eq!(off.status, 200, "{off:?}");
     assert_eq!(off.data()["disabled_reason"], "manual");
     env.license(&t, 1, json!({})).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.webhooks_settled().await;
     assert!(
         recv.got().is_empty(),
         "a disabled endpoint receives nothing"
@@ -577,7 +578,7 @@ async fn a_trial_emits_license_created_and_activation_created_and_a_refused_one_
         .await;
     assert_eq!(again.status, 409, "{again:?}");
     let got = recv.until("two events", |g| g.len() >= 2).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.webhooks_settled().await;
     let got_now = recv.got();
     assert_eq!(got_now.len(), got.len(), "no event for the refused trial");
     let mut types: Vec<String> = got_now

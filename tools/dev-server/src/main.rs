@@ -42,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     // webhook-dispatch's two event sources: the table's stream and the
     // delivery queue. Deliveries are logged (GET .../deliveries).
-    let (ready, _) = tokio::sync::watch::channel(false);
+    let (ready, _) = tokio::sync::watch::channel(None);
     let poll = std::time::Duration::from_millis(500);
     let stream = shared::webhooks::local::run_stream(app.clone(), poll, ready, stop_rx.clone());
     let stream = tokio::spawn(async move {
