@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 pub use plan::{fold_for_issue, issue_terms, needs_price_policy, plan_change, IssueTerms, Plan};
 pub use signature::{sign, verify_signature, SIGNATURE_TOLERANCE_SECS};
-pub use wire::{parse_event, status_of, stripe_id_ok, Event};
+pub use wire::{parse_event, status_of, stripe_id_ok, Event, Payload};
 
 /// The actor of every change a webhook makes.
 pub const ACTOR: &str = "stripe";
