@@ -12,7 +12,9 @@ use crate::domain::stripe::{
     stripe_id_ok, Change, Hold, Outcome, PendingState, Plan, Receipt, StripeCharge,
     StripeSubscription,
 };
-use crate::domain::{GraceChange, License, LicenseDraft, LicenseStatus, Policy, StripeLink};
+use crate::domain::{
+    AuditCode, GraceChange, License, LicenseDraft, LicenseStatus, Policy, StripeLink,
+};
 use crate::error::Error;
 use crate::ids::LicenseId;
 use crate::store::stripe::{ApplyOutcome, HoldOutcome, IssueLink, IssueOutcome};
@@ -233,7 +235,7 @@ impl Cx<'_> {
             .actor
             .audit(
                 self.ts.tenant_id(),
-                crate::domain::AuditCode::LicenseCreated,
+                AuditCode::LicenseCreated,
                 license.id.as_str(),
                 self.now,
             )
