@@ -1,7 +1,8 @@
 //! Stripe, in domain terms: what the service keeps of Stripe's events and
 //! subscriptions, what an event asks of a license, and the pure rules
-//! (signatures, wire shapes, folding kept state).
+//! (signatures, wire shapes, folding kept state, planning a change).
 
+pub mod plan;
 pub mod signature;
 pub mod wire;
 
@@ -11,8 +12,9 @@ use crate::ids::{Email, LicenseId, PolicyId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use plan::{fold_for_issue, issue_terms, needs_price_policy, plan_change, IssueTerms, Plan};
 pub use signature::{sign, verify_signature, SIGNATURE_TOLERANCE_SECS};
-pub use wire::{parse_event, status_of, stripe_id_ok, Event};
+pub use wire::{parse_event, status_of, stripe_id_ok, Event, Payload};
 
 /// The actor of every change a webhook makes.
 pub const ACTOR: &str = "stripe";

@@ -3,23 +3,67 @@
 
 use crate::domain::LicenseStatus;
 use crate::error::Error;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// The event envelope. Only what the service reads; everything else is ignored.
-#[derive(Debug, Deserialize)]
+/// A verified event: its envelope, and its `data.object` in the shape its
+/// type has.
+#[derive(Debug)]
 pub struct Event {
     pub id: String,
-    #[serde(rename = "type")]
+    /// The `type` as Stripe sent it (recorded and answered as is).
     pub kind: String,
     /// Epoch seconds: the order of events, as Stripe saw them.
     pub created: i64,
-    pub data: EventData,
+    /// `Err`: a handled type whose `data.object` is not the object this
+    /// service reads (a permanent failure: recorded as ignored, not a 400).
+    pub payload: Result<Payload, serde_json::Error>,
 }
 
+/// The envelope: what every event must have to be an event at all.
 #[derive(Debug, Deserialize)]
-pub struct EventData {
-    pub object: Value,
+struct Envelope {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    created: i64,
+    #[allow(dead_code)] // required to be there; read by [`Payload`]
+    data: Data<IgnoredAny>,
+}
+
+/// An event's `data`.
+#[derive(Debug, Deserialize)]
+pub struct Data<T> {
+    pub object: T,
+}
+
+/// The event types the service acts on, by `type`, each with its object.
+/// Everything else in an event is ignored.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type")]
+pub enum Payload {
+    #[serde(rename = "checkout.session.completed")]
+    CheckoutCompleted { data: Data<CheckoutSession> },
+    #[serde(
+        rename = "customer.subscription.created",
+        alias = "customer.subscription.updated"
+    )]
+    SubscriptionChanged { data: Data<Subscription> },
+    #[serde(rename = "customer.subscription.deleted")]
+    SubscriptionDeleted { data: Data<Subscription> },
+    /// `invoice.payment_succeeded` is Stripe's older twin of `invoice.paid`.
+    #[serde(rename = "invoice.paid", alias = "invoice.payment_succeeded")]
+    InvoicePaid { data: Data<Invoice> },
+    #[serde(rename = "invoice.payment_failed")]
+    InvoicePaymentFailed { data: Data<Invoice> },
+    #[serde(rename = "charge.refunded")]
+    ChargeRefunded { data: Data<Charge> },
+    #[serde(rename = "charge.dispute.created")]
+    DisputeCreated { data: Data<Dispute> },
+    /// Any other type: acknowledged and recorded as ignored.
+    #[serde(other)]
+    Other,
 }
 
 /// An id, or the object it names when expanded.
@@ -350,9 +394,10 @@ pub fn stripe_id_ok(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
 }
 
-/// The envelope, from the verified bytes. Unreadable → 400.
+/// The event, from the verified bytes. An unreadable envelope is a 400; an
+/// object of the wrong shape is kept in [`Event::payload`].
 pub fn parse_event(body: &[u8]) -> Result<Event, Error> {
-    let ev: Event = serde_json::from_slice(body).map_err(|e| {
+    let ev: Envelope = serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         let code = match e.classify() {
             Category::Data => "INVALID_EVENT",
@@ -369,7 +414,12 @@ pub fn parse_event(body: &[u8]) -> Result<Event, Error> {
             message: "the event's id or type is not well-formed".into(),
         });
     }
-    Ok(ev)
+    Ok(Event {
+        id: ev.id,
+        kind: ev.kind,
+        created: ev.created,
+        payload: serde_json::from_slice(body),
+    })
 }
 
 #[cfg(test)]
@@ -384,10 +434,32 @@ mod tests {
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    fn payload(name: &str) -> Payload {
+        let ev = parse_event(&fixture(name)).unwrap();
+        assert_eq!(
+            ev.kind,
+            name.trim_end_matches(".payment").trim_end_matches(".basil")
+        );
+        ev.payload.unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn checkout(name: &str) -> CheckoutSession {
+        match payload(name) {
+            Payload::CheckoutCompleted { data } => data.object,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    fn invoice(name: &str) -> Invoice {
+        match payload(name) {
+            Payload::InvoicePaid { data } | Payload::InvoicePaymentFailed { data } => data.object,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
     #[test]
     fn fixtures_parse_into_what_the_service_reads() {
-        let ev = parse_event(&fixture("checkout.session.completed")).unwrap();
-        let cs: CheckoutSession = serde_json::from_value(ev.data.object).unwrap();
+        let cs = checkout("checkout.session.completed");
         assert_eq!(cs.mode.as_deref(), Some("subscription"));
         assert!(id_of(&cs.subscription).unwrap().starts_with("sub_"));
         assert_eq!(
@@ -395,8 +467,7 @@ mod tests {
             Some("Ann.Buyer@Example.com")
         );
 
-        let ev = parse_event(&fixture("checkout.session.completed.payment")).unwrap();
-        let cs: CheckoutSession = serde_json::from_value(ev.data.object).unwrap();
+        let cs = checkout("checkout.session.completed.payment");
         assert_eq!(
             (cs.mode.as_deref(), id_of(&cs.subscription)),
             (Some("payment"), None)
@@ -412,25 +483,24 @@ mod tests {
             "customer.subscription.updated",
             "customer.subscription.deleted",
         ] {
-            let ev = parse_event(&fixture(name)).unwrap();
-            assert_eq!(ev.kind, name);
-            let s: Subscription = serde_json::from_value(ev.data.object).unwrap();
+            let s = match payload(name) {
+                Payload::SubscriptionChanged { data } => {
+                    assert_ne!(name, "customer.subscription.deleted");
+                    data.object
+                }
+                Payload::SubscriptionDeleted { data } => {
+                    assert_eq!(name, "customer.subscription.deleted");
+                    data.object
+                }
+                other => panic!("{name}: {other:?}"),
+            };
             assert_eq!(s.prices().len(), 1, "{name}");
         }
 
-        let paid: Invoice =
-            serde_json::from_value(parse_event(&fixture("invoice.paid")).unwrap().data.object)
-                .unwrap();
-        let basil: Invoice = serde_json::from_value(
-            parse_event(&fixture("invoice.paid.basil"))
-                .unwrap()
-                .data
-                .object,
-        )
-        .unwrap();
-        let succeeded = parse_event(&fixture("invoice.payment_succeeded")).unwrap();
-        assert_eq!(succeeded.kind, "invoice.payment_succeeded");
-        let succeeded: Invoice = serde_json::from_value(succeeded.data.object).unwrap();
+        let paid = invoice("invoice.paid");
+        let basil = invoice("invoice.paid.basil");
+        // The older twin parses into the same variant.
+        let succeeded = invoice("invoice.payment_succeeded");
         assert_eq!(succeeded.period_end(), paid.period_end());
         assert_eq!(paid.subscription_id(), basil.subscription_id());
         assert!(paid.subscription_id().is_some());
@@ -442,23 +512,17 @@ mod tests {
             1,
             "basil names the payment intent only"
         );
-
-        let failed: Invoice = serde_json::from_value(
-            parse_event(&fixture("invoice.payment_failed"))
-                .unwrap()
-                .data
-                .object,
-        )
-        .unwrap();
+        assert!(matches!(
+            payload("invoice.payment_failed"),
+            Payload::InvoicePaymentFailed { .. }
+        ));
+        let failed = invoice("invoice.payment_failed");
         assert_eq!(failed.subscription_id(), paid.subscription_id());
 
-        let ch: Charge = serde_json::from_value(
-            parse_event(&fixture("charge.refunded"))
-                .unwrap()
-                .data
-                .object,
-        )
-        .unwrap();
+        let Payload::ChargeRefunded { data } = payload("charge.refunded") else {
+            panic!("charge.refunded")
+        };
+        let ch = data.object;
         assert!(ch.fully_refunded());
         let partial = Charge {
             refunded: false,
@@ -466,15 +530,16 @@ mod tests {
             ..ch
         };
         assert!(!partial.fully_refunded());
-        let d: Dispute = serde_json::from_value(
-            parse_event(&fixture("charge.dispute.created"))
-                .unwrap()
-                .data
-                .object,
-        )
-        .unwrap();
-        assert!(id_of(&d.charge).unwrap().starts_with("ch_"));
-        assert!(id_of(&d.payment_intent).unwrap().starts_with("pi_"));
+        let Payload::DisputeCreated { data } = payload("charge.dispute.created") else {
+            panic!("charge.dispute.created")
+        };
+        assert!(id_of(&data.object.charge).unwrap().starts_with("ch_"));
+        assert!(id_of(&data.object.payment_intent)
+            .unwrap()
+            .starts_with("pi_"));
+
+        // Any other type is `Other`, whatever its object.
+        assert!(matches!(payload("customer.created"), Payload::Other));
     }
 
     #[test]
@@ -486,20 +551,46 @@ mod tests {
                 ..
             })
         ));
-        assert!(matches!(
-            parse_event(b"{\"id\":\"evt_1\"}"),
-            Err(Error::BadRequest {
-                code: "INVALID_EVENT",
-                ..
-            })
-        ));
-        assert!(matches!(
-            parse_event(br#"{"id":"evt#1","type":"x","created":1,"data":{"object":{}}}"#),
-            Err(Error::BadRequest {
-                code: "INVALID_EVENT",
-                ..
-            })
-        ));
+        for bad in [
+            &br#"{"id":"evt_1"}"#[..],
+            br#"[]"#,
+            br#"{"id":"evt#1","type":"x","created":1,"data":{"object":{}}}"#,
+            br#"{"id":"evt_1","type":"x","created":1}"#,
+            br#"{"id":"evt_1","type":"x","created":1,"data":{}}"#,
+            br#"{"id":"evt_1","type":"","created":1,"data":{"object":{}}}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_event(bad),
+                    Err(Error::BadRequest {
+                        code: "INVALID_EVENT",
+                        ..
+                    })
+                ),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn an_object_of_the_wrong_shape_is_kept_as_an_error_not_a_400() {
+        let ev = parse_event(
+            br#"{"id":"evt_1","type":"invoice.paid","created":1,"data":{"object":{"no":"id"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (ev.id.as_str(), ev.kind.as_str(), ev.created),
+            ("evt_1", "invoice.paid", 1)
+        );
+        let err = ev.payload.unwrap_err();
+        assert!(err.to_string().contains("id"), "{err}");
+        // An unhandled type's object is not read at all.
+        let ev = parse_event(
+            br#"{"id":"evt_2","type":"customer.created","created":1,"data":{"object":null}}"#,
+        )
+        .unwrap();
+        assert!(matches!(ev.payload, Ok(Payload::Other)));
     }
 
     #[test]
@@ -533,14 +624,10 @@ mod tests {
             );
         }
         assert!(q(serde_json::json!([{ "quantity": 0 }, { "quantity": 2 }])).is_err());
-        let sub: Subscription = serde_json::from_value(
-            parse_event(&fixture("customer.subscription.created"))
-                .unwrap()
-                .data
-                .object,
-        )
-        .unwrap();
-        assert_eq!(sub.quantity(), Ok(Some(1)));
+        let Payload::SubscriptionChanged { data } = payload("customer.subscription.created") else {
+            panic!("customer.subscription.created")
+        };
+        assert_eq!(data.object.quantity(), Ok(Some(1)));
     }
 
     #[test]
