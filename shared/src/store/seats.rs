@@ -15,6 +15,9 @@
 //! that lease still being lapsed and held. The number of held lease items
 //! therefore never exceeds `max_activations + max_overage`, and unexpired
 //! leases are a subset of them (the proof is in `docs/data-model.md`).
+//!
+//! What to do after a refusal is not decided here: the refusal's images go
+//! to [`crate::domain::seats`], and this module executes the step it returns.
 
 use super::attrs as a;
 use super::licenses::in_force;
