@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod license;
 pub mod portal;
 pub mod search;
+pub mod seats;
 pub mod stripe;
 pub mod tenant;
 pub mod trial;

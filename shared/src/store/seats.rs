@@ -15,14 +15,21 @@
 //! that lease still being lapsed and held. The number of held lease items
 //! therefore never exceeds `max_activations + max_overage`, and unexpired
 //! leases are a subset of them (the proof is in `docs/data-model.md`).
+//!
+//! What to do after a refusal is not decided here: the refusal's images go
+//! to [`crate::domain::seats`], and this module executes the step it returns.
 
 use super::attrs as a;
 use super::licenses::in_force;
 use super::write::{from_item, get_n, Cancelled, PutIf, Txn, TxnError, Write};
 use super::{keys, TenantStore};
 use crate::clock::rfc3339;
-use crate::domain::{Activation, ActivationMode, AuditEvent, License, SeatTerms, Standing};
-use crate::error::{license_not_found, Error};
+use crate::domain::seats::{
+    self, AsWas, Attempt, Missed, Pool, ReclaimNext, Return, ReturnRefused, ReturnStep, Step,
+    TakeRefused,
+};
+use crate::domain::{Activation, ActivationMode, AuditEvent, License, SeatTerms};
+use crate::error::Error;
 use crate::ids::{ActivationId, LicenseId};
 use aws_sdk_dynamodb::types::ReturnValue;
 use time::OffsetDateTime;
@@ -73,10 +80,10 @@ pub enum HeartbeatOutcome {
 }
 
 /// What a reclaim did.
-enum Reclaim {
-    Took(Box<ActivateOutcome>),
-    /// The terms or this fingerprint changed meanwhile.
-    LookAgain,
+enum Reclaimed {
+    Took(Box<Activation>),
+    /// This fingerprint or the terms changed meanwhile.
+    Raced,
     /// No lapsed lease was left to take (within its pool's cap).
     NoneLapsed,
 }
@@ -103,16 +110,11 @@ pub const FLOATING_OVERAGE_METRIC: &str = "floating_overage_seconds";
 /// losing a race, before answering 503.
 const ATTEMPTS: usize = 8;
 
-/// Which counter a seat write moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pool {
-    Committed,
-    Overage,
-}
-
 impl TenantStore {
     /// Take a seat for `new` under the license's terms (`assumed`: what the
-    /// caller believes them to be). One transaction in the common case.
+    /// caller believes them to be). One transaction in the common case; a
+    /// refusal hands back the items as they were, [`seats::next_step`]
+    /// decides from them, and this executes what it decides.
     pub async fn activate(
         &self,
         new: &Activation,
@@ -120,129 +122,95 @@ impl TenantStore {
         now: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<Activated, Error> {
-        let mut terms = assumed;
-        let mut pool = Pool::Committed;
+        let mut attempt = Attempt::committed(assumed);
+        let done = |outcome, attempt: Attempt| {
+            let terms = attempt.terms;
+            Ok(Activated { outcome, terms })
+        };
         for _ in 0..ATTEMPTS {
-            let mut a = new.clone();
-            if terms.activation_mode == ActivationMode::Floating {
-                let lease = terms.lease_seconds();
-                a.lease_seconds = Some(lease);
-                a.lease_expires_epoch = Some(now.unix_timestamp() + i64::from(lease));
-                a.overage = pool == Pool::Overage;
-            }
-            let mut txn = Txn::new();
-            txn.update(
-                item::SEAT,
-                &self.seat_take(&a.license_id, &terms, pool, now),
-            )?;
-            // A returned or reclaimed lease of this fingerprint is replaced;
-            // a deactivated node-locked activation is restored (below).
-            let put_if = match terms.activation_mode {
-                ActivationMode::NodeLocked => PutIf::New,
-                ActivationMode::Floating => PutIf::NewOrAttr(a::DEACTIVATED_AT),
-            };
-            txn.put(
-                item::ACTIVATION,
-                &keys::activation(self.tenant_id(), &a.id),
-                &a,
-                put_if,
-            )?;
-            if a.overage {
-                txn.update(item::USAGE, &self.overage_usage(&a.license_id, terms, now)?)?;
-            }
-            self.push_audit(&mut txn, item::AUDIT, audit)?;
-            let c = match txn.run(self.db(), self.table()).await {
-                Ok(()) => {
-                    return Ok(Activated {
-                        outcome: ActivateOutcome::Created(a),
-                        terms,
-                    })
-                }
-                Err(e) => cancelled(e)?,
+            let c = match self.take(new, attempt, now, audit).await? {
+                Ok(a) => return done(ActivateOutcome::Created(a), attempt),
+                Err(c) => c,
             };
             let license = c.old_as::<License>(item::SEAT)?;
-            if let Some(l) = &license {
-                if l.terms() != terms {
-                    terms = l.terms(); // assumed the wrong terms: again, with the license's
-                    pool = Pool::Committed;
-                    continue;
-                }
-            }
-            if let Some(existing) = c.old_as::<Activation>(item::ACTIVATION)? {
-                if existing.deactivated_at.is_none() {
-                    // This fingerprint holds a seat already (a lapsed lease
-                    // still holds its place until reclaimed).
-                    if let Some(l) = &license {
-                        not_in_force(l, now)?;
-                    }
-                    let outcome = match terms.activation_mode {
-                        ActivationMode::NodeLocked => ActivateOutcome::AlreadyActive(existing),
-                        ActivationMode::Floating => match self.renew(&existing, &terms, now).await?
-                        {
-                            Some(renewed) => ActivateOutcome::Renewed(renewed),
-                            None => continue, // reclaimed meanwhile: look again
-                        },
-                    };
-                    return Ok(Activated { outcome, terms });
-                }
-                if terms.activation_mode == ActivationMode::NodeLocked {
-                    // Take back a deactivated activation: same id and created_at.
-                    if let Some(l) = &license {
-                        seat_refusal(l, &terms, now)?;
-                    }
-                    if let Some(restored) = self.restore(new, existing, &terms, now, audit).await? {
-                        return Ok(Activated {
-                            outcome: ActivateOutcome::Restored(restored),
-                            terms,
-                        });
-                    }
-                    continue;
-                }
-            }
-            let Some(l) = license else {
-                if c.failed(item::SEAT) {
-                    return Err(license_not_found());
-                }
-                continue; // only the activation raced: look again
+            let existing = c.old_as::<Activation>(item::ACTIVATION)?;
+            let seen = TakeRefused {
+                license: AsWas::of(c.failed(item::SEAT), license.as_ref()),
+                activation: existing.as_ref(),
             };
-            match seat_refusal(&l, &terms, now) {
-                Ok(()) => {
-                    pool = Pool::Committed; // a committed seat freed up meanwhile
+            let restore_refused: Option<License>;
+            let missed = match seats::next_step(attempt, &seen, now) {
+                Step::Take(next) => {
+                    attempt = next;
                     continue;
                 }
-                Err(Error::TooManyActivations { .. })
-                    if terms.activation_mode == ActivationMode::Floating =>
-                {
-                    if pool == Pool::Committed && l.overage_used < l.max_overage {
-                        pool = Pool::Overage;
-                        continue;
-                    }
-                    match self.reclaim(new, &terms, now, audit).await? {
-                        Reclaim::Took(outcome) => {
-                            return Ok(Activated {
-                                outcome: *outcome,
-                                terms,
-                            })
-                        }
-                        // This fingerprint or the terms changed meanwhile: look again.
-                        Reclaim::LookAgain => {
-                            pool = Pool::Committed;
-                            continue;
-                        }
-                        Reclaim::NoneLapsed => {}
-                    }
-                    if l.overage_used < l.max_overage || l.seats_used < l.max_activations {
-                        pool = Pool::Committed; // returned meanwhile
-                        continue;
-                    }
-                    return Err(Error::TooManyActivations {
-                        limit: l.max_activations + l.max_overage,
-                    });
+                Step::AlreadyActive(a) => {
+                    return done(ActivateOutcome::AlreadyActive(a.clone()), attempt)
                 }
-                Err(e) => return Err(e),
-            }
+                Step::Renew(held) => match self.renew(held, &attempt.terms, now).await? {
+                    Some(a) => return done(ActivateOutcome::Renewed(a), attempt),
+                    None => Missed::LeaseGone,
+                },
+                Step::Restore(old) => {
+                    match self.restore(new, old, &attempt.terms, now, audit).await? {
+                        Ok(a) => return done(ActivateOutcome::Restored(a), attempt),
+                        Err(c) => {
+                            restore_refused = c.old_as::<License>(item::SEAT)?;
+                            Missed::RestoreRefused {
+                                license: AsWas::of(c.failed(item::SEAT), restore_refused.as_ref()),
+                                activation_moved: c.failed(item::ACTIVATION),
+                            }
+                        }
+                    }
+                }
+                Step::Reclaim(l) => match self.reclaim(new, &attempt.terms, now, audit).await? {
+                    Reclaimed::Took(a) => return done(ActivateOutcome::Created(*a), attempt),
+                    Reclaimed::Raced => Missed::ReclaimRaced,
+                    Reclaimed::NoneLapsed => Missed::NoneLapsed(l),
+                },
+                Step::Refuse(e) => return Err(e),
+            };
+            attempt = seats::after_miss(attempt, missed, now)?;
         }
         Err(Error::Unavailable("activation kept racing; retry".into()))
+    }
+
+    /// One take: the seat of the attempt's pool and the activation (for
+    /// floating, the lease), with the overage time of an overage lease.
+    async fn take(
+        &self,
+        new: &Activation,
+        attempt: Attempt,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Result<Activation, Cancelled>, Error> {
+        let a = attempt.activation(new, now);
+        let terms = attempt.terms;
+        let mut txn = Txn::new();
+        txn.update(
+            item::SEAT,
+            &self.seat_take(&a.license_id, &terms, attempt.pool, now),
+        )?;
+        // A returned or reclaimed lease of this fingerprint is replaced;
+        // a deactivated node-locked activation is restored (a step of its own).
+        let put_if = match terms.activation_mode {
+            ActivationMode::NodeLocked => PutIf::New,
+            ActivationMode::Floating => PutIf::NewOrAttr(a::DEACTIVATED_AT),
+        };
+        txn.put(
+            item::ACTIVATION,
+            &keys::activation(self.tenant_id(), &a.id),
+            &a,
+            put_if,
+        )?;
+        if a.overage {
+            txn.update(item::USAGE, &self.overage_usage(&a.license_id, terms, now)?)?;
+        }
+        self.push_audit(&mut txn, item::AUDIT, audit)?;
+        match txn.run(self.db(), self.table()).await {
+            Ok(()) => Ok(Ok(a)),
+            Err(e) => cancelled(e).map(Err),
+        }
     }
 
     /// The seat half of an activation: the counter of `pool` rises only if
@@ -307,39 +275,35 @@ impl TenantStore {
     /// A checkout that found the pool full takes the place of a lapsed lease,
     /// in one transaction conditional on that lease still being lapsed and
     /// held (so each lapsed lease goes to exactly one checkout).
-    /// `None`: no lapsed lease was left to take.
     async fn reclaim(
         &self,
         new: &Activation,
         terms: &SeatTerms,
         now: OffsetDateTime,
         audit: &AuditEvent,
-    ) -> Result<Reclaim, Error> {
-        let mut lapsed: Vec<Activation> = self
-            .list_activations(&new.license_id)
-            .await?
-            .into_iter()
-            .filter(|a| a.deactivated_at.is_none() && !a.holds_seat(now) && a.id != new.id)
-            .collect();
+    ) -> Result<Reclaimed, Error> {
+        let all = self.list_activations(&new.license_id).await?;
+        let mut lapsed = seats::lapsed_leases(all, &new.id, now);
         // Concurrent checkouts start at different lapsed leases.
         let start = rand::random_range(0..lapsed.len().max(1));
         let n = lapsed.len();
         lapsed.rotate_left(start.min(n));
         for old in lapsed {
-            let mut a = new.clone();
-            let lease = terms.lease_seconds();
-            a.lease_seconds = Some(lease);
-            a.lease_expires_epoch = Some(now.unix_timestamp() + i64::from(lease));
-            a.overage = old.overage; // it takes that lease's place in its pool
+            // It takes that lease's place in its pool.
+            let pool = Pool::of(&old);
+            let a = Attempt {
+                terms: *terms,
+                pool,
+            }
+            .activation(new, now);
             let mut check = Write::to(keys::license(self.tenant_id(), &new.license_id));
             check.if_exists().if_expr(|e| in_force(e, now));
             same_terms(&mut check, terms);
             // Only a pool within its (possibly lowered) cap passes a lease on.
-            if old.overage {
-                check.if_at_most_attr(a::OVERAGE_USED, a::MAX_OVERAGE);
-            } else {
-                check.if_at_most_attr(a::SEATS_USED, a::MAX_ACTIVATIONS);
-            }
+            match pool {
+                Pool::Overage => check.if_at_most_attr(a::OVERAGE_USED, a::MAX_OVERAGE),
+                Pool::Committed => check.if_at_most_attr(a::SEATS_USED, a::MAX_ACTIVATIONS),
+            };
             let mut release = Write::to(keys::activation(self.tenant_id(), &old.id));
             release
                 .set(a::DEACTIVATED_AT, &rfc3339(now))
@@ -363,41 +327,30 @@ impl TenantStore {
                 )?;
             }
             self.push_audit(&mut txn, item::AUDIT, audit)?;
-            match txn.run(self.db(), self.table()).await {
-                Ok(()) => return Ok(Reclaim::Took(Box::new(ActivateOutcome::Created(a)))),
-                Err(e) => {
-                    let c = cancelled(e)?;
-                    if c.failed(item::ACTIVATION) {
-                        return Ok(Reclaim::LookAgain); // this fingerprint holds a lease now
-                    }
-                    if c.failed(item::SEAT) {
-                        // The terms changed, the license is not in force, or this
-                        // lease's pool is over its cap: no lease of it passes on.
-                        let l = c
-                            .old_as::<License>(item::SEAT)?
-                            .ok_or_else(license_not_found)?;
-                        if l.terms() != *terms {
-                            return Ok(Reclaim::LookAgain);
-                        }
-                        not_in_force(&l, now)?;
-                    }
-                    // Another checkout took that lease, or it was renewed: next.
-                }
+            let c = match txn.run(self.db(), self.table()).await {
+                Ok(()) => return Ok(Reclaimed::Took(Box::new(a))),
+                Err(e) => cancelled(e)?,
+            };
+            let license = c.old_as::<License>(item::SEAT)?;
+            let seen = AsWas::of(c.failed(item::SEAT), license.as_ref());
+            match seats::after_reclaim_refused(terms, seen, c.failed(item::ACTIVATION), now)? {
+                ReclaimNext::NextLapsed => {}
+                ReclaimNext::LookAgain => return Ok(Reclaimed::Raced),
             }
         }
-        Ok(Reclaim::NoneLapsed)
+        Ok(Reclaimed::NoneLapsed)
     }
 
     /// Take back a deactivated node-locked activation: same id and
-    /// created_at. `Ok(None)`: it changed meanwhile; look again.
+    /// created_at. `Err`: the refusal, for [`seats::after_miss`].
     async fn restore(
         &self,
         new: &Activation,
-        old: Activation,
+        old: &Activation,
         terms: &SeatTerms,
         now: OffsetDateTime,
         audit: &AuditEvent,
-    ) -> Result<Option<Activation>, Error> {
+    ) -> Result<Result<Activation, Cancelled>, Error> {
         let mut restore = Write::to(keys::activation(self.tenant_id(), &new.id));
         restore
             .set(a::LAST_ACTIVATED_AT, &rfc3339(now))
@@ -420,135 +373,121 @@ impl TenantStore {
         )?;
         txn.update(item::ACTIVATION, &restore)?;
         self.push_audit(&mut txn, item::AUDIT, audit)?;
-        match txn.run(self.db(), self.table()).await {
-            Ok(()) => {
-                let mut a = old;
-                a.deactivated_at = None;
-                a.overage = false;
-                a.lease_expires_epoch = None;
-                a.lease_seconds = None;
-                a.last_activated_at = now;
-                a.name = new.name.clone().or(a.name);
-                a.hostname = new.hostname.clone().or(a.hostname);
-                if !new.metadata.is_empty() {
-                    a.metadata = new.metadata.clone();
-                }
-                Ok(Some(a))
-            }
-            Err(e) => {
-                let c = cancelled(e)?;
-                if let (false, Some(l)) =
-                    (c.failed(item::ACTIVATION), c.old_as::<License>(item::SEAT)?)
-                {
-                    seat_refusal(&l, terms, now)?;
-                }
-                Ok(None)
-            }
+        if let Err(e) = txn.run(self.db(), self.table()).await {
+            return cancelled(e).map(Err);
         }
+        let mut a = old.clone();
+        a.deactivated_at = None;
+        a.overage = false;
+        a.lease_expires_epoch = None;
+        a.lease_seconds = None;
+        a.last_activated_at = now;
+        a.name = new.name.clone().or(a.name);
+        a.hostname = new.hostname.clone().or(a.hostname);
+        if !new.metadata.is_empty() {
+            a.metadata = new.metadata.clone();
+        }
+        Ok(Ok(a))
     }
 
     /// Free a seat (return a lease). Deactivating an inactive activation
     /// frees nothing; beyond the license's churn limit nothing changes.
+    /// Each refusal hands back the items as they are; [`seats::next_return`]
+    /// decides what to try next.
     pub async fn deactivate(
         &self,
         id: &ActivationId,
         now: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<DeactivateOutcome, Error> {
-        let t = self.tenant_id();
-        let key = keys::activation(t, id);
-        // Assume the common case: a committed seat, no churn limit. A
-        // refusal hands back the items as they are, to try again as they are.
-        let mut pool = Pool::Committed;
-        let mut churn: Option<crate::domain::ChurnLimit> = None;
+        let key = keys::activation(self.tenant_id(), id);
+        let mut tried = Return::first();
         for _ in 0..ATTEMPTS {
-            let mut act = Write::to(key.clone());
-            act.set(a::DEACTIVATED_AT, &rfc3339(now))
-                .if_exists()
-                .if_absent(a::DEACTIVATED_AT);
-            match pool {
-                Pool::Committed => act.if_absent_or_eq(a::OVERAGE, &false),
-                Pool::Overage => act.if_eq(a::OVERAGE, &true),
-            };
-            let mut seat = Write::to(keys::license(t, &id.license_id()));
-            match pool {
-                Pool::Committed => seat.add(a::SEATS_USED, -1).if_greater(a::SEATS_USED, 0),
-                Pool::Overage => seat.add(a::OVERAGE_USED, -1).if_greater(a::OVERAGE_USED, 0),
-            };
-            let window = churn.map(|c| c.period.window(now));
-            match (&churn, &window) {
-                (Some(c), Some(w)) => {
-                    let counter = a::deactivations_in(&w.key);
-                    seat.increment(&counter, 1)
-                        .if_absent_or_below(&counter, c.count)
-                        .if_eq(a::MAX_DEACTIVATIONS, c);
-                }
-                _ => {
-                    seat.if_absent(a::MAX_DEACTIVATIONS);
-                }
-            }
-            let mut txn = Txn::new();
-            txn.update(item::ACTIVATION, &act)?;
-            txn.update(item::SEAT, &seat)?;
-            self.push_audit(&mut txn, item::AUDIT, audit)?;
-            let c = match txn.run(self.db(), self.table()).await {
+            let c = match self.give_back(id, tried, now, audit).await? {
                 Ok(()) => {
                     let a = self.get_as(&key).await?;
                     let a = a.ok_or_else(|| Error::internal("deactivated activation vanished"))?;
                     return Ok(DeactivateOutcome::Deactivated(a));
                 }
-                Err(err) => cancelled(err)?,
+                Err(c) => c,
             };
-            if c.failed(item::ACTIVATION) {
-                match c.old_as::<Activation>(item::ACTIVATION)? {
-                    None => return Ok(DeactivateOutcome::NotFound),
-                    Some(a) if a.deactivated_at.is_some() => {
-                        return Ok(DeactivateOutcome::AlreadyInactive(a))
-                    }
-                    Some(a) => {
-                        pool = if a.overage {
-                            Pool::Overage
-                        } else {
-                            Pool::Committed
-                        };
-                        continue;
-                    }
+            let activation = c.old_as::<Activation>(item::ACTIVATION)?;
+            let license = c.old_as::<License>(item::SEAT)?;
+            let deactivations = tried
+                .churn
+                .and_then(|limit| {
+                    let counter = a::deactivations_in(&limit.period.window(now).key);
+                    c.old(item::SEAT).and_then(|i| get_n::<u32>(i, &counter))
+                })
+                .unwrap_or(0);
+            let seen = ReturnRefused {
+                activation: AsWas::of(c.failed(item::ACTIVATION), activation.as_ref()),
+                license: AsWas::of(c.failed(item::SEAT), license.as_ref()),
+                deactivations,
+            };
+            match seats::next_return(tried, &seen) {
+                ReturnStep::Return(next) => tried = next,
+                ReturnStep::NotFound => return Ok(DeactivateOutcome::NotFound),
+                ReturnStep::AlreadyInactive(a) => {
+                    return Ok(DeactivateOutcome::AlreadyInactive(a.clone()))
                 }
-            }
-            let Some(l) = c.old_as::<License>(item::SEAT)? else {
-                return Err(Error::internal("an activation without its license"));
-            };
-            if l.max_deactivations != churn {
-                churn = l.max_deactivations;
-                continue;
-            }
-            if let (Some(limit), Some(w)) = (churn, window) {
-                let counter = a::deactivations_in(&w.key);
-                let used = c
-                    .old(item::SEAT)
-                    .and_then(|i| get_n::<u32>(i, &counter))
-                    .unwrap_or(0);
-                if used >= limit.count {
-                    let resets_at = w.resets_at;
+                ReturnStep::ChurnLimit(limit) => {
                     return Ok(DeactivateOutcome::ChurnLimit {
                         count: limit.count,
-                        resets_at,
-                    });
+                        resets_at: limit.period.window(now).resets_at,
+                    })
                 }
-            }
-            let counter = match pool {
-                Pool::Committed => l.seats_used,
-                Pool::Overage => l.overage_used,
-            };
-            if counter == 0 {
-                let why = format!(
-                    "seat counter out of step with activations: {}",
-                    c.describe()
-                );
-                return Err(Error::internal(why));
+                ReturnStep::Broken(why) => {
+                    return Err(Error::internal(format!("{why}: {}", c.describe())))
+                }
             }
         }
         Err(Error::Unavailable("deactivation kept racing; retry".into()))
+    }
+
+    /// One return: the activation `SET deactivated_at` if held in the
+    /// assumed pool; that pool's counter −1; the churn counter +1 under the
+    /// assumed limit (or no limit at all); audit.
+    async fn give_back(
+        &self,
+        id: &ActivationId,
+        tried: Return,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<Result<(), Cancelled>, Error> {
+        let t = self.tenant_id();
+        let mut act = Write::to(keys::activation(t, id));
+        act.set(a::DEACTIVATED_AT, &rfc3339(now))
+            .if_exists()
+            .if_absent(a::DEACTIVATED_AT);
+        match tried.pool {
+            Pool::Committed => act.if_absent_or_eq(a::OVERAGE, &false),
+            Pool::Overage => act.if_eq(a::OVERAGE, &true),
+        };
+        let mut seat = Write::to(keys::license(t, &id.license_id()));
+        match tried.pool {
+            Pool::Committed => seat.add(a::SEATS_USED, -1).if_greater(a::SEATS_USED, 0),
+            Pool::Overage => seat.add(a::OVERAGE_USED, -1).if_greater(a::OVERAGE_USED, 0),
+        };
+        match &tried.churn {
+            Some(c) => {
+                let counter = a::deactivations_in(&c.period.window(now).key);
+                seat.increment(&counter, 1)
+                    .if_absent_or_below(&counter, c.count)
+                    .if_eq(a::MAX_DEACTIVATIONS, c);
+            }
+            None => {
+                seat.if_absent(a::MAX_DEACTIVATIONS);
+            }
+        }
+        let mut txn = Txn::new();
+        txn.update(item::ACTIVATION, &act)?;
+        txn.update(item::SEAT, &seat)?;
+        self.push_audit(&mut txn, item::AUDIT, audit)?;
+        match txn.run(self.db(), self.table()).await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) => cancelled(e).map(Err),
+        }
     }
 
     /// A heartbeat: renew a floating lease by its `lease_seconds` (one
@@ -674,29 +613,4 @@ fn cancelled(e: TxnError) -> Result<Cancelled, Error> {
         TxnError::Cancelled(c) => Ok(c),
         TxnError::Other(e) => Err(e),
     }
-}
-
-fn not_in_force(l: &License, now: OffsetDateTime) -> Result<(), Error> {
-    match l.standing(now) {
-        Standing::Valid(_) => Ok(()),
-        Standing::Suspended(_) => Err(Error::LicenseNotActive("suspended")),
-        Standing::Cancelled => Err(Error::LicenseNotActive("cancelled")),
-        Standing::Expired => Err(Error::LicenseNotActive("expired")),
-    }
-}
-
-/// Why a seat write was refused, from the license as it was (`Ok`: it is
-/// in force, has the assumed terms and a free seat now).
-fn seat_refusal(l: &License, terms: &SeatTerms, now: OffsetDateTime) -> Result<(), Error> {
-    not_in_force(l, now)?;
-    let full = match terms.activation_mode {
-        ActivationMode::NodeLocked => l.seats_used >= l.max_activations,
-        ActivationMode::Floating => l.seats_used >= l.max_activations,
-    };
-    if full {
-        return Err(Error::TooManyActivations {
-            limit: l.max_activations,
-        });
-    }
-    Ok(())
 }
