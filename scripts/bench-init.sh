@@ -22,7 +22,7 @@ fi
 ensure_cargo_lambda
 
 start_aws
-cargo build --locked -q -p licensing-admin
+build_workspace -q
 create_resources "bench-$(date +%s)-$$"
 export PORTAL_BASE_URL="http://127.0.0.1"  # the portal's setting; no link is sent here
 "$ROOT/target/debug/licensing-admin" routes >"$LOCAL/routes.json"

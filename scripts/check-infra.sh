@@ -15,7 +15,7 @@ ensure_cfn_lint
 
 admin="${LICENSING_ADMIN:-}"
 if [ -z "$admin" ]; then
-  cargo build --locked -q -p licensing-admin
+  build_workspace -q
   admin="$ROOT/target/debug/licensing-admin"
 fi
 routes="$LOCAL/routes.json"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check docs/openapi.yaml against the code. Run by scripts/test.sh; by hand:
 
-    cargo build -p licensing-admin
+    cargo build --workspace --all-targets --locked   # (scripts/lib.sh: build_workspace)
     .local/venv/bin/python scripts/check-openapi.py [--routes ROUTES_JSON] [--spec SPEC] [--strict]
 
 What must hold (each failure is printed; exit 1 if any):
@@ -94,7 +94,7 @@ def load_routes(routes_file):
         if not os.access(admin, os.X_OK):
             sys.exit(
                 f"check-openapi: {rel(admin)} not found; build it first:\n"
-                "  cargo build -p licensing-admin\n"
+                "  cargo build --workspace --all-targets --locked\n"
                 "(or set LICENSING_ADMIN=<binary>, or pass --routes <output of `licensing-admin routes`>)"
             )
         try:

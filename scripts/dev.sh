@@ -11,9 +11,7 @@ trap cleanup EXIT INT TERM
 PORT="${PORT:-3000}"
 start_aws
 log "building the dev server and the admin CLI"
-# The whole workspace, as `make test` builds it: building a subset unifies
-# other dependency features and would rebuild them.
-cargo build --workspace --all-targets --locked
+build_workspace
 PREFIX="${LICENSING_PREFIX:-dev-$(date +%s)}"
 create_resources "$PREFIX"
 

@@ -8,9 +8,7 @@ set -euo pipefail
 trap cleanup EXIT INT TERM
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
 start_aws
-# The same selection as `make test`, so that no dependency is rebuilt with
-# other features.
-cargo build --workspace --all-targets --locked
+build_workspace
 create_resources "itest-$(date +%s)-$$"
 ensure_venv
 export LICENSING_PYTHON="$VENV/bin/python"

@@ -9,10 +9,10 @@ trap cleanup EXIT INT TERM
 ensure_chromium
 start_aws
 log "building the admin CLI and the test binary"
-cargo build --locked -p licensing-admin
+build_workspace
 create_resources "shots-$(date +%s)-$$"
 mkdir -p "$ROOT/docs/screenshots"
 export PORTAL_SCREENSHOTS="$ROOT/docs/screenshots"
-cargo test --locked -p integration-tests --test api portal_browser -- --nocapture
+cargo test --workspace --locked --test api portal_browser -- --nocapture
 log "screenshots written:"
 ls -1 "$ROOT/docs/screenshots"

@@ -26,7 +26,7 @@ ensure_venv
 log "the emulator patch's own tests (scripts/test_moto_patch.py, through the wire protocol)"
 "$VENV/bin/python" -m unittest "$ROOT/scripts/test_moto_patch.py"
 log "building the workspace (once, for every test)"
-cargo build --workspace --all-targets --locked
+build_workspace
 create_resources "test-$(date +%s)-$$"
 
 log "clippy (warnings are errors)"
@@ -51,7 +51,7 @@ TESTS_TOOK=$((SECONDS - TESTS_STARTED))
 
 if [ -x "$ROOT/scripts/check-infra.sh" ]; then
   log "checking infra/template.yaml against the code"
-  "$ROOT/scripts/check-infra.sh"
+  LICENSING_ADMIN="$ROOT/target/debug/licensing-admin" "$ROOT/scripts/check-infra.sh"
 fi
 if [ -f "$ROOT/scripts/check-openapi.py" ]; then
   log "checking docs/openapi.yaml against the route table and shared/src"
