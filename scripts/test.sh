@@ -3,12 +3,22 @@
 # (unless AWS_ENDPOINT_URL is set), builds the workspace once, runs unit,
 # handler and integration tests and the infrastructure checks, and stops
 # everything it started. Exits non-zero on any failure.
+#
+# What waits on the network or on one core runs beside what needs the CPU:
+# the deployment tools and chromium install while the workspace builds, and
+# clippy (in a target directory of its own, so it holds no lock the tests
+# need) checks while the integration tests wait on the emulator.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tools.sh"
+BACKGROUND=()
 on_exit() {
-  local rc=$? rss
+  local rc=$? rss pid
   rss="$(emulator_peak_rss)"
   [ "$rc" -eq 0 ] || [ -z "$rss" ] || log "failed after $((SECONDS - STARTED)) s; emulator peak RSS: $rss"
+  for pid in "${BACKGROUND[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
   cleanup
 }
 trap on_exit EXIT
@@ -18,8 +28,24 @@ STARTED=$SECONDS
 # servers, not on the CPU: more threads than cores keep the emulator busy.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
 
+# wait_background PID LOG WHAT: wait for a background step; on failure show its log.
+wait_background() {
+  if ! wait "$1"; then
+    cat "$2" >&2
+    echo "$3 failed (log above: $2)" >&2
+    exit 1
+  fi
+}
+
 log "formatting (cargo fmt --check; rustfmt.toml at the root)"
 cargo fmt --all --check
+
+ensure_cfn_lint >"$LOCAL/test-tools.log" 2>&1 &
+TOOLS_PID=$!
+BACKGROUND+=("$TOOLS_PID")
+ensure_chromium >"$LOCAL/test-chromium.log" 2>&1 &  # the portal's browser tests
+CHROMIUM_PID=$!
+BACKGROUND+=("$CHROMIUM_PID")
 
 start_aws
 ensure_venv
@@ -28,9 +54,6 @@ log "the emulator patch's own tests (scripts/test_moto_patch.py, through the wir
 log "building the workspace (once, for every test)"
 build_workspace
 create_resources "test-$(date +%s)-$$"
-
-log "clippy (warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "no Lambda enables the shared crate's dev-only feature"
 for dir in "$ROOT"/functions/*/; do
@@ -41,22 +64,25 @@ for dir in "$ROOT"/functions/*/; do
   fi
 done
 
-ensure_venv
+log "clippy (warnings are errors), beside the tests: log in .local/clippy.log"
+CARGO_TARGET_DIR="$ROOT/target/clippy" cargo clippy --workspace --all-targets --locked -- -D warnings \
+  >"$LOCAL/clippy.log" 2>&1 &
+CLIPPY_PID=$!
+BACKGROUND+=("$CLIPPY_PID")
+
 export LICENSING_PYTHON="$VENV/bin/python"  # the interop test's independent verifier
-ensure_chromium  # the portal's browser tests (tests/tests/api/portal_browser.rs)
+wait_background "$CHROMIUM_PID" "$LOCAL/test-chromium.log" "installing chromium"
 log "running the tests"
 TESTS_STARTED=$SECONDS
 cargo test --workspace --locked --no-fail-fast
 TESTS_TOOK=$((SECONDS - TESTS_STARTED))
 
-if [ -x "$ROOT/scripts/check-infra.sh" ]; then
-  log "checking infra/template.yaml against the code"
-  LICENSING_ADMIN="$ROOT/target/debug/licensing-admin" "$ROOT/scripts/check-infra.sh"
-fi
-if [ -f "$ROOT/scripts/check-openapi.py" ]; then
-  log "checking docs/openapi.yaml against the route table and shared/src"
-  ensure_venv
-  "$VENV/bin/python" "$ROOT/scripts/check-openapi.py"
-fi
+wait_background "$CLIPPY_PID" "$LOCAL/clippy.log" "clippy"
+log "clippy: no warnings"
+wait_background "$TOOLS_PID" "$LOCAL/test-tools.log" "installing cfn-lint"
+log "checking infra/template.yaml against the code"
+LICENSING_ADMIN="$ROOT/target/debug/licensing-admin" "$ROOT/scripts/check-infra.sh"
+log "checking docs/openapi.yaml against the route table and shared/src"
+"$VENV/bin/python" "$ROOT/scripts/check-openapi.py"
 rss="$(emulator_peak_rss)"
 log "all tests passed in $(( (SECONDS - STARTED) / 60 )) min $(( (SECONDS - STARTED) % 60 )) s (cargo test: ${TESTS_TOOK} s); emulator peak RSS: ${rss:-not measured (AWS_ENDPOINT_URL was set)}"
