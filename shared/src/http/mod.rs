@@ -2,6 +2,7 @@
 //! id, routing, body limits, authentication, rate limiting, dispatch to a use
 //! case, and the envelope.
 
+mod auth;
 pub mod envelope;
 mod integration;
 mod manage;
@@ -10,13 +11,15 @@ pub mod request;
 mod stripe;
 pub mod views;
 
+pub use auth::Caller;
+
 use crate::app::App;
-use crate::domain::{Actor, Scope};
+use crate::domain::Scope;
 use crate::error::Error;
-use crate::functions::{Function, IntegrationOp, Op, PublicOp, Route, Surface, ROUTES};
-use crate::ids::{LicenseId, LicenseKey, TenantId};
-use crate::ratelimit::{RateState, Subject};
-use crate::store::TenantStore;
+use crate::functions::{Function, Op, PublicOp, Route, Surface, ROUTES};
+use crate::ids::TenantId;
+use crate::ratelimit::RateState;
+use auth::Credential;
 use envelope::{render, render_error, Reply};
 use futures::FutureExt;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -43,33 +46,6 @@ impl Ctx<'_> {
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-/// The authenticated caller of an API-key or license-key route, bound to
-/// its tenant.
-pub struct Caller {
-    pub store: TenantStore,
-    pub actor: Actor,
-    /// `Some`: a client app authenticated by a license key, which may act
-    /// on this one license only.
-    pub license: Option<LicenseId>,
-    pub default_grace_days: u32,
-    pub license_rate_limit_per_minute: u32,
-    /// No credential at all: a public trial's caller (`X-Tenant-Id` only).
-    pub public: bool,
-}
-
-impl Caller {
-    /// A license-key caller may act only on its own license.
-    pub fn may_act_on(&self, license: &LicenseId) -> Result<(), Error> {
-        match &self.license {
-            Some(own) if own != license => Err(Error::denied(
-                "LICENSE_SCOPE_MISMATCH",
-                "this license key may act only on its own license",
-            )),
-            _ => Ok(()),
-        }
     }
 }
 
@@ -174,7 +150,7 @@ pub async fn handle(app: &App, function: Option<Function>, req: Request) -> Resp
             Ok(reply) => render(reply, &request_id, edge.rate.as_ref()),
             Err(e) => render_error(&e, &request_id, edge.rate.as_ref()),
         };
-        if req.uri().path().starts_with("/v1/integration/") {
+        if surface_of(req.method().as_str(), req.uri().path()) == Some(Surface::Integration) {
             sign_answer(app, &req, &mut resp, edge.signer.take());
         }
         tracing::Span::current().record("status", resp.status().as_u16());
@@ -297,19 +273,12 @@ async fn serve(
         Op::Stripe(op) => stripe::serve(&ctx, op).await,
         Op::Integration(op) => {
             nonce(&ctx)?;
-            let credential_less =
-                ctx.header("x-api-key").is_none() && ctx.header("authorization").is_none();
-            let caller = match license_credential(&ctx)? {
-                Some((tenant, key)) => authenticate_license(&ctx, tenant, key, edge).await?,
-                None if op == IntegrationOp::Trial && credential_less => {
-                    public_caller(&ctx, source_ip(req), edge).await?
-                }
-                None => authenticate(&ctx, Scope::Integration, edge).await?,
-            };
+            let credential = Credential::of_integration(&ctx, req, op)?;
+            let caller = auth::authenticate(&ctx, credential, edge).await?;
             integration::serve(&ctx, &caller, op, &mut edge.rate).await
         }
         Op::Manage(op) => {
-            let caller = authenticate(&ctx, Scope::Admin, edge).await?;
+            let caller = auth::authenticate(&ctx, Credential::ApiKey(Scope::Admin), edge).await?;
             manage::serve(&ctx, &caller, op).await
         }
         // Served by crate::portal::handle, never through the JSON edge.
@@ -343,125 +312,6 @@ fn nonce(ctx: &Ctx<'_>) -> Result<(), Error> {
         ),
         _ => Ok(()),
     }
-}
-
-/// `Authorization: License <key>` with `X-Tenant-Id`, if the request uses
-/// them. Anything malformed is the same 401 as an unknown key.
-fn license_credential(ctx: &Ctx<'_>) -> Result<Option<(TenantId, LicenseKey)>, Error> {
-    let Some(auth) = ctx.headers.get("authorization") else {
-        return Ok(None);
-    };
-    let auth = auth.to_str().map_err(|_| Error::Unauthenticated)?;
-    let Some(key) = auth.strip_prefix("License ") else {
-        return Err(Error::Unauthenticated);
-    };
-    let key = LicenseKey::parse(key.trim()).map_err(|_| Error::Unauthenticated)?;
-    let tenant = ctx.header("x-tenant-id").ok_or(Error::Unauthenticated)?;
-    let tenant = TenantId::parse(tenant.trim()).map_err(|_| Error::Unauthenticated)?;
-    Ok(Some((tenant, key)))
-}
-
-/// The active tenant a client names (the same 401 for an unknown or an
-/// inactive one); its answers are signed with its current key.
-async fn client_tenant(
-    ctx: &Ctx<'_>,
-    tenant: &TenantId,
-    edge: &mut Edge,
-) -> Result<std::sync::Arc<crate::domain::Tenant>, Error> {
-    let app = ctx.app;
-    let Some(t) = app.tenants.get(&app.store, tenant, ctx.now).await? else {
-        return Err(Error::Unauthenticated);
-    };
-    if t.status != crate::domain::TenantStatus::Active {
-        return Err(Error::Unauthenticated);
-    }
-    tracing::Span::current().record("tenant", tenant.as_str());
-    edge.signer = Some((tenant.clone(), t.signing_key_version));
-    Ok(t)
-}
-
-/// A client app authenticated by its license key: scoped to that license,
-/// rate limited per license. The key's existence is proven by the
-/// operation's own read of the license (validate) or one read (the others);
-/// an unknown tenant, an inactive one and an unknown key are the same 401.
-async fn authenticate_license(
-    ctx: &Ctx<'_>,
-    tenant: TenantId,
-    key: LicenseKey,
-    edge: &mut Edge,
-) -> Result<Caller, Error> {
-    let app = ctx.app;
-    let t = client_tenant(ctx, &tenant, edge).await?;
-    let store = app.store.tenant(&tenant);
-    let license = LicenseId::derive(&tenant, &key);
-    let limit = t.settings.license_rate_limit_per_minute;
-    let subject = Subject::License(&license);
-    let state = app
-        .rate
-        .admit(&store, subject, limit, ctx.now.unix_timestamp())
-        .await;
-    edge.rate = Some(state);
-    state.check()?;
-    Ok(Caller {
-        store,
-        actor: Actor {
-            actor: format!("license:{license}"),
-            request_id: ctx.request_id.clone(),
-        },
-        license: Some(license),
-        default_grace_days: t.settings.default_grace_days,
-        license_rate_limit_per_minute: limit,
-        public: false,
-    })
-}
-
-/// The address API Gateway saw the request come from.
-fn source_ip(req: &Request) -> Option<String> {
-    use lambda_http::request::RequestContext;
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),
-        _ => None,
-    }
-    .filter(|ip| !ip.is_empty() && ip.len() <= 64)
-}
-
-/// A caller with no credential, naming its tenant (`X-Tenant-Id`): it may
-/// only start public trials, rate limited per source address. An unknown or
-/// inactive tenant is the same 401 as for a license key.
-async fn public_caller(
-    ctx: &Ctx<'_>,
-    ip: Option<String>,
-    edge: &mut Edge,
-) -> Result<Caller, Error> {
-    let app = ctx.app;
-    let tenant = ctx.header("x-tenant-id").ok_or(Error::Unauthenticated)?;
-    let tenant = TenantId::parse(tenant.trim()).map_err(|_| Error::Unauthenticated)?;
-    let t = client_tenant(ctx, &tenant, edge).await?;
-    let ip = ip.ok_or(Error::Unauthenticated)?;
-    let store = app.store.tenant(&tenant);
-    let limit = t.settings.public_trial_rate_limit_per_minute;
-    let state = app
-        .rate
-        .admit(
-            &store,
-            Subject::Address(&ip),
-            limit,
-            ctx.now.unix_timestamp(),
-        )
-        .await;
-    edge.rate = Some(state);
-    state.check()?;
-    Ok(Caller {
-        store,
-        actor: Actor {
-            actor: format!("public:{ip}"),
-            request_id: ctx.request_id.clone(),
-        },
-        license: None,
-        default_grace_days: t.settings.default_grace_days,
-        license_rate_limit_per_minute: t.settings.license_rate_limit_per_minute,
-        public: true,
-    })
 }
 
 /// Sign an Integration answer with the tenant's key (`signer`), or — before
@@ -526,56 +376,19 @@ fn claimed_tenant(req: &Request) -> Option<TenantId> {
         .map(|s| s.tenant)
 }
 
-/// An API-key caller with `needed` scope, rate limited, of an active tenant.
-async fn authenticate(ctx: &Ctx<'_>, needed: Scope, edge: &mut Edge) -> Result<Caller, Error> {
-    let app = ctx.app;
-    let (principal, t) = app
-        .keys
-        .authenticate(&app.store, ctx.header("x-api-key"), ctx.now)
-        .await?;
-    edge.touch = t;
-    edge.signer = Some((principal.tenant.clone(), principal.signing_key_version));
-    tracing::Span::current().record("tenant", principal.tenant.as_str());
-    let store = app.store.tenant(&principal.tenant);
-    let subject = Subject::Key(&principal.key_id);
-    let limit = principal.rate_limit_per_minute;
-    let state = app
-        .rate
-        .admit(&store, subject, limit, ctx.now.unix_timestamp())
-        .await;
-    edge.rate = Some(state);
-    state.check()?;
-    if !principal.tenant_active {
-        return Err(Error::TenantInactive);
-    }
-    if !principal.scopes.contains(&needed) {
-        let name = if needed == Scope::Admin {
-            "admin"
-        } else {
-            "integration"
-        };
-        return Err(Error::Forbidden(format!(
-            "this API key lacks the '{name}' scope"
-        )));
-    }
-    Ok(Caller {
-        store,
-        actor: Actor {
-            actor: principal.key_id.to_string(),
-            request_id: ctx.request_id.clone(),
-        },
-        license: None,
-        default_grace_days: principal.default_grace_days,
-        license_rate_limit_per_minute: principal.license_rate_limit_per_minute,
-        public: false,
-    })
-}
-
 fn percent_decode(s: &str) -> Option<String> {
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
         .ok()
         .map(|c| c.into_owned())
+}
+
+/// The surface whose answer this is: the route's, or — when no route serves
+/// the path (404, 405) — that of the routes in the same section of the table.
+fn surface_of(method: &str, path: &str) -> Option<Surface> {
+    route_for(method, path)
+        .map(Route::surface)
+        .or_else(|| Surface::of_unrouted(path))
 }
 
 /// The route a request would take (the dev server uses it to pick the function).
