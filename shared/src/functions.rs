@@ -106,6 +106,32 @@ pub enum Surface {
     Portal,
 }
 
+impl Surface {
+    /// The surface of a path no route serves (a 404 or 405 there is still
+    /// that surface's answer): that of the routes in the same section, the
+    /// path up to its third `/` (`/v1/integration/`). Each section belongs to
+    /// one surface (checked below).
+    pub fn of_unrouted(path: &str) -> Option<Surface> {
+        let section = section(path)?;
+        ROUTES
+            .iter()
+            .find(|r| section_of_route(r.path) == Some(section))
+            .map(Route::surface)
+    }
+}
+
+/// A path up to and including its third `/`, if it has one.
+fn section(path: &str) -> Option<&str> {
+    let (end, _) = path.match_indices('/').nth(2)?;
+    Some(&path[..=end])
+}
+
+/// A route's section: only its literal segments count, so a route whose
+/// third `/` follows a parameter has none.
+fn section_of_route(path: &'static str) -> Option<&'static str> {
+    section(path).filter(|s| !s.contains('{'))
+}
+
 /// Every operation the HTTP API offers, by surface. Each surface's handler
 /// matches its enum exhaustively: a new operation does not compile until it
 /// is served.
@@ -623,5 +649,26 @@ mod tests {
                 "{f:?} has {n} routes"
             );
         }
+    }
+
+    #[test]
+    fn each_section_of_the_table_belongs_to_one_surface() {
+        for r in ROUTES {
+            if let Some(section) = section_of_route(r.path) {
+                assert_eq!(
+                    Surface::of_unrouted(section),
+                    Some(r.surface()),
+                    "{} shares its section with another surface",
+                    r.path
+                );
+            }
+        }
+        let unrouted = |p| Surface::of_unrouted(p);
+        assert_eq!(unrouted("/v1/integration/nope"), Some(Surface::Integration));
+        assert_eq!(unrouted("/v1/integration/"), Some(Surface::Integration));
+        assert_eq!(unrouted("/v1/integration"), None);
+        assert_eq!(unrouted("/v1/integrations/x"), None);
+        assert_eq!(unrouted("/v1/manage/nope"), Some(Surface::Manage));
+        assert_eq!(unrouted("/elsewhere"), None);
     }
 }

@@ -2,27 +2,32 @@
 //! id, routing, body limits, authentication, rate limiting, dispatch to a use
 //! case, and the envelope.
 
+mod auth;
 pub mod envelope;
 mod integration;
 mod manage;
 mod platform;
 pub mod request;
+mod route;
+mod sign;
 mod stripe;
 pub mod views;
 
+pub use auth::Caller;
+pub use route::route_for;
+
 use crate::app::App;
-use crate::domain::{Actor, Scope};
+use crate::domain::Scope;
 use crate::error::Error;
-use crate::functions::{Function, IntegrationOp, Op, PublicOp, Route, Surface, ROUTES};
-use crate::ids::{LicenseId, LicenseKey, TenantId};
-use crate::ratelimit::{RateState, Subject};
-use crate::store::TenantStore;
+use crate::functions::{Function, Op, PublicOp, Surface};
+use crate::ids::TenantId;
+use crate::ratelimit::RateState;
+use auth::Credential;
 use envelope::{render, render_error, Reply};
 use futures::FutureExt;
 use lambda_http::{Body, Request, RequestExt, Response};
 use request::Query;
 use std::collections::HashMap;
-use std::sync::OnceLock;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
@@ -46,33 +51,6 @@ impl Ctx<'_> {
     }
 }
 
-/// The authenticated caller of an API-key or license-key route, bound to
-/// its tenant.
-pub struct Caller {
-    pub store: TenantStore,
-    pub actor: Actor,
-    /// `Some`: a client app authenticated by a license key, which may act
-    /// on this one license only.
-    pub license: Option<LicenseId>,
-    pub default_grace_days: u32,
-    pub license_rate_limit_per_minute: u32,
-    /// No credential at all: a public trial's caller (`X-Tenant-Id` only).
-    pub public: bool,
-}
-
-impl Caller {
-    /// A license-key caller may act only on its own license.
-    pub fn may_act_on(&self, license: &LicenseId) -> Result<(), Error> {
-        match &self.license {
-            Some(own) if own != license => Err(Error::denied(
-                "LICENSE_SCOPE_MISMATCH",
-                "this license key may act only on its own license",
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// What the edge learns while serving a request, for the response.
 #[derive(Default)]
 struct Edge {
@@ -80,49 +58,6 @@ struct Edge {
     touch: Option<tokio::task::JoinHandle<()>>,
     /// Whose key signs an Integration answer, and which version.
     signer: Option<(TenantId, u32)>,
-}
-
-type Routers = HashMap<Option<Function>, matchit::Router<Vec<&'static Route>>>;
-
-fn routers() -> &'static Routers {
-    static R: OnceLock<Routers> = OnceLock::new();
-    R.get_or_init(|| {
-        // Group routes by (function, path), then build one router per function.
-        let mut grouped: HashMap<Option<Function>, Vec<(&'static str, Vec<&'static Route>)>> =
-            HashMap::new();
-        for route in ROUTES {
-            for key in [None, route.function]
-                .into_iter()
-                .collect::<std::collections::HashSet<_>>()
-            {
-                let paths = grouped.entry(key).or_default();
-                match paths.iter_mut().find(|(p, _)| *p == route.path) {
-                    Some((_, v)) => v.push(route),
-                    None => paths.push((route.path, vec![route])),
-                }
-            }
-        }
-        grouped
-            .into_iter()
-            .map(|(key, paths)| {
-                let mut router = matchit::Router::new();
-                for (path, routes) in paths {
-                    router
-                        .insert(matchit_path(path), routes)
-                        .unwrap_or_else(|e| panic!("route table: {e}"));
-                }
-                (key, router)
-            })
-            .collect()
-    })
-}
-
-/// API Gateway's greedy `{name+}` (the rest of the path) as matchit writes it.
-fn matchit_path(path: &str) -> String {
-    match path.strip_suffix("+}").and_then(|p| p.rsplit_once('{')) {
-        Some((head, name)) => format!("{head}{{*{name}}}"),
-        None => path.to_string(),
-    }
 }
 
 /// Serve one HTTP request as `function` would (`None`: every route, as the
@@ -174,8 +109,9 @@ pub async fn handle(app: &App, function: Option<Function>, req: Request) -> Resp
             Ok(reply) => render(reply, &request_id, edge.rate.as_ref()),
             Err(e) => render_error(&e, &request_id, edge.rate.as_ref()),
         };
-        if req.uri().path().starts_with("/v1/integration/") {
-            sign_answer(app, &req, &mut resp, edge.signer.take());
+        if route::surface_of(req.method().as_str(), req.uri().path()) == Some(Surface::Integration)
+        {
+            sign::sign_answer(app, &req, &mut resp, edge.signer.take());
         }
         tracing::Span::current().record("status", resp.status().as_u16());
         tracing::info!(
@@ -212,50 +148,7 @@ async fn serve(
 ) -> Result<Reply, Error> {
     let path = req.uri().path();
     let method = req.method().as_str();
-    let all = routers()
-        .get(&None)
-        .ok_or_else(|| Error::internal("no route table"))?;
-    let matched = routers().get(&function).and_then(|r| r.at(path).ok());
-    let route = matched.as_ref().and_then(|m| {
-        m.value
-            .iter()
-            .find(|r| r.method == method || r.method == "ANY")
-            .copied()
-    });
-    let Some(route) = route else {
-        // Not this function's: answer from the whole table, so a deployment's
-        // catch-all route gives 405 for a known path and 404 for the rest.
-        return Err(match all.at(path) {
-            Ok(m) => {
-                let mut allow: Vec<&'static str> = m.value.iter().map(|r| r.method).collect();
-                allow.sort_unstable();
-                allow.dedup();
-                if allow.contains(&method) {
-                    Error::not_found(
-                        "ROUTE_NOT_FOUND",
-                        format!("no route for {method} {path} in this function"),
-                    )
-                } else {
-                    Error::MethodNotAllowed {
-                        method: method.to_string(),
-                        allow,
-                    }
-                }
-            }
-            Err(_) => Error::not_found("ROUTE_NOT_FOUND", format!("no route for {path}")),
-        });
-    };
-    let Some(matched) = matched else {
-        return Err(Error::internal("route matched without a match"));
-    };
-    tracing::Span::current().record("route", route.path);
-    // Path parameters arrive percent-encoded; decode them once here.
-    let mut params = HashMap::new();
-    for (k, v) in matched.params.iter() {
-        let decoded = percent_decode(v)
-            .ok_or_else(|| Error::validation(format!("path parameter {k} is not valid UTF-8")))?;
-        params.insert(k.to_string(), decoded);
-    }
+    let (route, params) = route::resolve(function, method, path)?;
 
     let body: &[u8] = req.body().as_ref();
     let max = if route.surface() == Surface::Stripe {
@@ -297,19 +190,12 @@ async fn serve(
         Op::Stripe(op) => stripe::serve(&ctx, op).await,
         Op::Integration(op) => {
             nonce(&ctx)?;
-            let credential_less =
-                ctx.header("x-api-key").is_none() && ctx.header("authorization").is_none();
-            let caller = match license_credential(&ctx)? {
-                Some((tenant, key)) => authenticate_license(&ctx, tenant, key, edge).await?,
-                None if op == IntegrationOp::Trial && credential_less => {
-                    public_caller(&ctx, source_ip(req), edge).await?
-                }
-                None => authenticate(&ctx, Scope::Integration, edge).await?,
-            };
+            let credential = Credential::of_integration(&ctx, req, op)?;
+            let caller = auth::authenticate(&ctx, credential, edge).await?;
             integration::serve(&ctx, &caller, op, &mut edge.rate).await
         }
         Op::Manage(op) => {
-            let caller = authenticate(&ctx, Scope::Admin, edge).await?;
+            let caller = auth::authenticate(&ctx, Credential::ApiKey(Scope::Admin), edge).await?;
             manage::serve(&ctx, &caller, op).await
         }
         // Served by crate::portal::handle, never through the JSON edge.
@@ -343,247 +229,4 @@ fn nonce(ctx: &Ctx<'_>) -> Result<(), Error> {
         ),
         _ => Ok(()),
     }
-}
-
-/// `Authorization: License <key>` with `X-Tenant-Id`, if the request uses
-/// them. Anything malformed is the same 401 as an unknown key.
-fn license_credential(ctx: &Ctx<'_>) -> Result<Option<(TenantId, LicenseKey)>, Error> {
-    let Some(auth) = ctx.headers.get("authorization") else {
-        return Ok(None);
-    };
-    let auth = auth.to_str().map_err(|_| Error::Unauthenticated)?;
-    let Some(key) = auth.strip_prefix("License ") else {
-        return Err(Error::Unauthenticated);
-    };
-    let key = LicenseKey::parse(key.trim()).map_err(|_| Error::Unauthenticated)?;
-    let tenant = ctx.header("x-tenant-id").ok_or(Error::Unauthenticated)?;
-    let tenant = TenantId::parse(tenant.trim()).map_err(|_| Error::Unauthenticated)?;
-    Ok(Some((tenant, key)))
-}
-
-/// The active tenant a client names (the same 401 for an unknown or an
-/// inactive one); its answers are signed with its current key.
-async fn client_tenant(
-    ctx: &Ctx<'_>,
-    tenant: &TenantId,
-    edge: &mut Edge,
-) -> Result<std::sync::Arc<crate::domain::Tenant>, Error> {
-    let app = ctx.app;
-    let Some(t) = app.tenants.get(&app.store, tenant, ctx.now).await? else {
-        return Err(Error::Unauthenticated);
-    };
-    if t.status != crate::domain::TenantStatus::Active {
-        return Err(Error::Unauthenticated);
-    }
-    tracing::Span::current().record("tenant", tenant.as_str());
-    edge.signer = Some((tenant.clone(), t.signing_key_version));
-    Ok(t)
-}
-
-/// A client app authenticated by its license key: scoped to that license,
-/// rate limited per license. The key's existence is proven by the
-/// operation's own read of the license (validate) or one read (the others);
-/// an unknown tenant, an inactive one and an unknown key are the same 401.
-async fn authenticate_license(
-    ctx: &Ctx<'_>,
-    tenant: TenantId,
-    key: LicenseKey,
-    edge: &mut Edge,
-) -> Result<Caller, Error> {
-    let app = ctx.app;
-    let t = client_tenant(ctx, &tenant, edge).await?;
-    let store = app.store.tenant(&tenant);
-    let license = LicenseId::derive(&tenant, &key);
-    let limit = t.settings.license_rate_limit_per_minute;
-    let subject = Subject::License(&license);
-    let state = app
-        .rate
-        .admit(&store, subject, limit, ctx.now.unix_timestamp())
-        .await;
-    edge.rate = Some(state);
-    state.check()?;
-    Ok(Caller {
-        store,
-        actor: Actor {
-            actor: format!("license:{license}"),
-            request_id: ctx.request_id.clone(),
-        },
-        license: Some(license),
-        default_grace_days: t.settings.default_grace_days,
-        license_rate_limit_per_minute: limit,
-        public: false,
-    })
-}
-
-/// The address API Gateway saw the request come from.
-fn source_ip(req: &Request) -> Option<String> {
-    use lambda_http::request::RequestContext;
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),
-        _ => None,
-    }
-    .filter(|ip| !ip.is_empty() && ip.len() <= 64)
-}
-
-/// A caller with no credential, naming its tenant (`X-Tenant-Id`): it may
-/// only start public trials, rate limited per source address. An unknown or
-/// inactive tenant is the same 401 as for a license key.
-async fn public_caller(
-    ctx: &Ctx<'_>,
-    ip: Option<String>,
-    edge: &mut Edge,
-) -> Result<Caller, Error> {
-    let app = ctx.app;
-    let tenant = ctx.header("x-tenant-id").ok_or(Error::Unauthenticated)?;
-    let tenant = TenantId::parse(tenant.trim()).map_err(|_| Error::Unauthenticated)?;
-    let t = client_tenant(ctx, &tenant, edge).await?;
-    let ip = ip.ok_or(Error::Unauthenticated)?;
-    let store = app.store.tenant(&tenant);
-    let limit = t.settings.public_trial_rate_limit_per_minute;
-    let state = app
-        .rate
-        .admit(
-            &store,
-            Subject::Address(&ip),
-            limit,
-            ctx.now.unix_timestamp(),
-        )
-        .await;
-    edge.rate = Some(state);
-    state.check()?;
-    Ok(Caller {
-        store,
-        actor: Actor {
-            actor: format!("public:{ip}"),
-            request_id: ctx.request_id.clone(),
-        },
-        license: None,
-        default_grace_days: t.settings.default_grace_days,
-        license_rate_limit_per_minute: t.settings.license_rate_limit_per_minute,
-        public: true,
-    })
-}
-
-/// Sign an Integration answer with the tenant's key (`signer`), or — before
-/// any credential was accepted — with version 1 of the key of the tenant the
-/// request names, so a 401 looks the same whether or not the tenant exists.
-fn sign_answer(
-    app: &App,
-    req: &Request,
-    resp: &mut Response<Body>,
-    signer: Option<(TenantId, u32)>,
-) {
-    let Some((tenant, version)) = signer.or_else(|| claimed_tenant(req).map(|t| (t, 1))) else {
-        return; // a request that names no tenant: nothing to sign with
-    };
-    let keys = match app.signing_keys() {
-        Ok(k) => k,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot sign the answer");
-            return;
-        }
-    };
-    let body: &[u8] = match resp.body() {
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let nonce = req
-        .headers()
-        .get("x-nonce")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let nonce = if nonce.len() <= 128 { nonce } else { "" };
-    let date = crate::clock::rfc3339(app.now());
-    let message = crate::crypto::answer_message(req.method().as_str(), path, &date, nonce, body);
-    let signature = keys.sign(tenant.as_str(), version, message.as_bytes());
-    use base64::Engine as _;
-    let header = format!(
-        "keyid=\"{}\", algorithm=\"ed25519\", signature=\"{}\"",
-        crate::crypto::kid(version),
-        base64::engine::general_purpose::STANDARD.encode(signature)
-    );
-    for (name, value) in [("x-signature", header), ("x-signature-date", date)] {
-        if let Ok(v) = http::HeaderValue::from_str(&value) {
-            resp.headers_mut().insert(name, v);
-        }
-    }
-}
-
-/// The tenant a request names: `X-Tenant-Id`, or the one in an API key.
-fn claimed_tenant(req: &Request) -> Option<TenantId> {
-    let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
-    if let Some(t) = h("x-tenant-id").and_then(|t| TenantId::parse(t.trim()).ok()) {
-        return Some(t);
-    }
-    h("x-api-key")
-        .and_then(|k| crate::ids::ApiKeySecret::parse(k.trim()))
-        .map(|s| s.tenant)
-}
-
-/// An API-key caller with `needed` scope, rate limited, of an active tenant.
-async fn authenticate(ctx: &Ctx<'_>, needed: Scope, edge: &mut Edge) -> Result<Caller, Error> {
-    let app = ctx.app;
-    let (principal, t) = app
-        .keys
-        .authenticate(&app.store, ctx.header("x-api-key"), ctx.now)
-        .await?;
-    edge.touch = t;
-    edge.signer = Some((principal.tenant.clone(), principal.signing_key_version));
-    tracing::Span::current().record("tenant", principal.tenant.as_str());
-    let store = app.store.tenant(&principal.tenant);
-    let subject = Subject::Key(&principal.key_id);
-    let limit = principal.rate_limit_per_minute;
-    let state = app
-        .rate
-        .admit(&store, subject, limit, ctx.now.unix_timestamp())
-        .await;
-    edge.rate = Some(state);
-    state.check()?;
-    if !principal.tenant_active {
-        return Err(Error::TenantInactive);
-    }
-    if !principal.scopes.contains(&needed) {
-        let name = if needed == Scope::Admin {
-            "admin"
-        } else {
-            "integration"
-        };
-        return Err(Error::Forbidden(format!(
-            "this API key lacks the '{name}' scope"
-        )));
-    }
-    Ok(Caller {
-        store,
-        actor: Actor {
-            actor: principal.key_id.to_string(),
-            request_id: ctx.request_id.clone(),
-        },
-        license: None,
-        default_grace_days: principal.default_grace_days,
-        license_rate_limit_per_minute: principal.license_rate_limit_per_minute,
-        public: false,
-    })
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8()
-        .ok()
-        .map(|c| c.into_owned())
-}
-
-/// The route a request would take (the dev server uses it to pick the function).
-pub fn route_for(method: &str, path: &str) -> Option<&'static Route> {
-    let m = routers().get(&None)?.at(path).ok()?;
-    m.value
-        .iter()
-        .find(|r| r.method == method || r.method == "ANY")
-        .copied()
-        .or_else(|| m.value.first().copied())
 }

@@ -1,0 +1,189 @@
+//! Licenses and their lifecycle: `/v1/manage/licenses`.
+
+use super::R;
+use crate::domain::*;
+use crate::error::{license_not_found, Error};
+use crate::functions::LicenseOp;
+use crate::http::envelope::Reply;
+use crate::http::request;
+use crate::http::views;
+use crate::http::{Caller, Ctx};
+use crate::ids::*;
+use crate::usecases::licensing::{self, LicenseState, Lifecycle, RenewTo};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LicenseBody {
+    policy: PolicyId,
+    customer_email: String,
+    #[serde(default, with = "crate::clock::ts::option")]
+    expires_at: Option<OffsetDateTime>,
+    key: Option<LicenseKey>,
+    metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LicensePatchBody {
+    metadata: Option<Map<String, Value>>,
+    max_activations: Option<u32>,
+    entitlements: Option<BTreeMap<Feature, licensing::OverrideChange>>,
+    policy: Option<PolicyId>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RenewBody {
+    #[serde(default, with = "crate::clock::ts::option")]
+    expires_at: Option<OffsetDateTime>,
+    days: Option<u32>,
+}
+
+fn license_id(ctx: &Ctx<'_>) -> Result<LicenseId, Error> {
+    LicenseId::parse(ctx.param("id")).map_err(|_| license_not_found())
+}
+
+pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
+    let (ts, now, cache) = (&c.store, ctx.now, &ctx.app.policies);
+    let view = |s: &LicenseState| views::license_view(s, now);
+    match op {
+        LicenseOp::Create => {
+            let b: LicenseBody = request::json(ctx.body)?;
+            let req = licensing::NewLicense {
+                policy: b.policy,
+                customer_email: Email::normalise(&b.customer_email)?,
+                expires_at: b.expires_at,
+                key: b.key,
+                metadata: request::metadata(b.metadata)?,
+            };
+            let s = licensing::issue(cache, ts, &c.actor, req, now).await?;
+            Ok(Reply::created(view(&s)))
+        }
+        LicenseOp::List => {
+            let filter = license_filter(ctx)?;
+            let (limit, cursor) = (ctx.query.limit()?, ctx.query.cursor());
+            let page = match ctx.query.get("email") {
+                Some(email) => {
+                    if filter != LicenseFilter::default() {
+                        return Err(Error::validation(
+                            "email cannot be combined with other filters; \
+                             search with q=<e-mail> instead",
+                        ));
+                    }
+                    let email = Email::normalise(email)?;
+                    ts.list_licenses_by_email(ctx.app.signer()?, &email, limit, cursor)
+                        .await?
+                }
+                None => {
+                    let signer = ctx.app.signer()?;
+                    let limit = usize::try_from(limit).unwrap_or(25);
+                    licensing::search(ts, signer, &filter, limit, cursor, now).await?
+                }
+            };
+            let mut items = Vec::with_capacity(page.items.len());
+            for l in &page.items {
+                let policy = cache.get(ts, &l.policy).await?;
+                items.push(views::license_view_parts(
+                    l,
+                    policy.as_deref(),
+                    None,
+                    None,
+                    now,
+                ));
+            }
+            Ok(Reply::list(items, page.next_cursor))
+        }
+        LicenseOp::Get => {
+            let s = licensing::get(cache, ts, &license_id(ctx)?, now).await?;
+            Ok(Reply::ok(view(&s)))
+        }
+        LicenseOp::Patch => {
+            let id = license_id(ctx)?;
+            let b: LicensePatchBody = request::json(ctx.body)?;
+            if let Some(e) = &b.entitlements {
+                if e.len() > bounds::MAX_ENTITLEMENTS {
+                    let msg = format!("at most {} entitlement overrides", bounds::MAX_ENTITLEMENTS);
+                    return Err(Error::validation(msg));
+                }
+                for (f, change) in e {
+                    if let licensing::OverrideChange::Set(spec) = change {
+                        spec.check(f)?;
+                    }
+                }
+            }
+            if let Some(n) = b.max_activations {
+                check_max_activations(n)?;
+            }
+            let patch = licensing::LicensePatch {
+                metadata: b.metadata.map(|m| request::metadata(Some(m))).transpose()?,
+                max_activations: b.max_activations,
+                entitlements: b.entitlements,
+                policy: b.policy,
+            };
+            let s = licensing::patch_license(cache, ts, &c.actor, &id, patch, now).await?;
+            Ok(Reply::ok(view(&s)))
+        }
+        LicenseOp::Suspend | LicenseOp::Resume | LicenseOp::Cancel | LicenseOp::Renew => {
+            let id = license_id(ctx)?;
+            let what = match op {
+                LicenseOp::Suspend => Lifecycle::Suspend,
+                LicenseOp::Resume => Lifecycle::Resume,
+                LicenseOp::Cancel => Lifecycle::Cancel,
+                _ => {
+                    let b: RenewBody = request::json(ctx.body)?;
+                    Lifecycle::Renew(match (b.expires_at, b.days) {
+                        (Some(at), None) => RenewTo::Date(at),
+                        (None, Some(d)) => RenewTo::Days(d),
+                        _ => {
+                            let msg = "give exactly one of expires_at or days";
+                            return Err(Error::validation(msg));
+                        }
+                    })
+                }
+            };
+            let s = licensing::lifecycle(cache, ts, &c.actor, &id, what, now).await?;
+            Ok(Reply::ok(view(&s)))
+        }
+        LicenseOp::Activations => {
+            let acts = licensing::activations(ts, &license_id(ctx)?).await?;
+            Ok(Reply::list(
+                acts.iter()
+                    .map(|a| views::activation_view(a, now))
+                    .collect(),
+                None,
+            ))
+        }
+    }
+}
+
+/// The filters of a tenant-wide listing; a bad value is a 422 naming its
+/// field.
+fn license_filter(ctx: &Ctx<'_>) -> Result<LicenseFilter, Error> {
+    let q = &ctx.query;
+    let named = |field: &str| {
+        let field = field.to_string();
+        move |e: InvalidId| Error::validation(format!("{field}: {}", e.reason))
+    };
+    let f = LicenseFilter {
+        status: q.get("status").map(ShownStatus::parse).transpose()?,
+        product: q
+            .get("product")
+            .map(ProductCode::parse)
+            .transpose()
+            .map_err(named("product"))?,
+        policy: q
+            .get("policy")
+            .map(PolicyId::parse)
+            .transpose()
+            .map_err(named("policy"))?,
+        created_after: q.timestamp("created_after")?,
+        created_before: q.timestamp("created_before")?,
+        q: q.get("q").map(SearchPrefix::parse).transpose()?,
+    };
+    f.check()?;
+    Ok(f)
+}

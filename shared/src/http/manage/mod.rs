@@ -1,0 +1,68 @@
+//! The Management API: request bodies → use cases → views, one module per
+//! resource, each matching its operations exhaustively.
+
+mod keys;
+mod licenses;
+mod policies;
+mod products;
+mod usage;
+mod webhooks;
+
+use super::envelope::Reply;
+use super::views;
+use super::{Caller, Ctx};
+use crate::error::Error;
+use crate::functions::ManageOp;
+use crate::usecases::tenants;
+use serde::Deserialize;
+
+type R = Result<Reply, Error>;
+
+pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: ManageOp) -> R {
+    match op {
+        ManageOp::Product(op) => products::serve(ctx, caller, op).await,
+        ManageOp::Policy(op) => policies::serve(ctx, caller, op).await,
+        ManageOp::License(op) => licenses::serve(ctx, caller, op).await,
+        ManageOp::Usage(op) => usage::serve(ctx, caller, op).await,
+        ManageOp::ApiKey(op) => keys::serve(ctx, caller, op).await,
+        ManageOp::AuditList => {
+            let since = ctx.query.timestamp("since")?;
+            let (limit, cursor) = (ctx.query.limit()?, ctx.query.cursor());
+            let page = caller
+                .store
+                .list_audit(ctx.app.signer()?, since, limit, cursor)
+                .await?;
+            Ok(Reply::list(
+                page.items.iter().map(views::audit_view).collect(),
+                page.next_cursor,
+            ))
+        }
+        ManageOp::StripeIntegrationPut => super::stripe::put_secret(ctx, caller).await,
+        ManageOp::Webhook(op) => webhooks::serve(ctx, caller, op).await,
+        ManageOp::SigningKeyRotate => {
+            let keys = ctx.app.signing_keys()?;
+            let t = caller.store.tenant_id();
+            let (tenant, version) =
+                tenants::rotate_signing_key(&ctx.app.store, t, &caller.actor, ctx.now).await?;
+            // This instance signs with the new key at once; the others
+            // within the API-key freshness (5 s).
+            ctx.app.keys.forget_tenant(t);
+            ctx.app.tenants.forget(t);
+            let made = tenant
+                .signing_key_versions()
+                .into_iter()
+                .find(|(v, _, _)| *v == version);
+            let at = made.map(|(_, at, _)| at).unwrap_or(ctx.now);
+            Ok(Reply::created(views::signing_key_view(
+                t, keys, version, at, true,
+            )))
+        }
+    }
+}
+
+/// `Some(None)` distinguishes an explicit `null` from an absent field.
+fn double_option<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}

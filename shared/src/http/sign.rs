@@ -1,0 +1,68 @@
+//! Signed answers: every Integration answer carries an Ed25519 signature
+//! by its tenant's key over the request and the answer (docs/signing.md).
+
+use crate::app::App;
+use crate::ids::TenantId;
+use lambda_http::{Body, Request, Response};
+
+/// Sign an Integration answer with the tenant's key (`signer`), or — before
+/// any credential was accepted — with version 1 of the key of the tenant the
+/// request names, so a 401 looks the same whether or not the tenant exists.
+pub(super) fn sign_answer(
+    app: &App,
+    req: &Request,
+    resp: &mut Response<Body>,
+    signer: Option<(TenantId, u32)>,
+) {
+    let Some((tenant, version)) = signer.or_else(|| claimed_tenant(req).map(|t| (t, 1))) else {
+        return; // a request that names no tenant: nothing to sign with
+    };
+    let keys = match app.signing_keys() {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot sign the answer");
+            return;
+        }
+    };
+    let body: &[u8] = match resp.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let nonce = req
+        .headers()
+        .get("x-nonce")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let nonce = if nonce.len() <= 128 { nonce } else { "" };
+    let date = crate::clock::rfc3339(app.now());
+    let message = crate::crypto::answer_message(req.method().as_str(), path, &date, nonce, body);
+    let signature = keys.sign(tenant.as_str(), version, message.as_bytes());
+    use base64::Engine as _;
+    let header = format!(
+        "keyid=\"{}\", algorithm=\"ed25519\", signature=\"{}\"",
+        crate::crypto::kid(version),
+        base64::engine::general_purpose::STANDARD.encode(signature)
+    );
+    for (name, value) in [("x-signature", header), ("x-signature-date", date)] {
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+}
+
+/// The tenant a request names: `X-Tenant-Id`, or the one in an API key.
+fn claimed_tenant(req: &Request) -> Option<TenantId> {
+    let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    if let Some(t) = h("x-tenant-id").and_then(|t| TenantId::parse(t.trim()).ok()) {
+        return Some(t);
+    }
+    h("x-api-key")
+        .and_then(|k| crate::ids::ApiKeySecret::parse(k.trim()))
+        .map(|s| s.tenant)
+}

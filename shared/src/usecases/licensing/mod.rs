@@ -1,0 +1,125 @@
+//! Licenses: validation and the client gate here; seats (activate,
+//! deactivate, heartbeat), issuing and reading, the lifecycle and PATCH, and
+//! offline license files in their own modules, re-exported here.
+
+mod files;
+mod issue;
+mod lifecycle;
+mod seats;
+
+pub use files::{
+    checkout, FileSigner, LicenseFile, DEFAULT_FILE_TTL, FILE_FORMAT, MAX_FILE_TTL, MIN_FILE_TTL,
+};
+pub use issue::{activations, get, issue, search, NewLicense};
+pub use lifecycle::{
+    lifecycle, patch_license, InheritWord, LicensePatch, Lifecycle, OverrideChange, RenewTo,
+    MAX_RENEW_DAYS,
+};
+pub use seats::{
+    activate, activation_not_found, deactivate, heartbeat, ActivationRef, NewActivation,
+};
+
+use crate::cache::{LicenseTerms, Policies};
+use crate::domain::*;
+use crate::error::Error;
+use crate::ids::{FingerprintDigest, LicenseId, LicenseKey};
+use crate::store::licenses::{LicenseRead, LiveLeases};
+use crate::store::TenantStore;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+pub struct Validation {
+    pub code: ValidationCode,
+    pub license: Option<License>,
+    pub policy: Option<Arc<Policy>>,
+    pub usage: UsageSnapshot,
+    pub leases: LiveLeases,
+}
+
+/// A license with its policy and current usage: what a view is drawn from.
+pub struct LicenseState {
+    pub license: License,
+    pub policy: Option<Arc<Policy>>,
+    pub usage: UsageSnapshot,
+    /// Floating: the leases holding a seat now.
+    pub leases: LiveLeases,
+}
+
+impl LicenseState {
+    async fn of(
+        policies: &Policies,
+        ts: &TenantStore,
+        license: License,
+        usage: UsageSnapshot,
+        leases: LiveLeases,
+    ) -> Result<Self, Error> {
+        let policy = policies.get(ts, &license.policy).await?;
+        Ok(Self {
+            license,
+            policy,
+            usage,
+            leases,
+        })
+    }
+}
+
+/// One query of the license partition (plus the policy, cached).
+pub async fn validate(
+    policies: &Policies,
+    terms: &LicenseTerms,
+    ts: &TenantStore,
+    key: &LicenseKey,
+    scope: ValidationScope,
+    now: OffsetDateTime,
+) -> Result<Validation, Error> {
+    let id = LicenseId::derive(ts.tenant_id(), key);
+    let digest = scope.fingerprint.as_ref().map(FingerprintDigest::of);
+    let LicenseRead {
+        license,
+        activation,
+        usage,
+        leases,
+    } = ts.read_license(&id, digest.as_ref(), now).await?;
+    let Some(license) = license else {
+        let code = ValidationCode::NotFound;
+        return Ok(Validation {
+            code,
+            license: None,
+            policy: None,
+            usage,
+            leases,
+        });
+    };
+    terms.remember(ts.tenant_id(), &license.id, license.terms());
+    let policy = policies.of_license(ts, &license.policy).await?;
+    let code = evaluate(&license, &policy, activation.as_ref(), &scope, now);
+    Ok(Validation {
+        code,
+        license: Some(license),
+        policy: Some(policy),
+        usage,
+        leases,
+    })
+}
+
+/// A client app's policy must allow client authentication.
+pub fn client_allowed(policy: &Policy) -> Result<(), Error> {
+    if policy.client_auth {
+        Ok(())
+    } else {
+        let msg = "this license's policy does not allow client apps to authenticate with it";
+        Err(Error::denied("CLIENT_AUTH_DISABLED", msg))
+    }
+}
+
+/// A client app's license key exists and its policy allows client
+/// authentication (one read of the license, the policy from the cache).
+/// An unknown key is the same 401 as an unknown tenant.
+pub async fn client_gate(
+    policies: &Policies,
+    ts: &TenantStore,
+    id: &LicenseId,
+) -> Result<(), Error> {
+    let license = ts.get_license(id).await?.ok_or(Error::Unauthenticated)?;
+    client_allowed(&*policies.of_license(ts, &license.policy).await?)
+}
