@@ -132,13 +132,7 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
     assert_eq!(env.calls.take(), ["Query"]);
 
     // Another license of the same tenant: 403 LICENSE_SCOPE_MISMATCH, nothing written.
-    let other_b = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": kb, "fingerprint": "bm" }),
-        )
-        .await;
+    let other_b = env.activate(&t, kb, "bm").await;
     assert_eq!(other_b.status, 201);
     let b_act = other_b.data()["id"].as_str().unwrap().to_string();
     let tries = [

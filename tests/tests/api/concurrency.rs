@@ -10,10 +10,9 @@ async fn forty_activations_on_five_seats() {
     let (_, lic) = env.license(&t, 5, json!({})).await;
     let key = lic["key"].as_str().unwrap().to_string();
     let results = futures::future::join_all((0..40).map(|i| {
-        let body = json!({ "license_key": key, "fingerprint": format!("machine-{i}") });
-        let env = &env;
-        let k = t.integration.clone();
-        async move { env.post("/v1/integration/activations", &k, body).await }
+        let fp = format!("machine-{i}");
+        let (env, t, key) = (&env, &t, &key);
+        async move { env.activate(t, key, &fp).await }
     }))
     .await;
     let created = results.iter().filter(|r| r.status == 201).count();
@@ -53,10 +52,8 @@ async fn twenty_activations_of_one_fingerprint() {
     let (_, lic) = env.license(&t, 5, json!({})).await;
     let key = lic["key"].as_str().unwrap().to_string();
     let results = futures::future::join_all((0..20).map(|_| {
-        let body = json!({ "license_key": key, "fingerprint": "the-one" });
-        let env = &env;
-        let k = t.integration.clone();
-        async move { env.post("/v1/integration/activations", &k, body).await }
+        let (env, t, key) = (&env, &t, &key);
+        async move { env.activate(t, key, "the-one").await }
     }))
     .await;
     assert_eq!(results.iter().filter(|r| r.status == 201).count(), 1);
@@ -109,28 +106,11 @@ async fn concurrent_deactivations_free_one_seat() {
     let (_, lic) = env.license(&t, 2, json!({})).await;
     let key = lic["key"].as_str().unwrap().to_string();
     for fp in ["a", "b"] {
-        assert_eq!(
-            env.post(
-                "/v1/integration/activations",
-                &t.integration,
-                json!({ "license_key": key, "fingerprint": fp })
-            )
-            .await
-            .status,
-            201
-        );
+        assert_eq!(env.activate(&t, &key, fp).await.status, 201);
     }
     let results = futures::future::join_all((0..10).map(|_| {
-        let env = &env;
-        let (k, key) = (t.integration.clone(), key.clone());
-        async move {
-            env.post(
-                "/v1/integration/activations/deactivate",
-                &k,
-                json!({ "license_key": key, "fingerprint": "a" }),
-            )
-            .await
-        }
+        let (env, t, key) = (&env, &t, &key);
+        async move { env.deactivate(t, key, "a").await }
     }))
     .await;
     assert!(results.iter().all(|r| r.status == 200), "{results:?}");

@@ -42,11 +42,8 @@ async fn checkout_many(
     n: usize,
 ) -> Vec<harness::Resp> {
     let reqs = (0..n).map(|i| {
-        let body = json!({ "license_key": key, "fingerprint": format!("{prefix}-{i}") });
-        async move {
-            env.post("/v1/integration/activations", &t.integration, body)
-                .await
-        }
+        let fp = format!("{prefix}-{i}");
+        async move { env.activate(t, key, &fp).await }
     });
     futures::future::join_all(reqs).await
 }
@@ -96,13 +93,7 @@ async fn a_pool_of_5_plus_15_grants_exactly_20_and_reclaims_lapsed_leases() {
 
     // The same fingerprint again renews its lease (200), taking no new seat.
     env.clock().advance(time::Duration::seconds(30));
-    let again = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "first-0" }),
-        )
-        .await;
+    let again = env.activate(&t, key, "first-0").await;
     let first0 = r
         .iter()
         .find(|x| x.status == 201 && x.data()["fingerprint"] == "first-0");
@@ -119,11 +110,7 @@ async fn a_pool_of_5_plus_15_grants_exactly_20_and_reclaims_lapsed_leases() {
     assert_eq!(l.data()["seats"]["used"], 0, "{l:?}");
     assert_eq!(l.data()["seats"]["overage_used"], 0);
     let v = env
-        .post(
-            &format!("/v1/integration/licenses/{key}/validate"),
-            &t.integration,
-            json!({ "fingerprint": "first-1" }),
-        )
+        .validate(&t, key, json!({ "fingerprint": "first-1" }))
         .await;
     assert_eq!(
         v.data()["code"],
@@ -196,13 +183,7 @@ async fn heartbeats_renew_leases_and_revive_node_locked_seats() {
     )
     .await;
     let key = lic["key"].as_str().unwrap();
-    let a = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "m1" }),
-        )
-        .await;
+    let a = env.activate(&t, key, "m1").await;
     assert_eq!(a.status, 201, "{a:?}");
     let hb = format!(
         "/v1/integration/activations/{}/heartbeat",
@@ -243,23 +224,12 @@ async fn heartbeats_renew_leases_and_revive_node_locked_seats() {
     // Node-locked with heartbeats: a missed one validates as HEARTBEAT_DEAD.
     let nl = license_with(&env, &t, 2, json!({ "heartbeat_seconds": 60 })).await;
     let nkey = nl["key"].as_str().unwrap();
-    let a = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": nkey, "fingerprint": "pc" }),
-        )
-        .await;
+    let a = env.activate(&t, nkey, "pc").await;
     assert_eq!(a.status, 201);
-    let validate = format!("/v1/integration/licenses/{nkey}/validate");
-    let v = env
-        .post(&validate, &t.integration, json!({ "fingerprint": "pc" }))
-        .await;
+    let v = env.validate(&t, nkey, json!({ "fingerprint": "pc" })).await;
     assert_eq!(v.data()["code"], "VALID");
     env.clock().advance(time::Duration::seconds(61));
-    let v = env
-        .post(&validate, &t.integration, json!({ "fingerprint": "pc" }))
-        .await;
+    let v = env.validate(&t, nkey, json!({ "fingerprint": "pc" })).await;
     assert_eq!(
         (v.data()["valid"].as_bool(), v.data()["code"].as_str()),
         (Some(false), Some("HEARTBEAT_DEAD"))
@@ -271,9 +241,7 @@ async fn heartbeats_renew_leases_and_revive_node_locked_seats() {
     let r = env.post(&hb, &t.integration, json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.data()["last_heartbeat_at"], "2026-11-02T10:02:57.000Z");
-    let v = env
-        .post(&validate, &t.integration, json!({ "fingerprint": "pc" }))
-        .await;
+    let v = env.validate(&t, nkey, json!({ "fingerprint": "pc" })).await;
     assert_eq!(v.data()["code"], "VALID");
 }
 
@@ -297,17 +265,10 @@ async fn the_churn_limit_is_exact_under_concurrency() {
     assert!(r.iter().all(|r| r.status == 201), "{r:?}");
 
     let reqs = (0..20).map(|i| {
-        let body = json!({ "license_key": key, "fingerprint": format!("pc-{i}") });
+        let fp = format!("pc-{i}");
         let t = &t;
         let env = &env;
-        async move {
-            env.post(
-                "/v1/integration/activations/deactivate",
-                &t.integration,
-                body,
-            )
-            .await
-        }
+        async move { env.deactivate(t, key, &fp).await }
     });
     let r = futures::future::join_all(reqs).await;
     let ok = r.iter().filter(|r| r.status == 200).count();
@@ -334,14 +295,7 @@ async fn the_churn_limit_is_exact_under_concurrency() {
 
     // The next day the budget is back.
     env.clock().advance(time::Duration::days(1));
-    let body = json!({ "license_key": key, "fingerprint": "pc-19" });
-    let retry = env
-        .post(
-            "/v1/integration/activations/deactivate",
-            &t.integration,
-            body,
-        )
-        .await;
+    let retry = env.deactivate(&t, key, "pc-19").await;
     let already = retry.status == 200;
     assert!(already, "{retry:?}");
 }
@@ -355,22 +309,10 @@ async fn checkout_and_heartbeat_are_one_write_each() {
     assert_eq!(lic["lease_seconds"], 900, "the default lease");
     // The instance learns the license's terms from a validate (and its
     // rate-limit tokens of this minute are claimed).
-    let v = env
-        .post(
-            &format!("/v1/integration/licenses/{key}/validate"),
-            &t.integration,
-            json!({}),
-        )
-        .await;
+    let v = env.validate(&t, key, json!({})).await;
     assert_eq!(v.status, 200);
     env.calls.take();
-    let a = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "m1" }),
-        )
-        .await;
+    let a = env.activate(&t, key, "m1").await;
     assert_eq!(a.status, 201, "{a:?}");
     assert_eq!(
         env.calls.take(),
@@ -508,13 +450,7 @@ async fn a_lowered_overage_cap_holds_even_where_the_old_terms_are_cached() {
     .await;
     let (key, id) = (lic["key"].as_str().unwrap(), lic["id"].as_str().unwrap());
     // This instance learns (and caches) the terms with max_overage 3.
-    let r = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "a" }),
-        )
-        .await;
+    let r = env.activate(&t, key, "a").await;
     assert_eq!(r.status, 201);
     // The license moves to a policy of the same product with max_overage 1.
     let product = lic["product"].as_str().unwrap();
@@ -620,24 +556,10 @@ async fn a_lease_taken_back_after_a_switch_to_node_locked_is_a_plain_seat() {
     )
     .await;
     let (key, id) = (lic["key"].as_str().unwrap(), lic["id"].as_str().unwrap());
-    let co = |fp: &'static str| json!({ "license_key": key, "fingerprint": fp });
-    assert_eq!(
-        env.post("/v1/integration/activations", &t.integration, co("f"))
-            .await
-            .status,
-        201
-    );
-    let g = env
-        .post("/v1/integration/activations", &t.integration, co("g"))
-        .await;
+    assert_eq!(env.activate(&t, key, "f").await.status, 201);
+    let g = env.activate(&t, key, "g").await;
     assert_eq!((g.status, g.data()["overage"].as_bool()), (201, Some(true)));
-    let back = env
-        .post(
-            "/v1/integration/activations/deactivate",
-            &t.integration,
-            co("g"),
-        )
-        .await;
+    let back = env.deactivate(&t, key, "g").await;
     assert_eq!(back.status, 200);
     // The license moves to a node-locked policy of the same product.
     let p = env
@@ -656,9 +578,7 @@ async fn a_lease_taken_back_after_a_switch_to_node_locked_is_a_plain_seat() {
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     // g comes back as a plain node-locked seat: no lease, no overage, and it can be returned.
-    let again = env
-        .post("/v1/integration/activations", &t.integration, co("g"))
-        .await;
+    let again = env.activate(&t, key, "g").await;
     assert_eq!(again.status, 201, "{again:?}");
     assert_eq!(
         (
@@ -668,21 +588,9 @@ async fn a_lease_taken_back_after_a_switch_to_node_locked_is_a_plain_seat() {
         (Some(false), Some("active"))
     );
     assert!(again.data()["lease_expires_at"].is_null());
-    let v = env
-        .post(
-            &format!("/v1/integration/licenses/{key}/validate"),
-            &t.integration,
-            json!({ "fingerprint": "g" }),
-        )
-        .await;
+    let v = env.validate(&t, key, json!({ "fingerprint": "g" })).await;
     assert_eq!(v.data()["code"], "VALID");
-    let out = env
-        .post(
-            "/v1/integration/activations/deactivate",
-            &t.integration,
-            co("g"),
-        )
-        .await;
+    let out = env.deactivate(&t, key, "g").await;
     assert_eq!(out.status, 200, "{out:?}");
     let l = env
         .get(&format!("/v1/manage/licenses/{id}"), &t.admin)

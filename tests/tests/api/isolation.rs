@@ -13,13 +13,7 @@ async fn tenants_cannot_see_each_other() {
         .license(&a, 2, json!({ "f": { "type": "boolean" } }))
         .await;
     let (key, id) = (lic["key"].as_str().unwrap(), lic["id"].as_str().unwrap());
-    let act = env
-        .post(
-            "/v1/integration/activations",
-            &a.integration,
-            json!({ "license_key": key, "fingerprint": "m" }),
-        )
-        .await;
+    let act = env.activate(&a, key, "m").await;
     assert_eq!(act.status, 201);
     let act_id = act.data()["id"].as_str().unwrap();
     let product = lic["product"].as_str().unwrap();

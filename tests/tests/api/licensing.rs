@@ -2,10 +2,6 @@ use harness::Env;
 use serde_json::json;
 use time::macros::datetime;
 
-fn validate_path(key: &str) -> String {
-    format!("/v1/integration/licenses/{key}/validate")
-}
-
 #[tokio::test]
 async fn every_validation_code() {
     let env = Env::with_clock(datetime!(2026-03-01 12:00 UTC)).await;
@@ -17,14 +13,12 @@ async fn every_validation_code() {
     let v = |body| {
         let env = &env;
         let t = &t;
-        async move { env.post(&validate_path(key), &t.integration, body).await }
+        async move { env.validate(t, key, body).await }
     };
 
     // Any key validates with 200: one that cannot exist (bad characters) is not found either.
     for missing in ["NO-SUCH-KEY-12345", "short", "has%20spaces%21"] {
-        let r = env
-            .post(&validate_path(missing), &t.integration, json!({}))
-            .await;
+        let r = env.validate(&t, missing, json!({})).await;
         assert_eq!(
             (
                 r.status,
@@ -63,13 +57,7 @@ async fn every_validation_code() {
         "VALID"
     );
 
-    let a = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "m1" }),
-        )
-        .await;
+    let a = env.activate(&t, key, "m1").await;
     assert_eq!(a.status, 201, "{a:?}");
     assert_eq!(
         v(json!({ "fingerprint": "m1", "product": lic["product"] }))
@@ -177,13 +165,7 @@ async fn lifecycle_moves_and_cancel_is_terminal() {
         "suspending twice is a no-op"
     );
     // A suspended license takes no new seat.
-    let a = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "m" }),
-        )
-        .await;
+    let a = env.activate(&t, key, "m").await;
     assert_eq!((a.status, a.code()), (403, "LICENSE_NOT_ACTIVE"), "{a:?}");
     assert_eq!(act("resume", json!({})).await.data()["status"], "active");
 
@@ -226,13 +208,7 @@ async fn lifecycle_moves_and_cancel_is_terminal() {
     }
     let r = act("renew", json!({ "days": 5 })).await;
     assert_eq!((r.status, r.code()), (409, "LICENSE_CANCELLED"));
-    let a = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "m" }),
-        )
-        .await;
+    let a = env.activate(&t, key, "m").await;
     assert_eq!((a.status, a.code()), (403, "LICENSE_NOT_ACTIVE"));
 
     // The audit trail has every move, newest first.
@@ -269,18 +245,15 @@ async fn activation_restore_and_deactivation() {
     let t = env.tenant("seats").await;
     let (_, lic) = env.license(&t, 1, json!({})).await;
     let key = lic["key"].as_str().unwrap();
-    let body = json!({ "license_key": key, "fingerprint": "laptop", "name": "Ann's laptop", "hostname": "ann-mbp", "metadata": { "os": "macos" } });
-    let a = env
-        .post("/v1/integration/activations", &t.integration, body.clone())
-        .await;
+    let about =
+        json!({ "name": "Ann's laptop", "hostname": "ann-mbp", "metadata": { "os": "macos" } });
+    let a = env.activate_with(&t, key, "laptop", about.clone()).await;
     assert_eq!(a.status, 201, "{a:?}");
     let id = a.data()["id"].as_str().unwrap().to_string();
     assert_eq!(a.data()["license_id"], lic["id"]);
     assert_eq!(a.data()["name"], "Ann's laptop");
     // Same fingerprint again: 200, same activation, no second seat.
-    let again = env
-        .post("/v1/integration/activations", &t.integration, body.clone())
-        .await;
+    let again = env.activate_with(&t, key, "laptop", about).await;
     assert_eq!(
         (again.status, again.data()["id"].as_str()),
         (200, Some(id.as_str()))
@@ -298,13 +271,7 @@ async fn activation_restore_and_deactivation() {
         .delete(&format!("/v1/integration/activations/{id}"), &t.integration)
         .await;
     assert_eq!(d2.status, 200, "deactivating twice is 200");
-    let by_fp = env
-        .post(
-            "/v1/integration/activations/deactivate",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "laptop" }),
-        )
-        .await;
+    let by_fp = env.deactivate(&t, key, "laptop").await;
     assert_eq!(by_fp.status, 200);
     let lic_now = env
         .get(
@@ -319,13 +286,7 @@ async fn activation_restore_and_deactivation() {
     );
 
     // Restored: same id and created_at, seat taken again.
-    let r = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "laptop" }),
-        )
-        .await;
+    let r = env.activate(&t, key, "laptop").await;
     assert_eq!(
         (r.status, r.data()["id"].as_str()),
         (201, Some(id.as_str())),
@@ -338,13 +299,7 @@ async fn activation_restore_and_deactivation() {
         "Ann's laptop",
         "restoring keeps what it is not told to change"
     );
-    let full = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "desktop" }),
-        )
-        .await;
+    let full = env.activate(&t, key, "desktop").await;
     assert_eq!((full.status, full.code()), (409, "TOO_MANY_ACTIVATIONS"));
     assert_eq!(full.json["error"]["type"], "conflict_error");
 
@@ -373,29 +328,11 @@ async fn activation_restore_and_deactivation() {
         .delete("/v1/integration/activations/nonsense", &t.integration)
         .await;
     assert_eq!((bad.status, bad.code()), (404, "ACTIVATION_NOT_FOUND"));
-    let nolic = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": "NOPE-NOPE-NOPE", "fingerprint": "x" }),
-        )
-        .await;
+    let nolic = env.activate(&t, "NOPE-NOPE-NOPE", "x").await;
     assert_eq!((nolic.status, nolic.code()), (404, "LICENSE_NOT_FOUND"));
-    let nolic = env
-        .post(
-            "/v1/integration/activations/deactivate",
-            &t.integration,
-            json!({ "license_key": "NOPE-NOPE-NOPE", "fingerprint": "x" }),
-        )
-        .await;
+    let nolic = env.deactivate(&t, "NOPE-NOPE-NOPE", "x").await;
     assert_eq!((nolic.status, nolic.code()), (404, "LICENSE_NOT_FOUND"));
-    let noact = env
-        .post(
-            "/v1/integration/activations/deactivate",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "never-seen" }),
-        )
-        .await;
+    let noact = env.deactivate(&t, key, "never-seen").await;
     assert_eq!((noact.status, noact.code()), (404, "ACTIVATION_NOT_FOUND"));
 }
 

@@ -13,17 +13,13 @@ async fn round_trips_per_request() {
         .license(&t, 3, json!({ "f": { "type": "boolean" } }))
         .await;
     let key = lic["key"].as_str().unwrap();
-    let validate = format!("/v1/integration/licenses/{key}/validate");
 
     // Cold key: one BatchGetItem (key + tenant), the last_used_at write
     // (alongside, not before, the request's own call), the first rate-limit
     // token claims of this minute (one for the key, one for the license),
     // then the Query.
     env.calls.take();
-    assert_eq!(
-        env.post(&validate, &t.integration, json!({})).await.status,
-        200
-    );
+    assert_eq!(env.validate(&t, key, json!({})).await.status, 200);
     let mut cold = env.calls.take();
     cold.sort();
     assert_eq!(
@@ -42,31 +38,16 @@ async fn round_trips_per_request() {
         json!({}),
         json!({ "fingerprint": "m1", "entitlements": ["f"] }),
     ] {
-        assert_eq!(env.post(&validate, &t.integration, body).await.status, 200);
+        assert_eq!(env.validate(&t, key, body).await.status, 200);
         assert_eq!(env.calls.take(), ["Query"]);
     }
 
     // Activate: one transaction.
-    let a = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "m1" }),
-        )
-        .await;
+    let a = env.activate(&t, key, "m1").await;
     assert_eq!(a.status, 201);
     assert_eq!(env.calls.take(), ["TransactWriteItems"]);
     // Activating again (already active): the cancelled transaction names the item.
-    assert_eq!(
-        env.post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "m1" })
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(env.activate(&t, key, "m1").await.status, 200);
     assert_eq!(env.calls.take(), ["TransactWriteItems"]);
 
     // Deactivate: one transaction, one read of the result to answer with.
@@ -78,16 +59,7 @@ async fn round_trips_per_request() {
         200
     );
     assert_eq!(env.calls.take(), ["TransactWriteItems", "GetItem"]);
-    assert_eq!(
-        env.post(
-            "/v1/integration/activations/deactivate",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "m1" })
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(env.deactivate(&t, key, "m1").await.status, 200);
     assert_eq!(
         env.calls.take(),
         ["TransactWriteItems"],
@@ -95,16 +67,7 @@ async fn round_trips_per_request() {
     );
 
     // Restore a deactivated fingerprint: the first transaction finds it, the second restores it.
-    assert_eq!(
-        env.post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "m1" })
-        )
-        .await
-        .status,
-        201
-    );
+    assert_eq!(env.activate(&t, key, "m1").await.status, 201);
     assert_eq!(
         env.calls.take(),
         ["TransactWriteItems", "TransactWriteItems"]
