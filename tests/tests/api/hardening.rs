@@ -134,11 +134,7 @@ async fn dates_past_the_calendar_are_refused_not_panicked_on() {
     let late = "9999-12-31T23:59:59-01:00";
 
     let r = env
-        .post(
-            "/v1/integration/usage/record",
-            &t.integration,
-            json!({"license_key": key, "metric": "api-calls", "quantity": 1, "timestamp": late}),
-        )
+        .record_with(&t, key, "api-calls", 1, json!({"timestamp": late}))
         .await;
     assert_eq!((r.status, r.code()), (422, "VALIDATION_ERROR"), "{r:?}");
     let policy = lic["policy"].as_str().unwrap();
@@ -269,10 +265,7 @@ async fn metered_limits_stay_in_range() {
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     let key = lic["key"].as_str().unwrap();
-    let body = json!({"license_key": key, "metric": "m", "quantity": 5});
-    let rec = env
-        .post("/v1/integration/usage/record", &t.integration, body)
-        .await;
+    let rec = env.record(&t, key, "m", 5).await;
     assert_eq!(
         (rec.status, rec.data()["limit"].as_u64()),
         (201, Some(max)),
@@ -309,10 +302,7 @@ async fn smaller_findings() {
         "\u{FEFF}",
         "\u{202E}x",
     ] {
-        let body = json!({"license_key": key, "fingerprint": fp});
-        let r = env
-            .post("/v1/integration/activations", &t.integration, body)
-            .await;
+        let r = env.activate(&t, key, fp).await;
         assert_eq!(
             (r.status, r.code()),
             (422, "VALIDATION_ERROR"),
@@ -357,13 +347,8 @@ async fn smaller_findings() {
     let body = json!({"policy": policy, "customer_email": "=cmd|'/c_calc'!A0@evil.example"});
     let l = env.post("/v1/manage/licenses", &t.admin, body).await;
     assert_eq!(l.status, 201, "{l:?}");
-    let body = json!({"license_key": l.data()["key"], "metric": "api-calls", "quantity": 1});
-    assert_eq!(
-        env.post("/v1/integration/usage/record", &t.integration, body)
-            .await
-            .status,
-        201
-    );
+    let csv_key = l.data()["key"].as_str().unwrap();
+    assert_eq!(env.record(&t, csv_key, "api-calls", 1).await.status, 201);
     let month = {
         let now = time::OffsetDateTime::now_utc();
         format!("{:04}-{:02}", now.year(), u8::from(now.month()))

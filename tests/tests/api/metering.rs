@@ -43,13 +43,7 @@ async fn record(
 }
 
 async fn used(env: &Env, t: &Tenant, key: &str, metric: &str) -> Value {
-    let r = env
-        .post(
-            "/v1/integration/entitlements/check",
-            &t.integration,
-            json!({ "license_key": key, "features": [metric] }),
-        )
-        .await;
+    let r = env.check(t, key, &[metric]).await;
     assert_eq!(r.status, 200, "{r:?}");
     r.data()["results"][metric].clone()
 }
@@ -201,7 +195,13 @@ async fn periods_roll_over_and_backdated_records_land_in_their_period() {
 
     // A late record for November lands in November.
     let late = env
-        .post("/v1/integration/usage/record", &t.integration, json!({ "license_key": key, "metric": "api-calls", "quantity": 6, "timestamp": "2026-11-30T22:00:00Z" }))
+        .record_with(
+            &t,
+            &key,
+            "api-calls",
+            6,
+            json!({ "timestamp": "2026-11-30T22:00:00Z" }),
+        )
         .await;
     assert_eq!(
         (
@@ -213,7 +213,13 @@ async fn periods_roll_over_and_backdated_records_land_in_their_period() {
         "{late:?}"
     );
     let over = env
-        .post("/v1/integration/usage/record", &t.integration, json!({ "license_key": key, "metric": "api-calls", "quantity": 1, "timestamp": "2026-11-30T22:00:00Z" }))
+        .record_with(
+            &t,
+            &key,
+            "api-calls",
+            1,
+            json!({ "timestamp": "2026-11-30T22:00:00Z" }),
+        )
         .await;
     assert_eq!(over.code(), "QUOTA_EXCEEDED", "November is full");
     assert_eq!(
@@ -222,7 +228,9 @@ async fn periods_roll_over_and_backdated_records_land_in_their_period() {
         "December untouched"
     );
     for ts in ["2026-11-23T00:00:00Z", "2026-12-01T00:32:00Z"] {
-        let r = env.post("/v1/integration/usage/record", &t.integration, json!({ "license_key": key, "metric": "api-calls", "quantity": 1, "timestamp": ts })).await;
+        let r = env
+            .record_with(&t, &key, "api-calls", 1, json!({ "timestamp": ts }))
+            .await;
         assert_eq!(
             (r.status, r.code()),
             (422, "TIMESTAMP_OUT_OF_RANGE"),
@@ -365,25 +373,13 @@ async fn overage_allow_overrides_and_export() {
         201
     );
     // Validate's entitlements block and the check agree.
-    let v = env
-        .post(
-            &format!("/v1/integration/licenses/{key}/validate"),
-            &t.integration,
-            json!({}),
-        )
-        .await;
+    let v = env.validate(&t, &key, json!({})).await;
     assert_eq!(
         v.data()["license"]["entitlements"]["renders"],
         json!({ "limit": 3, "used": 3, "period": "month" })
     );
     assert_eq!(v.data()["license"]["entitlements"]["sso"], true);
-    let c = env
-        .post(
-            "/v1/integration/entitlements/check",
-            &t.integration,
-            json!({ "license_key": key, "features": ["renders", "sso", "nope"] }),
-        )
-        .await;
+    let c = env.check(&t, &key, &["renders", "sso", "nope"]).await;
     assert_eq!(c.data()["license_valid"], true);
     assert_eq!(c.data()["results"]["renders"]["limit"], 3);
     assert_eq!(c.data()["results"]["renders"]["used"], 3);
@@ -482,13 +478,7 @@ async fn overage_allow_overrides_and_export() {
         json!({}),
     )
     .await;
-    let c = env
-        .post(
-            "/v1/integration/entitlements/check",
-            &t.integration,
-            json!({ "license_key": key, "features": ["sso", "api-calls"] }),
-        )
-        .await;
+    let c = env.check(&t, &key, &["sso", "api-calls"]).await;
     assert_eq!(
         (
             c.data()["license_valid"].as_bool(),
@@ -504,13 +494,7 @@ async fn overage_allow_overrides_and_export() {
             .code(),
         "LICENSE_NOT_ACTIVE"
     );
-    let c = env
-        .post(
-            "/v1/integration/entitlements/check",
-            &t.integration,
-            json!({ "license_key": "NO-SUCH-LICENSE", "features": ["sso"] }),
-        )
-        .await;
+    let c = env.check(&t, "NO-SUCH-LICENSE", &["sso"]).await;
     assert_eq!(
         (
             c.data()["license_valid"].as_bool(),
@@ -551,18 +535,17 @@ async fn bad_usage_input_and_isolation() {
         let r = record(&env, &t, &key, m, json!(1), None).await;
         assert_eq!((r.status, r.code()), (422, "UNKNOWN_METRIC"), "{m}");
     }
-    let r = env.post("/v1/integration/usage/record", &t.integration, json!({ "license_key": key, "metric": "api-calls", "quantity": 1, "metadata": { "blob": "x".repeat(9000) } })).await;
-    assert_eq!((r.status, r.code()), (422, "METADATA_TOO_LARGE"));
-    assert_eq!(
-        env.post(
-            "/v1/integration/entitlements/check",
-            &t.integration,
-            json!({ "license_key": key, "features": [] })
+    let r = env
+        .record_with(
+            &t,
+            &key,
+            "api-calls",
+            1,
+            json!({ "metadata": { "blob": "x".repeat(9000) } }),
         )
-        .await
-        .status,
-        422
-    );
+        .await;
+    assert_eq!((r.status, r.code()), (422, "METADATA_TOO_LARGE"));
+    assert_eq!(env.check(&t, &key, &[]).await.status, 422);
     assert_eq!(
         env.post(
             "/v1/integration/entitlements/check",
