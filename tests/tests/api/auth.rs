@@ -91,13 +91,13 @@ async fn over_the_rate_limit_is_429() {
     let t = env.tenant_on_plan("rlfree", "free").await;
     // Another license each time: this test is about the key's limit (the
     // per-license limit is tested below).
-    let path = |i: u32| format!("/v1/integration/licenses/NO-SUCH-KEY-{i:04}/validate");
+    let license_key = |i: u32| format!("NO-SUCH-KEY-{i:04}");
     // Count successes per one-minute window until the first 429 (a window may
     // roll over during the loop, so count per X-RateLimit-Reset value).
     let mut per_window: std::collections::HashMap<String, u32> = Default::default();
     let mut refused = None;
     for i in 0..1300 {
-        let r = env.post(&path(i), &t.integration, json!({})).await;
+        let r = env.validate(&t, &license_key(i), json!({})).await;
         let reset = r.header("x-ratelimit-reset").unwrap().to_string();
         if r.status == 429 {
             refused = Some((reset, r));
@@ -167,14 +167,8 @@ async fn one_license_is_limited_whatever_key_asks() {
     assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
     assert!(r.header("retry-after").is_some());
     // Other licenses are untouched; the next minute the license is back.
-    let other_lic = env
-        .post(
-            "/v1/integration/licenses/OTHER-KEY-0001/validate",
-            &t.integration,
-            json!({}),
-        )
-        .await;
+    let other_lic = env.validate(&t, "OTHER-KEY-0001", json!({})).await;
     assert_eq!(other_lic.status, 200);
     env.clock().advance(time::Duration::seconds(60));
-    assert_eq!(env.post(&path, &t.integration, json!({})).await.status, 200);
+    assert_eq!(env.validate(&t, key, json!({})).await.status, 200);
 }

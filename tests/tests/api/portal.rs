@@ -54,11 +54,7 @@ pub async fn license_for(
 
 pub async fn activate(env: &Env, t: &harness::Tenant, key: &str, fp: &str) -> String {
     let a = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": fp, "name": format!("{fp} laptop") }),
-        )
+        .activate_with(t, key, fp, json!({ "name": format!("{fp} laptop") }))
         .await;
     assert_eq!(a.status, 201, "{a:?}");
     a.data()["id"].as_str().unwrap().to_string()
@@ -120,13 +116,7 @@ async fn staff_sign_in_find_and_suspend_is_seen_by_the_api() {
         )
         .await;
     assert_eq!(r.status, 303, "{r:?}");
-    let v = env
-        .post(
-            &format!("/v1/integration/licenses/{key}/validate"),
-            &t.integration,
-            json!({}),
-        )
-        .await;
+    let v = env.validate(&t, &key, json!({})).await;
     assert_eq!(v.data()["code"], "SUSPENDED", "{v:?}");
 
     // Audited with the staff member as the actor.
@@ -337,13 +327,7 @@ async fn another_tenants_cookie_and_missing_csrf_change_nothing() {
         assert_eq!((r.status, r.code()), (403, Some("CSRF_FAILED")), "{r:?}");
         assert!(r.html.contains("Nothing was changed"));
     }
-    let v = env
-        .post(
-            &format!("/v1/integration/licenses/{key}/validate"),
-            &b.integration,
-            json!({}),
-        )
-        .await;
+    let v = env.validate(&b, &key, json!({})).await;
     assert_eq!(v.data()["code"], "VALID", "nothing changed");
     let audit = env.get("/v1/manage/audit-events", &b.admin).await;
     assert!(!audit.text.contains("LICENSE.SUSPENDED"));
@@ -393,13 +377,7 @@ async fn a_customer_frees_a_seat_within_the_churn_limit() {
         )
         .await;
     assert_eq!(r.status, 303, "{r:?}");
-    let v_api = env
-        .post(
-            &format!("/v1/integration/licenses/{key}/validate"),
-            &t.integration,
-            json!({}),
-        )
-        .await;
+    let v_api = env.validate(&t, &key, json!({})).await;
     assert_eq!(v_api.data()["license"]["seats"]["used"], 1, "{v_api:?}");
     // The freed seat takes a new machine.
     activate(&env, &t, &key, "new-laptop").await;
@@ -584,13 +562,7 @@ async fn staff_issue_a_license_the_api_validates() {
         (200, Some(buyer.as_str()))
     );
     let key = l.data()["key"].as_str().unwrap();
-    let v = env
-        .post(
-            &format!("/v1/integration/licenses/{key}/validate"),
-            &t.integration,
-            json!({}),
-        )
-        .await;
+    let v = env.validate(&t, key, json!({})).await;
     assert_eq!(v.data()["code"], "VALID");
     let audit = env.get("/v1/manage/audit-events", &t.admin).await;
     let ev = audit

@@ -173,13 +173,7 @@ async fn license(env: &Env, t: &Tenant, id: &str) -> Value {
 }
 
 async fn validate(env: &Env, t: &Tenant, key: &str, body: Value) -> Value {
-    let r = env
-        .post(
-            &format!("/v1/integration/licenses/{key}/validate"),
-            &t.integration,
-            body,
-        )
-        .await;
+    let r = env.validate(t, key, body).await;
     assert_eq!(r.status, 200, "{r:?}");
     r.data().clone()
 }
@@ -949,13 +943,7 @@ async fn failed_payments_start_a_grace_period_then_suspend_and_payment_reinstate
         (v["code"].as_str(), v["license"]["status"].as_str()),
         (Some("SUSPENDED"), Some("past_due"))
     );
-    let a = env
-        .post(
-            "/v1/integration/activations",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": "m1" }),
-        )
-        .await;
+    let a = env.activate(&t, &key, "m1").await;
     assert_eq!((a.status, a.code()), (403, "LICENSE_NOT_ACTIVE"), "{a:?}");
 
     // Payment: active again, expires at the new paid period's end, grace gone.
@@ -1415,23 +1403,8 @@ async fn racing_events_of_one_subscription_issue_one_license_and_the_newest_stat
 
 // ------------------------------------------------------------ quantity, one-off purchases
 
-async fn activate(env: &Env, t: &Tenant, key: &str, fingerprint: &str) -> Resp {
-    env.post(
-        "/v1/integration/activations",
-        &t.integration,
-        json!({ "license_key": key, "fingerprint": fingerprint }),
-    )
-    .await
-}
-
 async fn deactivate(env: &Env, t: &Tenant, key: &str, fingerprint: &str) {
-    let r = env
-        .post(
-            "/v1/integration/activations/deactivate",
-            &t.integration,
-            json!({ "license_key": key, "fingerprint": fingerprint }),
-        )
-        .await;
+    let r = env.deactivate(t, key, fingerprint).await;
     assert_eq!(r.status, 200, "{r:?}");
 }
 
@@ -1479,9 +1452,9 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
 
     // Three machines on two seats: 201, 201, 409.
     let statuses = [
-        activate(&env, &t, &key, "m1").await,
-        activate(&env, &t, &key, "m2").await,
-        activate(&env, &t, &key, "m3").await,
+        env.activate(&t, &key, "m1").await,
+        env.activate(&t, &key, "m2").await,
+        env.activate(&t, &key, "m3").await,
     ];
     assert_eq!(
         statuses.iter().map(|r| r.status).collect::<Vec<_>>(),
@@ -1503,7 +1476,7 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
     );
     expect(&env, &t, &up, "applied").await;
     assert_eq!(license(&env, &t, &id).await["seats"]["limit"], 5);
-    assert_eq!(activate(&env, &t, &key, "m3").await.status, 201);
+    assert_eq!(env.activate(&t, &key, "m3").await.status, 201);
     let events = audit(&env, &t).await;
     assert_eq!(
         codes_for(&events, "LICENSE.UPDATED", &id),
@@ -1551,15 +1524,15 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
         "VALID",
         "existing activations keep working"
     );
-    assert_eq!(activate(&env, &t, &key, "m4").await.status, 409);
+    assert_eq!(env.activate(&t, &key, "m4").await.status, 409);
     deactivate(&env, &t, &key, "m3").await;
     assert_eq!(
-        activate(&env, &t, &key, "m4").await.status,
+        env.activate(&t, &key, "m4").await.status,
         409,
         "2 in use of 2"
     );
     deactivate(&env, &t, &key, "m2").await;
-    assert_eq!(activate(&env, &t, &key, "m4").await.status, 201);
+    assert_eq!(env.activate(&t, &key, "m4").await.status, 201);
 
     // A downgrade to basic's price with quantity 4: basic's entitlements, 4 seats (not basic's 2).
     let plan = with_quantity(

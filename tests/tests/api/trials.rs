@@ -125,9 +125,9 @@ async fn thirty_concurrent_trials_of_one_email_in_mixed_case_make_one() {
     // Already activated: validate with the winner's fingerprint is VALID.
     let key = lic["key"].as_str().unwrap();
     let v = env
-        .post(
-            &format!("/v1/integration/licenses/{key}/validate"),
-            &t.integration,
+        .validate(
+            &t,
+            key,
             json!({ "fingerprint": act["fingerprint"], "entitlements": ["pro"] }),
         )
         .await;
