@@ -266,7 +266,7 @@ def main():
                 "init": [r["init_ms"] for r in runs],
                 "invoke": [r["invoke_ms"] for r in runs],
                 "rss": max(r["rss_kb"] or 0 for r in runs),
-                "event": f"{fn['routes'][0]} without credentials → {status}" if fn["routes"] else "empty SQS batch",
+                "event": f"{fn['routes'][0]} without credentials → {status}" if fn["routes"] else "empty batch (SQS or stream)",
             }
             r = results[name]
             print(f"{name:18s} init median {statistics.median(r['init']):6.1f} ms  p90 {pct(r['init'], 0.9):6.1f} ms  "

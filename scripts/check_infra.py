@@ -244,8 +244,8 @@ def main(routes_json):
         events = props.get("Events", {}) or {}
         if not events:
             fail(f"{lid}: no events; nothing would ever invoke it")
-        if not code_fns[name]["routes"] and not any(e.get("Type") == "SQS" for e in events.values()):
-            fail(f"{lid}: {name} serves no route, so it needs an SQS event source")
+        if not code_fns[name]["routes"] and not any(e.get("Type") in ("SQS", "DynamoDB") for e in events.values()):
+            fail(f"{lid}: {name} serves no route, so it needs an SQS or DynamoDB stream event source")
         for ename, e in events.items():
             if e.get("Type") == "SQS":
                 frt = e.get("Properties", {}).get("FunctionResponseTypes", [])
@@ -407,7 +407,16 @@ def check_iam(t, res, fn_res, glob_env):
             d = dest.get("Destination") if isinstance(dest, dict) else None
             if d is not None:
                 queue_env.add(resource_target(d, res))
-        if queue_env != sendable:
+        # A queue the function consumes (its SQS event source) may be named
+        # in its settings without a send grant (webhook-deliver sets its
+        # messages' visibility); every other configured queue is sent to.
+        consumed = set()
+        for e in (props.get("Events", {}) or {}).values():
+            if e.get("Type") == "SQS":
+                q = e.get("Properties", {}).get("Queue")
+                if q is not None:
+                    consumed.add(resource_target(q, res))
+        if not sendable <= queue_env or not queue_env <= sendable | consumed:
             fail(f"{lid}: may send to {sorted(sendable)} but is configured with queues {sorted(queue_env)}")
         mails = targets("ses:")
         if mails and "PORTAL_SENDER" not in env:

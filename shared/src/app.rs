@@ -147,7 +147,7 @@ impl App {
             .ok_or_else(|| Error::internal("this function has no signing master secret configured"))
     }
 
-    /// Webhook secrets and delivery (manage, webhook-dispatch).
+    /// Webhook secrets and delivery (manage, webhook-deliver).
     pub fn webhooks(&self) -> Result<&Webhooks, Error> {
         self.webhooks
             .as_ref()

@@ -14,12 +14,13 @@ pub enum Function {
     StripeWebhook,
     ProvisionTenant,
     ProvisionWorker,
-    WebhookDispatch,
+    WebhookFanout,
+    WebhookDeliver,
     Portal,
 }
 
 impl Function {
-    pub const ALL: [Function; 10] = [
+    pub const ALL: [Function; 11] = [
         Function::Validate,
         Function::Activate,
         Function::Entitlements,
@@ -28,7 +29,8 @@ impl Function {
         Function::StripeWebhook,
         Function::ProvisionTenant,
         Function::ProvisionWorker,
-        Function::WebhookDispatch,
+        Function::WebhookFanout,
+        Function::WebhookDeliver,
         Function::Portal,
     ];
 
@@ -43,7 +45,8 @@ impl Function {
             Function::StripeWebhook => "stripe-webhook",
             Function::ProvisionTenant => "provision-tenant",
             Function::ProvisionWorker => "provision-worker",
-            Function::WebhookDispatch => "webhook-dispatch",
+            Function::WebhookFanout => "webhook-fanout",
+            Function::WebhookDeliver => "webhook-deliver",
             Function::Portal => "portal",
         }
     }
@@ -73,7 +76,10 @@ impl Function {
                 ProvisioningQueueUrl,
             ],
             Function::ProvisionWorker => &[TableName],
-            Function::WebhookDispatch => &[
+            // The table's stream: one queued message per event and endpoint.
+            Function::WebhookFanout => &[TableName, WebhookQueueUrl],
+            // The delivery queue: sign, POST, log, back off.
+            Function::WebhookDeliver => &[
                 TableName,
                 WebhookMasterSecretId,
                 WebhookQueueUrl,
@@ -645,7 +651,10 @@ mod tests {
             let n = routes_of(f).count();
             assert_eq!(
                 n == 0,
-                matches!(f, Function::ProvisionWorker | Function::WebhookDispatch),
+                matches!(
+                    f,
+                    Function::ProvisionWorker | Function::WebhookFanout | Function::WebhookDeliver
+                ),
                 "{f:?} has {n} routes"
             );
         }

@@ -167,7 +167,7 @@ impl Env {
     }
 
     /// An Env with a webhook delivery queue (and DLQ) of its own, and the
-    /// local stand-ins of `webhook-dispatch`'s event sources running: the
+    /// local stand-ins of the webhook functions' event sources running: the
     /// table's stream poller (started before this returns) and the queue's
     /// consumer. Retries back off from `WEBHOOK_RETRY_BASE_SECONDS`.
     pub async fn with_webhooks() -> Env {
@@ -193,7 +193,7 @@ impl Env {
     }
 
     /// An Env with a webhook delivery queue (and DLQ) of its own and nothing
-    /// consuming it: for feeding `webhook-dispatch` events by hand.
+    /// consuming it: for feeding the webhook functions' events by hand.
     pub async fn with_webhook_queue() -> Env {
         Self::webhook_queue_env(Stream::Off).await
     }

@@ -1,5 +1,7 @@
-//! The `webhook-dispatch` function: the table's stream (fan-out) and the
-//! delivery queue (POST, log, back off) arrive at one handler.
+//! The two webhook functions, each with its own typed event:
+//! `webhook-fanout` takes batches of the table's stream ([`handle_stream`]),
+//! `webhook-deliver` batches of the delivery queue ([`handle_batch`]: sign,
+//! POST, log, back off).
 
 use super::outbox::{self, DeliveryMessage, DeliveryQueue};
 use super::{Attempt, Webhooks};
@@ -9,7 +11,7 @@ use crate::domain::{AuditCode, AuditEvent};
 use crate::error::Error;
 use crate::store::{sdk_error, Store};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use serde_json::{json, Value};
+use serde_json::json;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
@@ -83,29 +85,18 @@ pub async fn deliver(
     Ok(Step::RetryIn(backoff_secs(retry_base, attempt)))
 }
 
-/// The function's whole handler: a DynamoDB stream batch or an SQS batch.
-pub async fn handle_lambda(app: &App, event: Value) -> Result<Value, Error> {
-    let source = event
-        .pointer("/Records/0/eventSource")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    match source.as_str() {
-        "aws:dynamodb" => {
-            let ev: aws_lambda_events::event::dynamodb::Event =
-                serde_json::from_value(event).map_err(Error::internal)?;
-            let changes = outbox::from_lambda(ev);
-            let queued = outbox::handle_changes(&app.store, app.webhook_queue()?, &changes).await?;
-            tracing::info!(changes = changes.len(), queued, "stream batch fanned out");
-            Ok(json!({}))
-        }
-        "aws:sqs" => {
-            let ev: SqsEvent = serde_json::from_value(event).map_err(Error::internal)?;
-            serde_json::to_value(handle_batch(app, ev).await).map_err(Error::internal)
-        }
-        "" => Ok(json!({})),
-        other => Err(Error::internal(format!("unexpected event source {other}"))),
-    }
+/// `webhook-fanout`: one batch of the table's stream (filtered to audit
+/// items and usage counters by the event source mapping). A failure fails
+/// the batch as a whole: the stream hands it over again, with the same
+/// event ids.
+pub async fn handle_stream(
+    app: &App,
+    event: aws_lambda_events::event::dynamodb::Event,
+) -> Result<(), Error> {
+    let changes = outbox::from_lambda(event);
+    let queued = outbox::handle_changes(&app.store, app.webhook_queue()?, &changes).await?;
+    tracing::info!(changes = changes.len(), queued, "stream batch fanned out");
+    Ok(())
 }
 
 /// One SQS batch, its messages concurrently (each waits at most 10 s).
@@ -145,7 +136,7 @@ async fn one(app: &App, msg: SqsMessage) -> bool {
         }
     };
     let (Ok(wh), Ok(queue)) = (app.webhooks(), app.webhook_queue()) else {
-        tracing::error!("webhook-dispatch is not configured for deliveries");
+        tracing::error!("webhook-deliver is not configured for deliveries");
         return false;
     };
     let base = app.config.webhook_retry_base_secs.unwrap_or(60);

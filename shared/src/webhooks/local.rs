@@ -1,4 +1,4 @@
-//! Local stand-ins for `webhook-dispatch`'s two Lambda event sources (dev
+//! Local stand-ins for the event sources of `webhook-fanout` and `webhook-deliver` (dev
 //! feature only): a poller of the table's DynamoDB stream and a long-poller
 //! of the delivery queue, each handing batches to the same code Lambda runs.
 

@@ -5,7 +5,7 @@
 //!   committed. Usage counters that reach their limit are seen in the same
 //!   stream (their old and new images).
 //! - [`outbox`]: the table's DynamoDB stream → one SQS message per event and
-//!   subscribed endpoint (the `webhook-dispatch` function, stream source).
+//!   subscribed endpoint (the `webhook-fanout` function, stream source).
 //! - [`dispatch`]: SQS → a signed HTTPS POST, logged, retried with
 //!   exponential backoff through the message's visibility timeout, then the
 //!   DLQ (the same function, SQS source).

@@ -127,11 +127,12 @@ async fn provision_worker_answers_an_sqs_event_with_partial_failures() {
     );
 }
 
-/// `webhook-dispatch` fed `events/dynamodb-stream-audit.json` (an audit
-/// item that is a webhook event and one that is not) and then
-/// `events/sqs-webhook.json` (the queued delivery and a poison message).
+/// `webhook-fanout` fed `events/dynamodb-stream-audit.json` (an audit item
+/// that is a webhook event and one that is not), then `webhook-deliver` fed
+/// `events/sqs-webhook.json` (the queued delivery and a poison message),
+/// each read into its typed Lambda event as the runtime reads it.
 #[tokio::test]
-async fn webhook_dispatch_answers_stream_and_queue_events() {
+async fn webhook_fanout_and_deliver_answer_stream_and_queue_events() {
     use crate::webhooks::{endpoint, Receiver};
     let env = Env::with_webhook_queue().await;
     let t = env.tenant("evt-wh").await;
@@ -168,8 +169,9 @@ async fn webhook_dispatch_answers_stream_and_queue_events() {
         ("AUDIT_ID", audit_id.as_str()),
         ("LICENSE_ID", id),
     ];
-    let ev: Value = serde_json::from_str(&event("dynamodb-stream-audit.json", &vars)).unwrap();
-    webhook_dispatch::handler(&env.app, ev).await.unwrap();
+    let ev: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_str(&event("dynamodb-stream-audit.json", &vars)).unwrap();
+    webhook_fanout::handler(&env.app, ev).await.unwrap();
     let queue = env.config.webhook_queue_url.clone().unwrap();
     let out = env
         .clients
@@ -198,8 +200,9 @@ async fn webhook_dispatch_answers_stream_and_queue_events() {
         ("BODY", &escaped[1..escaped.len() - 1]),
         ("RECEIPT_HANDLE", handle.as_str()),
     ];
-    let ev: Value = serde_json::from_str(&event("sqs-webhook.json", &vars)).unwrap();
-    let resp = webhook_dispatch::handler(&env.app, ev).await.unwrap();
+    let ev: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(&event("sqs-webhook.json", &vars)).unwrap();
+    let resp = serde_json::to_value(webhook_deliver::handler(&env.app, ev).await).unwrap();
     assert_eq!(
         resp["batchItemFailures"],
         json!([{ "itemIdentifier": "9f86d081-884c-4d63-9e2b-dbf4e2f4a3c1" }])

@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     };
     let consumer = tokio::spawn(consumer.run(stop_rx.clone()));
 
-    // webhook-dispatch's two event sources: the table's stream and the
+    // The event sources of webhook-fanout and webhook-deliver: the table's stream and the
     // delivery queue. Deliveries are logged (GET .../deliveries).
     let (ready, _) = tokio::sync::watch::channel(None);
     let poll = std::time::Duration::from_millis(500);
