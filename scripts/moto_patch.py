@@ -28,7 +28,13 @@ Imported by `moto_locked.py` before the server starts; tested by
    an SDK retry after a client-side timeout (the first attempt still queued
    behind the lock, then applied) committed twice: usage counted twice,
    webhooks for answers that said 503.
-4. Shard iterators are bounded: stock moto keeps every iterator it ever made
+4. A Query reads only what it asks for: stock moto's `Table.query` builds
+   a sorted list of *every* item in the table (`all_items()`) and filters it,
+   so each Query cost O(N log N) in the table's size and the local stack
+   slowed down as it filled. A base-table Query now reads its partition
+   only; an index Query still looks at every item (moto keeps no index),
+   but without sorting them all first.
+5. Shard iterators are bounded: stock moto keeps every iterator it ever made
    (a poller makes one per GetRecords); the newest
    `MOTO_MAX_SHARD_ITERATORS` (default 2,000) are kept, as real iterators
    expire after 15 minutes.
@@ -61,7 +67,7 @@ from moto.core.responses import ActionResult
 from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
-from moto.dynamodb.models.table import StreamRecord, StreamShard
+from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
@@ -305,7 +311,38 @@ def handler_transact_write_items(self: DynamoHandler) -> Any:
     return result
 
 
+_table_query = Table.query
+
+
+def table_query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    hash_key = args[0] if args else kwargs.get("hash_key")
+    index_name = args[7] if len(args) > 7 else kwargs.get("index_name")
+    if index_name is None and hash_key is not None:
+        # dict.get: `items` is a defaultdict, and a read must not create a partition.
+        part = dict.get(self.items, hash_key)
+        if part is None:
+            candidates = []
+        elif self.range_key_attr is not None:
+            candidates = list(part.values())
+        else:
+            candidates = [part]
+    else:
+        candidates = []
+        for part in self.items.values():
+            if self.range_key_attr is not None:
+                candidates.extend(part.values())
+            else:
+                candidates.append(part)
+    # `query` calls self.all_items() once; requests are served one at a time.
+    self.all_items = lambda: candidates
+    try:
+        return _table_query(self, *args, **kwargs)
+    finally:
+        del self.all_items
+
+
 def apply() -> None:
+    Table.query = table_query
     DynamoHandler.transact_write_items = handler_transact_write_items
     DynamoDBBackend.transact_write_items = transact_write_items
     StreamShard.add = shard_add
