@@ -81,7 +81,7 @@ class _Emulated(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.emu = Emulator(MOTO_STREAM_MAX_RECORDS="50")
+        cls.emu = Emulator(MOTO_STREAM_MAX_RECORDS="50", MOTO_PATCH_SELFCHECK="1")
         cls.db = cls.emu.client("dynamodb")
         cls.streams = cls.emu.client("dynamodbstreams")
 
