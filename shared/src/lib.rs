@@ -20,6 +20,7 @@ pub mod mail;
 pub mod portal;
 pub mod provisioning;
 pub mod ratelimit;
+pub mod sqs;
 pub mod store;
 pub mod telemetry;
 pub mod usecases;

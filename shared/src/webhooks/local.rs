@@ -153,6 +153,6 @@ pub async fn run_queue(app: Arc<App>, stop: watch::Receiver<bool>) -> Result<(),
             async move { dispatch::handle_batch(&app, event).await }
         }
     };
-    crate::provisioning::poll_queue(sqs, url, Duration::from_secs(2), 30, stop, handler).await;
+    crate::sqs::poll_queue(sqs, url, Duration::from_secs(2), 30, stop, handler).await;
     Ok(())
 }

@@ -149,7 +149,7 @@ async fn provision_end_to_end_with_a_retried_stage_and_duplicates() {
         note.contains(&format!("/v1/platform/tenants/{id}/admin-keys")),
         "{note}"
     );
-    shared::provisioning::enqueue(
+    shared::sqs::enqueue(
         &env.clients.sqs,
         env.config.provisioning_queue_url.as_deref().unwrap(),
         &TenantId::parse(id.clone()).unwrap(),
@@ -290,7 +290,7 @@ async fn a_stage_that_always_fails_lands_in_the_dlq_and_a_redrive_finishes_it() 
     // Fix the cause, re-drive: it finishes.
     faults.clear();
     assert_eq!(
-        shared::provisioning::redrive(&env.clients.sqs, &dlq, &queue)
+        shared::sqs::redrive(&env.clients.sqs, &dlq, &queue)
             .await
             .unwrap(),
         1

@@ -237,7 +237,7 @@ async fn main() -> Result<(), BoxError> {
             cmd: QueueCmd::Redrive { dlq_url, queue_url },
         } => {
             let clients = Clients::new(&shared::aws::sdk_config().await);
-            let moved = shared::provisioning::redrive(&clients.sqs, &dlq_url, &queue_url).await?;
+            let moved = shared::sqs::redrive(&clients.sqs, &dlq_url, &queue_url).await?;
             println!("moved {moved} message(s) from the DLQ back to the queue");
         }
         Cmd::Infra {

@@ -6,7 +6,7 @@ use crate::crypto::{sha256_hex, Pepper};
 use crate::domain::*;
 use crate::error::Error;
 use crate::ids::{Email, TenantId};
-use crate::provisioning::ProvisioningQueue;
+use crate::sqs::ProvisioningQueue;
 use crate::store::tenants::CreateTenant;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
