@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
 pub mod usecases;
+pub mod views;
 pub mod webhooks;
 
 pub use error::{Error, Result};

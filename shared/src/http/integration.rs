@@ -2,7 +2,6 @@
 
 use super::envelope::Reply;
 use super::request::{self, bounded};
-use super::views;
 use super::{Caller, Ctx};
 use crate::domain::{ValidationCode, ValidationScope};
 use crate::error::Error;
@@ -12,6 +11,7 @@ use crate::ratelimit::{RateState, Subject};
 use crate::store::licenses::ActivateOutcome;
 use crate::usecases::licensing::{self, ActivationRef};
 use crate::usecases::{metering, trials};
+use crate::views;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;

@@ -11,7 +11,6 @@ pub mod request;
 mod route;
 mod sign;
 mod stripe;
-pub mod views;
 
 pub use auth::Caller;
 pub use route::route_for;
@@ -22,6 +21,7 @@ use crate::error::Error;
 use crate::functions::{Function, Op, PublicOp, Surface};
 use crate::ids::TenantId;
 use crate::ratelimit::RateState;
+use crate::views;
 use auth::Credential;
 use envelope::{render, render_error, Reply};
 use futures::FutureExt;

@@ -2,13 +2,13 @@
 
 use super::envelope::Reply;
 use super::request;
-use super::views;
 use super::Ctx;
 use crate::domain::Plan;
 use crate::error::Error;
 use crate::functions::PlatformOp;
 use crate::ids::{Email, TenantId};
 use crate::usecases::tenants::{self, TenantMove, TenantRequest};
+use crate::views;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -9,11 +9,11 @@ mod usage;
 mod webhooks;
 
 use super::envelope::Reply;
-use super::views;
 use super::{Caller, Ctx};
 use crate::error::Error;
 use crate::functions::ManageOp;
 use crate::usecases::tenants;
+use crate::views;
 use serde::Deserialize;
 
 type R = Result<Reply, Error>;

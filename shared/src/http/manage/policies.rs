@@ -6,10 +6,10 @@ use crate::error::Error;
 use crate::functions::PolicyOp;
 use crate::http::envelope::Reply;
 use crate::http::request::{self, bounded};
-use crate::http::views;
 use crate::http::{Caller, Ctx};
 use crate::ids::*;
 use crate::usecases::catalog;
+use crate::views;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

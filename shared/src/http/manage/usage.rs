@@ -4,10 +4,10 @@ use super::R;
 use crate::error::{license_not_found, Error};
 use crate::functions::UsageOp;
 use crate::http::envelope::{Reply, ReplyBody};
-use crate::http::views;
 use crate::http::{Caller, Ctx};
 use crate::ids::*;
 use crate::usecases::metering;
+use crate::views;
 
 pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: UsageOp) -> R {
     let ts = &c.store;

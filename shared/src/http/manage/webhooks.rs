@@ -6,9 +6,9 @@ use crate::error::Error;
 use crate::functions::WebhookOp;
 use crate::http::envelope::Reply;
 use crate::http::request;
-use crate::http::views;
 use crate::http::{Caller, Ctx};
 use crate::ids::*;
+use crate::views;
 use serde::Deserialize;
 use serde_json::json;
 
