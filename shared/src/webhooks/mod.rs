@@ -21,13 +21,12 @@ pub mod send;
 
 use crate::crypto::{hmac_sha256, Signer};
 use crate::domain::webhook::{
-    check_url, signature_header, Delivery, EventFilter, EventType, OutboundEvent, UrlPolicy,
-    WebhookEndpoint,
+    check_url, signature_header, Delivery, EndpointPatch, EventFilter, EventType, OutboundEvent,
+    UrlPolicy, WebhookEndpoint,
 };
 use crate::domain::{Actor, AuditCode};
 use crate::error::Error;
 use crate::ids::{DeliveryId, TenantId, WebhookEndpointId};
-use crate::store::webhooks::EndpointPatch;
 use crate::store::{Page, TenantStore};
 use send::Sender;
 use serde_json::json;
@@ -174,6 +173,11 @@ pub async fn create_endpoint(
     ts.create_webhook_endpoint(&ep, &audit).await?;
     let secret = wh.secret(&ep);
     Ok((ep, secret))
+}
+
+/// Every endpoint of the tenant.
+pub async fn list_endpoints(ts: &TenantStore) -> Result<Vec<WebhookEndpoint>, Error> {
+    ts.list_webhook_endpoints().await
 }
 
 pub async fn get_endpoint(

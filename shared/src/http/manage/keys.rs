@@ -38,7 +38,7 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: ApiKeyOp) -> R {
             Ok(Reply::created(v))
         }
         ApiKeyOp::List => {
-            let keys = ts.list_api_keys().await?;
+            let keys = catalog::list_api_keys(ts).await?;
             Ok(Reply::list(
                 keys.iter().map(views::api_key_view).collect(),
                 None,

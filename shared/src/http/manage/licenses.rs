@@ -75,8 +75,7 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
                         ));
                     }
                     let email = Email::normalise(email)?;
-                    ts.list_licenses_by_email(ctx.app.signer()?, &email, limit, cursor)
-                        .await?
+                    licensing::by_email(ts, ctx.app.signer()?, &email, limit, cursor).await?
                 }
                 None => {
                     let signer = ctx.app.signer()?;

@@ -109,7 +109,7 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
         }
         PolicyOp::List => {
             let (limit, cursor) = (ctx.query.limit()?, ctx.query.cursor());
-            let page = ts.list_policies(ctx.app.signer()?, limit, cursor).await?;
+            let page = catalog::list_policies(ts, ctx.app.signer()?, limit, cursor).await?;
             Ok(Reply::list(
                 page.items.iter().map(views::policy_view).collect(),
                 page.next_cursor,
