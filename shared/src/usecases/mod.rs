@@ -14,3 +14,4 @@ pub mod portal;
 pub mod stripe;
 pub mod tenants;
 pub mod trials;
+pub mod webhooks;

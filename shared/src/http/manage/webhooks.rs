@@ -41,7 +41,7 @@ fn endpoint_id(ctx: &Ctx<'_>) -> Result<WebhookEndpointId, Error> {
 
 pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: WebhookOp) -> R {
     use crate::domain::webhook::{EndpointPatch, EventFilter};
-    use crate::webhooks as wh;
+    use crate::usecases::webhooks as wh;
     let (ts, now) = (&c.store, ctx.now);
     match op {
         WebhookOp::Create => {
