@@ -6,8 +6,8 @@
 
 use shared::crypto::Pepper;
 use shared::domain::*;
-use shared::http::views::license_view_parts;
 use shared::ids::*;
+use shared::views::license_view_parts;
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -123,6 +123,12 @@ pub mod ts {
     }
 }
 
+/// `YYYY-MM` of a time (UTC).
+pub fn month_of(at: OffsetDateTime) -> String {
+    let at = at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(at);
+    format!("{:04}-{:02}", at.year(), u8::from(at.month()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

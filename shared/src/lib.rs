@@ -24,6 +24,7 @@ pub mod sqs;
 pub mod store;
 pub mod telemetry;
 pub mod usecases;
+pub mod views;
 pub mod webhooks;
 
 pub use error::{Error, Result};

@@ -189,3 +189,24 @@ pub fn monotonic_ulid(at: OffsetDateTime) -> ulid::Ulid {
     last.insert(fresh.timestamp_ms(), next);
     next
 }
+
+/// One append-only usage event; it is also the audit entry of the record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsageEvent {
+    pub id: String,
+    pub code: String,
+    pub license_id: crate::ids::LicenseId,
+    pub metric: crate::ids::Metric,
+    pub quantity: u64,
+    pub period: String,
+    #[serde(with = "ts")]
+    pub timestamp: OffsetDateTime,
+    #[serde(with = "ts")]
+    pub recorded_at: OffsetDateTime,
+    pub actor: String,
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}

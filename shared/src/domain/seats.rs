@@ -13,6 +13,36 @@ use crate::error::{license_not_found, Error};
 use crate::ids::ActivationId;
 use time::OffsetDateTime;
 
+/// Unexpired floating leases of a license, by pool.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LiveLeases {
+    pub used: u32,
+    pub overage_used: u32,
+}
+
+#[derive(Debug)]
+pub enum ActivateOutcome {
+    /// A new activation, or a new lease (possibly reclaiming a lapsed one).
+    Created(Activation),
+    /// A deactivated node-locked activation taken back: same id and `created_at`.
+    Restored(Activation),
+    /// Node-locked: this fingerprint already holds a seat.
+    AlreadyActive(Activation),
+    /// Floating: this fingerprint already held a lease; it is renewed.
+    Renewed(Activation),
+}
+
+impl ActivateOutcome {
+    pub fn activation(&self) -> &Activation {
+        match self {
+            ActivateOutcome::Created(a)
+            | ActivateOutcome::Restored(a)
+            | ActivateOutcome::AlreadyActive(a)
+            | ActivateOutcome::Renewed(a) => a,
+        }
+    }
+}
+
 /// Which counter a seat is counted in: `seats_used` (within
 /// `max_activations`) or, floating only, `overage_used` (within `max_overage`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,15 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use time::OffsetDateTime;
 
+/// A change to an endpoint (PATCH).
+#[derive(Debug, Default, Clone)]
+pub struct EndpointPatch {
+    pub url: Option<String>,
+    pub events: Option<EventFilter>,
+    pub description: Option<Option<String>>,
+    pub enabled: Option<bool>,
+}
+
 /// The contract's event types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EventType {

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::functions::IntegrationOp;
 use crate::ids::{ApiKeyId, LicenseId, LicenseKey, TenantId};
 use crate::ratelimit::{RateState, Subject};
-use crate::store::TenantStore;
+use crate::usecases::TenantStore;
 use lambda_http::{Request, RequestExt};
 use std::sync::Arc;
 

@@ -2,16 +2,16 @@
 
 use super::envelope::Reply;
 use super::request::{self, bounded};
-use super::views;
 use super::{Caller, Ctx};
+use crate::domain::seats::{ActivateOutcome, LiveLeases};
 use crate::domain::{ValidationCode, ValidationScope};
 use crate::error::Error;
 use crate::functions::IntegrationOp;
 use crate::ids::*;
 use crate::ratelimit::{RateState, Subject};
-use crate::store::licenses::ActivateOutcome;
 use crate::usecases::licensing::{self, ActivationRef};
 use crate::usecases::{metering, trials};
+use crate::views;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -158,7 +158,7 @@ pub async fn serve(
                 Some(&t.policy),
                 Some(&Default::default()),
                 // Floating: the trial's one lease.
-                Some(crate::store::licenses::LiveLeases {
+                Some(LiveLeases {
                     used: 1,
                     overage_used: 0,
                 }),

@@ -11,7 +11,6 @@ pub mod request;
 mod route;
 mod sign;
 mod stripe;
-pub mod views;
 
 pub use auth::Caller;
 pub use route::route_for;
@@ -22,6 +21,8 @@ use crate::error::Error;
 use crate::functions::{Function, Op, PublicOp, Surface};
 use crate::ids::TenantId;
 use crate::ratelimit::RateState;
+use crate::usecases::tenants;
+use crate::views;
 use auth::Credential;
 use envelope::{render, render_error, Reply};
 use futures::FutureExt;
@@ -212,7 +213,9 @@ async fn public(ctx: &Ctx<'_>, op: PublicOp) -> Result<Reply, Error> {
         PublicOp::SigningKeys => {
             let not_found = || Error::not_found("TENANT_NOT_FOUND", "no tenant with that id");
             let t = TenantId::parse(ctx.param("tenant_id")).map_err(|_| not_found())?;
-            let tenant = ctx.app.store.get_tenant(&t).await?.ok_or_else(not_found)?;
+            let tenant = tenants::get(&ctx.app.store, &t)
+                .await?
+                .ok_or_else(not_found)?;
             let keys = ctx.app.signing_keys()?;
             Ok(Reply::ok(
                 serde_json::json!({ "keys": views::signing_keys_view(&tenant, keys) }),

@@ -2,13 +2,13 @@
 
 use super::envelope::Reply;
 use super::request;
-use super::views;
 use super::Ctx;
 use crate::domain::Plan;
 use crate::error::Error;
 use crate::functions::PlatformOp;
 use crate::ids::{Email, TenantId};
 use crate::usecases::tenants::{self, TenantMove, TenantRequest};
+use crate::views;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -88,9 +88,7 @@ pub async fn serve(ctx: &Ctx<'_>, op: PlatformOp) -> Result<Reply, Error> {
             Ok(Reply::created(v))
         }
         PlatformOp::TenantGet => {
-            let tenant = app
-                .store
-                .get_tenant(&tenant_id()?)
+            let tenant = tenants::get(&app.store, &tenant_id()?)
                 .await?
                 .ok_or_else(tenant_not_found)?;
             Ok(Reply::ok(views::tenant_view(&tenant)))

@@ -2,12 +2,12 @@
 
 use super::envelope::Reply;
 use super::request;
-use super::views;
 use super::{Caller, Ctx};
 use crate::clock::rfc3339;
 use crate::error::Error;
 use crate::functions::StripeOp;
 use crate::usecases::stripe;
+use crate::views;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -25,14 +25,8 @@ pub struct LicenseRead {
     pub leases: LiveLeases,
 }
 
-/// Unexpired floating leases of a license, by pool.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct LiveLeases {
-    pub used: u32,
-    pub overage_used: u32,
-}
-
 pub use super::seats::{ActivateOutcome, DeactivateOutcome, HeartbeatOutcome};
+pub use crate::domain::seats::LiveLeases;
 
 /// Names of transaction items, read back when a transaction is refused.
 mod item {

@@ -34,28 +34,7 @@ use crate::ids::{ActivationId, LicenseId};
 use aws_sdk_dynamodb::types::ReturnValue;
 use time::OffsetDateTime;
 
-#[derive(Debug)]
-pub enum ActivateOutcome {
-    /// A new activation, or a new lease (possibly reclaiming a lapsed one).
-    Created(Activation),
-    /// A deactivated node-locked activation taken back: same id and `created_at`.
-    Restored(Activation),
-    /// Node-locked: this fingerprint already holds a seat.
-    AlreadyActive(Activation),
-    /// Floating: this fingerprint already held a lease; it is renewed.
-    Renewed(Activation),
-}
-
-impl ActivateOutcome {
-    pub fn activation(&self) -> &Activation {
-        match self {
-            ActivateOutcome::Created(a)
-            | ActivateOutcome::Restored(a)
-            | ActivateOutcome::AlreadyActive(a)
-            | ActivateOutcome::Renewed(a) => a,
-        }
-    }
-}
+pub use crate::domain::seats::ActivateOutcome;
 
 #[derive(Debug)]
 pub enum DeactivateOutcome {

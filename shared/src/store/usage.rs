@@ -28,26 +28,7 @@ pub struct IdempotencyRecord {
     pub ttl: i64,
 }
 
-/// One append-only usage event; it is also the audit entry of the record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UsageEvent {
-    pub id: String,
-    pub code: String,
-    pub license_id: LicenseId,
-    pub metric: Metric,
-    pub quantity: u64,
-    pub period: String,
-    #[serde(with = "ts")]
-    pub timestamp: OffsetDateTime,
-    #[serde(with = "ts")]
-    pub recorded_at: OffsetDateTime,
-    pub actor: String,
-    pub request_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<String>,
-    #[serde(default)]
-    pub metadata: serde_json::Map<String, serde_json::Value>,
-}
+pub use crate::domain::UsageEvent;
 
 /// Everything one usage record writes.
 pub struct RecordWrite<'a> {
@@ -87,11 +68,7 @@ pub fn export_partition(period_key: &str) -> &str {
     }
 }
 
-/// `YYYY-MM` of a time (UTC).
-pub fn month_of(at: OffsetDateTime) -> String {
-    let at = at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(at);
-    format!("{:04}-{:02}", at.year(), u8::from(at.month()))
-}
+pub use crate::clock::month_of;
 
 impl TenantStore {
     /// Usage events of one license in one month, newest first.

@@ -5,7 +5,7 @@ use super::write::{PutIf, Txn, TxnError, Write};
 use super::{keys, Page, TenantStore};
 use crate::clock::rfc3339;
 use crate::crypto::Signer;
-use crate::domain::webhook::{Delivery, EventFilter, WebhookEndpoint};
+use crate::domain::webhook::{Delivery, WebhookEndpoint};
 use crate::domain::AuditEvent;
 use crate::error::Error;
 use crate::ids::{DeliveryId, WebhookEndpointId};
@@ -22,14 +22,7 @@ mod item {
     pub const AUDIT: &str = "audit";
 }
 
-/// A change to an endpoint (PATCH).
-#[derive(Debug, Default, Clone)]
-pub struct EndpointPatch {
-    pub url: Option<String>,
-    pub events: Option<EventFilter>,
-    pub description: Option<Option<String>>,
-    pub enabled: Option<bool>,
-}
+pub use crate::domain::webhook::EndpointPatch;
 
 impl TenantStore {
     /// A new endpoint, under the per-tenant bound, with its audit event.

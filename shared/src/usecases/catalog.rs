@@ -1,11 +1,11 @@
 //! Products, policies and API keys of the management API.
 
 use crate::cache::{ApiKeys, Policies};
-use crate::crypto::Pepper;
+use crate::crypto::{Pepper, Signer};
 use crate::domain::*;
 use crate::error::Error;
 use crate::ids::{ApiKeyId, ApiKeySecret, PolicyId, ProductCode, TenantId};
-use crate::store::TenantStore;
+use crate::store::{Page, TenantStore};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -31,6 +31,16 @@ pub async fn create_product(
     );
     ts.create_product(&p, &audit).await?;
     Ok(p)
+}
+
+/// `GET /v1/manage/products`: one page of the tenant's products.
+pub async fn list_products(
+    ts: &TenantStore,
+    signer: &Signer,
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<Page<Product>, Error> {
+    ts.list_products(signer, limit, cursor).await
 }
 
 pub async fn get_product(ts: &TenantStore, code: &ProductCode) -> Result<Product, Error> {
@@ -126,6 +136,16 @@ pub async fn create_policy(
     Ok(p)
 }
 
+/// `GET /v1/manage/policies`: one page of the tenant's policies.
+pub async fn list_policies(
+    ts: &TenantStore,
+    signer: &Signer,
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<Page<Policy>, Error> {
+    ts.list_policies(signer, limit, cursor).await
+}
+
 pub async fn get_policy(ts: &TenantStore, id: &PolicyId) -> Result<Policy, Error> {
     ts.get_policy(id).await?.ok_or_else(policy_not_found)
 }
@@ -189,6 +209,11 @@ pub fn new_api_key(
         activated_at: None,
     };
     (rec, secret.expose())
+}
+
+/// `GET /v1/manage/api-keys`: every API key of the tenant.
+pub async fn list_api_keys(ts: &TenantStore) -> Result<Vec<ApiKeyRecord>, Error> {
+    ts.list_api_keys().await
 }
 
 pub async fn create_api_key(

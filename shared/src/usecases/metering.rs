@@ -340,6 +340,19 @@ pub async fn usage_of_license(
 
 /// Every license's usage in a period (`YYYY-MM`, `YYYY-MM-DD` or `total`),
 /// a page at a time.
+/// `GET /v1/manage/usage/export`: one page of the period partition's counters.
+pub async fn usage_export(
+    ts: &TenantStore,
+    signer: &Signer,
+    period: &str,
+    metric: Option<&Metric>,
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<Page<UsageCounter>, Error> {
+    ts.usage_by_period(signer, period, metric, limit, cursor)
+        .await
+}
+
 pub async fn usage_in_period(
     ts: &TenantStore,
     signer: &Signer,

@@ -1,5 +1,12 @@
 //! Use cases: the service's behaviour, independent of HTTP.
+//!
+//! Every use case takes the tenant it acts for as a [`TenantStore`] (the
+//! store bound to one tenant). The edges hold one and pass it through
+//! unopened; they name it from here, never from `store`.
 
+pub use crate::store::{Page, TenantStore};
+
+pub mod audit;
 pub mod catalog;
 pub mod licensing;
 pub mod metering;
@@ -7,3 +14,4 @@ pub mod portal;
 pub mod stripe;
 pub mod tenants;
 pub mod trials;
+pub mod webhooks;

@@ -288,8 +288,8 @@ pub async fn daily_usage(
     let mut totals: Vec<(time::Date, u64)> = (0..days)
         .map(|i| (first + time::Duration::days(i), 0))
         .collect();
-    let mut months = vec![crate::store::usage::month_of(now)];
-    let first_month = crate::store::usage::month_of(first.midnight().assume_utc());
+    let mut months = vec![crate::clock::month_of(now)];
+    let first_month = crate::clock::month_of(first.midnight().assume_utc());
     if first_month != months[0] {
         months.insert(0, first_month);
     }

@@ -248,7 +248,7 @@ async fn license_object(
     Ok(match ts.get_license(id).await? {
         Some(l) => {
             let now = OffsetDateTime::now_utc();
-            crate::http::views::license_view_parts(&l, None, None, None, now)
+            crate::views::license_view_parts(&l, None, None, None, now)
         }
         None => json!({ "id": id }),
     })

@@ -415,7 +415,8 @@ async fn endpoints_are_managed_and_disabled_ones_receive_nothing() {
 #[tokio::test]
 async fn urls_that_reach_inside_are_refused() {
     use shared::domain::webhook::{EventFilter, UrlPolicy};
-    use shared::webhooks::{create_endpoint, NewEndpoint, Webhooks};
+    use shared::usecases::webhooks::{create_endpoint, NewEndpoint};
+    use shared::webhooks::Webhooks;
     let env = Env::start().await;
     let t = env.tenant("wh-ssrf").await;
     for url in [

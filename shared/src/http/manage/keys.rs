@@ -6,10 +6,10 @@ use crate::error::Error;
 use crate::functions::ApiKeyOp;
 use crate::http::envelope::Reply;
 use crate::http::request::{self, bounded};
-use crate::http::views;
 use crate::http::{Caller, Ctx};
 use crate::ids::*;
 use crate::usecases::catalog;
+use crate::views;
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -38,7 +38,7 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: ApiKeyOp) -> R {
             Ok(Reply::created(v))
         }
         ApiKeyOp::List => {
-            let keys = ts.list_api_keys().await?;
+            let keys = catalog::list_api_keys(ts).await?;
             Ok(Reply::list(
                 keys.iter().map(views::api_key_view).collect(),
                 None,

@@ -6,10 +6,10 @@ use crate::error::{license_not_found, Error};
 use crate::functions::LicenseOp;
 use crate::http::envelope::Reply;
 use crate::http::request;
-use crate::http::views;
 use crate::http::{Caller, Ctx};
 use crate::ids::*;
 use crate::usecases::licensing::{self, LicenseState, Lifecycle, RenewTo};
+use crate::views;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -75,8 +75,7 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
                         ));
                     }
                     let email = Email::normalise(email)?;
-                    ts.list_licenses_by_email(ctx.app.signer()?, &email, limit, cursor)
-                        .await?
+                    licensing::by_email(ts, ctx.app.signer()?, &email, limit, cursor).await?
                 }
                 None => {
                     let signer = ctx.app.signer()?;

@@ -9,11 +9,11 @@ mod usage;
 mod webhooks;
 
 use super::envelope::Reply;
-use super::views;
 use super::{Caller, Ctx};
 use crate::error::Error;
 use crate::functions::ManageOp;
-use crate::usecases::tenants;
+use crate::usecases::{audit, tenants};
+use crate::views;
 use serde::Deserialize;
 
 type R = Result<Reply, Error>;
@@ -28,10 +28,8 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: ManageOp) -> R {
         ManageOp::AuditList => {
             let since = ctx.query.timestamp("since")?;
             let (limit, cursor) = (ctx.query.limit()?, ctx.query.cursor());
-            let page = caller
-                .store
-                .list_audit(ctx.app.signer()?, since, limit, cursor)
-                .await?;
+            let signer = ctx.app.signer()?;
+            let page = audit::list(&caller.store, signer, since, limit, cursor).await?;
             Ok(Reply::list(
                 page.items.iter().map(views::audit_view).collect(),
                 page.next_cursor,

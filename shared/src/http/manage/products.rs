@@ -6,10 +6,10 @@ use crate::error::Error;
 use crate::functions::ProductOp;
 use crate::http::envelope::Reply;
 use crate::http::request::{self, bounded};
-use crate::http::views;
 use crate::http::{Caller, Ctx};
 use crate::ids::*;
 use crate::usecases::catalog;
+use crate::views;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -43,7 +43,7 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: ProductOp) -> R {
         }
         ProductOp::List => {
             let (limit, cursor) = (ctx.query.limit()?, ctx.query.cursor());
-            let page = ts.list_products(ctx.app.signer()?, limit, cursor).await?;
+            let page = catalog::list_products(ts, ctx.app.signer()?, limit, cursor).await?;
             Ok(Reply::list(
                 page.items.iter().map(views::product_view).collect(),
                 page.next_cursor,

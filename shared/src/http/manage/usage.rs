@@ -4,10 +4,10 @@ use super::R;
 use crate::error::{license_not_found, Error};
 use crate::functions::UsageOp;
 use crate::http::envelope::{Reply, ReplyBody};
-use crate::http::views;
 use crate::http::{Caller, Ctx};
 use crate::ids::*;
 use crate::usecases::metering;
+use crate::views;
 
 pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: UsageOp) -> R {
     let ts = &c.store;
@@ -59,9 +59,8 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: UsageOp) -> R {
             };
             let signer = ctx.app.signer()?;
             let cursor = ctx.query.cursor();
-            let page = ts
-                .usage_by_period(signer, &period, metric.as_ref(), limit, cursor)
-                .await?;
+            let page =
+                metering::usage_export(ts, signer, &period, metric.as_ref(), limit, cursor).await?;
             match ctx.query.get("format").unwrap_or("json") {
                 "json" => {
                     let rows = page.items.iter().map(views::counter_view).collect();
@@ -88,7 +87,7 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: UsageOp) -> R {
             let lid = license()?.ok_or_else(|| Error::validation("license_id is required"))?;
             let month = match period {
                 Some(p) if p.len() == 7 => p,
-                None => crate::store::usage::month_of(ctx.now),
+                None => crate::clock::month_of(ctx.now),
                 Some(_) => return Err(Error::validation("period must be a month: YYYY-MM")),
             };
             let (limit, cursor) = (ctx.query.limit()?, ctx.query.cursor());

@@ -6,9 +6,9 @@ use crate::error::Error;
 use crate::functions::WebhookOp;
 use crate::http::envelope::Reply;
 use crate::http::request;
-use crate::http::views;
 use crate::http::{Caller, Ctx};
 use crate::ids::*;
+use crate::views;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -40,9 +40,8 @@ fn endpoint_id(ctx: &Ctx<'_>) -> Result<WebhookEndpointId, Error> {
 }
 
 pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: WebhookOp) -> R {
-    use crate::domain::webhook::EventFilter;
-    use crate::store::webhooks::EndpointPatch;
-    use crate::webhooks as wh;
+    use crate::domain::webhook::{EndpointPatch, EventFilter};
+    use crate::usecases::webhooks as wh;
     let (ts, now) = (&c.store, ctx.now);
     match op {
         WebhookOp::Create => {
@@ -59,7 +58,7 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: WebhookOp) -> R {
             Ok(Reply::created(v))
         }
         WebhookOp::List => {
-            let eps = ts.list_webhook_endpoints().await?;
+            let eps = wh::list_endpoints(ts).await?;
             let items = eps.iter().map(views::webhook_endpoint_view).collect();
             Ok(Reply::list(items, None))
         }

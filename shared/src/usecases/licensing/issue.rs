@@ -2,10 +2,10 @@
 
 use super::LicenseState;
 use crate::cache::Policies;
+use crate::domain::seats::LiveLeases;
 use crate::domain::*;
 use crate::error::{license_not_found, Error};
 use crate::ids::{Email, LicenseId, LicenseKey, PolicyId};
-use crate::store::licenses::LiveLeases;
 use crate::store::TenantStore;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -77,6 +77,18 @@ pub async fn search(
 ) -> Result<crate::store::Page<License>, Error> {
     filter.check()?;
     ts.search_licenses(signer, filter, limit, cursor, now).await
+}
+
+/// One page of the licenses issued to `email` (the e-mail index).
+pub async fn by_email(
+    ts: &TenantStore,
+    signer: &crate::crypto::Signer,
+    email: &Email,
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<crate::store::Page<License>, Error> {
+    ts.list_licenses_by_email(signer, email, limit, cursor)
+        .await
 }
 
 /// A license with its policy and usage, or `LICENSE_NOT_FOUND`.

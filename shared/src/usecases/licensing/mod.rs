@@ -10,7 +10,7 @@ mod seats;
 pub use files::{
     checkout, FileSigner, LicenseFile, DEFAULT_FILE_TTL, FILE_FORMAT, MAX_FILE_TTL, MIN_FILE_TTL,
 };
-pub use issue::{activations, get, issue, search, NewLicense};
+pub use issue::{activations, by_email, get, issue, search, NewLicense};
 pub use lifecycle::{
     lifecycle, patch_license, InheritWord, LicensePatch, Lifecycle, OverrideChange, RenewTo,
     MAX_RENEW_DAYS,
@@ -20,10 +20,11 @@ pub use seats::{
 };
 
 use crate::cache::{LicenseTerms, Policies};
+use crate::domain::seats::LiveLeases;
 use crate::domain::*;
 use crate::error::Error;
 use crate::ids::{FingerprintDigest, LicenseId, LicenseKey};
-use crate::store::licenses::{LicenseRead, LiveLeases};
+use crate::store::licenses::LicenseRead;
 use crate::store::TenantStore;
 use std::sync::Arc;
 use time::OffsetDateTime;

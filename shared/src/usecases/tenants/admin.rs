@@ -9,6 +9,11 @@ use crate::store::Store;
 use serde_json::json;
 use time::OffsetDateTime;
 
+/// A tenant's record, if there is one.
+pub async fn get(store: &Store, t: &TenantId) -> Result<Option<Tenant>, Error> {
+    store.get_tenant(t).await
+}
+
 /// Operator lifecycle: suspend, reactivate, close.
 #[derive(Debug, Clone, Copy)]
 pub enum TenantMove {

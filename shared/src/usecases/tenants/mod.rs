@@ -6,6 +6,6 @@ mod admin;
 mod pipeline;
 mod request;
 
-pub use admin::{lifecycle, new_admin_key, patch_settings, rotate_signing_key, TenantMove};
+pub use admin::{get, lifecycle, new_admin_key, patch_settings, rotate_signing_key, TenantMove};
 pub use pipeline::{provision, NoHook, StageHook, STAGES};
 pub use request::{bootstrap, request, reserve, Bootstrapped, Reserved, TenantRequest};

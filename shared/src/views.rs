@@ -3,12 +3,11 @@
 
 use crate::clock::rfc3339;
 use crate::crypto::SigningKeys;
+use crate::domain::seats::LiveLeases;
 use crate::domain::stripe::Receipt;
 use crate::domain::*;
 use crate::error::Error;
 use crate::ids::{Feature, TenantId};
-use crate::store::licenses::LiveLeases;
-use crate::store::usage::UsageEvent;
 use crate::usecases::licensing::LicenseState;
 use crate::usecases::metering::{EntitlementCheck, UsageRecorded};
 use crate::usecases::tenants::STAGES;
