@@ -58,6 +58,31 @@ pub enum Error {
     TrialAlreadyUsed { retry_after: time::OffsetDateTime },
     #[error("the Stripe-Signature header does not verify")]
     InvalidSignature,
+    // What the store's conditional writes and reads report, in the domain's
+    // words (the store names no API code; `parts` below does).
+    #[error("a product with code '{0}' exists")]
+    ProductExists(String),
+    /// A new policy names a product that does not exist (a field of the request: 422).
+    #[error("no product with code '{0}'")]
+    PolicyProductMissing(String),
+    /// A product's trial names a policy that is not one of the product's (422).
+    #[error("trial.policy: no policy with that id belongs to this product")]
+    TrialPolicyMissing,
+    #[error("a license with this key exists")]
+    LicenseKeyExists,
+    #[error("no license with that key or id")]
+    LicenseNotFound,
+    #[error("no tenant '{0}'")]
+    TenantNotFound(String),
+    #[error("the tenant is no longer being provisioned")]
+    TenantNotProvisioning,
+    #[error("no API key with that id")]
+    ApiKeyNotFound,
+    #[error("a tenant may have at most {max} webhook endpoints")]
+    WebhookEndpointLimit { max: u32 },
+    /// A list cursor that this listing did not sign, or that was altered.
+    #[error("cursor is not valid for this listing")]
+    InvalidCursor,
     /// The store or another AWS dependency is unavailable; safe to retry.
     #[error("a dependency is unavailable; retry shortly")]
     Unavailable(String),
@@ -110,6 +135,16 @@ impl Error {
             BadRequest { code, .. } => (400, code, "invalid_request_error"),
             Invalid { code, .. } => (422, code, "invalid_request_error"),
             InvalidSignature => (400, "INVALID_SIGNATURE", "invalid_request_error"),
+            InvalidCursor => (400, "INVALID_CURSOR", "invalid_request_error"),
+            PolicyProductMissing(_) => (422, "PRODUCT_NOT_FOUND", "invalid_request_error"),
+            TrialPolicyMissing => (422, "POLICY_NOT_FOUND", "invalid_request_error"),
+            LicenseNotFound => (404, "LICENSE_NOT_FOUND", "not_found_error"),
+            TenantNotFound(_) => (404, "TENANT_NOT_FOUND", "not_found_error"),
+            ApiKeyNotFound => (404, "API_KEY_NOT_FOUND", "not_found_error"),
+            ProductExists(_) => (409, "PRODUCT_EXISTS", "conflict_error"),
+            LicenseKeyExists => (409, "LICENSE_KEY_EXISTS", "conflict_error"),
+            TenantNotProvisioning => (409, "TENANT_NOT_PROVISIONING", "conflict_error"),
+            WebhookEndpointLimit { .. } => (409, "WEBHOOK_ENDPOINT_LIMIT", "conflict_error"),
             Unauthenticated => (401, "UNAUTHENTICATED", "authentication_error"),
             Forbidden(_) => (403, "FORBIDDEN", "permission_error"),
             Denied { code, .. } => (403, code, "permission_error"),
@@ -153,5 +188,5 @@ pub fn trial_not_available() -> Error {
 }
 
 pub fn license_not_found() -> Error {
-    Error::not_found("LICENSE_NOT_FOUND", "no license with that key or id")
+    Error::LicenseNotFound
 }

@@ -20,12 +20,9 @@ impl TenantStore {
             PutIf::New,
         )?;
         self.push_audit(&mut txn, "audit", audit)?;
-        txn.run(self.db(), self.table()).await.map_err(|e| {
-            e.or_else(|_| {
-                let msg = format!("a product with code '{}' exists", p.code);
-                Error::conflict("PRODUCT_EXISTS", msg)
-            })
-        })
+        txn.run(self.db(), self.table())
+            .await
+            .map_err(|e| e.or_else(|_| Error::ProductExists(p.code.to_string())))
     }
 
     pub async fn get_product(&self, code: &ProductCode) -> Result<Option<Product>, Error> {
@@ -53,8 +50,7 @@ impl TenantStore {
         txn.run(self.db(), self.table()).await.map_err(|e| {
             e.or_else(|c| {
                 if c.failed("product") {
-                    let msg = format!("no product with code '{}'", p.product);
-                    Error::invalid("PRODUCT_NOT_FOUND", msg)
+                    Error::PolicyProductMissing(p.product.to_string())
                 } else {
                     Error::internal(format!("policy id collision: {}", c.describe()))
                 }
@@ -120,10 +116,7 @@ impl TenantStore {
         match txn.run(self.db(), self.table()).await {
             Ok(()) => self.get_product(code).await,
             Err(TxnError::Cancelled(c)) if c.failed("product") => Ok(None),
-            Err(TxnError::Cancelled(_)) => Err(Error::invalid(
-                "POLICY_NOT_FOUND",
-                "trial.policy: no policy with that id belongs to this product",
-            )),
+            Err(TxnError::Cancelled(_)) => Err(Error::TrialPolicyMissing),
             Err(TxnError::Other(e)) => Err(e),
         }
     }

@@ -32,10 +32,7 @@ pub fn decode(
     listing: &str,
     cursor: &str,
 ) -> Result<Item, Error> {
-    let bad = || Error::BadRequest {
-        code: "INVALID_CURSOR",
-        message: "cursor is not valid for this listing".into(),
-    };
+    let bad = || Error::InvalidCursor;
     let (b64, sig) = cursor.split_once('.').ok_or_else(bad)?;
     let json = URL_SAFE_NO_PAD.decode(b64).map_err(|_| bad())?;
     if !signer.verify(

@@ -46,7 +46,7 @@ impl TenantStore {
         txn.run(self.db(), self.table()).await.map_err(|e| {
             e.or_else(|c| {
                 if c.failed(item::LICENSE) {
-                    Error::conflict("LICENSE_KEY_EXISTS", "a license with this key exists")
+                    Error::LicenseKeyExists
                 } else {
                     plan_refusal(&c).unwrap_or(Error::TenantInactive)
                 }

@@ -126,8 +126,7 @@ impl Store {
         if w.run(self.db(), self.table()).await? {
             Ok(())
         } else {
-            let msg = "the tenant is no longer being provisioned";
-            Err(Error::conflict("TENANT_NOT_PROVISIONING", msg))
+            Err(Error::TenantNotProvisioning)
         }
     }
 
@@ -212,10 +211,7 @@ fn tenant_must_exist(t: &TenantId, updated: bool) -> Result<(), Error> {
     if updated {
         Ok(())
     } else {
-        Err(Error::not_found(
-            "TENANT_NOT_FOUND",
-            format!("no tenant '{t}'"),
-        ))
+        Err(Error::TenantNotFound(t.to_string()))
     }
 }
 
@@ -293,10 +289,7 @@ impl TenantStore {
             }
             Err(TxnError::Cancelled(c)) => match c.old_as::<ApiKeyRecord>("key")? {
                 Some(rec) => Ok(rec),
-                None => Err(Error::not_found(
-                    "API_KEY_NOT_FOUND",
-                    "no API key with that id",
-                )),
+                None => Err(Error::ApiKeyNotFound),
             },
             Err(TxnError::Other(e)) => Err(e),
         }

@@ -250,10 +250,7 @@ impl TenantStore {
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .filter(|s| *s < keys::USAGE_SHARDS)
-                .ok_or_else(|| Error::BadRequest {
-                    code: "INVALID_CURSOR",
-                    message: "cursor is not valid for this listing".into(),
-                })?,
+                .ok_or(Error::InvalidCursor)?,
             None => 0,
         };
         if start.as_ref().is_some_and(|k| k.is_empty()) {

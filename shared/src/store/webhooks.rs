@@ -47,10 +47,9 @@ impl TenantStore {
         self.push_audit(&mut txn, item::AUDIT, audit)?;
         match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(()),
-            Err(TxnError::Cancelled(c)) if c.failed(item::COUNTER) => Err(Error::conflict(
-                "WEBHOOK_ENDPOINT_LIMIT",
-                format!("a tenant may have at most {MAX_ENDPOINTS} webhook endpoints"),
-            )),
+            Err(TxnError::Cancelled(c)) if c.failed(item::COUNTER) => {
+                Err(Error::WebhookEndpointLimit { max: MAX_ENDPOINTS })
+            }
             Err(e) => Err(e.or_else(|c| {
                 Error::internal(format!("endpoint create refused: {}", c.describe()))
             })),
