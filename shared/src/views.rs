@@ -36,11 +36,11 @@ pub fn policy_view(p: &Policy) -> Value {
         "entitlements": p.entitlements,
         "grace_period_days": p.grace_period_days,
         "stripe_price_ids": p.stripe_price_ids,
-        "activation_mode": p.activation_mode,
-        "lease_seconds": p.lease_seconds,
-        "max_overage": p.max_overage,
-        "heartbeat_seconds": p.heartbeat_seconds,
-        "max_deactivations": p.max_deactivations,
+        "activation_mode": p.terms.activation_mode,
+        "lease_seconds": p.terms.lease_seconds,
+        "max_overage": p.terms.max_overage,
+        "heartbeat_seconds": p.terms.heartbeat_seconds,
+        "max_deactivations": p.terms.max_deactivations,
         "client_auth": p.client_auth,
         "created_at": rfc3339(p.created_at),
         "updated_at": rfc3339(p.updated_at),
@@ -133,7 +133,7 @@ pub fn license_view_parts(
     leases: Option<LiveLeases>,
     now: OffsetDateTime,
 ) -> Value {
-    let seats = match license.activation_mode {
+    let seats = match license.terms.activation_mode {
         ActivationMode::NodeLocked => {
             json!({ "limit": license.max_activations, "used": license.seats_used })
         }
@@ -141,7 +141,7 @@ pub fn license_view_parts(
         ActivationMode::Floating => json!({
             "limit": license.max_activations,
             "used": leases.map(|l| l.used),
-            "overage_limit": license.max_overage,
+            "overage_limit": license.terms.max_overage,
             "overage_used": leases.map(|l| l.overage_used),
         }),
     };
@@ -158,10 +158,10 @@ pub fn license_view_parts(
         "expires_at": license.expires_at.map(rfc3339),
         "grace_until": license.grace_until.map(rfc3339),
         "seats": seats,
-        "activation_mode": license.activation_mode,
-        "lease_seconds": license.lease_seconds,
-        "heartbeat_seconds": license.heartbeat_seconds,
-        "max_deactivations": license.max_deactivations,
+        "activation_mode": license.terms.activation_mode,
+        "lease_seconds": license.terms.lease_seconds,
+        "heartbeat_seconds": license.terms.heartbeat_seconds,
+        "max_deactivations": license.terms.max_deactivations,
         "entitlements": entitlements,
         "metadata": license.metadata,
         "created_at": rfc3339(license.created_at),

@@ -79,16 +79,26 @@ pub struct ChurnLimit {
 
 /// The seat terms of a policy, copied onto each license issued under it
 /// (like `max_activations`): every seat write is conditional on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// Stored flattened (`#[serde(flatten)]`) into the policy and license items:
+/// five top-level attributes, as before they were one value. An absent
+/// attribute reads as its default, so items written before a term existed
+/// still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SeatTerms {
+    #[serde(default)]
     pub activation_mode: ActivationMode,
     /// Floating: how long a checkout or heartbeat holds a seat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_seconds: Option<u32>,
     /// Floating: seats allowed beyond `max_activations`, flagged overage.
+    #[serde(default)]
     pub max_overage: u32,
     /// Node-locked: an activation that misses its heartbeat validates as
     /// `HEARTBEAT_DEAD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_deactivations: Option<ChurnLimit>,
 }
 
@@ -96,6 +106,23 @@ impl SeatTerms {
     /// The lease a floating checkout gets ([`bounds::DEFAULT_LEASE_SECONDS`] when unset).
     pub fn lease_seconds(&self) -> u32 {
         self.lease_seconds.unwrap_or(bounds::DEFAULT_LEASE_SECONDS)
+    }
+
+    /// The lease a checkout under these terms holds its seat for: floating
+    /// only (node-locked seats are held until deactivated).
+    pub fn lease(&self) -> Option<u32> {
+        match self.activation_mode {
+            ActivationMode::Floating => Some(self.lease_seconds()),
+            ActivationMode::NodeLocked => None,
+        }
+    }
+
+    /// Floating policies show their lease explicitly (the default when unset).
+    pub fn with_default_lease(mut self) -> SeatTerms {
+        if self.activation_mode == ActivationMode::Floating && self.lease_seconds.is_none() {
+            self.lease_seconds = Some(bounds::DEFAULT_LEASE_SECONDS);
+        }
+        self
     }
 
     /// Refuse values out of range and fields that make no sense for the
@@ -166,16 +193,8 @@ pub struct Policy {
     pub grace_period_days: u32,
     #[serde(default)]
     pub stripe_price_ids: Vec<String>,
-    #[serde(default)]
-    pub activation_mode: ActivationMode,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lease_seconds: Option<u32>,
-    #[serde(default)]
-    pub max_overage: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heartbeat_seconds: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_deactivations: Option<ChurnLimit>,
+    #[serde(flatten)]
+    pub terms: SeatTerms,
     /// Client apps may authenticate with a license key of this policy.
     #[serde(default = "yes")]
     pub client_auth: bool,
@@ -187,18 +206,6 @@ pub struct Policy {
 
 fn yes() -> bool {
     true
-}
-
-impl Policy {
-    pub fn terms(&self) -> SeatTerms {
-        SeatTerms {
-            activation_mode: self.activation_mode,
-            lease_seconds: self.lease_seconds,
-            max_overage: self.max_overage,
-            heartbeat_seconds: self.heartbeat_seconds,
-            max_deactivations: self.max_deactivations,
-        }
-    }
 }
 
 /// A usage period: the key its counter is stored under and when it resets.

@@ -1,6 +1,4 @@
-use super::catalog::{
-    ActivationMode, ChurnLimit, EntitlementSpec, Entitlements, Policy, SeatTerms,
-};
+use super::catalog::{EntitlementSpec, Entitlements, Policy, SeatTerms};
 use crate::clock::ts;
 use crate::ids::{
     ActivationId, Email, Feature, Fingerprint, LicenseId, LicenseKey, Metric, PolicyId,
@@ -75,16 +73,8 @@ pub struct License {
     #[serde(default)]
     pub overage_used: u32,
     /// Seat terms, copied from the policy at issue and at a policy change.
-    #[serde(default)]
-    pub activation_mode: ActivationMode,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lease_seconds: Option<u32>,
-    #[serde(default)]
-    pub max_overage: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heartbeat_seconds: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_deactivations: Option<ChurnLimit>,
+    #[serde(flatten)]
+    pub terms: SeatTerms,
     #[serde(default)]
     pub metadata: Map<String, Value>,
     /// Per-license entitlement changes: a spec grants or changes a feature,
@@ -144,11 +134,7 @@ impl License {
             max_activations: d.policy.max_activations,
             seats_used: 0,
             overage_used: 0,
-            activation_mode: d.policy.activation_mode,
-            lease_seconds: d.policy.lease_seconds,
-            max_overage: d.policy.max_overage,
-            heartbeat_seconds: d.policy.heartbeat_seconds,
-            max_deactivations: d.policy.max_deactivations,
+            terms: d.policy.terms,
             metadata: d.metadata,
             entitlement_overrides: BTreeMap::new(),
             stripe: d.stripe,
@@ -241,16 +227,6 @@ impl License {
             Standing::Valid(s) | Standing::Suspended(s) => s,
             Standing::Cancelled => "cancelled",
             Standing::Expired => "expired",
-        }
-    }
-
-    pub fn terms(&self) -> SeatTerms {
-        SeatTerms {
-            activation_mode: self.activation_mode,
-            lease_seconds: self.lease_seconds,
-            max_overage: self.max_overage,
-            heartbeat_seconds: self.heartbeat_seconds,
-            max_deactivations: self.max_deactivations,
         }
     }
 
@@ -429,7 +405,7 @@ pub fn evaluate(
         let held = activation.filter(|a| a.holds_seat(now));
         match held {
             None => return ValidationCode::NoActivation,
-            Some(a) if a.heartbeat_dead(license.heartbeat_seconds, now) => {
+            Some(a) if a.heartbeat_dead(license.terms.heartbeat_seconds, now) => {
                 return ValidationCode::HeartbeatDead
             }
             Some(_) => {}
@@ -462,11 +438,7 @@ mod tests {
             entitlements: e,
             grace_period_days: 3,
             stripe_price_ids: vec![],
-            activation_mode: Default::default(),
-            lease_seconds: None,
-            max_overage: 0,
-            heartbeat_seconds: None,
-            max_deactivations: None,
+            terms: SeatTerms::default(),
             client_auth: true,
             created_at: datetime!(2026-01-01 0:00 UTC),
             updated_at: datetime!(2026-01-01 0:00 UTC),
@@ -490,11 +462,7 @@ mod tests {
             max_activations: 2,
             seats_used: 0,
             overage_used: 0,
-            activation_mode: Default::default(),
-            lease_seconds: None,
-            max_overage: 0,
-            heartbeat_seconds: None,
-            max_deactivations: None,
+            terms: SeatTerms::default(),
             metadata: Map::new(),
             entitlement_overrides: BTreeMap::new(),
             stripe: StripeLink::default(),

@@ -121,8 +121,7 @@ impl Attempt {
     /// length in the attempt's pool.
     pub fn activation(&self, new: &Activation, now: OffsetDateTime) -> Activation {
         let mut a = new.clone();
-        if self.terms.activation_mode == ActivationMode::Floating {
-            let lease = self.terms.lease_seconds();
+        if let Some(lease) = self.terms.lease() {
             a.lease_seconds = Some(lease);
             a.lease_expires_epoch = Some(now.unix_timestamp() + i64::from(lease));
             a.overage = self.pool == Pool::Overage;
@@ -165,9 +164,9 @@ pub enum Step<'a> {
 pub fn next_step<'a>(tried: Attempt, seen: &TakeRefused<'a>, now: OffsetDateTime) -> Step<'a> {
     let license = seen.license.was();
     if let Some(l) = license {
-        if l.terms() != tried.terms {
+        if l.terms != tried.terms {
             // Assumed the wrong terms: again, with the license's.
-            return Step::Take(Attempt::committed(l.terms()));
+            return Step::Take(Attempt::committed(l.terms));
         }
     }
     let floating = tried.terms.activation_mode == ActivationMode::Floating;
@@ -200,7 +199,7 @@ pub fn next_step<'a>(tried: Attempt, seen: &TakeRefused<'a>, now: OffsetDateTime
         // A committed seat freed up meanwhile.
         Ok(()) => Step::Take(Attempt::committed(tried.terms)),
         Err(Error::TooManyActivations { .. }) if floating => {
-            if tried.pool == Pool::Committed && l.overage_used < l.max_overage {
+            if tried.pool == Pool::Committed && l.overage_used < l.terms.max_overage {
                 return Step::Take(Attempt {
                     pool: Pool::Overage,
                     ..tried
@@ -245,11 +244,11 @@ pub fn after_miss(
         Missed::RestoreRefused { .. } => Ok(tried),
         Missed::ReclaimRaced => Ok(Attempt::committed(tried.terms)),
         Missed::NoneLapsed(l) => {
-            if l.overage_used < l.max_overage || l.seats_used < l.max_activations {
+            if l.overage_used < l.terms.max_overage || l.seats_used < l.max_activations {
                 return Ok(Attempt::committed(tried.terms)); // returned meanwhile
             }
             Err(Error::TooManyActivations {
-                limit: l.max_activations + l.max_overage,
+                limit: l.max_activations + l.terms.max_overage,
             })
         }
     }
@@ -292,7 +291,7 @@ pub fn after_reclaim_refused(
     match license {
         AsWas::Passed => Ok(ReclaimNext::NextLapsed),
         AsWas::Absent => Err(license_not_found()),
-        AsWas::Was(l) if l.terms() != *terms => Ok(ReclaimNext::LookAgain),
+        AsWas::Was(l) if l.terms != *terms => Ok(ReclaimNext::LookAgain),
         AsWas::Was(l) => in_force(l, now).map(|()| ReclaimNext::NextLapsed),
     }
 }
@@ -357,9 +356,9 @@ pub fn next_return<'a>(tried: Return, seen: &ReturnRefused<'a>) -> ReturnStep<'a
     let Some(l) = seen.license.was() else {
         return ReturnStep::Broken("an activation without its license");
     };
-    if l.max_deactivations != tried.churn {
+    if l.terms.max_deactivations != tried.churn {
         return ReturnStep::Return(Return {
-            churn: l.max_deactivations,
+            churn: l.terms.max_deactivations,
             ..tried
         });
     }

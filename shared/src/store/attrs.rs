@@ -138,11 +138,7 @@ mod tests {
                 entitlements: Default::default(),
                 grace_period_days: 0,
                 stripe_price_ids: vec!["price_1".into()],
-                activation_mode: Default::default(),
-                lease_seconds: None,
-                max_overage: 0,
-                heartbeat_seconds: None,
-                max_deactivations: None,
+                terms: SeatTerms::default(),
                 client_auth: true,
                 created_at: now,
                 updated_at: now,
@@ -279,3 +275,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod seat_terms;

@@ -5,7 +5,7 @@ use super::write::{from_item, PutIf, Txn, TxnError, Write};
 use super::{keys, Page, TenantStore};
 use crate::clock::rfc3339;
 use crate::crypto::Signer;
-use crate::domain::{AuditEvent, Policy, PolicyPatch, Product, ProductPatch};
+use crate::domain::{AuditEvent, Policy, PolicyPatch, Product, ProductPatch, SeatTerms};
 use crate::error::Error;
 use crate::ids::{PolicyId, ProductCode};
 use time::OffsetDateTime;
@@ -121,12 +121,14 @@ impl TenantStore {
         }
     }
 
-    /// `Ok(None)`: no such policy.
+    /// `Ok(None)`: no such policy. `terms`: the policy's new seat terms as
+    /// a whole (the patch's seat-term fields are not written), only if the
+    /// policy is unchanged since the `updated_at` they were checked against.
     pub async fn update_policy(
         &self,
         id: &PolicyId,
         patch: &PolicyPatch,
-        unchanged_since: Option<OffsetDateTime>,
+        terms: Option<(SeatTerms, OffsetDateTime)>,
         audit: &AuditEvent,
         now: OffsetDateTime,
     ) -> Result<Option<Policy>, Error> {
@@ -138,14 +140,10 @@ impl TenantStore {
             .set_some(a::ENTITLEMENTS, patch.entitlements.as_ref())
             .set_some(a::GRACE_PERIOD_DAYS, patch.grace_period_days.as_ref())
             .set_some(a::STRIPE_PRICE_IDS, patch.stripe_price_ids.as_ref())
-            .set_some(a::ACTIVATION_MODE, patch.activation_mode.as_ref())
-            .set_some(a::LEASE_SECONDS, patch.lease_seconds.as_ref())
-            .set_some(a::MAX_OVERAGE, patch.max_overage.as_ref())
-            .set_some(a::HEARTBEAT_SECONDS, patch.heartbeat_seconds.as_ref())
-            .set_some(a::MAX_DEACTIVATIONS, patch.max_deactivations.as_ref())
             .set_some(a::CLIENT_AUTH, patch.client_auth.as_ref());
-        if let Some(at) = unchanged_since {
-            w.if_eq(a::UPDATED_AT, &rfc3339(at));
+        if let Some((t, unchanged_since)) = terms {
+            super::seats::set_terms(&mut w, &t);
+            w.if_eq(a::UPDATED_AT, &rfc3339(unchanged_since));
         }
         if !self.update_existing(&w, audit).await? {
             return Ok(None);

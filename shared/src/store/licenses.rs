@@ -273,21 +273,7 @@ impl TenantStore {
         w.set_some(a::POLICY, c.policy.as_ref());
         w.set_some(a::MAX_ACTIVATIONS, c.max_activations.as_ref());
         if let Some(t) = &c.terms {
-            w.set(a::ACTIVATION_MODE, &t.activation_mode)
-                .set(a::MAX_OVERAGE, &t.max_overage);
-            for (attr, v) in [
-                (a::LEASE_SECONDS, t.lease_seconds),
-                (a::HEARTBEAT_SECONDS, t.heartbeat_seconds),
-            ] {
-                match v {
-                    Some(v) => w.set(attr, &v),
-                    None => w.remove(attr),
-                };
-            }
-            match &t.max_deactivations {
-                Some(m) => w.set(a::MAX_DEACTIVATIONS, m),
-                None => w.remove(a::MAX_DEACTIVATIONS),
-            };
+            super::seats::set_terms(&mut w, t);
         }
         w.set_some(a::METADATA, c.metadata.as_ref());
         w.set_some(a::STRIPE_EVENT_AT, c.stripe_event_at.as_ref());

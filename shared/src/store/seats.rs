@@ -568,6 +568,27 @@ impl TenantStore {
     }
 }
 
+/// Write `t` as the item's seat terms (a policy's or a license's), the
+/// attributes `#[serde(flatten)]` gives them: an unset optional term is
+/// removed, as a `Put` of the item would leave it out.
+pub(crate) fn set_terms(w: &mut Write, t: &SeatTerms) {
+    w.set(a::ACTIVATION_MODE, &t.activation_mode)
+        .set(a::MAX_OVERAGE, &t.max_overage);
+    for (attr, v) in [
+        (a::LEASE_SECONDS, t.lease_seconds),
+        (a::HEARTBEAT_SECONDS, t.heartbeat_seconds),
+    ] {
+        match v {
+            Some(v) => w.set(attr, &v),
+            None => w.remove(attr),
+        };
+    }
+    match &t.max_deactivations {
+        Some(m) => w.set(a::MAX_DEACTIVATIONS, m),
+        None => w.remove(a::MAX_DEACTIVATIONS),
+    };
+}
+
 /// The license still has the seat terms the caller assumed.
 fn same_terms(w: &mut Write, terms: &SeatTerms) {
     match terms.activation_mode {

@@ -93,14 +93,6 @@ pub struct PolicyInput {
     pub client_auth: bool,
 }
 
-/// Floating policies show their lease explicitly (the default when unset).
-fn with_default_lease(mut t: SeatTerms) -> SeatTerms {
-    if t.activation_mode == ActivationMode::Floating && t.lease_seconds.is_none() {
-        t.lease_seconds = Some(bounds::DEFAULT_LEASE_SECONDS);
-    }
-    t
-}
-
 pub async fn create_policy(
     policies: &Policies,
     ts: &TenantStore,
@@ -109,7 +101,6 @@ pub async fn create_policy(
     now: OffsetDateTime,
 ) -> Result<Policy, Error> {
     input.terms.check()?;
-    let terms = with_default_lease(input.terms);
     let p = Policy {
         id: PolicyId::generate(),
         product: input.product,
@@ -119,11 +110,7 @@ pub async fn create_policy(
         entitlements: input.entitlements,
         grace_period_days: input.grace_period_days,
         stripe_price_ids: input.stripe_price_ids,
-        activation_mode: terms.activation_mode,
-        lease_seconds: terms.lease_seconds,
-        max_overage: terms.max_overage,
-        heartbeat_seconds: terms.heartbeat_seconds,
-        max_deactivations: terms.max_deactivations,
+        terms: input.terms.with_default_lease(),
         client_auth: input.client_auth,
         created_at: now,
         updated_at: now,
@@ -158,24 +145,18 @@ pub async fn update_policy(
     patch: PolicyPatch,
     now: OffsetDateTime,
 ) -> Result<Policy, Error> {
-    let mut patch = patch;
     // Seat terms are checked as a whole: read the policy, apply the patch,
     // check, and write only if the policy is still the one read.
-    let mut read_at = None;
+    let mut terms = None;
     if patch.touches_terms() {
         let current = get_policy(ts, id).await?;
-        let merged = with_default_lease(patch.terms_over(current.terms()));
+        let merged = patch.terms_over(current.terms).with_default_lease();
         merged.check()?;
-        patch.activation_mode = Some(merged.activation_mode);
-        patch.lease_seconds = Some(merged.lease_seconds);
-        patch.max_overage = Some(merged.max_overage);
-        patch.heartbeat_seconds = Some(merged.heartbeat_seconds);
-        patch.max_deactivations = Some(merged.max_deactivations);
-        read_at = Some(current.updated_at);
+        terms = Some((merged, current.updated_at));
     }
     let audit = actor.audit(ts.tenant_id(), AuditCode::PolicyUpdated, id.as_str(), now);
-    let Some(p) = ts.update_policy(id, &patch, read_at, &audit, now).await? else {
-        return match read_at {
+    let Some(p) = ts.update_policy(id, &patch, terms, &audit, now).await? else {
+        return match terms {
             Some(_) if ts.get_policy(id).await?.is_some() => Err(Error::Unavailable(
                 "the policy changed during the update; retry".into(),
             )),

@@ -92,8 +92,7 @@ pub async fn start(
         overage: false,
         last_heartbeat_at: None,
     };
-    if license.activation_mode == ActivationMode::Floating {
-        let lease = license.terms().lease_seconds();
+    if let Some(lease) = license.terms.lease() {
         activation.lease_seconds = Some(lease);
         activation.lease_expires_epoch = Some(now.unix_timestamp() + i64::from(lease));
     }

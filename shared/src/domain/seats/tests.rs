@@ -25,11 +25,7 @@ fn license() -> License {
         max_activations: 2,
         seats_used: 2,
         overage_used: 0,
-        activation_mode: ActivationMode::NodeLocked,
-        lease_seconds: None,
-        max_overage: 0,
-        heartbeat_seconds: None,
-        max_deactivations: None,
+        terms: SeatTerms::default(),
         metadata: Default::default(),
         entitlement_overrides: Default::default(),
         stripe: StripeLink::default(),
@@ -42,9 +38,12 @@ fn license() -> License {
 /// The same, floating: 2 committed seats and 3 overage seats, leases of 600 s.
 fn floating() -> License {
     License {
-        activation_mode: ActivationMode::Floating,
-        lease_seconds: Some(600),
-        max_overage: 3,
+        terms: SeatTerms {
+            activation_mode: ActivationMode::Floating,
+            lease_seconds: Some(600),
+            max_overage: 3,
+            ..SeatTerms::default()
+        },
         ..license()
     }
 }
@@ -71,7 +70,7 @@ fn activation(l: &License, fp: &str) -> Activation {
 fn lease(l: &License, fp: &str, expires: OffsetDateTime, overage: bool) -> Activation {
     Activation {
         lease_expires_epoch: Some(expires.unix_timestamp()),
-        lease_seconds: l.lease_seconds,
+        lease_seconds: l.terms.lease_seconds,
         overage,
         ..activation(l, fp)
     }
@@ -116,17 +115,17 @@ fn refusal(step: Step<'_>) -> Error {
 fn a_take_writes_a_lease_in_its_pool_when_floating() {
     let l = floating();
     let new = activation(&l, "fp-new");
-    let first = Attempt::committed(l.terms());
+    let first = Attempt::committed(l.terms);
     assert_eq!(first.pool, Pool::Committed);
     let a = first.activation(&new, NOW);
     assert_eq!(a.lease_seconds, Some(600));
     assert_eq!(a.lease_expires_epoch, Some(NOW.unix_timestamp() + 600));
     assert!(!a.overage);
-    assert!(overage(l.terms()).activation(&new, NOW).overage);
+    assert!(overage(l.terms).activation(&new, NOW).overage);
 
     // Node-locked: the activation as it is, no lease.
     let n = license();
-    let a = Attempt::committed(n.terms()).activation(&activation(&n, "fp"), NOW);
+    let a = Attempt::committed(n.terms).activation(&activation(&n, "fp"), NOW);
     assert_eq!((a.lease_seconds, a.lease_expires_epoch), (None, None));
     assert!(!a.overage);
 }
@@ -141,22 +140,22 @@ fn wrong_terms_take_again_with_the_license_terms() {
         license: AsWas::Was(&l),
         activation: Some(&held),
     };
-    let next = is_take(next_step(Attempt::committed(license().terms()), &seen, NOW));
-    assert_eq!(next, Attempt::committed(l.terms()));
+    let next = is_take(next_step(Attempt::committed(license().terms), &seen, NOW));
+    assert_eq!(next, Attempt::committed(l.terms));
     // A changed lease length, from the overage pool: a committed seat first.
     let shorter = SeatTerms {
         lease_seconds: Some(60),
-        ..l.terms()
+        ..l.terms
     };
     let next = is_take(next_step(overage(shorter), &seat_refused(&l), NOW));
-    assert_eq!(next, Attempt::committed(l.terms()));
+    assert_eq!(next, Attempt::committed(l.terms));
 }
 
 #[test]
 fn a_held_node_locked_seat_is_answered() {
     let l = license();
     let held = activation(&l, "fp");
-    let tried = Attempt::committed(l.terms());
+    let tried = Attempt::committed(l.terms);
     for license in [AsWas::Was(&l), AsWas::Passed] {
         let seen = TakeRefused {
             license,
@@ -169,7 +168,7 @@ fn a_held_node_locked_seat_is_answered() {
 #[test]
 fn a_held_lease_is_renewed_even_lapsed() {
     let l = floating();
-    let tried = Attempt::committed(l.terms());
+    let tried = Attempt::committed(l.terms);
     for expires in [
         NOW + time::Duration::minutes(5),
         NOW - time::Duration::minutes(5),
@@ -204,7 +203,7 @@ fn a_held_seat_of_a_license_not_in_force_is_refused() {
             license: AsWas::Was(&l),
             activation: Some(&held),
         };
-        let e = refusal(next_step(Attempt::committed(l.terms()), &seen, NOW));
+        let e = refusal(next_step(Attempt::committed(l.terms), &seen, NOW));
         assert!(
             matches!(e, Error::LicenseNotActive(w) if w == why),
             "{why}: {e:?}"
@@ -220,7 +219,7 @@ fn a_held_seat_of_a_license_not_in_force_is_refused() {
         license: AsWas::Was(&l),
         activation: Some(&held),
     };
-    let step = next_step(Attempt::committed(l.terms()), &seen, NOW);
+    let step = next_step(Attempt::committed(l.terms), &seen, NOW);
     assert!(matches!(step, Step::AlreadyActive(_)));
 }
 
@@ -231,7 +230,7 @@ fn a_deactivated_node_locked_activation_is_restored_if_a_seat_is_free() {
         ..license()
     };
     let old = deactivated(activation(&free, "fp"));
-    let tried = Attempt::committed(free.terms());
+    let tried = Attempt::committed(free.terms);
     // Only the activation's condition failed, or the seat's too.
     for license in [AsWas::Passed, AsWas::Was(&free)] {
         let seen = TakeRefused {
@@ -278,7 +277,7 @@ fn no_license_is_license_not_found() {
 #[test]
 fn a_lost_race_on_the_activation_alone_tries_the_same_again() {
     let l = floating();
-    let tried = overage(l.terms());
+    let tried = overage(l.terms);
     // A returned lease of this fingerprint (the floating put replaces it).
     let returned = deactivated(lease(&l, "fp", NOW, false));
     for activation in [None, Some(&returned)] {
@@ -302,8 +301,8 @@ fn a_seat_freed_meanwhile_is_taken_committed() {
             ..floating()
         },
     ] {
-        let next = is_take(next_step(overage(l.terms()), &seat_refused(&l), NOW));
-        assert_eq!(next, Attempt::committed(l.terms()));
+        let next = is_take(next_step(overage(l.terms), &seat_refused(&l), NOW));
+        assert_eq!(next, Attempt::committed(l.terms));
     }
 }
 
@@ -311,7 +310,7 @@ fn a_seat_freed_meanwhile_is_taken_committed() {
 fn a_full_node_locked_license_refuses() {
     let l = license();
     let e = refusal(next_step(
-        Attempt::committed(l.terms()),
+        Attempt::committed(l.terms),
         &seat_refused(&l),
         NOW,
     ));
@@ -326,11 +325,11 @@ fn a_full_floating_pool_takes_an_overage_seat_when_allowed() {
         ..floating()
     };
     let next = is_take(next_step(
-        Attempt::committed(l.terms()),
+        Attempt::committed(l.terms),
         &seat_refused(&l),
         NOW,
     ));
-    assert_eq!(next, overage(l.terms()));
+    assert_eq!(next, overage(l.terms));
 }
 
 #[test]
@@ -340,15 +339,13 @@ fn a_full_floating_license_reclaims() {
         overage_used: 3,
         ..floating()
     };
-    let none = License {
-        max_overage: 0,
-        ..floating()
-    };
+    let mut none = floating();
+    none.terms.max_overage = 0;
     let room = floating();
     for (l, tried) in [
-        (&full, Attempt::committed(full.terms())),
-        (&none, Attempt::committed(none.terms())),
-        (&room, overage(room.terms())),
+        (&full, Attempt::committed(full.terms)),
+        (&none, Attempt::committed(none.terms)),
+        (&room, overage(room.terms)),
     ] {
         assert!(matches!(
             next_step(tried, &seat_refused(l), NOW),
@@ -360,7 +357,7 @@ fn a_full_floating_license_reclaims() {
         expires_at: Some(NOW - time::Duration::days(1)),
         ..full
     };
-    let tried = Attempt::committed(expired.terms());
+    let tried = Attempt::committed(expired.terms);
     let e = refusal(next_step(tried, &seat_refused(&expired), NOW));
     assert!(matches!(e, Error::LicenseNotActive("expired")), "{e:?}");
 }
@@ -368,11 +365,11 @@ fn a_full_floating_license_reclaims() {
 #[test]
 fn after_a_miss() {
     let l = floating();
-    let tried = overage(l.terms());
+    let tried = overage(l.terms);
     assert_eq!(after_miss(tried, Missed::LeaseGone, NOW).unwrap(), tried);
     assert_eq!(
         after_miss(tried, Missed::ReclaimRaced, NOW).unwrap(),
-        Attempt::committed(l.terms())
+        Attempt::committed(l.terms)
     );
     // No lapsed lease: refused with both pools' seats...
     let full = License {
@@ -393,7 +390,7 @@ fn after_a_miss() {
         },
     ] {
         let next = after_miss(tried, Missed::NoneLapsed(&room), NOW).unwrap();
-        assert_eq!(next, Attempt::committed(l.terms()));
+        assert_eq!(next, Attempt::committed(l.terms));
     }
 }
 
@@ -443,7 +440,7 @@ fn lapsed_leases_are_held_expired_and_not_the_takers() {
 #[test]
 fn after_a_refused_reclaim() {
     let l = floating();
-    let terms = l.terms();
+    let terms = l.terms;
     let next = |license, moved| after_reclaim_refused(&terms, license, moved, NOW);
     assert_eq!(next(AsWas::Passed, true).unwrap(), ReclaimNext::LookAgain);
     // Only the lapsed lease's condition: taken or renewed meanwhile.
@@ -453,10 +450,8 @@ fn after_a_refused_reclaim() {
         next(AsWas::Was(&l), false).unwrap(),
         ReclaimNext::NextLapsed
     );
-    let other = License {
-        lease_seconds: Some(60),
-        ..floating()
-    };
+    let mut other = floating();
+    other.terms.lease_seconds = Some(60);
     assert_eq!(
         next(AsWas::Was(&other), false).unwrap(),
         ReclaimNext::LookAgain
@@ -512,10 +507,8 @@ fn a_return_learns_the_pool_and_the_churn_limit() {
         count: 3,
         period: Period::Month,
     };
-    let churned = License {
-        max_deactivations: Some(limit),
-        ..license()
-    };
+    let mut churned = license();
+    churned.terms.max_deactivations = Some(limit);
     let seen = returned(AsWas::Passed, AsWas::Was(&churned), 0);
     let step = next_return(Return::first(), &seen);
     let want = Return {
@@ -541,10 +534,8 @@ fn the_churn_limit_refuses_at_its_count() {
         count: 3,
         period: Period::Day,
     };
-    let l = License {
-        max_deactivations: Some(limit),
-        ..license()
-    };
+    let mut l = license();
+    l.terms.max_deactivations = Some(limit);
     let tried = Return {
         pool: Pool::Committed,
         churn: Some(limit),

@@ -127,7 +127,7 @@ pub fn plan_change(
         status: change.status,
         policy: new_policy.map(|p| p.id.clone()),
         max_activations: seats,
-        terms: new_policy.map(Policy::terms),
+        terms: new_policy.map(|p| p.terms),
         expires_at: change.period_end.map(epoch).transpose()?,
         grace,
         ..LicenseChange::default()
@@ -270,7 +270,7 @@ pub fn issue_terms(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{LicenseDraft, StripeLink};
+    use crate::domain::{LicenseDraft, SeatTerms, StripeLink};
     use crate::ids::{Email, PolicyId, ProductCode, TenantId};
     use serde_json::{json, Map};
     use time::macros::datetime;
@@ -287,11 +287,7 @@ mod tests {
             entitlements: Default::default(),
             grace_period_days: grace_days,
             stripe_price_ids: prices.iter().map(|p| p.to_string()).collect(),
-            activation_mode: Default::default(),
-            lease_seconds: None,
-            max_overage: 0,
-            heartbeat_seconds: None,
-            max_deactivations: None,
+            terms: SeatTerms::default(),
             client_auth: true,
             created_at: NOW,
             updated_at: NOW,
@@ -352,7 +348,7 @@ mod tests {
         let (u, codes, reason) =
             apply(plan_change(&c, &lic, Some(&basic), Some(&pro), NOW).unwrap());
         assert_eq!(u.policy.as_ref(), Some(&pro.id));
-        assert_eq!(u.terms, Some(pro.terms()));
+        assert_eq!(u.terms, Some(pro.terms));
         assert_eq!(
             u.max_activations,
             Some(4),

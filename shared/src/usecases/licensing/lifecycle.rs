@@ -201,7 +201,7 @@ pub async fn patch_license(
         })?;
         change.policy = Some(policy.id.clone());
         change.max_activations = p.max_activations.or(Some(policy.max_activations));
-        change.terms = Some(policy.terms());
+        change.terms = Some(policy.terms);
         guard.product = Some(policy.product.clone());
         code = AuditCode::LicensePolicyChanged;
     }

@@ -91,7 +91,7 @@ pub async fn validate(
             leases,
         });
     };
-    terms.remember(ts.tenant_id(), &license.id, license.terms());
+    terms.remember(ts.tenant_id(), &license.id, license.terms);
     let policy = policies.of_license(ts, &license.policy).await?;
     let code = evaluate(&license, &policy, activation.as_ref(), &scope, now);
     Ok(Validation {
