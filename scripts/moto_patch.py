@@ -34,7 +34,7 @@ Imported by `moto_locked.py` before the server starts; tested by
    slowed down as it filled. A base-table Query now reads its partition
    only; an index Query still looks at every item (moto keeps no index),
    but without sorting them all first.
-5. Item operations answer with plain JSON: moto 5.2 serialises every
+5. Item operations and Streams' GetRecords answer with plain JSON: moto 5.2 serialises every
    answer by walking botocore's service model (a third of the emulator's
    time under load, in a profile). The answers of DynamoDB's item operations
    are already wire-shaped dicts, so they are written with `json.dumps`,
@@ -51,6 +51,7 @@ patched shard (the project's local pollers read the stream themselves).
 """
 from __future__ import annotations
 
+import calendar
 import copy
 import datetime
 import hashlib
@@ -77,6 +78,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
 STREAM_MAX_RECORDS = int(os.environ.get("MOTO_STREAM_MAX_RECORDS", "10000"))
 STREAM_RETENTION = datetime.timedelta(hours=24)
@@ -351,6 +353,7 @@ def table_query(self: Table, *args: Any, **kwargs: Any) -> Any:
 _FAST_ACTIONS = frozenset({
     "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan",
     "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems",
+    "GetRecords",
 })
 _SELFCHECK = os.environ.get("MOTO_PATCH_SELFCHECK") == "1"
 _serialized = DynamoHandler.serialized
@@ -364,11 +367,23 @@ def _without_none(v: Any) -> Any:
     return v
 
 
-def dynamo_serialized(self: DynamoHandler, action_result: ActionResult) -> Any:
+def _wire_default(v: Any) -> Any:
+    # Streams records carry ApproximateCreationDateTime as a datetime; the
+    # wire has epoch seconds.
+    if isinstance(v, datetime.datetime):
+        # As moto's serializer writes it: whole seconds, milliseconds truncated.
+        if v.tzinfo is not None:
+            v = v.astimezone(datetime.timezone.utc)
+        base = calendar.timegm(v.timetuple())
+        return base + (v.microsecond // 1000) / 1000.0 if v.microsecond else base
+    raise TypeError(f"{type(v).__name__} is not JSON")
+
+
+def dynamo_serialized(self: Any, action_result: ActionResult) -> Any:
     result = action_result.result
     if not isinstance(result, dict) or self._get_action() not in _FAST_ACTIONS:
         return _serialized(self, action_result)
-    body = json.dumps(_without_none(result), separators=(",", ":"))
+    body = json.dumps(_without_none(result), separators=(",", ":"), default=_wire_default)
     headers = {"Content-Type": "application/x-amz-json-1.0"}
     headers.update(self.response_headers)
     if _SELFCHECK:
@@ -380,6 +395,7 @@ def dynamo_serialized(self: DynamoHandler, action_result: ActionResult) -> Any:
 
 def apply() -> None:
     DynamoHandler.serialized = dynamo_serialized
+    DynamoDBStreamsHandler.serialized = dynamo_serialized
     Table.query = table_query
     DynamoHandler.transact_write_items = handler_transact_write_items
     DynamoDBBackend.transact_write_items = transact_write_items

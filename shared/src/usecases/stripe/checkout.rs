@@ -7,11 +7,11 @@ use super::subscription::NotIssued;
 use super::Cx;
 use crate::domain::stripe::wire::{id_of, priced, quantity_of, CheckoutSession};
 use crate::domain::stripe::{stripe_id_ok, Hold, Outcome, Receipt};
-use crate::domain::{AuditCode, License, LicenseDraft, LicenseStatus, Policy, StripeLink};
+use crate::domain::{License, LicenseDraft, LicenseStatus, Policy, StripeLink};
 use crate::error::Error;
 use crate::ids::{Email, PolicyId};
 use crate::store::stripe::{IssueLink, IssueOutcome};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// What the checkout brought.
@@ -234,36 +234,14 @@ impl Cx<'_> {
         if let Some(q) = info.quantity {
             license.max_activations = q;
         }
-        let created = self
-            .actor
-            .audit(
-                self.ts.tenant_id(),
-                AuditCode::LicenseCreated,
-                license.id.as_str(),
-                self.now,
-            )
-            .with_data(json!({
-                "policy": license.policy,
-                "customer_email": license.customer_email,
-                "stripe_checkout_session_id": session,
-            }));
-        let applied = self.audit_applied(
-            &license.id,
-            json!({
-                "checkout_session_id": session,
-                "issued": true,
-                "status": license.status.as_str(),
-                "policy": license.policy,
-                "expires_at": null,
-                "max_activations": license.max_activations,
-            }),
-        );
+        let link = IssueLink::CheckoutSession(session);
+        let [created, applied] = self.issued_audits(&license, &link);
         let rec = self.record(Outcome::Applied, None, Some(license.id.clone()));
         let done = match self
             .ts
             .stripe_issue(
                 &license,
-                IssueLink::CheckoutSession(session),
+                link,
                 info.customer.as_deref(),
                 &rec,
                 [&created, &applied],

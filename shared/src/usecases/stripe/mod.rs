@@ -31,13 +31,15 @@ pub mod secret;
 mod subscription;
 
 use crate::cache::Policies;
+use crate::clock::rfc3339;
 use crate::domain::stripe::{
     parse_event, verify_signature, Event, Outcome, Payload, Receipt, StripeCharge,
     StripeEventRecord, ACTOR,
 };
-use crate::domain::{Actor, AuditCode, AuditEvent, Policy, TenantStatus};
+use crate::domain::{Actor, AuditCode, AuditEvent, License, Policy, TenantStatus};
 use crate::error::Error;
 use crate::ids::{LicenseId, TenantId};
+use crate::store::stripe::IssueLink;
 use crate::store::{Store, TenantStore};
 use secret::WebhookSecrets;
 use serde_json::{json, Value};
@@ -217,6 +219,40 @@ impl Cx<'_> {
         } else {
             self.raced().await
         }
+    }
+
+    /// The audit events of a license this event issued: `LICENSE.CREATED`
+    /// and `STRIPE.EVENT_APPLIED`, both naming the Stripe object it came from.
+    fn issued_audits(&self, license: &License, link: &IssueLink<'_>) -> [AuditEvent; 2] {
+        let (created_key, applied_key, id) = match link {
+            IssueLink::Subscription(s) => ("stripe_subscription_id", "subscription_id", *s),
+            IssueLink::CheckoutSession(s) => {
+                ("stripe_checkout_session_id", "checkout_session_id", *s)
+            }
+        };
+        let mut created = json!({
+            "policy": license.policy,
+            "customer_email": license.customer_email,
+        });
+        created[created_key] = json!(id);
+        let created = self
+            .actor
+            .audit(
+                self.ts.tenant_id(),
+                AuditCode::LicenseCreated,
+                license.id.as_str(),
+                self.now,
+            )
+            .with_data(created);
+        let mut applied = json!({
+            "issued": true,
+            "status": license.status.as_str(),
+            "policy": license.policy,
+            "expires_at": license.expires_at.map(rfc3339),
+            "max_activations": license.max_activations,
+        });
+        applied[applied_key] = json!(id);
+        [created, self.audit_applied(&license.id, applied)]
     }
 
     /// `STRIPE.EVENT_APPLIED` for `license`, with `data` (an object) added.

@@ -12,9 +12,7 @@ use crate::domain::stripe::{
     stripe_id_ok, Change, Hold, Outcome, PendingState, Plan, Receipt, StripeCharge,
     StripeSubscription,
 };
-use crate::domain::{
-    AuditCode, GraceChange, License, LicenseDraft, LicenseStatus, Policy, StripeLink,
-};
+use crate::domain::{GraceChange, License, LicenseDraft, LicenseStatus, Policy, StripeLink};
 use crate::error::Error;
 use crate::ids::LicenseId;
 use crate::store::stripe::{ApplyOutcome, HoldOutcome, IssueLink, IssueOutcome};
@@ -231,36 +229,14 @@ impl Cx<'_> {
         if let Some(q) = terms.seats {
             license.max_activations = q;
         }
-        let created = self
-            .actor
-            .audit(
-                self.ts.tenant_id(),
-                AuditCode::LicenseCreated,
-                license.id.as_str(),
-                self.now,
-            )
-            .with_data(json!({
-                "policy": license.policy,
-                "customer_email": license.customer_email,
-                "stripe_subscription_id": sub_id,
-            }));
-        let applied = self.audit_applied(
-            &license.id,
-            json!({
-                "subscription_id": sub_id,
-                "issued": true,
-                "status": terms.status.as_str(),
-                "policy": license.policy,
-                "expires_at": license.expires_at.map(rfc3339),
-                "max_activations": license.max_activations,
-            }),
-        );
+        let link = IssueLink::Subscription(sub_id);
+        let [created, applied] = self.issued_audits(&license, &link);
         let rec = self.record(Outcome::Applied, None, Some(license.id.clone()));
         match self
             .ts
             .stripe_issue(
                 &license,
-                IssueLink::Subscription(sub_id),
+                link,
                 customer.as_deref(),
                 &rec,
                 [&created, &applied],
