@@ -284,6 +284,33 @@ pub struct Activation {
 }
 
 impl Activation {
+    /// A new activation of `fingerprint` on `license`, active from `now`,
+    /// without a lease (a checkout sets one).
+    pub fn new(
+        license: &LicenseId,
+        fingerprint: Fingerprint,
+        name: Option<String>,
+        hostname: Option<String>,
+        metadata: Map<String, Value>,
+        now: OffsetDateTime,
+    ) -> Activation {
+        Activation {
+            id: ActivationId::derive(license, &fingerprint),
+            license_id: license.clone(),
+            fingerprint,
+            name,
+            hostname,
+            metadata,
+            created_at: now,
+            last_activated_at: now,
+            deactivated_at: None,
+            lease_expires_epoch: None,
+            lease_seconds: None,
+            overage: false,
+            last_heartbeat_at: None,
+        }
+    }
+
     /// Does it hold a seat at `now`? A deactivated activation never does; a
     /// lease only until it lapses.
     pub fn holds_seat(&self, now: OffsetDateTime) -> bool {

@@ -6,7 +6,7 @@ use crate::cache::Policies;
 use crate::clock::{add_days, rfc3339};
 use crate::domain::*;
 use crate::error::{trial_not_available, Error};
-use crate::ids::{ActivationId, Email, Fingerprint, FingerprintDigest, ProductCode};
+use crate::ids::{Email, Fingerprint, FingerprintDigest, ProductCode};
 use crate::store::trials::TrialStart;
 use crate::store::TenantStore;
 use serde_json::{json, Map};
@@ -77,21 +77,14 @@ pub async fn start(
     })?;
     // The activation below holds the license's first seat.
     license.seats_used = 1;
-    let mut activation = Activation {
-        id: ActivationId::derive(&license.id, &req.fingerprint),
-        license_id: license.id.clone(),
-        fingerprint: req.fingerprint.clone(),
-        name: None,
-        hostname: None,
-        metadata: Map::new(),
-        created_at: now,
-        last_activated_at: now,
-        deactivated_at: None,
-        lease_expires_epoch: None,
-        lease_seconds: None,
-        overage: false,
-        last_heartbeat_at: None,
-    };
+    let mut activation = Activation::new(
+        &license.id,
+        req.fingerprint.clone(),
+        None,
+        None,
+        Map::new(),
+        now,
+    );
     if let Some(lease) = license.terms.lease() {
         activation.lease_seconds = Some(lease);
         activation.lease_expires_epoch = Some(now.unix_timestamp() + i64::from(lease));

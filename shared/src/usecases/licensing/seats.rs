@@ -29,21 +29,14 @@ pub async fn activate(
 ) -> Result<ActivateOutcome, Error> {
     let license_id = LicenseId::derive(ts.tenant_id(), &req.license_key);
     let id = ActivationId::derive(&license_id, &req.fingerprint);
-    let activation = Activation {
-        id: id.clone(),
-        license_id: license_id.clone(),
-        fingerprint: req.fingerprint,
-        name: req.name,
-        hostname: req.hostname,
-        metadata: req.metadata,
-        created_at: now,
-        last_activated_at: now,
-        deactivated_at: None,
-        lease_expires_epoch: None,
-        lease_seconds: None,
-        overage: false,
-        last_heartbeat_at: None,
-    };
+    let activation = Activation::new(
+        &license_id,
+        req.fingerprint,
+        req.name,
+        req.hostname,
+        req.metadata,
+        now,
+    );
     let audit = actor
         .audit(
             ts.tenant_id(),
