@@ -62,6 +62,61 @@ def locked(app):
     return wrapper
 
 
+def memory_report(app):
+    """`MOTO_MEMORY_REPORT=1`, a diagnostic for load runs and the patch's
+    tests: `/_local/memory/objects` answers (JSON) how many objects of each
+    type are alive, how many items the tables hold and how many stream
+    records they keep; `/_local/memory/start` starts tracing allocations
+    (slowing the emulator down) and `/_local/memory` then lists the 30 sites
+    holding the most of what was allocated since (`?traceback`: by call
+    chain)."""
+    import collections
+    import gc
+    import tracemalloc
+
+    def answer(start_response, body: bytes, kind: str):
+        start_response("200 OK", [("Content-Type", kind), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def objects() -> dict:
+        from moto.dynamodb.models import dynamodb_backends
+
+        with _dynamodb_lock:
+            gc.collect()
+            alive = collections.Counter(
+                f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+            items, records = 0, 0
+            for account in list(dynamodb_backends.values()):
+                for backend in list(account.values()):
+                    for table in backend.tables.values():
+                        for v in table.items.values():
+                            items += len(v) if isinstance(v, dict) else 1
+                        records += len(table.stream_shard.items) if table.stream_shard else 0
+        return {"items_in_tables": items, "stream_records": records,
+                "alive": dict(alive.most_common(40))}
+
+    def wrapper(environ, start_response):
+        path = environ.get("PATH_INFO")
+        if path == "/_local/memory/objects":
+            return answer(start_response, json.dumps(objects()).encode(), "application/json")
+        if path == "/_local/memory/start":
+            tracemalloc.start(6)
+            start_response("204 No Content", [])
+            return []
+        if path != "/_local/memory":
+            return app(environ, start_response)
+        with _dynamodb_lock:
+            snap = tracemalloc.take_snapshot()
+        by = environ.get("QUERY_STRING") == "traceback"
+        stats = snap.statistics("traceback" if by else "lineno")[:30]
+        lines = [f"{s.size / 2**20:8.1f} MB {s.count:9d}  " + (
+            "\n      ".join(s.traceback.format()) if by else str(s.traceback[0]))
+            for s in stats]
+        return answer(start_response, "\n".join(lines).encode(), "text/plain")
+
+    return wrapper
+
+
 def sent_mail(app):
     def wrapper(environ, start_response):
         if environ.get("PATH_INFO") != "/_local/ses/sent":
@@ -97,7 +152,10 @@ class QuietRequestHandler(MotoRequestHandler):
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, sent_mail(locked(app)), threaded=True, request_handler=QuietRequestHandler)
+    served = sent_mail(locked(app))
+    if os.environ.get("MOTO_MEMORY_REPORT") == "1":
+        served = memory_report(served)
+    run_simple(host, port, served, threaded=True, request_handler=QuietRequestHandler)
 
 
 if __name__ == "__main__":

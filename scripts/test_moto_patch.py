@@ -5,6 +5,7 @@ drives it. Run: .local/venv/bin/python -m unittest scripts/test_moto_patch.py
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -290,6 +291,68 @@ class QueriesReadTheirPartition(_Emulated):
         self.assertEqual(empty["Items"], [])
         # A query of a missing partition created nothing.
         self.assertEqual(self.db.scan(TableName=self.table, Select="COUNT")["Count"], 60)
+
+
+class NothingKeptAfterItIsGone(unittest.TestCase):
+    """Overwritten item versions, trimmed stream records and deleted SQS
+    messages are freed: stock moto keeps every model object it ever made in
+    `instances_tracked`, which was most of the emulator's growth under load.
+    Counted by the emulator's `/_local/memory/objects` report."""
+
+    def test_overwrites_trims_and_deleted_messages_leave_nothing_alive(self) -> None:
+        emu = Emulator(MOTO_STREAM_MAX_RECORDS="50", MOTO_MEMORY_REPORT="1")
+        try:
+            db, sqs = emu.client("dynamodb"), emu.client("sqs")
+            db.create_table(
+                TableName="t", BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                                      {"AttributeName": "SK", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
+                           {"AttributeName": "SK", "KeyType": "RANGE"}],
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            )
+            for i in range(400):
+                db.put_item(TableName="t", Item={"PK": S("P"), "SK": S(f"k{i % 10}"), "v": N(i)})
+                db.transact_write_items(TransactItems=[{"Update": {
+                    "TableName": "t", "Key": {"PK": S("P"), "SK": S("counter")},
+                    "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": N(1)}}}])
+            q = sqs.create_queue(QueueName="q")["QueueUrl"]
+            for i in range(200):
+                sqs.send_message(QueueUrl=q, MessageBody=f"m{i}")
+                for m in sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10).get("Messages", []):
+                    sqs.delete_message(QueueUrl=q, ReceiptHandle=m["ReceiptHandle"])
+            with urllib.request.urlopen(emu.url + "/_local/memory/objects", timeout=30) as r:
+                report = json.load(r)
+        finally:
+            emu.stop()
+        alive = report["alive"]
+        self.assertEqual(report["items_in_tables"], 11)
+        self.assertEqual(report["stream_records"], 50)
+        # 11 items in the table (and a few transient); 800 writes were made.
+        self.assertLess(alive.get("moto.dynamodb.models.dynamo_type.Item", 0), 40)
+        self.assertLessEqual(alive.get("moto.dynamodb.models.table.StreamRecord", 0), 50)
+        self.assertLess(alive.get("moto.sqs.models.Message", 0), 20)
+
+
+class SqsClock(unittest.TestCase):
+    """SQS's cheaper clock keeps delays and visibility timeouts."""
+
+    def test_delayed_and_in_flight_messages_come_back_on_time(self) -> None:
+        emu = Emulator()
+        try:
+            sqs = emu.client("sqs")
+            q = sqs.create_queue(QueueName="q")["QueueUrl"]
+            sqs.send_message(QueueUrl=q, MessageBody="later", DelaySeconds=1)
+            self.assertNotIn("Messages", sqs.receive_message(QueueUrl=q))
+            time.sleep(1.2)
+            got = sqs.receive_message(QueueUrl=q, VisibilityTimeout=1)["Messages"]
+            self.assertEqual([m["Body"] for m in got], ["later"])
+            self.assertNotIn("Messages", sqs.receive_message(QueueUrl=q))
+            time.sleep(1.2)
+            again = sqs.receive_message(QueueUrl=q, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+            self.assertEqual(again[0]["Attributes"]["ApproximateReceiveCount"], "2")
+        finally:
+            emu.stop()
 
 
 class NoWholeTableCopies(unittest.TestCase):
