@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{redirect, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -28,7 +28,8 @@ const TENANT_HEADER: &str = "x-tenant-id";
 /// A client for one license of one tenant.
 ///
 /// Every call sends `Authorization: License <key>`, `X-Tenant-Id` and a fresh random `X-Nonce`,
-/// and verifies the answer's signature against the pinned keys before reading anything from it.
+/// and verifies the answer's signature (version 2) against the pinned keys, over the exact body
+/// it sent and its tenant, before reading anything from it.
 /// Build it with [`Client::builder`].
 pub struct Client {
     http: reqwest::Client,
@@ -386,6 +387,10 @@ impl Client {
             None => url.path().to_owned(),
         };
         let nonce = new_nonce();
+        // Serialised once: the answer's signature covers these exact bytes.
+        // (The bodies are this crate's own structs of strings and numbers: this cannot fail.)
+        let sent_body = serde_json::to_vec(body)
+            .map_err(|e| Error::Config(format!("cannot serialise the request body: {e}")))?;
 
         let response = self
             .http
@@ -393,7 +398,8 @@ impl Client {
             .header(AUTHORIZATION, self.authorization.clone())
             .header(TENANT_HEADER, &self.tenant_id)
             .header(NONCE_HEADER, &nonce)
-            .json(body)
+            .header(CONTENT_TYPE, "application/json")
+            .body(sent_body.clone())
             .send()
             .await?;
         let status = response.status();
@@ -418,7 +424,9 @@ impl Client {
         let sent = SentRequest {
             method: "POST",
             path_and_query: &path_and_query,
+            tenant: &self.tenant_id,
             nonce: Some(&nonce),
+            body: &sent_body,
         };
         verify_answer(
             &self.keys,
