@@ -71,6 +71,7 @@ fn main() {
         stripe_price_ids: vec![],
         terms: SeatTerms::default(),
         client_auth: true,
+        max_file_ttl_seconds: 1_209_600,
         created_at: now,
         updated_at: now,
     };

@@ -66,6 +66,13 @@ pub enum Error {
          16 to 128 printable ASCII characters, fresh for each request"
     )]
     NonceRequired,
+    /// A client app (license key) checked out a license file without naming
+    /// the activated machine it is for.
+    #[error(
+        "a license key may check out only a license file bound to an activated machine: \
+         send that machine's fingerprint"
+    )]
+    FingerprintRequired,
     // What the store's conditional writes and reads report, in the domain's
     // words (the store names no API code; `parts` below does).
     #[error("a product with code '{0}' exists")]
@@ -144,6 +151,7 @@ impl Error {
             Invalid { code, .. } => (422, code, "invalid_request_error"),
             InvalidSignature => (400, "INVALID_SIGNATURE", "invalid_request_error"),
             NonceRequired => (400, "NONCE_REQUIRED", "invalid_request_error"),
+            FingerprintRequired => (422, "FINGERPRINT_REQUIRED", "invalid_request_error"),
             InvalidCursor => (400, "INVALID_CURSOR", "invalid_request_error"),
             PolicyProductMissing(_) => (422, "PRODUCT_NOT_FOUND", "invalid_request_error"),
             TrialPolicyMissing => (422, "POLICY_NOT_FOUND", "invalid_request_error"),

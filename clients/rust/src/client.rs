@@ -207,8 +207,7 @@ struct EmptyBody {}
 
 #[derive(Serialize)]
 struct CheckoutBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fingerprint: Option<&'a str>,
+    fingerprint: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl_seconds: Option<u32>,
 }
@@ -294,12 +293,14 @@ impl Client {
             .await
     }
 
-    /// Downloads a signed offline license file (bound to `fingerprint`'s activation if given;
-    /// valid for `ttl_seconds`, 3600..=7776000, or the service's default), verifies it like
-    /// [`verify_license_file`], and, with a cache directory, stores it there atomically.
+    /// Downloads a signed offline license file bound to this machine's activation
+    /// (`fingerprint` must be activated: else `NO_ACTIVATION`), valid for `ttl_seconds`
+    /// (3600..=7776000, or the service's default; the policy may cut it shorter: the file's
+    /// `expires_at` is the real end), verifies it like [`verify_license_file`] with that
+    /// fingerprint, and, with a cache directory, stores it there atomically.
     pub async fn checkout(
         &self,
-        fingerprint: Option<&str>,
+        fingerprint: &str,
         ttl_seconds: Option<u32>,
     ) -> Result<LicenseFile, Error> {
         let key = self.license_key.as_str();
@@ -308,7 +309,7 @@ impl Client {
             ttl_seconds,
         };
         let answer: CheckoutAnswer = self.post(&["licenses", key, "checkout"], &body).await?;
-        let file = self.verify_file(&answer.certificate, fingerprint)?;
+        let file = self.verify_file(&answer.certificate, Some(fingerprint))?;
         if let Some(path) = self.cache_path() {
             let text = answer.certificate;
             tokio::task::spawn_blocking(move || write_atomically(&path, text.as_bytes()))
@@ -318,7 +319,8 @@ impl Client {
         Ok(file)
     }
 
-    /// The cached license file, verified now: answers offline while the file is valid.
+    /// The cached license file, verified now: answers offline while the file is valid. Given
+    /// a `fingerprint`, the file must be bound to it (an unbound file is refused).
     /// [`Error::NoOfflineLicense`] when nothing is cached.
     pub fn offline_license(&self, fingerprint: Option<&str>) -> Result<LicenseFile, Error> {
         let path = self.cache_path().ok_or(Error::NoOfflineLicense)?;

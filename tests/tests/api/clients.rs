@@ -580,16 +580,14 @@ async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
         )
         .await;
     let ks = short.data()["key"].as_str().unwrap();
-    let r = as_client(
-        &env,
-        &t.id,
-        ks,
-        "POST",
-        &checkout(ks),
-        json!({ "ttl_seconds": 7_776_000 }),
-        NONCE,
-    )
-    .await;
+    // (An API key may check out an unbound file; a license key only a bound one.)
+    let r = env
+        .post(
+            &checkout(ks),
+            &t.integration,
+            json!({ "ttl_seconds": 7_776_000 }),
+        )
+        .await;
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.data()["expires_at"], short.data()["expires_at"]);
     let suspend = env
@@ -600,7 +598,8 @@ async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
         )
         .await;
     assert_eq!(suspend.status, 200);
-    let r = as_client(&env, &t.id, kb, "POST", &checkout(kb), json!({}), NONCE).await;
+    let body = json!({ "fingerprint": "bm" });
+    let r = as_client(&env, &t.id, kb, "POST", &checkout(kb), body, NONCE).await;
     assert_eq!((r.status, r.code()), (403, "LICENSE_NOT_ACTIVE"), "{r:?}");
     let v = as_client(
         &env,
@@ -699,6 +698,220 @@ async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
         .unwrap()
         .iter()
         .any(|e| e["code"] == "SIGNING_KEY.ROTATED"));
+}
+
+#[tokio::test]
+async fn a_license_key_checks_out_only_files_bound_to_an_activated_machine() {
+    let env = Env::start().await;
+    let t = env.tenant("bound-files").await;
+    let (a, _) = two_licenses(&env, &t).await;
+    let ka = a["key"].as_str().unwrap();
+    let (keys, _) = pinned(&env, &t).await;
+    let checkout = format!("/v1/integration/licenses/{ka}/checkout");
+    let by_client = |body: Value| as_client(&env, &t.id, ka, "POST", &checkout, body, NONCE);
+
+    // No fingerprint: 422 FINGERPRINT_REQUIRED (signed; after the ttl's own range check).
+    for body in [
+        json!({}),
+        json!({ "ttl_seconds": 7200 }),
+        json!({ "fingerprint": null }),
+    ] {
+        let r = by_client(body.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "FINGERPRINT_REQUIRED"),
+            "{body}: {r:?}"
+        );
+        verifies(&keys, &t.id, "POST", &checkout, NONCE, &body, &r).unwrap();
+    }
+    let r = by_client(json!({ "ttl_seconds": 60 })).await;
+    assert_eq!((r.status, r.code()), (422, "VALIDATION_ERROR"), "{r:?}");
+
+    // A machine that is not activated (never, or no more): refused.
+    let r = by_client(json!({ "fingerprint": "never-seen" })).await;
+    assert_eq!((r.status, r.code()), (409, "NO_ACTIVATION"), "{r:?}");
+    assert_eq!(env.activate(&t, ka, "old-box").await.status, 201);
+    assert_eq!(env.deactivate(&t, ka, "old-box").await.status, 200);
+    let r = by_client(json!({ "fingerprint": "old-box" })).await;
+    assert_eq!((r.status, r.code()), (409, "NO_ACTIVATION"), "{r:?}");
+
+    // An activated one: a file bound to it.
+    assert_eq!(env.activate(&t, ka, "ann-box").await.status, 201);
+    let r = by_client(json!({ "fingerprint": "ann-box" })).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let file = r.data()["certificate"].as_str().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let f = verify_license_file(file, &keys, &t.id, Some("ann-box"), now).unwrap();
+    assert_eq!(f.activation.unwrap().fingerprint, "ann-box");
+
+    // Unbound files stay available to API-key callers; a client given its
+    // fingerprint refuses one, as it refuses a file bound to another machine.
+    let r = env.post(&checkout, &t.integration, json!({})).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let unbound = r.data()["certificate"].as_str().unwrap();
+    let f = verify_license_file(unbound, &keys, &t.id, None, now).unwrap();
+    assert!(f.activation.is_none());
+    assert_eq!(
+        verify_license_file(unbound, &keys, &t.id, Some("ann-box"), now).unwrap_err(),
+        FileError::Unbound
+    );
+    assert_eq!(
+        verify_license_file(file, &keys, &t.id, Some("bob-box"), now).unwrap_err(),
+        FileError::WrongFingerprint
+    );
+}
+
+#[tokio::test]
+async fn license_files_are_cut_to_the_policys_max_file_ttl() {
+    let at = datetime!(2026-11-02 10:00:00 UTC);
+    let env = Env::with_clock(at).await;
+    let t = env.tenant("file-ttl").await;
+    let (a, _) = two_licenses(&env, &t).await;
+    let ka = a["key"].as_str().unwrap();
+    let (keys, _) = pinned(&env, &t).await;
+    assert_eq!(env.activate(&t, ka, "box").await.status, 201);
+    let checkout = format!("/v1/integration/licenses/{ka}/checkout");
+    let file_for = |ttl: Option<u32>| {
+        let mut body = json!({ "fingerprint": "box" });
+        if let Some(ttl) = ttl {
+            body["ttl_seconds"] = json!(ttl);
+        }
+        as_client(&env, &t.id, ka, "POST", &checkout, body, NONCE)
+    };
+    let expect = |r: &Resp, seconds: i64| {
+        assert_eq!(r.status, 201, "{r:?}");
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        let shown = r.data()["expires_at"].as_str().unwrap();
+        let shown = time::OffsetDateTime::parse(shown, rfc3339).unwrap();
+        let ends = at + time::Duration::seconds(seconds);
+        assert_eq!(shown, ends, "the answer shows the real expiry");
+        let certificate = r.data()["certificate"].as_str().unwrap();
+        let f = verify_license_file(certificate, &keys, &t.id, Some("box"), at).unwrap();
+        assert_eq!(f.expires_at, ends);
+        assert_eq!(f.ttl_seconds, Some(seconds), "the payload's ttl_seconds");
+    };
+
+    // The default cap: 14 days. Shorter asks are kept; longer ones are cut.
+    let policy = env
+        .get(
+            &format!("/v1/manage/policies/{}", a["policy"].as_str().unwrap()),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(
+        policy.data()["max_file_ttl_seconds"],
+        1_209_600,
+        "{policy:?}"
+    );
+    expect(&file_for(None).await, 86_400);
+    expect(&file_for(Some(1_209_600)).await, 1_209_600);
+    expect(&file_for(Some(7_776_000)).await, 1_209_600);
+
+    // A policy's own cap, set and changed.
+    let id = a["policy"].as_str().unwrap();
+    let p = env
+        .patch(
+            &format!("/v1/manage/policies/{id}"),
+            &t.admin,
+            json!({ "max_file_ttl_seconds": 3_600 }),
+        )
+        .await;
+    assert_eq!(p.data()["max_file_ttl_seconds"], 3_600, "{p:?}");
+    expect(&file_for(None).await, 3_600);
+    expect(&file_for(Some(7_200)).await, 3_600);
+    expect(&file_for(Some(3_600)).await, 3_600);
+    let p = env
+        .patch(
+            &format!("/v1/manage/policies/{id}"),
+            &t.admin,
+            json!({ "max_file_ttl_seconds": 7_776_000 }),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{p:?}");
+    expect(&file_for(Some(7_776_000)).await, 7_776_000);
+    // ttl_seconds itself keeps its range.
+    let r = file_for(Some(7_776_001)).await;
+    assert_eq!((r.status, r.code()), (422, "VALIDATION_ERROR"), "{r:?}");
+}
+
+#[tokio::test]
+async fn max_file_ttl_seconds_is_validated_on_policies() {
+    let env = Env::start().await;
+    let t = env.tenant("file-ttl-policy").await;
+    let product = env
+        .post(
+            "/v1/manage/products",
+            &t.admin,
+            json!({ "code": "app", "name": "App" }),
+        )
+        .await;
+    assert_eq!(product.status, 201, "{product:?}");
+    let create = |cap: Value| {
+        let body = json!({ "product": "app", "name": "p", "max_activations": 1, "max_file_ttl_seconds": cap });
+        env.post("/v1/manage/policies", &t.admin, body)
+    };
+    for bad in [
+        json!(0),
+        json!(3_599),
+        json!(7_776_001),
+        json!(-1),
+        json!(1.5),
+        json!("86400"),
+        json!(u64::MAX),
+    ] {
+        let r = create(bad.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "VALIDATION_ERROR"),
+            "{bad}: {r:?}"
+        );
+        let message = r.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("max_file_ttl_seconds"), "{bad}: {message}");
+    }
+    for (cap, shown) in [
+        (json!(null), 1_209_600),
+        (json!(3_600), 3_600),
+        (json!(7_776_000), 7_776_000),
+    ] {
+        let r = create(cap.clone()).await;
+        assert_eq!(r.status, 201, "{cap}: {r:?}");
+        assert_eq!(r.data()["max_file_ttl_seconds"], shown, "{cap}");
+    }
+    let r = env
+        .post(
+            "/v1/manage/policies",
+            &t.admin,
+            json!({ "product": "app", "name": "default", "max_activations": 1 }),
+        )
+        .await;
+    assert_eq!(r.data()["max_file_ttl_seconds"], 1_209_600);
+
+    // PATCH: the same range; null or absent leaves it as it is.
+    let path = format!("/v1/manage/policies/{}", r.data()["id"].as_str().unwrap());
+    for bad in [json!(3_599), json!(7_776_001), json!("x")] {
+        let p = env
+            .patch(&path, &t.admin, json!({ "max_file_ttl_seconds": bad }))
+            .await;
+        assert_eq!(
+            (p.status, p.code()),
+            (422, "VALIDATION_ERROR"),
+            "{bad}: {p:?}"
+        );
+    }
+    let p = env
+        .patch(&path, &t.admin, json!({ "max_file_ttl_seconds": 86_400 }))
+        .await;
+    assert_eq!(p.data()["max_file_ttl_seconds"], 86_400, "{p:?}");
+    for unchanged in [
+        json!({ "max_file_ttl_seconds": null }),
+        json!({ "name": "renamed" }),
+    ] {
+        let p = env.patch(&path, &t.admin, unchanged.clone()).await;
+        assert_eq!(p.status, 200, "{p:?}");
+        assert_eq!(p.data()["max_file_ttl_seconds"], 86_400, "{unchanged}");
+    }
+    let g = env.get(&path, &t.admin).await;
+    assert_eq!(g.data()["max_file_ttl_seconds"], 86_400);
 }
 
 #[tokio::test]
@@ -876,10 +1089,7 @@ async fn the_client_crate_end_to_end() {
         .await
         .unwrap();
     assert_eq!(act.fingerprint, "workstation");
-    let file = client
-        .checkout(Some("workstation"), Some(7200))
-        .await
-        .unwrap();
+    let file = client.checkout("workstation", Some(7200)).await.unwrap();
     assert_eq!(file.license.key, ka);
     let offline = client.offline_license(Some("workstation")).unwrap();
     assert_eq!(

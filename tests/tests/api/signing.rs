@@ -470,7 +470,7 @@ async fn the_client_refuses_every_exchange_a_man_in_the_middle_rewrote() {
     assert_eq!(act.fingerprint, "ann-laptop");
     let v = app.validate(Some("ann-laptop")).await.unwrap();
     assert!(v.valid, "{v:?}");
-    let file = app.checkout(Some("ann-laptop"), Some(7200)).await.unwrap();
+    let file = app.checkout("ann-laptop", Some(7200)).await.unwrap();
     assert_eq!(file.activation.unwrap().fingerprint, "ann-laptop");
     assert_eq!(proxy.rewritten(), 0);
     let honest = proxy.forwarded.load(Ordering::SeqCst);
@@ -489,7 +489,7 @@ async fn the_client_refuses_every_exchange_a_man_in_the_middle_rewrote() {
     );
     unverified(
         "checkout of a bound file",
-        app.checkout(Some("ann-laptop"), None).await,
+        app.checkout("ann-laptop", None).await,
     );
     unverified("activate", app.activate("bob-desktop", None).await);
     unverified("deactivate", app.deactivate("ann-laptop").await);

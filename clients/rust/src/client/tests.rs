@@ -353,7 +353,7 @@ async fn checkout_verifies_and_caches_the_file_atomically() {
         Err(Error::NoOfflineLicense)
     ));
 
-    let checked_out = client.checkout(Some("fp-1"), Some(86400)).await.unwrap();
+    let checked_out = client.checkout("fp-1", Some(86400)).await.unwrap();
     assert_eq!(checked_out.certificate(), file);
     let seen = &mock.seen()[0];
     assert_eq!(seen.path, "/v1/integration/licenses/ABCDE-FGHIJ/checkout");
@@ -416,12 +416,55 @@ async fn checkout_refuses_a_bad_file_and_caches_nothing() {
     let (base, _) = serve(move |_| ok(json!({ "certificate": forged }))).await;
     let dir = TempDir::new();
     let client = client(&base, Some(&dir));
-    let err = client.checkout(None, None).await.unwrap_err();
+    let err = client.checkout("fp-1", None).await.unwrap_err();
     assert!(
         matches!(err, Error::File(FileError::BadSignature)),
         "{err:?}"
     );
     assert!(!client.cache_path().unwrap().exists());
+}
+
+#[tokio::test]
+async fn checkout_refuses_a_file_not_bound_to_this_machine() {
+    let now = OffsetDateTime::now_utc();
+    let fresh = |activation: Value| {
+        let mut p = payload();
+        p["issued_at"] = json!((now - time::Duration::hours(1)).format(&Rfc3339).unwrap());
+        p["expires_at"] = json!((now + time::Duration::days(1)).format(&Rfc3339).unwrap());
+        p["activation"] = activation;
+        license_file(&p, &key(1))
+    };
+    let dir = TempDir::new();
+    for (activation, expected) in [
+        (Value::Null, FileError::Unbound),
+        (
+            json!({ "id": "act_2", "fingerprint": "fp-2" }),
+            FileError::WrongFingerprint,
+        ),
+    ] {
+        let file = fresh(activation);
+        let (base, _) = serve(move |_| ok(json!({ "certificate": file }))).await;
+        let client = client(&base, Some(&dir));
+        let err = client.checkout("fp-1", None).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::File(e) if *e == expected),
+            "{expected:?}: {err:?}"
+        );
+        assert!(!client.cache_path().unwrap().exists(), "nothing cached");
+    }
+
+    // An unbound file in the cache: refused for a machine, read without one.
+    let offline = client(&closed_port(), Some(&dir));
+    write_atomically(
+        &offline.cache_path().unwrap(),
+        fresh(Value::Null).as_bytes(),
+    )
+    .unwrap();
+    let err = offline.offline_license(Some("fp-1")).unwrap_err();
+    assert!(matches!(err, Error::File(FileError::Unbound)), "{err:?}");
+    let err = offline.validate_or_offline(Some("fp-1")).await.unwrap_err();
+    assert!(matches!(err, Error::File(FileError::Unbound)), "{err:?}");
+    assert!(offline.offline_license(None).is_ok());
 }
 
 #[tokio::test]
