@@ -384,11 +384,13 @@ fn rewrite_body(rewrite: Rewrite, body: &[u8]) -> Option<Vec<u8>> {
     };
     let changed = match rewrite {
         Rewrite::Nothing => false,
-        Rewrite::DropScope => ["fingerprint", "product", "entitlements"]
-            .iter()
-            .fold(false, |changed, field| {
-                object.remove(*field).is_some() || changed
-            }),
+        Rewrite::DropScope => {
+            let before = object.len();
+            for field in ["fingerprint", "product", "entitlements"] {
+                object.remove(field);
+            }
+            object.len() != before
+        }
         Rewrite::SwapFingerprint => match object.get_mut("fingerprint") {
             Some(fp) if fp != MITM_BOX => {
                 *fp = Value::String(MITM_BOX.into());
