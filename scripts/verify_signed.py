@@ -3,8 +3,13 @@
 `cryptography` package only: the format is documented in docs/signing.md, and
 this script is what the interoperability test runs against real answers.
 
-    verify_signed.py answer  KEY_B64 METHOD PATH NONCE SIGNATURE_HEADER DATE BODY_FILE
+    verify_signed.py answer  KEY_B64 METHOD PATH TENANT NONCE SIGNATURE_HEADER DATE REQUEST_BODY_FILE BODY_FILE
     verify_signed.py file    KEY_B64 TENANT LICENSE_FILE [FINGERPRINT]
+
+`answer` checks a signed answer (signature version 2) against the request as it
+was sent: method, path with query, tenant, nonce ("" for none) and the exact
+request body bytes (REQUEST_BODY_FILE; "-" for an empty body). `file` checks an
+offline license file; with FINGERPRINT, the file must be bound to that machine.
 
 Exit 0 and print "ok" when the signature verifies; exit 1 and say why not.
 """
@@ -20,16 +25,36 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 def key(b64):
-    return Ed25519PublicKey.from_public_bytes(base64.b64decode(b64))
+    return Ed25519PublicKey.from_public_bytes(base64.b64decode(b64, validate=True))
 
 
-def answer(public, method, path, nonce, header, date, body):
-    params = dict(re.findall(r'(\w+)="([^"]*)"', header))
+def header_params(header):
+    params = {}
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        name = name.lower()
+        if name in params or len(value) < 2 or value[0] != '"' or value[-1] != '"':
+            raise ValueError(f"X-Signature: {header!r}")
+        params[name] = value[1:-1]
+    return params
+
+
+def answer(public, method, path, tenant, nonce, header, date, request_body, body):
+    params = header_params(header)
     if params.get("algorithm", "").lower() != "ed25519":
         return "not an ed25519 signature"
-    digest = hashlib.sha256(body).hexdigest()
-    message = f"{method} {path}\n{date}\n{nonce}\n{digest}".encode()
-    public.verify(base64.b64decode(params["signature"]), message)
+    if params.get("version") != "2":
+        return f"not a version 2 signature (version {params.get('version')!r})"
+    message = "\n".join([
+        "licensing-signature-v2",
+        f"{method.upper()} {path}",
+        tenant,
+        date,
+        nonce,
+        hashlib.sha256(request_body).hexdigest(),
+        hashlib.sha256(body).hexdigest(),
+    ]).encode()
+    public.verify(base64.b64decode(params["signature"], validate=True), message)
     return None
 
 
@@ -51,7 +76,9 @@ def license_file(public, tenant, text, fingerprint=None):
     if expires <= datetime.now(timezone.utc):
         return "expired"
     bound = payload.get("activation")
-    if fingerprint and bound and bound["fingerprint"] != fingerprint:
+    if fingerprint and not bound:
+        return "not bound to a machine"
+    if fingerprint and bound["fingerprint"] != fingerprint:
         return "bound to another machine"
     return None
 
@@ -59,9 +86,14 @@ def license_file(public, tenant, text, fingerprint=None):
 def main(argv):
     try:
         if argv[1] == "answer":
-            _, _, k, method, path, nonce, header, date, body_file = argv
+            _, _, k, method, path, tenant, nonce, header, date, request_file, body_file = argv
+            request_body = b""
+            if request_file != "-":
+                with open(request_file, "rb") as f:
+                    request_body = f.read()
             with open(body_file, "rb") as f:
-                why = answer(key(k), method, path, nonce, header, date, f.read())
+                body = f.read()
+            why = answer(key(k), method, path, tenant, nonce, header, date, request_body, body)
         elif argv[1] == "file":
             k, tenant, path = argv[2], argv[3], argv[4]
             with open(path) as f:
@@ -70,7 +102,7 @@ def main(argv):
             why = "usage: see the docstring"
     except InvalidSignature:
         why = "the signature does not verify"
-    except (KeyError, ValueError, IndexError) as e:
+    except (KeyError, ValueError, IndexError, TypeError) as e:
         why = f"malformed: {e}"
     if why:
         print(why)

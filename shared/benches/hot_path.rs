@@ -71,6 +71,7 @@ fn main() {
         stripe_price_ids: vec![],
         terms: SeatTerms::default(),
         client_auth: true,
+        max_file_ttl_seconds: 1_209_600,
         created_at: now,
         updated_at: now,
     };
@@ -150,13 +151,17 @@ fn main() {
         measure(
             "signed answer: SHA-256 of the body + Ed25519 signature (key cached)",
             || {
-                let msg = shared::crypto::answer_message(
-                    "POST",
-                    black_box(&path),
-                    "2026-11-30T12:00:00.000Z",
-                    "a-client-nonce-0123456789abcdef",
-                    black_box(answer.as_bytes()),
-                );
+                let msg = shared::crypto::answer_message(&shared::crypto::Exchange {
+                    method: "POST",
+                    path: black_box(&path),
+                    tenant: "acme",
+                    date: "2026-11-30T12:00:00.000Z",
+                    nonce: "a-client-nonce-0123456789abcdef",
+                    request_body: black_box(
+                        br#"{"fingerprint":"8c1f-ann-laptop","product":"desktop"}"#,
+                    ),
+                    response_body: black_box(answer.as_bytes()),
+                });
                 black_box(signing.sign("acme", 1, msg.as_bytes()));
             },
         ),

@@ -159,11 +159,50 @@ pub fn kid(version: u32) -> String {
     format!("v{version}")
 }
 
-/// The message a signed answer's signature covers: method and path as sent
-/// (with the query string), the answer's date, the request's nonce (or
-/// empty) and the lowercase hex SHA-256 of the answer's body.
-pub fn answer_message(method: &str, path: &str, date: &str, nonce: &str, body: &[u8]) -> String {
-    format!("{method} {path}\n{date}\n{nonce}\n{}", sha256_hex(body))
+/// The version of the signed-answer format the service writes (the
+/// `version` parameter of `X-Signature`). Version 1 is retired.
+pub const SIGNATURE_VERSION: &str = "2";
+
+/// The first line of every version-2 signed message.
+pub const SIGNATURE_CONTEXT: &str = "licensing-signature-v2";
+
+/// One request and its answer, as a signed answer's signature covers them.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    /// The request method, upper case.
+    pub method: &'a str,
+    /// The path as sent, with `?` and the query string when there is one.
+    pub path: &'a str,
+    /// The tenant the request was made for (whose key signs).
+    pub tenant: &'a str,
+    /// The answer's `X-Signature-Date`.
+    pub date: &'a str,
+    /// The request's `X-Nonce`, or empty.
+    pub nonce: &'a str,
+    /// The request body as received (empty when none).
+    pub request_body: &'a [u8],
+    /// The answer's body as sent.
+    pub response_body: &'a [u8],
+}
+
+/// The message a signed answer's signature covers (version 2): seven lines
+/// joined by `\n`, no trailing newline — [`SIGNATURE_CONTEXT`], method and
+/// path as sent (with the query string), the tenant, the answer's date, the
+/// request's nonce (or empty), and the lowercase hex SHA-256 of the request
+/// body and of the answer's body. The request body is covered so that a man
+/// in the middle cannot rewrite what was asked (drop a fingerprint, a
+/// product) and pass the genuine answer on.
+pub fn answer_message(e: &Exchange<'_>) -> String {
+    format!(
+        "{SIGNATURE_CONTEXT}\n{} {}\n{}\n{}\n{}\n{}\n{}",
+        e.method,
+        e.path,
+        e.tenant,
+        e.date,
+        e.nonce,
+        sha256_hex(e.request_body),
+        sha256_hex(e.response_body)
+    )
 }
 
 #[cfg(test)]
@@ -174,10 +213,19 @@ mod signing_tests {
     #[test]
     fn keys_derive_per_tenant_and_version_and_verify() {
         let k = SigningKeys::new(b"master".to_vec());
-        let msg = answer_message("POST", "/v1/x?a=1", "2026-11-30T12:00:00.000Z", "n1", b"{}");
+        let msg = answer_message(&Exchange {
+            method: "POST",
+            path: "/v1/x?a=1",
+            tenant: "acme",
+            date: "2026-11-30T12:00:00.000Z",
+            nonce: "n1",
+            request_body: b"",
+            response_body: b"{}",
+        });
         assert_eq!(
             msg,
-            "POST /v1/x?a=1\n2026-11-30T12:00:00.000Z\nn1\n\
+            "licensing-signature-v2\nPOST /v1/x?a=1\nacme\n2026-11-30T12:00:00.000Z\nn1\n\
+             e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n\
              44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
         );
         let sig = Signature::from_bytes(&k.sign("acme", 1, msg.as_bytes()));
@@ -199,6 +247,43 @@ mod signing_tests {
             again.public_key("acme", 1),
             k.public_key("acme", 1),
             "same in every instance"
+        );
+    }
+
+    /// The worked example of docs/signing.md § 3 (test-vector master, `acme`,
+    /// `v1`), computed independently with Python's `cryptography`.
+    #[test]
+    fn the_documented_worked_example() {
+        use base64::Engine as _;
+        let k = SigningKeys::new(b"example-master-secret-do-not-use".to_vec());
+        let public = base64::engine::general_purpose::STANDARD.encode(k.public_key("acme", 1));
+        assert_eq!(public, "cA2/b97JDlhwYg+C6BEKhY4kD7xZO6FQ32s7CxhvIV0=");
+        let answer = br#"{"data":{"code":"NOT_FOUND","detail":"No license exists with this key.","license":null,"valid":false},"meta":{"api_version":"v1","request_id":"req_01M8P9E266J9WQ7Z4N2B8C5D6E"}}"#;
+        assert_eq!(answer.len(), 176);
+        let msg = answer_message(&Exchange {
+            method: "POST",
+            path: "/v1/integration/licenses/CE0HC-V1MS2-213PG-NXN5R-KSZPX/validate?trace=1",
+            tenant: "acme",
+            date: "2026-11-30T12:00:00.000Z",
+            nonce: "9b1c3f0e7a2d4c8e",
+            request_body: br#"{"fingerprint":"8c1f-ann-laptop"}"#,
+            response_body: answer,
+        });
+        assert_eq!(
+            msg,
+            "licensing-signature-v2\n\
+             POST /v1/integration/licenses/CE0HC-V1MS2-213PG-NXN5R-KSZPX/validate?trace=1\n\
+             acme\n\
+             2026-11-30T12:00:00.000Z\n\
+             9b1c3f0e7a2d4c8e\n\
+             b961922a9bc09042c3d0a810cfc3cff2a86abe15e58554d26a167ec166860e29\n\
+             e1731b5dcb41f01142b2552454a7ac2de949dc539c8b387f41c1fcde01b3e1c8"
+        );
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(k.sign("acme", 1, msg.as_bytes()));
+        assert_eq!(
+            signature,
+            "J/Y0AqkBK7pWIgQc4tVzL+6Plk/TywqhA8mIe4OqHW+V1pytXhdUe06tSRzY2YOVPCb5+tdE5brkMLG/Jx3cDQ=="
         );
     }
 }

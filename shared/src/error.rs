@@ -58,6 +58,21 @@ pub enum Error {
     TrialAlreadyUsed { retry_after: time::OffsetDateTime },
     #[error("the Stripe-Signature header does not verify")]
     InvalidSignature,
+    /// A license-key request without a usable `X-Nonce`: its answer is
+    /// signed over the nonce, which is what keeps a client app's answers
+    /// from being replayed.
+    #[error(
+        "a request authenticated with a license key must send X-Nonce: \
+         16 to 128 printable ASCII characters, fresh for each request"
+    )]
+    NonceRequired,
+    /// A client app (license key) checked out a license file without naming
+    /// the activated machine it is for.
+    #[error(
+        "a license key may check out only a license file bound to an activated machine: \
+         send that machine's fingerprint"
+    )]
+    FingerprintRequired,
     // What the store's conditional writes and reads report, in the domain's
     // words (the store names no API code; `parts` below does).
     #[error("a product with code '{0}' exists")]
@@ -135,6 +150,8 @@ impl Error {
             BadRequest { code, .. } => (400, code, "invalid_request_error"),
             Invalid { code, .. } => (422, code, "invalid_request_error"),
             InvalidSignature => (400, "INVALID_SIGNATURE", "invalid_request_error"),
+            NonceRequired => (400, "NONCE_REQUIRED", "invalid_request_error"),
+            FingerprintRequired => (422, "FINGERPRINT_REQUIRED", "invalid_request_error"),
             InvalidCursor => (400, "INVALID_CURSOR", "invalid_request_error"),
             PolicyProductMissing(_) => (422, "PRODUCT_NOT_FOUND", "invalid_request_error"),
             TrialPolicyMissing => (422, "POLICY_NOT_FOUND", "invalid_request_error"),

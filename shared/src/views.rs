@@ -42,6 +42,7 @@ pub fn policy_view(p: &Policy) -> Value {
         "heartbeat_seconds": p.terms.heartbeat_seconds,
         "max_deactivations": p.terms.max_deactivations,
         "client_auth": p.client_auth,
+        "max_file_ttl_seconds": p.max_file_ttl_seconds,
         "created_at": rfc3339(p.created_at),
         "updated_at": rfc3339(p.updated_at),
     })

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{redirect, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -28,7 +28,8 @@ const TENANT_HEADER: &str = "x-tenant-id";
 /// A client for one license of one tenant.
 ///
 /// Every call sends `Authorization: License <key>`, `X-Tenant-Id` and a fresh random `X-Nonce`,
-/// and verifies the answer's signature against the pinned keys before reading anything from it.
+/// and verifies the answer's signature (version 2) against the pinned keys, over the exact body
+/// it sent and its tenant, before reading anything from it.
 /// Build it with [`Client::builder`].
 pub struct Client {
     http: reqwest::Client,
@@ -206,8 +207,7 @@ struct EmptyBody {}
 
 #[derive(Serialize)]
 struct CheckoutBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fingerprint: Option<&'a str>,
+    fingerprint: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl_seconds: Option<u32>,
 }
@@ -293,12 +293,14 @@ impl Client {
             .await
     }
 
-    /// Downloads a signed offline license file (bound to `fingerprint`'s activation if given;
-    /// valid for `ttl_seconds`, 3600..=7776000, or the service's default), verifies it like
-    /// [`verify_license_file`], and, with a cache directory, stores it there atomically.
+    /// Downloads a signed offline license file bound to this machine's activation
+    /// (`fingerprint` must be activated: else `NO_ACTIVATION`), valid for `ttl_seconds`
+    /// (3600..=7776000, or the service's default; the policy may cut it shorter: the file's
+    /// `expires_at` is the real end), verifies it like [`verify_license_file`] with that
+    /// fingerprint, and, with a cache directory, stores it there atomically.
     pub async fn checkout(
         &self,
-        fingerprint: Option<&str>,
+        fingerprint: &str,
         ttl_seconds: Option<u32>,
     ) -> Result<LicenseFile, Error> {
         let key = self.license_key.as_str();
@@ -307,7 +309,7 @@ impl Client {
             ttl_seconds,
         };
         let answer: CheckoutAnswer = self.post(&["licenses", key, "checkout"], &body).await?;
-        let file = self.verify_file(&answer.certificate, fingerprint)?;
+        let file = self.verify_file(&answer.certificate, Some(fingerprint))?;
         if let Some(path) = self.cache_path() {
             let text = answer.certificate;
             tokio::task::spawn_blocking(move || write_atomically(&path, text.as_bytes()))
@@ -317,7 +319,8 @@ impl Client {
         Ok(file)
     }
 
-    /// The cached license file, verified now: answers offline while the file is valid.
+    /// The cached license file, verified now: answers offline while the file is valid. Given
+    /// a `fingerprint`, the file must be bound to it (an unbound file is refused).
     /// [`Error::NoOfflineLicense`] when nothing is cached.
     pub fn offline_license(&self, fingerprint: Option<&str>) -> Result<LicenseFile, Error> {
         let path = self.cache_path().ok_or(Error::NoOfflineLicense)?;
@@ -386,6 +389,10 @@ impl Client {
             None => url.path().to_owned(),
         };
         let nonce = new_nonce();
+        // Serialised once: the answer's signature covers these exact bytes.
+        // (The bodies are this crate's own structs of strings and numbers: this cannot fail.)
+        let sent_body = serde_json::to_vec(body)
+            .map_err(|e| Error::Config(format!("cannot serialise the request body: {e}")))?;
 
         let response = self
             .http
@@ -393,7 +400,8 @@ impl Client {
             .header(AUTHORIZATION, self.authorization.clone())
             .header(TENANT_HEADER, &self.tenant_id)
             .header(NONCE_HEADER, &nonce)
-            .json(body)
+            .header(CONTENT_TYPE, "application/json")
+            .body(sent_body.clone())
             .send()
             .await?;
         let status = response.status();
@@ -418,7 +426,9 @@ impl Client {
         let sent = SentRequest {
             method: "POST",
             path_and_query: &path_and_query,
+            tenant: &self.tenant_id,
             nonce: Some(&nonce),
+            body: &sent_body,
         };
         verify_answer(
             &self.keys,

@@ -119,6 +119,10 @@ pub enum FileError {
     /// The file is bound to an activation on another machine.
     #[error("license file is bound to another machine")]
     WrongFingerprint,
+
+    /// A fingerprint was given, and the file is bound to no machine at all.
+    #[error("license file is not bound to this machine (it is bound to none)")]
+    Unbound,
 }
 
 /// A pinned public key that could not be read.

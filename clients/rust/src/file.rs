@@ -86,8 +86,9 @@ struct KeyId {
 /// ([`FileError::UnsupportedFormat`]); its `tenant_id` against `expected_tenant`
 /// ([`FileError::WrongTenant`]); `now` before `expires_at` and before the license's own
 /// `expires_at` ([`FileError::Expired`]); `issued_at` at most five minutes after `now`
-/// ([`FileError::NotYetValid`]); and, when `fingerprint` is given and the file is bound to an
-/// activation, the two fingerprints ([`FileError::WrongFingerprint`]).
+/// ([`FileError::NotYetValid`]); and, when `fingerprint` is given, that the file is bound to an
+/// activation ([`FileError::Unbound`]) of that fingerprint ([`FileError::WrongFingerprint`]).
+/// Without a fingerprint any file that verifies is accepted, bound or not.
 ///
 /// Nothing of the payload but its `kid` is read before the signature has been verified.
 pub fn verify_license_file(
@@ -140,9 +141,11 @@ pub fn verify_license_file(
     if file.issued_at > now + MAX_CLOCK_SKEW {
         return Err(FileError::NotYetValid(file.issued_at));
     }
-    if let (Some(wanted), Some(bound)) = (fingerprint, &file.activation) {
-        if wanted != bound.fingerprint {
-            return Err(FileError::WrongFingerprint);
+    if let Some(wanted) = fingerprint {
+        match &file.activation {
+            None => return Err(FileError::Unbound),
+            Some(bound) if wanted != bound.fingerprint => return Err(FileError::WrongFingerprint),
+            Some(_) => {}
         }
     }
     file.certificate = text.to_owned();
@@ -258,12 +261,25 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn an_unbound_file_verifies_with_any_fingerprint() {
+    fn an_unbound_file_is_refused_for_a_machine() {
         let mut p = payload();
         p["activation"] = serde_json::Value::Null;
         let text = license_file(&p, &key(1));
-        let file = verify(&text, &pinned("v1", &key(1)), Some("any")).unwrap();
+        let keys = pinned("v1", &key(1));
+        for fingerprint in ["fp-1", "any"] {
+            let err = verify(&text, &keys, Some(fingerprint)).unwrap_err();
+            assert_eq!(err, FileError::Unbound, "{fingerprint}");
+        }
+        // Without a fingerprint to compare, it verifies (the operator's CLI reads such files).
+        let file = verify(&text, &keys, None).unwrap();
         assert_eq!(file.activation, None);
+        // A payload without the field at all is unbound too.
+        p.as_object_mut().unwrap().remove("activation");
+        let text = license_file(&p, &key(1));
+        assert_eq!(
+            verify(&text, &keys, Some("fp-1")).unwrap_err(),
+            FileError::Unbound
+        );
     }
 
     #[test]

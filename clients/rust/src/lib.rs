@@ -3,10 +3,11 @@
 //! - [`Client`] validates a license, activates and deactivates this machine, keeps floating
 //!   leases alive ([`Client::spawn_heartbeat`]) and checks out offline license files
 //!   ([`Client::checkout`], [`Client::offline_license`], [`Client::validate_or_offline`]).
-//! - Every answer is signed by the tenant's Ed25519 key over the request's method, path and
-//!   nonce and the answer's date and body ([`signed_message`]); the client checks it against
-//!   keys pinned at build time ([`PinnedKeys`]) before reading anything, and an answer that
-//!   does not verify is [`Error::Unverified`].
+//! - Every answer is signed by the tenant's Ed25519 key (signature version 2) over the request's
+//!   method, path, tenant, nonce and body and the answer's date and body ([`signed_message`]);
+//!   the client checks it against keys pinned at build time ([`PinnedKeys`]), over the exact
+//!   bytes it sent, before reading anything, and an answer that does not verify is
+//!   [`Error::Unverified`]: a rewritten request cannot be passed off with a genuine answer.
 //! - [`verify_license_file`] verifies an offline license file without the network.
 //!
 //! ```no_run
@@ -38,7 +39,9 @@ pub use error::{Error, FileError, KeyError};
 pub use file::{verify_license_file, FileActivation, LicenseFile, FORMAT, MAX_CLOCK_SKEW};
 pub use heartbeat::{HeartbeatHandle, HeartbeatResult};
 pub use keys::PinnedKeys;
-pub use signature::{signed_message, verify_answer, SentRequest, SignatureHeader};
+pub use signature::{
+    signed_message, verify_answer, SentRequest, SignatureHeader, SIGNATURE_VERSION,
+};
 pub use types::{Activation, License, LicenseStatus, Seats, Validation, ValidationCode};
 
 /// The README's example, compiled as a doctest.

@@ -1,11 +1,14 @@
-//! Signed answers: every `/v1/integration/...` answer carries
+//! Signed answers (version 2): every `/v1/integration/...` answer carries
 //!
 //! ```text
-//! X-Signature: keyid="<kid>", algorithm="ed25519", signature="<base64>"
+//! X-Signature: keyid="<kid>", algorithm="ed25519", version="2", signature="<base64>"
 //! X-Signature-Date: <RFC 3339 time>
 //! ```
 //!
-//! over the message built by [`signed_message`].
+//! over the message built by [`signed_message`]: the request as sent (method, path and query,
+//! tenant, nonce, body) and the answer (date, body). A man in the middle who rewrites the
+//! request body and passes the genuine answer on is caught, because the answer no longer
+//! verifies against the body the client sent.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -19,26 +22,35 @@ pub const SIGNATURE_HEADER: &str = "x-signature";
 pub const SIGNATURE_DATE_HEADER: &str = "x-signature-date";
 /// The name of the request header carrying the client's nonce.
 pub const NONCE_HEADER: &str = "x-nonce";
+/// The only signature version this client accepts (`version="2"`); version 1 is retired.
+pub const SIGNATURE_VERSION: &str = "2";
+/// The first line of a version-2 signed message.
+pub const SIGNATURE_CONTEXT: &str = "licensing-signature-v2";
 
-/// The text the service signs for one answer:
+/// The text the service signs for one answer, seven lines joined by `\n` (no trailing newline):
 ///
 /// ```text
-/// {METHOD} {path?query}\n{X-Signature-Date}\n{X-Nonce or empty}\n{hex SHA-256 of the body}
+/// licensing-signature-v2
+/// {METHOD} {path?query}
+/// {tenant id}
+/// {X-Signature-Date}
+/// {X-Nonce, or empty}
+/// {hex SHA-256 of the request body as sent (of the empty string when none)}
+/// {hex SHA-256 of the response body}
 /// ```
 ///
-/// `method` is upper-cased; `path_and_query` is the request path exactly as sent, with its query
-/// string if there was one; `nonce` is the request's `X-Nonce` (`None` when none was sent).
-pub fn signed_message(
-    method: &str,
-    path_and_query: &str,
-    date: &str,
-    nonce: Option<&str>,
-    body: &[u8],
-) -> String {
-    let method = method.to_ascii_uppercase();
-    let digest = hex::encode(Sha256::digest(body));
-    let nonce = nonce.unwrap_or("");
-    format!("{method} {path_and_query}\n{date}\n{nonce}\n{digest}")
+/// The method is upper-cased; the hashes are lowercase hex.
+pub fn signed_message(request: SentRequest<'_>, date: &str, response_body: &[u8]) -> String {
+    let method = request.method.to_ascii_uppercase();
+    let hash = |bytes: &[u8]| hex::encode(Sha256::digest(bytes));
+    format!(
+        "{SIGNATURE_CONTEXT}\n{method} {}\n{}\n{date}\n{}\n{}\n{}",
+        request.path_and_query,
+        request.tenant,
+        request.nonce.unwrap_or(""),
+        hash(request.body),
+        hash(response_body)
+    )
 }
 
 /// The parameters of an `X-Signature` header.
@@ -51,11 +63,12 @@ pub struct SignatureHeader {
 }
 
 impl SignatureHeader {
-    /// Parses `keyid="v1", algorithm="ed25519", signature="<base64>"`: comma-separated
-    /// `name="value"` pairs in any order; unknown names are ignored, a repeated name is an error,
-    /// and the algorithm must be `ed25519`.
+    /// Parses `keyid="v1", algorithm="ed25519", version="2", signature="<base64>"`:
+    /// comma-separated `name="value"` pairs in any order; unknown names are ignored, a repeated
+    /// name is an error, the algorithm must be `ed25519` and the version `2` (a header without
+    /// a version is a retired version-1 signature, refused).
     pub fn parse(header: &str) -> Result<Self, String> {
-        let (mut kid, mut algorithm, mut signature) = (None, None, None);
+        let (mut kid, mut algorithm, mut version, mut signature) = (None, None, None, None);
         for part in header.split(',') {
             let (name, value) = part
                 .split_once('=')
@@ -69,6 +82,7 @@ impl SignatureHeader {
             let slot = match name.as_str() {
                 "keyid" => &mut kid,
                 "algorithm" => &mut algorithm,
+                "version" => &mut version,
                 "signature" => &mut signature,
                 _ => continue,
             };
@@ -78,10 +92,16 @@ impl SignatureHeader {
         }
         let kid = kid.ok_or("X-Signature has no keyid")?;
         let algorithm = algorithm.ok_or("X-Signature has no algorithm")?;
+        let version = version.ok_or("X-Signature has no version (version 1 is retired)")?;
         let signature = signature.ok_or("X-Signature has no signature")?;
         if !algorithm.eq_ignore_ascii_case("ed25519") {
             return Err(format!(
                 "X-Signature algorithm {algorithm:?} is not ed25519"
+            ));
+        }
+        if version != SIGNATURE_VERSION {
+            return Err(format!(
+                "X-Signature version {version:?} is not {SIGNATURE_VERSION:?}"
             ));
         }
         if kid.is_empty() {
@@ -106,8 +126,12 @@ pub struct SentRequest<'a> {
     pub method: &'a str,
     /// The path as sent, with `?query` if any.
     pub path_and_query: &'a str,
+    /// The tenant the request was made for (`X-Tenant-Id`).
+    pub tenant: &'a str,
     /// The `X-Nonce` sent, if any.
     pub nonce: Option<&'a str>,
+    /// The exact bytes of the request body sent (empty when none).
+    pub body: &'a [u8],
 }
 
 /// Checks an answer's signature headers against the request that was sent.
@@ -124,13 +148,7 @@ pub fn verify_answer(
     let header = signature.ok_or("the answer has no X-Signature")?;
     let date = date.ok_or("the answer has no X-Signature-Date")?;
     let header = SignatureHeader::parse(header)?;
-    let message = signed_message(
-        request.method,
-        request.path_and_query,
-        date,
-        request.nonce,
-        body,
-    );
+    let message = signed_message(request, date, body);
     match keys.verify(&header.kid, message.as_bytes(), &header.signature) {
         Verified::Yes => Ok(()),
         Verified::UnknownKey => Err(format!(
@@ -138,7 +156,7 @@ pub fn verify_answer(
             header.kid
         )),
         Verified::No => Err(format!(
-            "the signature by key {:?} does not verify for {} {}",
+            "the signature by key {:?} does not verify for {} {} as sent",
             header.kid, request.method, request.path_and_query
         )),
     }
@@ -151,7 +169,9 @@ mod tests {
 
     const DATE: &str = "2026-11-30T12:00:00.000Z";
     const PATH: &str = "/v1/integration/licenses/ABCDE-FGHIJ/validate";
-    const NONCE: &str = "6e6f6e6365";
+    const TENANT: &str = "acme";
+    const NONCE: &str = "6e6f6e63652d6e6f6e6365";
+    const SENT: &[u8] = br#"{"fingerprint":"fp-1","product":"desktop"}"#;
     const BODY: &[u8] = br#"{"data":{"valid":true}}"#;
 
     fn key(seed: u8) -> SigningKey {
@@ -166,47 +186,82 @@ mod tests {
 
     fn header(kid: &str, key: &SigningKey, message: &str) -> String {
         let signature = STANDARD.encode(key.sign(message.as_bytes()).to_bytes());
-        format!(r#"keyid="{kid}", algorithm="ed25519", signature="{signature}""#)
+        format!(r#"keyid="{kid}", algorithm="ed25519", version="2", signature="{signature}""#)
     }
 
     fn sent<'a>(method: &'a str, path: &'a str, nonce: Option<&'a str>) -> SentRequest<'a> {
         SentRequest {
             method,
             path_and_query: path,
+            tenant: TENANT,
             nonce,
+            body: SENT,
         }
     }
 
-    /// A header signed for (POST, PATH, DATE, NONCE, BODY) by `key(1)` under `v1`.
+    /// A header signed for (POST, PATH, TENANT, DATE, NONCE, SENT, BODY) by `key(1)` under `v1`.
     fn good_header() -> String {
-        header(
-            "v1",
-            &key(1),
-            &signed_message("POST", PATH, DATE, Some(NONCE), BODY),
-        )
+        let message = signed_message(sent("POST", PATH, Some(NONCE)), DATE, BODY);
+        header("v1", &key(1), &message)
     }
 
     #[test]
     fn message_format_fixed_vector() {
-        // SHA-256 of `{}` and of the empty string, written out by hand.
-        let expected = "POST /v1/integration/licenses/ABCDE-FGHIJ/validate?x=1\n\
+        // SHA-256 of `{}`, of the empty string and of SENT, written out by hand.
+        let expected = "licensing-signature-v2\n\
+                        POST /v1/integration/licenses/ABCDE-FGHIJ/validate?x=1\n\
+                        acme\n\
                         2026-11-30T12:00:00.000Z\n\
                         abc123\n\
+                        e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n\
                         44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
         let path = "/v1/integration/licenses/ABCDE-FGHIJ/validate?x=1";
-        assert_eq!(
-            signed_message("post", path, DATE, Some("abc123"), b"{}"),
-            expected
-        );
+        let request = SentRequest {
+            body: b"",
+            ..sent("post", path, Some("abc123"))
+        };
+        assert_eq!(signed_message(request, DATE, b"{}"), expected);
 
-        let expected = "GET /v1/integration/x\n\
+        let expected = "licensing-signature-v2\n\
+                        GET /v1/integration/x\n\
+                        acme\n\
                         2026-11-30T12:00:00.000Z\n\
                         \n\
+                        44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\n\
                         e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let request = SentRequest {
+            body: b"{}",
+            ..sent("GET", "/v1/integration/x", None)
+        };
+        assert_eq!(signed_message(request, DATE, b""), expected);
+    }
+
+    /// The worked example of docs/signing.md § 3 (the test-vector key of `acme`, `v1`).
+    #[test]
+    fn the_documented_worked_example_verifies() {
+        let mut keys = PinnedKeys::new();
+        keys.pin("v1", "cA2/b97JDlhwYg+C6BEKhY4kD7xZO6FQ32s7CxhvIV0=")
+            .unwrap();
+        let answer = br#"{"data":{"code":"NOT_FOUND","detail":"No license exists with this key.","license":null,"valid":false},"meta":{"api_version":"v1","request_id":"req_01M8P9E266J9WQ7Z4N2B8C5D6E"}}"#;
+        let request = SentRequest {
+            method: "POST",
+            path_and_query:
+                "/v1/integration/licenses/CE0HC-V1MS2-213PG-NXN5R-KSZPX/validate?trace=1",
+            tenant: "acme",
+            nonce: Some("9b1c3f0e7a2d4c8e"),
+            body: br#"{"fingerprint":"8c1f-ann-laptop"}"#,
+        };
+        let header = r#"keyid="v1", algorithm="ed25519", version="2", signature="J/Y0AqkBK7pWIgQc4tVzL+6Plk/TywqhA8mIe4OqHW+V1pytXhdUe06tSRzY2YOVPCb5+tdE5brkMLG/Jx3cDQ==""#;
+        let date = Some("2026-11-30T12:00:00.000Z");
         assert_eq!(
-            signed_message("GET", "/v1/integration/x", DATE, None, b""),
-            expected
+            verify_answer(&keys, request, Some(header), date, answer),
+            Ok(())
         );
+        let rewritten = SentRequest {
+            body: b"{}",
+            ..request
+        };
+        assert!(verify_answer(&keys, rewritten, Some(header), date, answer).is_err());
     }
 
     #[test]
@@ -250,6 +305,23 @@ mod tests {
         assert!(check(sent("POST", PATH, Some("6e6f6e6366")), DATE, BODY).is_err());
         assert!(check(sent("POST", PATH, None), DATE, BODY).is_err());
         assert!(check(sent("PUT", PATH, Some(NONCE)), DATE, BODY).is_err());
+        // The request body as sent: a field dropped, or any other body.
+        for other in [
+            &br#"{"product":"desktop"}"#[..],
+            br#"{"fingerprint":"fp-1"}"#,
+            br#"{"fingerprint":"fp-2","product":"desktop"}"#,
+            br#"{"fingerprint":"fp-1", "product":"desktop"}"#,
+            b"",
+        ] {
+            let rewritten = SentRequest { body: other, ..ok };
+            assert!(check(rewritten, DATE, BODY).is_err(), "{other:?}");
+        }
+        // Another tenant.
+        let elsewhere = SentRequest {
+            tenant: "acme2",
+            ..ok
+        };
+        assert!(check(elsewhere, DATE, BODY).is_err());
         assert_eq!(check(ok, DATE, BODY), Ok(()));
     }
 
@@ -282,8 +354,9 @@ mod tests {
             &good.replace("keyid=\"v1\", ", ""),
             &good.replace("keyid=\"v1\"", "keyid=v1"),
             &format!("{good}, keyid=\"v1\""),
-            r#"keyid="v1", algorithm="ed25519", signature="AAAA""#,
-            r#"keyid="v1", algorithm="ed25519", signature="!!notbase64!!""#,
+            &format!("{good}, version=\"2\""),
+            r#"keyid="v1", algorithm="ed25519", version="2", signature="AAAA""#,
+            r#"keyid="v1", algorithm="ed25519", version="2", signature="!!notbase64!!""#,
         ] {
             assert!(
                 verify(Some(bad), Some(DATE)).starts_with("X-Signature"),
@@ -293,11 +366,28 @@ mod tests {
     }
 
     #[test]
+    fn version_1_and_unknown_versions_are_refused() {
+        let keys = pinned("v1", &key(1));
+        let request = sent("POST", PATH, Some(NONCE));
+        let good = good_header();
+        let verify =
+            |sig: &str| verify_answer(&keys, request, Some(sig), Some(DATE), BODY).unwrap_err();
+        // A version-1 header has no version parameter at all.
+        let v1 = good.replace("version=\"2\", ", "");
+        assert!(verify(&v1).contains("no version"), "{}", verify(&v1));
+        for other in ["1", "3", "", "02"] {
+            let header = good.replace("version=\"2\"", &format!("version=\"{other}\""));
+            assert!(verify(&header).contains("version"), "{other}");
+        }
+    }
+
+    #[test]
     fn header_parameters_in_any_order_with_extras() {
         let good = SignatureHeader::parse(&good_header()).unwrap();
         let signature = STANDARD.encode(good.signature);
-        let reordered =
-            format!(r#"signature="{signature}",algorithm="Ed25519" , extra="x",keyid="v1""#);
+        let reordered = format!(
+            r#"signature="{signature}",version="2",algorithm="Ed25519" , extra="x",keyid="v1""#
+        );
         assert_eq!(SignatureHeader::parse(&reordered), Ok(good));
     }
 }

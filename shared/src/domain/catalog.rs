@@ -198,6 +198,11 @@ pub struct Policy {
     /// Client apps may authenticate with a license key of this policy.
     #[serde(default = "yes")]
     pub client_auth: bool,
+    /// The longest offline license file of this policy's licenses: a longer
+    /// `ttl_seconds` is cut to it ([`Policy::file_ttl`]). Policies stored
+    /// before it existed read as the default.
+    #[serde(default = "default_max_file_ttl")]
+    pub max_file_ttl_seconds: u32,
     #[serde(with = "ts")]
     pub created_at: OffsetDateTime,
     #[serde(with = "ts")]
@@ -206,6 +211,18 @@ pub struct Policy {
 
 fn yes() -> bool {
     true
+}
+
+fn default_max_file_ttl() -> u32 {
+    bounds::DEFAULT_MAX_FILE_TTL_SECONDS
+}
+
+impl Policy {
+    /// How long a license file asked to last `asked` seconds may last under
+    /// this policy: at most its `max_file_ttl_seconds`.
+    pub fn file_ttl(&self, asked: u32) -> u32 {
+        asked.min(self.max_file_ttl_seconds)
+    }
 }
 
 /// A usage period: the key its counter is stored under and when it resets.
@@ -303,6 +320,38 @@ mod tests {
             serde_json::from_str::<EntitlementSpec>(r#"{"type":"boolean","limit":1}"#).is_err()
         );
     }
+
+    /// A policy as stored before `max_file_ttl_seconds` existed.
+    const OLD_POLICY: &str = r#"{"id":"pol_01JAAAAAAAAAAAAAAAAAAAAAAA","product":"app",
+        "name":"Pro","max_activations":5,"created_at":"2026-11-30T12:00:00.000Z",
+        "updated_at":"2026-11-30T12:00:00.000Z"}"#;
+
+    #[test]
+    fn license_files_are_cut_to_the_policys_cap() {
+        let mut p: Policy = serde_json::from_str(OLD_POLICY).unwrap();
+        assert_eq!(p.max_file_ttl_seconds, 1_209_600, "the default: 14 days");
+        assert_eq!(p.file_ttl(86_400), 86_400);
+        assert_eq!(p.file_ttl(1_209_600), 1_209_600);
+        assert_eq!(p.file_ttl(7_776_000), 1_209_600);
+        p.max_file_ttl_seconds = 3_600;
+        assert_eq!(p.file_ttl(7_200), 3_600);
+        assert_eq!(p.file_ttl(3_600), 3_600);
+    }
+
+    #[test]
+    fn the_cap_is_one_hour_to_ninety_days() {
+        for ok in [3_600, 86_400, 1_209_600, 7_776_000] {
+            assert!(check_max_file_ttl_seconds(ok).is_ok(), "{ok}");
+        }
+        for bad in [0, 3_599, 7_776_001, u32::MAX] {
+            let e = check_max_file_ttl_seconds(bad).unwrap_err();
+            assert!(
+                matches!(&e, Error::Invalid { code: "VALIDATION_ERROR", message }
+                    if message.starts_with("max_file_ttl_seconds must be from 3600 to 7776000")),
+                "{bad}: {e:?}"
+            );
+        }
+    }
 }
 
 /// Changes to a product; `None` leaves a field as it is.
@@ -368,6 +417,7 @@ pub struct PolicyPatch {
     pub heartbeat_seconds: Option<Option<u32>>,
     pub max_deactivations: Option<Option<ChurnLimit>>,
     pub client_auth: Option<bool>,
+    pub max_file_ttl_seconds: Option<u32>,
 }
 
 impl PolicyPatch {
@@ -417,6 +467,11 @@ pub mod bounds {
     pub const MAX_TRIAL_DAYS: u32 = 365;
     pub const MAX_TRIAL_COOLDOWN_DAYS: u32 = 3_650;
     pub const DEFAULT_TRIAL_COOLDOWN_DAYS: u32 = 365;
+    /// An offline license file's `ttl_seconds`, and a policy's cap on it
+    /// (`max_file_ttl_seconds`): 1 hour to 90 days; the cap is 14 days unless set.
+    pub const MIN_FILE_TTL_SECONDS: u32 = 3_600;
+    pub const MAX_FILE_TTL_SECONDS: u32 = 7_776_000;
+    pub const DEFAULT_MAX_FILE_TTL_SECONDS: u32 = 1_209_600;
 }
 
 use crate::error::Error;
@@ -468,6 +523,17 @@ pub fn check_duration_days(d: Option<u32>) -> Result<(), Error> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// A policy's cap on its offline license files: from
+/// [`bounds::MIN_FILE_TTL_SECONDS`] to [`bounds::MAX_FILE_TTL_SECONDS`].
+pub fn check_max_file_ttl_seconds(s: u32) -> Result<(), Error> {
+    let (min, max) = (bounds::MIN_FILE_TTL_SECONDS, bounds::MAX_FILE_TTL_SECONDS);
+    if !(min..=max).contains(&s) {
+        let msg = format!("max_file_ttl_seconds must be from {min} to {max} (1 hour to 90 days)");
+        return Err(Error::validation(msg));
+    }
+    Ok(())
 }
 
 pub fn check_grace_period_days(d: u32) -> Result<(), Error> {

@@ -467,6 +467,7 @@ mod tests {
             stripe_price_ids: vec![],
             terms: SeatTerms::default(),
             client_auth: true,
+            max_file_ttl_seconds: 1_209_600,
             created_at: datetime!(2026-01-01 0:00 UTC),
             updated_at: datetime!(2026-01-01 0:00 UTC),
         }

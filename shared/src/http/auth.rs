@@ -62,7 +62,10 @@ impl Credential {
         let credential_less =
             ctx.header("x-api-key").is_none() && ctx.header("authorization").is_none();
         Ok(match license_credential(ctx)? {
-            Some((tenant, key)) => Credential::License(tenant, key),
+            Some((tenant, key)) => {
+                client_nonce(ctx)?;
+                Credential::License(tenant, key)
+            }
             None if op == IntegrationOp::Trial && credential_less => {
                 Credential::Public(source_ip(req))
             }
@@ -263,6 +266,21 @@ fn license_credential(ctx: &Ctx<'_>) -> Result<Option<(TenantId, LicenseKey)>, E
     let tenant = ctx.header("x-tenant-id").ok_or(Error::Unauthenticated)?;
     let tenant = TenantId::parse(tenant.trim()).map_err(|_| Error::Unauthenticated)?;
     Ok(Some((tenant, key)))
+}
+
+/// The shortest `X-Nonce` a license-key request may send.
+const MIN_CLIENT_NONCE: usize = 16;
+
+/// A license-key request (a client app) must send `X-Nonce` of at least
+/// [`MIN_CLIENT_NONCE`] characters (the edge has already refused one that is
+/// not 1 to 128 printable ASCII characters): its answer is signed over the
+/// nonce, and an app's answers must not be replayable. Checked before the
+/// tenant is looked up, so it says nothing about the tenant or the key.
+fn client_nonce(ctx: &Ctx<'_>) -> Result<(), Error> {
+    match ctx.header("x-nonce") {
+        Some(n) if n.len() >= MIN_CLIENT_NONCE => Ok(()),
+        _ => Err(Error::NonceRequired),
+    }
 }
 
 /// The address API Gateway saw the request come from.

@@ -224,7 +224,8 @@ async fn public(ctx: &Ctx<'_>, op: PublicOp) -> Result<Reply, Error> {
     }
 }
 
-/// `X-Nonce`: 1 to 128 printable ASCII characters, or absent.
+/// `X-Nonce`: 1 to 128 printable ASCII characters, or absent (a license-key
+/// request must send one of at least 16: `auth::client_nonce`).
 fn nonce(ctx: &Ctx<'_>) -> Result<(), Error> {
     match ctx.headers.get("x-nonce").map(|v| v.as_bytes()) {
         Some(n) if n.is_empty() || n.len() > 128 || !n.iter().all(u8::is_ascii_graphic) => Err(

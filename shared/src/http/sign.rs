@@ -1,5 +1,7 @@
 //! Signed answers: every Integration answer carries an Ed25519 signature
-//! by its tenant's key over the request and the answer (docs/signing.md).
+//! by its tenant's key over the request (method, path, tenant, nonce and
+//! body) and the answer (date and body): version 2 of the format
+//! (docs/signing.md).
 
 use crate::app::App;
 use crate::ids::TenantId;
@@ -24,7 +26,7 @@ pub(super) fn sign_answer(
             return;
         }
     };
-    let body: &[u8] = match resp.body() {
+    let response_body: &[u8] = match resp.body() {
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
         _ => b"",
@@ -41,12 +43,21 @@ pub(super) fn sign_answer(
         .unwrap_or("");
     let nonce = if nonce.len() <= 128 { nonce } else { "" };
     let date = crate::clock::rfc3339(app.now());
-    let message = crate::crypto::answer_message(req.method().as_str(), path, &date, nonce, body);
+    let message = crate::crypto::answer_message(&crate::crypto::Exchange {
+        method: req.method().as_str(),
+        path,
+        tenant: tenant.as_str(),
+        date: &date,
+        nonce,
+        request_body: req.body().as_ref(),
+        response_body,
+    });
     let signature = keys.sign(tenant.as_str(), version, message.as_bytes());
     use base64::Engine as _;
     let header = format!(
-        "keyid=\"{}\", algorithm=\"ed25519\", signature=\"{}\"",
+        "keyid=\"{}\", algorithm=\"ed25519\", version=\"{}\", signature=\"{}\"",
         crate::crypto::kid(version),
+        crate::crypto::SIGNATURE_VERSION,
         base64::engine::general_purpose::STANDARD.encode(signature)
     );
     for (name, value) in [("x-signature", header), ("x-signature-date", date)] {

@@ -630,8 +630,9 @@ async fn my_licenses(r: &Req<'_>) -> Result<Reply, Error> {
     Ok(Reply::page(page))
 }
 
-/// A signed offline license file of one of my licenses (30 days, never
-/// past the license), optionally bound to one of its active machines.
+/// A signed offline license file of one of my licenses (30 days, cut to
+/// the policy's `max_file_ttl_seconds` and never past the license),
+/// optionally bound to one of its active machines.
 async fn customer_license_file(r: &Req<'_>) -> Result<Reply, Error> {
     let s = r.who(Role::Customer)?;
     let id = license_id(r)?;
@@ -665,7 +666,9 @@ async fn customer_license_file(r: &Req<'_>) -> Result<Reply, Error> {
     })
 }
 
-/// License files from the portal last 30 days (the API's default).
+/// License files from the portal are asked for 30 days; the policy's
+/// `max_file_ttl_seconds` (14 days unless set) and the license's own expiry
+/// cut that, as for the API.
 const PORTAL_FILE_TTL: u32 = 30 * 86_400;
 
 async fn customer_deactivate(r: &Req<'_>) -> Result<Reply, Error> {

@@ -57,6 +57,7 @@ pub const ENTITLEMENTS: &str = "entitlements";
 pub const GRACE_PERIOD_DAYS: &str = "grace_period_days";
 pub const STRIPE_PRICE_IDS: &str = "stripe_price_ids";
 pub const CLIENT_AUTH: &str = "client_auth";
+pub const MAX_FILE_TTL_SECONDS: &str = "max_file_ttl_seconds";
 
 // Tenants and API keys.
 pub const LICENSES_ISSUED: &str = "licenses_issued";
@@ -127,22 +128,24 @@ mod tests {
         let now = OffsetDateTime::UNIX_EPOCH;
         let t = TenantId::parse("acme").unwrap();
         let key = LicenseKey::generate();
+        let policy = Policy {
+            id: PolicyId::generate(),
+            product: ProductCode::parse("app").unwrap(),
+            name: "p".into(),
+            max_activations: 1,
+            duration_days: Some(1),
+            entitlements: Default::default(),
+            grace_period_days: 0,
+            stripe_price_ids: vec!["price_1".into()],
+            terms: SeatTerms::default(),
+            client_auth: true,
+            max_file_ttl_seconds: 1_209_600,
+            created_at: now,
+            updated_at: now,
+        };
         let mut l = License::issue(LicenseDraft {
             tenant: &t,
-            policy: &Policy {
-                id: PolicyId::generate(),
-                product: ProductCode::parse("app").unwrap(),
-                name: "p".into(),
-                max_activations: 1,
-                duration_days: Some(1),
-                entitlements: Default::default(),
-                grace_period_days: 0,
-                stripe_price_ids: vec!["price_1".into()],
-                terms: SeatTerms::default(),
-                client_auth: true,
-                created_at: now,
-                updated_at: now,
-            },
+            policy: &policy,
             key: Some(key),
             customer_email: Email::normalise("a@b.co").unwrap(),
             status: LicenseStatus::PastDue,
@@ -194,6 +197,25 @@ mod tests {
             overage: false,
             last_heartbeat_at: None,
         };
+        let pf = fields(&policy);
+        for attr in [
+            ID,
+            PRODUCT,
+            NAME,
+            MAX_ACTIVATIONS,
+            DURATION_DAYS,
+            ENTITLEMENTS,
+            GRACE_PERIOD_DAYS,
+            STRIPE_PRICE_IDS,
+            CLIENT_AUTH,
+            MAX_FILE_TTL_SECONDS,
+            UPDATED_AT,
+        ] {
+            assert!(
+                pf.iter().any(|f| f == attr),
+                "policy has no field {attr}: {pf:?}"
+            );
+        }
         let af = fields(&a);
         for attr in [NAME, HOSTNAME, METADATA, LAST_ACTIVATED_AT, DEACTIVATED_AT] {
             assert!(

@@ -140,7 +140,8 @@ impl TenantStore {
             .set_some(a::ENTITLEMENTS, patch.entitlements.as_ref())
             .set_some(a::GRACE_PERIOD_DAYS, patch.grace_period_days.as_ref())
             .set_some(a::STRIPE_PRICE_IDS, patch.stripe_price_ids.as_ref())
-            .set_some(a::CLIENT_AUTH, patch.client_auth.as_ref());
+            .set_some(a::CLIENT_AUTH, patch.client_auth.as_ref())
+            .set_some(a::MAX_FILE_TTL_SECONDS, patch.max_file_ttl_seconds.as_ref());
         if let Some((t, unchanged_since)) = terms {
             super::seats::set_terms(&mut w, &t);
             w.if_eq(a::UPDATED_AT, &rfc3339(unchanged_since));

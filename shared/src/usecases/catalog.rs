@@ -91,6 +91,7 @@ pub struct PolicyInput {
     pub stripe_price_ids: Vec<String>,
     pub terms: SeatTerms,
     pub client_auth: bool,
+    pub max_file_ttl_seconds: u32,
 }
 
 pub async fn create_policy(
@@ -112,6 +113,7 @@ pub async fn create_policy(
         stripe_price_ids: input.stripe_price_ids,
         terms: input.terms.with_default_lease(),
         client_auth: input.client_auth,
+        max_file_ttl_seconds: input.max_file_ttl_seconds,
         created_at: now,
         updated_at: now,
     };

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use time::macros::datetime;
 
 /// A request as a client app sends it: its license key and tenant, a nonce.
-async fn as_client(
+pub(crate) async fn as_client(
     env: &Env,
     tenant: &str,
     key: &str,
@@ -31,7 +31,7 @@ async fn as_client(
 }
 
 /// The tenant's public keys, pinned (as an app would ship them).
-async fn pinned(env: &Env, t: &Tenant) -> (PinnedKeys, Value) {
+pub(crate) async fn pinned(env: &Env, t: &Tenant) -> (PinnedKeys, Value) {
     let r = env
         .send(
             "GET",
@@ -52,17 +52,27 @@ async fn pinned(env: &Env, t: &Tenant) -> (PinnedKeys, Value) {
     (keys, r.data()["keys"].clone())
 }
 
+/// A nonce as a client app sends it (license-key requests need 16 to 128 characters).
+pub(crate) const NONCE: &str = "nonce-0123456789abcdef";
+
+/// Whether `r` is the signed answer to this request: tenant, method, path,
+/// nonce and the body as sent (`body.to_string()`, what [`as_client`] sends).
 fn verifies(
     keys: &PinnedKeys,
+    tenant: &str,
     method: &str,
     path: &str,
     nonce: &str,
+    body: &Value,
     r: &Resp,
 ) -> Result<(), String> {
+    let sent_body = body.to_string().into_bytes();
     let sent = SentRequest {
         method,
         path_and_query: path,
+        tenant,
         nonce: Some(nonce),
+        body: &sent_body,
     };
     verify_answer(
         keys,
@@ -108,7 +118,7 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
         "POST",
         &format!("/v1/integration/licenses/{ka}/validate"),
         json!({}),
-        "n1",
+        "nonce-validate-0001",
     )
     .await;
     assert_eq!(
@@ -125,7 +135,7 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
         "POST",
         &format!("/v1/integration/licenses/{ka}/validate"),
         json!({}),
-        "n2",
+        "nonce-validate-0002",
     )
     .await;
     assert_eq!(own.status, 200);
@@ -178,7 +188,7 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
         ),
     ];
     for (method, path, body) in tries {
-        let r = as_client(&env, &t.id, ka, method, &path, body, "n").await;
+        let r = as_client(&env, &t.id, ka, method, &path, body, NONCE).await;
         assert_eq!(
             (r.status, r.code()),
             (403, "LICENSE_SCOPE_MISMATCH"),
@@ -198,7 +208,7 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
 
     // No management or platform access.
     for path in ["/v1/manage/products", "/v1/platform/tenants/clients"] {
-        let r = as_client(&env, &t.id, ka, "GET", path, json!({}), "n").await;
+        let r = as_client(&env, &t.id, ka, "GET", path, json!({}), NONCE).await;
         assert_eq!(
             (r.status, r.code()),
             (401, "UNAUTHENTICATED"),
@@ -211,7 +221,7 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
     let validate = |k: &str| format!("/v1/integration/licenses/{k}/validate");
     let unknown_key = "ABCDE-FGHJK-MNPQR-STVWX-YZ012";
     let answers = [
-        as_client(&env, "nobody", ka, "POST", &validate(ka), json!({}), "n").await,
+        as_client(&env, "nobody", ka, "POST", &validate(ka), json!({}), NONCE).await,
         as_client(
             &env,
             &t.id,
@@ -219,10 +229,10 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
             "POST",
             &validate(unknown_key),
             json!({}),
-            "n",
+            NONCE,
         )
         .await,
-        as_client(&env, &t2.id, ka, "POST", &validate(ka), json!({}), "n").await,
+        as_client(&env, &t2.id, ka, "POST", &validate(ka), json!({}), NONCE).await,
     ];
     for r in &answers {
         assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"), "{r:?}");
@@ -279,7 +289,7 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
             "POST",
             &format!("/v1/integration/licenses/{ka}/checkout"),
             json!({ "ttl_seconds": ttl }),
-            "n",
+            NONCE,
         )
         .await;
         assert_eq!(
@@ -311,7 +321,7 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
             json!({ "license_key": kc, "fingerprint": "m" }),
         ),
     ] {
-        let r = as_client(&env, &t.id, kc, "POST", &path, body, "n").await;
+        let r = as_client(&env, &t.id, kc, "POST", &path, body, NONCE).await;
         assert_eq!(
             (r.status, r.code()),
             (403, "CLIENT_AUTH_DISABLED"),
@@ -361,10 +371,10 @@ async fn every_integration_answer_is_signed_and_a_changed_byte_fails() {
         ),
     ];
     for (i, (method, path, body)) in cases.iter().enumerate() {
-        let nonce = format!("nonce-{i}");
+        let nonce = format!("nonce-{i}-0123456789abcdef");
         let r = as_client(&env, &t.id, ka, method, path, body.clone(), &nonce).await;
         assert!(r.status < 500, "{r:?}");
-        verifies(&keys, method, path, &nonce, &r)
+        verifies(&keys, &t.id, method, path, &nonce, body, &r)
             .unwrap_or_else(|e| panic!("{method} {path}: {e}: {r:?}"));
         let by_key = env
             .send_raw(
@@ -374,13 +384,14 @@ async fn every_integration_answer_is_signed_and_a_changed_byte_fails() {
                 body.to_string().into_bytes(),
             )
             .await;
-        verifies(&keys, method, path, &nonce, &by_key)
+        verifies(&keys, &t.id, method, path, &nonce, body, &by_key)
             .unwrap_or_else(|e| panic!("API key {path}: {e}"));
     }
 
     // One byte changed anywhere: refused. A replayed answer: refused for a new nonce.
-    let r = as_client(&env, &t.id, ka, "POST", &validate, json!({}), "fresh-1").await;
-    assert!(verifies(&keys, "POST", &validate, "fresh-1", &r).is_ok());
+    const FRESH: &str = "fresh-0123456789-1";
+    let r = as_client(&env, &t.id, ka, "POST", &validate, json!({}), FRESH).await;
+    assert!(verifies(&keys, &t.id, "POST", &validate, FRESH, &json!({}), &r).is_ok());
     let mut flipped = r.text.clone().into_bytes();
     let i = flipped.iter().position(|b| *b == b't').unwrap();
     flipped[i] = b'f';
@@ -389,25 +400,54 @@ async fn every_integration_answer_is_signed_and_a_changed_byte_fails() {
         ..r.clone()
     };
     assert!(
-        verifies(&keys, "POST", &validate, "fresh-1", &tampered).is_err(),
+        verifies(
+            &keys,
+            &t.id,
+            "POST",
+            &validate,
+            FRESH,
+            &json!({}),
+            &tampered
+        )
+        .is_err(),
         "body"
     );
     assert!(
-        verifies(&keys, "POST", &format!("{validate}x"), "fresh-1", &r).is_err(),
+        verifies(
+            &keys,
+            &t.id,
+            "POST",
+            &format!("{validate}x"),
+            FRESH,
+            &json!({}),
+            &r
+        )
+        .is_err(),
         "path"
     );
     assert!(
-        verifies(&keys, "GET", &validate, "fresh-1", &r).is_err(),
+        verifies(&keys, &t.id, "GET", &validate, FRESH, &json!({}), &r).is_err(),
         "method"
     );
     assert!(
-        verifies(&keys, "POST", &validate, "fresh-2", &r).is_err(),
+        verifies(
+            &keys,
+            &t.id,
+            "POST",
+            &validate,
+            "fresh-0123456789-2",
+            &json!({}),
+            &r
+        )
+        .is_err(),
         "a replay under a new nonce"
     );
     let sent = SentRequest {
         method: "POST",
         path_and_query: &validate,
-        nonce: Some("fresh-1"),
+        tenant: &t.id,
+        nonce: Some(FRESH),
+        body: b"{}",
     };
     let date = r.header("x-signature-date").unwrap().replace(".", ",");
     assert!(
@@ -440,7 +480,7 @@ async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
         "POST",
         &checkout(ka),
         json!({ "fingerprint": "laptop" }),
-        "n",
+        NONCE,
     )
     .await;
     assert_eq!((r.status, r.code()), (409, "NO_ACTIVATION"), "{r:?}");
@@ -451,7 +491,7 @@ async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
         "POST",
         "/v1/integration/activations",
         json!({ "license_key": ka, "fingerprint": "laptop" }),
-        "n",
+        NONCE,
     )
     .await;
     assert_eq!(act.status, 201, "{act:?}");
@@ -462,7 +502,7 @@ async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
         "POST",
         &checkout(ka),
         json!({ "fingerprint": "laptop", "ttl_seconds": 7200 }),
-        "n",
+        NONCE,
     )
     .await;
     assert_eq!(r.status, 201, "{r:?}");
@@ -540,16 +580,14 @@ async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
         )
         .await;
     let ks = short.data()["key"].as_str().unwrap();
-    let r = as_client(
-        &env,
-        &t.id,
-        ks,
-        "POST",
-        &checkout(ks),
-        json!({ "ttl_seconds": 7_776_000 }),
-        "n",
-    )
-    .await;
+    // (An API key may check out an unbound file; a license key only a bound one.)
+    let r = env
+        .post(
+            &checkout(ks),
+            &t.integration,
+            json!({ "ttl_seconds": 7_776_000 }),
+        )
+        .await;
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.data()["expires_at"], short.data()["expires_at"]);
     let suspend = env
@@ -560,7 +598,8 @@ async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
         )
         .await;
     assert_eq!(suspend.status, 200);
-    let r = as_client(&env, &t.id, kb, "POST", &checkout(kb), json!({}), "n").await;
+    let body = json!({ "fingerprint": "bm" });
+    let r = as_client(&env, &t.id, kb, "POST", &checkout(kb), body, NONCE).await;
     assert_eq!((r.status, r.code()), (403, "LICENSE_NOT_ACTIVE"), "{r:?}");
     let v = as_client(
         &env,
@@ -569,7 +608,7 @@ async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
         "POST",
         &format!("/v1/integration/licenses/{kb}/validate"),
         json!({}),
-        "n",
+        NONCE,
     )
     .await;
     assert_eq!(
@@ -615,14 +654,41 @@ async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
         "the old file still verifies"
     );
     let validate = format!("/v1/integration/licenses/{ka}/validate");
-    let r = as_client(&env, &t.id, ka, "POST", &validate, json!({}), "after").await;
+    let r = as_client(
+        &env,
+        &t.id,
+        ka,
+        "POST",
+        &validate,
+        json!({}),
+        "after-rotation-0123",
+    )
+    .await;
     assert!(
         r.header("x-signature").unwrap().starts_with("keyid=\"v2\""),
         "{r:?}"
     );
-    assert!(verifies(&keys2, "POST", &validate, "after", &r).is_ok());
+    assert!(verifies(
+        &keys2,
+        &t.id,
+        "POST",
+        &validate,
+        "after-rotation-0123",
+        &json!({}),
+        &r
+    )
+    .is_ok());
     assert!(
-        verifies(&keys, "POST", &validate, "after", &r).is_err(),
+        verifies(
+            &keys,
+            &t.id,
+            "POST",
+            &validate,
+            "after-rotation-0123",
+            &json!({}),
+            &r
+        )
+        .is_err(),
         "v2 answers are not v1's"
     );
     let audit = env.get("/v1/manage/audit-events", &t.admin).await;
@@ -632,6 +698,220 @@ async fn license_files_verify_offline_and_rotation_keeps_them_verifiable() {
         .unwrap()
         .iter()
         .any(|e| e["code"] == "SIGNING_KEY.ROTATED"));
+}
+
+#[tokio::test]
+async fn a_license_key_checks_out_only_files_bound_to_an_activated_machine() {
+    let env = Env::start().await;
+    let t = env.tenant("bound-files").await;
+    let (a, _) = two_licenses(&env, &t).await;
+    let ka = a["key"].as_str().unwrap();
+    let (keys, _) = pinned(&env, &t).await;
+    let checkout = format!("/v1/integration/licenses/{ka}/checkout");
+    let by_client = |body: Value| as_client(&env, &t.id, ka, "POST", &checkout, body, NONCE);
+
+    // No fingerprint: 422 FINGERPRINT_REQUIRED (signed; after the ttl's own range check).
+    for body in [
+        json!({}),
+        json!({ "ttl_seconds": 7200 }),
+        json!({ "fingerprint": null }),
+    ] {
+        let r = by_client(body.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "FINGERPRINT_REQUIRED"),
+            "{body}: {r:?}"
+        );
+        verifies(&keys, &t.id, "POST", &checkout, NONCE, &body, &r).unwrap();
+    }
+    let r = by_client(json!({ "ttl_seconds": 60 })).await;
+    assert_eq!((r.status, r.code()), (422, "VALIDATION_ERROR"), "{r:?}");
+
+    // A machine that is not activated (never, or no more): refused.
+    let r = by_client(json!({ "fingerprint": "never-seen" })).await;
+    assert_eq!((r.status, r.code()), (409, "NO_ACTIVATION"), "{r:?}");
+    assert_eq!(env.activate(&t, ka, "old-box").await.status, 201);
+    assert_eq!(env.deactivate(&t, ka, "old-box").await.status, 200);
+    let r = by_client(json!({ "fingerprint": "old-box" })).await;
+    assert_eq!((r.status, r.code()), (409, "NO_ACTIVATION"), "{r:?}");
+
+    // An activated one: a file bound to it.
+    assert_eq!(env.activate(&t, ka, "ann-box").await.status, 201);
+    let r = by_client(json!({ "fingerprint": "ann-box" })).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let file = r.data()["certificate"].as_str().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let f = verify_license_file(file, &keys, &t.id, Some("ann-box"), now).unwrap();
+    assert_eq!(f.activation.unwrap().fingerprint, "ann-box");
+
+    // Unbound files stay available to API-key callers; a client given its
+    // fingerprint refuses one, as it refuses a file bound to another machine.
+    let r = env.post(&checkout, &t.integration, json!({})).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let unbound = r.data()["certificate"].as_str().unwrap();
+    let f = verify_license_file(unbound, &keys, &t.id, None, now).unwrap();
+    assert!(f.activation.is_none());
+    assert_eq!(
+        verify_license_file(unbound, &keys, &t.id, Some("ann-box"), now).unwrap_err(),
+        FileError::Unbound
+    );
+    assert_eq!(
+        verify_license_file(file, &keys, &t.id, Some("bob-box"), now).unwrap_err(),
+        FileError::WrongFingerprint
+    );
+}
+
+#[tokio::test]
+async fn license_files_are_cut_to_the_policys_max_file_ttl() {
+    let at = datetime!(2026-11-02 10:00:00 UTC);
+    let env = Env::with_clock(at).await;
+    let t = env.tenant("file-ttl").await;
+    let (a, _) = two_licenses(&env, &t).await;
+    let ka = a["key"].as_str().unwrap();
+    let (keys, _) = pinned(&env, &t).await;
+    assert_eq!(env.activate(&t, ka, "box").await.status, 201);
+    let checkout = format!("/v1/integration/licenses/{ka}/checkout");
+    let file_for = |ttl: Option<u32>| {
+        let mut body = json!({ "fingerprint": "box" });
+        if let Some(ttl) = ttl {
+            body["ttl_seconds"] = json!(ttl);
+        }
+        as_client(&env, &t.id, ka, "POST", &checkout, body, NONCE)
+    };
+    let expect = |r: &Resp, seconds: i64| {
+        assert_eq!(r.status, 201, "{r:?}");
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        let shown = r.data()["expires_at"].as_str().unwrap();
+        let shown = time::OffsetDateTime::parse(shown, rfc3339).unwrap();
+        let ends = at + time::Duration::seconds(seconds);
+        assert_eq!(shown, ends, "the answer shows the real expiry");
+        let certificate = r.data()["certificate"].as_str().unwrap();
+        let f = verify_license_file(certificate, &keys, &t.id, Some("box"), at).unwrap();
+        assert_eq!(f.expires_at, ends);
+        assert_eq!(f.ttl_seconds, Some(seconds), "the payload's ttl_seconds");
+    };
+
+    // The default cap: 14 days. Shorter asks are kept; longer ones are cut.
+    let policy = env
+        .get(
+            &format!("/v1/manage/policies/{}", a["policy"].as_str().unwrap()),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(
+        policy.data()["max_file_ttl_seconds"],
+        1_209_600,
+        "{policy:?}"
+    );
+    expect(&file_for(None).await, 86_400);
+    expect(&file_for(Some(1_209_600)).await, 1_209_600);
+    expect(&file_for(Some(7_776_000)).await, 1_209_600);
+
+    // A policy's own cap, set and changed.
+    let id = a["policy"].as_str().unwrap();
+    let p = env
+        .patch(
+            &format!("/v1/manage/policies/{id}"),
+            &t.admin,
+            json!({ "max_file_ttl_seconds": 3_600 }),
+        )
+        .await;
+    assert_eq!(p.data()["max_file_ttl_seconds"], 3_600, "{p:?}");
+    expect(&file_for(None).await, 3_600);
+    expect(&file_for(Some(7_200)).await, 3_600);
+    expect(&file_for(Some(3_600)).await, 3_600);
+    let p = env
+        .patch(
+            &format!("/v1/manage/policies/{id}"),
+            &t.admin,
+            json!({ "max_file_ttl_seconds": 7_776_000 }),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{p:?}");
+    expect(&file_for(Some(7_776_000)).await, 7_776_000);
+    // ttl_seconds itself keeps its range.
+    let r = file_for(Some(7_776_001)).await;
+    assert_eq!((r.status, r.code()), (422, "VALIDATION_ERROR"), "{r:?}");
+}
+
+#[tokio::test]
+async fn max_file_ttl_seconds_is_validated_on_policies() {
+    let env = Env::start().await;
+    let t = env.tenant("file-ttl-policy").await;
+    let product = env
+        .post(
+            "/v1/manage/products",
+            &t.admin,
+            json!({ "code": "app", "name": "App" }),
+        )
+        .await;
+    assert_eq!(product.status, 201, "{product:?}");
+    let create = |cap: Value| {
+        let body = json!({ "product": "app", "name": "p", "max_activations": 1, "max_file_ttl_seconds": cap });
+        env.post("/v1/manage/policies", &t.admin, body)
+    };
+    for bad in [
+        json!(0),
+        json!(3_599),
+        json!(7_776_001),
+        json!(-1),
+        json!(1.5),
+        json!("86400"),
+        json!(u64::MAX),
+    ] {
+        let r = create(bad.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "VALIDATION_ERROR"),
+            "{bad}: {r:?}"
+        );
+        let message = r.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("max_file_ttl_seconds"), "{bad}: {message}");
+    }
+    for (cap, shown) in [
+        (json!(null), 1_209_600),
+        (json!(3_600), 3_600),
+        (json!(7_776_000), 7_776_000),
+    ] {
+        let r = create(cap.clone()).await;
+        assert_eq!(r.status, 201, "{cap}: {r:?}");
+        assert_eq!(r.data()["max_file_ttl_seconds"], shown, "{cap}");
+    }
+    let r = env
+        .post(
+            "/v1/manage/policies",
+            &t.admin,
+            json!({ "product": "app", "name": "default", "max_activations": 1 }),
+        )
+        .await;
+    assert_eq!(r.data()["max_file_ttl_seconds"], 1_209_600);
+
+    // PATCH: the same range; null or absent leaves it as it is.
+    let path = format!("/v1/manage/policies/{}", r.data()["id"].as_str().unwrap());
+    for bad in [json!(3_599), json!(7_776_001), json!("x")] {
+        let p = env
+            .patch(&path, &t.admin, json!({ "max_file_ttl_seconds": bad }))
+            .await;
+        assert_eq!(
+            (p.status, p.code()),
+            (422, "VALIDATION_ERROR"),
+            "{bad}: {p:?}"
+        );
+    }
+    let p = env
+        .patch(&path, &t.admin, json!({ "max_file_ttl_seconds": 86_400 }))
+        .await;
+    assert_eq!(p.data()["max_file_ttl_seconds"], 86_400, "{p:?}");
+    for unchanged in [
+        json!({ "max_file_ttl_seconds": null }),
+        json!({ "name": "renamed" }),
+    ] {
+        let p = env.patch(&path, &t.admin, unchanged.clone()).await;
+        assert_eq!(p.status, 200, "{p:?}");
+        assert_eq!(p.data()["max_file_ttl_seconds"], 86_400, "{unchanged}");
+    }
+    let g = env.get(&path, &t.admin).await;
+    assert_eq!(g.data()["max_file_ttl_seconds"], 86_400);
 }
 
 #[tokio::test]
@@ -660,47 +940,88 @@ async fn an_independent_python_verifier_accepts_answers_and_files() {
         )
     };
 
-    let path = format!("/v1/integration/licenses/{ka}/validate");
-    let r = as_client(&env, &t.id, ka, "POST", &path, json!({}), "py-nonce").await;
-    let body = dir.join("body");
+    // Signed answers (version 2): the request as sent, body included.
+    let path = format!("/v1/integration/licenses/{ka}/validate?from=python");
+    let asked = json!({ "fingerprint": "py-box", "product": a["product"] });
+    let nonce = "py-nonce-0123456789";
+    let r = as_client(&env, &t.id, ka, "POST", &path, asked.clone(), nonce).await;
+    assert_eq!(r.data()["code"], "NO_ACTIVATION", "{r:?}");
+    let (sent, body) = (dir.join("sent"), dir.join("body"));
+    std::fs::write(&sent, asked.to_string()).unwrap();
     std::fs::write(&body, &r.text).unwrap();
     let (sig, date) = (
         r.header("x-signature").unwrap(),
         r.header("x-signature-date").unwrap(),
     );
-    let b = body.to_str().unwrap();
-    assert_eq!(
-        run(&["answer", &public, "POST", &path, "py-nonce", sig, date, b]),
-        (true, "ok".into())
-    );
-    assert!(
-        !run(&[
-            "answer",
-            &public,
-            "POST",
-            &path,
-            "other-nonce",
-            sig,
-            date,
-            b
+    assert!(sig.contains("version=\"2\""), "{sig}");
+    let (s, b) = (sent.to_str().unwrap(), body.to_str().unwrap());
+    let answer = |path: &str, tenant: &str, nonce: &str, sent: &str| {
+        run(&[
+            "answer", &public, "POST", path, tenant, nonce, sig, date, sent, b,
         ])
-        .0,
-        "another nonce"
-    );
-    std::fs::write(&body, r.text.replace("VALID", "VALIX")).unwrap();
+    };
+    assert_eq!(answer(&path, &t.id, nonce, s), (true, "ok".into()));
     assert!(
-        !run(&["answer", &public, "POST", &path, "py-nonce", sig, date, b]).0,
-        "another body"
+        !answer(&path, &t.id, "other-nonce-0123456789", s).0,
+        "nonce"
     );
+    assert!(!answer(&path, "someone-else", nonce, s).0, "tenant");
+    assert!(
+        !answer(&path.replace("python", "py"), &t.id, nonce, s).0,
+        "query"
+    );
+    assert!(!answer(&path, &t.id, nonce, "-").0, "no request body");
+    // The request body a man in the middle forwarded instead (fingerprint dropped).
+    let rewritten = dir.join("rewritten");
+    std::fs::write(&rewritten, json!({ "product": a["product"] }).to_string()).unwrap();
+    assert_eq!(
+        answer(&path, &t.id, nonce, rewritten.to_str().unwrap()),
+        (false, "the signature does not verify".into()),
+        "a rewritten request"
+    );
+    std::fs::write(&body, r.text.replace("NO_ACTIVATION", "VALID")).unwrap();
+    assert!(!answer(&path, &t.id, nonce, s).0, "another answer body");
 
+    // An answer to a request without a body (API key, no nonce: empty lines).
+    let bare = env
+        .send_raw("POST", &path, &[("x-api-key", &t.integration)], Vec::new())
+        .await;
+    assert_eq!(bare.status, 200, "{bare:?}");
+    std::fs::write(&body, &bare.text).unwrap();
+    let ok = run(&[
+        "answer",
+        &public,
+        "POST",
+        &path,
+        &t.id,
+        "",
+        bare.header("x-signature").unwrap(),
+        bare.header("x-signature-date").unwrap(),
+        "-",
+        b,
+    ]);
+    assert_eq!(ok, (true, "ok".into()));
+
+    // License files: bound to an activated machine (a license key's only kind).
+    let act = as_client(
+        &env,
+        &t.id,
+        ka,
+        "POST",
+        "/v1/integration/activations",
+        json!({ "license_key": ka, "fingerprint": "py-box" }),
+        NONCE,
+    )
+    .await;
+    assert_eq!(act.status, 201, "{act:?}");
     let co = as_client(
         &env,
         &t.id,
         ka,
         "POST",
         &format!("/v1/integration/licenses/{ka}/checkout"),
-        json!({}),
-        "n",
+        json!({ "fingerprint": "py-box" }),
+        NONCE,
     )
     .await;
     assert_eq!(co.status, 201, "{co:?}");
@@ -708,6 +1029,14 @@ async fn an_independent_python_verifier_accepts_answers_and_files() {
     std::fs::write(&file, co.data()["certificate"].as_str().unwrap()).unwrap();
     let f = file.to_str().unwrap();
     assert_eq!(run(&["file", &public, &t.id, f]), (true, "ok".into()));
+    assert_eq!(
+        run(&["file", &public, &t.id, f, "py-box"]),
+        (true, "ok".into())
+    );
+    assert_eq!(
+        run(&["file", &public, &t.id, f, "other-box"]),
+        (false, "bound to another machine".into())
+    );
     assert_eq!(
         run(&["file", &public, "someone-else", f]),
         (false, "another tenant's file".into())
@@ -718,6 +1047,23 @@ async fn an_independent_python_verifier_accepts_answers_and_files() {
         .replacen("-----\n", "-----\nA", 1);
     std::fs::write(&file, text).unwrap();
     assert!(!run(&["file", &public, &t.id, f]).0, "tampered");
+
+    // An unbound file (an API key may still check one out): refused for a machine.
+    let unbound = env
+        .post(
+            &format!("/v1/integration/licenses/{ka}/checkout"),
+            &t.integration,
+            json!({}),
+        )
+        .await;
+    assert_eq!(unbound.status, 201, "{unbound:?}");
+    std::fs::write(&file, unbound.data()["certificate"].as_str().unwrap()).unwrap();
+    assert_eq!(run(&["file", &public, &t.id, f]), (true, "ok".into()));
+    assert_eq!(
+        run(&["file", &public, &t.id, f, "py-box"]),
+        (false, "not bound to a machine".into())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -743,10 +1089,7 @@ async fn the_client_crate_end_to_end() {
         .await
         .unwrap();
     assert_eq!(act.fingerprint, "workstation");
-    let file = client
-        .checkout(Some("workstation"), Some(7200))
-        .await
-        .unwrap();
+    let file = client.checkout("workstation", Some(7200)).await.unwrap();
     assert_eq!(file.license.key, ka);
     let offline = client.offline_license(Some("workstation")).unwrap();
     assert_eq!(

@@ -18,6 +18,7 @@ mod props;
 mod provisioning;
 mod roundtrips;
 mod search;
+mod signing;
 mod stripe;
 mod trials;
 mod webhooks;

@@ -464,6 +464,7 @@ async fn public_trials_need_no_credential_and_are_limited_per_address() {
             &[
                 ("authorization", &format!("License {lic_key}")),
                 ("x-tenant-id", &t.id),
+                ("x-nonce", "trial-nonce-0123456789"),
                 ("content-type", "application/json"),
             ],
             body("app", "new@x.co", "fp-new").to_string().into_bytes(),

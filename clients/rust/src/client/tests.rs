@@ -16,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::*;
 use crate::file::tests::{key, license_file, payload, TENANT};
-use crate::signature::signed_message;
+use crate::signature::{signed_message, SentRequest};
 use crate::types::ValidationCode;
 
 const KEY: &str = "ABCDE-FGHIJ";
@@ -29,6 +29,8 @@ struct Seen {
     path: String,
     headers: HeaderMap,
     body: Value,
+    /// The body's exact bytes.
+    raw: Vec<u8>,
 }
 
 impl Seen {
@@ -44,6 +46,12 @@ enum Sign {
     Unsigned,
     OtherNonce,
     OtherPath,
+    /// Signed over another request body: what a man in the middle who rewrote the request
+    /// forwards.
+    OtherRequestBody,
+    OtherTenant,
+    /// A retired version-1 header (no `version` parameter).
+    Version1,
     TamperedBody,
     UnpinnedKey,
     UnknownKid,
@@ -105,28 +113,35 @@ async fn handle(
         path: uri.path_and_query().unwrap().as_str().to_owned(),
         headers,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        raw: body.to_vec(),
     };
     let reply = (mock.respond)(&seen);
     mock.seen.lock().unwrap().push(seen.clone());
 
     let nonce = seen.header("x-nonce").unwrap_or("").to_owned();
+    let tenant = seen.header("x-tenant-id").unwrap_or("").to_owned();
     let (mut nonce, mut path, mut kid, mut signer) = (nonce, seen.path.clone(), "v1", key(1));
+    let (mut tenant, mut sent, mut version) = (tenant, seen.raw.clone(), r#"version="2", "#);
     match reply.sign {
         Sign::Good | Sign::Unsigned | Sign::TamperedBody => {}
         Sign::OtherNonce => nonce = "0".repeat(64),
         Sign::OtherPath => path = "/v1/integration/licenses/OTHER/validate".into(),
+        Sign::OtherRequestBody => sent = br#"{"fingerprint":"rewritten"}"#.to_vec(),
+        Sign::OtherTenant => tenant = "other".into(),
+        Sign::Version1 => version = "",
         Sign::UnpinnedKey => signer = key(9),
         Sign::UnknownKid => kid = "v9",
     }
-    let message = signed_message(
-        &seen.method,
-        &path,
-        DATE,
-        Some(&nonce),
-        reply.body.as_bytes(),
-    );
+    let request = SentRequest {
+        method: &seen.method,
+        path_and_query: &path,
+        tenant: &tenant,
+        nonce: Some(&nonce),
+        body: &sent,
+    };
+    let message = signed_message(request, DATE, reply.body.as_bytes());
     let signature = STANDARD.encode(signer.sign(message.as_bytes()).to_bytes());
-    let header = format!(r#"keyid="{kid}", algorithm="ed25519", signature="{signature}""#);
+    let header = format!(r#"keyid="{kid}", algorithm="ed25519", {version}signature="{signature}""#);
     let mut body = reply.body;
     if reply.sign == Sign::TamperedBody {
         body.insert(1, ' ');
@@ -230,6 +245,7 @@ async fn validate_sends_credentials_and_a_fresh_nonce() {
     );
     assert_eq!(seen[0].header("authorization"), Some("License ABCDE-FGHIJ"));
     assert_eq!(seen[0].header("x-tenant-id"), Some(TENANT));
+    assert_eq!(seen[0].header("content-type"), Some("application/json"));
     assert_eq!(
         seen[0].body,
         json!({ "fingerprint": "fp-1", "product": "desktop" })
@@ -274,6 +290,9 @@ async fn unverified_answers_are_rejected() {
         Sign::Unsigned,
         Sign::OtherNonce,
         Sign::OtherPath,
+        Sign::OtherRequestBody,
+        Sign::OtherTenant,
+        Sign::Version1,
         Sign::TamperedBody,
         Sign::UnpinnedKey,
         Sign::UnknownKid,
@@ -334,7 +353,7 @@ async fn checkout_verifies_and_caches_the_file_atomically() {
         Err(Error::NoOfflineLicense)
     ));
 
-    let checked_out = client.checkout(Some("fp-1"), Some(86400)).await.unwrap();
+    let checked_out = client.checkout("fp-1", Some(86400)).await.unwrap();
     assert_eq!(checked_out.certificate(), file);
     let seen = &mock.seen()[0];
     assert_eq!(seen.path, "/v1/integration/licenses/ABCDE-FGHIJ/checkout");
@@ -397,12 +416,55 @@ async fn checkout_refuses_a_bad_file_and_caches_nothing() {
     let (base, _) = serve(move |_| ok(json!({ "certificate": forged }))).await;
     let dir = TempDir::new();
     let client = client(&base, Some(&dir));
-    let err = client.checkout(None, None).await.unwrap_err();
+    let err = client.checkout("fp-1", None).await.unwrap_err();
     assert!(
         matches!(err, Error::File(FileError::BadSignature)),
         "{err:?}"
     );
     assert!(!client.cache_path().unwrap().exists());
+}
+
+#[tokio::test]
+async fn checkout_refuses_a_file_not_bound_to_this_machine() {
+    let now = OffsetDateTime::now_utc();
+    let fresh = |activation: Value| {
+        let mut p = payload();
+        p["issued_at"] = json!((now - time::Duration::hours(1)).format(&Rfc3339).unwrap());
+        p["expires_at"] = json!((now + time::Duration::days(1)).format(&Rfc3339).unwrap());
+        p["activation"] = activation;
+        license_file(&p, &key(1))
+    };
+    let dir = TempDir::new();
+    for (activation, expected) in [
+        (Value::Null, FileError::Unbound),
+        (
+            json!({ "id": "act_2", "fingerprint": "fp-2" }),
+            FileError::WrongFingerprint,
+        ),
+    ] {
+        let file = fresh(activation);
+        let (base, _) = serve(move |_| ok(json!({ "certificate": file }))).await;
+        let client = client(&base, Some(&dir));
+        let err = client.checkout("fp-1", None).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::File(e) if *e == expected),
+            "{expected:?}: {err:?}"
+        );
+        assert!(!client.cache_path().unwrap().exists(), "nothing cached");
+    }
+
+    // An unbound file in the cache: refused for a machine, read without one.
+    let offline = client(&closed_port(), Some(&dir));
+    write_atomically(
+        &offline.cache_path().unwrap(),
+        fresh(Value::Null).as_bytes(),
+    )
+    .unwrap();
+    let err = offline.offline_license(Some("fp-1")).unwrap_err();
+    assert!(matches!(err, Error::File(FileError::Unbound)), "{err:?}");
+    let err = offline.validate_or_offline(Some("fp-1")).await.unwrap_err();
+    assert!(matches!(err, Error::File(FileError::Unbound)), "{err:?}");
+    assert!(offline.offline_license(None).is_ok());
 }
 
 #[tokio::test]

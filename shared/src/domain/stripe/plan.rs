@@ -289,6 +289,7 @@ mod tests {
             stripe_price_ids: prices.iter().map(|p| p.to_string()).collect(),
             terms: SeatTerms::default(),
             client_auth: true,
+            max_file_ttl_seconds: 1_209_600,
             created_at: NOW,
             updated_at: NOW,
         }

@@ -34,6 +34,7 @@ struct PolicyBody {
     heartbeat_seconds: Option<u32>,
     max_deactivations: Option<ChurnLimit>,
     client_auth: Option<bool>,
+    max_file_ttl_seconds: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +56,7 @@ struct PolicyPatchBody {
     #[serde(default, deserialize_with = "double_option")]
     max_deactivations: Option<Option<ChurnLimit>>,
     client_auth: Option<bool>,
+    max_file_ttl_seconds: Option<u32>,
 }
 
 fn check_price_ids(ids: &[String]) -> Result<(), Error> {
@@ -87,6 +89,9 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
             if let Some(g) = b.grace_period_days {
                 check_grace_period_days(g)?;
             }
+            if let Some(s) = b.max_file_ttl_seconds {
+                check_max_file_ttl_seconds(s)?;
+            }
             let input = catalog::PolicyInput {
                 product: b.product,
                 name: b.name,
@@ -103,6 +108,9 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
                     max_deactivations: b.max_deactivations,
                 },
                 client_auth: b.client_auth.unwrap_or(true),
+                max_file_ttl_seconds: b
+                    .max_file_ttl_seconds
+                    .unwrap_or(bounds::DEFAULT_MAX_FILE_TTL_SECONDS),
             };
             let p = catalog::create_policy(cache, ts, &c.actor, input, now).await?;
             Ok(Reply::created(views::policy_view(&p)))
@@ -140,6 +148,9 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
             if let Some(ids) = &b.stripe_price_ids {
                 check_price_ids(ids)?;
             }
+            if let Some(s) = b.max_file_ttl_seconds {
+                check_max_file_ttl_seconds(s)?;
+            }
             let patch = PolicyPatch {
                 name: b.name,
                 max_activations: b.max_activations,
@@ -153,6 +164,7 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: PolicyOp) -> R {
                 heartbeat_seconds: b.heartbeat_seconds,
                 max_deactivations: b.max_deactivations,
                 client_auth: b.client_auth,
+                max_file_ttl_seconds: b.max_file_ttl_seconds,
             };
             let p = catalog::update_policy(cache, ts, &c.actor, &id, patch, now).await?;
             Ok(Reply::ok(views::policy_view(&p)))

@@ -54,6 +54,7 @@ fn policy(terms: SeatTerms) -> Policy {
         stripe_price_ids: vec![],
         terms,
         client_auth: true,
+        max_file_ttl_seconds: 1_209_600,
         created_at: NOW,
         updated_at: NOW,
     }
@@ -119,6 +120,14 @@ fn old_policy_item(t: SeatTerms) -> Item {
     item(rest.into_iter().chain(term_attrs(t)))
 }
 
+/// A policy item as written now: as before, plus `max_file_ttl_seconds`
+/// (an item without it reads as the default, 14 days).
+fn policy_item(t: SeatTerms) -> Item {
+    let mut i = old_policy_item(t);
+    i.insert(MAX_FILE_TTL_SECONDS.into(), n(1_209_600));
+    i
+}
+
 fn old_license_item(t: SeatTerms) -> Item {
     let rest = [
         ("created_at", s(AT)),
@@ -152,14 +161,17 @@ fn from_item<T: serde::de::DeserializeOwned>(i: Item) -> T {
 fn policies_and_licenses_store_their_terms_as_before() {
     for t in [node_locked(), floating(), heartbeats()] {
         let p = policy(t);
-        assert_eq!(to_item(&p), old_policy_item(t), "{t:?}");
+        assert_eq!(to_item(&p), policy_item(t), "{t:?}");
         let l = license(&p);
         assert_eq!(l.terms, t);
         assert_eq!(to_item(&l), old_license_item(t), "{t:?}");
 
         let p: Policy = from_item(old_policy_item(t));
         assert_eq!(p.terms, t);
-        assert_eq!(to_item(&p), old_policy_item(t));
+        assert_eq!(p.max_file_ttl_seconds, 1_209_600);
+        assert_eq!(to_item(&p), policy_item(t));
+        let p: Policy = from_item(policy_item(t));
+        assert_eq!(to_item(&p), policy_item(t));
         let l: License = from_item(old_license_item(t));
         assert_eq!(l.terms, t);
         assert_eq!(to_item(&l), old_license_item(t));
@@ -210,7 +222,7 @@ fn null_terms_written_by_an_older_policy_patch_read_as_unset() {
     }
     let p: Policy = from_item(pi);
     assert_eq!(p.terms, node_locked());
-    assert_eq!(to_item(&p), old_policy_item(node_locked()));
+    assert_eq!(to_item(&p), policy_item(node_locked()));
 }
 
 #[test]

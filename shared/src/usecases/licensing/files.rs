@@ -1,5 +1,5 @@
-//! Offline license files: signed, time-limited, optionally bound to an
-//! activation.
+//! Offline license files: signed, time-limited, no longer than the policy
+//! allows, and bound to an activation (always, for a client app).
 
 use super::{client_allowed, validate};
 use crate::cache::{LicenseTerms, Policies};
@@ -10,9 +10,10 @@ use crate::store::TenantStore;
 use serde_json::json;
 use time::OffsetDateTime;
 
-/// The shortest and longest offline license file, and the default.
-pub const MIN_FILE_TTL: u32 = 3_600;
-pub const MAX_FILE_TTL: u32 = 7_776_000;
+/// The shortest and longest offline license file that may be asked for, and
+/// the default (each policy caps it further: `max_file_ttl_seconds`).
+pub const MIN_FILE_TTL: u32 = bounds::MIN_FILE_TTL_SECONDS;
+pub const MAX_FILE_TTL: u32 = bounds::MAX_FILE_TTL_SECONDS;
 pub const DEFAULT_FILE_TTL: u32 = 86_400;
 /// What a license file says it is.
 pub const FILE_FORMAT: &str = "licensing-file/v1";
@@ -34,9 +35,12 @@ pub struct FileSigner<'a> {
 
 /// `POST /v1/integration/licenses/{key}/checkout`: a license file for a
 /// license that validates as `VALID` (with the fingerprint, if one is given:
-/// it must be activated), expiring after `ttl_seconds` but never after the
-/// license itself. `client_only`: the caller is a client app (its key must
-/// exist and its policy allow client authentication).
+/// it must be activated), expiring after `ttl_seconds` cut to the policy's
+/// `max_file_ttl_seconds`, and never after the license itself.
+/// `client_only`: the caller is a client app (its key must exist and its
+/// policy allow client authentication), which may check out only a file
+/// bound to an activated machine: without a fingerprint,
+/// [`Error::FingerprintRequired`] (an unbound file would run on any machine).
 #[allow(clippy::too_many_arguments)]
 pub async fn checkout(
     policies: &Policies,
@@ -52,6 +56,9 @@ pub async fn checkout(
     if !(MIN_FILE_TTL..=MAX_FILE_TTL).contains(&ttl_seconds) {
         let msg = format!("ttl_seconds must be from {MIN_FILE_TTL} to {MAX_FILE_TTL}");
         return Err(Error::validation(msg));
+    }
+    if client_only && fingerprint.is_none() {
+        return Err(Error::FingerprintRequired);
     }
     let scope = ValidationScope {
         fingerprint: fingerprint.clone(),
@@ -76,6 +83,7 @@ pub async fn checkout(
         }
         _ => return Err(Error::LicenseNotActive(license.status_str(now))),
     }
+    let ttl_seconds = policy.file_ttl(ttl_seconds);
     let latest = now
         .checked_add(time::Duration::seconds(i64::from(ttl_seconds)))
         .unwrap_or(now);
