@@ -15,44 +15,15 @@ build_workspace
 PREFIX="${LICENSING_PREFIX:-dev-$(date +%s)}"
 create_resources "$PREFIX"
 
-log "starting the dev server on http://127.0.0.1:$PORT"
-# Portal sign-in links lead here, and portal forms are accepted from here only.
-export PORTAL_BASE_URL="http://127.0.0.1:$PORT"
-PORT="$PORT" "$ROOT/target/debug/dev-server" >"$LOCAL/dev-server.log" 2>&1 &
-DEV_PID=$!
-PIDS+=($DEV_PID)
-wait_http "http://127.0.0.1:$PORT/v1/health" 300
-
-log "provisioning the demo tenant through the Platform API (SQS pipeline)"
-BASE="http://127.0.0.1:$PORT"
-demo_id="${LICENSING_DEMO_TENANT:-demo-$(date +%s | tail -c 6)}"
-resp="$(curl -sf -X POST "$BASE/v1/platform/tenants" -H "authorization: Bearer $LICENSING_OPERATOR_TOKEN" \
-  -H 'content-type: application/json' \
-  -d "{\"tenant_id\":\"$demo_id\",\"name\":\"Demo Vendor\",\"admin_email\":\"ops@demo.example\",\"plan\":\"growth\"}")"
-admin_key="$(printf '%s' "$resp" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["admin_api_key"])')"
-status=""
-for _ in $(seq 150); do
-  status="$(curl -sf "$BASE/v1/platform/tenants/$demo_id" -H "authorization: Bearer $LICENSING_OPERATOR_TOKEN" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["status"])')"
-  [ "$status" = "active" ] && break
-  sleep 0.2
-done
-[ "$status" = "active" ] || { echo "the demo tenant did not become active (status: $status)" >&2; exit 1; }
-integration_key="$(curl -sf -X POST "$BASE/v1/manage/api-keys" -H "x-api-key: $admin_key" -H 'content-type: application/json' \
-  -d '{"name":"demo integration key","scopes":["integration"]}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["key"])')"
-public_key="$(curl -sf "$BASE/v1/public/tenants/$demo_id/signing-keys" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["keys"][0]["public_key"])')"
-
-cat >"$LOCAL/dev.env" <<ENV
-LICENSING_BASE_URL=http://127.0.0.1:$PORT
-LICENSING_OPERATOR_TOKEN=$LICENSING_OPERATOR_TOKEN
-LICENSING_TENANT_ID=$demo_id
-LICENSING_ADMIN_KEY=$admin_key
-LICENSING_INTEGRATION_KEY=$integration_key
-LICENSING_PUBLIC_KEY_V1=$public_key
-EMULATOR_PID=${EMULATOR_PID:-}
-ENV
+start_dev_server "$PORT" "$LOCAL/dev-server.log"
+DEV_PID=$DEV_SERVER_PID
+provision_demo_tenant "http://127.0.0.1:$PORT" "$LOCAL/dev.env"
+set -a
+# shellcheck disable=SC1091
+. "$LOCAL/dev.env"
+set +a
+demo_id=$LICENSING_TENANT_ID admin_key=$LICENSING_ADMIN_KEY
+integration_key=$LICENSING_INTEGRATION_KEY public_key=$LICENSING_PUBLIC_KEY_V1
 
 cat <<MSG
 

@@ -90,6 +90,55 @@ emulator_peak_rss() {
   awk '/^VmHWM:/ { printf "%d MB\n", $2 / 1024 }' "/proc/$EMULATOR_PID/status"
 }
 
+# start_dev_server PORT LOG: every function on loopback (tools/dev-server,
+# with the SQS consumers and stream pollers), against the resources
+# create_resources exported. Sets DEV_SERVER_PID.
+start_dev_server() {
+  local port="$1" out="$2"
+  log "starting the dev server on http://127.0.0.1:$port"
+  # Portal sign-in links lead here, and portal forms are accepted from here only.
+  PORTAL_BASE_URL="http://127.0.0.1:$port" PORT="$port" "$ROOT/target/debug/dev-server" >"$out" 2>&1 &
+  DEV_SERVER_PID=$!
+  DEV_SERVER_PORT=$port
+  PIDS+=($DEV_SERVER_PID)
+  wait_http "http://127.0.0.1:$port/v1/health" 300
+}
+
+# provision_demo_tenant BASE_URL ENV_FILE: a tenant provisioned through the
+# Platform API (the SQS pipeline), an integration key, and its signing key,
+# written to ENV_FILE as LICENSING_* settings (what the client libraries'
+# live tests and scripts/load.py read).
+provision_demo_tenant() {
+  local base="$1" out="$2" id resp admin status="" integration public
+  id="${LICENSING_DEMO_TENANT:-demo-$(date +%s | tail -c 6)$RANDOM}"
+  log "provisioning the tenant $id through the Platform API (SQS pipeline)"
+  resp="$(curl -sf -X POST "$base/v1/platform/tenants" -H "authorization: Bearer $LICENSING_OPERATOR_TOKEN" \
+    -H 'content-type: application/json' \
+    -d "{\"tenant_id\":\"$id\",\"name\":\"Demo Vendor\",\"admin_email\":\"ops@demo.example\",\"plan\":\"growth\"}")"
+  admin="$(printf '%s' "$resp" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["admin_api_key"])')"
+  for _ in $(seq 150); do
+    status="$(curl -sf "$base/v1/platform/tenants/$id" -H "authorization: Bearer $LICENSING_OPERATOR_TOKEN" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["status"])')"
+    [ "$status" = "active" ] && break
+    sleep 0.2
+  done
+  [ "$status" = "active" ] || { echo "the tenant $id did not become active (status: $status)" >&2; return 1; }
+  integration="$(curl -sf -X POST "$base/v1/manage/api-keys" -H "x-api-key: $admin" -H 'content-type: application/json' \
+    -d '{"name":"demo integration key","scopes":["integration"]}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["key"])')"
+  public="$(curl -sf "$base/v1/public/tenants/$id/signing-keys" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["keys"][0]["public_key"])')"
+  cat >"$out" <<ENV
+LICENSING_BASE_URL=$base
+LICENSING_OPERATOR_TOKEN=$LICENSING_OPERATOR_TOKEN
+LICENSING_TENANT_ID=$id
+LICENSING_ADMIN_KEY=$admin
+LICENSING_INTEGRATION_KEY=$integration
+LICENSING_PUBLIC_KEY_V1=$public
+EMULATOR_PID=${EMULATOR_PID:-}
+ENV
+}
+
 # Create the table, queues and secrets under a prefix; export their settings.
 create_resources() {
   local prefix="$1" out="$LOCAL/$1.env"
@@ -107,13 +156,20 @@ create_resources() {
 
 # The browser tests drive Debian's chromium through chromedriver. Installed
 # with apt (as root, or through sudo) unless both are there already.
-ensure_chromium() {
-  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
-    return 0
-  fi
-  log "installing chromium and chromium-driver (Debian packages) for the browser tests"
-  local sudo=""
+ensure_chromium() { ensure_debian_packages chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver; }
+
+# ensure_debian_packages PKG:FILE ...: apt-get install the packages whose
+# FILE is missing, in one apt run (as root, or through sudo). `make test`
+# installs chromium (the portal's browser tests) and golang-go (the Go
+# client) this way, beside the build.
+ensure_debian_packages() {
+  local want=() spec sudo=""
+  for spec in "$@"; do
+    [ -x "${spec#*:}" ] || want+=("${spec%%:*}")
+  done
+  [ "${#want[@]}" -gt 0 ] || return 0
+  log "installing Debian packages: ${want[*]}"
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${want[@]}" >/dev/null
 }

@@ -43,7 +43,9 @@ cargo fmt --all --check
 ensure_cfn_lint >"$LOCAL/test-tools.log" 2>&1 &
 TOOLS_PID=$!
 BACKGROUND+=("$TOOLS_PID")
-ensure_chromium >"$LOCAL/test-chromium.log" 2>&1 &  # the portal's browser tests
+# chromium for the portal's browser tests, golang-go for the Go client's.
+ensure_debian_packages chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver \
+  golang-go:/usr/bin/go >"$LOCAL/test-chromium.log" 2>&1 &
 CHROMIUM_PID=$!
 BACKGROUND+=("$CHROMIUM_PID")
 
@@ -71,11 +73,30 @@ CLIPPY_PID=$!
 BACKGROUND+=("$CLIPPY_PID")
 
 export LICENSING_PYTHON="$VENV/bin/python"  # the interop test's independent verifier
-wait_background "$CHROMIUM_PID" "$LOCAL/test-chromium.log" "installing chromium"
+wait_background "$CHROMIUM_PID" "$LOCAL/test-chromium.log" "installing chromium and golang-go"
 log "running the tests"
 TESTS_STARTED=$SECONDS
 cargo test --workspace --locked --no-fail-fast
 TESTS_TOOK=$((SECONDS - TESTS_STARTED))
+
+# The client libraries other than Rust's (whose tests ran above): one dev
+# server on the same emulator, one provisioned tenant, and each library's
+# own clients/<lang>/test.sh (unit, conformance and live tests) against it.
+CLIENT_LIBS=()
+for t in "$ROOT"/clients/*/test.sh; do
+  [ -e "$t" ] && CLIENT_LIBS+=("$t")
+done
+if [ "${#CLIENT_LIBS[@]}" -gt 0 ]; then
+  CLIENTS_STARTED=$SECONDS
+  start_dev_server "$(free_port)" "$LOCAL/test-dev-server.log"
+  provision_demo_tenant "http://127.0.0.1:$DEV_SERVER_PORT" "$LOCAL/test-clients.env"
+  for t in "${CLIENT_LIBS[@]}"; do
+    lib="$(basename "$(dirname "$t")")"
+    log "client library: $lib (clients/$lib/test.sh)"
+    (set -a; . "$LOCAL/test-clients.env"; set +a; bash "$t")
+  done
+  CLIENTS_TOOK=$((SECONDS - CLIENTS_STARTED))
+fi
 
 wait_background "$CLIPPY_PID" "$LOCAL/clippy.log" "clippy"
 log "clippy: no warnings"
@@ -85,4 +106,4 @@ LICENSING_ADMIN="$ROOT/target/debug/licensing-admin" "$ROOT/scripts/check-infra.
 log "checking docs/openapi.yaml against the route table and shared/src"
 "$VENV/bin/python" "$ROOT/scripts/check-openapi.py"
 rss="$(emulator_peak_rss)"
-log "all tests passed in $(( (SECONDS - STARTED) / 60 )) min $(( (SECONDS - STARTED) % 60 )) s (cargo test: ${TESTS_TOOK} s); emulator peak RSS: ${rss:-not measured (AWS_ENDPOINT_URL was set)}"
+log "all tests passed in $(( (SECONDS - STARTED) / 60 )) min $(( (SECONDS - STARTED) % 60 )) s (cargo test: ${TESTS_TOOK} s; client libraries: ${CLIENTS_TOOK:-0} s); emulator peak RSS: ${rss:-not measured (AWS_ENDPOINT_URL was set)}"
