@@ -28,19 +28,6 @@ pub struct Caller {
     pub public: bool,
 }
 
-impl Caller {
-    /// A license-key caller may act only on its own license.
-    pub fn may_act_on(&self, license: &LicenseId) -> Result<(), Error> {
-        match &self.license {
-            Some(own) if own != license => Err(Error::denied(
-                "LICENSE_SCOPE_MISMATCH",
-                "this license key may act only on its own license",
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// The credential a request presents.
 pub(super) enum Credential {
     /// `X-API-Key`, which must carry this scope.
