@@ -23,7 +23,6 @@ pub struct Caller {
     /// on this one license only.
     pub license: Option<LicenseId>,
     pub default_grace_days: u32,
-    pub license_rate_limit_per_minute: u32,
     /// No credential at all: a public trial's caller (`X-Tenant-Id` only).
     pub public: bool,
 }
@@ -157,7 +156,6 @@ async fn api_key(ctx: &Ctx<'_>, needed: Scope, edge: &mut Edge) -> Result<Identi
             actor: actor(ctx, principal.key_id.to_string()),
             license: None,
             default_grace_days: principal.default_grace_days,
-            license_rate_limit_per_minute: principal.license_rate_limit_per_minute,
             public: false,
         },
         limit: principal.rate_limit_per_minute,
@@ -185,7 +183,6 @@ async fn license_key(
             actor: actor(ctx, format!("license:{license}")),
             license: Some(license.clone()),
             default_grace_days: t.settings.default_grace_days,
-            license_rate_limit_per_minute: limit,
             public: false,
         },
         counted: Counted::License(license),
@@ -208,7 +205,6 @@ async fn public(ctx: &Ctx<'_>, ip: Option<String>, edge: &mut Edge) -> Result<Id
             actor: actor(ctx, format!("public:{ip}")),
             license: None,
             default_grace_days: t.settings.default_grace_days,
-            license_rate_limit_per_minute: t.settings.license_rate_limit_per_minute,
             public: true,
         },
         limit: t.settings.public_trial_rate_limit_per_minute,
