@@ -1886,6 +1886,153 @@ async fn a_one_off_checkout_issues_a_perpetual_license_once_per_session() {
     assert_eq!(tenant.licenses_issued, 3);
 }
 
+/// A checkout paid by a delayed method (a bank debit) completes with
+/// `payment_status: unpaid`: nothing is issued until
+/// `checkout.session.async_payment_succeeded`, and a failed payment issues
+/// nothing at all.
+#[tokio::test]
+async fn an_unpaid_checkout_issues_nothing_until_its_payment_succeeds() {
+    let env = Env::start().await;
+    let t = env.tenant("asyncpay").await;
+    connect(&env, &t).await;
+    let (basic, _) = plans(&env, &t).await;
+    let perpetual = perpetual_plan(&env, &t).await;
+
+    // A one-off checkout, completed but not paid yet: pending, no license.
+    let mut done = fixture(
+        "checkout.session.completed.payment",
+        "evt_ap_1",
+        1_724_150_000,
+    );
+    done["data"]["object"]["payment_status"] = json!("unpaid");
+    let session = done["data"]["object"]["id"].as_str().unwrap().to_string();
+    let r = expect(&env, &t, &done, "pending").await;
+    assert!(r["license_id"].is_null(), "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("checkout.session.async_payment_succeeded"),
+        "{r}"
+    );
+    assert!(
+        licenses_of(&env, &t, CAM).await.is_empty(),
+        "nothing issued"
+    );
+    assert!(store(&env, &t)
+        .get_stripe_checkout(&session)
+        .await
+        .unwrap()
+        .and_then(|c| c.license_id)
+        .is_none());
+
+    // Its payment succeeds: the session (as the later event carries it; a
+    // webhook has no line items, so the policy is named) issues the license.
+    let mut paid = fixture(
+        "checkout.session.async_payment_succeeded",
+        "evt_ap_2",
+        1_724_322_800,
+    );
+    let o = &mut paid["data"]["object"];
+    o["id"] = json!(session);
+    o["customer_details"]["email"] = json!(CAM);
+    o["metadata"] = json!({ "policy": perpetual });
+    let r = expect(&env, &t, &paid, "applied").await;
+    let id = r["license_id"].as_str().unwrap().to_string();
+    let l = license(&env, &t, &id).await;
+    assert_eq!(
+        (l["policy"].as_str(), l["status"].as_str(), &l["expires_at"]),
+        (Some(perpetual.as_str()), Some("active"), &Value::Null),
+        "{l}"
+    );
+    expect(&env, &t, &paid, "duplicate").await;
+    expect(&env, &t, &done, "duplicate").await;
+    assert_eq!(licenses_of(&env, &t, CAM).await.len(), 1);
+
+    // Another session whose payment fails: pending, then ignored; no license.
+    let mut done = fixture(
+        "checkout.session.completed.payment",
+        "evt_ap_4",
+        1_724_150_000,
+    );
+    let dan_session = "cs_test_a1Bk7DlY3nQ8sT2vX6zB4cE9fH0jK5mP1rS3uW7yA2dF6gI8kL0nO4";
+    done["data"]["object"]["id"] = json!(dan_session);
+    done["data"]["object"]["customer_details"]["email"] = json!("dan.buyer@example.com");
+    done["data"]["object"]["payment_status"] = json!("unpaid");
+    expect(&env, &t, &done, "pending").await;
+    let mut failed = fixture(
+        "checkout.session.async_payment_failed",
+        "evt_ap_5",
+        1_724_322_800,
+    );
+    failed["data"]["object"]["metadata"] = json!({ "policy": perpetual });
+    let r = expect(&env, &t, &failed, "ignored").await;
+    assert!(r["license_id"].is_null(), "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("failed"), "{r}");
+    assert!(licenses_of(&env, &t, "dan.buyer@example.com")
+        .await
+        .is_empty());
+    assert!(store(&env, &t)
+        .get_stripe_event("evt_ap_5")
+        .await
+        .unwrap()
+        .is_some());
+
+    // Nothing to pay (a 100 % coupon): issued at completion.
+    let mut free = one_off(
+        "evt_ap_6",
+        1_724_150_100,
+        "cs_test_freecoupon01",
+        Some(PERPETUAL_PRICE),
+        json!(1),
+    );
+    free["data"]["object"]["payment_status"] = json!("no_payment_required");
+    free["data"]["object"]["customer_details"]["email"] = json!("free@example.com");
+    expect(&env, &t, &free, "applied").await;
+    assert_eq!(licenses_of(&env, &t, "free@example.com").await.len(), 1);
+
+    // A session that has a license all the same (issued before unpaid
+    // checkouts waited for their payment): its failed payment suspends it.
+    let mut legacy = one_off(
+        "evt_ap_9",
+        1_724_150_200,
+        "cs_test_legacy01",
+        Some(PERPETUAL_PRICE),
+        json!(1),
+    );
+    legacy["data"]["object"]["customer_details"]["email"] = json!("old@example.com");
+    let lid = expect(&env, &t, &legacy, "applied").await["license_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut failed = fixture(
+        "checkout.session.async_payment_failed",
+        "evt_ap_10",
+        1_724_322_900,
+    );
+    failed["data"]["object"]["id"] = json!("cs_test_legacy01");
+    let r = expect(&env, &t, &failed, "applied").await;
+    assert_eq!(r["license_id"], lid.as_str());
+    assert_eq!(license(&env, &t, &lid).await["status"], "suspended");
+
+    // A subscription checkout paid by bank debit: the same rule.
+    let mut co = checkout("evt_ap_7", 1_724_140_802, Some(&basic));
+    co["data"]["object"]["payment_status"] = json!("unpaid");
+    expect(&env, &t, &co, "pending").await;
+    assert!(licenses_of(&env, &t, EMAIL).await.is_empty());
+    let mut ok = co.clone();
+    ok["id"] = json!("evt_ap_8");
+    ok["type"] = json!("checkout.session.async_payment_succeeded");
+    ok["created"] = json!(1_724_322_800);
+    ok["data"]["object"]["payment_status"] = json!("paid");
+    let r = expect(&env, &t, &ok, "applied").await;
+    let l = license(&env, &t, r["license_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (l["policy"].as_str(), l["status"].as_str()),
+        (Some(basic.as_str()), Some("active"))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_deliveries_of_one_off_checkouts_issue_one_license_per_session() {
     let env = Env::start().await;

@@ -33,7 +33,8 @@ pub enum Outcome {
     Ignored,
     /// Older than what the license (or the kept state) already reflects.
     Stale,
-    /// Kept on the subscription record until its license exists.
+    /// Waiting for a later event: kept on the subscription record until its
+    /// license exists, or an unpaid checkout waiting for its payment.
     Pending,
 }
 

@@ -257,7 +257,7 @@ impl Cx<'_> {
     /// not being cancelled. The write is also conditional on the status it
     /// read (the audit codes are chosen from it); when another change moved
     /// the status in between, it reads again.
-    async fn apply(
+    pub(super) async fn apply(
         &self,
         id: &LicenseId,
         change: &Change,
