@@ -9,7 +9,7 @@ use super::retry::{retry_on_conflict, Attempt, ATTEMPTS};
 use super::subscription::NotIssued;
 use super::Cx;
 use crate::domain::stripe::wire::{id_of, priced, quantity_of, CheckoutSession};
-use crate::domain::stripe::{stripe_id_ok, Change, Hold, Outcome, Receipt};
+use crate::domain::stripe::{seats_for, stripe_id_ok, Change, Hold, Outcome, Receipt};
 use crate::domain::{License, LicenseDraft, LicenseStatus, Policy, StripeLink};
 use crate::error::Error;
 use crate::ids::{Email, PolicyId};
@@ -197,21 +197,27 @@ impl Cx<'_> {
                 return self.ignored(why.into()).await;
             }
         };
+        // The policy's seats per unit × the units bought.
+        let seats = match seats_for(policy.max_activations, info.quantity) {
+            Ok(n) => n,
+            Err(why) => return self.ignored(format!("line item {why}")).await,
+        };
         let (session, info, policy) = (cs.id.as_str(), &info, &*policy);
         retry_on_conflict(
             ATTEMPTS,
             "the checkout session kept changing; retry",
-            || self.purchase_once(session, info, policy),
+            || self.purchase_once(session, info, policy, seats),
         )
         .await
     }
 
-    /// One attempt at issuing a one-off purchase's license.
+    /// One attempt at issuing a one-off purchase's license, with `seats`.
     async fn purchase_once(
         &self,
         session: &str,
         info: &CheckoutInfo,
         policy: &Policy,
+        seats: u32,
     ) -> Result<Attempt<Receipt>, Error> {
         if let Some(lid) = self
             .ts
@@ -244,9 +250,7 @@ impl Cx<'_> {
         })?;
         // Perpetual: paid once, whatever the policy's duration.
         license.set_expiry(None);
-        if let Some(q) = info.quantity {
-            license.max_activations = q;
-        }
+        license.max_activations = seats;
         let link = IssueLink::CheckoutSession(session);
         let [created, applied] = self.issued_audits(&license, &link);
         let rec = self.record(Outcome::Applied, None, Some(license.id.clone()));

@@ -15,7 +15,8 @@
 //!   for `checkout.session.async_payment_succeeded`, which issues as the
 //!   checkout would have; `checkout.session.async_payment_failed` issues
 //!   nothing.
-//! - Seats follow the subscription item's `quantity` when it has one.
+//! - Seats: the policy's seats per unit × the item's `quantity`
+//!   ([`crate::domain::stripe::plan::seats_for`]).
 //! - Order-proof: every license write is conditional on the license's
 //!   `stripe_event_at` not being newer than the event and on the license not
 //!   being cancelled.
