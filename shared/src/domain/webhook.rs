@@ -400,8 +400,8 @@ fn is_public_v6(a: Ipv6Addr) -> bool {
     if s[0] == 0x2002 {
         return is_public_v4(v4_of(s[1], s[2]));
     }
-    let special = (s[0] == 0x2001 && s[1] < 0x0200) // 2001::/23
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // 2001:db8::/32
+    // 2001::/23 (IETF protocol assignments) and 2001:db8::/32 (documentation).
+    let special = (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8))
         || (s[0] == 0x2620 && s[1] == 0x004f && s[2] == 0x8000) // 2620:4f:8000::/48
         || (s[0] == 0x3fff && s[1] < 0x1000) // 3fff::/20
         || s[0] == 0x5f00; // 5f00::/16
