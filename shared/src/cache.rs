@@ -79,7 +79,6 @@ pub struct KeyPrincipal {
     pub key_id: ApiKeyId,
     pub scopes: Vec<Scope>,
     pub rate_limit_per_minute: u32,
-    pub license_rate_limit_per_minute: u32,
     /// The version of the tenant's key that signs its answers.
     pub signing_key_version: u32,
     /// False while the tenant is provisioning, failed, suspended or closed:
@@ -198,7 +197,6 @@ impl ApiKeys {
             key_id: resolved.key.id.clone(),
             scopes: resolved.key.scopes.clone(),
             rate_limit_per_minute: resolved.tenant.settings.rate_limit_per_minute,
-            license_rate_limit_per_minute: resolved.tenant.settings.license_rate_limit_per_minute,
             signing_key_version: resolved.tenant.signing_key_version,
             tenant_active: resolved.tenant.status == TenantStatus::Active,
             default_grace_days: resolved.tenant.settings.default_grace_days,

@@ -1,4 +1,7 @@
-//! Global rate limits per API key and per license, across every instance.
+//! Global rate limits, across every instance. Each request spends one
+//! budget, its credential's ([`Subject`]): an API key's (whichever licenses
+//! the request names), a license key's (its license), or a credential-less
+//! trial's source address.
 //!
 //! Each subject has one window item per minute in the table counting the
 //! tokens taken from it ([`TenantStore::take_tokens`]). An instance claims a
@@ -8,10 +11,12 @@
 //!
 //! - **never more than the limit**, whatever the number of instances: every
 //!   admitted request spends a token that a conditional write granted;
-//! - **cheap**: a key used now and then costs one write per instance per
-//!   minute; a busy one one write per chunk ([`chunk`] = 5 % of the limit),
-//!   which is at most about one write per instance per second while the
-//!   key stays under its limit, and none once the window is used up;
+//! - **cheap**: a quiet key (fewer requests in a minute on an instance than
+//!   one [`chunk`], 5 % of its limit) costs one write per instance per
+//!   minute — an admitted request costs no write of its own, however many
+//!   licenses the key's requests name; a busy one one write per chunk, which
+//!   is at most about one write per instance per second while the key stays
+//!   under its limit, and none once the window is used up;
 //! - **close to the limit from below**: tokens an instance claimed but did
 //!   not spend before the minute ended are lost, at most one chunk per
 //!   instance that stops receiving the subject's traffic mid-minute.
@@ -39,15 +44,6 @@ pub struct RateState {
 }
 
 impl RateState {
-    /// The stricter of two states (the one with fewer requests left).
-    pub fn stricter(self, other: RateState) -> RateState {
-        if other.retry_after.is_some() || other.remaining < self.remaining {
-            other
-        } else {
-            self
-        }
-    }
-
     pub fn check(self) -> Result<RateState, Error> {
         match self.retry_after {
             Some(secs) => Err(Error::RateLimited {
@@ -58,10 +54,12 @@ impl RateState {
     }
 }
 
-/// What is limited.
+/// What is limited: the request's credential.
 #[derive(Debug, Clone, Copy)]
 pub enum Subject<'a> {
+    /// An API key, whatever licenses its requests name.
     Key(&'a ApiKeyId),
+    /// A license, for requests authenticated with its own key only.
     License(&'a LicenseId),
     /// A source address (credential-less public trials).
     Address(&'a str),
@@ -187,16 +185,19 @@ mod tests {
     }
 
     #[test]
-    fn the_stricter_state_wins() {
-        let s = |remaining, retry_after| RateState {
+    fn a_refused_state_is_rate_limited() {
+        let s = |retry_after| RateState {
             limit: 10,
-            remaining,
+            remaining: 0,
             reset_epoch: 0,
             retry_after,
         };
-        assert_eq!(s(5, None).stricter(s(3, None)), s(3, None));
-        assert_eq!(s(3, None).stricter(s(5, None)), s(3, None));
-        assert_eq!(s(3, None).stricter(s(9, Some(1))), s(9, Some(1)));
-        assert!(s(0, Some(2)).check().is_err());
+        assert!(s(None).check().is_ok());
+        assert!(matches!(
+            s(Some(2)).check(),
+            Err(Error::RateLimited {
+                retry_after_secs: 2
+            })
+        ));
     }
 }

@@ -287,7 +287,8 @@ impl Client {
     }
 
     /// Renews an activation's lease (or, node-locked, records that it is alive). A lapsed lease
-    /// answers [`Error::Api`] with code `LEASE_EXPIRED`: `activate` again.
+    /// answers [`Error::Api`] with code `LEASE_EXPIRED`: `activate` again. A license that is not
+    /// in force (suspended, cancelled, expired) answers `LICENSE_NOT_ACTIVE`: nothing is renewed.
     pub async fn heartbeat(&self, activation_id: &str) -> Result<Activation, Error> {
         self.post(&["activations", activation_id, "heartbeat"], &EmptyBody {})
             .await

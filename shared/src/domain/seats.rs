@@ -377,6 +377,72 @@ pub fn next_return<'a>(tried: Return, seen: &ReturnRefused<'a>) -> ReturnStep<'a
     ReturnStep::Return(tried) // only a race was lost
 }
 
+/// What a heartbeat writes, decided from the activation as read. The write
+/// is conditional on the license being in force and on the activation
+/// still being as read, so a decision from a stale read is refused, never
+/// obeyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Beat {
+    /// No such activation (or a deactivated node-locked one).
+    NotFound,
+    /// A floating lease that lapsed, was returned or was reclaimed.
+    LeaseExpired,
+    /// Renew the lease to `expires` (now + its `lease_seconds`), if it
+    /// still expires at `was` with that `lease`; an overage lease adds the
+    /// `overage_seconds` it extends the lease by to the overage time, in
+    /// the same write.
+    Renew {
+        lease: u32,
+        was: i64,
+        expires: i64,
+        overage_seconds: i64,
+    },
+    /// Node-locked: record the heartbeat, if still not deactivated.
+    Record,
+}
+
+/// What a heartbeat of `activation` (as read) does at `now`.
+pub fn heartbeat(activation: Option<&Activation>, now: OffsetDateTime) -> Beat {
+    let Some(a) = activation else {
+        return Beat::NotFound;
+    };
+    let now = now.unix_timestamp();
+    let Some(lease) = a.lease_seconds else {
+        return match a.deactivated_at {
+            Some(_) => Beat::NotFound,
+            None => Beat::Record,
+        };
+    };
+    match a.lease_expires_epoch {
+        Some(was) if was > now && a.deactivated_at.is_none() => {
+            let expires = now + i64::from(lease);
+            Beat::Renew {
+                lease,
+                was,
+                expires,
+                // The time this heartbeat adds beyond the lease it extends.
+                overage_seconds: if a.overage { (expires - was).max(0) } else { 0 },
+            }
+        }
+        _ => Beat::LeaseExpired,
+    }
+}
+
+/// Judge a refused heartbeat: the license as it was (its condition: exists
+/// and in force). A license not in force refuses the heartbeat with why
+/// (`LICENSE_NOT_ACTIVE`, as for an activation); otherwise only the
+/// activation had moved since it was read, and the heartbeat looks again.
+pub fn after_heartbeat_refused(
+    license: AsWas<'_, License>,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    match license {
+        AsWas::Passed => Ok(()),
+        AsWas::Absent => Err(license_not_found()),
+        AsWas::Was(l) => in_force(l, now),
+    }
+}
+
 /// The license is in force at `now`, or why not.
 fn in_force(l: &License, now: OffsetDateTime) -> Result<(), Error> {
     match l.standing(now) {

@@ -331,10 +331,10 @@ impl UrlPolicy {
     }
 }
 
-/// Globally routable unicast: not loopback, private, link-local, shared
-/// (CGNAT), unspecified, broadcast, multicast, documentation, benchmarking,
-/// reserved, unique-local, or a cloud metadata address, including IPv4
-/// addresses embedded in IPv6 (mapped, compatible, NAT64, 6to4).
+/// Globally routable unicast. IPv4: not loopback, private, link-local,
+/// shared (CGNAT), unspecified, broadcast, multicast, documentation,
+/// benchmarking, reserved or a cloud metadata address. IPv6: see
+/// [`is_public_v6`].
 pub fn is_public(a: IpAddr) -> bool {
     match a {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -354,35 +354,62 @@ fn is_public_v4(a: Ipv4Addr) -> bool {
         || o[0] == 0
         || (o[0] == 100 && (64..128).contains(&o[1]))
         || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+        || (o[0] == 192 && o[1] == 88 && o[2] == 99)
         || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
         || o[0] >= 240)
 }
 
+/// The IPv4 address in segments `hi` and `lo`.
+fn v4_of(hi: u16, lo: u16) -> Ipv4Addr {
+    let [a, b] = hi.to_be_bytes();
+    let [c, d] = lo.to_be_bytes();
+    Ipv4Addr::new(a, b, c, d)
+}
+
+/// An IPv6 address is public only if it is listed here (an allow-list, so
+/// a form nobody thought of is refused):
+///
+/// - global unicast (`2000::/3`) outside every block of the IANA IPv6
+///   special-purpose registry that lies in it: `2001::/23` (IETF protocol
+///   assignments: Teredo `2001::/32`, benchmarking `2001:2::/48`, ORCHID,
+///   AMT, …), documentation `2001:db8::/32` and `3fff::/20`, the AS112
+///   delegation `2620:4f:8000::/48` and SRv6 SIDs `5f00::/16`;
+/// - forms that embed an IPv4 address, when that address is public:
+///   IPv4-mapped `::ffff:0:0/96`, IPv4-translated `::ffff:0:0:0/96`, the
+///   NAT64 well-known prefix `64:ff9b::/96`, and 6to4 `2002::/16`.
+///
+/// Everything else is refused: loopback, unspecified, IPv4-compatible
+/// `::/96`, discard-only `100::/64`, local-use NAT64 `64:ff9b:1::/48`
+/// (where the IPv4 address sits is up to the network), unique-local,
+/// link-local, site-local, multicast, and whatever is not yet allocated.
 fn is_public_v6(a: Ipv6Addr) -> bool {
-    if let Some(v4) = a.to_ipv4_mapped() {
-        return is_public_v4(v4);
-    }
     let s = a.segments();
-    // ::a.b.c.d (deprecated compatible), 64:ff9b::/96 (NAT64), 2002::/16 (6to4).
-    if s[..6] == [0; 6] || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4]) {
-        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-        return !a.is_unspecified() && !a.is_loopback() && is_public_v4(v4);
+    // IPv4-mapped ::ffff:a.b.c.d and IPv4-translated ::ffff:0:a.b.c.d.
+    if s[..4] == [0; 4] && ((s[4] == 0 && s[5] == 0xffff) || (s[4] == 0xffff && s[5] == 0)) {
+        return is_public_v4(v4_of(s[6], s[7]));
     }
+    // NAT64 well-known prefix 64:ff9b::/96 (RFC 6052).
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] {
+        return is_public_v4(v4_of(s[6], s[7]));
+    }
+    // Everything else must be global unicast.
+    if s[0] & 0xe000 != 0x2000 {
+        return false;
+    }
+    // 6to4: the relay is the embedded IPv4 address.
     if s[0] == 0x2002 {
-        let v4 = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
-        return is_public_v4(v4);
+        return is_public_v4(v4_of(s[1], s[2]));
     }
-    !(a.is_loopback()
-        || a.is_unspecified()
-        || a.is_multicast()
-        || a.is_unique_local()
-        || a.is_unicast_link_local()
-        || (s[0] == 0x2001 && s[1] == 0x0db8)
-        || (s[0] & 0xffc0) == 0xfec0)
+    // 2001::/23 (IETF protocol assignments) and 2001:db8::/32 (documentation).
+    let special = (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8))
+        || (s[0] == 0x2620 && s[1] == 0x004f && s[2] == 0x8000) // 2620:4f:8000::/48
+        || (s[0] == 0x3fff && s[1] < 0x1000) // 3fff::/20
+        || s[0] == 0x5f00; // 5f00::/16
+    !special
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn refused(u: &str, p: UrlPolicy) -> bool {
@@ -421,6 +448,77 @@ mod tests {
         }
         assert!(check_url("https://hooks.example.com/x?y=1", p).is_ok());
         assert!(check_url("https://93.184.216.34/x", p).is_ok());
+    }
+
+    /// The IPv6 forms that reach inside, listed by how they do it; each is
+    /// refused at creation, at PATCH (both [`check_url`]) and at delivery
+    /// (the resolver's [`UrlPolicy::permits`]).
+    pub(crate) const INSIDE_V6: &[&str] = &[
+        "::ffff:0:127.0.0.1",                   // IPv4-translated loopback
+        "::ffff:0:10.0.0.1",                    // IPv4-translated private
+        "::ffff:169.254.169.254",               // IPv4-mapped metadata
+        "64:ff9b::10.0.0.1",                    // NAT64 well-known prefix, private
+        "64:ff9b:1::a9fe:a9fe",                 // local-use NAT64 (metadata)
+        "64:ff9b:1::5db8:d822",                 // local-use NAT64, even a public IPv4
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2", // Teredo
+        "2001::1",                              // Teredo
+        "2001:2::1",                            // benchmarking 2001:2::/48
+        "2001:10::1",                           // ORCHID
+        "2001:1ff:ffff::1",                     // the rest of 2001::/23
+        "2001:db8::1",                          // documentation
+        "3fff::1",                              // documentation 3fff::/20
+        "3fff:fff::1",                          // its end
+        "2620:4f:8000::1",                      // AS112 delegation
+        "5f00::1",                              // SRv6 SIDs
+        "2002:a00:1::1",                        // 6to4 of 10.0.0.1
+        "2002:7f00:1::1",                       // 6to4 of 127.0.0.1
+        "100::1",                               // discard-only 100::/64
+        "100::ffff:1",                          // discard-only
+        "::7f00:1",                             // IPv4-compatible (deprecated)
+        "::5db8:d822",                          // IPv4-compatible, public IPv4
+        "::",                                   // unspecified
+        "::1",                                  // loopback
+        "fd00:ec2::254",                        // unique-local (AWS metadata)
+        "fe80::1",                              // link-local
+        "fec0::1",                              // site-local
+        "ff02::1",                              // multicast
+        "4000::1",                              // not allocated (outside 2000::/3)
+        "e000::1",                              // not allocated
+    ];
+
+    #[test]
+    fn ipv6_outside_global_unicast_or_special_or_embedding_an_inside_ipv4_is_refused() {
+        for a in INSIDE_V6 {
+            let ip: Ipv6Addr = a.parse().unwrap_or_else(|e| panic!("{a}: {e}"));
+            for p in [UrlPolicy::PublicHttps, UrlPolicy::AllowLoopbackHttp] {
+                assert!(!p.permits(IpAddr::V6(ip)), "{a} permitted under {p:?}");
+                assert!(refused(&format!("https://[{a}]/hook"), p), "{a} accepted");
+            }
+        }
+        for a in [
+            "2606:4700::1111",          // global unicast
+            "2a00:1450:4001:82b::200e", // global unicast
+            "2001:200::1",              // just past 2001::/23
+            "2001:db9::1",              // just past the documentation block
+            "2620:4f:8001::1",          // just past the AS112 delegation
+            "3ffe::1",                  // just below 3fff::/20
+            "3fff:1000::1",             // just past it
+            "::ffff:93.184.216.34",     // IPv4-mapped, public
+            "::ffff:0:93.184.216.34",   // IPv4-translated, public
+            "64:ff9b::93.184.216.34",   // NAT64 well-known prefix, public
+            "2002:5db8:d822::1",        // 6to4 of a public IPv4
+        ] {
+            let ip: Ipv6Addr = a.parse().unwrap();
+            assert!(is_public(IpAddr::V6(ip)), "{a} refused");
+            assert!(
+                check_url(&format!("https://[{a}]/hook"), UrlPolicy::PublicHttps).is_ok(),
+                "{a}"
+            );
+        }
+        assert!(
+            !is_public("192.88.99.1".parse().unwrap()),
+            "6to4 relay anycast"
+        );
     }
 
     #[test]

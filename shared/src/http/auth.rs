@@ -23,22 +23,8 @@ pub struct Caller {
     /// on this one license only.
     pub license: Option<LicenseId>,
     pub default_grace_days: u32,
-    pub license_rate_limit_per_minute: u32,
     /// No credential at all: a public trial's caller (`X-Tenant-Id` only).
     pub public: bool,
-}
-
-impl Caller {
-    /// A license-key caller may act only on its own license.
-    pub fn may_act_on(&self, license: &LicenseId) -> Result<(), Error> {
-        match &self.license {
-            Some(own) if own != license => Err(Error::denied(
-                "LICENSE_SCOPE_MISMATCH",
-                "this license key may act only on its own license",
-            )),
-            _ => Ok(()),
-        }
-    }
 }
 
 /// The credential a request presents.
@@ -173,7 +159,6 @@ async fn api_key(ctx: &Ctx<'_>, needed: Scope, edge: &mut Edge) -> Result<Identi
             actor: actor(ctx, principal.key_id.to_string()),
             license: None,
             default_grace_days: principal.default_grace_days,
-            license_rate_limit_per_minute: principal.license_rate_limit_per_minute,
             public: false,
         },
         limit: principal.rate_limit_per_minute,
@@ -201,7 +186,6 @@ async fn license_key(
             actor: actor(ctx, format!("license:{license}")),
             license: Some(license.clone()),
             default_grace_days: t.settings.default_grace_days,
-            license_rate_limit_per_minute: limit,
             public: false,
         },
         counted: Counted::License(license),
@@ -224,7 +208,6 @@ async fn public(ctx: &Ctx<'_>, ip: Option<String>, edge: &mut Edge) -> Result<Id
             actor: actor(ctx, format!("public:{ip}")),
             license: None,
             default_grace_days: t.settings.default_grace_days,
-            license_rate_limit_per_minute: t.settings.license_rate_limit_per_minute,
             public: true,
         },
         limit: t.settings.public_trial_rate_limit_per_minute,

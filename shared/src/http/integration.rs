@@ -8,7 +8,6 @@ use crate::domain::{ValidationCode, ValidationScope};
 use crate::error::Error;
 use crate::functions::IntegrationOp;
 use crate::ids::*;
-use crate::ratelimit::{RateState, Subject};
 use crate::usecases::licensing::{self, ActivationRef};
 use crate::usecases::{metering, trials};
 use crate::views;
@@ -83,63 +82,52 @@ struct RecordBody {
     metadata: Option<Map<String, Value>>,
 }
 
-/// May this caller act on `license`? A client app (license key) only on its
-/// own, whose key must exist and whose policy must allow client apps (one
-/// read, unless `checked_later`: the operation reads the license itself);
-/// an API-key caller within the license's own rate limit.
+/// May this caller act on `license` (`None`: a path key that cannot be a
+/// license key)? A client app (license key) only on its own, whose key must
+/// exist (else 401, whatever the request names) and whose policy must allow
+/// client apps — one read, unless `checked_later`: the operation reads its
+/// own license itself. An API-key caller on any license of its tenant: it
+/// spends only its key's budget (the per-license budget is the license
+/// key's own, spent when the caller was authenticated).
 async fn license_access(
     ctx: &Ctx<'_>,
     caller: &Caller,
-    license: &LicenseId,
-    rate: &mut Option<RateState>,
+    license: Option<&LicenseId>,
     checked_later: bool,
 ) -> Result<(), Error> {
-    caller.may_act_on(license)?;
-    match caller.license {
-        Some(_) if checked_later => Ok(()),
-        Some(_) => licensing::client_gate(&ctx.app.policies, &caller.store, license).await,
-        None => limit_license(ctx, caller, license, rate).await,
+    match &caller.license {
+        Some(own) => {
+            let policies = &ctx.app.policies;
+            licensing::client_scope(policies, &caller.store, own, license, checked_later).await
+        }
+        None => Ok(()),
     }
 }
 
-/// The per-license limit, on top of the key's: the stricter state is the
-/// one the response reports.
-async fn limit_license(
-    ctx: &Ctx<'_>,
-    caller: &Caller,
-    license: &LicenseId,
-    rate: &mut Option<RateState>,
-) -> Result<(), Error> {
-    let limit = caller.license_rate_limit_per_minute;
-    let now = ctx.now.unix_timestamp();
-    let state = ctx
-        .app
-        .rate
-        .admit(&caller.store, Subject::License(license), limit, now)
-        .await;
-    *rate = Some(match *rate {
-        Some(key) => key.stricter(state),
-        None => state,
-    });
-    state.check().map(|_| ())
+/// The path's activation id. One that cannot be an activation's is not
+/// found — once a client app's key is proven (an unknown key is 401
+/// whatever the path names).
+async fn activation_id(ctx: &Ctx<'_>, caller: &Caller) -> Result<ActivationId, Error> {
+    match ActivationId::parse(ctx.param("activation_id")) {
+        Ok(id) => Ok(id),
+        Err(_) => {
+            if let Some(own) = &caller.license {
+                licensing::client_gate(&ctx.app.policies, &caller.store, own).await?;
+            }
+            Err(licensing::activation_not_found())
+        }
+    }
 }
 
-pub async fn serve(
-    ctx: &Ctx<'_>,
-    caller: &Caller,
-    op: IntegrationOp,
-    rate: &mut Option<RateState>,
-) -> Result<Reply, Error> {
+pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: IntegrationOp) -> Result<Reply, Error> {
     let (ts, actor, now) = (&caller.store, &caller.actor, ctx.now);
     let policies = &ctx.app.policies;
     let license_of = |key: &LicenseKey| LicenseId::derive(ts.tenant_id(), key);
     match op {
         IntegrationOp::Trial => {
+            // A license key starts no trial (401 first if it is unknown).
             if caller.license.is_some() {
-                return Err(Error::denied(
-                    "LICENSE_SCOPE_MISMATCH",
-                    "a license key cannot start a trial of another license",
-                ));
+                license_access(ctx, caller, None, false).await?;
             }
             let b: TrialBody = request::json(ctx.body)?;
             let req = trials::TrialRequest {
@@ -178,10 +166,7 @@ pub async fn serve(
             // any key (a client app's own key always parses).
             let Ok(key) = LicenseKey::parse(ctx.param("key")) else {
                 if caller.license.is_some() {
-                    return Err(Error::denied(
-                        "LICENSE_SCOPE_MISMATCH",
-                        "this license key may act only on its own license",
-                    ));
+                    license_access(ctx, caller, None, false).await?;
                 }
                 let code = ValidationCode::NotFound;
                 let detail = code.detail();
@@ -189,7 +174,7 @@ pub async fn serve(
                     json!({ "valid": false, "code": code, "detail": detail, "license": null });
                 return Ok(Reply::ok(data));
             };
-            license_access(ctx, caller, &license_of(&key), rate, true).await?;
+            license_access(ctx, caller, Some(&license_of(&key)), true).await?;
             let scope = ValidationScope {
                 fingerprint: b.fingerprint,
                 product: b.product,
@@ -226,7 +211,7 @@ pub async fn serve(
                     bounded(field, v, 255)?;
                 }
             }
-            license_access(ctx, caller, &license_of(&b.license_key), rate, false).await?;
+            license_access(ctx, caller, Some(&license_of(&b.license_key)), false).await?;
             let req = licensing::NewActivation {
                 license_key: b.license_key,
                 fingerprint: b.fingerprint,
@@ -247,22 +232,18 @@ pub async fn serve(
             )
         }
         IntegrationOp::DeactivateById => {
-            let id = ActivationId::parse(ctx.param("activation_id"))
-                .map_err(|_| licensing::activation_not_found())?;
-            license_access(ctx, caller, &id.license_id(), rate, false).await?;
+            let id = activation_id(ctx, caller).await?;
+            license_access(ctx, caller, Some(&id.license_id()), false).await?;
             let a = licensing::deactivate(ts, actor, ActivationRef::Id(id), now).await?;
             Ok(Reply::ok(views::activation_view(&a, now)))
         }
         IntegrationOp::Checkout => {
             let b: CheckoutBody = request::json(ctx.body)?;
-            let key = LicenseKey::parse(ctx.param("key")).map_err(|_| match caller.license {
-                Some(_) => Error::denied(
-                    "LICENSE_SCOPE_MISMATCH",
-                    "this license key may act only on its own license",
-                ),
-                None => crate::error::license_not_found(),
-            })?;
-            license_access(ctx, caller, &license_of(&key), rate, true).await?;
+            let Ok(key) = LicenseKey::parse(ctx.param("key")) else {
+                license_access(ctx, caller, None, false).await?;
+                return Err(crate::error::license_not_found());
+            };
+            license_access(ctx, caller, Some(&license_of(&key)), true).await?;
             let app = ctx.app;
             let signer = licensing::FileSigner {
                 keys: app.signing_keys()?,
@@ -285,22 +266,21 @@ pub async fn serve(
             Ok(Reply::created(views::license_file_view(&file)))
         }
         IntegrationOp::Heartbeat => {
-            let id = ActivationId::parse(ctx.param("activation_id"))
-                .map_err(|_| licensing::activation_not_found())?;
-            license_access(ctx, caller, &id.license_id(), rate, false).await?;
+            let id = activation_id(ctx, caller).await?;
+            license_access(ctx, caller, Some(&id.license_id()), false).await?;
             let a = licensing::heartbeat(ts, &id, now).await?;
             Ok(Reply::ok(views::activation_view(&a, now)))
         }
         IntegrationOp::DeactivateByFingerprint => {
             let b: DeactivateBody = request::json(ctx.body)?;
-            license_access(ctx, caller, &license_of(&b.license_key), rate, false).await?;
+            license_access(ctx, caller, Some(&license_of(&b.license_key)), false).await?;
             let which = ActivationRef::Fingerprint(b.license_key, b.fingerprint);
             let a = licensing::deactivate(ts, actor, which, now).await?;
             Ok(Reply::ok(views::activation_view(&a, now)))
         }
         IntegrationOp::EntitlementsCheck => {
             let b: CheckBody = request::json(ctx.body)?;
-            license_access(ctx, caller, &license_of(&b.license_key), rate, false).await?;
+            license_access(ctx, caller, Some(&license_of(&b.license_key)), false).await?;
             let c = metering::check(policies, ts, &b.license_key, b.features, now).await?;
             Ok(Reply::ok(views::entitlement_check_view(&c, now)))
         }
@@ -323,7 +303,7 @@ pub async fn serve(
                 }
             };
             let b: RecordBody = request::json(ctx.body)?;
-            license_access(ctx, caller, &license_of(&b.license_key), rate, false).await?;
+            license_access(ctx, caller, Some(&license_of(&b.license_key)), false).await?;
             // The digest is of the parsed body, so formatting and key order do not matter.
             let canonical: Value =
                 serde_json::from_slice(ctx.body).map_err(|e| Error::validation(e.to_string()))?;

@@ -193,7 +193,7 @@ async fn serve(
             nonce(&ctx)?;
             let credential = Credential::of_integration(&ctx, req, op)?;
             let caller = auth::authenticate(&ctx, credential, edge).await?;
-            integration::serve(&ctx, &caller, op, &mut edge.rate).await
+            integration::serve(&ctx, &caller, op).await
         }
         Op::Manage(op) => {
             let caller = auth::authenticate(&ctx, Credential::ApiKey(Scope::Admin), edge).await?;

@@ -199,9 +199,15 @@ pub fn staff(t: &TenantId, email: &Email) -> Key {
 }
 
 pub const IDEMPOTENCY_SK: &str = "IDEM";
-/// Idempotency records of usage/record, per tenant and client key.
-pub fn idempotency(t: &TenantId, idempotency_key: &str) -> Key {
-    k(format!("T#{t}#IDEM#{idempotency_key}"), IDEMPOTENCY_SK)
+/// Idempotency records of usage/record, per license and client key: the
+/// same key on two licenses is two keys, so one license's client can
+/// neither block another's records nor learn which keys they used. (Not in
+/// the license's partition, which validate reads whole.)
+pub fn idempotency(t: &TenantId, license: &LicenseId, idempotency_key: &str) -> Key {
+    k(
+        format!("T#{t}#IDEM#{license}#{idempotency_key}"),
+        IDEMPOTENCY_SK,
+    )
 }
 
 /// Append-only usage events, one partition per license and month (of the
@@ -271,7 +277,7 @@ mod tests {
             activation(&t, &ActivationId::derive(&lid, &fp)),
             usage_counter(&t, &lid, &Metric::parse("m").unwrap(), "total"),
             audit(&t, "aud_1"),
-            idempotency(&t, "k"),
+            idempotency(&t, &lid, "k"),
             stripe_event(&t, "evt_1"),
             stripe_subscription(&t, "sub_1"),
             stripe_charge(&t, "ch_1"),
@@ -299,6 +305,18 @@ mod tests {
         assert!(usage_events_pk(&t, &lid, "2026-01").starts_with("T#acme#"));
         assert!(usage_period_index_pk(&t, "2026-01", usage_shard(&lid)).starts_with("T#acme#"));
         assert!(usage_shard(&lid) < USAGE_SHARDS);
+    }
+
+    #[test]
+    fn idempotency_keys_are_per_license() {
+        let t = TenantId::parse("acme").unwrap();
+        let a = LicenseId::derive(&t, &crate::ids::LicenseKey::generate());
+        let b = LicenseId::derive(&t, &crate::ids::LicenseKey::generate());
+        assert_ne!(idempotency(&t, &a, "job-1"), idempotency(&t, &b, "job-1"));
+        assert_eq!(
+            idempotency(&t, &a, "job-1").pk,
+            format!("T#acme#IDEM#{a}#job-1")
+        );
     }
 
     #[test]

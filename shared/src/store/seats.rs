@@ -21,17 +21,16 @@
 
 use super::attrs as a;
 use super::licenses::in_force;
-use super::write::{from_item, get_n, Cancelled, PutIf, Txn, TxnError, Write};
+use super::write::{get_n, Cancelled, PutIf, Txn, TxnError, Write};
 use super::{keys, TenantStore};
 use crate::clock::rfc3339;
 use crate::domain::seats::{
-    self, AsWas, Attempt, Missed, Pool, ReclaimNext, Return, ReturnRefused, ReturnStep, Step,
+    self, AsWas, Attempt, Beat, Missed, Pool, ReclaimNext, Return, ReturnRefused, ReturnStep, Step,
     TakeRefused,
 };
 use crate::domain::{Activation, ActivationMode, AuditEvent, License, SeatTerms};
 use crate::error::Error;
 use crate::ids::{ActivationId, LicenseId};
-use aws_sdk_dynamodb::types::ReturnValue;
 use time::OffsetDateTime;
 
 pub use crate::domain::seats::ActivateOutcome;
@@ -469,73 +468,72 @@ impl TenantStore {
         }
     }
 
-    /// A heartbeat: renew a floating lease by its `lease_seconds` (one
-    /// write), or record a node-locked activation's heartbeat.
+    /// A heartbeat: renew a floating lease by its `lease_seconds`, or record
+    /// a node-locked activation's heartbeat — only while the license is in
+    /// force. One read of the activation (what to write, and an overage
+    /// lease's time, depend on it), then one transaction: a `ConditionCheck`
+    /// that the license exists and is in force, the activation's update
+    /// conditional on it being as read and, for an overage lease, its added
+    /// time. A refusal hands back the license as it was:
+    /// [`seats::after_heartbeat_refused`] turns it into `LICENSE_NOT_ACTIVE`,
+    /// or (only the activation moved) the heartbeat reads again.
     pub async fn heartbeat(
         &self,
         id: &ActivationId,
         now: OffsetDateTime,
     ) -> Result<HeartbeatOutcome, Error> {
         let key = keys::activation(self.tenant_id(), id);
-        let mut w = Write::to(key.clone());
-        w.set_sum(
-            a::LEASE_EXPIRES_EPOCH,
-            a::LEASE_SECONDS,
-            now.unix_timestamp(),
-        )
-        .set(a::LAST_HEARTBEAT_AT, &rfc3339(now))
-        .if_exists()
-        .if_absent(a::DEACTIVATED_AT)
-        .if_present(a::LEASE_SECONDS)
-        .if_greater(a::LEASE_EXPIRES_EPOCH, now.unix_timestamp());
-        let old = match w
-            .run_returning(self.db(), self.table(), ReturnValue::AllOld)
-            .await?
-        {
-            Ok(old) => from_item::<Activation>(old)?,
-            Err(None) => return Ok(HeartbeatOutcome::NotFound),
-            Err(Some(old)) => {
-                let old = from_item::<Activation>(old)?;
-                if old.lease_seconds.is_some() {
-                    return Ok(HeartbeatOutcome::LeaseExpired);
+        for _ in 0..ATTEMPTS {
+            let read: Option<Activation> = self.get_as(&key).await?;
+            let beat = seats::heartbeat(read.as_ref(), now);
+            let mut a = match (&beat, read) {
+                (Beat::LeaseExpired, _) => return Ok(HeartbeatOutcome::LeaseExpired),
+                (Beat::NotFound, _) | (_, None) => return Ok(HeartbeatOutcome::NotFound),
+                (_, Some(a)) => a,
+            };
+            let mut check = Write::to(keys::license(self.tenant_id(), &id.license_id()));
+            check.if_exists().if_expr(|e| in_force(e, now));
+            let mut txn = Txn::new();
+            txn.check(item::SEAT, &check)?;
+            let mut w = Write::to(key.clone());
+            w.set(a::LAST_HEARTBEAT_AT, &rfc3339(now))
+                .if_exists()
+                .if_absent(a::DEACTIVATED_AT);
+            match beat {
+                Beat::Renew {
+                    lease,
+                    was,
+                    expires,
+                    overage_seconds,
+                } => {
+                    w.set(a::LEASE_EXPIRES_EPOCH, &expires)
+                        .if_eq(a::LEASE_EXPIRES_EPOCH, &was)
+                        .if_eq(a::LEASE_SECONDS, &lease);
+                    if overage_seconds > 0 {
+                        let usage = self.overage_counter(&a.license_id, overage_seconds, now)?;
+                        txn.update(item::USAGE, &usage)?;
+                    }
+                    a.lease_expires_epoch = Some(expires);
                 }
-                if old.deactivated_at.is_some() {
-                    return Ok(HeartbeatOutcome::NotFound);
+                _ => {
+                    w.if_absent(a::LEASE_SECONDS);
                 }
-                // Node-locked: record the heartbeat.
-                let mut w = Write::to(key);
-                w.set(a::LAST_HEARTBEAT_AT, &rfc3339(now))
-                    .if_exists()
-                    .if_absent(a::DEACTIVATED_AT);
-                if !w.run(self.db(), self.table()).await? {
-                    return Ok(HeartbeatOutcome::NotFound);
-                }
-                let mut a = old;
-                a.last_heartbeat_at = Some(now);
-                return Ok(HeartbeatOutcome::Beat(Box::new(a)));
             }
-        };
-        let lease = old.lease_seconds.unwrap_or_default();
-        let expires = now.unix_timestamp() + i64::from(lease);
-        if old.overage {
-            // The time this heartbeat adds beyond the lease it extends.
-            let before = old
-                .lease_expires_epoch
-                .unwrap_or(expires)
-                .max(now.unix_timestamp());
-            if expires > before {
-                let terms = SeatTerms {
-                    activation_mode: ActivationMode::Floating,
-                    ..SeatTerms::default()
-                };
-                self.count_overage(&old.license_id, &terms, expires - before, now)
-                    .await;
+            txn.update(item::ACTIVATION, &w)?;
+            match txn.run(self.db(), self.table()).await {
+                Ok(()) => {
+                    a.last_heartbeat_at = Some(now);
+                    return Ok(HeartbeatOutcome::Beat(Box::new(a)));
+                }
+                Err(e) => {
+                    let c = cancelled(e)?;
+                    let license = c.old_as::<License>(item::SEAT)?;
+                    let seen = AsWas::of(c.failed(item::SEAT), license.as_ref());
+                    seats::after_heartbeat_refused(seen, now)?;
+                }
             }
         }
-        let mut a = old;
-        a.lease_expires_epoch = Some(expires);
-        a.last_heartbeat_at = Some(now);
-        Ok(HeartbeatOutcome::Beat(Box::new(a)))
+        Err(Error::Unavailable("heartbeat kept racing; retry".into()))
     }
 
     /// The overage usage counter's write for a new overage lease.

@@ -112,7 +112,7 @@ impl TenantStore {
                 .map(|p| keys::usage_counter(t, id, metric, p)),
         );
         if let Some(k) = idempotency_key {
-            wanted.push(keys::idempotency(t, k));
+            wanted.push(keys::idempotency(t, id, k));
         }
         let (mut license, mut counters, mut idem) = (None, Vec::new(), None);
         for item in self.batch_get(&wanted).await? {
@@ -172,7 +172,8 @@ impl TenantStore {
             let when = PutIf::NewOrExpired {
                 now_epoch: w.now.unix_timestamp(),
             };
-            txn.put("idempotency", &keys::idempotency(t, &idem.key), idem, when)?;
+            let key = keys::idempotency(t, lid, &idem.key);
+            txn.put("idempotency", &key, idem, when)?;
         }
 
         match txn.run(self.db(), self.table()).await {

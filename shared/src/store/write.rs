@@ -207,13 +207,6 @@ impl Write {
         self
     }
 
-    /// `SET attr = other + v`: a number computed from another attribute.
-    pub fn set_sum(&mut self, attr: &str, other: &str, v: i64) -> &mut Self {
-        let (name, o, val) = (self.e.name(attr), self.e.name(other), self.e.val(n(v)));
-        self.set.push(format!("{name} = {o} + {val}"));
-        self
-    }
-
     /// `SET attr = list_append(if_not_exists(attr, []), vs)`.
     pub fn append<T: Serialize>(&mut self, attr: &str, vs: &[T]) -> &mut Self {
         let name = self.e.name(attr);

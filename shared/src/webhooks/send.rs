@@ -34,21 +34,24 @@ impl Resolve for PolicyResolver {
         Box::pin(async move {
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found
-                .iter()
-                .copied()
-                .filter(|a| policy.permits(a.ip()))
-                .collect();
-            if allowed.is_empty() || allowed.len() != found.len() {
-                // Any forbidden address refuses the name: a rebinding name
-                // with one public and one private address is not a receiver.
-                let msg = format!("{host} resolves to a non-public address");
-                return Err(msg.into());
-            }
-            let addrs: Addrs = Box::new(allowed.into_iter());
+            let addrs: Addrs = Box::new(screen(&host, found, policy)?.into_iter());
             Ok(addrs)
         })
     }
+}
+
+/// The addresses `host` resolved to, if the policy permits every one of
+/// them. Any forbidden address refuses the name: a rebinding name with one
+/// public and one private address is not a receiver.
+fn screen(
+    host: &str,
+    found: Vec<SocketAddr>,
+    policy: UrlPolicy,
+) -> Result<Vec<SocketAddr>, String> {
+    if found.is_empty() || !found.iter().all(|a| policy.permits(a.ip())) {
+        return Err(format!("{host} resolves to a non-public address"));
+    }
+    Ok(found)
 }
 
 pub struct Sender {
@@ -131,5 +134,41 @@ fn describe(e: &reqwest::Error) -> String {
         "could not connect".into()
     } else {
         "the request failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::webhook::tests::INSIDE_V6;
+
+    fn at(ip: &str) -> SocketAddr {
+        SocketAddr::new(ip.parse().unwrap(), 443)
+    }
+
+    #[test]
+    fn a_name_resolving_to_any_inside_ipv6_address_is_not_connected_to() {
+        let public = at("2606:4700::1111");
+        for p in [UrlPolicy::PublicHttps, UrlPolicy::AllowLoopbackHttp] {
+            assert_eq!(
+                screen("hooks.example.com", vec![public], p),
+                Ok(vec![public])
+            );
+            for inside in INSIDE_V6 {
+                let r = screen("hooks.example.com", vec![public, at(inside)], p);
+                assert_eq!(
+                    r,
+                    Err("hooks.example.com resolves to a non-public address".into()),
+                    "{inside} under {p:?}"
+                );
+            }
+            assert!(screen("hooks.example.com", vec![], p).is_err());
+        }
+        let local = at("127.0.0.1");
+        assert_eq!(
+            screen("localhost", vec![local], UrlPolicy::AllowLoopbackHttp),
+            Ok(vec![local])
+        );
+        assert!(screen("localhost", vec![local], UrlPolicy::PublicHttps).is_err());
     }
 }

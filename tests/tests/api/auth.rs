@@ -123,52 +123,84 @@ async fn over_the_rate_limit_is_429() {
     assert_eq!(env.get("/v1/manage/products", &t.admin).await.status, 200);
 }
 
+/// `POST .../validate` of `key` as its own client app sends it.
+async fn validate_as_client(env: &Env, tenant: &str, key: &str) -> harness::Resp {
+    env.send_raw(
+        "POST",
+        &format!("/v1/integration/licenses/{key}/validate"),
+        &[
+            ("authorization", &format!("License {key}")),
+            ("x-tenant-id", tenant),
+            ("content-type", "application/json"),
+        ],
+        b"{}".to_vec(),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_license_is_limited_whatever_key_asks() {
+async fn the_license_budget_binds_its_own_key_only_and_api_keys_spend_their_own() {
     let env = Env::with_clock(time::macros::datetime!(2026-11-02 10:00:05 UTC)).await;
     let t = env.tenant_on_plan("rllic", "free").await;
     let (_, lic) = env.license(&t, 1, json!({})).await;
     let key = lic["key"].as_str().unwrap();
     let path = format!("/v1/integration/licenses/{key}/validate");
-    // Two integration keys share the license's budget: 120 a minute on free.
-    let other = env
-        .post(
-            "/v1/manage/api-keys",
-            &t.admin,
-            json!({"name":"k2","scopes":["integration"]}),
-        )
-        .await;
-    let keys = [
-        t.integration.clone(),
-        other.data()["key"].as_str().unwrap().to_string(),
-    ];
+    // API-key requests naming the license spend only the key's budget (600
+    // a minute on free), however many name this one license: more than the
+    // license's 120 all pass, and report the key's limit.
+    for i in 0..130 {
+        let r = env.post(&path, &t.integration, json!({})).await;
+        assert_eq!(r.status, 200, "API-key request {i}: {r:?}");
+        assert_eq!(r.header("x-ratelimit-limit"), Some("600"), "{r:?}");
+    }
+    // The license's own key (Authorization: License) has 120 a minute.
     let mut ok = 0;
     let mut refused = None;
-    for i in 0..130 {
-        let r = env.post(&path, &keys[i % 2], json!({})).await;
+    for _ in 0..130 {
+        let r = validate_as_client(&env, &t.id, key).await;
         if r.status == 429 {
             refused = Some(r);
             break;
         }
         assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.header("x-ratelimit-limit"), Some("120"), "{r:?}");
         ok += 1;
     }
     assert_eq!(
         ok, 120,
-        "exactly the free plan's 120 per license per minute"
+        "exactly the free plan's 120 per license per minute, untouched by the API-key requests"
     );
     let r = refused.expect("a 429");
     assert_eq!(r.code(), "RATE_LIMITED");
-    assert_eq!(
-        r.header("x-ratelimit-limit"),
-        Some("120"),
-        "the stricter limit is reported"
-    );
+    assert_eq!(r.header("x-ratelimit-limit"), Some("120"));
     assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
     assert!(r.header("retry-after").is_some());
-    // Other licenses are untouched; the next minute the license is back.
-    let other_lic = env.validate(&t, "OTHER-KEY-0001", json!({})).await;
-    assert_eq!(other_lic.status, 200);
+    // The license's spent budget does not touch API-key requests for it.
+    let r = env.post(&path, &t.integration, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // The next minute the license is back.
     env.clock().advance(time::Duration::seconds(60));
-    assert_eq!(env.validate(&t, key, json!({})).await.status, 200);
+    assert_eq!(validate_as_client(&env, &t.id, key).await.status, 200);
+}
+
+/// An API key that names many licenses in a quiet minute costs one shared
+/// rate-limit write on this instance, not one per license it names.
+#[tokio::test]
+async fn a_quiet_key_naming_many_licenses_costs_one_window_write_a_minute() {
+    let env = Env::with_clock(time::macros::datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant("rlquiet").await;
+    env.calls.take();
+    for i in 0..10 {
+        let r = env
+            .validate(&t, &format!("QUIET-KEY-{i:04}"), json!({}))
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let calls = env.calls.take();
+    let writes = calls.iter().filter(|c| *c == "UpdateItem").count();
+    // The key's last_used_at (once a minute) and the key's one claim.
+    assert_eq!(
+        writes, 2,
+        "one last_used_at write and one rate-limit claim: {calls:?}"
+    );
 }

@@ -330,6 +330,145 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
     }
 }
 
+/// An unknown key, and another tenant's, are 401 whatever license the path
+/// or body names: a 403 `LICENSE_SCOPE_MISMATCH` would tell the caller its
+/// credential was taken, and only an authenticated caller may learn that.
+#[tokio::test]
+async fn an_unknown_or_foreign_license_key_is_401_whatever_license_it_names() {
+    let env = Env::with_clock(datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant("clients401").await;
+    let (_, b) = two_licenses(&env, &t).await;
+    let kb = b["key"].as_str().unwrap();
+    let b_act = env.activate(&t, kb, "bm").await;
+    assert_eq!(b_act.status, 201, "{b_act:?}");
+    let b_act = b_act.data()["id"].as_str().unwrap().to_string();
+    let other = env.tenant("clients401-other").await;
+    let (_, foreign) = env.license(&other, 1, json!({})).await;
+    let foreign = foreign["key"].as_str().unwrap().to_string();
+    let unknown = "ABCDE-FGHJK-MNPQR-STVWX-YZ012".to_string();
+
+    let tries = [
+        (
+            "POST",
+            format!("/v1/integration/licenses/{kb}/validate"),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/integration/activations".to_string(),
+            json!({ "license_key": kb, "fingerprint": "x" }),
+        ),
+        (
+            "POST",
+            "/v1/integration/activations/deactivate".to_string(),
+            json!({ "license_key": kb, "fingerprint": "bm" }),
+        ),
+        (
+            "DELETE",
+            format!("/v1/integration/activations/{b_act}"),
+            json!({}),
+        ),
+        (
+            "POST",
+            format!("/v1/integration/activations/{b_act}/heartbeat"),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/integration/entitlements/check".to_string(),
+            json!({ "license_key": kb, "features": ["f"] }),
+        ),
+        (
+            "POST",
+            "/v1/integration/usage/record".to_string(),
+            json!({ "license_key": kb, "metric": "m", "quantity": 1 }),
+        ),
+        (
+            "POST",
+            format!("/v1/integration/licenses/{kb}/checkout"),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/integration/licenses/NOT-A-KEY/validate".to_string(),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/integration/licenses/NOT-A-KEY/checkout".to_string(),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/integration/activations/act_nonsense/heartbeat".to_string(),
+            json!({}),
+        ),
+        (
+            "DELETE",
+            "/v1/integration/activations/act_nonsense".to_string(),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/v1/integration/trials".to_string(),
+            json!({ "product": "app", "customer_email": "x@example.com", "fingerprint": "x" }),
+        ),
+    ];
+    // The 401 every unknown credential gets.
+    let plain = as_client(
+        &env,
+        &t.id,
+        &unknown,
+        "POST",
+        &format!("/v1/integration/licenses/{unknown}/validate"),
+        json!({}),
+        "n",
+    )
+    .await;
+    assert_eq!((plain.status, plain.code()), (401, "UNAUTHENTICATED"));
+    for caller in [&unknown, &foreign] {
+        for (method, path, body) in &tries {
+            let r = as_client(&env, &t.id, caller, method, path, body.clone(), "n").await;
+            assert_eq!(
+                (r.status, r.code()),
+                (401, "UNAUTHENTICATED"),
+                "{caller} {method} {path}: {r:?}"
+            );
+            assert!(r.header("x-ratelimit-limit").is_none(), "{r:?}");
+            assert_eq!(without_request_id(&r), without_request_id(&plain));
+        }
+    }
+    let acts = env
+        .get(
+            &format!(
+                "/v1/manage/licenses/{}/activations",
+                b["id"].as_str().unwrap()
+            ),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(acts.data()[0]["status"], "active", "nothing changed on B");
+
+    // A genuine key naming another license is still 403.
+    let (_, c) = env.license(&t, 1, json!({})).await;
+    let kc = c["key"].as_str().unwrap();
+    let r = as_client(
+        &env,
+        &t.id,
+        kc,
+        "POST",
+        &format!("/v1/integration/licenses/{kb}/validate"),
+        json!({}),
+        "n",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "LICENSE_SCOPE_MISMATCH"),
+        "{r:?}"
+    );
+}
+
 #[tokio::test]
 async fn every_integration_answer_is_signed_and_a_changed_byte_fails() {
     let env = Env::start().await;

@@ -190,7 +190,8 @@ async fn heartbeats_renew_leases_and_revive_node_locked_seats() {
         a.data()["id"].as_str().unwrap()
     );
 
-    // Before it lapses: one write, the lease runs lease_seconds from now.
+    // Before it lapses: one read of the lease and one write (conditional on
+    // the license being in force), the lease runs lease_seconds from now.
     env.clock().advance(time::Duration::seconds(50));
     env.calls.take();
     let r = env.post(&hb, &t.integration, json!({})).await;
@@ -202,7 +203,11 @@ async fn heartbeats_renew_leases_and_revive_node_locked_seats() {
         .into_iter()
         .filter(|c| c != "BatchGetItem")
         .collect();
-    assert_eq!(calls, ["UpdateItem"], "a heartbeat is one write");
+    assert_eq!(
+        calls,
+        ["GetItem", "TransactWriteItems"],
+        "a heartbeat is one read and one write"
+    );
     assert_eq!(r.data()["lease_expires_at"], "2026-11-02T10:01:55.000Z");
     // After it lapses: 409 LEASE_EXPIRED; check out again.
     env.clock().advance(time::Duration::seconds(61));
@@ -243,6 +248,116 @@ async fn heartbeats_renew_leases_and_revive_node_locked_seats() {
     assert_eq!(r.data()["last_heartbeat_at"], "2026-11-02T10:02:57.000Z");
     let v = env.validate(&t, nkey, json!({ "fingerprint": "pc" })).await;
     assert_eq!(v.data()["code"], "VALID");
+}
+
+/// The overage lease time counted for license `id` so far.
+async fn overage_seconds(env: &Env, t: &Tenant, id: &str) -> u64 {
+    let usage = env
+        .get(&format!("/v1/manage/usage?license_id={id}"), &t.admin)
+        .await;
+    assert_eq!(usage.status, 200, "{usage:?}");
+    usage
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "floating_overage_seconds")
+        .map_or(0, |r| r["used"].as_u64().unwrap())
+}
+
+/// A heartbeat is refused while the license is not in force (suspended,
+/// cancelled, expired): its lease is not renewed and an overage lease's
+/// time is not counted. Decided in the heartbeat's own write.
+#[tokio::test]
+async fn heartbeats_follow_the_licenses_standing() {
+    let env = Env::with_clock(datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant("hb-standing").await;
+    let terms = json!({ "activation_mode": "floating", "lease_seconds": 120, "max_overage": 1 });
+    let lic = license_with(&env, &t, 1, terms).await;
+    let (key, id) = (lic["key"].as_str().unwrap(), lic["id"].as_str().unwrap());
+    let committed = env.activate(&t, key, "m1").await;
+    let overage = env.activate(&t, key, "m2").await;
+    assert_eq!((committed.status, overage.status), (201, 201));
+    assert_eq!(overage.data()["overage"], true, "{overage:?}");
+    let hb = |r: &harness::Resp| {
+        format!(
+            "/v1/integration/activations/{}/heartbeat",
+            r.data()["id"].as_str().unwrap()
+        )
+    };
+    let (hb_committed, hb_overage) = (hb(&committed), hb(&overage));
+    assert_eq!(overage_seconds(&env, &t, id).await, 120);
+
+    let lifecycle = |action: &'static str| {
+        let path = format!("/v1/manage/licenses/{id}/{action}");
+        let env = &env;
+        let t = &t;
+        async move {
+            let r = env.post(&path, &t.admin, json!({})).await;
+            assert_eq!(r.status, 200, "{action}: {r:?}");
+        }
+    };
+    lifecycle("suspend").await;
+    env.clock().advance(time::Duration::seconds(30));
+    for path in [&hb_committed, &hb_overage] {
+        let r = env.post(path, &t.integration, json!({})).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "LICENSE_NOT_ACTIVE"),
+            "{path}: {r:?}"
+        );
+        assert!(r.text.contains("suspended"), "{r:?}");
+    }
+    assert_eq!(
+        overage_seconds(&env, &t, id).await,
+        120,
+        "no overage time for a refused heartbeat"
+    );
+    let acts = env
+        .get(&format!("/v1/manage/licenses/{id}/activations"), &t.admin)
+        .await;
+    for a in acts.data().as_array().unwrap() {
+        assert_eq!(
+            a["lease_expires_at"], "2026-11-02T10:02:05.000Z",
+            "not renewed: {a}"
+        );
+    }
+
+    // Resumed: heartbeats renew again, and the overage lease's extension counts.
+    lifecycle("resume").await;
+    let r = env.post(&hb_overage, &t.integration, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.data()["lease_expires_at"], "2026-11-02T10:02:35.000Z");
+    assert_eq!(overage_seconds(&env, &t, id).await, 150);
+    let r = env.post(&hb_committed, &t.integration, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // Cancelled: refused for good.
+    lifecycle("cancel").await;
+    let r = env.post(&hb_committed, &t.integration, json!({})).await;
+    assert_eq!((r.status, r.code()), (403, "LICENSE_NOT_ACTIVE"), "{r:?}");
+    assert!(r.text.contains("cancelled"), "{r:?}");
+
+    // A node-locked seat's heartbeat on an expired license: refused too.
+    let nl = license_with(&env, &t, 2, json!({ "heartbeat_seconds": 60 })).await;
+    let short = env
+        .post(
+            "/v1/manage/licenses",
+            &t.admin,
+            json!({ "policy": nl["policy"], "customer_email": "short@example.com",
+                    "expires_at": "2026-11-02T10:01:00Z" }),
+        )
+        .await;
+    assert_eq!(short.status, 201, "{short:?}");
+    let nkey = short.data()["key"].as_str().unwrap();
+    let a = env.activate(&t, nkey, "pc").await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let r = env.post(&hb(&a), &t.integration, json!({})).await;
+    assert_eq!(r.status, 200, "in force: {r:?}");
+    env.clock().advance(time::Duration::seconds(60));
+    let r = env.post(&hb(&a), &t.integration, json!({})).await;
+    assert_eq!((r.status, r.code()), (403, "LICENSE_NOT_ACTIVE"), "{r:?}");
+    assert!(r.text.contains("expired"), "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -324,7 +439,11 @@ async fn checkout_and_heartbeat_are_one_write_each() {
         a.data()["id"].as_str().unwrap()
     );
     assert_eq!(env.post(&hb, &t.integration, json!({})).await.status, 200);
-    assert_eq!(env.calls.take(), ["UpdateItem"], "a heartbeat");
+    assert_eq!(
+        env.calls.take(),
+        ["GetItem", "TransactWriteItems"],
+        "a heartbeat: the lease read, then one write that checks the license too"
+    );
     // Returning the lease is the existing deactivation.
     let id = a.data()["id"].as_str().unwrap();
     let r = env

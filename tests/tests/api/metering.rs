@@ -135,6 +135,67 @@ async fn one_idempotency_key_counts_once() {
     );
 }
 
+/// Idempotency keys belong to one license: the same key on two licenses is
+/// two keys, so one end user's client can neither block another license's
+/// records nor learn which keys others used.
+#[tokio::test]
+async fn idempotency_keys_are_scoped_to_their_license() {
+    let env = Env::start().await;
+    let t = env.tenant("idem-lic").await;
+    let ents = json!({ "api-calls": metered(1000, "month", "deny") });
+    let (policy, a) = env.license(&t, 3, ents).await;
+    let b = env
+        .post(
+            "/v1/manage/licenses",
+            &t.admin,
+            json!({ "policy": policy, "customer_email": "b@example.com" }),
+        )
+        .await;
+    assert_eq!(b.status, 201, "{b:?}");
+    let (ka, kb) = (
+        a["key"].as_str().unwrap(),
+        b.data()["key"].as_str().unwrap(),
+    );
+
+    let first = record(&env, &t, ka, "api-calls", json!(5), Some("batch-1")).await;
+    assert_eq!(first.status, 201, "{first:?}");
+    // The same key on another license: a new record there, not a conflict
+    // (which would tell that license's client the key was used).
+    let other = record(&env, &t, kb, "api-calls", json!(5), Some("batch-1")).await;
+    assert_eq!(other.status, 201, "{other:?}");
+    assert_eq!(other.header("idempotent-replayed"), None, "{other:?}");
+    assert_eq!(other.data()["license_id"], b.data()["id"]);
+    assert_eq!(used(&env, &t, kb, "api-calls").await["used"], 5);
+    // And with another body too: still B's own key.
+    let b2 = record(&env, &t, kb, "api-calls", json!(7), Some("batch-2")).await;
+    assert_eq!(b2.status, 201, "{b2:?}");
+    let a2 = record(&env, &t, ka, "api-calls", json!(1), Some("batch-2")).await;
+    assert_eq!(a2.status, 201, "{a2:?}");
+    assert_eq!(a2.header("idempotent-replayed"), None);
+
+    // Each license still replays its own.
+    let again = record(&env, &t, ka, "api-calls", json!(5), Some("batch-1")).await;
+    assert_eq!(
+        (
+            again.status,
+            again.header("idempotent-replayed"),
+            again.data()
+        ),
+        (201, Some("true"), first.data())
+    );
+    let again = record(&env, &t, kb, "api-calls", json!(5), Some("batch-1")).await;
+    assert_eq!(
+        (
+            again.status,
+            again.header("idempotent-replayed"),
+            again.data()
+        ),
+        (201, Some("true"), other.data())
+    );
+    assert_eq!(used(&env, &t, ka, "api-calls").await["used"], 6);
+    assert_eq!(used(&env, &t, kb, "api-calls").await["used"], 12);
+}
+
 #[tokio::test]
 async fn periods_roll_over_and_backdated_records_land_in_their_period() {
     let env = Env::with_clock(datetime!(2026-11-30 23:00 UTC)).await;

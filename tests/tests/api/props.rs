@@ -2541,6 +2541,8 @@ async fn requests_no_route_takes_are_404_or_405() {
 const STRIPE_FIXTURES: &[&str] = &[
     "charge.dispute.created",
     "charge.refunded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.async_payment_succeeded",
     "checkout.session.completed",
     "customer.created",
     "customer.subscription.created",
@@ -2573,6 +2575,7 @@ const STRIPE_FIELDS: &[&str] = &[
     "charge",
     "payment_intent",
     "mode",
+    "payment_status",
     "cancel_at",
     "ended_at",
     "canceled_at",

@@ -1415,15 +1415,23 @@ fn codes_for(events: &[Value], code: &str, target: &str) -> usize {
         .count()
 }
 
+const SEAT_PRICE: &str = "price_1PqQz8LkdIwHu7ixPerSeat01";
+
 #[tokio::test]
-async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update() {
+async fn the_seats_are_the_policys_seats_times_the_quantity_on_issue_and_on_every_update() {
     let env = Env::start().await;
     let t = env.tenant("quantity").await;
     connect(&env, &t).await;
     let (basic, pro) = plans(&env, &t).await;
+    // A per-seat plan: one seat per unit bought.
+    let body = json!({ "product": "studio", "name": "Per seat", "max_activations": 1,
+                       "grace_period_days": 3, "stripe_price_ids": [SEAT_PRICE] });
+    let p = env.post("/v1/manage/policies", &t.admin, body).await;
+    assert_eq!(p.status, 201, "{p:?}");
+    let per_seat = p.data()["id"].as_str().unwrap().to_string();
 
-    // The subscription (pro, quantity 2) first, then the checkout: pro's
-    // entitlements, but 2 seats (the quantity wins over pro's 5).
+    // The subscription (pro, "5 seats", quantity 1) first, then the
+    // checkout: pro's entitlements and pro's 5 seats (5 × 1, not 1).
     let created = with_quantity(
         subscription(
             "customer.subscription.created",
@@ -1432,7 +1440,7 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
             "active",
             PRO_PRICE,
         ),
-        json!(2),
+        json!(1),
     );
     expect(&env, &t, &created, "pending").await;
     let issued = expect(
@@ -1446,24 +1454,25 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
     let l = license(&env, &t, &id).await;
     assert_eq!(
         (l["policy"].as_str(), &l["seats"]["limit"]),
-        (Some(pro.as_str()), &json!(2))
+        (Some(pro.as_str()), &json!(5)),
+        "a 5-seat plan bought once is 5 seats: {l}"
     );
     let key = l["key"].as_str().unwrap().to_string();
 
-    // Three machines on two seats: 201, 201, 409.
-    let statuses = [
-        env.activate(&t, &key, "m1").await,
-        env.activate(&t, &key, "m2").await,
-        env.activate(&t, &key, "m3").await,
-    ];
+    // Six machines on five seats: five in, the sixth refused.
+    let mut statuses = Vec::new();
+    for m in 1..=6 {
+        statuses.push(env.activate(&t, &key, &format!("m{m}")).await);
+    }
     assert_eq!(
         statuses.iter().map(|r| r.status).collect::<Vec<_>>(),
-        [201, 201, 409],
+        [201, 201, 201, 201, 201, 409],
         "{statuses:?}"
     );
-    assert_eq!(statuses[2].code(), "TOO_MANY_ACTIVATIONS");
+    assert_eq!(statuses[5].code(), "TOO_MANY_ACTIVATIONS");
 
-    // A quantity change alone (same price, same status) is applied: 5 seats, m3 gets in.
+    // A quantity change alone (same price, same status) is applied: two
+    // of the 5-seat plan are 10 seats, and m6 gets in.
     let up = with_quantity(
         subscription(
             "customer.subscription.updated",
@@ -1472,11 +1481,11 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
             "active",
             PRO_PRICE,
         ),
-        json!(5),
+        json!(2),
     );
     expect(&env, &t, &up, "applied").await;
-    assert_eq!(license(&env, &t, &id).await["seats"]["limit"], 5);
-    assert_eq!(env.activate(&t, &key, "m3").await.status, 201);
+    assert_eq!(license(&env, &t, &id).await["seats"]["limit"], 10);
+    assert_eq!(env.activate(&t, &key, "m6").await.status, 201);
     let events = audit(&env, &t).await;
     assert_eq!(
         codes_for(&events, "LICENSE.UPDATED", &id),
@@ -1485,7 +1494,7 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
     );
     assert!(events
         .iter()
-        .any(|e| e["code"] == "STRIPE.EVENT_APPLIED" && e["data"]["max_activations"] == 5));
+        .any(|e| e["code"] == "STRIPE.EVENT_APPLIED" && e["data"]["max_activations"] == 10));
 
     // The same quantity again changes nothing new: no second LICENSE.UPDATED.
     let same = with_quantity(
@@ -1496,13 +1505,13 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
             "active",
             PRO_PRICE,
         ),
-        json!(5),
+        json!(2),
     );
     expect(&env, &t, &same, "applied").await;
     assert_eq!(codes_for(&audit(&env, &t).await, "LICENSE.UPDATED", &id), 1);
 
-    // Down to 2 with 3 in use: the 3 activations stay, new ones are refused
-    // until fewer than 2 are in use.
+    // Back to one (5 seats) with 6 in use: the activations stay, new ones
+    // are refused until fewer than 5 are in use.
     let down = with_quantity(
         subscription(
             "customer.subscription.updated",
@@ -1511,30 +1520,31 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
             "active",
             PRO_PRICE,
         ),
-        json!(2),
+        json!(1),
     );
     expect(&env, &t, &down, "applied").await;
     let l = license(&env, &t, &id).await;
     assert_eq!(
         (&l["seats"]["limit"], &l["seats"]["used"]),
-        (&json!(2), &json!(3))
+        (&json!(5), &json!(6))
     );
     assert_eq!(
         validate(&env, &t, &key, json!({ "fingerprint": "m1" })).await["code"],
         "VALID",
         "existing activations keep working"
     );
-    assert_eq!(env.activate(&t, &key, "m4").await.status, 409);
-    deactivate(&env, &t, &key, "m3").await;
+    assert_eq!(env.activate(&t, &key, "m7").await.status, 409);
+    deactivate(&env, &t, &key, "m6").await;
     assert_eq!(
-        env.activate(&t, &key, "m4").await.status,
+        env.activate(&t, &key, "m7").await.status,
         409,
-        "2 in use of 2"
+        "5 in use of 5"
     );
-    deactivate(&env, &t, &key, "m2").await;
-    assert_eq!(env.activate(&t, &key, "m4").await.status, 201);
+    deactivate(&env, &t, &key, "m5").await;
+    assert_eq!(env.activate(&t, &key, "m7").await.status, 201);
 
-    // A downgrade to basic's price with quantity 4: basic's entitlements, 4 seats (not basic's 2).
+    // A downgrade to basic's price (2 seats) at quantity 3: basic's
+    // entitlements, 6 seats.
     let plan = with_quantity(
         subscription(
             "customer.subscription.updated",
@@ -1543,22 +1553,24 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
             "active",
             BASIC_PRICE,
         ),
-        json!(4),
+        json!(3),
     );
     expect(&env, &t, &plan, "applied").await;
     let l = license(&env, &t, &id).await;
     assert_eq!(
         (l["policy"].as_str(), &l["seats"]["limit"]),
-        (Some(basic.as_str()), &json!(4))
+        (Some(basic.as_str()), &json!(6))
     );
 
-    // Out-of-bounds or malformed quantities: recorded as ignored, with the reason; nothing moves.
-    for (n, bad) in [
-        json!(0),
-        json!(1_000_001),
-        json!(-3),
-        json!("7"),
-        json!(2.5),
+    // Out-of-bounds or malformed quantities, and a product over the seat
+    // bound (2 × 500,001): recorded as ignored, with the reason; nothing moves.
+    for (n, (bad, why)) in [
+        (json!(0), "not a whole number from 1 to 1000000"),
+        (json!(1_000_001), "not a whole number from 1 to 1000000"),
+        (json!(-3), "not a whole number from 1 to 1000000"),
+        (json!("7"), "not a whole number from 1 to 1000000"),
+        (json!(2.5), "not a whole number from 1 to 1000000"),
+        (json!(500_001), "more than 1000000 seats"),
     ]
     .into_iter()
     .enumerate()
@@ -1569,18 +1581,12 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
                 &format!("evt_q_bad_{n}"),
                 1_724_300_000 + n as i64,
                 "past_due",
-                PRO_PRICE,
+                BASIC_PRICE,
             ),
             bad.clone(),
         );
         let r = expect(&env, &t, &ev, "ignored").await;
-        assert!(
-            r["reason"]
-                .as_str()
-                .unwrap()
-                .contains("not a whole number from 1 to 1000000"),
-            "{bad}: {r}"
-        );
+        assert!(r["reason"].as_str().unwrap().contains(why), "{bad}: {r}");
     }
     let l = license(&env, &t, &id).await;
     assert_eq!(
@@ -1589,7 +1595,7 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
             l["policy"].as_str(),
             &l["seats"]["limit"]
         ),
-        (Some("active"), Some(basic.as_str()), &json!(4))
+        (Some("active"), Some(basic.as_str()), &json!(6))
     );
     assert!(store(&env, &t)
         .get_stripe_event("evt_q_bad_0")
@@ -1597,21 +1603,29 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
         .unwrap()
         .is_some_and(|r| r.reason.is_some()));
 
-    // The upper bound itself is accepted.
-    let max = with_quantity(
-        subscription(
-            "customer.subscription.updated",
-            "evt_q_7",
-            1_724_400_000,
-            "active",
-            BASIC_PRICE,
-        ),
-        json!(1_000_000),
-    );
-    expect(&env, &t, &max, "applied").await;
-    assert_eq!(license(&env, &t, &id).await["seats"]["limit"], 1_000_000);
+    // The per-seat plan: one seat per unit, 20 at quantity 20, and the
+    // upper bound itself is accepted.
+    for (n, (q, seats)) in [(20, 20), (1_000_000, 1_000_000)].into_iter().enumerate() {
+        let ev = with_quantity(
+            subscription(
+                "customer.subscription.updated",
+                &format!("evt_q_seat_{n}"),
+                1_724_400_000 + n as i64,
+                "active",
+                SEAT_PRICE,
+            ),
+            json!(q),
+        );
+        expect(&env, &t, &ev, "applied").await;
+        let l = license(&env, &t, &id).await;
+        assert_eq!(
+            (l["policy"].as_str(), &l["seats"]["limit"]),
+            (Some(per_seat.as_str()), &json!(seats))
+        );
+    }
 
-    // Checkout first with a named policy, then the real fixture's item (quantity 1): 1 seat.
+    // Checkout first with a named policy, then the real fixture's item
+    // (pro, quantity 1): pro's 5 seats throughout.
     let sub2 = "sub_1PqR9zLkdIwHu7ixQuantity1";
     let mut co = checkout("evt_q_8", 1_724_140_802, Some(&pro));
     co["data"]["object"]["subscription"] = json!(sub2);
@@ -1629,11 +1643,11 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
     real["data"]["object"]["id"] = json!(sub2);
     real["data"]["object"]["status"] = json!("active");
     expect(&env, &t, &real, "applied").await;
-    assert_eq!(license(&env, &t, &id2).await["seats"]["limit"], 1);
+    assert_eq!(license(&env, &t, &id2).await["seats"]["limit"], 5);
 
-    // A subscription checkout with its line items expanded: their quantity is
-    // the seats, at once or (kept on the subscription record) when the price
-    // arrives in an event whose item has no quantity.
+    // A subscription checkout with its line items expanded: their quantity
+    // times the policy's seats, at once or (kept on the subscription
+    // record) when the price arrives in an event whose item has no quantity.
     let mut co = checkout("evt_q_10", 1_724_140_802, None);
     co["data"]["object"]["subscription"] = json!("sub_1PqR9zLkdIwHu7ixLineItem1");
     co["data"]["object"]["customer_details"]["email"] = json!("eve@example.com");
@@ -1642,7 +1656,7 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
     let now = expect(&env, &t, &co, "applied").await;
     assert_eq!(
         license(&env, &t, now["license_id"].as_str().unwrap()).await["seats"]["limit"],
-        4
+        20
     );
     let sub4 = "sub_1PqR9zLkdIwHu7ixLineItem2";
     let mut co = checkout("evt_q_11", 1_724_140_802, None);
@@ -1661,7 +1675,7 @@ async fn the_subscription_quantity_sets_the_seats_on_issue_and_on_every_update()
     let later = expect(&env, &t, &sc, "applied").await;
     assert_eq!(
         license(&env, &t, later["license_id"].as_str().unwrap()).await["seats"]["limit"],
-        6
+        30
     );
 }
 
@@ -1701,7 +1715,8 @@ async fn a_one_off_checkout_issues_a_perpetual_license_once_per_session() {
     let (basic, _) = plans(&env, &t).await;
     let perpetual = perpetual_plan(&env, &t).await;
 
-    // The fixture as is: the line item's price names the policy; quantity 3 is the seats.
+    // The fixture as is: the line item's price names the policy (1 seat);
+    // quantity 3 buys 3 of it.
     let ev = fixture(
         "checkout.session.completed.payment",
         "evt_oo_1",
@@ -1819,7 +1834,8 @@ async fn a_one_off_checkout_issues_a_perpetual_license_once_per_session() {
     .await;
     assert_eq!(
         (l["policy"].as_str(), &l["seats"]["limit"]),
-        (Some(basic.as_str()), &json!(1))
+        (Some(basic.as_str()), &json!(2)),
+        "basic's 2 seats × quantity 1"
     );
 
     // What cannot issue is recorded as ignored, with the reason.
@@ -1884,6 +1900,153 @@ async fn a_one_off_checkout_issues_a_perpetual_license_once_per_session() {
         .unwrap()
         .unwrap();
     assert_eq!(tenant.licenses_issued, 3);
+}
+
+/// A checkout paid by a delayed method (a bank debit) completes with
+/// `payment_status: unpaid`: nothing is issued until
+/// `checkout.session.async_payment_succeeded`, and a failed payment issues
+/// nothing at all.
+#[tokio::test]
+async fn an_unpaid_checkout_issues_nothing_until_its_payment_succeeds() {
+    let env = Env::start().await;
+    let t = env.tenant("asyncpay").await;
+    connect(&env, &t).await;
+    let (basic, _) = plans(&env, &t).await;
+    let perpetual = perpetual_plan(&env, &t).await;
+
+    // A one-off checkout, completed but not paid yet: pending, no license.
+    let mut done = fixture(
+        "checkout.session.completed.payment",
+        "evt_ap_1",
+        1_724_150_000,
+    );
+    done["data"]["object"]["payment_status"] = json!("unpaid");
+    let session = done["data"]["object"]["id"].as_str().unwrap().to_string();
+    let r = expect(&env, &t, &done, "pending").await;
+    assert!(r["license_id"].is_null(), "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("checkout.session.async_payment_succeeded"),
+        "{r}"
+    );
+    assert!(
+        licenses_of(&env, &t, CAM).await.is_empty(),
+        "nothing issued"
+    );
+    assert!(store(&env, &t)
+        .get_stripe_checkout(&session)
+        .await
+        .unwrap()
+        .and_then(|c| c.license_id)
+        .is_none());
+
+    // Its payment succeeds: the session (as the later event carries it; a
+    // webhook has no line items, so the policy is named) issues the license.
+    let mut paid = fixture(
+        "checkout.session.async_payment_succeeded",
+        "evt_ap_2",
+        1_724_322_800,
+    );
+    let o = &mut paid["data"]["object"];
+    o["id"] = json!(session);
+    o["customer_details"]["email"] = json!(CAM);
+    o["metadata"] = json!({ "policy": perpetual });
+    let r = expect(&env, &t, &paid, "applied").await;
+    let id = r["license_id"].as_str().unwrap().to_string();
+    let l = license(&env, &t, &id).await;
+    assert_eq!(
+        (l["policy"].as_str(), l["status"].as_str(), &l["expires_at"]),
+        (Some(perpetual.as_str()), Some("active"), &Value::Null),
+        "{l}"
+    );
+    expect(&env, &t, &paid, "duplicate").await;
+    expect(&env, &t, &done, "duplicate").await;
+    assert_eq!(licenses_of(&env, &t, CAM).await.len(), 1);
+
+    // Another session whose payment fails: pending, then ignored; no license.
+    let mut done = fixture(
+        "checkout.session.completed.payment",
+        "evt_ap_4",
+        1_724_150_000,
+    );
+    let dan_session = "cs_test_a1Bk7DlY3nQ8sT2vX6zB4cE9fH0jK5mP1rS3uW7yA2dF6gI8kL0nO4";
+    done["data"]["object"]["id"] = json!(dan_session);
+    done["data"]["object"]["customer_details"]["email"] = json!("dan.buyer@example.com");
+    done["data"]["object"]["payment_status"] = json!("unpaid");
+    expect(&env, &t, &done, "pending").await;
+    let mut failed = fixture(
+        "checkout.session.async_payment_failed",
+        "evt_ap_5",
+        1_724_322_800,
+    );
+    failed["data"]["object"]["metadata"] = json!({ "policy": perpetual });
+    let r = expect(&env, &t, &failed, "ignored").await;
+    assert!(r["license_id"].is_null(), "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("failed"), "{r}");
+    assert!(licenses_of(&env, &t, "dan.buyer@example.com")
+        .await
+        .is_empty());
+    assert!(store(&env, &t)
+        .get_stripe_event("evt_ap_5")
+        .await
+        .unwrap()
+        .is_some());
+
+    // Nothing to pay (a 100 % coupon): issued at completion.
+    let mut free = one_off(
+        "evt_ap_6",
+        1_724_150_100,
+        "cs_test_freecoupon01",
+        Some(PERPETUAL_PRICE),
+        json!(1),
+    );
+    free["data"]["object"]["payment_status"] = json!("no_payment_required");
+    free["data"]["object"]["customer_details"]["email"] = json!("free@example.com");
+    expect(&env, &t, &free, "applied").await;
+    assert_eq!(licenses_of(&env, &t, "free@example.com").await.len(), 1);
+
+    // A session that has a license all the same (issued before unpaid
+    // checkouts waited for their payment): its failed payment suspends it.
+    let mut legacy = one_off(
+        "evt_ap_9",
+        1_724_150_200,
+        "cs_test_legacy01",
+        Some(PERPETUAL_PRICE),
+        json!(1),
+    );
+    legacy["data"]["object"]["customer_details"]["email"] = json!("old@example.com");
+    let lid = expect(&env, &t, &legacy, "applied").await["license_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut failed = fixture(
+        "checkout.session.async_payment_failed",
+        "evt_ap_10",
+        1_724_322_900,
+    );
+    failed["data"]["object"]["id"] = json!("cs_test_legacy01");
+    let r = expect(&env, &t, &failed, "applied").await;
+    assert_eq!(r["license_id"], lid.as_str());
+    assert_eq!(license(&env, &t, &lid).await["status"], "suspended");
+
+    // A subscription checkout paid by bank debit: the same rule.
+    let mut co = checkout("evt_ap_7", 1_724_140_802, Some(&basic));
+    co["data"]["object"]["payment_status"] = json!("unpaid");
+    expect(&env, &t, &co, "pending").await;
+    assert!(licenses_of(&env, &t, EMAIL).await.is_empty());
+    let mut ok = co.clone();
+    ok["id"] = json!("evt_ap_8");
+    ok["type"] = json!("checkout.session.async_payment_succeeded");
+    ok["created"] = json!(1_724_322_800);
+    ok["data"]["object"]["payment_status"] = json!("paid");
+    let r = expect(&env, &t, &ok, "applied").await;
+    let l = license(&env, &t, r["license_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (l["policy"].as_str(), l["status"].as_str()),
+        (Some(basic.as_str()), Some("active"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -463,6 +463,53 @@ async fn urls_that_reach_inside_are_refused() {
     assert_eq!(list.data().as_array().unwrap().len(), 0);
 }
 
+/// IPv6 forms that reach inside (IPv4 embedded in translated and NAT64
+/// addresses, Teredo, benchmarking, discard-only): refused when an endpoint
+/// is created and when its URL is changed.
+#[tokio::test]
+async fn ipv6_urls_that_reach_inside_are_refused_at_create_and_patch() {
+    let env = Env::start().await;
+    let t = env.tenant("wh-ssrf6").await;
+    let inside = [
+        "https://[::ffff:0:127.0.0.1]/hook",
+        "https://[::ffff:0:10.0.0.1]/hook",
+        "https://[64:ff9b:1::a9fe:a9fe]/hook",
+        "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
+        "https://[2001:2::1]/hook",
+        "https://[100::1]/hook",
+    ];
+    for url in inside {
+        let r = env
+            .post(
+                "/v1/manage/webhook-endpoints",
+                &t.admin,
+                json!({ "url": url, "events": ["*"] }),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "INVALID_WEBHOOK_URL"),
+            "create {url}: {r:?}"
+        );
+    }
+    let list = env.get("/v1/manage/webhook-endpoints", &t.admin).await;
+    assert_eq!(list.data().as_array().unwrap().len(), 0, "nothing created");
+
+    // An endpoint at a public address may not be moved inside.
+    let (ep, _) = endpoint(&env, &t, "https://[2606:4700::1111]/hook", json!(["*"])).await;
+    let path = format!("/v1/manage/webhook-endpoints/{ep}");
+    for url in inside {
+        let r = env.patch(&path, &t.admin, json!({ "url": url })).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "INVALID_WEBHOOK_URL"),
+            "patch {url}: {r:?}"
+        );
+    }
+    let one = env.get(&path, &t.admin).await;
+    assert_eq!(one.data()["url"], "https://[2606:4700::1111]/hook");
+}
+
 #[tokio::test]
 async fn an_endpoint_failing_for_three_days_is_disabled_with_an_audit_event() {
     use shared::domain::webhook::EventType;

@@ -585,3 +585,78 @@ fn as_was_reads_a_refusal() {
     assert!(matches!(AsWas::<License>::of(true, None), AsWas::Absent));
     assert!(AsWas::of(true, Some(&l)).was().is_some());
 }
+
+#[test]
+fn a_heartbeat_renews_a_held_unexpired_lease_from_now() {
+    let l = floating();
+    let soon = NOW + time::Duration::seconds(100);
+    let a = lease(&l, "m1", soon, false);
+    assert_eq!(
+        heartbeat(Some(&a), NOW),
+        Beat::Renew {
+            lease: 600,
+            was: soon.unix_timestamp(),
+            expires: NOW.unix_timestamp() + 600,
+            overage_seconds: 0,
+        }
+    );
+    // An overage lease counts what the heartbeat adds beyond its expiry.
+    let o = lease(&l, "m2", soon, true);
+    match heartbeat(Some(&o), NOW) {
+        Beat::Renew {
+            overage_seconds, ..
+        } => assert_eq!(overage_seconds, 500),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_lapsed_returned_or_missing_lease_is_not_renewed() {
+    let l = floating();
+    let lapsed = lease(&l, "m1", NOW, false);
+    assert_eq!(heartbeat(Some(&lapsed), NOW), Beat::LeaseExpired);
+    let returned = deactivated(lease(&l, "m1", NOW + time::Duration::hours(1), false));
+    assert_eq!(heartbeat(Some(&returned), NOW), Beat::LeaseExpired);
+    assert_eq!(heartbeat(None, NOW), Beat::NotFound);
+    // Node-locked: recorded while held, not found once deactivated.
+    let nl = license();
+    assert_eq!(heartbeat(Some(&activation(&nl, "pc")), NOW), Beat::Record);
+    let gone = deactivated(activation(&nl, "pc"));
+    assert_eq!(heartbeat(Some(&gone), NOW), Beat::NotFound);
+}
+
+#[test]
+fn a_heartbeat_refused_by_the_license_says_why_and_one_refused_by_a_race_looks_again() {
+    let suspended = License {
+        status: LicenseStatus::Suspended,
+        ..floating()
+    };
+    assert!(matches!(
+        after_heartbeat_refused(AsWas::Was(&suspended), NOW),
+        Err(Error::LicenseNotActive("suspended"))
+    ));
+    let cancelled = License {
+        status: LicenseStatus::Cancelled,
+        ..floating()
+    };
+    assert!(matches!(
+        after_heartbeat_refused(AsWas::Was(&cancelled), NOW),
+        Err(Error::LicenseNotActive("cancelled"))
+    ));
+    let expired = License {
+        expires_at: Some(NOW),
+        expires_epoch: Some(NOW.unix_timestamp()),
+        ..floating()
+    };
+    assert!(matches!(
+        after_heartbeat_refused(AsWas::Was(&expired), NOW),
+        Err(Error::LicenseNotActive("expired"))
+    ));
+    assert!(matches!(
+        after_heartbeat_refused(AsWas::Absent, NOW),
+        Err(Error::LicenseNotFound)
+    ));
+    // Only the activation moved: look again.
+    assert!(after_heartbeat_refused(AsWas::Passed, NOW).is_ok());
+    assert!(after_heartbeat_refused(AsWas::Was(&floating()), NOW).is_ok());
+}

@@ -12,7 +12,9 @@ use crate::ids::{Email, LicenseId, PolicyId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-pub use plan::{fold_for_issue, issue_terms, needs_price_policy, plan_change, IssueTerms, Plan};
+pub use plan::{
+    fold_for_issue, issue_terms, needs_price_policy, plan_change, seats_for, IssueTerms, Plan,
+};
 pub use signature::{sign, verify_signature, SIGNATURE_TOLERANCE_SECS};
 pub use wire::{parse_event, status_of, stripe_id_ok, Event, Payload};
 
@@ -33,7 +35,8 @@ pub enum Outcome {
     Ignored,
     /// Older than what the license (or the kept state) already reflects.
     Stale,
-    /// Kept on the subscription record until its license exists.
+    /// Waiting for a later event: kept on the subscription record until its
+    /// license exists, or an unpaid checkout waiting for its payment.
     Pending,
 }
 
@@ -98,7 +101,7 @@ pub struct PendingState {
     pub status: Option<LicenseStatus>,
     pub prices: Vec<String>,
     pub period_end: Option<i64>,
-    /// The subscription item's quantity: the license's seats.
+    /// The subscription item's quantity (units of the policy's seats).
     pub quantity: Option<u32>,
     /// When it became past due (grace runs from here).
     pub grace_start: Option<i64>,
@@ -192,7 +195,8 @@ pub struct Change {
     pub prices: Vec<String>,
     /// The end of a paid period: the new `expires_at`.
     pub period_end: Option<i64>,
-    /// The subscription item's quantity: the license's seats (wins over the policy's).
+    /// The subscription item's quantity: the license gets this many times
+    /// its policy's seats.
     pub quantity: Option<u32>,
 }
 

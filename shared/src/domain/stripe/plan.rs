@@ -2,7 +2,7 @@
 //! each event type asks for, and [`plan_change`], what applying one to an
 //! existing license writes, given what the use case read.
 
-use super::wire::{status_of, stripe_id_ok, Invoice, Subscription};
+use super::wire::{status_of, stripe_id_ok, Invoice, Subscription, MAX_QUANTITY};
 use super::{Change, PendingState, StripeCharge};
 use crate::clock::add_days;
 use crate::domain::{AuditCode, GraceChange, License, LicenseChange, LicenseStatus, Policy};
@@ -58,6 +58,23 @@ impl Invoice {
     }
 }
 
+/// The seats of a license sold through a priced item (a subscription item
+/// or a checkout line item): the policy's `max_activations` per unit bought
+/// × the item's `quantity`. A "5 seats" plan bought once is 5 seats; a
+/// per-seat plan of 1 at quantity 20 is 20. No quantity (a metered price,
+/// where Stripe sends none): the policy's seats. `Err`: the product passes
+/// the seat bound of policies (the reason to ignore the event).
+pub fn seats_for(per_unit: u32, quantity: Option<u32>) -> Result<u32, String> {
+    let q = quantity.unwrap_or(1);
+    let seats = u64::from(per_unit) * u64::from(q);
+    if seats > MAX_QUANTITY {
+        return Err(format!(
+            "quantity {q} × {per_unit} seats of the policy is more than {MAX_QUANTITY} seats"
+        ));
+    }
+    u32::try_from(seats).map_err(|_| format!("quantity {q} is out of range"))
+}
+
 /// What applying a [`Change`] to an existing license comes to.
 #[derive(Debug, Clone)]
 pub enum Plan {
@@ -84,9 +101,10 @@ pub fn needs_price_policy(change: &Change, current: Option<&Policy>) -> bool {
 /// `current` is the license's policy (`None` if it is gone); `by_price` the
 /// policy listing the first of the change's prices any policy lists, looked
 /// up only when [`needs_price_policy`] (otherwise it is not consulted). The
-/// policy follows the price within the license's product; the item's
-/// quantity wins over a new policy's seat limit; a past-due status starts a
-/// grace period (unless one runs), any other status ends it.
+/// policy follows the price within the license's product; the seats are the
+/// (new, else current) policy's seats × the item's quantity ([`seats_for`]:
+/// a product past the seat bound ignores the whole event); a past-due status
+/// starts a grace period (unless one runs), any other status ends it.
 pub fn plan_change(
     change: &Change,
     license: &License,
@@ -118,11 +136,23 @@ pub fn plan_change(
         Some(_) => GraceChange::Clear,
         None => GraceChange::Keep,
     };
-    // Seats: the item's quantity wins over a new policy's seat limit.
-    let seats = change
-        .quantity
-        .or(new_policy.map(|p| p.max_activations))
-        .filter(|n| *n != license.max_activations || new_policy.is_some());
+    // Seats: the policy's seats per unit × the item's quantity; without a
+    // quantity, a new policy's seats (an unchanged policy leaves them be).
+    let seats = match (change.quantity, new_policy.or(current)) {
+        (Some(q), Some(p)) => match seats_for(p.max_activations, Some(q)) {
+            Ok(n) => Some(n),
+            Err(why) => {
+                let reason = format!("subscription item {why}");
+                return Ok(Plan::Unchanged { reason });
+            }
+        },
+        (Some(_), None) => {
+            notes.push("the license's policy is gone: seats unchanged".into());
+            None
+        }
+        (None, _) => new_policy.map(|p| p.max_activations),
+    }
+    .filter(|n| *n != license.max_activations || new_policy.is_some());
     let update = LicenseChange {
         status: change.status,
         policy: new_policy.map(|p| p.id.clone()),
@@ -233,13 +263,14 @@ pub struct IssueTerms {
     pub status: LicenseStatus,
     pub expires_at: Option<OffsetDateTime>,
     pub grace_until: Option<OffsetDateTime>,
-    /// `None`: the policy's seat limit.
-    pub seats: Option<u32>,
+    /// The units bought (the subscription item's quantity, else the
+    /// checkout's): the seats are [`seats_for`] of it. `None`: one unit.
+    pub quantity: Option<u32>,
     pub stripe_event_at: i64,
 }
 
 /// The terms of a license issued in `state` under a policy granting
-/// `grace_period_days`: seats are the subscription item's quantity, else the
+/// `grace_period_days`: the quantity is the subscription item's, else the
 /// checkout's; a past-due license's grace runs from when it became past due
 /// (else from `now`). `event_created`: the issuing event's `created`.
 pub fn issue_terms(
@@ -262,7 +293,7 @@ pub fn issue_terms(
         status,
         expires_at,
         grace_until,
-        seats: state.quantity.or(checkout_quantity),
+        quantity: state.quantity.or(checkout_quantity),
         stripe_event_at: state.at.max(event_created),
     })
 }
@@ -340,7 +371,27 @@ mod tests {
     }
 
     #[test]
-    fn a_price_of_another_policy_of_the_product_switches_it_and_the_quantity_sets_the_seats() {
+    fn seats_are_the_policys_seats_times_the_quantity() {
+        assert_eq!(seats_for(5, Some(1)), Ok(5), "a 5-seat plan bought once");
+        assert_eq!(seats_for(1, Some(20)), Ok(20), "a per-seat plan, 20 units");
+        assert_eq!(seats_for(5, Some(3)), Ok(15));
+        assert_eq!(seats_for(5, None), Ok(5), "no quantity: the policy's seats");
+        assert_eq!(seats_for(0, Some(7)), Ok(0));
+        assert_eq!(
+            seats_for(1, Some(1_000_000)),
+            Ok(1_000_000),
+            "the bound itself"
+        );
+        assert_eq!(seats_for(1_000_000, Some(1)), Ok(1_000_000));
+        assert_eq!(
+            seats_for(2, Some(500_001)),
+            Err("quantity 500001 × 2 seats of the policy is more than 1000000 seats".into())
+        );
+        assert!(seats_for(u32::MAX, Some(u32::MAX)).is_err(), "no overflow");
+    }
+
+    #[test]
+    fn a_price_of_another_policy_of_the_product_switches_it_and_the_quantity_buys_its_seats() {
         let basic = policy("app", &["price_basic"], 1, 3);
         let pro = policy("app", &["price_pro"], 10, 7);
         let lic = license(&basic, LicenseStatus::Active, None);
@@ -352,8 +403,8 @@ mod tests {
         assert_eq!(u.terms, Some(pro.terms));
         assert_eq!(
             u.max_activations,
-            Some(4),
-            "the quantity wins over the policy"
+            Some(40),
+            "four of the new policy's 10 seats"
         );
         assert_eq!(u.grace, GraceChange::Clear);
         assert_eq!(codes, [AuditCode::LicensePolicyChanged]);
@@ -365,6 +416,32 @@ mod tests {
         assert_eq!(
             (u.max_activations, u.status, u.grace),
             (Some(10), None, GraceChange::Keep)
+        );
+    }
+
+    #[test]
+    fn a_quantity_past_the_seat_bound_changes_nothing() {
+        let five = policy("app", &["price_five"], 5, 3);
+        let lic = license(&five, LicenseStatus::Active, None);
+        let c = change(
+            Some(LicenseStatus::Suspended),
+            &["price_five"],
+            Some(200_001),
+        );
+        assert_eq!(
+            unchanged(plan_change(&c, &lic, Some(&five), None, NOW).unwrap()),
+            "subscription item quantity 200001 × 5 seats of the policy is more than 1000000 seats"
+        );
+        // Without its policy the quantity cannot be turned into seats; the rest applies.
+        let c = change(Some(LicenseStatus::Suspended), &[], Some(2));
+        let (u, _, reason) = apply(plan_change(&c, &lic, None, None, NOW).unwrap());
+        assert_eq!(
+            (u.status, u.max_activations),
+            (Some(LicenseStatus::Suspended), None)
+        );
+        assert_eq!(
+            reason.unwrap(),
+            "the license's policy is gone: seats unchanged"
         );
     }
 
@@ -525,14 +602,14 @@ mod tests {
                 status: LicenseStatus::PastDue,
                 expires_at: None,
                 grace_until: Some(epoch(100 + 3 * 86_400).unwrap()),
-                seats: Some(7),
+                quantity: Some(7),
                 stripe_event_at: 400,
             }
         );
         // Nothing seen but the checkout: active, the policy's terms.
         let t = issue_terms(&fold_for_issue(10, None, None), 3, None, 5, NOW).unwrap();
         assert_eq!(
-            (t.status, t.grace_until, t.seats, t.stripe_event_at),
+            (t.status, t.grace_until, t.quantity, t.stripe_event_at),
             (LicenseStatus::Active, None, None, 10)
         );
         // The subscription item's quantity wins over the checkout's.
@@ -540,6 +617,9 @@ mod tests {
             quantity: Some(2),
             ..PendingState::default()
         };
-        assert_eq!(issue_terms(&s, 0, Some(7), 0, NOW).unwrap().seats, Some(2));
+        assert_eq!(
+            issue_terms(&s, 0, Some(7), 0, NOW).unwrap().quantity,
+            Some(2)
+        );
     }
 }

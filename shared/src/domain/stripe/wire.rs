@@ -45,6 +45,14 @@ pub struct Data<T> {
 pub enum Payload {
     #[serde(rename = "checkout.session.completed")]
     CheckoutCompleted { data: Data<CheckoutSession> },
+    /// A checkout paid by a delayed method (a bank debit): its payment
+    /// arrived. The session as `checkout.session.completed` carried it,
+    /// now `paid`.
+    #[serde(rename = "checkout.session.async_payment_succeeded")]
+    CheckoutPaymentSucceeded { data: Data<CheckoutSession> },
+    /// A checkout paid by a delayed method: its payment failed.
+    #[serde(rename = "checkout.session.async_payment_failed")]
+    CheckoutPaymentFailed { data: Data<CheckoutSession> },
     #[serde(
         rename = "customer.subscription.created",
         alias = "customer.subscription.updated"
@@ -125,6 +133,23 @@ pub struct CheckoutSession {
     /// Present only when the session was expanded (never in a plain webhook).
     #[serde(default)]
     pub line_items: Option<List<PricedItem>>,
+    /// `paid`, `unpaid` (a delayed payment method: the money is not there
+    /// yet) or `no_payment_required`.
+    #[serde(default)]
+    pub payment_status: Option<String>,
+}
+
+impl CheckoutSession {
+    /// Whether the checkout was paid for (or needed no payment): only then
+    /// does it issue a license. `unpaid` — a delayed payment method whose
+    /// outcome `checkout.session.async_payment_succeeded`/`_failed` brings —
+    /// and a missing status do not.
+    pub fn paid(&self) -> bool {
+        matches!(
+            self.payment_status.as_deref(),
+            Some("paid" | "no_payment_required")
+        )
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -538,6 +563,22 @@ mod tests {
             .unwrap()
             .starts_with("pi_"));
 
+        // Delayed payments: the session again, paid or not.
+        let Payload::CheckoutPaymentSucceeded { data } =
+            payload("checkout.session.async_payment_succeeded")
+        else {
+            panic!("checkout.session.async_payment_succeeded")
+        };
+        assert!(data.object.paid());
+        assert_eq!(data.object.mode.as_deref(), Some("payment"));
+        let Payload::CheckoutPaymentFailed { data } =
+            payload("checkout.session.async_payment_failed")
+        else {
+            panic!("checkout.session.async_payment_failed")
+        };
+        assert!(!data.object.paid());
+        assert!(checkout("checkout.session.completed").paid());
+
         // Any other type is `Other`, whatever its object.
         assert!(matches!(payload("customer.created"), Payload::Other));
     }
@@ -644,6 +685,22 @@ mod tests {
             Expandable::Id("price_1".into()).metadata_str("policy"),
             None
         );
+    }
+
+    #[test]
+    fn only_a_paid_or_free_checkout_counts_as_paid() {
+        let cs = |status: Value| -> CheckoutSession {
+            serde_json::from_value(serde_json::json!({ "id": "cs_1", "payment_status": status }))
+                .unwrap()
+        };
+        assert!(cs(serde_json::json!("paid")).paid());
+        assert!(cs(serde_json::json!("no_payment_required")).paid());
+        assert!(!cs(serde_json::json!("unpaid")).paid());
+        assert!(!cs(serde_json::json!("processing")).paid());
+        assert!(!cs(Value::Null).paid());
+        let bare: CheckoutSession =
+            serde_json::from_value(serde_json::json!({ "id": "cs_1" })).unwrap();
+        assert!(!bare.paid(), "no status is not a payment");
     }
 
     #[test]

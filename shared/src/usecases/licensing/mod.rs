@@ -124,3 +124,33 @@ pub async fn client_gate(
     let license = ts.get_license(id).await?.ok_or(Error::Unauthenticated)?;
     client_allowed(&*policies.of_license(ts, &license.policy).await?)
 }
+
+/// May a client app, authenticated by the license key of `own`, act on the
+/// license `named`? (`None`: the request names nothing its key could be —
+/// a path key that cannot be a license key, or a trial.)
+///
+/// Its own license: yes, once its key is proven to exist and its policy
+/// allows client apps — by one read here or, with `proven_later`, by the
+/// operation's own read of the license. Anything else is 403
+/// `LICENSE_SCOPE_MISMATCH`, but only for a key proven first to exist: an
+/// unknown key, or another tenant's, is the same 401 whatever the request
+/// names, so a 403 never tells a caller that a key it made up is taken.
+pub async fn client_scope(
+    policies: &Policies,
+    ts: &TenantStore,
+    own: &LicenseId,
+    named: Option<&LicenseId>,
+    proven_later: bool,
+) -> Result<(), Error> {
+    match named {
+        Some(n) if n == own && proven_later => Ok(()),
+        Some(n) if n == own => client_gate(policies, ts, own).await,
+        _ => {
+            client_gate(policies, ts, own).await?;
+            Err(Error::denied(
+                "LICENSE_SCOPE_MISMATCH",
+                "this license key may act only on its own license",
+            ))
+        }
+    }
+}

@@ -1,12 +1,15 @@
 //! `checkout.session.completed`: a subscription checkout issues (or keeps,
 //! until its policy is known) the subscription's license; a one-off
 //! (`mode: payment`) checkout issues a perpetual license for the session.
+//! Only once paid: an `unpaid` checkout (a delayed payment method) issues
+//! when `checkout.session.async_payment_succeeded` brings the session paid,
+//! and nothing when `checkout.session.async_payment_failed` says it failed.
 
 use super::retry::{retry_on_conflict, Attempt, ATTEMPTS};
 use super::subscription::NotIssued;
 use super::Cx;
 use crate::domain::stripe::wire::{id_of, priced, quantity_of, CheckoutSession};
-use crate::domain::stripe::{stripe_id_ok, Hold, Outcome, Receipt};
+use crate::domain::stripe::{seats_for, stripe_id_ok, Change, Hold, Outcome, Receipt};
 use crate::domain::{License, LicenseDraft, LicenseStatus, Policy, StripeLink};
 use crate::error::Error;
 use crate::ids::{Email, PolicyId};
@@ -35,6 +38,16 @@ impl Cx<'_> {
                 return self.ignored(why.into()).await;
             }
         };
+        if !cs.paid() {
+            // Nothing is kept: the event that brings the payment carries the
+            // whole session again.
+            let why = format!(
+                "the checkout is not paid yet (payment_status {}): no license until \
+                 checkout.session.async_payment_succeeded",
+                cs.payment_status.as_deref().unwrap_or("missing")
+            );
+            return self.finish(Outcome::Pending, Some(why), None, &[]).await;
+        }
         let sub_id = if payment {
             if !stripe_id_ok(&cs.id) {
                 let why = "the checkout session id is not well-formed";
@@ -184,21 +197,27 @@ impl Cx<'_> {
                 return self.ignored(why.into()).await;
             }
         };
+        // The policy's seats per unit × the units bought.
+        let seats = match seats_for(policy.max_activations, info.quantity) {
+            Ok(n) => n,
+            Err(why) => return self.ignored(format!("line item {why}")).await,
+        };
         let (session, info, policy) = (cs.id.as_str(), &info, &*policy);
         retry_on_conflict(
             ATTEMPTS,
             "the checkout session kept changing; retry",
-            || self.purchase_once(session, info, policy),
+            || self.purchase_once(session, info, policy, seats),
         )
         .await
     }
 
-    /// One attempt at issuing a one-off purchase's license.
+    /// One attempt at issuing a one-off purchase's license, with `seats`.
     async fn purchase_once(
         &self,
         session: &str,
         info: &CheckoutInfo,
         policy: &Policy,
+        seats: u32,
     ) -> Result<Attempt<Receipt>, Error> {
         if let Some(lid) = self
             .ts
@@ -231,9 +250,7 @@ impl Cx<'_> {
         })?;
         // Perpetual: paid once, whatever the policy's duration.
         license.set_expiry(None);
-        if let Some(q) = info.quantity {
-            license.max_activations = q;
-        }
+        license.max_activations = seats;
         let link = IssueLink::CheckoutSession(session);
         let [created, applied] = self.issued_audits(&license, &link);
         let rec = self.record(Outcome::Applied, None, Some(license.id.clone()));
@@ -258,5 +275,40 @@ impl Cx<'_> {
             }
         };
         Ok(Attempt::Done(done))
+    }
+
+    /// `checkout.session.async_payment_failed`: the delayed payment of a
+    /// checkout that completed unpaid failed. Nothing was issued for it and
+    /// nothing is: recorded as ignored, with the reason. A one-off session
+    /// that has a license nonetheless (issued before unpaid checkouts
+    /// waited for their payment) has it suspended, as a refund would.
+    pub(super) async fn checkout_failed(&self, cs: &CheckoutSession) -> Result<Receipt, Error> {
+        let one_off = cs.mode.as_deref() == Some("payment") && stripe_id_ok(&cs.id);
+        let license = match one_off {
+            true => self
+                .ts
+                .get_stripe_checkout(&cs.id)
+                .await?
+                .and_then(|c| c.license_id),
+            false => None,
+        };
+        match license {
+            Some(lid) => {
+                self.apply(&lid, &Change::to(LicenseStatus::Suspended), &[])
+                    .await
+            }
+            None if one_off => {
+                let why = format!(
+                    "the payment of checkout session {} failed: no license is issued",
+                    cs.id
+                );
+                self.ignored(why).await
+            }
+            None => {
+                let why = "the checkout's payment failed: no license is issued (a \
+                           subscription's own events carry its state)";
+                self.ignored(why.into()).await
+            }
+        }
     }
 }

@@ -10,7 +10,13 @@
 //!   `license_id`, set under `attribute_not_exists`, in the issuing transaction.
 //!   One-off purchases (`mode: payment` checkouts) get a perpetual license,
 //!   one per checkout session, guarded the same way by the session's record.
-//! - Seats follow the subscription item's `quantity` when it has one.
+//! - Only a paid checkout issues: `payment_status` `paid` or
+//!   `no_payment_required`. An `unpaid` one (a delayed payment method) waits
+//!   for `checkout.session.async_payment_succeeded`, which issues as the
+//!   checkout would have; `checkout.session.async_payment_failed` issues
+//!   nothing.
+//! - Seats: the policy's seats per unit × the item's `quantity`
+//!   ([`crate::domain::stripe::plan::seats_for`]).
 //! - Order-proof: every license write is conditional on the license's
 //!   `stripe_event_at` not being newer than the event and on the license not
 //!   being cancelled.
@@ -123,7 +129,12 @@ impl Cx<'_> {
             Err(e) => return self.malformed(e).await,
         };
         match payload {
-            Payload::CheckoutCompleted { data } => self.checkout(&data.object).await,
+            // A delayed payment that arrived: what the completed checkout
+            // would have done, had it been paid then.
+            Payload::CheckoutCompleted { data } | Payload::CheckoutPaymentSucceeded { data } => {
+                self.checkout(&data.object).await
+            }
+            Payload::CheckoutPaymentFailed { data } => self.checkout_failed(&data.object).await,
             Payload::SubscriptionChanged { data } => self.subscription_changed(&data.object).await,
             Payload::SubscriptionDeleted { data } => self.subscription_deleted(&data.object).await,
             Payload::InvoicePaid { data } => self.invoice_paid(&data.object).await,

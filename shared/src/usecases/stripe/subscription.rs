@@ -6,7 +6,9 @@ use super::checkout::CheckoutInfo;
 use super::retry::{retry_on_conflict, Attempt, APPLY_ATTEMPTS, ATTEMPTS};
 use super::Cx;
 use crate::clock::rfc3339;
-use crate::domain::stripe::plan::{fold_for_issue, issue_terms, needs_price_policy, plan_change};
+use crate::domain::stripe::plan::{
+    fold_for_issue, issue_terms, needs_price_policy, plan_change, seats_for,
+};
 use crate::domain::stripe::wire::{id_of, Subscription};
 use crate::domain::stripe::{
     stripe_id_ok, Change, Hold, Outcome, PendingState, Plan, Receipt, StripeCharge,
@@ -206,6 +208,11 @@ impl Cx<'_> {
             self.ev.created,
             self.now,
         )?;
+        // The policy's seats per unit × the units bought.
+        let seats = match seats_for(policy.max_activations, terms.quantity) {
+            Ok(n) => n,
+            Err(why) => return Ok(Err(NotIssued::Refused(format!("item {why}")))),
+        };
         let customer = checkout
             .and_then(|c| c.customer.clone())
             .or_else(|| sub.and_then(|s| s.customer_id.clone()));
@@ -226,9 +233,7 @@ impl Cx<'_> {
             stripe_event_at: terms.stripe_event_at,
             now: self.now,
         })?;
-        if let Some(q) = terms.seats {
-            license.max_activations = q;
-        }
+        license.max_activations = seats;
         let link = IssueLink::Subscription(sub_id);
         let [created, applied] = self.issued_audits(&license, &link);
         let rec = self.record(Outcome::Applied, None, Some(license.id.clone()));
@@ -257,7 +262,7 @@ impl Cx<'_> {
     /// not being cancelled. The write is also conditional on the status it
     /// read (the audit codes are chosen from it); when another change moved
     /// the status in between, it reads again.
-    async fn apply(
+    pub(super) async fn apply(
         &self,
         id: &LicenseId,
         change: &Change,
