@@ -475,3 +475,54 @@ async fn public_trials_need_no_credential_and_are_limited_per_address() {
         "{r:?}"
     );
 }
+
+#[tokio::test]
+async fn look_alike_fingerprints_are_one_device() {
+    let env = Env::start().await;
+    let t = env.tenant("lookalike").await;
+    product_with_trial(&env, &t, "app", false).await;
+    let first = env
+        .post(TRIALS, &t.integration, body("app", "a@b.co", "Büro-PC 1"))
+        .await;
+    assert_eq!(first.status, 201, "{first:?}");
+    // Stored and answered in its normal form.
+    assert_eq!(first.data()["activation"]["fingerprint"], "büro-pc 1");
+    // Trailing space, case, a combining accent, a non-breaking hyphen, a
+    // no-break space: the same device, so no second trial.
+    for (i, alike) in [
+        "büro-pc 1 ",
+        "BÜRO-PC 1",
+        "bu\u{308}ro-pc 1",
+        "büro\u{2011}pc 1",
+        "büro-pc\u{a0}1",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = env
+            .post(
+                TRIALS,
+                &t.integration,
+                body("app", &format!("other{i}@b.co"), alike),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (409, "TRIAL_ALREADY_USED"),
+            "{alike:?}: {r:?}"
+        );
+    }
+    // Activations too: the look-alike is the existing activation, not a
+    // second seat.
+    let (_, lic) = env.license(&t, 1, json!({})).await;
+    let key = lic["key"].as_str().unwrap();
+    let a = env.activate(&t, key, "Laptop\u{2011}7").await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let b = env.activate(&t, key, " laptop-7 ").await;
+    assert!(b.status == 200 || b.status == 201, "{b:?}");
+    assert_eq!(b.data()["id"], a.data()["id"], "{b:?}");
+    let v = env
+        .validate(&t, key, json!({ "fingerprint": "LAPTOP-7" }))
+        .await;
+    assert_eq!(v.data()["code"], "VALID", "{v:?}");
+}
