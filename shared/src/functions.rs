@@ -195,6 +195,8 @@ pub enum ManageOp {
     ApiKey(ApiKeyOp),
     StripeIntegrationPut,
     Webhook(WebhookOp),
+    /// Remove an invited staff member of the portal.
+    StaffRemove,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -517,6 +519,12 @@ pub const ROUTES: &[Route] = &[
         "DELETE",
         "/v1/manage/api-keys/{id}",
         man(M::ApiKey(K::Revoke)),
+        MANAGE,
+    ),
+    r(
+        "DELETE",
+        "/v1/manage/staff/{email}",
+        man(M::StaffRemove),
         MANAGE,
     ),
     r(

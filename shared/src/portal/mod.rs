@@ -325,7 +325,7 @@ async fn serve(
         web::COOKIE,
     );
     let session = match cookie {
-        Some(id) => uc::session(&store, id, now)
+        Some(id) => uc::session(&store, &tenant, id, now)
             .await?
             .map(|s| (id.to_string(), s)),
         None => None,
@@ -362,7 +362,7 @@ async fn serve(
         (Page::ApiKeys, "GET") => api_keys(&r, None).await,
         (Page::ApiKeys, "POST") => api_key_action(&r).await,
         (Page::Team, "GET") => team(&r).await,
-        (Page::Team, "POST") => invite(&r).await,
+        (Page::Team, "POST") => team_action(&r).await,
         (Page::Me, "GET") => my_licenses(&r).await,
         (Page::MeLicense, "POST") => customer_deactivate(&r).await,
         (Page::MeLicenseFile, "GET") => customer_license_file(&r).await,
@@ -478,6 +478,7 @@ fn done_message(r: &Req<'_>) -> Option<&'static str> {
         "issued" => "License issued: the customer can sign in with their e-mail.",
         "deactivated" => "Machine deactivated; its seat is free.",
         "invited" => "Invitation saved: they can now sign in with their e-mail.",
+        "removed" => "Removed: their sessions end at their next request.",
         _ => return None,
     })
 }
@@ -607,13 +608,24 @@ async fn team(r: &Req<'_>) -> Result<Reply, Error> {
     )))
 }
 
-async fn invite(r: &Req<'_>) -> Result<Reply, Error> {
+/// Invite (`email`), or `action` = `remove` (`email`).
+async fn team_action(r: &Req<'_>) -> Result<Reply, Error> {
     let (form, s) = r.form_of(Role::Staff)?;
     let email = Email::normalise(form.text("email"))
         .map_err(|_| Error::validation("enter a valid e-mail address"))?;
-    uc::invite_staff(&r.store, &r.actor(s), email, r.now).await?;
+    let done = match form.text("action") {
+        "" | "invite" => {
+            uc::invite_staff(&r.store, &r.actor(s), email, r.now).await?;
+            "invited"
+        }
+        "remove" => {
+            uc::remove_staff(&r.store, &r.tenant, &r.actor(s), &email, r.now).await?;
+            "removed"
+        }
+        _ => return Err(Error::validation("unknown action")),
+    };
     Ok(Reply::see_other(format!(
-        "{}/staff/team?done=invited",
+        "{}/staff/team?done={done}",
         r.base()
     )))
 }

@@ -502,10 +502,20 @@ pub fn team(ctx: &PageCtx<'_>, admin: &str, staff: &[StaffMember], done: Option<
         html! {
             (flash(done))
             h1 { "Team" }
-            p { "Staff sign in with a link sent to their address, like customers." }
+            p { "Staff sign in with a link sent to their address, like customers. Removing someone ends their sessions at their next request; API keys they created stay until revoked." }
             ul {
                 li { (admin) " (admin)" }
-                @for m in staff { li { (m.email) " (invited by " (m.invited_by) ")" } }
+                @for m in staff {
+                    li {
+                        (m.email) " (invited by " (m.invited_by) ") "
+                        form.inline method="post" action={(base) "/staff/team"} {
+                            (csrf(ctx))
+                            input type="hidden" name="action" value="remove";
+                            input type="hidden" name="email" value=(m.email);
+                            button type="submit" { "Remove" }
+                        }
+                    }
+                }
             }
             form method="post" action={(base) "/staff/team"} {
                 (csrf(ctx))

@@ -153,19 +153,30 @@ pub async fn sign_in(
     Ok((id, session))
 }
 
-/// The live session with this id, if any.
+/// The live session with this id, if any. A staff session is checked
+/// against the staff list on every request: once its member is removed it
+/// is deleted and this answers `None` (signed out).
 pub async fn session(
     ts: &TenantStore,
+    tenant: &Tenant,
     id: &str,
     now: OffsetDateTime,
 ) -> Result<Option<Session>, Error> {
     if id.is_empty() || id.len() > 128 {
         return Ok(None);
     }
-    Ok(ts
+    let Some(s) = ts
         .get_session(&digest(id))
         .await?
-        .filter(|s| s.live_at(now)))
+        .filter(|s| s.live_at(now))
+    else {
+        return Ok(None);
+    };
+    if s.role == Role::Staff && !is_staff(ts, tenant, &s.email).await? {
+        ts.delete_session(&digest(id)).await?;
+        return Ok(None);
+    }
+    Ok(Some(s))
 }
 
 pub async fn sign_out(ts: &TenantStore, id: &str) -> Result<(), Error> {
@@ -272,6 +283,34 @@ pub async fn invite_staff(
         ));
     }
     Ok(member)
+}
+
+/// Remove a staff member (the Management API or a staff member in the
+/// portal), audited in the same transaction. Their sessions stop working at
+/// their next request ([`session`] checks the staff list every time). The
+/// tenant's admin e-mail is staff without a record and cannot be removed.
+pub async fn remove_staff(
+    ts: &TenantStore,
+    tenant: &Tenant,
+    actor: &Actor,
+    email: &Email,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    if &tenant.admin_email == email {
+        return Err(Error::conflict(
+            "STAFF_IS_TENANT_ADMIN",
+            "the tenant's admin e-mail is always staff; only the operator can change it",
+        ));
+    }
+    let audit = actor.audit(ts.tenant_id(), AuditCode::StaffRemoved, email.as_str(), now);
+    if !ts.remove_staff(email, &audit).await? {
+        return Err(staff_not_found());
+    }
+    Ok(())
+}
+
+pub fn staff_not_found() -> Error {
+    Error::not_found("STAFF_NOT_FOUND", "no invited staff member with that e-mail")
 }
 
 /// Usage per day (every metric together) for the `days` days up to `now`,
