@@ -55,9 +55,17 @@ impl Function {
         use Setting::*;
         match self {
             // Integration answers are signed with the tenant's Ed25519 key.
-            Function::Validate | Function::Activate | Function::Entitlements | Function::Usage => {
+            Function::Validate | Function::Entitlements | Function::Usage => {
                 &[TableName, PepperSecretId, SigningMasterSecretId]
             }
+            // Public trials e-mail a verification link to the portal.
+            Function::Activate => &[
+                TableName,
+                PepperSecretId,
+                SigningMasterSecretId,
+                PortalBaseUrl,
+                PortalSender,
+            ],
             // Webhook endpoints: secrets shown at creation, test sends, retries.
             Function::Manage => &[
                 TableName,

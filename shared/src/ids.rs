@@ -197,7 +197,10 @@ impl AsRef<str> for Fingerprint {
 
 /// Hyphens and minus signs that look like `-` (NFKC keeps them apart).
 fn hyphen_like(c: char) -> bool {
-    matches!(c, '\u{2010}'..='\u{2013}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}')
+    matches!(
+        c,
+        '\u{2010}'..='\u{2013}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}'
+    )
 }
 
 /// The normal form of a fingerprint: Unicode NFKC (composed accents, full-
@@ -493,15 +496,15 @@ mod tests {
         let one = |s: &str| Fingerprint::parse(s).unwrap();
         let base = one("büro-pc 1");
         for alike in [
-            "büro-pc 1 ",        // a trailing space
+            "büro-pc 1 ",          // a trailing space
             "  büro-pc 1\u{3000}", // leading spaces, an ideographic space
-            "BÜRO-PC 1",         // case
-            "bu\u{308}ro-pc 1",  // a combining diaeresis
-            "büro\u{2011}pc 1",  // a non-breaking hyphen
-            "büro\u{2010}pc 1",  // a hyphen
-            "büro\u{2212}pc 1",  // a minus sign
-            "büro-pc\u{a0}1",    // a no-break space
-            "ｂüｒｏ-pc 1",       // full-width letters
+            "BÜRO-PC 1",           // case
+            "bu\u{308}ro-pc 1",    // a combining diaeresis
+            "büro\u{2011}pc 1",    // a non-breaking hyphen
+            "büro\u{2010}pc 1",    // a hyphen
+            "büro\u{2212}pc 1",    // a minus sign
+            "büro-pc\u{a0}1",      // a no-break space
+            "ｂüｒｏ-pc 1",        // full-width letters
         ] {
             assert_eq!(one(alike), base, "{alike:?}");
             assert_eq!(

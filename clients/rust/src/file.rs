@@ -156,7 +156,10 @@ pub fn verify_license_file(
 pub fn normalise_fingerprint(s: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let hyphen_like = |c: char| {
-        matches!(c, '\u{2010}'..='\u{2013}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}')
+        matches!(
+            c,
+            '\u{2010}'..='\u{2013}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}'
+        )
     };
     let mapped: String = s
         .nfkc()

@@ -24,8 +24,9 @@ pub struct Caller {
     pub license: Option<LicenseId>,
     pub default_grace_days: u32,
     pub license_rate_limit_per_minute: u32,
-    /// No credential at all: a public trial's caller (`X-Tenant-Id` only).
-    pub public: bool,
+    /// `Some`: no credential at all, a public trial's caller (`X-Tenant-Id`
+    /// only), with its tenant's `settings.public_trials_per_day`.
+    pub public_trials_per_day: Option<u32>,
 }
 
 impl Caller {
@@ -171,7 +172,7 @@ async fn api_key(ctx: &Ctx<'_>, needed: Scope, edge: &mut Edge) -> Result<Identi
             license: None,
             default_grace_days: principal.default_grace_days,
             license_rate_limit_per_minute: principal.license_rate_limit_per_minute,
-            public: false,
+            public_trials_per_day: None,
         },
         limit: principal.rate_limit_per_minute,
         counted: Counted::Key(principal.key_id),
@@ -199,7 +200,7 @@ async fn license_key(
             license: Some(license.clone()),
             default_grace_days: t.settings.default_grace_days,
             license_rate_limit_per_minute: limit,
-            public: false,
+            public_trials_per_day: None,
         },
         counted: Counted::License(license),
         limit,
@@ -222,7 +223,7 @@ async fn public(ctx: &Ctx<'_>, ip: Option<String>, edge: &mut Edge) -> Result<Id
             license: None,
             default_grace_days: t.settings.default_grace_days,
             license_rate_limit_per_minute: t.settings.license_rate_limit_per_minute,
-            public: true,
+            public_trials_per_day: Some(t.settings.public_trials_per_day),
         },
         limit: t.settings.public_trial_rate_limit_per_minute,
         counted: Counted::Address(ip),

@@ -37,6 +37,7 @@ enum Page {
     Home,
     Login,
     Auth,
+    Verify,
     Logout,
     Staff,
     StaffLicenses,
@@ -57,6 +58,7 @@ fn router() -> &'static matchit::Router<Page> {
             ("/portal/{tenant}/", Page::Home),
             ("/portal/{tenant}/login", Page::Login),
             ("/portal/{tenant}/auth", Page::Auth),
+            ("/portal/{tenant}/verify", Page::Verify),
             ("/portal/{tenant}/logout", Page::Logout),
             ("/portal/{tenant}/staff", Page::Staff),
             ("/portal/{tenant}/staff/licenses", Page::StaffLicenses),
@@ -354,6 +356,11 @@ async fn serve(
             Ok(Reply::page(pages::confirm(&r.ctx(), &token)))
         }
         (Page::Auth, "POST") => sign_in(&r).await,
+        (Page::Verify, "GET") => {
+            let token = r.query("token").unwrap_or_default();
+            Ok(Reply::page(pages::verify_confirm(&r.ctx(), &token)))
+        }
+        (Page::Verify, "POST") => verify_email(&r).await,
         (Page::Logout, "POST") => sign_out(&r).await,
         (Page::Staff, "GET") => staff_search(&r).await,
         (Page::StaffLicenses, "POST") => issue_license(&r).await,
@@ -392,16 +399,7 @@ async fn request_link(r: &Req<'_>) -> Result<Reply, Error> {
         .mailer
         .as_ref()
         .ok_or_else(|| Error::internal("PORTAL_SENDER is not configured"))?;
-    uc::request_link(
-        &r.store,
-        &r.tenant,
-        r.signer()?,
-        mailer,
-        r.base_url()?,
-        &email,
-        r.now,
-    )
-    .await?;
+    uc::request_link(&r.store, &r.tenant, mailer, r.base_url()?, &email, r.now).await?;
     Ok(Reply::page(pages::link_sent(&r.ctx())))
 }
 
@@ -412,6 +410,14 @@ async fn sign_in(r: &Req<'_>) -> Result<Reply, Error> {
     let max_age = session.expires_epoch - r.now.unix_timestamp();
     let cookie = web::session_cookie(r.tenant.tenant_id.as_str(), &id, max_age);
     Ok(Reply::see_other(format!("{}/", r.base())).with_cookie(cookie))
+}
+
+/// Follow a public trial's e-mail verification link (once).
+async fn verify_email(r: &Req<'_>) -> Result<Reply, Error> {
+    r.check_origin()?;
+    let form = Form::parse(r.req.body().as_ref());
+    uc::verify_trial_email(&r.store, form.text("token"), &r.request_id, r.now).await?;
+    Ok(Reply::page(pages::verified(&r.ctx())))
 }
 
 async fn sign_out(r: &Req<'_>) -> Result<Reply, Error> {

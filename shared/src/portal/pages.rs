@@ -114,6 +114,38 @@ pub fn confirm(ctx: &PageCtx<'_>, token: &str) -> Markup {
     )
 }
 
+/// The page a public trial's verification link opens: one button, like the
+/// sign-in link's.
+pub fn verify_confirm(ctx: &PageCtx<'_>, token: &str) -> Markup {
+    let base = ctx.base();
+    layout(
+        ctx,
+        "Confirm your e-mail",
+        html! {
+            h1 { "Confirm your e-mail" }
+            p { "Confirm that this address is yours, to see your trial in " (ctx.tenant_name) "'s portal." }
+            form method="post" action={(base) "/verify"} {
+                input type="hidden" name="token" value=(token);
+                button #confirm type="submit" { "Confirm" }
+            }
+        },
+    )
+}
+
+/// After a verification link was followed.
+pub fn verified(ctx: &PageCtx<'_>) -> Markup {
+    let base = ctx.base();
+    layout(
+        ctx,
+        "E-mail confirmed",
+        html! {
+            h1 { "E-mail confirmed" }
+            p #verified { "Thank you. You can now sign in with this address to see your trial." }
+            p { a href={(base) "/login"} { "Sign in" } }
+        },
+    )
+}
+
 pub fn error(ctx: &PageCtx<'_>, status: u16, code: &str, message: &str) -> Markup {
     let base = ctx.base();
     let title = match status {

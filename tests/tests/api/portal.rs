@@ -691,10 +691,7 @@ async fn a_removed_staff_members_session_stops_at_the_next_request() {
     assert_eq!(made.status, 401, "{made:?}");
     assert!(!made.html.contains("lk_"), "no key was shown");
     let keys = env.get("/v1/manage/api-keys", &t.admin).await;
-    assert!(
-        !keys.text.contains("backdoor"),
-        "no key was made: {keys:?}"
-    );
+    assert!(!keys.text.contains("backdoor"), "no key was made: {keys:?}");
     // No new link is sent to them either.
     let mails = sent_mail(&leaver).await.len();
     let again = l.post("/login", &[("email", &leaver)]).await;
@@ -709,8 +706,14 @@ async fn a_removed_staff_members_session_stops_at_the_next_request() {
             &t.admin,
         )
         .await;
-    assert_eq!((r.status, r.code()), (409, "STAFF_IS_TENANT_ADMIN"), "{r:?}");
-    let r = env.delete("/v1/manage/staff/not-an-address", &t.admin).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "STAFF_IS_TENANT_ADMIN"),
+        "{r:?}"
+    );
+    let r = env
+        .delete("/v1/manage/staff/not-an-address", &t.admin)
+        .await;
     assert_eq!((r.status, r.code()), (404, "STAFF_NOT_FOUND"), "{r:?}");
     let r = env.delete(&path, &t.integration).await;
     assert_eq!(r.status, 403, "an integration key may not: {r:?}");
@@ -748,5 +751,67 @@ async fn a_removed_staff_members_session_stops_at_the_next_request() {
         .collect();
     assert_eq!(removed.len(), 2, "{removed:?}");
     assert!(removed.contains(&(other.clone(), format!("staff:{}", admin_email(&t)))));
-    assert!(removed.iter().any(|(who, actor)| who == &leaver && actor.starts_with("key_")));
+    assert!(removed
+        .iter()
+        .any(|(who, actor)| who == &leaver && actor.starts_with("key_")));
+}
+
+#[tokio::test]
+async fn full_keys_appear_only_in_the_customers_own_license_file() {
+    let env = Env::start().await;
+    let t = env.tenant("keyshow").await;
+    let me = unique("me");
+    let (lid, key) = license_for(&env, &t, &me, 2, json!({})).await;
+    activate(&env, &t, &key, "laptop").await;
+    let last4: String = key[key.len() - 4..].to_string();
+
+    let mut staff = Visitor::new(&env, &t.id);
+    staff.sign_in(&admin_email(&t)).await;
+    // Search results name the license by id, with no key at all.
+    let found = staff.get(&format!("/staff?q={me}")).await;
+    assert!(found.html.contains(&lid));
+    assert!(!found.html.contains(&key), "a full key in the results");
+    let page = staff.get(&format!("/staff/licenses/{lid}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains(&last4), "the last four");
+    assert!(!page.html.contains(&key), "a full key on the license page");
+    let mut c = Visitor::new(&env, &t.id);
+    c.sign_in(&me).await;
+    let page = c.get("/me").await;
+    assert!(page.html.contains(&last4));
+    assert!(
+        !page.html.contains(&key),
+        "the customer's page shows no full key"
+    );
+    // The customer's own license file is the license: it carries the key.
+    let file = c.get(&format!("/me/licenses/{lid}/file")).await;
+    assert_eq!(file.status, 200);
+    let f = licensing_client::verify_license_file(
+        &file.html,
+        &{
+            let r = env
+                .send(
+                    "GET",
+                    &format!("/v1/public/tenants/{}/signing-keys", t.id),
+                    None,
+                    None,
+                )
+                .await;
+            let mut keys = licensing_client::PinnedKeys::new();
+            for k in r.data()["keys"].as_array().unwrap() {
+                keys.pin(
+                    k["kid"].as_str().unwrap(),
+                    k["public_key"].as_str().unwrap(),
+                )
+                .unwrap();
+            }
+            keys
+        },
+        &t.id,
+        None,
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("verifies");
+    assert_eq!(f.license.key, key);
+    assert_eq!(file.headers["cache-control"], "no-store");
 }
