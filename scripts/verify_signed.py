@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import sys
+import unicodedata
 from datetime import datetime, timezone
 
 from cryptography.exceptions import InvalidSignature
@@ -62,6 +63,13 @@ def b64url(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
+def normalise_fingerprint(fp):
+    """The service's normal form (docs/api.md, field rules)."""
+    hyphens = "\u2010\u2011\u2012\u2013\u2212\ufe58\ufe63\uff0d"
+    fp = "".join("-" if c in hyphens else c for c in unicodedata.normalize("NFKC", fp))
+    return unicodedata.normalize("NFKC", fp.lower()).strip()
+
+
 def license_file(public, tenant, text, fingerprint=None):
     inner = text.split("-----BEGIN LICENSE FILE-----")[1].split("-----END LICENSE FILE-----")[0]
     inner = "".join(inner.split())
@@ -78,7 +86,7 @@ def license_file(public, tenant, text, fingerprint=None):
     bound = payload.get("activation")
     if fingerprint and not bound:
         return "not bound to a machine"
-    if fingerprint and bound["fingerprint"] != fingerprint:
+    if fingerprint and normalise_fingerprint(bound["fingerprint"]) != normalise_fingerprint(fingerprint):
         return "bound to another machine"
     return None
 

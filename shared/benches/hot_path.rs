@@ -95,6 +95,7 @@ fn main() {
         entitlement_overrides: BTreeMap::new(),
         stripe: Default::default(),
         stripe_event_at: 0,
+        email_unverified: false,
         created_at: now,
         updated_at: now,
     };

@@ -56,6 +56,9 @@ pub enum Error {
     /// cooldown; another may start at `retry_after`.
     #[error("a trial of this product was already started for this e-mail or device")]
     TrialAlreadyUsed { retry_after: time::OffsetDateTime },
+    /// The tenant's public trials for this UTC day are all taken.
+    #[error("this vendor's {limit} public trials for today are taken; try again tomorrow (UTC)")]
+    TrialCapReached { limit: u32, retry_after_secs: u64 },
     #[error("the Stripe-Signature header does not verify")]
     InvalidSignature,
     /// A license-key request without a usable `X-Nonce`: its answer is
@@ -179,6 +182,7 @@ impl Error {
             }
             LeaseExpired => (409, "LEASE_EXPIRED", "conflict_error"),
             TrialAlreadyUsed { .. } => (409, "TRIAL_ALREADY_USED", "conflict_error"),
+            TrialCapReached { .. } => (429, "TRIAL_CAP_REACHED", "rate_limit_error"),
             Unavailable(_) => (503, "SERVICE_UNAVAILABLE", "api_error"),
             Internal(_) => (500, "INTERNAL_ERROR", "api_error"),
         }

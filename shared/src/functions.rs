@@ -55,9 +55,17 @@ impl Function {
         use Setting::*;
         match self {
             // Integration answers are signed with the tenant's Ed25519 key.
-            Function::Validate | Function::Activate | Function::Entitlements | Function::Usage => {
+            Function::Validate | Function::Entitlements | Function::Usage => {
                 &[TableName, PepperSecretId, SigningMasterSecretId]
             }
+            // Public trials e-mail a verification link to the portal.
+            Function::Activate => &[
+                TableName,
+                PepperSecretId,
+                SigningMasterSecretId,
+                PortalBaseUrl,
+                PortalSender,
+            ],
             // Webhook endpoints: secrets shown at creation, test sends, retries.
             Function::Manage => &[
                 TableName,
@@ -195,6 +203,8 @@ pub enum ManageOp {
     ApiKey(ApiKeyOp),
     StripeIntegrationPut,
     Webhook(WebhookOp),
+    /// Remove an invited staff member of the portal.
+    StaffRemove,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -517,6 +527,12 @@ pub const ROUTES: &[Route] = &[
         "DELETE",
         "/v1/manage/api-keys/{id}",
         man(M::ApiKey(K::Revoke)),
+        MANAGE,
+    ),
+    r(
+        "DELETE",
+        "/v1/manage/staff/{email}",
+        man(M::StaffRemove),
         MANAGE,
     ),
     r(

@@ -139,21 +139,87 @@ string_newtype!(
         Ok(())
     }
 );
-string_newtype!(
-    /// A machine fingerprint chosen by the client app.
-    Fingerprint, "fingerprint", |s| {
+/// A machine fingerprint chosen by the client app, held in its normal form
+/// (see [`normalise_fingerprint`]) so that every path (activations, seats,
+/// trial claims, license files) sees look-alike fingerprints as one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// Refuses control and invisible characters, then normalises; the
+    /// normal form must be 1 to 256 bytes and not blank.
+    pub fn parse(s: impl Into<String>) -> Result<Self, InvalidId> {
+        let s = s.into();
+        let refuse = |r| err("fingerprint", r);
         if s.is_empty() || s.len() > 256 {
-            return Err("must be 1 to 256 bytes of UTF-8");
+            return Err(refuse("must be 1 to 256 bytes of UTF-8"));
         }
         if s.chars().any(|c| c.is_control() || invisible(c)) {
-            return Err("may not contain control or invisible (zero-width) characters");
+            return Err(refuse(
+                "may not contain control or invisible (zero-width) characters",
+            ));
         }
-        if s.trim().is_empty() {
-            return Err("may not be blank");
+        let n = normalise_fingerprint(&s);
+        if n.is_empty() {
+            return Err(refuse("may not be blank"));
         }
-        Ok(())
+        if n.len() > 256 {
+            return Err(refuse("must be at most 256 bytes once normalised"));
+        }
+        if n.chars().any(|c| c.is_control() || invisible(c)) {
+            return Err(refuse(
+                "may not contain control or invisible (zero-width) characters",
+            ));
+        }
+        Ok(Self(n))
     }
-);
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(s).map_err(serde::de::Error::custom)
+    }
+}
+impl AsRef<str> for Fingerprint {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Hyphens and minus signs that look like `-` (NFKC keeps them apart).
+fn hyphen_like(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2010}'..='\u{2013}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}'
+    )
+}
+
+/// The normal form of a fingerprint: Unicode NFKC (composed accents, full-
+/// width and compatibility forms, no-break spaces become spaces), hyphen
+/// look-alikes as `-`, lowercase (machine ids, GUIDs, hex digests and host
+/// names are case-insensitive), then trimmed. A normal form is its own
+/// normal form, so fingerprints stored in it keep their digests.
+pub fn normalise_fingerprint(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let mapped: String = s
+        .nfkc()
+        .map(|c| if hyphen_like(c) { '-' } else { c })
+        .collect::<String>()
+        .to_lowercase();
+    // Lowercasing may decompose (U+0130 → i + U+0307): compose again.
+    let composed: String = mapped.nfkc().collect();
+    composed.trim().to_string()
+}
+
 string_newtype!(
     /// `pol_` + 26 lowercase ULID characters.
     PolicyId, "policy", |s| {
@@ -423,6 +489,66 @@ mod tests {
         for good in ["machine-1", "Büro PC", "a b", "🖥️"] {
             assert!(Fingerprint::parse(good).is_ok(), "{good:?}");
         }
+    }
+
+    #[test]
+    fn look_alike_fingerprints_are_one() {
+        let one = |s: &str| Fingerprint::parse(s).unwrap();
+        let base = one("büro-pc 1");
+        for alike in [
+            "büro-pc 1 ",          // a trailing space
+            "  büro-pc 1\u{3000}", // leading spaces, an ideographic space
+            "BÜRO-PC 1",           // case
+            "bu\u{308}ro-pc 1",    // a combining diaeresis
+            "büro\u{2011}pc 1",    // a non-breaking hyphen
+            "büro\u{2010}pc 1",    // a hyphen
+            "büro\u{2212}pc 1",    // a minus sign
+            "büro-pc\u{a0}1",      // a no-break space
+            "ｂüｒｏ-pc 1",        // full-width letters
+        ] {
+            assert_eq!(one(alike), base, "{alike:?}");
+            assert_eq!(
+                FingerprintDigest::of(&one(alike)),
+                FingerprintDigest::of(&base)
+            );
+        }
+        assert_ne!(one("büro-pc 2"), base);
+        assert_ne!(one("büro pc 1"), base, "a space is not a hyphen");
+        // Deserialised (a stored activation) the same way.
+        let stored: Fingerprint = serde_json::from_str("\"BÜRO-PC 1 \"").unwrap();
+        assert_eq!(stored, base);
+    }
+
+    #[test]
+    fn a_normalised_fingerprint_is_unchanged() {
+        // Stored activations keep their keys when they were already in
+        // normal form: normalising is idempotent and leaves these alone.
+        for s in [
+            "machine-1",
+            "3f2a9c0e-77d1-4b7e-9a3e-1c2b3d4e5f60",
+            "büro pc",
+            "i\u{307}stanbul",
+            "🖥️ desk",
+            "a  b",
+            "ß",
+        ] {
+            assert_eq!(normalise_fingerprint(s), s, "{s:?}");
+            assert_eq!(Fingerprint::parse(s).unwrap().as_str(), s);
+        }
+        for s in ["İSTANBUL", "ÅNGSTRÖM ", "ﬁle", "x\u{2011}y", "Ａ１"] {
+            let once = normalise_fingerprint(s);
+            assert_eq!(normalise_fingerprint(&once), once, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_fingerprint_blank_once_normalised_is_refused() {
+        for bad in ["\u{3000}", "\u{a0}", " \u{2007} "] {
+            assert!(Fingerprint::parse(bad).is_err(), "{bad:?}");
+        }
+        // NFKC may lengthen: the normal form is bounded too.
+        assert!(Fingerprint::parse("\u{FDFA}".repeat(80)).is_err());
+        assert!(Fingerprint::parse("a".repeat(256)).is_ok());
     }
 
     #[test]

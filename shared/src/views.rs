@@ -156,6 +156,7 @@ pub fn license_view_parts(
         "product": license.product,
         "policy": license.policy,
         "customer_email": license.customer_email,
+        "customer_email_verified": !license.email_unverified,
         "expires_at": license.expires_at.map(rfc3339),
         "grace_until": license.grace_until.map(rfc3339),
         "seats": seats,

@@ -144,12 +144,37 @@ pub fn verify_license_file(
     if let Some(wanted) = fingerprint {
         match &file.activation {
             None => return Err(FileError::Unbound),
-            Some(bound) if wanted != bound.fingerprint => return Err(FileError::WrongFingerprint),
+            Some(bound)
+                if normalise_fingerprint(wanted) != normalise_fingerprint(&bound.fingerprint) =>
+            {
+                return Err(FileError::WrongFingerprint)
+            }
             Some(_) => {}
         }
     }
     file.certificate = text.to_owned();
     Ok(file)
+}
+
+/// The service's normal form of a fingerprint (NFKC, hyphen look-alikes as
+/// `-`, lowercase, trimmed): a file bound to `Büro-PC ` is this machine's
+/// when it asks as `büro-pc`. The same rule as the service's, so a file
+/// binds the machine however its fingerprint was written.
+pub fn normalise_fingerprint(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let hyphen_like = |c: char| {
+        matches!(
+            c,
+            '\u{2010}'..='\u{2013}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}'
+        )
+    };
+    let mapped: String = s
+        .nfkc()
+        .map(|c| if hyphen_like(c) { '-' } else { c })
+        .collect::<String>()
+        .to_lowercase();
+    let composed: String = mapped.nfkc().collect();
+    composed.trim().to_string()
 }
 
 /// The text between the armor lines, with every whitespace character removed.
@@ -280,6 +305,25 @@ pub(crate) mod tests {
             verify(&text, &keys, Some("fp-1")).unwrap_err(),
             FileError::Unbound
         );
+    }
+
+    #[test]
+    fn a_bound_file_is_this_machines_however_its_fingerprint_is_written() {
+        let mut p = payload();
+        p["activation"]["fingerprint"] = json!("büro-pc 1");
+        let text = license_file(&p, &key(1));
+        let keys = pinned("v1", &key(1));
+        for alike in ["BÜRO-PC 1 ", "bu\u{308}ro\u{2011}pc\u{a0}1", "büro-pc 1"] {
+            assert!(verify(&text, &keys, Some(alike)).is_ok(), "{alike:?}");
+        }
+        assert_eq!(
+            verify(&text, &keys, Some("büro-pc 2")),
+            Err(FileError::WrongFingerprint)
+        );
+        // An older file bound to a fingerprint as the app first wrote it.
+        p["activation"]["fingerprint"] = json!("Büro-PC 1 ");
+        let text = license_file(&p, &key(1));
+        assert!(verify(&text, &keys, Some("büro-pc 1")).is_ok());
     }
 
     #[test]

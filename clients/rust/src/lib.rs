@@ -36,7 +36,9 @@ mod types;
 
 pub use client::{Client, ClientBuilder, Verdict, DEFAULT_TIMEOUT};
 pub use error::{Error, FileError, KeyError};
-pub use file::{verify_license_file, FileActivation, LicenseFile, FORMAT, MAX_CLOCK_SKEW};
+pub use file::{
+    normalise_fingerprint, verify_license_file, FileActivation, LicenseFile, FORMAT, MAX_CLOCK_SKEW,
+};
 pub use heartbeat::{HeartbeatHandle, HeartbeatResult};
 pub use keys::PinnedKeys;
 pub use signature::{

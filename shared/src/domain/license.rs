@@ -86,6 +86,11 @@ pub struct License {
     /// `created` of the newest Stripe event applied (0: none).
     #[serde(default)]
     pub stripe_event_at: i64,
+    /// A public trial's e-mail, until its owner follows the link sent to
+    /// it: it gives no portal access. Absent (every other license): the
+    /// vendor's own word, verified.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub email_unverified: bool,
     #[serde(with = "ts")]
     pub created_at: OffsetDateTime,
     #[serde(with = "ts")]
@@ -139,6 +144,7 @@ impl License {
             entitlement_overrides: BTreeMap::new(),
             stripe: d.stripe,
             stripe_event_at: d.stripe_event_at,
+            email_unverified: false,
             created_at: d.now,
             updated_at: d.now,
         };
@@ -495,6 +501,7 @@ mod tests {
             entitlement_overrides: BTreeMap::new(),
             stripe: StripeLink::default(),
             stripe_event_at: 0,
+            email_unverified: false,
             created_at: datetime!(2026-01-01 0:00 UTC),
             updated_at: datetime!(2026-01-01 0:00 UTC),
         }

@@ -78,6 +78,16 @@ pub struct TenantSettings {
     /// Credential-less (public) trial requests per minute per source address.
     #[serde(default = "default_public_trial_rate")]
     pub public_trial_rate_limit_per_minute: u32,
+    /// Public (credential-less) trials the tenant takes per UTC day, all
+    /// products and addresses together. Trials do not spend the plan's
+    /// license limit; this bounds what anonymous callers can start.
+    #[serde(default = "default_public_trials_per_day")]
+    pub public_trials_per_day: u32,
+}
+
+/// Tenants provisioned before the daily cap existed get the default.
+fn default_public_trials_per_day() -> u32 {
+    super::trial::DEFAULT_PUBLIC_TRIALS_PER_DAY
 }
 
 /// Tenants provisioned before public trials existed get the default.
@@ -101,6 +111,7 @@ impl TenantSettings {
             default_grace_days: 7,
             trial_days: 14,
             public_trial_rate_limit_per_minute: PUBLIC_TRIAL_RATE_LIMIT_PER_MINUTE,
+            public_trials_per_day: super::trial::DEFAULT_PUBLIC_TRIALS_PER_DAY,
         }
     }
 }
@@ -198,10 +209,13 @@ pub struct SettingsPatch {
     pub default_grace_days: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_trials_per_day: Option<u32>,
 }
 
 impl SettingsPatch {
-    /// Limits 1 to 1,000,000 a minute; days within the policy bounds.
+    /// Limits 1 to 1,000,000 (a minute; public trials a day); days within
+    /// the policy bounds.
     pub fn check(&self) -> Result<(), crate::error::Error> {
         use crate::error::Error;
         for (field, v) in [
@@ -210,6 +224,7 @@ impl SettingsPatch {
                 "license_rate_limit_per_minute",
                 self.license_rate_limit_per_minute,
             ),
+            ("public_trials_per_day", self.public_trials_per_day),
         ] {
             if v.is_some_and(|v| !(1..=1_000_000).contains(&v)) {
                 return Err(Error::validation(format!(
@@ -287,5 +302,35 @@ impl Tenant {
                 (v, at, v == self.signing_key_version)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_trial_cap_is_a_checked_setting_with_a_default() {
+        let ok: SettingsPatch = serde_json::from_str(r#"{"public_trials_per_day": 5}"#).unwrap();
+        assert!(ok.check().is_ok());
+        for bad in [0, 1_000_001] {
+            let p = SettingsPatch {
+                public_trials_per_day: Some(bad),
+                ..Default::default()
+            };
+            let msg = p.check().unwrap_err().to_string();
+            assert!(msg.contains("settings.public_trials_per_day"), "{msg}");
+        }
+        assert!(serde_json::from_str::<SettingsPatch>(r#"{"public_trials_per_day": -1}"#).is_err());
+        assert_eq!(
+            TenantSettings::for_plan(Plan::Enterprise).public_trials_per_day,
+            100
+        );
+        // A tenant stored before the setting existed reads the default.
+        let old: TenantSettings = serde_json::from_value(serde_json::json!({
+            "rate_limit_per_minute": 600, "default_grace_days": 7, "trial_days": 14
+        }))
+        .unwrap();
+        assert_eq!(old.public_trials_per_day, 100);
     }
 }

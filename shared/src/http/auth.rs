@@ -23,8 +23,9 @@ pub struct Caller {
     /// on this one license only.
     pub license: Option<LicenseId>,
     pub default_grace_days: u32,
-    /// No credential at all: a public trial's caller (`X-Tenant-Id` only).
-    pub public: bool,
+    /// `Some`: no credential at all, a public trial's caller (`X-Tenant-Id`
+    /// only), with its tenant's `settings.public_trials_per_day`.
+    pub public_trials_per_day: Option<u32>,
 }
 
 /// The credential a request presents.
@@ -159,7 +160,7 @@ async fn api_key(ctx: &Ctx<'_>, needed: Scope, edge: &mut Edge) -> Result<Identi
             actor: actor(ctx, principal.key_id.to_string()),
             license: None,
             default_grace_days: principal.default_grace_days,
-            public: false,
+            public_trials_per_day: None,
         },
         limit: principal.rate_limit_per_minute,
         counted: Counted::Key(principal.key_id),
@@ -186,7 +187,7 @@ async fn license_key(
             actor: actor(ctx, format!("license:{license}")),
             license: Some(license.clone()),
             default_grace_days: t.settings.default_grace_days,
-            public: false,
+            public_trials_per_day: None,
         },
         counted: Counted::License(license),
         limit,
@@ -208,7 +209,7 @@ async fn public(ctx: &Ctx<'_>, ip: Option<String>, edge: &mut Edge) -> Result<Id
             actor: actor(ctx, format!("public:{ip}")),
             license: None,
             default_grace_days: t.settings.default_grace_days,
-            public: true,
+            public_trials_per_day: Some(t.settings.public_trials_per_day),
         },
         limit: t.settings.public_trial_rate_limit_per_minute,
         counted: Counted::Address(ip),

@@ -120,12 +120,18 @@ pub fn render_error(err: &Error, request_id: &str, rate: Option<&RateState>) -> 
         Error::TrialAlreadyUsed { retry_after } => {
             error["data"] = json!({ "retry_after": crate::clock::rfc3339(*retry_after) });
         }
+        Error::TrialCapReached { limit, .. } => {
+            error["limit"] = json!(limit);
+        }
         _ => {}
     }
     let body = json!({ "error": error, "meta": meta(request_id) }).to_string();
     let mut resp = build(status, "application/json", body, request_id, rate);
     let retry = match err {
-        Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+        Error::RateLimited { retry_after_secs }
+        | Error::TrialCapReached {
+            retry_after_secs, ..
+        } => Some(*retry_after_secs),
         Error::DeactivationLimitReached {
             retry_after_secs, ..
         } => *retry_after_secs,

@@ -135,12 +135,26 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: IntegrationOp) -> Result<
                 customer_email: Email::normalise(&b.customer_email)?,
                 fingerprint: b.fingerprint,
             };
-            let who = if caller.public {
-                trials::TrialCaller::Public
-            } else {
-                trials::TrialCaller::Key
+            let (who, tenant) = match caller.public_trials_per_day {
+                Some(per_day) => {
+                    let tenant = ctx
+                        .app
+                        .tenants
+                        .get(&ctx.app.store, ts.tenant_id(), now)
+                        .await?;
+                    (trials::TrialCaller::Public { per_day }, tenant)
+                }
+                None => (trials::TrialCaller::Key, None),
             };
-            let t = trials::start(policies, ts, actor, who, req, now).await?;
+            let mail = match (&ctx.app.mailer, &ctx.app.config.portal_base_url, &tenant) {
+                (Some(mailer), Some(base_url), Some(t)) => Some(trials::VerifyMail {
+                    mailer,
+                    base_url,
+                    tenant_name: &t.name,
+                }),
+                _ => None,
+            };
+            let t = trials::start(policies, ts, actor, who, req, mail, now).await?;
             let license = views::license_view_parts(
                 &t.license,
                 Some(&t.policy),

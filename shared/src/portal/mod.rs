@@ -37,6 +37,7 @@ enum Page {
     Home,
     Login,
     Auth,
+    Verify,
     Logout,
     Staff,
     StaffLicenses,
@@ -57,6 +58,7 @@ fn router() -> &'static matchit::Router<Page> {
             ("/portal/{tenant}/", Page::Home),
             ("/portal/{tenant}/login", Page::Login),
             ("/portal/{tenant}/auth", Page::Auth),
+            ("/portal/{tenant}/verify", Page::Verify),
             ("/portal/{tenant}/logout", Page::Logout),
             ("/portal/{tenant}/staff", Page::Staff),
             ("/portal/{tenant}/staff/licenses", Page::StaffLicenses),
@@ -325,7 +327,7 @@ async fn serve(
         web::COOKIE,
     );
     let session = match cookie {
-        Some(id) => uc::session(&store, id, now)
+        Some(id) => uc::session(&store, &tenant, id, now)
             .await?
             .map(|s| (id.to_string(), s)),
         None => None,
@@ -354,6 +356,11 @@ async fn serve(
             Ok(Reply::page(pages::confirm(&r.ctx(), &token)))
         }
         (Page::Auth, "POST") => sign_in(&r).await,
+        (Page::Verify, "GET") => {
+            let token = r.query("token").unwrap_or_default();
+            Ok(Reply::page(pages::verify_confirm(&r.ctx(), &token)))
+        }
+        (Page::Verify, "POST") => verify_email(&r).await,
         (Page::Logout, "POST") => sign_out(&r).await,
         (Page::Staff, "GET") => staff_search(&r).await,
         (Page::StaffLicenses, "POST") => issue_license(&r).await,
@@ -362,7 +369,7 @@ async fn serve(
         (Page::ApiKeys, "GET") => api_keys(&r, None).await,
         (Page::ApiKeys, "POST") => api_key_action(&r).await,
         (Page::Team, "GET") => team(&r).await,
-        (Page::Team, "POST") => invite(&r).await,
+        (Page::Team, "POST") => team_action(&r).await,
         (Page::Me, "GET") => my_licenses(&r).await,
         (Page::MeLicense, "POST") => customer_deactivate(&r).await,
         (Page::MeLicenseFile, "GET") => customer_license_file(&r).await,
@@ -392,16 +399,7 @@ async fn request_link(r: &Req<'_>) -> Result<Reply, Error> {
         .mailer
         .as_ref()
         .ok_or_else(|| Error::internal("PORTAL_SENDER is not configured"))?;
-    uc::request_link(
-        &r.store,
-        &r.tenant,
-        r.signer()?,
-        mailer,
-        r.base_url()?,
-        &email,
-        r.now,
-    )
-    .await?;
+    uc::request_link(&r.store, &r.tenant, mailer, r.base_url()?, &email, r.now).await?;
     Ok(Reply::page(pages::link_sent(&r.ctx())))
 }
 
@@ -412,6 +410,14 @@ async fn sign_in(r: &Req<'_>) -> Result<Reply, Error> {
     let max_age = session.expires_epoch - r.now.unix_timestamp();
     let cookie = web::session_cookie(r.tenant.tenant_id.as_str(), &id, max_age);
     Ok(Reply::see_other(format!("{}/", r.base())).with_cookie(cookie))
+}
+
+/// Follow a public trial's e-mail verification link (once).
+async fn verify_email(r: &Req<'_>) -> Result<Reply, Error> {
+    r.check_origin()?;
+    let form = Form::parse(r.req.body().as_ref());
+    uc::verify_trial_email(&r.store, form.text("token"), &r.request_id, r.now).await?;
+    Ok(Reply::page(pages::verified(&r.ctx())))
 }
 
 async fn sign_out(r: &Req<'_>) -> Result<Reply, Error> {
@@ -478,6 +484,7 @@ fn done_message(r: &Req<'_>) -> Option<&'static str> {
         "issued" => "License issued: the customer can sign in with their e-mail.",
         "deactivated" => "Machine deactivated; its seat is free.",
         "invited" => "Invitation saved: they can now sign in with their e-mail.",
+        "removed" => "Removed: their sessions end at their next request.",
         _ => return None,
     })
 }
@@ -607,13 +614,24 @@ async fn team(r: &Req<'_>) -> Result<Reply, Error> {
     )))
 }
 
-async fn invite(r: &Req<'_>) -> Result<Reply, Error> {
+/// Invite (`email`), or `action` = `remove` (`email`).
+async fn team_action(r: &Req<'_>) -> Result<Reply, Error> {
     let (form, s) = r.form_of(Role::Staff)?;
     let email = Email::normalise(form.text("email"))
         .map_err(|_| Error::validation("enter a valid e-mail address"))?;
-    uc::invite_staff(&r.store, &r.actor(s), email, r.now).await?;
+    let done = match form.text("action") {
+        "" | "invite" => {
+            uc::invite_staff(&r.store, &r.actor(s), email, r.now).await?;
+            "invited"
+        }
+        "remove" => {
+            uc::remove_staff(&r.store, &r.tenant, &r.actor(s), &email, r.now).await?;
+            "removed"
+        }
+        _ => return Err(Error::validation("unknown action")),
+    };
     Ok(Reply::see_other(format!(
-        "{}/staff/team?done=invited",
+        "{}/staff/team?done={done}",
         r.base()
     )))
 }

@@ -114,6 +114,38 @@ pub fn confirm(ctx: &PageCtx<'_>, token: &str) -> Markup {
     )
 }
 
+/// The page a public trial's verification link opens: one button, like the
+/// sign-in link's.
+pub fn verify_confirm(ctx: &PageCtx<'_>, token: &str) -> Markup {
+    let base = ctx.base();
+    layout(
+        ctx,
+        "Confirm your e-mail",
+        html! {
+            h1 { "Confirm your e-mail" }
+            p { "Confirm that this address is yours, to see your trial in " (ctx.tenant_name) "'s portal." }
+            form method="post" action={(base) "/verify"} {
+                input type="hidden" name="token" value=(token);
+                button #confirm type="submit" { "Confirm" }
+            }
+        },
+    )
+}
+
+/// After a verification link was followed.
+pub fn verified(ctx: &PageCtx<'_>) -> Markup {
+    let base = ctx.base();
+    layout(
+        ctx,
+        "E-mail confirmed",
+        html! {
+            h1 { "E-mail confirmed" }
+            p #verified { "Thank you. You can now sign in with this address to see your trial." }
+            p { a href={(base) "/login"} { "Sign in" } }
+        },
+    )
+}
+
 pub fn error(ctx: &PageCtx<'_>, status: u16, code: &str, message: &str) -> Markup {
     let base = ctx.base();
     let title = match status {
@@ -502,10 +534,20 @@ pub fn team(ctx: &PageCtx<'_>, admin: &str, staff: &[StaffMember], done: Option<
         html! {
             (flash(done))
             h1 { "Team" }
-            p { "Staff sign in with a link sent to their address, like customers." }
+            p { "Staff sign in with a link sent to their address, like customers. Removing someone ends their sessions at their next request; API keys they created stay until revoked." }
             ul {
                 li { (admin) " (admin)" }
-                @for m in staff { li { (m.email) " (invited by " (m.invited_by) ")" } }
+                @for m in staff {
+                    li {
+                        (m.email) " (invited by " (m.invited_by) ") "
+                        form.inline method="post" action={(base) "/staff/team"} {
+                            (csrf(ctx))
+                            input type="hidden" name="action" value="remove";
+                            input type="hidden" name="email" value=(m.email);
+                            button type="submit" { "Remove" }
+                        }
+                    }
+                }
             }
             form method="post" action={(base) "/staff/team"} {
                 (csrf(ctx))

@@ -23,6 +23,8 @@ pub const GRACE_UNTIL: &str = "grace_until";
 pub const GRACE_EPOCH: &str = "grace_epoch";
 pub const STRIPE_EVENT_AT: &str = "stripe_event_at";
 pub const UPDATED_AT: &str = "updated_at";
+/// A public trial's e-mail not yet verified (present only while it is not).
+pub const EMAIL_UNVERIFIED: &str = "email_unverified";
 
 // Seat terms (policies and licenses) and floating leases.
 pub const ACTIVATION_MODE: &str = "activation_mode";
@@ -104,8 +106,11 @@ pub const FAILING_SINCE: &str = "failing_since";
 /// Storage-only: how many endpoints a tenant has (its counter item).
 pub const ENDPOINTS: &str = "endpoints";
 
-// Rate-limit windows.
+// Rate-limit windows, and the daily counter of public trials.
 pub const TAKEN: &str = "taken";
+
+// E-mail verification links (and sign-in links).
+pub const USED_AT: &str = "used_at";
 
 /// DynamoDB's TTL attribute (epoch seconds).
 pub const TTL: &str = super::keys::TTL;
@@ -158,6 +163,7 @@ mod tests {
         })
         .unwrap();
         l.seats_used = 1;
+        l.email_unverified = true;
         let lf = fields(&l);
         for a in [
             ID,
@@ -176,6 +182,7 @@ mod tests {
             STRIPE_EVENT_AT,
             UPDATED_AT,
             CUSTOMER_EMAIL,
+            EMAIL_UNVERIFIED,
         ] {
             assert!(
                 lf.iter().any(|f| f == a),

@@ -125,6 +125,17 @@ pub fn trial_fingerprint_claim(t: &TenantId, product: &ProductCode, fp: &Fingerp
     k(format!("T#{t}#TRIAL#{product}#F#{}", fp.as_str()), TRIAL_SK)
 }
 
+/// Public trials started on one UTC day (`YYYY-MM-DD`): the counter behind
+/// `settings.public_trials_per_day`.
+pub fn public_trial_day(t: &TenantId, day: &str) -> Key {
+    k(format!("T#{t}#PUBLIC_TRIALS#{day}"), "COUNT")
+}
+
+/// A public trial's e-mail verification link, by the SHA-256 of its token.
+pub fn email_verification(t: &TenantId, token_digest: &str) -> Key {
+    k(format!("T#{t}#VERIFY#{token_digest}"), "VERIFY")
+}
+
 /// Audit trail: one partition per tenant, sorted by ULID (time).
 pub fn audit_pk(t: &TenantId) -> String {
     format!("T#{t}#AUDIT")
@@ -284,6 +295,8 @@ mod tests {
             stripe_checkout(&t, "cs_1"),
             magic_link(&t, "ab"),
             session(&t, "cd"),
+            public_trial_day(&t, "2026-05-01"),
+            email_verification(&t, "ef"),
             staff(&t, &Email::normalise("a@b.co").unwrap()),
         ];
         for key in keys {

@@ -70,6 +70,14 @@ impl TenantStore {
                 )
             });
         txn.update(item::PLAN, &plan)?;
+        self.push_license_item(txn, l)
+    }
+
+    /// The new license item (with its e-mail and search index keys), as
+    /// [`item::LICENSE`], without the plan counter: trials do not spend the
+    /// plan's license limit.
+    pub(crate) fn push_license_item(&self, txn: &mut Txn, l: &License) -> Result<(), Error> {
+        let t = self.tenant_id();
         let index = index_keys(t, l);
         txn.put_with(
             item::LICENSE,
@@ -206,6 +214,43 @@ impl TenantStore {
                 .collect::<Result<_, _>>()?,
             next_cursor: lek.and_then(|k| cursor::encode(signer, self.tenant_id(), &listing, &k)),
         })
+    }
+
+    /// Whether `email` has a license whose e-mail is verified (any license
+    /// but a public trial not yet confirmed): a Query of its GSI1 partition,
+    /// filtered, page by page until one is found.
+    pub async fn has_verified_license(&self, email: &Email) -> Result<bool, Error> {
+        let mut e = Expr::default();
+        let cond = format!(
+            "{} = {}",
+            e.name(keys::GSI1PK),
+            e.val(s(keys::email_index_pk(self.tenant_id(), email)))
+        );
+        let filter = format!("attribute_not_exists({})", e.name(a::EMAIL_UNVERIFIED));
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .db()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::GSI1)
+                .key_condition_expression(&cond)
+                .filter_expression(&filter)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            if page.count > 0 {
+                return Ok(true);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(false),
+            }
+        }
     }
 
     pub async fn list_activations(&self, id: &LicenseId) -> Result<Vec<Activation>, Error> {

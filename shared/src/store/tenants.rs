@@ -160,6 +160,7 @@ impl Store {
             ),
             ("default_grace_days", patch.default_grace_days),
             ("trial_days", patch.trial_days),
+            ("public_trials_per_day", patch.public_trials_per_day),
         ] {
             if let Some(v) = v {
                 w.set_entry(a::SETTINGS, field, &v);

@@ -47,17 +47,17 @@ pub async fn is_staff(ts: &TenantStore, tenant: &Tenant, email: &Email) -> Resul
 }
 
 /// Where a sign-in link may lead, from the e-mail alone.
-async fn role_of(
-    ts: &TenantStore,
-    tenant: &Tenant,
-    signer: &Signer,
-    email: &Email,
-) -> Result<Option<Role>, Error> {
+async fn role_of(ts: &TenantStore, tenant: &Tenant, email: &Email) -> Result<Option<Role>, Error> {
     if is_staff(ts, tenant, email).await? {
         return Ok(Some(Role::Staff));
     }
-    let page = ts.list_licenses_by_email(signer, email, 1, None).await?;
-    Ok((!page.items.is_empty()).then_some(Role::Customer))
+    // A customer: an address with a license whose e-mail is verified. A
+    // public trial's e-mail alone (anyone may type any address into one) is
+    // not, until the link mailed to it is followed: no sign-in mail for it.
+    Ok(ts
+        .has_verified_license(email)
+        .await?
+        .then_some(Role::Customer))
 }
 
 /// `POST /portal/{tenant}/login`: e-mail a one-time link if the address is
@@ -69,7 +69,6 @@ async fn role_of(
 pub async fn request_link(
     ts: &TenantStore,
     tenant: &Tenant,
-    signer: &Signer,
     mailer: &Mailer,
     base_url: &str,
     email: &Email,
@@ -86,7 +85,7 @@ pub async fn request_link(
             retry_after_secs: (window + LINK_WINDOW_SECS - at).max(1) as u64,
         });
     }
-    let Some(role) = role_of(ts, tenant, signer, email).await? else {
+    let Some(role) = role_of(ts, tenant, email).await? else {
         return Ok(());
     };
     let token = new_secret();
@@ -153,19 +152,30 @@ pub async fn sign_in(
     Ok((id, session))
 }
 
-/// The live session with this id, if any.
+/// The live session with this id, if any. A staff session is checked
+/// against the staff list on every request: once its member is removed it
+/// is deleted and this answers `None` (signed out).
 pub async fn session(
     ts: &TenantStore,
+    tenant: &Tenant,
     id: &str,
     now: OffsetDateTime,
 ) -> Result<Option<Session>, Error> {
     if id.is_empty() || id.len() > 128 {
         return Ok(None);
     }
-    Ok(ts
+    let Some(s) = ts
         .get_session(&digest(id))
         .await?
-        .filter(|s| s.live_at(now)))
+        .filter(|s| s.live_at(now))
+    else {
+        return Ok(None);
+    };
+    if s.role == Role::Staff && !is_staff(ts, tenant, &s.email).await? {
+        ts.delete_session(&digest(id)).await?;
+        return Ok(None);
+    }
+    Ok(Some(s))
 }
 
 pub async fn sign_out(ts: &TenantStore, id: &str) -> Result<(), Error> {
@@ -218,7 +228,8 @@ pub async fn search_licenses(
         .items)
 }
 
-/// A customer's own licenses.
+/// A customer's own licenses (not public trials whose e-mail is not
+/// verified yet).
 pub async fn my_licenses(
     ts: &TenantStore,
     signer: &Signer,
@@ -227,7 +238,48 @@ pub async fn my_licenses(
     Ok(ts
         .list_licenses_by_email(signer, &session.email, 100, None)
         .await?
-        .items)
+        .items
+        .into_iter()
+        .filter(|l| !l.email_unverified)
+        .collect())
+}
+
+/// A refused verification link: unknown, used, expired or forged look the same.
+pub fn verification_refused() -> Error {
+    Error::denied(
+        "LINK_INVALID",
+        "This confirmation link is not valid: it was already used, the trial has ended, or it was \
+         never issued.",
+    )
+}
+
+/// `POST /portal/{tenant}/verify`: follow a public trial's e-mail
+/// verification link (once, while the trial lasts). From then on the
+/// address signs in to the portal as that trial's customer.
+pub async fn verify_trial_email(
+    ts: &TenantStore,
+    token: &str,
+    request_id: &str,
+    now: OffsetDateTime,
+) -> Result<EmailVerification, Error> {
+    if token.is_empty() || token.len() > 128 {
+        return Err(verification_refused());
+    }
+    let t = ts.tenant_id().clone();
+    let audit_for = |v: &EmailVerification| {
+        AuditEvent::new(
+            &t,
+            AuditCode::LicenseUpdated,
+            &format!("{}:{}", Role::Customer.as_str(), v.email),
+            v.license_id.as_str(),
+            now,
+            request_id,
+        )
+        .with_data(serde_json::json!({ "customer_email_verified": true }))
+    };
+    ts.verify_trial_email(&digest(token), now, audit_for)
+        .await?
+        .ok_or_else(verification_refused)
 }
 
 /// A license this session may see: any of the tenant's for staff, only
@@ -241,7 +293,11 @@ pub async fn license_for(
         .get_license(id)
         .await?
         .ok_or_else(crate::error::license_not_found)?;
-    if session.role == Role::Customer && license.customer_email != session.email {
+    // Another's license, or a public trial of theirs whose e-mail is not
+    // verified yet: not found, like a missing one.
+    if session.role == Role::Customer
+        && (license.customer_email != session.email || license.email_unverified)
+    {
         return Err(crate::error::license_not_found());
     }
     Ok(license)
@@ -272,6 +328,37 @@ pub async fn invite_staff(
         ));
     }
     Ok(member)
+}
+
+/// Remove a staff member (the Management API or a staff member in the
+/// portal), audited in the same transaction. Their sessions stop working at
+/// their next request ([`session`] checks the staff list every time). The
+/// tenant's admin e-mail is staff without a record and cannot be removed.
+pub async fn remove_staff(
+    ts: &TenantStore,
+    tenant: &Tenant,
+    actor: &Actor,
+    email: &Email,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    if &tenant.admin_email == email {
+        return Err(Error::conflict(
+            "STAFF_IS_TENANT_ADMIN",
+            "the tenant's admin e-mail is always staff; only the operator can change it",
+        ));
+    }
+    let audit = actor.audit(ts.tenant_id(), AuditCode::StaffRemoved, email.as_str(), now);
+    if !ts.remove_staff(email, &audit).await? {
+        return Err(staff_not_found());
+    }
+    Ok(())
+}
+
+pub fn staff_not_found() -> Error {
+    Error::not_found(
+        "STAFF_NOT_FOUND",
+        "no invited staff member with that e-mail",
+    )
 }
 
 /// Usage per day (every metric together) for the `days` days up to `now`,

@@ -1,13 +1,17 @@
 //! `POST /v1/integration/trials`: a trial license of a product, activated on
 //! the requesting device, once per customer e-mail and per device within the
-//! product's cooldown.
+//! product's cooldown. Trial licenses do not spend the plan's license limit;
+//! public (credential-less) trials are capped per tenant and UTC day instead,
+//! and their e-mail is unverified until its owner follows the link mailed to
+//! it (until then it gives no portal access; the trial runs on its device).
 
 use crate::cache::Policies;
 use crate::clock::{add_days, rfc3339};
 use crate::domain::*;
 use crate::error::{trial_not_available, Error};
 use crate::ids::{Email, Fingerprint, FingerprintDigest, ProductCode};
-use crate::store::trials::TrialStart;
+use crate::mail::Mailer;
+use crate::store::trials::{DailyCap, TrialStart};
 use crate::store::TenantStore;
 use serde_json::{json, Map};
 use time::OffsetDateTime;
@@ -23,8 +27,17 @@ pub struct TrialRequest {
 pub enum TrialCaller {
     /// An integration API key.
     Key,
-    /// No credential (`X-Tenant-Id` only): only for public trials.
-    Public,
+    /// No credential (`X-Tenant-Id` only): only for public trials, at most
+    /// `per_day` of them per tenant and UTC day.
+    Public { per_day: u32 },
+}
+
+/// How a public trial's verification link reaches its e-mail.
+pub struct VerifyMail<'a> {
+    pub mailer: &'a Mailer,
+    /// The portal's public origin (`PORTAL_BASE_URL`).
+    pub base_url: &'a str,
+    pub tenant_name: &'a str,
 }
 
 /// The new trial license and its activation.
@@ -40,14 +53,15 @@ pub async fn start(
     actor: &Actor,
     caller: TrialCaller,
     req: TrialRequest,
+    mail: Option<VerifyMail<'_>>,
     now: OffsetDateTime,
 ) -> Result<Trial, Error> {
     let settings = ts.get_product(&req.product).await?.and_then(|p| p.trial);
     let settings = match (caller, settings) {
-        (TrialCaller::Public, Some(s)) if s.public => s,
+        (TrialCaller::Public { .. }, Some(s)) if s.public => s,
         // Without a credential only a public trial answers: anything else is
         // the same 401, so it tells nothing about the tenant's products.
-        (TrialCaller::Public, _) => return Err(Error::Unauthenticated),
+        (TrialCaller::Public { .. }, _) => return Err(Error::Unauthenticated),
         (TrialCaller::Key, Some(s)) => s,
         (TrialCaller::Key, None) => return Err(trial_not_available()),
     };
@@ -77,6 +91,13 @@ pub async fn start(
     })?;
     // The activation below holds the license's first seat.
     license.seats_used = 1;
+    let public = match caller {
+        TrialCaller::Public { per_day } => Some(per_day),
+        TrialCaller::Key => None,
+    };
+    // Anyone may type any address into a public trial: it proves nothing
+    // until the link mailed to it is followed.
+    license.email_unverified = public.is_some();
     let mut activation = Activation::new(
         &license.id,
         req.fingerprint.clone(),
@@ -106,7 +127,8 @@ pub async fn start(
             "customer_email": license.customer_email,
             "activation_id": activation.id,
             "expires_at": license.expires_at.map(rfc3339),
-            "public": caller == TrialCaller::Public,
+            "public": public.is_some(),
+            "email_verified": public.is_none(),
         }));
     let license_audit = actor
         .audit(t, AuditCode::LicenseCreated, license.id.as_str(), now)
@@ -119,6 +141,20 @@ pub async fn start(
         .audit(t, AuditCode::ActivationCreated, activation.id.as_str(), now)
         .with_data(json!({ "license_id": license.id, "fingerprint": activation.fingerprint }));
     let fingerprint = FingerprintDigest::of(&req.fingerprint);
+    let day = TrialDay::of(now);
+    let token = super::portal::new_secret();
+    let digest = super::portal::digest(&token);
+    let verification = EmailVerification {
+        license_id: license.id.clone(),
+        email: req.customer_email.clone(),
+        product: req.product.clone(),
+        // The link works as long as the trial does.
+        expires_epoch: license
+            .expires_epoch
+            .unwrap_or(cooldown_until.unix_timestamp()),
+        created_at: now,
+        used_at: None,
+    };
     ts.start_trial(
         &TrialStart {
             email: &req.customer_email,
@@ -127,13 +163,60 @@ pub async fn start(
             license: &license,
             activation: &activation,
             audits: [&trial_audit, &license_audit, &activation_audit],
+            daily_cap: public.map(|limit| DailyCap { day: &day, limit }),
+            verification: public.map(|_| (digest.as_str(), &verification)),
         },
         now,
     )
     .await?;
+    if public.is_some() {
+        // Once per trial: only the request whose transaction committed it
+        // gets here. The trial stands whether or not the mail goes out.
+        match mail {
+            Some(m) => {
+                if let Err(e) = send_verification(&m, t, &verification, &token).await {
+                    tracing::error!(error = %e, license = %license.id, "trial verification mail not sent");
+                }
+            }
+            None => tracing::warn!(
+                license = %license.id,
+                "no mailer configured: the trial's e-mail verification link was not sent"
+            ),
+        }
+    }
     Ok(Trial {
         license,
         policy,
         activation,
     })
+}
+
+/// The e-mail that carries a public trial's verification link.
+async fn send_verification(
+    m: &VerifyMail<'_>,
+    tenant: &crate::ids::TenantId,
+    v: &EmailVerification,
+    token: &str,
+) -> Result<(), Error> {
+    let url = format!("{}/portal/{tenant}/verify?token={token}", m.base_url);
+    if m.mailer.log_links {
+        tracing::info!(link = %url, email = %v.email, "dev: trial e-mail verification link");
+    }
+    let text = format!(
+        "Someone started a trial of {product} from {name} with this e-mail address.\n\n\
+         If it was you, confirm the address to see the trial in {name}'s licensing portal:\n\n\
+         {url}\n\n\
+         The trial runs on the device it was started on either way. If it was not you, ignore \
+         this e-mail: without confirmation the address gets no access and no further mail about \
+         this trial.\n",
+        product = v.product,
+        name = m.tenant_name,
+    );
+    m.mailer
+        .send(
+            &v.email,
+            &format!("Confirm your e-mail for {}", m.tenant_name),
+            &text,
+        )
+        .await
 }

@@ -644,3 +644,174 @@ async fn a_customer_downloads_a_signed_license_file_of_their_own_license_only() 
     let r = anon.get(&format!("/me/licenses/{lid}/file")).await;
     assert_ne!(r.status, 200);
 }
+
+#[tokio::test]
+async fn a_removed_staff_members_session_stops_at_the_next_request() {
+    let env = Env::start().await;
+    let t = env.tenant("offboard").await;
+    let mut admin = Visitor::new(&env, &t.id);
+    admin.sign_in(&admin_email(&t)).await;
+    let csrf = admin.get("/staff/team").await.csrf().unwrap().to_string();
+    let (leaver, other) = (unique("leaver"), unique("other"));
+    for who in [&leaver, &other] {
+        let r = admin
+            .post("/staff/team", &[("csrf", &csrf), ("email", who)])
+            .await;
+        assert_eq!(r.status, 303, "{r:?}");
+    }
+    let mut l = Visitor::new(&env, &t.id);
+    l.sign_in(&leaver).await;
+    let lcsrf = l.get("/staff/api-keys").await.csrf().unwrap().to_string();
+    assert_eq!(l.get("/staff").await.status, 200);
+
+    // Removed through the Management API (the path's e-mail percent-encoded,
+    // any case): the very next request of their live session is refused,
+    // and they cannot mint a key with it.
+    let path = format!(
+        "/v1/manage/staff/{}",
+        leaver.to_uppercase().replace('@', "%40")
+    );
+    let r = env.delete(&path, &t.admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.data()["email"], leaver.as_str());
+    assert_eq!(r.data()["removed"], true);
+    let page = l.get("/staff").await;
+    assert_eq!(page.status, 401, "{page:?}");
+    let made = l
+        .post(
+            "/staff/api-keys",
+            &[
+                ("csrf", &lcsrf),
+                ("action", "create"),
+                ("name", "backdoor"),
+                ("scope", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 401, "{made:?}");
+    assert!(!made.html.contains("lk_"), "no key was shown");
+    let keys = env.get("/v1/manage/api-keys", &t.admin).await;
+    assert!(!keys.text.contains("backdoor"), "no key was made: {keys:?}");
+    // No new link is sent to them either.
+    let mails = sent_mail(&leaver).await.len();
+    let again = l.post("/login", &[("email", &leaver)]).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(sent_mail(&leaver).await.len(), mails);
+    // Removing again, the admin e-mail, or a non-address.
+    let r = env.delete(&path, &t.admin).await;
+    assert_eq!((r.status, r.code()), (404, "STAFF_NOT_FOUND"), "{r:?}");
+    let r = env
+        .delete(
+            &format!("/v1/manage/staff/{}", admin_email(&t).replace('@', "%40")),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "STAFF_IS_TENANT_ADMIN"),
+        "{r:?}"
+    );
+    let r = env
+        .delete("/v1/manage/staff/not-an-address", &t.admin)
+        .await;
+    assert_eq!((r.status, r.code()), (404, "STAFF_NOT_FOUND"), "{r:?}");
+    let r = env.delete(&path, &t.integration).await;
+    assert_eq!(r.status, 403, "an integration key may not: {r:?}");
+
+    // Removed from the portal's team page by a staff member.
+    let mut o = Visitor::new(&env, &t.id);
+    o.sign_in(&other).await;
+    assert_eq!(o.get("/staff").await.status, 200);
+    let team = admin.get("/staff/team").await;
+    assert!(team.html.contains(&other), "listed with a remove button");
+    let r = admin
+        .post(
+            "/staff/team",
+            &[("csrf", &csrf), ("action", "remove"), ("email", &other)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(o.get("/staff").await.status, 401);
+    let team = admin.get("/staff/team?done=removed").await;
+    assert!(!team.html.contains(&other), "{}", team.html);
+
+    let audit = env.get("/v1/manage/audit-events", &t.admin).await;
+    let removed: Vec<(String, String)> = audit
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["code"] == "STAFF.REMOVED")
+        .map(|e| {
+            (
+                e["target_id"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    assert!(removed.contains(&(other.clone(), format!("staff:{}", admin_email(&t)))));
+    assert!(removed
+        .iter()
+        .any(|(who, actor)| who == &leaver && actor.starts_with("key_")));
+}
+
+#[tokio::test]
+async fn full_keys_appear_only_in_the_customers_own_license_file() {
+    let env = Env::start().await;
+    let t = env.tenant("keyshow").await;
+    let me = unique("me");
+    let (lid, key) = license_for(&env, &t, &me, 2, json!({})).await;
+    activate(&env, &t, &key, "laptop").await;
+    let last4: String = key[key.len() - 4..].to_string();
+
+    let mut staff = Visitor::new(&env, &t.id);
+    staff.sign_in(&admin_email(&t)).await;
+    // Search results name the license by id, with no key at all.
+    let found = staff.get(&format!("/staff?q={me}")).await;
+    assert!(found.html.contains(&lid));
+    assert!(!found.html.contains(&key), "a full key in the results");
+    let page = staff.get(&format!("/staff/licenses/{lid}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains(&last4), "the last four");
+    assert!(!page.html.contains(&key), "a full key on the license page");
+    let mut c = Visitor::new(&env, &t.id);
+    c.sign_in(&me).await;
+    let page = c.get("/me").await;
+    assert!(page.html.contains(&last4));
+    assert!(
+        !page.html.contains(&key),
+        "the customer's page shows no full key"
+    );
+    // The customer's own license file is the license: it carries the key.
+    let file = c.get(&format!("/me/licenses/{lid}/file")).await;
+    assert_eq!(file.status, 200);
+    let f = licensing_client::verify_license_file(
+        &file.html,
+        &{
+            let r = env
+                .send(
+                    "GET",
+                    &format!("/v1/public/tenants/{}/signing-keys", t.id),
+                    None,
+                    None,
+                )
+                .await;
+            let mut keys = licensing_client::PinnedKeys::new();
+            for k in r.data()["keys"].as_array().unwrap() {
+                keys.pin(
+                    k["kid"].as_str().unwrap(),
+                    k["public_key"].as_str().unwrap(),
+                )
+                .unwrap();
+            }
+            keys
+        },
+        &t.id,
+        None,
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("verifies");
+    assert_eq!(f.license.key, key);
+    assert_eq!(file.headers["cache-control"], "no-store");
+}

@@ -476,3 +476,320 @@ async fn public_trials_need_no_credential_and_are_limited_per_address() {
         "{r:?}"
     );
 }
+
+#[tokio::test]
+async fn look_alike_fingerprints_are_one_device() {
+    let env = Env::start().await;
+    let t = env.tenant("lookalike").await;
+    product_with_trial(&env, &t, "app", false).await;
+    let first = env
+        .post(TRIALS, &t.integration, body("app", "a@b.co", "Büro-PC 1"))
+        .await;
+    assert_eq!(first.status, 201, "{first:?}");
+    // Stored and answered in its normal form.
+    assert_eq!(first.data()["activation"]["fingerprint"], "büro-pc 1");
+    // Trailing space, case, a combining accent, a non-breaking hyphen, a
+    // no-break space: the same device, so no second trial.
+    for (i, alike) in [
+        "büro-pc 1 ",
+        "BÜRO-PC 1",
+        "bu\u{308}ro-pc 1",
+        "büro\u{2011}pc 1",
+        "büro-pc\u{a0}1",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = env
+            .post(
+                TRIALS,
+                &t.integration,
+                body("app", &format!("other{i}@b.co"), alike),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (409, "TRIAL_ALREADY_USED"),
+            "{alike:?}: {r:?}"
+        );
+    }
+    // Activations too: the look-alike is the existing activation, not a
+    // second seat.
+    let (_, lic) = env.license(&t, 1, json!({})).await;
+    let key = lic["key"].as_str().unwrap();
+    let a = env.activate(&t, key, "Laptop\u{2011}7").await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let b = env.activate(&t, key, " laptop-7 ").await;
+    assert!(b.status == 200 || b.status == 201, "{b:?}");
+    assert_eq!(b.data()["id"], a.data()["id"], "{b:?}");
+    let v = env
+        .validate(&t, key, json!({ "fingerprint": "LAPTOP-7" }))
+        .await;
+    assert_eq!(v.data()["code"], "VALID", "{v:?}");
+}
+
+/// A public trial's body for `email` with a fingerprint of its own.
+fn public_body(email: &str) -> Value {
+    body("app", email, &format!("fp-{email}"))
+}
+
+/// Make `app`'s trial public.
+async fn make_public(env: &Env, t: &Tenant, policy: &str) {
+    let r = env
+        .patch(
+            "/v1/manage/products/app",
+            &t.admin,
+            json!({ "trial": { "policy": policy, "days": 14, "public": true } }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+#[tokio::test]
+async fn trials_do_not_spend_the_plan_license_limit() {
+    let env = Env::with_clock(datetime!(2026-05-01 9:00:05 UTC)).await;
+    let t = env.tenant("trialplan").await;
+    let policy = product_with_trial(&env, &t, "app", false).await;
+    make_public(&env, &t, &policy).await;
+    let tid = shared::ids::TenantId::parse(t.id.as_str()).unwrap();
+    env.app
+        .store
+        .set_license_limit(&tid, Some(2))
+        .await
+        .unwrap();
+    // Public trials from anyone, and trials through the integration key.
+    let a = client_from("127.0.0.2");
+    for i in 0..4 {
+        let r = public_trial(&env, &a, &t.id, &public_body(&format!("anon{i}@x.co"))).await;
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    for i in 0..2 {
+        let r = env
+            .post(
+                TRIALS,
+                &t.integration,
+                body("app", &format!("k{i}@x.co"), &format!("k{i}")),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let tenant = env.app.store.get_tenant(&tid).await.unwrap().unwrap();
+    assert_eq!(tenant.licenses_issued, 0, "trials spent the plan's limit");
+    // The vendor still issues its plan's licenses, and no more.
+    for i in 0..2 {
+        let r = env
+            .post(
+                "/v1/manage/licenses",
+                &t.admin,
+                json!({ "policy": policy, "customer_email": format!("buyer{i}@x.co") }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{i}: {r:?}");
+    }
+    let r = env
+        .post(
+            "/v1/manage/licenses",
+            &t.admin,
+            json!({ "policy": policy, "customer_email": "third@x.co" }),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "PLAN_LIMIT_REACHED"), "{r:?}");
+    // A suspended tenant starts no trial (the trial's own tenant check).
+    env.app
+        .store
+        .set_tenant_status(
+            &tid,
+            &[shared::domain::TenantStatus::Active],
+            shared::domain::TenantStatus::Suspended,
+            env.app.now(),
+            None,
+        )
+        .await
+        .unwrap();
+    env.app.keys.forget_tenant(&tid);
+    let r = env
+        .post(TRIALS, &t.integration, body("app", "late@x.co", "late"))
+        .await;
+    assert_eq!((r.status, r.code()), (403, "TENANT_INACTIVE"), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_daily_public_trial_cap_is_a_setting_and_exact_under_concurrency() {
+    let env = Env::with_clock(datetime!(2026-05-01 9:00:05 UTC)).await;
+    let t = env.tenant("trialcap").await;
+    let policy = product_with_trial(&env, &t, "app", false).await;
+    make_public(&env, &t, &policy).await;
+    let op = env.operator_token().await;
+    let path = format!("/v1/platform/tenants/{}", t.id);
+    // Readable, with its default, and updatable within bounds.
+    let r = env.operator("GET", &path, &op, None).await;
+    assert_eq!(r.data()["settings"]["public_trials_per_day"], 100, "{r:?}");
+    for bad in [json!(0), json!(1_000_001), json!("7"), json!(-1)] {
+        let b = json!({ "settings": { "public_trials_per_day": bad } });
+        let r = env.operator("PATCH", &path, &op, Some(&b)).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "VALIDATION_ERROR"),
+            "{bad}: {r:?}"
+        );
+    }
+    let b = json!({ "settings": { "public_trials_per_day": 7 } });
+    let r = env.operator("PATCH", &path, &op, Some(&b)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.data()["settings"]["public_trials_per_day"], 7);
+    // The public path reads the tenant through its 5-second cache.
+    env.app
+        .tenants
+        .forget(&shared::ids::TenantId::parse(t.id.as_str()).unwrap());
+
+    // 24 at once from four addresses (6 each, within the per-address limit).
+    let clients: Vec<_> = (2..6)
+        .map(|i| client_from(&format!("127.0.0.{i}")))
+        .collect();
+    let rs = futures::future::join_all((0..24).map(|i| {
+        let (env, c, id) = (&env, &clients[i % 4], t.id.clone());
+        async move { public_trial(env, c, &id, &public_body(&format!("cap{i}@x.co"))).await }
+    }))
+    .await;
+    let created = rs.iter().filter(|r| r.status == 201).count();
+    let capped: Vec<_> = rs
+        .iter()
+        .filter(|r| r.status == 429 && r.code() == "TRIAL_CAP_REACHED")
+        .collect();
+    assert_eq!(
+        (created, capped.len()),
+        (7, 17),
+        "{:?}",
+        rs.iter()
+            .map(|r| (r.status, r.code().to_string()))
+            .collect::<Vec<_>>()
+    );
+    for r in &capped {
+        // Until the next UTC midnight.
+        assert_eq!(r.header("retry-after"), Some("53995"), "{r:?}");
+        assert_eq!(r.json["error"]["limit"], 7);
+        assert_eq!(r.json["error"]["type"], "rate_limit_error");
+    }
+    // Exactly 7 trial licenses exist; the refused ones claimed nothing.
+    let r = env.get("/v1/manage/licenses?limit=100", &t.admin).await;
+    assert_eq!(r.data().as_array().unwrap().len(), 7, "{r:?}");
+    let refused = rs.iter().position(|r| r.status == 429).unwrap();
+    // The cap is the public path's: the vendor's own key still starts trials.
+    let r = env
+        .post(
+            TRIALS,
+            &t.integration,
+            public_body(&format!("cap{refused}@x.co")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    // The next UTC day has its own.
+    env.clock().advance(Duration::days(1));
+    let r = public_trial(&env, &clients[0], &t.id, &public_body("nextday@x.co")).await;
+    assert_eq!(r.status, 201, "{r:?}");
+}
+
+#[tokio::test]
+async fn a_public_trials_email_gives_no_portal_access_until_verified() {
+    use harness::{sent_mail, Visitor};
+    let env = Env::with_clock(datetime!(2026-05-01 9:00:05 UTC)).await;
+    let t = env.tenant("trialmail").await;
+    let policy = product_with_trial(&env, &t, "app", false).await;
+    make_public(&env, &t, &policy).await;
+    let unique = ulid::Ulid::new().to_string().to_lowercase();
+    let victim = format!("victim-{unique}@example.com");
+    let a = client_from("127.0.0.2");
+    let r = public_trial(&env, &a, &t.id, &public_body(&victim)).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let trial_id = r.data()["license"]["id"].as_str().unwrap().to_string();
+    assert_eq!(r.data()["license"]["customer_email_verified"], false);
+    // One e-mail: the verification link (sent once per trial).
+    let mail = sent_mail(&victim).await;
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(
+        !mail[0].contains("/auth?token="),
+        "no sign-in link: {}",
+        mail[0]
+    );
+    let link = mail[0]
+        .split_whitespace()
+        .find(|w| w.contains("/verify?token="))
+        .expect("a verification link")
+        .to_string();
+    let token = link.split("token=").nth(1).unwrap().to_string();
+
+    // Unverified: asking for a sign-in link sends nothing; the portal
+    // answers as for any address.
+    let mut v = Visitor::new(&env, &t.id);
+    let p = v.post("/login", &[("email", &victim)]).await;
+    assert_eq!(p.status, 200, "{p:?}");
+    assert_eq!(sent_mail(&victim).await.len(), 1, "no sign-in mail");
+
+    // The link opens a page with one button; pressing it verifies, once.
+    let page = v.get(&format!("/verify?token={token}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains(&token));
+    let done = v.post("/verify", &[("token", &token)]).await;
+    assert_eq!(done.status, 200, "{done:?}");
+    assert!(done.html.contains("id=\"verified\""), "{}", done.html);
+    let again = v.post("/verify", &[("token", &token)]).await;
+    assert_eq!((again.status, again.code()), (403, Some("LINK_INVALID")));
+    let forged = v.post("/verify", &[("token", "forged")]).await;
+    assert_eq!((forged.status, forged.code()), (403, Some("LINK_INVALID")));
+
+    // Verified: sign-in works as for any customer, and shows the trial.
+    assert_eq!(v.sign_in(&victim).await.status, 303);
+    let me = v.get("/me").await;
+    assert_eq!(me.status, 200);
+    assert!(me.html.contains(&trial_id), "{}", me.html);
+    let l = env
+        .get(&format!("/v1/manage/licenses/{trial_id}"), &t.admin)
+        .await;
+    assert_eq!(l.data()["customer_email_verified"], true, "{l:?}");
+    let audit = env.get("/v1/manage/audit-events?limit=20", &t.admin).await;
+    let ev = audit
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["code"] == "LICENSE.UPDATED" && e["target_id"] == trial_id.as_str())
+        .cloned()
+        .expect("the verification is audited");
+    assert_eq!(ev["actor"], format!("customer:{victim}"));
+
+    // An address with a license of its own signs in, but sees a public
+    // trial of it that is not verified yet nowhere.
+    let buyer = format!("buyer-{unique}@example.com");
+    let issued = env
+        .post(
+            "/v1/manage/licenses",
+            &t.admin,
+            json!({ "policy": policy, "customer_email": buyer }),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{issued:?}");
+    let r = public_trial(&env, &a, &t.id, &public_body(&buyer)).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let hidden = r.data()["license"]["id"].as_str().unwrap().to_string();
+    let mut b = Visitor::new(&env, &t.id);
+    assert_eq!(b.sign_in(&buyer).await.status, 303);
+    let me = b.get("/me").await;
+    assert!(me.html.contains(issued.data()["id"].as_str().unwrap()));
+    assert!(!me.html.contains(&hidden), "{}", me.html);
+    let file = b.get(&format!("/me/licenses/{hidden}/file")).await;
+    assert_eq!(file.status, 404, "{file:?}");
+
+    // A trial through the vendor's own key is verified as before.
+    let keyed = format!("keyed-{unique}@example.com");
+    let r = env
+        .post(TRIALS, &t.integration, body("app", &keyed, "keyed-fp"))
+        .await;
+    assert_eq!(
+        r.data()["license"]["customer_email_verified"],
+        true,
+        "{r:?}"
+    );
+    assert!(sent_mail(&keyed).await.is_empty(), "no verification mail");
+    let mut k = Visitor::new(&env, &t.id);
+    assert_eq!(k.sign_in(&keyed).await.status, 303);
+}

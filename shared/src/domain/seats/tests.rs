@@ -30,6 +30,7 @@ fn license() -> License {
         entitlement_overrides: Default::default(),
         stripe: StripeLink::default(),
         stripe_event_at: 0,
+        email_unverified: false,
         created_at: datetime!(2026-01-01 0:00 UTC),
         updated_at: datetime!(2026-01-01 0:00 UTC),
     }

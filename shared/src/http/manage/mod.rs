@@ -12,9 +12,11 @@ use super::envelope::Reply;
 use super::{Caller, Ctx};
 use crate::error::Error;
 use crate::functions::ManageOp;
-use crate::usecases::{audit, tenants};
+use crate::ids::Email;
+use crate::usecases::{audit, portal, tenants};
 use crate::views;
 use serde::Deserialize;
+use serde_json::json;
 
 type R = Result<Reply, Error>;
 
@@ -37,6 +39,20 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: ManageOp) -> R {
         }
         ManageOp::StripeIntegrationPut => super::stripe::put_secret(ctx, caller).await,
         ManageOp::Webhook(op) => webhooks::serve(ctx, caller, op).await,
+        ManageOp::StaffRemove => {
+            // A malformed e-mail in the path is "not found", as any malformed id.
+            let email =
+                Email::normalise(ctx.param("email")).map_err(|_| portal::staff_not_found())?;
+            let t = caller.store.tenant_id();
+            let tenant = ctx
+                .app
+                .store
+                .get_tenant(t)
+                .await?
+                .ok_or(Error::TenantInactive)?;
+            portal::remove_staff(&caller.store, &tenant, &caller.actor, &email, ctx.now).await?;
+            Ok(Reply::ok(json!({ "email": email, "removed": true })))
+        }
         ManageOp::SigningKeyRotate => {
             let keys = ctx.app.signing_keys()?;
             let t = caller.store.tenant_id();
