@@ -131,6 +131,7 @@ async fn validate_as_client(env: &Env, tenant: &str, key: &str) -> harness::Resp
         &[
             ("authorization", &format!("License {key}")),
             ("x-tenant-id", tenant),
+            ("x-nonce", &ulid::Ulid::new().to_string()),
             ("content-type", "application/json"),
         ],
         b"{}".to_vec(),

@@ -422,13 +422,22 @@ async fn an_unknown_or_foreign_license_key_is_401_whatever_license_it_names() {
         "POST",
         &format!("/v1/integration/licenses/{unknown}/validate"),
         json!({}),
-        "n",
+        "nonce-of-sixteen-chars",
     )
     .await;
     assert_eq!((plain.status, plain.code()), (401, "UNAUTHENTICATED"));
     for caller in [&unknown, &foreign] {
         for (method, path, body) in &tries {
-            let r = as_client(&env, &t.id, caller, method, path, body.clone(), "n").await;
+            let r = as_client(
+                &env,
+                &t.id,
+                caller,
+                method,
+                path,
+                body.clone(),
+                "nonce-of-sixteen-chars",
+            )
+            .await;
             assert_eq!(
                 (r.status, r.code()),
                 (401, "UNAUTHENTICATED"),
@@ -459,7 +468,7 @@ async fn an_unknown_or_foreign_license_key_is_401_whatever_license_it_names() {
         "POST",
         &format!("/v1/integration/licenses/{kb}/validate"),
         json!({}),
-        "n",
+        "nonce-of-sixteen-chars",
     )
     .await;
     assert_eq!(
