@@ -1,0 +1,182 @@
+"""The recommended use: ``ensure_licensed``, at most one call a day in the steady state."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
+
+from . import _cache
+from ._time import Clock
+from .errors import LicenseFileError, NoActivationError, ServerError, UnreachableError
+from .file import LicenseFile
+from .keys import KeyLike, PinnedKeys
+from .lease import HeartbeatThread
+from .types import License
+
+if TYPE_CHECKING:
+    from .client import LicenseClient
+
+#: How old a cached file may be before it is replaced (when the service answers).
+REFRESH_AFTER = timedelta(hours=24)
+#: The validity asked for each file (the policy caps it: 14 days unless the vendor sets it).
+FILE_TTL_SECONDS = 14 * 86_400
+
+
+@dataclass
+class Licensed:
+    """The app may run: a verified license file bound to this machine.
+
+    ``source`` is ``"cache"`` (the cached file, less than a day old: no call), ``"online"``
+    (a fresh file was just checked out) or ``"offline"`` (the service was unreachable; the cached
+    file still verifies and has not expired). ``calls`` is how many HTTP requests this took.
+    """
+
+    file: LicenseFile
+    source: str
+    calls: int
+    #: The node-locked heartbeat, when ``heartbeat_seconds`` was given.
+    heartbeat: Optional[HeartbeatThread] = field(default=None, repr=False)
+
+    @property
+    def offline(self) -> bool:
+        return self.source == "offline"
+
+    @property
+    def license(self) -> License:
+        return self.file.license
+
+    @property
+    def entitlements(self) -> Dict[str, Any]:
+        """Features and entitlements, from the verified file's payload."""
+        return self.file.license.entitlements
+
+    def has_entitlement(self, feature: str) -> bool:
+        return self.file.license.has_entitlement(feature)
+
+    @property
+    def valid_until(self) -> datetime:
+        return self.file.valid_until
+
+    def stop(self) -> None:
+        """Stops the heartbeat thread, if any."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+
+
+def _fresh_file(
+    client: "LicenseClient", fingerprint: str, ttl_seconds: int, name: Optional[str], first_run: bool
+) -> LicenseFile:
+    if not first_run:
+        try:
+            return client.checkout_file(fingerprint, ttl_seconds)
+        except NoActivationError:
+            pass  # the seat was released (or never taken): activate, then check out
+    activation = client.activate(fingerprint, name)
+    try:
+        return client.checkout_file(fingerprint, ttl_seconds)
+    except NoActivationError:
+        # Still no seat although the activation holds one: a node-locked activation whose
+        # heartbeat is overdue (HEARTBEAT_DEAD). A heartbeat revives it.
+        client.heartbeat(activation.id)
+        return client.checkout_file(fingerprint, ttl_seconds)
+
+
+def ensure_licensed_with(
+    client: "LicenseClient",
+    fingerprint: str,
+    *,
+    ttl_seconds: int = FILE_TTL_SECONDS,
+    refresh_after: timedelta = REFRESH_AFTER,
+    name: Optional[str] = None,
+    heartbeat_seconds: Optional[float] = None,
+) -> Licensed:
+    """:func:`ensure_licensed` with an existing client (it must have a ``cache_dir``)."""
+    path = client.cache_path()
+    if path is None:
+        raise ValueError("ensure_licensed needs a client with a cache_dir and a license key")
+    now = client.now()
+    text = _cache.read_text(path)
+    cached: Optional[LicenseFile] = None
+    if text is not None:
+        try:
+            cached = client.verify_file(text, fingerprint)
+        except LicenseFileError:
+            cached = None  # expired, another machine, tampered, ...: not usable
+    before = client.requests_sent
+    result: Licensed
+    if cached is not None and now - cached.issued_at < refresh_after:
+        result = Licensed(cached, "cache", 0)
+    else:
+        try:
+            file = _fresh_file(client, fingerprint, ttl_seconds, name, first_run=text is None)
+            result = Licensed(file, "online", client.requests_sent - before)
+        except (UnreachableError, ServerError):
+            if cached is None:
+                raise
+            result = Licensed(cached, "offline", client.requests_sent - before)
+    if heartbeat_seconds is not None and result.file.activation is not None:
+        result.heartbeat = client.start_heartbeat(
+            result.file.activation.id, max(1.0, heartbeat_seconds / 3)
+        )
+    return result
+
+
+def ensure_licensed(
+    *,
+    server_url: str,
+    tenant_id: str,
+    license_key: str,
+    fingerprint: str,
+    cache_dir: _cache.PathLike,
+    public_keys: Union[PinnedKeys, Mapping[str, KeyLike]],
+    clock: Optional[Clock] = None,
+    product_id: Optional[str] = None,
+    ttl_seconds: int = FILE_TTL_SECONDS,
+    refresh_after: timedelta = REFRESH_AFTER,
+    name: Optional[str] = None,
+    heartbeat_seconds: Optional[float] = None,
+    timeout: float = 30.0,
+    ssl_context: Optional[ssl.SSLContext] = None,
+) -> Licensed:
+    """The recommended use for a node-locked app: call it at start (and whenever you like, e.g.
+    hourly); it raises when the app may not run.
+
+    1. The cached license file (in ``cache_dir``) verifies — pinned key, tenant, this license,
+       bound to ``fingerprint``, not expired — and was issued less than ``refresh_after`` (24 h)
+       ago: licensed, **no call**.
+    2. Otherwise a fresh bound file is checked out (1 call) and written atomically. On the first
+       run (nothing cached) the machine is activated first (1 call, idempotent); when a checkout
+       answers ``NO_ACTIVATION`` (the seat was released) it activates and checks out again.
+    3. The service unreachable (network error, 5xx) and the cached file still valid: licensed
+       offline (``source == "offline"``).
+    4. No heartbeats unless ``heartbeat_seconds`` (the policy's) is given: then a background
+       thread heartbeats at a third of it (``Licensed.stop()`` ends it).
+
+    So: 2 calls on the first day, then 1 a day. Features come from ``Licensed.entitlements``.
+    Errors: the service's refusal (e.g. :class:`~licensing_client.LicenseNotActiveError`,
+    :class:`~licensing_client.LicenseUnavailableError`), :class:`~licensing_client.SignatureError`,
+    or :class:`~licensing_client.UnreachableError` with no usable cached file.
+    """
+    from .client import LicenseClient  # noqa: PLC0415
+
+    client = LicenseClient(
+        server_url,
+        license_key,
+        tenant_id,
+        public_keys,
+        product_id,
+        cache_dir=cache_dir,
+        clock=clock,
+        timeout=timeout,
+        ssl_context=ssl_context,
+    )
+    return ensure_licensed_with(
+        client,
+        fingerprint,
+        ttl_seconds=ttl_seconds,
+        refresh_after=refresh_after,
+        name=name,
+        heartbeat_seconds=heartbeat_seconds,
+    )
