@@ -583,6 +583,7 @@ class LicenseClient:
         *,
         ttl_seconds: int = 14 * 86_400,
         refresh_after: timedelta = timedelta(hours=24),
+        retry_after_failure: timedelta = timedelta(hours=6),
         name: Optional[str] = None,
         heartbeat_seconds: Optional[float] = None,
     ) -> "Licensed":
@@ -595,6 +596,7 @@ class LicenseClient:
             fingerprint,
             ttl_seconds=ttl_seconds,
             refresh_after=refresh_after,
+            retry_after_failure=retry_after_failure,
             name=name,
             heartbeat_seconds=heartbeat_seconds,
         )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from . import _cache
-from ._time import Clock
+from ._time import Clock, format_rfc3339, parse_rfc3339
 from .errors import LicenseFileError, NoActivationError, ServerError, UnreachableError
 from .file import LicenseFile
 from .keys import KeyLike, PinnedKeys
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
 #: How old a cached file may be before it is replaced (when the service answers).
 REFRESH_AFTER = timedelta(hours=24)
+#: After a refresh failed because the service was unreachable, how long the cached file is used
+#: before the next attempt (so an outage costs at most two attempts in an 8-hour day).
+RETRY_AFTER_FAILURE = timedelta(hours=6)
 #: The validity asked for each file (the policy caps it: 14 days unless the vendor sets it).
 FILE_TTL_SECONDS = 14 * 86_400
 
@@ -65,6 +69,32 @@ class Licensed:
             self.heartbeat.stop()
 
 
+def _failure_path(path: Path) -> Path:
+    return path.with_name(path.name + ".failed")
+
+
+def _last_failure(path: Path) -> Optional[datetime]:
+    text = _cache.read_text(_failure_path(path))
+    try:
+        return parse_rfc3339(text.strip()) if text else None
+    except ValueError:
+        return None
+
+
+def _remember_failure(path: Path, now: datetime) -> None:
+    try:
+        _cache.write_atomically(_failure_path(path), format_rfc3339(now))
+    except OSError:
+        pass  # only an optimisation
+
+
+def _forget_failure(path: Path) -> None:
+    try:
+        _failure_path(path).unlink()
+    except OSError:
+        pass
+
+
 def _fresh_file(
     client: "LicenseClient", fingerprint: str, ttl_seconds: int, name: Optional[str], first_run: bool
 ) -> LicenseFile:
@@ -89,6 +119,7 @@ def ensure_licensed_with(
     *,
     ttl_seconds: int = FILE_TTL_SECONDS,
     refresh_after: timedelta = REFRESH_AFTER,
+    retry_after_failure: timedelta = RETRY_AFTER_FAILURE,
     name: Optional[str] = None,
     heartbeat_seconds: Optional[float] = None,
 ) -> Licensed:
@@ -104,17 +135,23 @@ def ensure_licensed_with(
             cached = client.verify_file(text, fingerprint)
         except LicenseFileError:
             cached = None  # expired, another machine, tampered, ...: not usable
+    failed_at = _last_failure(path)
     before = client.requests_sent
     result: Licensed
     if cached is not None and now - cached.issued_at < refresh_after:
         result = Licensed(cached, "cache", 0)
+    elif cached is not None and failed_at is not None and timedelta(0) <= now - failed_at < retry_after_failure:
+        result = Licensed(cached, "offline", 0)  # the last attempt failed a moment ago
     else:
         try:
             file = _fresh_file(client, fingerprint, ttl_seconds, name, first_run=text is None)
             result = Licensed(file, "online", client.requests_sent - before)
+            if failed_at is not None:
+                _forget_failure(path)
         except (UnreachableError, ServerError):
             if cached is None:
                 raise
+            _remember_failure(path, now)
             result = Licensed(cached, "offline", client.requests_sent - before)
     if heartbeat_seconds is not None and result.file.activation is not None:
         result.heartbeat = client.start_heartbeat(
@@ -135,6 +172,7 @@ def ensure_licensed(
     product_id: Optional[str] = None,
     ttl_seconds: int = FILE_TTL_SECONDS,
     refresh_after: timedelta = REFRESH_AFTER,
+    retry_after_failure: timedelta = RETRY_AFTER_FAILURE,
     name: Optional[str] = None,
     heartbeat_seconds: Optional[float] = None,
     timeout: float = 30.0,
@@ -150,7 +188,8 @@ def ensure_licensed(
        run (nothing cached) the machine is activated first (1 call, idempotent); when a checkout
        answers ``NO_ACTIVATION`` (the seat was released) it activates and checks out again.
     3. The service unreachable (network error, 5xx) and the cached file still valid: licensed
-       offline (``source == "offline"``).
+       offline (``source == "offline"``); the next attempt waits ``retry_after_failure`` (6 h),
+       so an outage costs at most 2 attempts in an 8-hour day.
     4. No heartbeats unless ``heartbeat_seconds`` (the policy's) is given: then a background
        thread heartbeats at a third of it (``Licensed.stop()`` ends it).
 
@@ -177,6 +216,7 @@ def ensure_licensed(
         fingerprint,
         ttl_seconds=ttl_seconds,
         refresh_after=refresh_after,
+        retry_after_failure=retry_after_failure,
         name=name,
         heartbeat_seconds=heartbeat_seconds,
     )
