@@ -310,6 +310,16 @@ class LicenseClient:
     ) -> Activation:
         """Takes a seat for this machine (on a floating policy: checks out or renews its lease).
         Repeating it for an active fingerprint answers the existing activation."""
+        return self._activate(fingerprint, name, hostname, metadata)[0]
+
+    def _activate(
+        self,
+        fingerprint: str,
+        name: Optional[str] = None,
+        hostname: Optional[str] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+    ) -> Tuple[Activation, int]:
+        """The activation and the status: 201 a seat taken now, 200 one already held."""
         body: Dict[str, Any] = {"license_key": self._key(), "fingerprint": fingerprint}
         if name is not None:
             body["name"] = name
@@ -318,7 +328,7 @@ class LicenseClient:
         if metadata is not None:
             body["metadata"] = dict(metadata)
         answer = self._request("POST", ("activations",), body)
-        return self._wrap("activation", Activation.from_json, answer)
+        return self._wrap("activation", Activation.from_json, answer), answer.status
 
     def deactivate(self, fingerprint: str) -> Activation:
         """Frees this machine's seat (or returns its lease), by license key and fingerprint."""

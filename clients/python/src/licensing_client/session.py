@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from . import _cache
 from ._time import Clock, format_rfc3339, parse_rfc3339
-from .errors import LicenseFileError, NoActivationError, ServerError, UnreachableError
+from .errors import (
+    ActivationNotFoundError,
+    LeaseExpiredError,
+    LicenseFileError,
+    NoActivationError,
+    ServerError,
+    UnreachableError,
+)
 from .file import LicenseFile
 from .keys import KeyLike, PinnedKeys
 from .lease import HeartbeatThread
@@ -96,20 +103,37 @@ def _forget_failure(path: Path) -> None:
 
 
 def _fresh_file(
-    client: "LicenseClient", fingerprint: str, ttl_seconds: int, name: Optional[str], first_run: bool
+    client: "LicenseClient",
+    fingerprint: str,
+    ttl_seconds: int,
+    name: Optional[str],
+    cached: Optional[LicenseFile],
+    first_run: bool,
+    heartbeats: bool,
 ) -> LicenseFile:
     if not first_run:
+        if heartbeats and cached is not None and cached.activation is not None:
+            # A policy with heartbeat_seconds: the machine may have been off longer than that
+            # (HEARTBEAT_DEAD, answered NO_ACTIVATION). Beat first, so the checkout succeeds.
+            try:
+                client.heartbeat(cached.activation.id)
+            except (ActivationNotFoundError, LeaseExpiredError):
+                pass  # the seat was released: the checkout says NO_ACTIVATION, handled below
         try:
             return client.checkout_file(fingerprint, ttl_seconds)
         except NoActivationError:
             pass  # the seat was released (or never taken): activate, then check out
-    activation = client.activate(fingerprint, name)
+    activation, status = client._activate(fingerprint, name)
+    if status == 200 and not first_run and activation.lease_expires_at is None:
+        # The seat was held all along, yet the checkout found none: a node-locked activation
+        # whose heartbeat is overdue (HEARTBEAT_DEAD). A heartbeat revives it.
+        client.heartbeat(activation.id)
     try:
         return client.checkout_file(fingerprint, ttl_seconds)
     except NoActivationError:
-        # Still no seat although the activation holds one: a node-locked activation whose
-        # heartbeat is overdue (HEARTBEAT_DEAD). A heartbeat revives it.
-        client.heartbeat(activation.id)
+        if not first_run or activation.lease_expires_at is not None:
+            raise
+        client.heartbeat(activation.id)  # first run on a machine whose old seat went quiet
         return client.checkout_file(fingerprint, ttl_seconds)
 
 
@@ -144,7 +168,15 @@ def ensure_licensed_with(
         result = Licensed(cached, "offline", 0)  # the last attempt failed a moment ago
     else:
         try:
-            file = _fresh_file(client, fingerprint, ttl_seconds, name, first_run=text is None)
+            file = _fresh_file(
+                client,
+                fingerprint,
+                ttl_seconds,
+                name,
+                cached,
+                first_run=text is None,
+                heartbeats=heartbeat_seconds is not None,
+            )
             result = Licensed(file, "online", client.requests_sent - before)
             if failed_at is not None:
                 _forget_failure(path)
