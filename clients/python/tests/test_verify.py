@@ -52,9 +52,9 @@ def test_a_good_answer_verifies_and_parameters_may_come_in_any_order():
 @pytest.mark.parametrize(
     "header, reason",
     [
-        (sig(version=""), "version"),  # a retired version-1 header has no version
-        (sig().replace('version="2"', 'version="1"'), "version"),
-        (sig().replace('version="2"', 'version="02"'), "version"),
+        (sig(version=""), "unsupported_version"),  # a retired version-1 header has no version
+        (sig().replace('version="2"', 'version="1"'), "unsupported_version"),
+        (sig().replace('version="2"', 'version="02"'), "unsupported_version"),
         (sig().replace('algorithm="ed25519"', 'algorithm="rsa"'), "malformed"),
         (sig() + ', keyid="v1"', "malformed"),
         (sig().replace('keyid="v1"', "keyid=v1"), "malformed"),
@@ -163,7 +163,7 @@ def flip_payload_byte(text: str) -> str:
         (lambda: license_file(payload(), KEY), {"now": NOW + timedelta(days=1)}, "expired"),
         (lambda: license_file(payload(), KEY), {"now": NOW - timedelta(hours=1, minutes=6)}, "not_yet_valid"),
         (lambda: license_file(payload(), KEY), {"fingerprint": "fp-2"}, "wrong_fingerprint"),
-        (lambda: license_file(dict(payload(), activation=None), KEY), {}, "unbound"),
+        (lambda: license_file(dict(payload(), activation=None), KEY), {}, "unbound_with_fingerprint"),
         (lambda: license_file(payload(), KEY), {"license_key": "OTHER-KEY-1"}, "wrong_license"),
         (lambda: license_file(payload(), KEY).replace("-----END LICENSE FILE-----", ""), {}, "malformed"),
         (lambda: license_file(payload(), KEY).replace(".", "=.", 1), {}, "malformed"),

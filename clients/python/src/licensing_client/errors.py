@@ -97,10 +97,12 @@ class SignatureError(LicensingError):
         request_id: Optional[str] = None,
     ) -> None:
         super().__init__(message, code=code, status=status, request_id=request_id)
-        #: Why, as a short word: ``missing``, ``malformed``, ``version``, ``unknown_kid``,
-        #: ``bad_signature``, ``expired`` (answers: a date too far from the clock), and for
-        #: files also ``tampered``, ``wrong_tenant``, ``wrong_fingerprint``, ``unbound``,
-        #: ``not_yet_valid``, ``unsupported_format``, ``wrong_license``.
+        #: Why, in the words of clients/conformance: answers ``missing_signature``,
+        #: ``malformed``, ``unsupported_version``, ``unknown_kid``, ``bad_signature`` (any
+        #: tampering: the verifier cannot tell which part), ``expired`` (a date too far from
+        #: the clock, when one is checked); files ``malformed``, ``unknown_kid``, ``tampered``,
+        #: ``unsupported_format``, ``wrong_tenant``, ``expired``, ``not_yet_valid``,
+        #: ``unbound_with_fingerprint``, ``wrong_fingerprint``, ``wrong_license``.
         self.reason = reason
 
 

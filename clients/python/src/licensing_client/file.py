@@ -132,7 +132,7 @@ def verify_license_file(
     payload text (``tampered``); ``format`` (``unsupported_format``); ``tenant_id``
     (``wrong_tenant``); ``now`` before ``expires_at`` and before the license's own expiry
     (``expired``); ``issued_at`` at most five minutes after ``now`` (``not_yet_valid``); given a
-    ``fingerprint``, the file bound to an activation (``unbound``) of that fingerprint
+    ``fingerprint``, the file bound to an activation (``unbound_with_fingerprint``) of that fingerprint
     (``wrong_fingerprint``); given a ``license_key``, the file is for that key
     (``wrong_license``). Nothing of the payload but its ``kid`` is read before the signature
     has verified.
@@ -190,7 +190,7 @@ def verify_license_file(
         raise _fail("not_yet_valid", f"issued in the future ({issued_at.isoformat()})")
     if fingerprint is not None:
         if activation is None:
-            raise _fail("unbound", "not bound to this machine (it is bound to none)")
+            raise _fail("unbound_with_fingerprint", "not bound to this machine (it is bound to none)")
         if activation.fingerprint != fingerprint:
             raise _fail("wrong_fingerprint", "bound to another machine")
     if license_key is not None and lic.key != license_key:

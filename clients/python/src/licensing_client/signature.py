@@ -102,13 +102,13 @@ class SignatureHeader:
             if name not in params:
                 raise bad(f"has no {name}")
         if "version" not in params:
-            raise bad("has no version (version 1 is retired)", "version")
+            raise bad("has no version (version 1 is retired)", "unsupported_version")
         if "signature" not in params:
             raise bad("has no signature")
         if params["algorithm"].lower() != "ed25519":
             raise bad(f"algorithm {params['algorithm']!r} is not ed25519")
         if params["version"] != SIGNATURE_VERSION:
-            raise bad(f"version {params['version']!r} is not {SIGNATURE_VERSION!r}", "version")
+            raise bad(f"version {params['version']!r} is not {SIGNATURE_VERSION!r}", "unsupported_version")
         if not params["keyid"]:
             raise bad("has an empty keyid")
         try:
@@ -142,9 +142,9 @@ def verify_answer(
     then not use anything of the answer.
     """
     if signature is None:
-        raise SignatureError("the answer has no X-Signature", reason="missing")
+        raise SignatureError("the answer has no X-Signature", reason="missing_signature")
     if signature_date is None:
-        raise SignatureError("the answer has no X-Signature-Date", reason="missing")
+        raise SignatureError("the answer has no X-Signature-Date", reason="missing_signature")
     for name, value in ((SIGNATURE_HEADER, signature), (SIGNATURE_DATE_HEADER, signature_date)):
         if not _VISIBLE.fullmatch(value):
             raise SignatureError(f"{name} is not visible ASCII", reason="malformed")
