@@ -50,7 +50,9 @@ def license_file(payload: Dict[str, Any], key: Ed25519PrivateKey) -> str:
     return "-----BEGIN LICENSE FILE-----\n" + "\n".join(lines) + "\n-----END LICENSE FILE-----\n"
 
 
-def message(method: str, path: str, tenant: str, date: str, nonce: str, sent: bytes, body: bytes) -> bytes:
+def message(
+    method: str, path: str, tenant: str, date: str, nonce: str, sent: bytes, body: bytes
+) -> bytes:
     h = lambda b: hashlib.sha256(b).hexdigest()  # noqa: E731
     return "\n".join(
         ["licensing-signature-v2", f"{method} {path}", tenant, date, nonce, h(sent), h(body)]
@@ -184,7 +186,9 @@ class FakeService:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -231,7 +235,13 @@ class FakeService:
             return out, {}
         date = rfc3339(self.clock())
         method, path, tenant = req.method, req.path, req.headers.get("x-tenant-id", self.tenant)
-        nonce, sent, key, kid, version = req.headers.get("x-nonce", ""), req.body, self.key, self.kid, 'version="2", '
+        nonce, sent, key, kid, version = (
+            req.headers.get("x-nonce", ""),
+            req.body,
+            self.key,
+            self.kid,
+            'version="2", ',
+        )
         if mode == "other_nonce":
             nonce = "0" * 64
         elif mode == "other_path":
@@ -246,17 +256,28 @@ class FakeService:
             key = signing_key(9)
         elif mode == "unknown_kid":
             kid = "v9"
-        signature = base64.b64encode(key.sign(message(method, path, tenant, date, nonce, sent, out))).decode()
+        signature = base64.b64encode(
+            key.sign(message(method, path, tenant, date, nonce, sent, out))
+        ).decode()
         headers = {
             "X-Signature": f'keyid="{kid}", algorithm="ed25519", {version}signature="{signature}"',
             "X-Signature-Date": date,
         }
         if mode == "tampered_body":
-            out = out.replace(b'"valid":false', b'"valid":true ') if b'"valid":false' in out else out[:-1] + b" }"
+            out = (
+                out.replace(b'"valid":false', b'"valid":true ')
+                if b'"valid":false' in out
+                else out[:-1] + b" }"
+            )
         return out, headers
 
     def _error(self, status: int, code: str, **extra: Any) -> Tuple[int, Dict[str, Any]]:
-        err = {"code": code, "message": code.lower().replace("_", " "), "type": "x", "status": status}
+        err = {
+            "code": code,
+            "message": code.lower().replace("_", " "),
+            "type": "x",
+            "status": status,
+        }
         err.update(extra)
         return status, {"error": err, "meta": {"request_id": "req_fake", "api_version": "v1"}}
 
@@ -286,12 +307,19 @@ class FakeService:
         if seat.active and seat.lease_expires_at is not None and seat.lease_expires_at <= now:
             status = "expired"
         return {
-            "id": seat.id, "license_id": lic.id, "fingerprint": seat.fingerprint, "status": status,
-            "name": None, "hostname": None, "metadata": {},
+            "id": seat.id,
+            "license_id": lic.id,
+            "fingerprint": seat.fingerprint,
+            "status": status,
+            "name": None,
+            "hostname": None,
+            "metadata": {},
             "created_at": rfc3339(seat.created_at or now),
             "lease_expires_at": rfc3339(seat.lease_expires_at) if seat.lease_expires_at else None,
             "overage": seat.overage,
-            "last_heartbeat_at": rfc3339(seat.last_heartbeat_at) if seat.last_heartbeat_at else None,
+            "last_heartbeat_at": rfc3339(seat.last_heartbeat_at)
+            if seat.last_heartbeat_at
+            else None,
             "deactivated_at": None,
         }
 
@@ -308,15 +336,31 @@ class FakeService:
 
     def _license_json(self, lic: Lic) -> Dict[str, Any]:
         held = [s for s in lic.seats.values() if self._holds(lic, s)]
-        seats: Dict[str, Any] = {"limit": lic.max_activations, "used": len([s for s in held if not s.overage])}
+        seats: Dict[str, Any] = {
+            "limit": lic.max_activations,
+            "used": len([s for s in held if not s.overage]),
+        }
         if lic.mode == "floating":
-            seats.update(overage_limit=lic.max_overage, overage_used=len([s for s in held if s.overage]))
+            seats.update(
+                overage_limit=lic.max_overage, overage_used=len([s for s in held if s.overage])
+            )
         return {
-            "id": lic.id, "key": lic.key, "status": lic.status, "product": "desktop", "policy": "pol_1",
-            "expires_at": rfc3339(lic.expires_at) if lic.expires_at else None, "seats": seats,
-            "activation_mode": lic.mode, "lease_seconds": lic.lease_seconds if lic.mode == "floating" else None,
+            "id": lic.id,
+            "key": lic.key,
+            "status": lic.status,
+            "product": "desktop",
+            "policy": "pol_1",
+            "expires_at": rfc3339(lic.expires_at) if lic.expires_at else None,
+            "seats": seats,
+            "activation_mode": lic.mode,
+            "lease_seconds": lic.lease_seconds if lic.mode == "floating" else None,
             "heartbeat_seconds": lic.heartbeat_seconds,
-            "entitlements": {k: True if v["type"] == "boolean" else {"limit": v["limit"], "used": lic.used.get(k, 0), "period": v["period"]} for k, v in lic.entitlements.items()},
+            "entitlements": {
+                k: True
+                if v["type"] == "boolean"
+                else {"limit": v["limit"], "used": lic.used.get(k, 0), "period": v["period"]}
+                for k, v in lic.entitlements.items()
+            },
         }
 
     def _route(self, req: Logged) -> Tuple[int, Dict[str, Any]]:
@@ -356,7 +400,14 @@ class FakeService:
                     seat = lic.seats.get(fp)
                     if seat is None or not self._holds(lic, seat):
                         code = "NO_ACTIVATION"
-                return self._ok({"valid": code == "VALID", "code": code, "detail": "", "license": self._license_json(lic)})
+                return self._ok(
+                    {
+                        "valid": code == "VALID",
+                        "code": code,
+                        "detail": "",
+                        "license": self._license_json(lic),
+                    }
+                )
             if lic is None:
                 return self._error(404, "LICENSE_NOT_FOUND")
             fp = body.get("fingerprint")
@@ -373,15 +424,29 @@ class FakeService:
             if lic.expires_at is not None:
                 expires = min(expires, lic.expires_at)
             payload = {
-                "format": "licensing-file/v1", "tenant_id": self.tenant, "kid": self.kid,
-                "license": {k: v for k, v in self._license_json(lic).items() if k in ("id", "key", "status", "product", "policy", "expires_at")}
+                "format": "licensing-file/v1",
+                "tenant_id": self.tenant,
+                "kid": self.kid,
+                "license": {
+                    k: v
+                    for k, v in self._license_json(lic).items()
+                    if k in ("id", "key", "status", "product", "policy", "expires_at")
+                }
                 | {"seats": {"limit": lic.max_activations}, "entitlements": lic.entitlements},
                 "activation": {"id": seat.id, "fingerprint": fp} if seat is not None else None,
-                "issued_at": rfc3339(now), "expires_at": rfc3339(expires),
+                "issued_at": rfc3339(now),
+                "expires_at": rfc3339(expires),
                 "ttl_seconds": int((expires - now).total_seconds()),
             }
-            return self._ok({"certificate": license_file(payload, self.key), "issued_at": payload["issued_at"],
-                             "expires_at": payload["expires_at"], "kid": self.kid}, 201)
+            return self._ok(
+                {
+                    "certificate": license_file(payload, self.key),
+                    "issued_at": payload["issued_at"],
+                    "expires_at": payload["expires_at"],
+                    "kid": self.kid,
+                },
+                201,
+            )
 
         if path == "/v1/integration/activations" and req.method == "POST":
             key, fp = body.get("license_key"), body.get("fingerprint")
@@ -430,7 +495,12 @@ class FakeService:
 
         m = re.fullmatch(r"/v1/integration/activations/([^/]+)(/heartbeat)?", path)
         if m:
-            found = [(l, s) for l in self.licenses.values() for s in l.seats.values() if s.id == m.group(1)]
+            found = [
+                (one, s)
+                for one in self.licenses.values()
+                for s in one.seats.values()
+                if s.id == m.group(1)
+            ]
             if not found:
                 return self._error(404, "ACTIVATION_NOT_FOUND")
             lic, seat = found[0]
@@ -469,11 +539,20 @@ class FakeService:
                 return self._error(422, "UNKNOWN_METRIC")
             used = lic.used.get(metric, 0)
             if spec.get("overage", "deny") == "deny" and used + quantity > spec["limit"]:
-                return self._error(403, "QUOTA_EXCEEDED", metric=metric, limit=spec["limit"], used=used)
+                return self._error(
+                    403, "QUOTA_EXCEEDED", metric=metric, limit=spec["limit"], used=used
+                )
             lic.used[metric] = used + quantity
-            data = {"metric": metric, "quantity": quantity, "period": now.strftime("%Y-%m"),
-                    "used": used + quantity, "limit": spec["limit"], "remaining": max(0, spec["limit"] - used - quantity),
-                    "overage": max(0, used + quantity - spec["limit"]), "license_id": lic.id}
+            data = {
+                "metric": metric,
+                "quantity": quantity,
+                "period": now.strftime("%Y-%m"),
+                "used": used + quantity,
+                "limit": spec["limit"],
+                "remaining": max(0, spec["limit"] - used - quantity),
+                "overage": max(0, used + quantity - spec["limit"]),
+                "license_id": lic.id,
+            }
             status, envelope = self._ok(data, 201)
             if idem is not None:
                 self.idempotency[idem] = (req.body, envelope)
@@ -483,7 +562,13 @@ class FakeService:
             lic = license_named(body.get("license_key"))
             if lic is None:
                 return self._error(404, "LICENSE_NOT_FOUND")
-            results = {f: {"granted": f in lic.entitlements, "type": lic.entitlements.get(f, {}).get("type")} for f in body.get("features", [])}
+            results = {
+                f: {
+                    "granted": f in lic.entitlements,
+                    "type": lic.entitlements.get(f, {}).get("type"),
+                }
+                for f in body.get("features", [])
+            }
             return self._ok({"license_valid": True, "code": "VALID", "results": results})
 
         return self._error(404, "ROUTE_NOT_FOUND")

@@ -15,8 +15,16 @@ KEY = "ABCDE-FGHIJ-KLMNO"
 
 
 def run(service, clock, tmp_path, **kw):
-    return ensure_licensed(server_url=service.url, tenant_id="acme", license_key=KEY, fingerprint="fp-1",
-                           cache_dir=tmp_path, public_keys=service.pinned(), clock=clock, **kw)
+    return ensure_licensed(
+        server_url=service.url,
+        tenant_id="acme",
+        license_key=KEY,
+        fingerprint="fp-1",
+        cache_dir=tmp_path,
+        public_keys=service.pinned(),
+        clock=clock,
+        **kw,
+    )
 
 
 def workday(service, clock, tmp_path, day, start_hour=9, every_minutes=60):
@@ -51,11 +59,15 @@ def test_thirty_days_of_eight_hours_cost_at_most_two_calls_a_day(service, clock,
 def test_irregular_hours_still_cost_at_most_two_calls_a_day(service, clock, tmp_path):
     service.add_license(KEY)
     for day in range(30):
-        workday(service, clock, tmp_path, day, start_hour=[7, 11, 8, 13, 6][day % 5], every_minutes=17)
+        workday(
+            service, clock, tmp_path, day, start_hour=[7, 11, 8, 13, 6][day % 5], every_minutes=17
+        )
     assert max(service.calls_per_day().values()) <= 2
 
 
-def test_an_outage_costs_at_most_two_attempts_a_day_and_the_file_carries_the_app(service, clock, tmp_path):
+def test_an_outage_costs_at_most_two_attempts_a_day_and_the_file_carries_the_app(
+    service, clock, tmp_path
+):
     service.add_license(KEY)
     for day in range(10):
         results = workday(service, clock, tmp_path, day)
@@ -65,11 +77,20 @@ def test_an_outage_costs_at_most_two_attempts_a_day_and_the_file_carries_the_app
             service.down = False
         if 4 <= day <= 6:
             assert {r.source for r in results} == {"offline"}
-            assert results[0].entitlements == {"export-4k": {"type": "boolean"},
-                                               "api-calls": {"type": "metered", "limit": 100, "period": "month", "overage": "deny"}}
+            assert results[0].entitlements == {
+                "export-4k": {"type": "boolean"},
+                "api-calls": {
+                    "type": "metered",
+                    "limit": 100,
+                    "period": "month",
+                    "overage": "deny",
+                },
+            }
     per_day = service.calls_per_day()
     assert max(per_day.values()) <= 2, per_day
-    assert all(n == 1 for d, n in per_day.items() if d >= (START + timedelta(days=7)).date().isoformat())
+    assert all(
+        n == 1 for d, n in per_day.items() if d >= (START + timedelta(days=7)).date().isoformat()
+    )
 
 
 def test_a_released_seat_is_activated_again(service, clock, tmp_path):
@@ -93,7 +114,9 @@ def test_an_overdue_node_locked_heartbeat_is_revived(service, clock, tmp_path):
     assert lic.seats["fp-1"].last_heartbeat_at == clock()
 
 
-def test_with_heartbeat_seconds_an_app_off_overnight_costs_two_calls_a_day(service, clock, tmp_path):
+def test_with_heartbeat_seconds_an_app_off_overnight_costs_two_calls_a_day(
+    service, clock, tmp_path
+):
     lic = service.add_license(KEY, heartbeat_seconds=4 * 3600)
     for day in range(10):
         clock.set(START + timedelta(days=day))
@@ -118,17 +141,32 @@ def test_no_usable_file_and_no_service_is_an_error(service, clock, tmp_path):
     # A file for another machine is no use either.
     clock.advance(days=-14)
     with pytest.raises(UnreachableError):
-        ensure_licensed(server_url=service.url, tenant_id="acme", license_key=KEY, fingerprint="fp-2",
-                        cache_dir=tmp_path, public_keys=service.pinned(), clock=clock)
+        ensure_licensed(
+            server_url=service.url,
+            tenant_id="acme",
+            license_key=KEY,
+            fingerprint="fp-2",
+            cache_dir=tmp_path,
+            public_keys=service.pinned(),
+            clock=clock,
+        )
     # And answers signed by a key the app does not pin are refused, not used.
     service.down = False
     with pytest.raises(SignatureError):
-        ensure_licensed(server_url=service.url, tenant_id="acme", license_key=KEY, fingerprint="fp-1",
-                        cache_dir=tmp_path, public_keys={"v1": "E8MaXHcahbkkIxKbHW7sqbWzBzzEHlXsMxFCNa5KC8M="},
-                        clock=clock)
+        ensure_licensed(
+            server_url=service.url,
+            tenant_id="acme",
+            license_key=KEY,
+            fingerprint="fp-1",
+            cache_dir=tmp_path,
+            public_keys={"v1": "E8MaXHcahbkkIxKbHW7sqbWzBzzEHlXsMxFCNa5KC8M="},
+            clock=clock,
+        )
 
 
-def test_the_cached_file_is_rewritten_atomically_and_tampering_costs_a_checkout(service, clock, tmp_path):
+def test_the_cached_file_is_rewritten_atomically_and_tampering_costs_a_checkout(
+    service, clock, tmp_path
+):
     service.add_license(KEY)
     first = run(service, clock, tmp_path)
     path = next(tmp_path.glob("license-*.lic"))

@@ -45,8 +45,16 @@ KEY = "ABCDE-FGHIJ-KLMNO"
 
 
 def client(service, tmp_path=None, key=KEY, **kw):
-    return LicenseClient(service.url, key, "acme", service.pinned(), "desktop",
-                         cache_dir=tmp_path, clock=service.clock, **kw)
+    return LicenseClient(
+        service.url,
+        key,
+        "acme",
+        service.pinned(),
+        "desktop",
+        cache_dir=tmp_path,
+        clock=service.clock,
+        **kw,
+    )
 
 
 def closed_port() -> str:
@@ -100,8 +108,9 @@ def test_license_key_requests_carry_the_credential_a_fresh_nonce_and_exact_bytes
 
 def test_an_api_key_client_acts_on_the_license_it_names(service):
     service.add_license(KEY)
-    c = LicenseClient(service.url, service.api_key, "acme", service.pinned(), license_key=KEY,
-                      clock=service.clock)
+    c = LicenseClient(
+        service.url, service.api_key, "acme", service.pinned(), license_key=KEY, clock=service.clock
+    )
     assert c.auth == "api_key"
     assert c.activate("fp-1").fingerprint == "fp-1"
     sent = service.log[-1]
@@ -126,8 +135,18 @@ def test_a_path_prefix_is_kept(clock):
 
 
 @pytest.mark.parametrize(
-    "mode", ["unsigned", "other_nonce", "other_path", "other_body", "other_tenant", "v1",
-             "tampered_body", "unpinned_key", "unknown_kid"],
+    "mode",
+    [
+        "unsigned",
+        "other_nonce",
+        "other_path",
+        "other_body",
+        "other_tenant",
+        "v1",
+        "tampered_body",
+        "unpinned_key",
+        "unknown_kid",
+    ],
 )
 def test_every_answer_that_does_not_verify_is_refused(service, mode):
     service.add_license(KEY, status="suspended")
@@ -148,8 +167,14 @@ def test_the_answer_date_is_checked_only_when_asked(service, clock):
     lagging = lambda: clock() + timedelta(minutes=6)  # noqa: E731
     c = LicenseClient(service.url, KEY, "acme", service.pinned(), clock=lagging)
     assert c.validate().valid
-    strict = LicenseClient(service.url, KEY, "acme", service.pinned(), clock=lagging,
-                           max_answer_skew=timedelta(minutes=5))
+    strict = LicenseClient(
+        service.url,
+        KEY,
+        "acme",
+        service.pinned(),
+        clock=lagging,
+        max_answer_skew=timedelta(minutes=5),
+    )
     with pytest.raises(SignatureError) as e:
         strict.validate()
     assert e.value.reason == "expired"
@@ -160,7 +185,11 @@ def test_verified_error_envelopes_raise_their_class(service):
     c = client(service)
     with pytest.raises(LicenseNotActiveError) as e:
         c.activate("fp-1")
-    assert (e.value.code, e.value.status, e.value.request_id) == ("LICENSE_NOT_ACTIVE", 403, "req_fake")
+    assert (e.value.code, e.value.status, e.value.request_id) == (
+        "LICENSE_NOT_ACTIVE",
+        403,
+        "req_fake",
+    )
     with pytest.raises(LicenseScopeMismatchError):
         c._request("POST", ("activations",), {"license_key": "OTHER-KEY-1", "fingerprint": "x"})
     with pytest.raises(UnauthenticatedError):
@@ -190,7 +219,7 @@ def test_an_unsigned_5xx_is_unreachable_and_a_closed_port_too(service):
         LicenseClient(closed_port(), KEY, "acme", service.pinned(), timeout=2).validate()
 
 
-# --- offline files ---------------------------------------------------------------------------------
+# --- offline files -------------------------------------------------------------------------
 
 
 def test_checkout_file_stores_it_atomically_and_owner_only(service, tmp_path):
@@ -224,7 +253,9 @@ def test_validate_or_offline_falls_back_only_when_unreachable(service, tmp_path,
     verdict = c.validate_or_offline("fp-1")
     assert verdict.online is None and verdict.offline.license.key == KEY and verdict.is_valid
     # A closed port: the same.
-    far = LicenseClient(closed_port(), KEY, "acme", service.pinned(), cache_dir=tmp_path, clock=clock, timeout=2)
+    far = LicenseClient(
+        closed_port(), KEY, "acme", service.pinned(), cache_dir=tmp_path, clock=clock, timeout=2
+    )
     assert far.validate_or_offline("fp-1").offline is not None
     # A signed refusal or an unverifiable answer is never replaced by the file.
     service.down = False
@@ -244,7 +275,7 @@ def test_validate_or_offline_falls_back_only_when_unreachable(service, tmp_path,
     assert e.value.reason == "expired"
 
 
-# --- floating leases -------------------------------------------------------------------------------
+# --- floating leases -----------------------------------------------------------------------
 
 
 def test_checkout_returns_on_exit_and_full_pools_raise(service):
@@ -256,7 +287,9 @@ def test_checkout_returns_on_exit_and_full_pools_raise(service):
         with pytest.raises(LicenseUnavailableError) as e:
             c.checkout(user="bob@example.com", heartbeat=False)
         assert not isinstance(e.value, OverageMaxExceededError)
-        assert e.value.code == "TOO_MANY_ACTIVATIONS" and e.value.status == 409 and e.value.limit == 1
+        assert (
+            e.value.code == "TOO_MANY_ACTIVATIONS" and e.value.status == 409 and e.value.limit == 1
+        )
     assert lease.returned and lease.activation.status == "deactivated"
     assert service.log[-1].method == "DELETE" and service.log[-1].path.endswith(lease.id)
     # The seat is free again.
@@ -287,7 +320,9 @@ def test_the_background_heartbeat_runs_at_a_third_of_the_lease(service, clock):
             time.sleep(0.05)
         assert lease.heartbeats >= 2
         beats = [r for r in service.log if r.path.endswith("/heartbeat")]
-        assert len(beats) >= 2 and all(r.path == f"/v1/integration/activations/{lease.id}/heartbeat" for r in beats)
+        assert len(beats) >= 2 and all(
+            r.path == f"/v1/integration/activations/{lease.id}/heartbeat" for r in beats
+        )
     finally:
         c.return_license(lease.id)
     n = len([r for r in service.log if r.path.endswith("/heartbeat")])

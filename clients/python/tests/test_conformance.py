@@ -11,7 +11,14 @@ from typing import Any, Dict
 
 import pytest
 
-from licensing_client import LicenseFileError, PinnedKeys, SignatureError, parse_rfc3339, verify_answer, verify_license_file
+from licensing_client import (
+    LicenseFileError,
+    PinnedKeys,
+    SignatureError,
+    parse_rfc3339,
+    verify_answer,
+    verify_license_file,
+)
 
 CASES = Path(__file__).resolve().parents[2] / "conformance" / "cases.json"
 
@@ -24,7 +31,9 @@ def load() -> Dict[str, Any]:
     return data
 
 
-DATA = load() if CASES.exists() else {"answers": [], "files": [], "keys": {}, "now": "", "tenant": ""}
+DATA = (
+    load() if CASES.exists() else {"answers": [], "files": [], "keys": {}, "now": "", "tenant": ""}
+)
 
 
 def judge_answer(case: Dict[str, Any]) -> str:
@@ -85,12 +94,16 @@ def expected(case: Dict[str, Any], kind: str) -> str:
 def test_answer(case):
     verdict = judge_answer(case)
     # The verdict must match; so must the reason, in the cases' words.
-    assert verdict.split(":")[0] == case["expect"], f"{case['name']}: {verdict}, expected {case['expect']} ({case['reason']})"
+    assert verdict.split(":")[0] == case["expect"], (
+        f"{case['name']}: {verdict}, expected {case['expect']} ({case['reason']})"
+    )
     assert verdict == expected(case, "answers")
 
 
 @pytest.mark.parametrize("case", DATA["files"], ids=lambda c: c["name"])
 def test_file(case):
     verdict = judge_file(case)
-    assert verdict.split(":")[0] == case["expect"], f"{case['name']}: {verdict}, expected {case['expect']} ({case['reason']})"
+    assert verdict.split(":")[0] == case["expect"], (
+        f"{case['name']}: {verdict}, expected {case['expect']} ({case['reason']})"
+    )
     assert verdict == expected(case, "files")

@@ -7,13 +7,21 @@ from datetime import datetime, timezone
 
 import pytest
 
-from licensing_client import LicenseFileError, PinnedKeys, SignatureError, signed_message, verify_answer, verify_license_file
+from licensing_client import (
+    LicenseFileError,
+    PinnedKeys,
+    SignatureError,
+    signed_message,
+    verify_answer,
+    verify_license_file,
+)
 
 KEYS = PinnedKeys({"v1": "cA2/b97JDlhwYg+C6BEKhY4kD7xZO6FQ32s7CxhvIV0="})
 PATH = "/v1/integration/licenses/CE0HC-V1MS2-213PG-NXN5R-KSZPX/validate?trace=1"
 SENT = b'{"fingerprint":"8c1f-ann-laptop"}'
 BODY = (
-    b'{"data":{"code":"NOT_FOUND","detail":"No license exists with this key.","license":null,"valid":false},'
+    b'{"data":{"code":"NOT_FOUND","detail":"No license exists with this key.",'
+    b'"license":null,"valid":false},'
     b'"meta":{"api_version":"v1","request_id":"req_01M8P9E266J9WQ7Z4N2B8C5D6E"}}'
 )
 DATE = "2026-11-30T12:00:00.000Z"
@@ -41,8 +49,16 @@ P_FrLsx7YndZVzCd2NOO1rsYCg
 
 
 def answer(**kw):
-    args = dict(method="POST", path_and_query=PATH, tenant_id="acme", nonce=NONCE, request_body=SENT,
-                signature=HEADER, signature_date=DATE, response_body=BODY)
+    args = dict(
+        method="POST",
+        path_and_query=PATH,
+        tenant_id="acme",
+        nonce=NONCE,
+        request_body=SENT,
+        signature=HEADER,
+        signature_date=DATE,
+        response_body=BODY,
+    )
     args.update(kw)
     return verify_answer(KEYS, **args)
 
@@ -93,8 +109,14 @@ def test_a_date_far_from_the_clock_is_expired():
 
 def test_the_worked_file_verifies_within_its_day():
     now = datetime(2026, 11, 30, 18, 0, tzinfo=timezone.utc)
-    f = verify_license_file(FILE, KEYS, "acme", fingerprint="8c1f-ann-laptop", now=now,
-                            license_key="SHD02-RH6CA-MVCWT-XQXJT-DCBR3")
+    f = verify_license_file(
+        FILE,
+        KEYS,
+        "acme",
+        fingerprint="8c1f-ann-laptop",
+        now=now,
+        license_key="SHD02-RH6CA-MVCWT-XQXJT-DCBR3",
+    )
     assert f.license.key == "SHD02-RH6CA-MVCWT-XQXJT-DCBR3"
     assert f.activation is not None and f.activation.id.startswith("act_1b740f")
     assert f.license.seats.limit == 3
@@ -114,7 +136,9 @@ def test_the_worked_file_verifies_within_its_day():
     ],
 )
 def test_the_worked_file_is_refused_outside_its_terms(kw, reason):
-    args = dict(fingerprint="8c1f-ann-laptop", now=datetime(2026, 11, 30, 18, 0, tzinfo=timezone.utc))
+    args = dict(
+        fingerprint="8c1f-ann-laptop", now=datetime(2026, 11, 30, 18, 0, tzinfo=timezone.utc)
+    )
     tenant = kw.pop("tenant_id", "acme")
     args.update(kw)
     with pytest.raises(LicenseFileError) as e:

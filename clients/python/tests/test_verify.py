@@ -35,8 +35,16 @@ def sig(kid="v1", key=KEY, msg=None, version='version="2", '):
 
 
 def check(header, **kw):
-    args = dict(method="POST", path_and_query=PATH, tenant_id="acme", nonce="n" * 64, request_body=SENT,
-                signature=header, signature_date=DATE, response_body=BODY)
+    args = dict(
+        method="POST",
+        path_and_query=PATH,
+        tenant_id="acme",
+        nonce="n" * 64,
+        request_body=SENT,
+        signature=header,
+        signature_date=DATE,
+        response_body=BODY,
+    )
     args.update(kw)
     return verify_answer(KEYS, **args)
 
@@ -112,28 +120,47 @@ def test_pinned_keys_refuse_what_is_not_a_key():
 
 def payload():
     return {
-        "format": "licensing-file/v1", "tenant_id": "acme", "kid": "v1",
-        "license": {"id": "lic_1", "key": "ABCDE-FGHIJ", "status": "active", "product": "desktop",
-                    "policy": "pol_1", "expires_at": None, "seats": {"limit": 3},
-                    "entitlements": {"export-4k": {"type": "boolean"}}},
+        "format": "licensing-file/v1",
+        "tenant_id": "acme",
+        "kid": "v1",
+        "license": {
+            "id": "lic_1",
+            "key": "ABCDE-FGHIJ",
+            "status": "active",
+            "product": "desktop",
+            "policy": "pol_1",
+            "expires_at": None,
+            "seats": {"limit": 3},
+            "entitlements": {"export-4k": {"type": "boolean"}},
+        },
         "activation": {"id": "act_1", "fingerprint": "fp-1"},
-        "issued_at": "2026-11-30T11:00:00.000Z", "expires_at": "2026-12-01T11:00:00.000Z",
+        "issued_at": "2026-11-30T11:00:00.000Z",
+        "expires_at": "2026-12-01T11:00:00.000Z",
         "ttl_seconds": 86400,
     }
 
 
 def verify(text, fingerprint="fp-1", now=NOW, tenant="acme", keys=KEYS, license_key=None):
-    return verify_license_file(text, keys, tenant, fingerprint=fingerprint, now=now, license_key=license_key)
+    return verify_license_file(
+        text, keys, tenant, fingerprint=fingerprint, now=now, license_key=license_key
+    )
 
 
 def test_a_good_file_verifies_with_or_without_a_fingerprint():
     text = license_file(payload(), KEY)
     f = verify(text, license_key="ABCDE-FGHIJ")
-    assert (f.tenant_id, f.kid, f.license.key, f.activation.id) == ("acme", "v1", "ABCDE-FGHIJ", "act_1")
+    assert (f.tenant_id, f.kid, f.license.key, f.activation.id) == (
+        "acme",
+        "v1",
+        "ABCDE-FGHIJ",
+        "act_1",
+    )
     assert f.certificate == text and f.valid_until == datetime(2026, 12, 1, 11, tzinfo=timezone.utc)
     assert verify(text, fingerprint=None).license.id == "lic_1"
     # Pasted into an e-mail: text around the armor, CRLF, indentation, a split line.
-    mangled = "Hello,\r\n\r\n" + "\r\n".join("   " + line for line in text.splitlines()) + "\r\nBye\r\n"
+    mangled = (
+        "Hello,\r\n\r\n" + "\r\n".join("   " + line for line in text.splitlines()) + "\r\nBye\r\n"
+    )
     assert verify(mangled).license.id == "lic_1"
 
 
@@ -158,14 +185,30 @@ def flip_payload_byte(text: str) -> str:
         (lambda: flip_payload_byte(license_file(payload(), KEY)), {}, "tampered"),
         (lambda: license_file(payload(), signing_key(2)), {}, "tampered"),
         (lambda: license_file(dict(payload(), kid="v7"), KEY), {}, "unknown_kid"),
-        (lambda: license_file(dict(payload(), format="licensing-file/v2"), KEY), {}, "unsupported_format"),
+        (
+            lambda: license_file(dict(payload(), format="licensing-file/v2"), KEY),
+            {},
+            "unsupported_format",
+        ),
         (lambda: license_file(payload(), KEY), {"tenant": "globex"}, "wrong_tenant"),
         (lambda: license_file(payload(), KEY), {"now": NOW + timedelta(days=1)}, "expired"),
-        (lambda: license_file(payload(), KEY), {"now": NOW - timedelta(hours=1, minutes=6)}, "not_yet_valid"),
+        (
+            lambda: license_file(payload(), KEY),
+            {"now": NOW - timedelta(hours=1, minutes=6)},
+            "not_yet_valid",
+        ),
         (lambda: license_file(payload(), KEY), {"fingerprint": "fp-2"}, "wrong_fingerprint"),
-        (lambda: license_file(dict(payload(), activation=None), KEY), {}, "unbound_with_fingerprint"),
+        (
+            lambda: license_file(dict(payload(), activation=None), KEY),
+            {},
+            "unbound_with_fingerprint",
+        ),
         (lambda: license_file(payload(), KEY), {"license_key": "OTHER-KEY-1"}, "wrong_license"),
-        (lambda: license_file(payload(), KEY).replace("-----END LICENSE FILE-----", ""), {}, "malformed"),
+        (
+            lambda: license_file(payload(), KEY).replace("-----END LICENSE FILE-----", ""),
+            {},
+            "malformed",
+        ),
         (lambda: license_file(payload(), KEY).replace(".", "=.", 1), {}, "malformed"),
         (lambda: "no armor at all", {}, "malformed"),
     ],

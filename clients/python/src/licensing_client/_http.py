@@ -83,7 +83,10 @@ def exchange(
     conn: http.client.HTTPConnection
     if base.scheme == "https":
         conn = http.client.HTTPSConnection(
-            base.host, base.port, timeout=timeout, context=ssl_context or ssl.create_default_context()
+            base.host,
+            base.port,
+            timeout=timeout,
+            context=ssl_context or ssl.create_default_context(),
         )
     else:
         conn = http.client.HTTPConnection(base.host, base.port, timeout=timeout)

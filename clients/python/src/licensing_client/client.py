@@ -11,7 +11,19 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 from . import _cache
 from ._http import RawAnswer, exchange, parse_base_url
@@ -50,6 +62,7 @@ API_KEY_PATTERN = re.compile(r"lk_([a-z0-9-]{3,40})_([0-9A-Za-z]{26})_([0-9a-f]{
 _LICENSE_KEY = re.compile(r"[A-Za-z0-9._-]{8,128}")
 _TENANT = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]")
 _USER_AGENT = "licensing-client-python/0.1.0"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -151,7 +164,9 @@ class LicenseClient:
             self._headers = {"Authorization": f"License {api_key}", "X-Tenant-Id": self.tenant_id}
             self.license_key = api_key
         if self.license_key is not None and not _LICENSE_KEY.fullmatch(self.license_key):
-            raise ConfigurationError("license_key is not a license key (8-128 of A-Z a-z 0-9 - _ .)")
+            raise ConfigurationError(
+                "license_key is not a license key (8-128 of A-Z a-z 0-9 - _ .)"
+            )
         self.keys = pinned(public_keys)
         if len(self.keys) == 0:
             raise ConfigurationError("no pinned signing key (public_keys is empty)")
@@ -209,8 +224,13 @@ class LicenseClient:
         with self._count_lock:
             self.requests_sent += 1
         raw = exchange(
-            self._base, method, path, headers, sent if body is not None else None,
-            self.timeout, self._ssl_context,
+            self._base,
+            method,
+            path,
+            headers,
+            sent if body is not None else None,
+            self.timeout,
+            self._ssl_context,
         )
         return self._read(raw, method, path, nonce, sent)
 
@@ -275,7 +295,8 @@ class LicenseClient:
             retry_after = int(value)
         raise api_error(raw.status, error, request_id, retry_after)
 
-    def _wrap(self, what: str, fn: Any, answer: _Answer) -> Any:
+    def _wrap(self, fn: Callable[[Any], T], answer: _Answer) -> T:
+        """``fn(answer.data)``; a shape it does not expect carries the answer's status and id."""
         try:
             return fn(answer.data)
         except UnexpectedAnswerError as e:
@@ -298,7 +319,7 @@ class LicenseClient:
         if entitlements is not None:
             body["entitlements"] = list(entitlements)
         answer = self._request("POST", ("licenses", self._key(), "validate"), body)
-        return self._wrap("validation", Validation.from_json, answer)
+        return self._wrap(Validation.from_json, answer)
 
     def activate(
         self,
@@ -328,18 +349,18 @@ class LicenseClient:
         if metadata is not None:
             body["metadata"] = dict(metadata)
         answer = self._request("POST", ("activations",), body)
-        return self._wrap("activation", Activation.from_json, answer), answer.status
+        return self._wrap(Activation.from_json, answer), answer.status
 
     def deactivate(self, fingerprint: str) -> Activation:
         """Frees this machine's seat (or returns its lease), by license key and fingerprint."""
         body = {"license_key": self._key(), "fingerprint": fingerprint}
         answer = self._request("POST", ("activations", "deactivate"), body)
-        return self._wrap("activation", Activation.from_json, answer)
+        return self._wrap(Activation.from_json, answer)
 
     def deactivate_activation(self, activation_id: str) -> Activation:
         """Frees a seat (or returns a lease) by activation id: ``DELETE /activations/{id}``."""
         answer = self._request("DELETE", ("activations", activation_id), None)
-        return self._wrap("activation", Activation.from_json, answer)
+        return self._wrap(Activation.from_json, answer)
 
     def heartbeat(self, activation_id: str) -> Activation:
         """Renews a lease (node-locked: records that the machine is alive). A lapsed, returned
@@ -348,13 +369,13 @@ class LicenseClient:
 
     def _heartbeat(self, activation_id: str) -> Tuple[Activation, Optional[datetime]]:
         answer = self._request("POST", ("activations", activation_id, "heartbeat"), {})
-        return self._wrap("activation", Activation.from_json, answer), answer.signed_at
+        return self._wrap(Activation.from_json, answer), answer.signed_at
 
     def check_entitlements(self, features: Iterable[str]) -> EntitlementCheck:
         """Which of ``features`` the license grants now (metered ones with their usage)."""
         body = {"license_key": self._key(), "features": list(features)}
         answer = self._request("POST", ("entitlements", "check"), body)
-        return self._wrap("entitlement check", EntitlementCheck.from_json, answer)
+        return self._wrap(EntitlementCheck.from_json, answer)
 
     def record_usage(
         self,
@@ -393,9 +414,7 @@ class LicenseClient:
                 attempt += 1
                 time.sleep(min(0.5 * 2**attempt, 5.0))
         replayed = answer.headers.get("idempotent-replayed", "").lower() == "true"
-        return self._wrap(
-            "usage record", lambda d: UsageRecord.from_json(d, key, replayed), answer
-        )
+        return self._wrap(lambda d: UsageRecord.from_json(d, key, replayed), answer)
 
     # --- floating leases -------------------------------------------------------------------------
 
@@ -422,8 +441,9 @@ class LicenseClient:
         from .lease import Lease  # noqa: PLC0415 (import cycle)
 
         activation, signed_at = self._checkout_lease(user, name, hostname, metadata)
-        lease = Lease(self, user, activation, signed_at, name=name, hostname=hostname,
-                      metadata=metadata)
+        lease = Lease(
+            self, user, activation, signed_at, name=name, hostname=hostname, metadata=metadata
+        )
         if heartbeat:
             lease.start_heartbeat(heartbeat_interval)
         with self._leases_lock:
@@ -448,7 +468,7 @@ class LicenseClient:
             answer = self._request("POST", ("activations",), body)
         except LicenseUnavailableError as refused:
             raise self._refusal(refused) from None
-        return self._wrap("activation", Activation.from_json, answer), answer.signed_at
+        return self._wrap(Activation.from_json, answer), answer.signed_at
 
     def _refusal(self, refused: LicenseUnavailableError) -> LicenseUnavailableError:
         """Tells a full pool with overage seats (``OverageMaxExceededError``) from one without."""
@@ -541,7 +561,9 @@ class LicenseClient:
         stores it there atomically. Only an API-key client may ask for an unbound file
         (``fingerprint=None``)."""
         if fingerprint is None and self.auth == "license":
-            raise ConfigurationError("a license-key client must check out a file bound to a fingerprint")
+            raise ConfigurationError(
+                "a license-key client must check out a file bound to a fingerprint"
+            )
         body: Dict[str, Any] = {}
         if fingerprint is not None:
             body["fingerprint"] = fingerprint

@@ -287,7 +287,7 @@ class ClientAuthDisabledError(PermissionDeniedError):
 
 
 class QuotaExceededError(PermissionDeniedError):
-    """A hard-limited metric would pass its limit; ``details`` has ``metric``, ``limit``, ``used``."""
+    """A hard-limited metric would pass its limit (``details``: ``metric``, ``limit``, ``used``)."""
 
     default_code = "QUOTA_EXCEEDED"
 

@@ -17,7 +17,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from .errors import LicenseFileError, UnexpectedAnswerError
 from .keys import PinnedKeys
@@ -107,7 +107,7 @@ def unarmor(text: str) -> str:
             break
     else:
         raise _fail("malformed", f"no {BEGIN} line")
-    body = []
+    body: List[str] = []
     for line in lines:
         if _strip(line) == END:
             return "".join(c for c in "".join(body) if not _is_whitespace(c))
@@ -132,7 +132,8 @@ def verify_license_file(
     payload text (``tampered``); ``format`` (``unsupported_format``); ``tenant_id``
     (``wrong_tenant``); ``now`` before ``expires_at`` and before the license's own expiry
     (``expired``); ``issued_at`` at most five minutes after ``now`` (``not_yet_valid``); given a
-    ``fingerprint``, the file bound to an activation (``unbound_with_fingerprint``) of that fingerprint
+    ``fingerprint``, the file bound to an activation (``unbound_with_fingerprint``) of that
+    fingerprint
     (``wrong_fingerprint``); given a ``license_key``, the file is for that key
     (``wrong_license``). Nothing of the payload but its ``kid`` is read before the signature
     has verified.
@@ -190,7 +191,9 @@ def verify_license_file(
         raise _fail("not_yet_valid", f"issued in the future ({issued_at.isoformat()})")
     if fingerprint is not None:
         if activation is None:
-            raise _fail("unbound_with_fingerprint", "not bound to this machine (it is bound to none)")
+            raise _fail(
+                "unbound_with_fingerprint", "not bound to this machine (it is bound to none)"
+            )
         if activation.fingerprint != fingerprint:
             raise _fail("wrong_fingerprint", "bound to another machine")
     if license_key is not None and lic.key != license_key:

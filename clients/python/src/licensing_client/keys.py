@@ -59,7 +59,9 @@ def _decode_key(kid: str, value: KeyLike) -> Ed25519PublicKey:
     try:
         return Ed25519PublicKey.from_public_bytes(raw)
     except ValueError:
-        raise ConfigurationError(f"public key {kid!r} is not a 32-byte Ed25519 public key") from None
+        raise ConfigurationError(
+            f"public key {kid!r} is not a 32-byte Ed25519 public key"
+        ) from None
 
 
 class PinnedKeys(Mapping[str, Ed25519PublicKey]):

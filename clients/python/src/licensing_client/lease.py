@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
@@ -27,7 +28,9 @@ class HeartbeatThread(threading.Thread):
         client: "LicenseClient",
         activation_id: str,
         every: float,
-        on_result: Optional[Callable[[Optional[Activation], Optional[LicensingError]], None]] = None,
+        on_result: Optional[
+            Callable[[Optional[Activation], Optional[LicensingError]], None]
+        ] = None,
     ) -> None:
         if every <= 0:
             raise ValueError("the heartbeat interval must be positive")
@@ -105,13 +108,17 @@ class Lease:
         self.on_lost: Optional[Callable[["Lease"], None]] = None
         self._thread: Optional[HeartbeatThread] = None
 
-    def _lease_seconds(self, activation: Activation, signed_at: Optional[datetime]) -> Optional[float]:
+    def _lease_seconds(
+        self, activation: Activation, signed_at: Optional[datetime]
+    ) -> Optional[float]:
         """The lease's length: its expiry minus the (service's) time of the answer."""
         if activation.lease_expires_at is None:
             return None
         start = signed_at or self.client.now()
-        # Lease expiries are written to the second or the millisecond: round to whole seconds.
-        seconds = round((activation.lease_expires_at - start).total_seconds())
+        # The expiry may be written to the second (cut down) and the answer is signed a moment
+        # after the lease was computed, so the difference is up to a second or so under the
+        # lease (the service knows it exactly; a third of a second less changes nothing).
+        seconds = math.ceil((activation.lease_expires_at - start).total_seconds() - 0.001)
         return float(seconds) if seconds > 0 else None
 
     def __repr__(self) -> str:
@@ -176,7 +183,9 @@ class Lease:
             self.heartbeats += 1
             self.error = None
 
-    def _on_heartbeat(self, activation: Optional[Activation], error: Optional[LicensingError]) -> None:
+    def _on_heartbeat(
+        self, activation: Optional[Activation], error: Optional[LicensingError]
+    ) -> None:
         if activation is not None:
             self._renewed(activation)
             return

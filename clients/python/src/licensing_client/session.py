@@ -164,7 +164,11 @@ def ensure_licensed_with(
     result: Licensed
     if cached is not None and now - cached.issued_at < refresh_after:
         result = Licensed(cached, "cache", 0)
-    elif cached is not None and failed_at is not None and timedelta(0) <= now - failed_at < retry_after_failure:
+    elif (
+        cached is not None
+        and failed_at is not None
+        and timedelta(0) <= now - failed_at < retry_after_failure
+    ):
         result = Licensed(cached, "offline", 0)  # the last attempt failed a moment ago
     else:
         try:

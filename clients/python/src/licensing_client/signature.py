@@ -108,7 +108,9 @@ class SignatureHeader:
         if params["algorithm"].lower() != "ed25519":
             raise bad(f"algorithm {params['algorithm']!r} is not ed25519")
         if params["version"] != SIGNATURE_VERSION:
-            raise bad(f"version {params['version']!r} is not {SIGNATURE_VERSION!r}", "unsupported_version")
+            raise bad(
+                f"version {params['version']!r} is not {SIGNATURE_VERSION!r}", "unsupported_version"
+            )
         if not params["keyid"]:
             raise bad("has an empty keyid")
         try:
