@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Unit, conformance, call-budget and live tests of the Python client.
+# Type check (mypy --strict), lint, then the unit, conformance, call-budget and live tests of the
+# Python client.
 #
-#   clients/python/test.sh [pytest args...]
+#   clients/python/test.sh [pytest args...]     (with arguments: only pytest, with them)
 #
 # Installs the package (editable) and pytest into .local/venv-clients-py at the repository root,
 # once (again only when pyproject.toml changes). The live tests use the dev server named by
@@ -28,4 +29,9 @@ if [ -z "${LICENSING_BASE_URL:-}" ]; then
     echo "clients/python: LICENSING_BASE_URL is unset: the live tests against the dev server are skipped" >&2
 fi
 cd "$here"
+if [ $# -eq 0 ]; then
+    "$venv/bin/python" -m mypy --no-error-summary src/licensing_client
+    "$venv/bin/python" -m ruff check --quiet src tests
+    "$venv/bin/python" -m ruff format --quiet --check src tests
+fi
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
