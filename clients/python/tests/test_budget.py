@@ -9,7 +9,12 @@ from datetime import timedelta
 import pytest
 
 from conftest import START
-from licensing_client import SignatureError, UnreachableError, ensure_licensed
+from licensing_client import (
+    LicenseNotActiveError,
+    SignatureError,
+    UnreachableError,
+    ensure_licensed,
+)
 
 KEY = "ABCDE-FGHIJ-KLMNO"
 
@@ -175,3 +180,28 @@ def test_the_cached_file_is_rewritten_atomically_and_tampering_costs_a_checkout(
     r = run(service, clock, tmp_path)
     assert r.source == "online" and r.calls == 1 and path.read_text() == r.file.certificate
     assert r.file.issued_at > first.file.issued_at
+
+
+def test_a_verified_refusal_is_raised_and_deletes_the_cached_file(service, clock, tmp_path):
+    lic = service.add_license(KEY)
+    run(service, clock, tmp_path)
+    assert list(tmp_path.glob("license-*.lic"))
+    lic.status = "suspended"
+    clock.advance(hours=2)
+    assert run(service, clock, tmp_path).source == "cache"  # no call: the service is not asked
+    clock.advance(hours=23)
+    with pytest.raises(LicenseNotActiveError):
+        run(service, clock, tmp_path)
+    assert not list(tmp_path.glob("license-*"))
+    service.down = True  # and offline, nothing licenses the app any more
+    with pytest.raises(UnreachableError):
+        run(service, clock, tmp_path)
+
+
+def test_a_rate_limited_refresh_uses_the_cached_file(service, clock, tmp_path):
+    service.add_license(KEY)
+    run(service, clock, tmp_path)
+    clock.advance(hours=25)
+    service.override = lambda req: service._error(429, "RATE_LIMITED")
+    r = run(service, clock, tmp_path)
+    assert (r.source, r.calls) == ("offline", 1)

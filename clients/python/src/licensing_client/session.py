@@ -12,9 +12,11 @@ from . import _cache
 from ._time import Clock, format_rfc3339, parse_rfc3339
 from .errors import (
     ActivationNotFoundError,
+    ApiError,
     LeaseExpiredError,
     LicenseFileError,
     NoActivationError,
+    RateLimitError,
     ServerError,
     UnreachableError,
 )
@@ -93,6 +95,14 @@ def _remember_failure(path: Path, now: datetime) -> None:
         _cache.write_atomically(_failure_path(path), format_rfc3339(now))
     except OSError:
         pass  # only an optimisation
+
+
+def _discard(path: Path) -> None:
+    for stale in (path, _failure_path(path)):
+        try:
+            stale.unlink()
+        except OSError:
+            pass
 
 
 def _forget_failure(path: Path) -> None:
@@ -184,11 +194,16 @@ def ensure_licensed_with(
             result = Licensed(file, "online", client.requests_sent - before)
             if failed_at is not None:
                 _forget_failure(path)
-        except (UnreachableError, ServerError):
+        except (UnreachableError, ServerError, RateLimitError):
             if cached is None:
                 raise
             _remember_failure(path, now)
             result = Licensed(cached, "offline", client.requests_sent - before)
+        except ApiError:
+            # A verified refusal (suspended, cancelled, seats taken, ...): the cached file must
+            # not license the app offline afterwards.
+            _discard(path)
+            raise
     if heartbeat_seconds is not None and result.file.activation is not None:
         result.heartbeat = client.start_heartbeat(
             result.file.activation.id, max(1.0, heartbeat_seconds / 3)
@@ -223,11 +238,14 @@ def ensure_licensed(
     2. Otherwise a fresh bound file is checked out (1 call) and written atomically. On the first
        run (nothing cached) the machine is activated first (1 call, idempotent); when a checkout
        answers ``NO_ACTIVATION`` (the seat was released) it activates and checks out again.
-    3. The service unreachable (network error, 5xx) and the cached file still valid: licensed
+    3. The service unreachable (network error, 5xx, 429) and the cached file still valid: licensed
        offline (``source == "offline"``); the next attempt waits ``retry_after_failure`` (6 h),
        so an outage costs at most 2 attempts in an 8-hour day.
     4. No heartbeats unless ``heartbeat_seconds`` (the policy's) is given: then a background
        thread heartbeats at a third of it (``Licensed.stop()`` ends it).
+
+    A verified refusal (the license suspended, cancelled, expired; no seat left; ...) is raised
+    and deletes the cached file, so that the app does not keep running offline on it.
 
     So: 2 calls on the first day, then 1 a day. Features come from ``Licensed.entitlements``.
     Errors: the service's refusal (e.g. :class:`~licensing_client.LicenseNotActiveError`,
