@@ -264,7 +264,10 @@ def test_node_locked_heartbeat_and_usage(node_locked: str) -> None:
 def test_floating_checkout_heartbeat_and_return(product: str) -> None:
     pol = policy(product, max_activations=1, activation_mode="floating", lease_seconds=60)
     lic = license_key(pol)
-    c = client(lic["key"])
+    # The contract's style, word for word.
+    c = LicenseClient(
+        server_url=BASE, api_key=lic["key"], product_id=product, tenant_id=TENANT, public_keys=KEYS
+    )
     with c.checkout(user=f"ann-{RUN}@example.com", heartbeat_interval=0.5) as lease:
         assert lease.lease_seconds in (59, 60)  # the expiry is written to the second
         assert lease.default_interval() == lease.lease_seconds / 3
