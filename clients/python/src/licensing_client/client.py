@@ -502,6 +502,11 @@ class LicenseClient:
             lease._returned(activation)
         return activation
 
+    def _rekey_lease(self, old_id: str, lease: "Lease") -> None:
+        with self._leases_lock:
+            if self._leases.pop(old_id, None) is not None:
+                self._leases[lease.id] = lease
+
     def leases(self) -> List["Lease"]:
         """The leases checked out by this client and not returned yet."""
         with self._leases_lock:

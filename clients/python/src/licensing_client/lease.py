@@ -203,9 +203,11 @@ class Lease:
             self.error = e
             return
         with self._lock:
-            self._activation = again
+            old_id, self._activation = self._activation.id, again
         if self._thread is not None:
             self._thread.activation_id = again.id
+        if again.id != old_id:
+            self.client._rekey_lease(old_id, self)
 
     def _lose(self, error: LicensingError) -> None:
         with self._lock:
