@@ -375,9 +375,14 @@ def test_ensure_licensed_live_first_run_then_cached(tmp_path, node_locked: str) 
     )
     again = ensure_licensed(**kw)
     assert (again.source, again.calls) == ("cache", 0)
-    # A day later (by the clock we give it): one checkout.
-    later = ensure_licensed(**kw, clock=lambda: datetime.now(timezone.utc) + timedelta(hours=25))
+    # Once the file is older than refresh_after (24 h; 0 s here): one checkout, no activation.
+    later = ensure_licensed(**kw, refresh_after=timedelta(0))
     assert (later.source, later.calls) == ("online", 1)
+    assert later.file.issued_at >= first.file.issued_at
+    # A clock a day ahead: the service's answers are more than 5 minutes from it, refused.
+    with pytest.raises(SignatureError) as e:
+        ensure_licensed(**kw, clock=lambda: datetime.now(timezone.utc) + timedelta(hours=25))
+    assert e.value.reason == "expired"
 
 
 @pytest.mark.parametrize("field", ["fingerprint", "product"])

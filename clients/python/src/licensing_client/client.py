@@ -43,7 +43,7 @@ from .errors import (
 )
 from .file import LicenseFile, verify_license_file
 from .keys import KeyLike, PinnedKeys, pinned
-from .signature import verify_answer
+from .signature import MAX_ANSWER_SKEW, verify_answer
 from .types import Activation, EntitlementCheck, UsageRecord, Validation
 
 if TYPE_CHECKING:
@@ -110,10 +110,10 @@ class LicenseClient:
     ``product_id`` (a product code) is sent with ``validate``, so that a license for another
     product answers ``PRODUCT_MISMATCH``. ``cache_dir`` is where offline license files are kept.
     ``clock`` (an aware UTC ``datetime`` factory) is used for every time check; it can be
-    replaced in tests. ``max_answer_skew``, when set, also refuses answers whose
-    ``X-Signature-Date`` is further than that from the clock (off by default: a machine with a
-    wrong clock would refuse every answer, and the nonce already binds each answer to its
-    request).
+    replaced in tests. Answers whose ``X-Signature-Date`` is more than ``max_answer_skew``
+    (5 minutes) from that clock, either way, are refused (``SignatureError``, reason
+    ``expired``), as clients/conformance requires; ``max_answer_skew=None`` turns this off (the
+    nonce alone then binds each answer to its request).
     """
 
     def __init__(
@@ -128,7 +128,7 @@ class LicenseClient:
         cache_dir: Optional[_cache.PathLike] = None,
         timeout: float = DEFAULT_TIMEOUT,
         clock: Optional[Clock] = None,
-        max_answer_skew: Optional[timedelta] = None,
+        max_answer_skew: Optional[timedelta] = MAX_ANSWER_SKEW,
         ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         self._base = parse_base_url(server_url)
@@ -256,7 +256,7 @@ class LicenseClient:
                 signature_date=date,
                 response_body=raw.body,
                 now=self.now() if self.max_answer_skew is not None else None,
-                max_skew=self.max_answer_skew or timedelta(minutes=5),
+                max_skew=self.max_answer_skew or MAX_ANSWER_SKEW,
             )
         except SignatureError as e:
             e.status = raw.status

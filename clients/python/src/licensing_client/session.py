@@ -23,6 +23,7 @@ from .errors import (
 from .file import LicenseFile
 from .keys import KeyLike, PinnedKeys
 from .lease import HeartbeatThread
+from .signature import MAX_ANSWER_SKEW
 from .types import License
 
 if TYPE_CHECKING:
@@ -227,6 +228,7 @@ def ensure_licensed(
     name: Optional[str] = None,
     heartbeat_seconds: Optional[float] = None,
     timeout: float = 30.0,
+    max_answer_skew: Optional[timedelta] = MAX_ANSWER_SKEW,
     ssl_context: Optional[ssl.SSLContext] = None,
 ) -> Licensed:
     """The recommended use for a node-locked app: call it at start (and whenever you like, e.g.
@@ -263,6 +265,7 @@ def ensure_licensed(
         cache_dir=cache_dir,
         clock=clock,
         timeout=timeout,
+        max_answer_skew=max_answer_skew,
         ssl_context=ssl_context,
     )
     return ensure_licensed_with(
