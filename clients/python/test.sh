@@ -29,6 +29,7 @@ if [ -z "${LICENSING_BASE_URL:-}" ]; then
     echo "clients/python: LICENSING_BASE_URL is unset: the live tests against the dev server are skipped" >&2
 fi
 cd "$here"
+export MYPY_CACHE_DIR="$root/.local/cache-clients-py/mypy" RUFF_CACHE_DIR="$root/.local/cache-clients-py/ruff"
 if [ $# -eq 0 ]; then
     "$venv/bin/python" -m mypy --no-error-summary src/licensing_client
     "$venv/bin/python" -m ruff check --quiet src tests
