@@ -110,7 +110,8 @@ export class Heartbeats extends EventEmitter {
             this.#timer = null;
             this.beat().then(() => this.#schedule(), () => this.#schedule());
         }, ms);
-        this.#timer.unref();
+        // Never keeps the process alive (guarded: an Electron renderer's timers are numbers).
+        this.#timer.unref?.();
     }
 }
 /**

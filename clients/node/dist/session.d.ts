@@ -6,15 +6,15 @@
  * 2. else check out a fresh file bound to this machine (1 call); on `NO_ACTIVATION` (the seat was
  *    released) activate, then check out (2 more); on the first run (nothing cached) activate and
  *    check out (2 calls). The file is written atomically;
- * 3. the service unreachable (network error, 5xx) and the cached file still valid → licensed
- *    offline;
+ * 3. the service unreachable (network error, 5xx) — or rate limiting this license (a signed
+ *    429) — and the cached file still valid → licensed offline;
  * 4. no heartbeats for a node-locked license unless its policy sets `heartbeat_seconds` (pass it
  *    as `heartbeatSeconds`); a floating license's lease is renewed at a third of its length.
  *
  * So a node-locked app makes one call a day (two on the first day) however long and often it runs.
  */
 import { LicenseClient, type LicenseClientOptions } from './client.js';
-import { ServiceUnreachableError } from './errors.js';
+import { LicensingError } from './errors.js';
 import type { FileEntitlement, FileLicense, LicenseFile } from './file.js';
 import { Lease, type Heartbeats } from './lease.js';
 /** How old the cached file may be before a fresh one is checked out: one day. */
@@ -69,8 +69,11 @@ export interface Licensed {
     heartbeats: Heartbeats | null;
     /** How many HTTP calls this run made. */
     calls: number;
-    /** Offline: why the service could not be reached. */
-    unreachable: ServiceUnreachableError | null;
+    /**
+     * Offline: why the service could not be used (a {@link ServiceUnreachableError}, or the
+     * service's `RATE_LIMITED`).
+     */
+    unreachable: LicensingError | null;
     /** A failure to write the cache (the app is licensed all the same, but will call again next time). */
     cacheError: Error | null;
     /** Stops the background heartbeats (does not return the lease: `lease.return()` does). */

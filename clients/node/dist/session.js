@@ -6,8 +6,8 @@
  * 2. else check out a fresh file bound to this machine (1 call); on `NO_ACTIVATION` (the seat was
  *    released) activate, then check out (2 more); on the first run (nothing cached) activate and
  *    check out (2 calls). The file is written atomically;
- * 3. the service unreachable (network error, 5xx) and the cached file still valid → licensed
- *    offline;
+ * 3. the service unreachable (network error, 5xx) — or rate limiting this license (a signed
+ *    429) — and the cached file still valid → licensed offline;
  * 4. no heartbeats for a node-locked license unless its policy sets `heartbeat_seconds` (pass it
  *    as `heartbeatSeconds`); a floating license's lease is renewed at a third of its length.
  *
@@ -23,6 +23,10 @@ export const REFRESH_AFTER_MS = 24 * 60 * 60 * 1000;
  * `max_file_ttl_seconds`, 14 days unless the vendor sets it, may cut it).
  */
 export const DEFAULT_FILE_TTL_SECONDS = 7 * 24 * 60 * 60;
+/** The service cannot answer now: unreachable, or a signed 429 (rate limited). */
+function isUnavailable(e) {
+    return e instanceof ServiceUnreachableError || (e instanceof LicensingError && e.status === 429);
+}
 /** A verified refusal by the service (not a rate limit): the machine is not licensed. */
 function isRefusal(e) {
     return (e instanceof LicensingError &&
@@ -151,8 +155,8 @@ export async function runSession(client, options) {
         return done('online', file, null, cacheError);
     }
     catch (e) {
-        // 3. Unreachable: the cached file, while it is valid.
-        if (e instanceof ServiceUnreachableError && cached !== null) {
+        // 3. Unreachable (or rate limited): the cached file, while it is valid.
+        if (isUnavailable(e) && cached !== null) {
             return done('offline', cached, e, null);
         }
         lease?.stop();

@@ -152,7 +152,8 @@ export class Heartbeats extends EventEmitter<HeartbeatEvents> {
         () => this.#schedule(),
       );
     }, ms);
-    this.#timer.unref();
+    // Never keeps the process alive (guarded: an Electron renderer's timers are numbers).
+    (this.#timer as { unref?: () => unknown }).unref?.();
   }
 }
 

@@ -6,8 +6,8 @@
  * 2. else check out a fresh file bound to this machine (1 call); on `NO_ACTIVATION` (the seat was
  *    released) activate, then check out (2 more); on the first run (nothing cached) activate and
  *    check out (2 calls). The file is written atomically;
- * 3. the service unreachable (network error, 5xx) and the cached file still valid → licensed
- *    offline;
+ * 3. the service unreachable (network error, 5xx) — or rate limiting this license (a signed
+ *    429) — and the cached file still valid → licensed offline;
  * 4. no heartbeats for a node-locked license unless its policy sets `heartbeat_seconds` (pass it
  *    as `heartbeatSeconds`); a floating license's lease is renewed at a third of its length.
  *
@@ -73,12 +73,20 @@ export interface Licensed {
   heartbeats: Heartbeats | null;
   /** How many HTTP calls this run made. */
   calls: number;
-  /** Offline: why the service could not be reached. */
-  unreachable: ServiceUnreachableError | null;
+  /**
+   * Offline: why the service could not be used (a {@link ServiceUnreachableError}, or the
+   * service's `RATE_LIMITED`).
+   */
+  unreachable: LicensingError | null;
   /** A failure to write the cache (the app is licensed all the same, but will call again next time). */
   cacheError: Error | null;
   /** Stops the background heartbeats (does not return the lease: `lease.return()` does). */
   stop(): void;
+}
+
+/** The service cannot answer now: unreachable, or a signed 429 (rate limited). */
+function isUnavailable(e: unknown): e is LicensingError {
+  return e instanceof ServiceUnreachableError || (e instanceof LicensingError && e.status === 429);
 }
 
 /** A verified refusal by the service (not a rate limit): the machine is not licensed. */
@@ -139,7 +147,7 @@ export async function runSession(client: LicenseClient, options: EnsureLicensedO
   const done = (
     source: Licensed['source'],
     file: LicenseFile,
-    unreachable: ServiceUnreachableError | null,
+    unreachable: LicensingError | null,
     cacheError: Error | null,
   ): Licensed => {
     const activationId = file.activationId;
@@ -214,8 +222,8 @@ export async function runSession(client: LicenseClient, options: EnsureLicensedO
     }
     return done('online', file, null, cacheError);
   } catch (e) {
-    // 3. Unreachable: the cached file, while it is valid.
-    if (e instanceof ServiceUnreachableError && cached !== null) {
+    // 3. Unreachable (or rate limited): the cached file, while it is valid.
+    if (isUnavailable(e) && cached !== null) {
       return done('offline', cached, e, null);
     }
     (lease as Lease | null)?.stop();

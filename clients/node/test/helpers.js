@@ -173,7 +173,7 @@ export async function tempDir() {
  * `state.down` makes it answer an unsigned 503; `state.status` another license status.
  */
 export async function fakeService({ clock, key = signingKey(1), licenseKey = 'ABCDE-FGHIJ-KLMNO', seats = 3, floating = false, leaseSeconds = 900, heartbeatSeconds = null, maxFileTtl = 1209600 } = {}) {
-  const state = { down: false, status: 'active', activations: new Map(), calls: [] };
+  const state = { down: false, rateLimited: false, status: 'active', activations: new Map(), calls: [] };
   const now = () => clock();
   const actId = (fp) => `act_${sha256(`${licenseKey}/${fp}`).slice(0, 40)}`;
   const held = (a) => a.active && (!floating || a.leaseExpiresAt > now())
@@ -187,6 +187,7 @@ export async function fakeService({ clock, key = signingKey(1), licenseKey = 'AB
   const mock = await mockServer((req) => {
     state.calls.push({ at: now(), method: req.method, path: req.path });
     if (state.down) return { status: 503, body: 'Service Unavailable', sign: 'none' };
+    if (state.rateLimited) return { status: 429, body: errorEnvelope(429, 'RATE_LIMITED'), headers: { 'retry-after': '30' } };
     if (req.headers.authorization !== `License ${licenseKey}`) return { status: 401, body: errorEnvelope(401, 'UNAUTHENTICATED') };
     if (!req.headers['x-nonce'] || req.headers['x-nonce'].length < 16) return { status: 400, body: errorEnvelope(400, 'NONCE_REQUIRED') };
     const path = req.path;

@@ -120,6 +120,21 @@ test('unreachable: licensed offline from the cached file while it is valid, then
   await assert.rejects(ensureLicensed(settings), ServiceUnreachableError);
 });
 
+test('rate limited (a signed 429): the cached file while it is valid, and the file is kept', async (t) => {
+  const { clock, service, settings, dir } = await setup(t);
+  await ensureLicensed(settings);
+  clock.advance(DAY);
+  service.state.rateLimited = true;
+  const limited = await ensureLicensed(settings);
+  assert.equal(limited.source, 'offline');
+  assert.equal(limited.unreachable.code, 'RATE_LIMITED');
+  assert.equal(limited.unreachable.status, 429);
+  assert.equal((await readdir(dir)).length, 1);
+  clock.advance(6 * DAY);
+  await assert.rejects(ensureLicensed(settings), (e) => e.code === 'RATE_LIMITED');
+  assert.equal((await readdir(dir)).length, 1, 'a rate limit is no refusal: the file stays');
+});
+
 test('unreachable on the first run: not licensed', async (t) => {
   const { service, settings, dir } = await setup(t);
   service.state.down = true;
