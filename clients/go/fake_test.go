@@ -70,6 +70,7 @@ func (c *testClock) Add(d time.Duration) {
 type fakeActivation struct {
 	Activation
 	heartbeats int
+	dead       bool // a node-locked heartbeat overdue (HEARTBEAT_DEAD) until the next heartbeat
 }
 
 type fakeService struct {
@@ -201,7 +202,7 @@ func (f *fakeService) route(r *http.Request, body []byte, nonce string) (int, an
 		if f.status != "active" {
 			return fail(403, "LICENSE_NOT_ACTIVE", "the license is "+f.status)
 		}
-		if !f.holds(fp, now) {
+		if !f.holds(fp, now) || f.activations[fp].dead {
 			return fail(409, "NO_ACTIVATION", "this fingerprint holds no seat")
 		}
 		ttl := int64(86400)
@@ -280,6 +281,7 @@ func (f *fakeService) route(r *http.Request, body []byte, nonce string) (int, an
 				return fail(409, "LEASE_EXPIRED", "the lease expired")
 			}
 			a.heartbeats++
+			a.dead = false
 			beat := now
 			a.LastHeartbeatAt = &beat
 			if f.floating {

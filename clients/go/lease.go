@@ -24,6 +24,8 @@ type Lease struct {
 	user   string
 	opts   CheckoutOptions
 
+	every time.Duration // the heartbeat interval
+
 	mu         sync.Mutex
 	activation Activation
 	lastErr    error
@@ -70,6 +72,7 @@ func (c *Client) Checkout(ctx context.Context, user string, opts *CheckoutOption
 	if every < time.Second {
 		every = time.Second
 	}
+	l.every = every
 	beatCtx, cancel := context.WithCancel(ctx)
 	l.stop = cancel
 	go l.heartbeats(beatCtx, every)
@@ -109,6 +112,10 @@ func (l *Lease) heartbeats(ctx context.Context, every time.Duration) {
 		timer.Reset(every)
 	}
 }
+
+// HeartbeatInterval is how often the lease is renewed: a third of the lease the service granted
+// (from its signed date to lease_expires_at), or CheckoutOptions.HeartbeatEvery.
+func (l *Lease) HeartbeatInterval() time.Duration { return l.every }
 
 // ID is the lease's activation id.
 func (l *Lease) ID() string {
