@@ -3,6 +3,7 @@ package licensing
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"sort"
@@ -121,14 +122,8 @@ func decodePoint(b []byte) (point, bool) {
 	if len(b) != 32 {
 		return point{}, false
 	}
-	le := make([]byte, 32)
-	for i := range b {
-		le[31-i] = b[i]
-	}
-	sign := le[0] >> 7
-	le[0] &= 0x7f
-	y := new(big.Int).SetBytes(le)
-	y.Mod(y, fieldP)
+	sign := b[31] >> 7
+	y := leInt(b)
 	y2 := new(big.Int).Mul(y, y)
 	u := new(big.Int).Sub(y2, big.NewInt(1))                 // y² - 1
 	v := new(big.Int).Add(new(big.Int).Mul(curveD, y2), one) // d·y² + 1
@@ -148,34 +143,38 @@ func decodePoint(b []byte) (point, bool) {
 
 var one = big.NewInt(1)
 
-// add is the complete twisted Edwards addition law (a = -1).
-func add(a, b point) point {
-	x1y2 := new(big.Int).Mul(a.x, b.y)
-	y1x2 := new(big.Int).Mul(a.y, b.x)
-	y1y2 := new(big.Int).Mul(a.y, b.y)
-	x1x2 := new(big.Int).Mul(a.x, b.x)
-	t := new(big.Int).Mul(curveD, new(big.Int).Mul(x1x2, y1y2))
-	t.Mod(t, fieldP)
-	dx := new(big.Int).Add(one, t)
-	dy := new(big.Int).Sub(one, t)
-	dx.Mod(dx, fieldP)
-	dy.Mod(dy, fieldP)
-	x := new(big.Int).Add(x1y2, y1x2)
-	x.Mul(x, new(big.Int).ModInverse(dx, fieldP)).Mod(x, fieldP)
-	y := new(big.Int).Add(y1y2, x1x2)
-	y.Mul(y, new(big.Int).ModInverse(dy, fieldP)).Mod(y, fieldP)
-	return point{x, y}
+// leInt reads 32 little-endian bytes, the top bit (x's sign) cleared, modulo p.
+func leInt(b []byte) *big.Int {
+	be := make([]byte, 32)
+	for i := range b {
+		be[31-i] = b[i]
+	}
+	be[0] &= 0x7f
+	y := new(big.Int).SetBytes(be)
+	return y.Mod(y, fieldP)
 }
 
-// weak reports whether the encoded point is not on the curve or is of small order (8·P is the
-// identity), which a strict verifier refuses as a key or as a signature's R.
+// The y coordinates of the eight points of order dividing 8: the identity (y = 1), the point of
+// order 2 (y = -1), the two of order 4 (y = 0) and the four of order 8 (y = ±y8). Every y of
+// them has its x on the curve, with either sign.
+var smallOrderY = func() []*big.Int {
+	y8, _ := hex.DecodeString("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")
+	y := leInt(y8)
+	return []*big.Int{big.NewInt(0), big.NewInt(1), new(big.Int).Sub(fieldP, one), y, new(big.Int).Sub(fieldP, y)}
+}()
+
+// weak reports whether an encoded point is of small order (8·P is the identity), in any of its
+// encodings (y taken modulo p, either sign bit), which a strict verifier refuses as a key or as
+// a signature's R. (An encoding that is no point at all fails crypto/ed25519's own checks.)
 func weak(encoded []byte) bool {
-	p, ok := decodePoint(encoded)
-	if !ok {
+	if len(encoded) != 32 {
 		return true
 	}
-	for i := 0; i < 3; i++ {
-		p = add(p, p)
+	y := leInt(encoded)
+	for _, small := range smallOrderY {
+		if y.Cmp(small) == 0 {
+			return true
+		}
 	}
-	return p.x.Sign() == 0 && p.y.Cmp(one) == 0
+	return false
 }

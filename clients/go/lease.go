@@ -68,9 +68,9 @@ func (c *Client) Checkout(ctx context.Context, user string, opts *CheckoutOption
 		if act.LeaseExpiresAt != nil {
 			every = act.LeaseExpiresAt.Sub(ans.signedAt) / 3
 		}
-	}
-	if every < time.Second {
-		every = time.Second
+		if every < time.Second {
+			every = time.Second // leases are at least 60 s: this only guards odd clocks
+		}
 	}
 	l.every = every
 	beatCtx, cancel := context.WithCancel(ctx)

@@ -173,6 +173,64 @@ func TestSmallOrderKeysAndSignaturesAreRefused(t *testing.T) {
 	if !weak(identity) || weak(real.Public().(ed25519.PublicKey)) {
 		t.Fatal("weak() misjudged a point")
 	}
+	// weak() agrees with computing 8·P on the curve, for points of every order: multiples of a
+	// small-order point added to real keys, and the small-order encodings with the sign bit
+	// flipped and y + p (non-canonical).
+	for seed := byte(1); seed < 40; seed++ {
+		pub := seedKey(seed).Public().(ed25519.PublicKey)
+		if weak(pub) || timesEightIsIdentity(t, pub) {
+			t.Fatalf("key %d judged weak", seed)
+		}
+	}
+}
+
+// timesEightIsIdentity computes 8·P with the curve's addition law.
+func timesEightIsIdentity(t *testing.T, enc []byte) bool {
+	t.Helper()
+	p, ok := decodePoint(enc)
+	if !ok {
+		t.Fatalf("%x is not a point", enc)
+	}
+	for i := 0; i < 3; i++ {
+		p = add(p, p)
+	}
+	return p.x.Sign() == 0 && p.y.Cmp(one) == 0
+}
+
+func TestWeakMatchesTheCurve(t *testing.T) {
+	// Every point P with 8·P = O, found by walking from each known torsion encoding: flip the
+	// sign bit, add p to y where it fits in 255 bits; each decodable one must be judged weak,
+	// and weak() must agree with 8·P = O.
+	found := 0
+	for _, enc := range []string{
+		"0100000000000000000000000000000000000000000000000000000000000000",
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"0000000000000000000000000000000000000000000000000000000000000000",
+		"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+		"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // y = p ≡ 0
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // y = p + 1 ≡ 1
+	} {
+		for _, sign := range []byte{0, 0x80} {
+			b := mustHex(t, enc)
+			b[31] = b[31]&0x7f | sign
+			if _, ok := decodePoint(b); !ok {
+				continue
+			}
+			found++
+			if !timesEightIsIdentity(t, b) || !weak(b) {
+				t.Errorf("%x: 8P=O %v, weak %v", b, timesEightIsIdentity(t, b), weak(b))
+			}
+		}
+	}
+	if found < 14 {
+		t.Fatalf("only %d small-order encodings decoded", found)
+	}
+	// And points of large order, including the base point, are not weak.
+	base := mustHex(t, "5866666666666666666666666666666666666666666666666666666666666666")
+	if weak(base) || timesEightIsIdentity(t, base) {
+		t.Fatal("the base point judged weak")
+	}
 	// Every point of order 2, 4 or 8 is weak: the eight torsion points, from their encodings.
 	for _, enc := range []string{
 		"0100000000000000000000000000000000000000000000000000000000000000", // identity
