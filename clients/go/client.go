@@ -441,7 +441,7 @@ func (c *Client) RecordUsage(ctx context.Context, metric string, quantity int64,
 	var extra http.Header
 	if opts != nil {
 		if !opts.Timestamp.IsZero() {
-			body.Timestamp = opts.Timestamp.UTC().Format(time.RFC3339Nano)
+			body.Timestamp = opts.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z")
 		}
 		body.Metadata = opts.Metadata
 		if opts.IdempotencyKey != "" {

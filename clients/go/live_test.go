@@ -193,7 +193,12 @@ func TestLiveNodeLocked(t *testing.T) {
 	if rec, err = c.RecordUsage(ctx, "api-calls", 7, &UsageOptions{IdempotencyKey: idem, Metadata: map[string]any{"job": "live"}}); err != nil || !rec.Replayed || rec.Used != 7 {
 		t.Fatalf("usage replay: %+v %v", rec, err)
 	}
-	_, err = c.RecordUsage(ctx, "api-calls", 994, nil)
+	earlier := time.Now().Add(-time.Minute)
+	if rec, err = c.RecordUsage(ctx, "api-calls", 1, &UsageOptions{Timestamp: earlier}); err != nil || rec.Used != 8 ||
+		rec.Timestamp.Sub(earlier).Abs() > time.Millisecond {
+		t.Fatalf("usage with a timestamp: %+v %v", rec, err)
+	}
+	_, err = c.RecordUsage(ctx, "api-calls", 993, nil)
 	var apiErr *Error
 	if !errors.As(err, &apiErr) || apiErr.Code != "QUOTA_EXCEEDED" || apiErr.Status != 403 || apiErr.RequestID == "" {
 		t.Fatalf("past the limit: %v", err)
