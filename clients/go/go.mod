@@ -1,0 +1,3 @@
+module github.com/licensing/licensing-go
+
+go 1.19
