@@ -105,6 +105,12 @@ pub async fn checkout(
             "expires_at": license.expires_at.map(crate::clock::rfc3339),
             "seats": { "limit": license.max_activations },
             "entitlements": license.effective_entitlements(&policy),
+            // The seat terms, so that an app knows from the file alone
+            // whether it must heartbeat (node-locked with heartbeat_seconds)
+            // or hold a lease (floating, renewed within lease_seconds).
+            "activation_mode": license.terms.activation_mode,
+            "lease_seconds": license.terms.lease_seconds,
+            "heartbeat_seconds": license.terms.heartbeat_seconds,
         },
         "activation": activation,
         "issued_at": crate::clock::rfc3339(now),
