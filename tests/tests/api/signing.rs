@@ -3,7 +3,7 @@
 //! app asked and forwards the genuine answer is caught; license-key requests
 //! must carry a nonce (docs/signing.md § 3).
 
-use super::clients::{as_client, pinned, NONCE};
+use super::clients::{as_client, pinned, signed_at, NONCE};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
@@ -36,6 +36,7 @@ fn verify(
         r.header("x-signature"),
         r.header("x-signature-date"),
         r.text.as_bytes(),
+        signed_at(r),
     )
 }
 
@@ -310,11 +311,13 @@ async fn no_answer_carries_a_version_1_signature() {
             request,
             r.header("x-signature"),
             date,
-            r.text.as_bytes()
+            r.text.as_bytes(),
+            signed_at(r)
         ),
         Ok(())
     );
-    let err = verify_answer(&keys, request, Some(&v1), date, r.text.as_bytes()).unwrap_err();
+    let now = signed_at(r);
+    let err = verify_answer(&keys, request, Some(&v1), date, r.text.as_bytes(), now).unwrap_err();
     assert!(err.contains("version"), "{err}");
 }
 
