@@ -148,6 +148,21 @@ impl SigningKeys {
         self.key(tenant, version).sign(message).to_bytes()
     }
 
+    /// The `X-Signature` header value of an answer to `exchange`, signed by
+    /// tenant `tenant`'s key `version` (signature version 2): `keyid`,
+    /// `algorithm`, `version` and `signature`, in that order.
+    pub fn answer_signature(&self, tenant: &str, version: u32, exchange: &Exchange<'_>) -> String {
+        use base64::Engine as _;
+        let message = answer_message(exchange);
+        let signature = self.sign(tenant, version, message.as_bytes());
+        format!(
+            "keyid=\"{}\", algorithm=\"ed25519\", version=\"{}\", signature=\"{}\"",
+            kid(version),
+            SIGNATURE_VERSION,
+            base64::engine::general_purpose::STANDARD.encode(signature)
+        )
+    }
+
     /// The public half of tenant `tenant`'s key `version`.
     pub fn public_key(&self, tenant: &str, version: u32) -> [u8; 32] {
         self.key(tenant, version).verifying_key().to_bytes()

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io::{self, Write as _};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -25,6 +26,10 @@ use crate::types::{Activation, CheckoutAnswer, DataEnvelope, ErrorEnvelope, Lice
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const TENANT_HEADER: &str = "x-tenant-id";
 
+/// The clock the client checks answer dates and license files against: the system's by
+/// default, injectable ([`ClientBuilder::clock`]) for tests and simulations.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
 /// A client for one license of one tenant.
 ///
 /// Every call sends `Authorization: License <key>`, `X-Tenant-Id` and a fresh random `X-Nonce`,
@@ -40,6 +45,9 @@ pub struct Client {
     keys: PinnedKeys,
     cache_dir: Option<PathBuf>,
     product: Option<String>,
+    pub(crate) clock: Clock,
+    pub(crate) machine_name: Option<String>,
+    pub(crate) file_ttl_seconds: u32,
 }
 
 /// Builds a [`Client`].
@@ -53,6 +61,9 @@ pub struct ClientBuilder {
     cache_dir: Option<PathBuf>,
     timeout: Option<Duration>,
     product: Option<String>,
+    clock: Option<Clock>,
+    machine_name: Option<String>,
+    file_ttl_seconds: Option<u32>,
 }
 
 impl ClientBuilder {
@@ -114,6 +125,28 @@ impl ClientBuilder {
         self
     }
 
+    /// The clock answer dates and license files are checked against (default: the system
+    /// clock). Inject one to test an app's licensing over simulated days.
+    pub fn clock(mut self, clock: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The name [`Client::ensure_licensed`] gives this machine when it activates it (shown to
+    /// the vendor and the customer).
+    pub fn machine_name(mut self, name: impl Into<String>) -> Self {
+        self.machine_name = Some(name.into());
+        self
+    }
+
+    /// The validity [`Client::ensure_licensed`] asks for when it checks out a license file
+    /// (default [`SESSION_FILE_TTL`](crate::SESSION_FILE_TTL), 14 days; the policy's
+    /// `max_file_ttl_seconds` may cut it): how long the app keeps working offline.
+    pub fn file_ttl_seconds(mut self, seconds: u32) -> Self {
+        self.file_ttl_seconds = Some(seconds);
+        self
+    }
+
     /// Checks the settings and builds the client.
     pub fn build(self) -> Result<Client, Error> {
         let config = |why: &str| Error::Config(why.to_owned());
@@ -153,6 +186,13 @@ impl ClientBuilder {
             keys: self.keys,
             cache_dir: self.cache_dir,
             product: self.product,
+            clock: self
+                .clock
+                .unwrap_or_else(|| Arc::new(OffsetDateTime::now_utc)),
+            machine_name: self.machine_name,
+            file_ttl_seconds: self
+                .file_ttl_seconds
+                .unwrap_or(crate::session::SESSION_FILE_TTL),
         })
     }
 }
@@ -244,6 +284,11 @@ impl Client {
     /// A builder; `base_url`, `tenant_id`, `license_key` and one `pin_key` are required.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// Now, by the client's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock)()
     }
 
     /// The tenant this client acts for.
@@ -365,7 +410,7 @@ impl Client {
     }
 
     fn verify_file(&self, text: &str, fingerprint: Option<&str>) -> Result<LicenseFile, Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let file = verify_license_file(text, &self.keys, &self.tenant_id, fingerprint, now)?;
         if file.license.key != self.license_key {
             return Err(FileError::WrongLicense.into());
@@ -373,7 +418,8 @@ impl Client {
         Ok(file)
     }
 
-    /// POSTs `body` to `/v1/integration/{segments...}` and returns the verified answer's data.
+    /// POSTs `body` to `/v1/integration/{segments...}` and returns the verified answer's data
+    /// (its signature checked over what was sent, its date against the client's clock).
     async fn post<T: DeserializeOwned>(
         &self,
         segments: &[&str],
@@ -437,6 +483,7 @@ impl Client {
             signature.as_deref(),
             date.as_deref(),
             &bytes,
+            self.now(),
         )
         .map_err(Error::Unverified)?;
 
@@ -462,6 +509,8 @@ impl fmt::Debug for Client {
             .field("keys", &self.keys)
             .field("cache_dir", &self.cache_dir)
             .field("product", &self.product)
+            .field("machine_name", &self.machine_name)
+            .field("file_ttl_seconds", &self.file_ttl_seconds)
             .finish_non_exhaustive()
     }
 }

@@ -1,4 +1,7 @@
 //! Keeping a floating lease (or a node-locked heartbeat) alive in the background.
+//! [`Client::lease`](crate::Client::lease) and
+//! [`Client::ensure_licensed`](crate::Client::ensure_licensed) start it when needed, at a third
+//! of the lease (or of the policy's `heartbeat_seconds`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +22,15 @@ pub type HeartbeatResult = Result<Activation, Arc<Error>>;
 pub struct HeartbeatHandle {
     task: JoinHandle<()>,
     last: watch::Receiver<Option<HeartbeatResult>>,
+    every: Duration,
 }
 
 impl HeartbeatHandle {
+    /// The interval between heartbeats.
+    pub fn every(&self) -> Duration {
+        self.every
+    }
+
     /// The outcome of the latest heartbeat; `None` before the first one.
     pub fn last_result(&self) -> Option<HeartbeatResult> {
         self.last.borrow().clone()
@@ -69,6 +78,10 @@ impl Client {
                 }
             }
         });
-        HeartbeatHandle { task, last: rx }
+        HeartbeatHandle {
+            task,
+            last: rx,
+            every,
+        }
     }
 }

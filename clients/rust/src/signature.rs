@@ -13,6 +13,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
 
 use crate::keys::{PinnedKeys, Verified};
 
@@ -26,6 +28,9 @@ pub const NONCE_HEADER: &str = "x-nonce";
 pub const SIGNATURE_VERSION: &str = "2";
 /// The first line of a version-2 signed message.
 pub const SIGNATURE_CONTEXT: &str = "licensing-signature-v2";
+/// How far an answer's `X-Signature-Date` may be from the client's clock, either way
+/// (inclusive): an answer dated further off is refused as stale (or from a clock set wrong).
+pub const MAX_ANSWER_SKEW: Duration = Duration::minutes(5);
 
 /// The text the service signs for one answer, seven lines joined by `\n` (no trailing newline):
 ///
@@ -134,23 +139,27 @@ pub struct SentRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// Checks an answer's signature headers against the request that was sent.
+/// Checks an answer's signature headers against the request that was sent, and its date
+/// against `now`.
 ///
 /// `signature` and `date` are the values of `X-Signature` and `X-Signature-Date` (`None` when
-/// absent). On failure the reason is returned; the caller must then not use the body.
+/// absent). The signature must verify (version 2, a pinned key, over the request as sent and
+/// the body received), and the date must be RFC 3339 within [`MAX_ANSWER_SKEW`] of `now`,
+/// before or after. On failure the reason is returned; the caller must then not use the body.
 pub fn verify_answer(
     keys: &PinnedKeys,
     request: SentRequest<'_>,
     signature: Option<&str>,
     date: Option<&str>,
     body: &[u8],
+    now: OffsetDateTime,
 ) -> Result<(), String> {
     let header = signature.ok_or("the answer has no X-Signature")?;
     let date = date.ok_or("the answer has no X-Signature-Date")?;
     let header = SignatureHeader::parse(header)?;
     let message = signed_message(request, date, body);
     match keys.verify(&header.kid, message.as_bytes(), &header.signature) {
-        Verified::Yes => Ok(()),
+        Verified::Yes => fresh(date, now),
         Verified::UnknownKey => Err(format!(
             "the answer is signed by unknown key {:?}",
             header.kid
@@ -162,12 +171,40 @@ pub fn verify_answer(
     }
 }
 
+/// `date` (an answer's `X-Signature-Date`) within [`MAX_ANSWER_SKEW`] of `now`.
+fn fresh(date: &str, now: OffsetDateTime) -> Result<(), String> {
+    let signed_at = OffsetDateTime::parse(date, &Rfc3339)
+        .map_err(|_| format!("X-Signature-Date {date:?} is not an RFC 3339 time"))?;
+    if (now - signed_at).abs() > MAX_ANSWER_SKEW {
+        return Err(format!(
+            "the answer is dated {date}, more than {} minutes from this machine's clock ({}): \
+             a replayed answer, or a clock set wrong",
+            MAX_ANSWER_SKEW.whole_minutes(),
+            now.format(&Rfc3339).unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ed25519_dalek::{Signer as _, SigningKey};
+    use time::macros::datetime;
 
     const DATE: &str = "2026-11-30T12:00:00.000Z";
+    const NOW: OffsetDateTime = datetime!(2026-11-30 12:00 UTC);
+
+    /// [`super::verify_answer`] at [`NOW`], the answers' date.
+    fn verify_answer(
+        keys: &PinnedKeys,
+        request: SentRequest<'_>,
+        signature: Option<&str>,
+        date: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), String> {
+        super::verify_answer(keys, request, signature, date, body, NOW)
+    }
     const PATH: &str = "/v1/integration/licenses/ABCDE-FGHIJ/validate";
     const TENANT: &str = "acme";
     const NONCE: &str = "6e6f6e63652d6e6f6e6365";
@@ -379,6 +416,33 @@ mod tests {
             let header = good.replace("version=\"2\"", &format!("version=\"{other}\""));
             assert!(verify(&header).contains("version"), "{other}");
         }
+    }
+
+    #[test]
+    fn the_date_must_be_within_five_minutes_of_the_clock() {
+        let keys = pinned("v1", &key(1));
+        let request = sent("POST", PATH, Some(NONCE));
+        let good = good_header();
+        let at = |now: OffsetDateTime| {
+            super::verify_answer(&keys, request, Some(&good), Some(DATE), BODY, now)
+        };
+        let five = Duration::minutes(5);
+        let ms = Duration::milliseconds(1);
+        for now in [NOW, NOW + five, NOW - five] {
+            assert_eq!(at(now), Ok(()), "{now}");
+        }
+        for now in [NOW + five + ms, NOW - five - ms, NOW + Duration::days(1)] {
+            assert!(
+                at(now).unwrap_err().contains("more than 5 minutes"),
+                "{now}"
+            );
+        }
+        // A date that is not RFC 3339 (signed as such) is refused.
+        let odd = "Mon, 30 Nov 2026 12:00:00 GMT";
+        let message = signed_message(request, odd, BODY);
+        let odd_header = header("v1", &key(1), &message);
+        let err = super::verify_answer(&keys, request, Some(&odd_header), Some(odd), BODY, NOW);
+        assert!(err.unwrap_err().contains("not an RFC 3339"));
     }
 
     #[test]

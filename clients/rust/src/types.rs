@@ -72,9 +72,24 @@ pub struct License {
     /// The effective entitlements, by feature: `true`, or an object describing a metered one.
     #[serde(default)]
     pub entitlements: BTreeMap<String, serde_json::Value>,
+    /// `node_locked` or `floating` (`None` from a service that does not say).
+    #[serde(default)]
+    pub activation_mode: Option<String>,
+    /// Floating: how long a lease lasts unless a heartbeat renews it.
+    #[serde(default)]
+    pub lease_seconds: Option<u64>,
+    /// Node-locked: the policy requires a heartbeat at least this often (`None`: no
+    /// heartbeats at all).
+    #[serde(default)]
+    pub heartbeat_seconds: Option<u64>,
 }
 
 impl License {
+    /// Whether seats are floating leases (`activation_mode` is `floating`).
+    pub fn is_floating(&self) -> bool {
+        self.activation_mode.as_deref() == Some("floating")
+    }
+
     /// Whether `feature` is granted: present and neither `false` nor `null`.
     pub fn has_entitlement(&self, feature: &str) -> bool {
         self.entitlements.get(feature).is_some_and(|spec| {
@@ -137,6 +152,12 @@ pub struct Activation {
     /// When it was created.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub created_at: Option<OffsetDateTime>,
+    /// When it was last activated (a floating lease: last checked out or renewed by checkout).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_activated_at: Option<OffsetDateTime>,
+    /// When its last heartbeat was received.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_heartbeat_at: Option<OffsetDateTime>,
     /// Floating policies: when the lease lapses unless a heartbeat renews it.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub lease_expires_at: Option<OffsetDateTime>,

@@ -43,7 +43,7 @@ pub(super) fn sign_answer(
         .unwrap_or("");
     let nonce = if nonce.len() <= 128 { nonce } else { "" };
     let date = crate::clock::rfc3339(app.now());
-    let message = crate::crypto::answer_message(&crate::crypto::Exchange {
+    let exchange = crate::crypto::Exchange {
         method: req.method().as_str(),
         path,
         tenant: tenant.as_str(),
@@ -51,15 +51,8 @@ pub(super) fn sign_answer(
         nonce,
         request_body: req.body().as_ref(),
         response_body,
-    });
-    let signature = keys.sign(tenant.as_str(), version, message.as_bytes());
-    use base64::Engine as _;
-    let header = format!(
-        "keyid=\"{}\", algorithm=\"ed25519\", version=\"{}\", signature=\"{}\"",
-        crate::crypto::kid(version),
-        crate::crypto::SIGNATURE_VERSION,
-        base64::engine::general_purpose::STANDARD.encode(signature)
-    );
+    };
+    let header = keys.answer_signature(tenant.as_str(), version, &exchange);
     for (name, value) in [("x-signature", header), ("x-signature-date", date)] {
         if let Ok(v) = http::HeaderValue::from_str(&value) {
             resp.headers_mut().insert(name, v);

@@ -80,7 +80,18 @@ fn verifies(
         r.header("x-signature"),
         r.header("x-signature-date"),
         r.text.as_bytes(),
+        signed_at(r),
     )
+}
+
+/// The answer's own `X-Signature-Date` as the verifier's clock (some of these tests run the
+/// service on a manual clock; freshness is tested by the client crate and the conformance
+/// cases), or now when it has none.
+pub(crate) fn signed_at(r: &Resp) -> time::OffsetDateTime {
+    use time::format_description::well_known::Rfc3339;
+    r.header("x-signature-date")
+        .and_then(|d| time::OffsetDateTime::parse(d, &Rfc3339).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc)
 }
 
 fn without_request_id(r: &Resp) -> Value {
@@ -604,7 +615,8 @@ async fn every_integration_answer_is_signed_and_a_changed_byte_fails() {
             sent,
             r.header("x-signature"),
             Some(&date),
-            r.text.as_bytes()
+            r.text.as_bytes(),
+            signed_at(&r)
         )
         .is_err(),
         "date"
@@ -1264,4 +1276,147 @@ async fn the_client_crate_end_to_end() {
         fooled.validate(None).await,
         Err(licensing_client::Error::Unverified(_))
     ));
+}
+
+/// The recommended use (`Client::ensure_licensed`, `Client::lease`) against the real functions,
+/// through an honest proxy that counts the calls, on the service's manual clock shared with the
+/// client: 2 calls on the first day, none on a relaunch, 1 the next day; offline on the cached
+/// file with nothing listening; a man in the middle's rewritten checkout refused, not replaced
+/// by the cached file; a released seat activated again; heartbeats only when the policy sets
+/// `heartbeat_seconds`; a floating lease renewed at a third of `lease_seconds` and returned.
+#[tokio::test]
+async fn the_recommended_use_against_the_local_stack() {
+    use super::floating::license_with;
+    use super::signing::{Proxy, Rewrite};
+    use licensing_client::{Client, Error, Source};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let start = datetime!(2026-11-02 09:00 UTC);
+    let env = Env::with_clock(start).await;
+    let clock = env.clock.clone().expect("a manual clock");
+    let t = env.tenant("session").await;
+    let (_, lic) = env
+        .license(&t, 2, json!({ "export-4k": { "type": "boolean" } }))
+        .await;
+    let key = lic["key"].as_str().unwrap().to_owned();
+    let (_, list) = pinned(&env, &t).await;
+    let public = list[0]["public_key"].as_str().unwrap().to_owned();
+    let (proxy, via) = Proxy::start(&env.base).await;
+    let cache = std::env::temp_dir().join(format!("client-session-{}", ulid::Ulid::new()));
+    let app = |base: &str, key: &str, cache: &std::path::Path| {
+        let clock = clock.clone();
+        Arc::new(
+            Client::builder()
+                .base_url(base)
+                .tenant_id(t.id.clone())
+                .license_key(key)
+                .pin_key("v1", &public)
+                .cache_dir(cache)
+                .machine_name("Ann's PC")
+                .clock(move || shared::clock::Clock::now(&*clock))
+                .build()
+                .unwrap(),
+        )
+    };
+    let ann = app(&via, &key, &cache);
+    let day = |n: i64| start + time::Duration::days(n);
+
+    // Day 1, 09:00, the first run: activate, check out: 2 calls.
+    let s = ann.ensure_licensed("ann-pc").await.unwrap();
+    assert_eq!((s.source, proxy.forwarded()), (Source::Service, 2));
+    assert!(s.has_entitlement("export-4k"));
+    assert_eq!(s.license().activation_mode.as_deref(), Some("node_locked"));
+    assert_eq!(s.license().heartbeat_seconds, None);
+    assert!(s.heartbeat().is_none(), "no heartbeats for node-locked");
+    assert_eq!(s.file.activation.as_ref().unwrap().fingerprint, "ann-pc");
+    // 14 days asked, the policy's default cap.
+    assert_eq!(
+        s.file.expires_at - s.file.issued_at,
+        time::Duration::days(14)
+    );
+    // Relaunched at 13:00: the cached file, no call.
+    clock.set(start + time::Duration::hours(4));
+    let s = ann.ensure_licensed("ann-pc").await.unwrap();
+    assert_eq!((s.source, proxy.forwarded()), (Source::Cache, 2));
+    // Day 2, 09:00: one checkout.
+    clock.set(day(1));
+    let s = ann.ensure_licensed("ann-pc").await.unwrap();
+    assert_eq!((s.source, proxy.forwarded()), (Source::Service, 3));
+    let refreshed_until = s.file.expires_at;
+
+    // Day 4: no network at all (nothing listens): the cached file, verified offline.
+    clock.set(day(3));
+    let offline = app(&closed_port(), &key, &cache);
+    let s = offline.ensure_licensed("ann-pc").await.unwrap();
+    assert_eq!(s.source, Source::Offline);
+    assert_eq!(s.file.expires_at, refreshed_until);
+
+    // A man in the middle drops the fingerprint from the checkout: the service's genuine
+    // answer (422 FINGERPRINT_REQUIRED) does not verify for the request the app sent, and the
+    // still valid cached file does not replace it.
+    clock.set(day(4));
+    proxy.set(Rewrite::DropScope);
+    let err = ann.ensure_licensed("ann-pc").await.unwrap_err();
+    assert!(matches!(err, Error::Unverified(_)), "{err:?}");
+    assert_eq!(proxy.rewritten(), 1);
+    proxy.set(Rewrite::Nothing);
+    let s = ann.ensure_licensed("ann-pc").await.unwrap();
+    assert_eq!((s.source, proxy.forwarded()), (Source::Service, 5));
+
+    // The seat released (by the vendor): the next refresh activates again.
+    let r = env.deactivate(&t, &key, "ann-pc").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    clock.set(day(5));
+    let s = ann.ensure_licensed("ann-pc").await.unwrap();
+    assert_eq!((s.source, proxy.forwarded()), (Source::Service, 5 + 3));
+
+    // A policy that requires heartbeats: the file says so, the session heartbeats at a third.
+    let beat = license_with(&env, &t, 1, json!({ "heartbeat_seconds": 3600 })).await;
+    let beat_key = beat["key"].as_str().unwrap();
+    let beat_cache = cache.join("beat");
+    let s = app(&via, beat_key, &beat_cache)
+        .ensure_licensed("ann-pc")
+        .await
+        .unwrap();
+    assert_eq!(s.license().heartbeat_seconds, Some(3600));
+    let every = s.heartbeat().expect("a heartbeat task").every();
+    assert_eq!(every, Duration::from_secs(1200));
+
+    // Floating: ensure_licensed refuses (after its first-run activation took a lease, which
+    // lapses); a lease heartbeats at a third of lease_seconds and is returned.
+    let pool = json!({ "activation_mode": "floating", "lease_seconds": 900 });
+    let pool = license_with(&env, &t, 2, pool).await;
+    let pool_key = pool["key"].as_str().unwrap();
+    let floating = app(&via, pool_key, &cache.join("pool"));
+    let err = floating.ensure_licensed("ann-pc").await.unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    let lease = floating.lease("render-1").await.unwrap();
+    assert_eq!(lease.every(), Duration::from_secs(300));
+    let other = floating.lease("render-2").await.unwrap_err();
+    assert_eq!(other.api_code(), Some("TOO_MANY_ACTIVATIONS"), "{other:?}");
+    let returned = lease.release().await.unwrap();
+    assert_eq!(returned.status.as_deref(), Some("deactivated"));
+    let next = floating.lease("render-2").await.unwrap();
+    assert_eq!(next.activation.fingerprint, "render-2");
+
+    // Offline, the cached file lasts until it expires, and no longer.
+    let offline = app(&closed_port(), &key, &cache);
+    let until = offline.offline_license(Some("ann-pc")).unwrap().expires_at;
+    clock.set(until - time::Duration::seconds(1));
+    let s = offline.ensure_licensed("ann-pc").await.unwrap();
+    assert_eq!(s.source, Source::Offline);
+    clock.set(until);
+    let err = offline.ensure_licensed("ann-pc").await.unwrap_err();
+    assert!(
+        matches!(err, Error::File(licensing_client::FileError::Expired(_))),
+        "{err:?}"
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+/// A base URL where nothing listens.
+fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use time::macros::datetime;
 
 /// A product, a policy with `terms` and a license under it.
-async fn license_with(env: &Env, t: &Tenant, seats: u32, terms: Value) -> Value {
+pub(crate) async fn license_with(env: &Env, t: &Tenant, seats: u32, terms: Value) -> Value {
     let product = format!("fl{}", ulid::Ulid::new().to_string().to_lowercase());
     let r = env
         .post(

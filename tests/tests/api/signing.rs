@@ -3,7 +3,7 @@
 //! app asked and forwards the genuine answer is caught; license-key requests
 //! must carry a nonce (docs/signing.md § 3).
 
-use super::clients::{as_client, pinned, NONCE};
+use super::clients::{as_client, pinned, signed_at, NONCE};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
@@ -36,6 +36,7 @@ fn verify(
         r.header("x-signature"),
         r.header("x-signature-date"),
         r.text.as_bytes(),
+        signed_at(r),
     )
 }
 
@@ -310,11 +311,13 @@ async fn no_answer_carries_a_version_1_signature() {
             request,
             r.header("x-signature"),
             date,
-            r.text.as_bytes()
+            r.text.as_bytes(),
+            signed_at(r)
         ),
         Ok(())
     );
-    let err = verify_answer(&keys, request, Some(&v1), date, r.text.as_bytes()).unwrap_err();
+    let now = signed_at(r);
+    let err = verify_answer(&keys, request, Some(&v1), date, r.text.as_bytes(), now).unwrap_err();
     assert!(err.contains("version"), "{err}");
 }
 
@@ -322,7 +325,7 @@ async fn no_answer_carries_a_version_1_signature() {
 
 /// What the proxy does to a request body on its way to the service.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Rewrite {
+pub(crate) enum Rewrite {
     /// Forward the request untouched.
     Nothing,
     /// Drop `fingerprint`, `product` and `entitlements`.
@@ -338,7 +341,7 @@ const MITM_BOX: &str = "mitm-box";
 /// every request (path, query and headers as received) with its body
 /// rewritten as told, and passes the service's answers on byte for byte,
 /// signature headers included.
-struct Proxy {
+pub(crate) struct Proxy {
     upstream: String,
     http: reqwest::Client,
     rewrite: Mutex<Rewrite>,
@@ -348,7 +351,7 @@ struct Proxy {
 }
 
 impl Proxy {
-    async fn start(upstream: &str) -> (Arc<Proxy>, String) {
+    pub(crate) async fn start(upstream: &str) -> (Arc<Proxy>, String) {
         let proxy = Arc::new(Proxy {
             upstream: upstream.to_string(),
             http: reqwest::Client::builder()
@@ -368,12 +371,17 @@ impl Proxy {
         (proxy, base)
     }
 
-    fn set(&self, rewrite: Rewrite) {
+    pub(crate) fn set(&self, rewrite: Rewrite) {
         *self.rewrite.lock().unwrap() = rewrite;
     }
 
-    fn rewritten(&self) -> usize {
+    pub(crate) fn rewritten(&self) -> usize {
         self.rewritten.load(Ordering::SeqCst)
+    }
+
+    /// Requests it passed on (rewritten or not): the calls the app made.
+    pub(crate) fn forwarded(&self) -> usize {
+        self.forwarded.load(Ordering::SeqCst)
     }
 }
 

@@ -8,6 +8,10 @@
 //! - `queue redrive`: move the provisioning DLQ's messages back to the queue.
 //! - `backfill-search`: give licenses issued before the search index existed
 //!   their index keys (one Scan of the table; safe to repeat).
+//! - `conformance [--check]`: write (or check) `clients/conformance/cases.json`,
+//!   the signed answers and license files every client library must judge alike.
+
+mod conformance;
 
 use clap::{Parser, Subcommand};
 use shared::app::App;
@@ -50,6 +54,16 @@ enum Cmd {
     /// Index licenses issued before license search existed (GSI2): one Scan
     /// of the table, one conditional update per license found; safe to repeat.
     BackfillSearch,
+    /// Write clients/conformance/cases.json: signed answers and license
+    /// files, valid and tampered, from fixed seeds (deterministic).
+    Conformance {
+        /// Where to write it (the workspace's file by default).
+        #[arg(long, default_value = conformance::PATH)]
+        out: std::path::PathBuf,
+        /// Do not write: exit 1 if the file differs from what would be written.
+        #[arg(long)]
+        check: bool,
+    },
     /// Offline license files.
     License {
         #[command(subcommand)]
@@ -125,6 +139,25 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 async fn main() -> Result<(), BoxError> {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Conformance { out, check } => {
+            let text = conformance::cases_json();
+            if check {
+                if std::fs::read_to_string(&out).ok().as_deref() != Some(text.as_str()) {
+                    eprintln!(
+                        "{} is stale: run `licensing-admin conformance`",
+                        out.display()
+                    );
+                    std::process::exit(1);
+                }
+                println!("{} is up to date", out.display());
+            } else {
+                if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(&out, &text)?;
+                println!("wrote {} ({} bytes)", out.display(), text.len());
+            }
+        }
         Cmd::License {
             cmd:
                 LicenseCmd::Verify {

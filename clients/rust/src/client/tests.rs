@@ -20,7 +20,6 @@ use crate::signature::{signed_message, SentRequest};
 use crate::types::ValidationCode;
 
 const KEY: &str = "ABCDE-FGHIJ";
-const DATE: &str = "2026-11-30T12:00:00.000Z";
 
 /// A request as the mock saw it.
 #[derive(Debug, Clone)]
@@ -31,6 +30,8 @@ struct Seen {
     body: Value,
     /// The body's exact bytes.
     raw: Vec<u8>,
+    /// When it arrived, by the mock's clock.
+    at: OffsetDateTime,
 }
 
 impl Seen {
@@ -93,6 +94,8 @@ type Responder = Box<dyn Fn(&Seen) -> Reply + Send + Sync>;
 struct Mock {
     seen: Mutex<Vec<Seen>>,
     respond: Responder,
+    /// The clock the mock dates its answers with.
+    clock: Clock,
 }
 
 impl Mock {
@@ -114,6 +117,7 @@ async fn handle(
         headers,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         raw: body.to_vec(),
+        at: (mock.clock)(),
     };
     let reply = (mock.respond)(&seen);
     mock.seen.lock().unwrap().push(seen.clone());
@@ -139,7 +143,8 @@ async fn handle(
         nonce: Some(&nonce),
         body: &sent,
     };
-    let message = signed_message(request, DATE, reply.body.as_bytes());
+    let date = (mock.clock)().format(&Rfc3339).unwrap();
+    let message = signed_message(request, &date, reply.body.as_bytes());
     let signature = STANDARD.encode(signer.sign(message.as_bytes()).to_bytes());
     let header = format!(r#"keyid="{kid}", algorithm="ed25519", {version}signature="{signature}""#);
     let mut body = reply.body;
@@ -151,16 +156,26 @@ async fn handle(
     if reply.sign != Sign::Unsigned {
         let headers = response.headers_mut();
         headers.insert("x-signature", header.parse().unwrap());
-        headers.insert("x-signature-date", DATE.parse().unwrap());
+        headers.insert("x-signature-date", date.parse().unwrap());
     }
     response
 }
 
-/// Serves `respond` on 127.0.0.1; returns the base URL and the mock.
+/// Serves `respond` on 127.0.0.1, dating answers by the system clock; returns the base URL
+/// and the mock.
 async fn serve(respond: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> (String, Arc<Mock>) {
+    serve_at(Arc::new(OffsetDateTime::now_utc), respond).await
+}
+
+/// [`serve`], dating answers by `clock`.
+async fn serve_at(
+    clock: Clock,
+    respond: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+) -> (String, Arc<Mock>) {
     let mock = Arc::new(Mock {
         seen: Mutex::default(),
         respond: Box::new(respond),
+        clock,
     });
     let app = axum::Router::new()
         .fallback(handle)
@@ -617,3 +632,29 @@ fn debug_output_hides_the_license_key() {
         "{debug}"
     );
 }
+
+#[tokio::test]
+async fn answers_dated_more_than_five_minutes_off_the_clock_are_refused() {
+    for off in [-6, 6] {
+        let clock: Clock =
+            Arc::new(move || OffsetDateTime::now_utc() + time::Duration::minutes(off));
+        let (base, _) = serve_at(clock, |_| ok(validation(true))).await;
+        let err = client(&base, None).validate(None).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Unverified(why) if why.contains("more than 5 minutes")),
+            "{off}: {err:?}"
+        );
+    }
+    // Within the skew, and with the client's own clock set to match: accepted.
+    let clock: Clock = Arc::new(|| OffsetDateTime::now_utc() - time::Duration::minutes(4));
+    let (base, _) = serve_at(clock, |_| ok(validation(true))).await;
+    assert!(client(&base, None).validate(None).await.unwrap().valid);
+    let late = OffsetDateTime::now_utc() - time::Duration::hours(3);
+    let clock: Clock = Arc::new(move || late);
+    let (base, _) = serve_at(clock.clone(), |_| ok(validation(true))).await;
+    let shifted = builder(&base).clock(move || late).build().unwrap();
+    assert!(shifted.validate(None).await.unwrap().valid);
+}
+
+#[path = "session_tests.rs"]
+mod session_tests;

@@ -105,18 +105,41 @@ pub async fn checkout(
             "expires_at": license.expires_at.map(crate::clock::rfc3339),
             "seats": { "limit": license.max_activations },
             "entitlements": license.effective_entitlements(&policy),
+            // The seat terms, so that an app knows from the file alone
+            // whether it must heartbeat (node-locked with heartbeat_seconds)
+            // or hold a lease (floating, renewed within lease_seconds).
+            "activation_mode": license.terms.activation_mode,
+            "lease_seconds": license.terms.lease_seconds,
+            "heartbeat_seconds": license.terms.heartbeat_seconds,
         },
         "activation": activation,
         "issued_at": crate::clock::rfc3339(now),
         "expires_at": crate::clock::rfc3339(expires_at),
         "ttl_seconds": (expires_at - now).whole_seconds(),
     });
+    let certificate = sign_license_file(signer.keys, tenant.as_str(), signer.version, &payload);
+    Ok(LicenseFile {
+        certificate,
+        issued_at: now,
+        expires_at,
+        kid,
+    })
+}
+
+/// The armored license file of `payload`, signed by tenant `tenant`'s key
+/// `version`: `base64url(payload JSON) "." base64url(signature)`, unpadded,
+/// the signature over the first part's ASCII text, wrapped at 64 characters
+/// between the BEGIN and END lines, each line ending in `\n`.
+pub fn sign_license_file(
+    keys: &crate::crypto::SigningKeys,
+    tenant: &str,
+    version: u32,
+    payload: &serde_json::Value,
+) -> String {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
     let body = URL_SAFE_NO_PAD.encode(payload.to_string());
-    let signature = signer
-        .keys
-        .sign(tenant.as_str(), signer.version, body.as_bytes());
+    let signature = keys.sign(tenant, version, body.as_bytes());
     let text = format!("{body}.{}", URL_SAFE_NO_PAD.encode(signature));
     let mut certificate = String::from("-----BEGIN LICENSE FILE-----\n");
     for line in text.as_bytes().chunks(64) {
@@ -124,10 +147,5 @@ pub async fn checkout(
         certificate.push('\n');
     }
     certificate.push_str("-----END LICENSE FILE-----\n");
-    Ok(LicenseFile {
-        certificate,
-        issued_at: now,
-        expires_at,
-        kid,
-    })
+    certificate
 }

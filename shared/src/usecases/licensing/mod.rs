@@ -8,7 +8,8 @@ mod lifecycle;
 mod seats;
 
 pub use files::{
-    checkout, FileSigner, LicenseFile, DEFAULT_FILE_TTL, FILE_FORMAT, MAX_FILE_TTL, MIN_FILE_TTL,
+    checkout, sign_license_file, FileSigner, LicenseFile, DEFAULT_FILE_TTL, FILE_FORMAT,
+    MAX_FILE_TTL, MIN_FILE_TTL,
 };
 pub use issue::{activations, by_email, get, issue, search, NewLicense};
 pub use lifecycle::{
