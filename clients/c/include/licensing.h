@@ -221,7 +221,8 @@ licensing_status_t licensing_options_set_clock(licensing_options_t *options, lic
 licensing_status_t licensing_client_new(const licensing_options_t *options, licensing_client_t **out);
 
 /**
- * Frees a client. Leases checked out with it stay usable until they are freed. NULL is ignored.
+ * Frees a client (stopping the heartbeats `licensing_ensure_licensed` started). Leases checked
+ * out with it stay usable until they are freed. NULL is ignored.
  */
 void licensing_client_free(licensing_client_t *client);
 
@@ -292,15 +293,21 @@ licensing_status_t licensing_record_usage(const licensing_client_t *client, cons
  *    was issued less than 24 hours ago: licensed, no request.
  * 2. Otherwise a fresh bound file is checked out (1 request) and cached atomically; with no
  *    usable cached file (first run), or when the checkout answers `NO_ACTIVATION` (the seat
- *    was released), the machine is activated first (1 more request; `name` may be NULL).
+ *    was released), the machine is activated first (1 more request; `name` may be NULL; and
+ *    if the checkout still answers `NO_ACTIVATION`, a node-locked seat whose heartbeat lapsed,
+ *    one heartbeat and a checkout more).
  * 3. If the service cannot be reached (network error, 5xx) and the cached file still verifies:
  *    licensed offline.
  *
- * So a machine makes one request a day (two on its first day). Node-locked licenses need no
- * heartbeats (unless their policy sets `heartbeat_seconds`: then call `licensing_heartbeat`
- * with the file's `activation.id`); floating licenses use `licensing_lease_checkout`.
+ * So a machine makes one request a day (two on its first day). Files are asked for 14 days
+ * (the policy may cap them): the app works offline that long. Node-locked licenses send no
+ * heartbeats, unless the file says the policy sets `heartbeat_seconds`: then the client sends
+ * one every third of it on a thread of its own until `licensing_client_free`. A floating
+ * license is refused here (`LICENSING_ERR_CONFIG`, once the file says it is floating): hold a
+ * lease with `licensing_lease_checkout` instead.
  * `*out_json`: `{"licensed": true, "source": "cache" | "checkout" | "offline", "calls": n,
- * "file": {...}, "activation": {...} | null}`; the entitlements are in `file.license`.
+ * "heartbeat_seconds": n | null, "file": {...}, "activation": {...} | null}`; the
+ * entitlements are in `file.license`.
  * Not licensed: the failure (`LICENSING_ERR_API` with the service's code, such as
  * `LICENSE_NOT_ACTIVE` or `TOO_MANY_ACTIVATIONS`; `LICENSING_ERR_FILE` when offline with a
  * cached file that no longer verifies; `LICENSING_ERR_TRANSPORT` offline with none).

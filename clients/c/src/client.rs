@@ -2,9 +2,9 @@
 //!
 //! Requests are made and answers verified exactly as the Rust crate's `Client` does (each body
 //! serialised once, then sent and hashed; `Authorization: License`, `X-Tenant-Id`, a fresh
-//! `X-Nonce`; the answer's version-2 signature checked with `licensing_client::verify_answer`
-//! against the pinned keys before anything is read; files checked with
-//! `licensing_client::verify_license_file`). This crate sends them itself because it needs two
+//! `X-Nonce`; the answer's version-2 signature over `licensing_client::signed_message`, checked
+//! against the pinned keys, and its date against the clock, before anything is read; files
+//! checked with `licensing_client::verify_license_file`). This crate sends them itself because it needs two
 //! things the Rust `Client` does not offer: an injectable clock (the recommended use is tested
 //! with a fake one, and files, answer dates and the cache age are judged by it) and usage records.
 
@@ -14,8 +14,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::Signature;
 use licensing_client::{
-    verify_answer, verify_license_file, Activation, Error, LicenseFile, PinnedKeys, SentRequest,
+    signed_message, verify_license_file, Activation, Error, LicenseFile, PinnedKeys, SentRequest,
     SignatureHeader, Validation, MAX_CLOCK_SKEW,
 };
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -34,6 +37,9 @@ use crate::json;
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A cached license file issued less than this long ago is used without asking the service.
 pub(crate) const REFRESH_AFTER: time::Duration = time::Duration::hours(24);
+/// The validity the recommended use asks for (14 days, the default cap of a policy's
+/// `max_file_ttl_seconds`, which may cut it): how long the app keeps working offline.
+pub(crate) const FILE_TTL_SECONDS: u32 = 14 * 86_400;
 
 /// A C clock: milliseconds since the Unix epoch.
 pub(crate) type ClockFn = unsafe extern "C" fn(user_data: *mut c_void) -> i64;
@@ -258,56 +264,84 @@ impl Core {
         Ok(file)
     }
 
-    /// The recommended use: licensed from a cached file issued less than 24 h ago (no call),
-    /// else from a fresh checkout (activating first when there is no usable cached file, or
-    /// when the checkout answers `NO_ACTIVATION`), else, when the service cannot be reached,
-    /// from the cached file while it verifies.
+    /// The recommended use (see `licensing_ensure_licensed`): licensed from a cached file
+    /// issued less than 24 h ago (no call), else from a fresh checkout (activating first when
+    /// this machine holds no seat), else, when the service cannot be reached, from the cached
+    /// file while it verifies.
     pub(crate) fn ensure_licensed(
         &self,
         fingerprint: &str,
         name: Option<&str>,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Ensured, Failure> {
         if self.cache_dir.is_none() {
             return Err(config("the recommended use needs a cache directory"));
         }
         let cached = self.offline_license(Some(fingerprint));
         if let Ok(file) = &cached {
             if self.now() - file.issued_at < REFRESH_AFTER {
-                return Ok(ensured("cache", 0, file, None));
+                return ensured("cache", 0, file, None);
             }
         }
+        // A genuine file of ours that merely expired means this machine held a seat: try the
+        // checkout first. Nothing usable cached (the first run): activate first.
+        let held_a_seat = match &cached {
+            Ok(_) => true,
+            Err(f) => {
+                f.status == licensing_status_t::LICENSING_ERR_FILE
+                    && f.code.as_deref() == Some("expired")
+            }
+        };
         let mut calls = 0;
         let mut activation = None;
-        let activate = |calls: &mut u32| -> Result<Activation, Failure> {
-            *calls += 1;
-            self.activate(fingerprint, name)
+        match self.refresh(fingerprint, name, held_a_seat, &mut calls, &mut activation) {
+            Ok(file) => ensured("checkout", calls, &file, activation.as_ref()),
+            Err(online) if unreachable(&online) => match cached {
+                Ok(file) => ensured("offline", calls, &file, None),
+                Err(offline) => Err(fallback(offline, online)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks out a fresh file, activating this machine first when it holds no seat; counts
+    /// the requests in `calls`.
+    fn refresh(
+        &self,
+        fingerprint: &str,
+        name: Option<&str>,
+        held_a_seat: bool,
+        calls: &mut u32,
+        activation: &mut Option<Activation>,
+    ) -> Result<LicenseFile, Failure> {
+        let ttl = Some(FILE_TTL_SECONDS);
+        let no_activation = |e: &Failure| {
+            e.status == licensing_status_t::LICENSING_ERR_API
+                && e.code.as_deref() == Some("NO_ACTIVATION")
         };
-        // No usable file: a first run (or a lost cache). Activating an active fingerprint
-        // answers its activation unchanged, so this costs the same call the 409 would.
-        if cached.is_err() {
-            match activate(&mut calls) {
-                Ok(a) => activation = Some(a),
-                Err(e) if unreachable(&e) => return Err(fallback(cached, e)),
-                Err(e) => return Err(e),
+        if held_a_seat {
+            *calls += 1;
+            match self.checkout(fingerprint, ttl) {
+                Err(e) if no_activation(&e) => {}
+                done => return done,
             }
         }
-        calls += 1;
-        let file = match self.checkout(fingerprint, None) {
-            Ok(file) => file,
-            Err(e) if e.code.as_deref() == Some("NO_ACTIVATION") && activation.is_none() => {
-                activation = Some(activate(&mut calls)?);
-                calls += 1;
-                self.checkout(fingerprint, None)?
+        *calls += 1;
+        let id = activation
+            .insert(self.activate(fingerprint, name)?)
+            .id
+            .clone();
+        *calls += 1;
+        match self.checkout(fingerprint, ttl) {
+            Err(e) if no_activation(&e) => {
+                // Activating a node-locked seat whose heartbeat lapsed (HEARTBEAT_DEAD) does not
+                // revive it; a heartbeat does.
+                *calls += 1;
+                self.heartbeat(&id)?;
+                *calls += 1;
+                self.checkout(fingerprint, ttl)
             }
-            Err(e) if unreachable(&e) => {
-                return match cached {
-                    Ok(file) => Ok(ensured("offline", calls, &file, None)),
-                    Err(_) => Err(fallback(cached, e)),
-                }
-            }
-            Err(e) => return Err(e),
-        };
-        Ok(ensured("checkout", calls, &file, activation.as_ref()))
+            done => done,
+        }
     }
 
     /// Where the offline license file is cached: the Rust client's name for it (a hash of
@@ -432,14 +466,62 @@ impl Core {
     }
 }
 
-/// The result of the recommended use.
-fn ensured(source: &str, calls: u32, file: &LicenseFile, activation: Option<&Activation>) -> Value {
+/// The result of the recommended use: the JSON for C, and the heartbeat to keep (activation id,
+/// seconds) when the file's policy sets `heartbeat_seconds`.
+pub(crate) struct Ensured {
+    pub json: Value,
+    pub heartbeat: Option<(String, u64)>,
+}
+
+fn ensured(
+    source: &str,
+    calls: u32,
+    file: &LicenseFile,
+    activation: Option<&Activation>,
+) -> Result<Ensured, Failure> {
+    let terms = seat_terms(file.certificate());
+    if terms["activation_mode"] == "floating" {
+        return Err(config(
+            "the license is floating: hold a lease with licensing_lease_checkout",
+        ));
+    }
+    let heartbeat_seconds = terms["heartbeat_seconds"].as_u64().filter(|&s| s > 0);
+    let heartbeat = heartbeat_seconds.zip(file.activation.as_ref().map(|a| a.id.clone()));
+    Ok(Ensured {
+        json: json!({
+            "licensed": true,
+            "source": source,
+            "calls": calls,
+            "heartbeat_seconds": heartbeat_seconds,
+            "file": json::file(file),
+            "activation": activation.map(json::activation),
+        }),
+        heartbeat: heartbeat.map(|(seconds, id)| (id, seconds)),
+    })
+}
+
+/// The seat terms a (verified) file's license carries: `activation_mode`, `heartbeat_seconds`,
+/// `lease_seconds` (`null` when the service does not write them).
+fn seat_terms(certificate: &str) -> Value {
+    let body: String = certificate
+        .lines()
+        .map(str::trim)
+        .skip_while(|line| *line != "-----BEGIN LICENSE FILE-----")
+        .skip(1)
+        .take_while(|line| *line != "-----END LICENSE FILE-----")
+        .flat_map(|line| line.chars().filter(|c| !c.is_whitespace()))
+        .collect();
+    let payload = body.split('.').next().unwrap_or("");
+    let license = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .map(|payload| payload["license"].clone())
+        .unwrap_or(Value::Null);
     json!({
-        "licensed": true,
-        "source": source,
-        "calls": calls,
-        "file": json::file(file),
-        "activation": activation.map(json::activation),
+        "activation_mode": license["activation_mode"],
+        "heartbeat_seconds": license["heartbeat_seconds"],
+        "lease_seconds": license["lease_seconds"],
     })
 }
 
@@ -454,10 +536,11 @@ fn unreachable(failure: &Failure) -> bool {
 
 /// What to answer when the service is unreachable and the cache did not help: the cached
 /// file's failure when there is one, else the transport's.
-fn fallback(cached: Result<LicenseFile, Failure>, online: Failure) -> Failure {
-    match cached {
-        Err(f) if f.status != licensing_status_t::LICENSING_ERR_NO_OFFLINE_LICENSE => f,
-        _ => online,
+fn fallback(cached: Failure, online: Failure) -> Failure {
+    if cached.status == licensing_status_t::LICENSING_ERR_NO_OFFLINE_LICENSE {
+        online
+    } else {
+        cached
     }
 }
 
@@ -469,8 +552,9 @@ pub(crate) fn unverified(code: &str, why: impl std::fmt::Display) -> Failure {
     .with_code(code)
 }
 
-/// Checks an answer's signature (version 2) for the request sent, and its date against `now`
-/// (at most five minutes apart): `LICENSING_ERR_UNVERIFIED` with a reason code otherwise.
+/// Checks an answer's signature (version 2, strict Ed25519 by a pinned key) over the request
+/// sent and the answer received, and its date against `now` (at most five minutes apart, either
+/// way): `LICENSING_ERR_UNVERIFIED` with a reason code otherwise.
 pub(crate) fn verify_signed_answer(
     keys: &PinnedKeys,
     sent: SentRequest<'_>,
@@ -483,13 +567,21 @@ pub(crate) fn verify_signed_answer(
         signature.ok_or_else(|| unverified("unsigned", "the answer has no X-Signature"))?;
     let date_text =
         date.ok_or_else(|| unverified("malformed", "the answer has no X-Signature-Date"))?;
-    let parsed = SignatureHeader::parse(header).map_err(|why| unverified("malformed", why))?;
-    if keys.get(&parsed.kid).is_none() {
-        let why = format!("the answer is signed by unknown key {:?}", parsed.kid);
+    let header = SignatureHeader::parse(header).map_err(|why| unverified("malformed", why))?;
+    let Some(key) = keys.get(&header.kid) else {
+        let why = format!("the answer is signed by unknown key {:?}", header.kid);
         return Err(unverified("unknown_kid", why));
-    }
-    verify_answer(keys, sent, Some(header), Some(date_text), body)
-        .map_err(|why| unverified("bad_signature", why))?;
+    };
+    let message = signed_message(sent, date_text, body);
+    let signature = Signature::from_bytes(&header.signature);
+    key.verify_strict(message.as_bytes(), &signature)
+        .map_err(|_| {
+            let why = format!(
+                "the signature by key {:?} does not verify for {} {} as sent",
+                header.kid, sent.method, sent.path_and_query
+            );
+            unverified("bad_signature", why)
+        })?;
     let date = OffsetDateTime::parse(date_text, &Rfc3339).map_err(|_| {
         unverified(
             "malformed",

@@ -22,9 +22,10 @@ mod json;
 mod lease;
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::ptr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use licensing_client::{verify_license_file, PinnedKeys, SentRequest};
@@ -35,7 +36,7 @@ use time::OffsetDateTime;
 use crate::client::{Clock, Core, Options};
 pub use crate::error::licensing_status_t;
 use crate::error::{guard, guard_value, with_last, Failure};
-use crate::lease::Lease;
+use crate::lease::{Heartbeat, Lease};
 
 /// Client settings, collected before `licensing_client_new`.
 #[allow(non_camel_case_types)]
@@ -47,6 +48,8 @@ pub struct licensing_options_t {
 #[allow(non_camel_case_types)]
 pub struct licensing_client_t {
     core: Arc<Core>,
+    /// The heartbeats `licensing_ensure_licensed` keeps for a policy with `heartbeat_seconds`.
+    session: Mutex<Option<Heartbeat>>,
 }
 
 /// A floating lease checked out by `licensing_lease_checkout`.
@@ -371,12 +374,14 @@ pub unsafe extern "C" fn licensing_client_new(
             return Err(Failure::arg("out is NULL"));
         }
         let core = Arc::new(Core::new(options)?);
-        *out = Box::into_raw(Box::new(licensing_client_t { core }));
+        let session = Mutex::new(None);
+        *out = Box::into_raw(Box::new(licensing_client_t { core, session }));
         Ok(())
     })
 }
 
-/// Frees a client. Leases checked out with it stay usable until they are freed. NULL is ignored.
+/// Frees a client (stopping the heartbeats `licensing_ensure_licensed` started). Leases checked
+/// out with it stay usable until they are freed. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn licensing_client_free(client: *mut licensing_client_t) {
     guard_value((), || {
@@ -541,15 +546,21 @@ pub unsafe extern "C" fn licensing_record_usage(
 ///    was issued less than 24 hours ago: licensed, no request.
 /// 2. Otherwise a fresh bound file is checked out (1 request) and cached atomically; with no
 ///    usable cached file (first run), or when the checkout answers `NO_ACTIVATION` (the seat
-///    was released), the machine is activated first (1 more request; `name` may be NULL).
+///    was released), the machine is activated first (1 more request; `name` may be NULL; and
+///    if the checkout still answers `NO_ACTIVATION`, a node-locked seat whose heartbeat lapsed,
+///    one heartbeat and a checkout more).
 /// 3. If the service cannot be reached (network error, 5xx) and the cached file still verifies:
 ///    licensed offline.
 ///
-/// So a machine makes one request a day (two on its first day). Node-locked licenses need no
-/// heartbeats (unless their policy sets `heartbeat_seconds`: then call `licensing_heartbeat`
-/// with the file's `activation.id`); floating licenses use `licensing_lease_checkout`.
+/// So a machine makes one request a day (two on its first day). Files are asked for 14 days
+/// (the policy may cap them): the app works offline that long. Node-locked licenses send no
+/// heartbeats, unless the file says the policy sets `heartbeat_seconds`: then the client sends
+/// one every third of it on a thread of its own until `licensing_client_free`. A floating
+/// license is refused here (`LICENSING_ERR_CONFIG`, once the file says it is floating): hold a
+/// lease with `licensing_lease_checkout` instead.
 /// `*out_json`: `{"licensed": true, "source": "cache" | "checkout" | "offline", "calls": n,
-/// "file": {...}, "activation": {...} | null}`; the entitlements are in `file.license`.
+/// "heartbeat_seconds": n | null, "file": {...}, "activation": {...} | null}`; the
+/// entitlements are in `file.license`.
 /// Not licensed: the failure (`LICENSING_ERR_API` with the service's code, such as
 /// `LICENSE_NOT_ACTIVE` or `TOO_MANY_ACTIVATIONS`; `LICENSING_ERR_FILE` when offline with a
 /// cached file that no longer verifies; `LICENSING_ERR_TRANSPORT` offline with none).
@@ -560,10 +571,34 @@ pub unsafe extern "C" fn licensing_ensure_licensed(
     name: *const c_char,
     out_json: *mut *mut c_char,
 ) -> licensing_status_t {
-    call(client, out_json, |core| {
+    clear(out_json);
+    guard(|| {
+        let client = handle(client, "client")?;
         let fingerprint = text(fingerprint, "fingerprint")?;
         let name = opt_text(name, "name")?;
-        core.ensure_licensed(fingerprint, name)
+        let ensured = client.core.ensure_licensed(fingerprint, name)?;
+        let mut session = client
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match ensured.heartbeat {
+            Some((id, _)) if session.as_ref().is_some_and(|h| h.target == id) => {}
+            Some((id, seconds)) => {
+                let core = client.core.clone();
+                let beat_id = id.clone();
+                let beat = move || {
+                    // A failure shows at the next licensing_ensure_licensed (whose checkout
+                    // then revives the seat).
+                    let _ = catch_unwind(AssertUnwindSafe(|| core.heartbeat(&beat_id)));
+                };
+                let every = Duration::from_secs(seconds) / 3;
+                *session = None;
+                *session = Some(Heartbeat::start(id, every, beat)?);
+            }
+            None => *session = None,
+        }
+        put_json(out_json, &ensured.json);
+        Ok(())
     })
 }
 
@@ -674,15 +709,7 @@ pub unsafe extern "C" fn licensing_lease_start_heartbeat(
             })?,
             n => Duration::from_secs(u64::from(n)),
         };
-        lease.start(every, callback, user_data);
-        if lease.is_beating() {
-            Ok(())
-        } else {
-            Err(Failure::new(
-                licensing_status_t::LICENSING_ERR_IO,
-                "cannot start the heartbeat thread",
-            ))
-        }
+        lease.start(every, callback, user_data)
     })
 }
 

@@ -51,7 +51,11 @@ fn recommended_use_makes_at_most_two_calls_a_day_for_30_days() {
             };
             assert_eq!(result["source"], expected, "day {day} hour {hour}");
             assert_eq!(result["file"]["activation"]["fingerprint"], "fp-1");
-            assert_eq!(result["file"]["license"]["entitlements"]["export-4k"], true);
+            assert_eq!(result["heartbeat_seconds"], Value::Null);
+            assert_eq!(
+                result["file"]["license"]["entitlements"]["export-4k"]["type"],
+                "boolean"
+            );
         }
         unsafe { licensing_client_free(client) };
         per_day.push(served.mock.calls() - before);
@@ -64,6 +68,111 @@ fn recommended_use_makes_at_most_two_calls_a_day_for_30_days() {
     assert_eq!(paths[0], "/v1/integration/activations");
     assert_eq!(paths[1], format!("/v1/integration/licenses/{KEY}/checkout"));
     assert_eq!(paths.len(), 31);
+    // Files are asked for 14 days.
+    let seen = served.mock.seen.lock().unwrap();
+    assert_eq!(seen[1].3["ttl_seconds"], 14 * 86_400);
+}
+
+#[test]
+fn recommended_use_revives_what_lapsed() {
+    let now = clock();
+    let served = serve(now.clone(), None, 3);
+    let cache = TempDir::new();
+    let client = ClientSpec {
+        cache_dir: Some(&cache.0),
+        clock: Some(&now),
+        ..ClientSpec::new(&served.base)
+    }
+    .build();
+    ensure(client, "fp-1").unwrap();
+
+    // A file that merely expired (15 days away): the machine held a seat, so the checkout
+    // comes first and is enough.
+    now.fetch_add(15 * DAY_MS, Ordering::SeqCst);
+    let result = ensure(client, "fp-1").unwrap();
+    assert_eq!(
+        (result["source"].clone(), result["calls"].clone()),
+        ("checkout".into(), 1.into())
+    );
+
+    // A node-locked seat whose heartbeat lapsed: checkout answers NO_ACTIVATION, activating
+    // does not revive it, one heartbeat does.
+    served.mock.dead.lock().unwrap().insert("fp-1".into());
+    now.fetch_add(25 * HOUR_MS, Ordering::SeqCst);
+    let before = served.mock.paths().len();
+    let result = ensure(client, "fp-1").unwrap();
+    assert_eq!(
+        (result["source"].clone(), result["calls"].clone()),
+        ("checkout".into(), 5.into())
+    );
+    let paths = served.mock.paths()[before..].to_vec();
+    let ends: Vec<&str> = paths
+        .iter()
+        .map(|p| p.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            "checkout",
+            "activations",
+            "checkout",
+            "heartbeat",
+            "checkout"
+        ]
+    );
+    unsafe { licensing_client_free(client) };
+}
+
+#[test]
+fn recommended_use_heartbeats_only_when_the_policy_says_so_and_refuses_floating() {
+    let now = clock();
+    // heartbeat_seconds 3: a heartbeat every second in the background.
+    let served = serve_with(now.clone(), None, 3, Some(3));
+    let cache = TempDir::new();
+    let client = ClientSpec {
+        cache_dir: Some(&cache.0),
+        clock: Some(&now),
+        ..ClientSpec::new(&served.base)
+    }
+    .build();
+    let result = ensure(client, "fp-1").unwrap();
+    assert_eq!(result["heartbeat_seconds"], 3);
+    let heartbeats = || {
+        let paths = served.mock.paths();
+        paths
+            .iter()
+            .filter(|p| p.ends_with("/act_fp-1/heartbeat"))
+            .count()
+    };
+    let start = Instant::now();
+    while heartbeats() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(20), "no heartbeats");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Again from the cache: the same heartbeat thread, not a second one.
+    assert_eq!(ensure(client, "fp-1").unwrap()["source"], "cache");
+    unsafe { licensing_client_free(client) };
+    let stopped = heartbeats();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        heartbeats(),
+        stopped,
+        "heartbeats after licensing_client_free"
+    );
+
+    // A floating license: hold a lease instead.
+    let pool = serve(now.clone(), Some(900), 3);
+    let other = TempDir::new();
+    let client = ClientSpec {
+        cache_dir: Some(&other.0),
+        clock: Some(&now),
+        ..ClientSpec::new(&pool.base)
+    }
+    .build();
+    let (status, _, message) = ensure(client, "fp-1").unwrap_err();
+    assert_eq!(status, LICENSING_ERR_CONFIG);
+    assert!(message.contains("licensing_lease_checkout"), "{message}");
+    unsafe { licensing_client_free(client) };
 }
 
 #[test]

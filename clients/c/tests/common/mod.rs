@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses a part
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -217,6 +217,11 @@ pub struct Mock {
     /// Floating policy: lease seconds; `None` node-locked.
     pub lease_seconds: Option<i64>,
     pub max_seats: usize,
+    /// Node-locked: the policy's `heartbeat_seconds`, written into files.
+    pub heartbeat_seconds: Option<i64>,
+    /// Node-locked seats whose heartbeat lapsed (HEARTBEAT_DEAD): held, but checkout answers
+    /// `NO_ACTIVATION` and activating again does not revive them; a heartbeat does.
+    pub dead: Mutex<HashSet<String>>,
     pub signing: Mutex<Signing>,
     /// Answer every request with an unsigned 503 (a gateway), as if the service were down.
     pub down: Mutex<bool>,
@@ -286,7 +291,7 @@ impl Mock {
                 )
             }
             ["licenses", _, "checkout"] => {
-                if !self.holds(&seats, &fp) {
+                if !self.holds(&seats, &fp) || self.dead.lock().unwrap().contains(&fp) {
                     return error(409, "NO_ACTIVATION");
                 }
                 let ttl = body["ttl_seconds"].as_i64().unwrap_or(14 * 86_400);
@@ -327,6 +332,7 @@ impl Mock {
                 if !self.holds(&seats, &fp) {
                     return error(409, "LEASE_EXPIRED");
                 }
+                self.dead.lock().unwrap().remove(&fp);
                 let lease = self.lease_seconds.map(|s| now + s * 1000);
                 seats.insert(fp.clone(), lease);
                 (200, self.activation(&fp, lease))
@@ -354,7 +360,13 @@ impl Mock {
         json!({
             "id": "lic_1", "key": KEY, "status": "active", "product": "desktop",
             "policy": "pol_1", "expires_at": null, "seats": { "limit": self.max_seats },
-            "entitlements": { "export-4k": true, "api-calls": { "limit": 100, "period": "month" } },
+            "activation_mode": if self.lease_seconds.is_some() { "floating" } else { "node_locked" },
+            "lease_seconds": self.lease_seconds,
+            "heartbeat_seconds": self.heartbeat_seconds,
+            "entitlements": {
+                "export-4k": { "type": "boolean" },
+                "api-calls": { "type": "metered", "limit": 100, "period": "month", "overage": "deny" },
+            },
         })
     }
 }
@@ -441,6 +453,16 @@ pub struct Served {
 }
 
 pub fn serve(now: Arc<AtomicI64>, lease_seconds: Option<i64>, max_seats: usize) -> Served {
+    serve_with(now, lease_seconds, max_seats, None)
+}
+
+/// [`serve`], with a node-locked policy's `heartbeat_seconds`.
+pub fn serve_with(
+    now: Arc<AtomicI64>,
+    lease_seconds: Option<i64>,
+    max_seats: usize,
+    heartbeat_seconds: Option<i64>,
+) -> Served {
     let mock = Arc::new(Mock {
         now,
         seen: Mutex::default(),
@@ -448,6 +470,8 @@ pub fn serve(now: Arc<AtomicI64>, lease_seconds: Option<i64>, max_seats: usize) 
         seats: Mutex::default(),
         lease_seconds,
         max_seats,
+        heartbeat_seconds,
+        dead: Mutex::default(),
         signing: Mutex::new(Signing::Good),
         down: Mutex::new(false),
         usage: Mutex::default(),
