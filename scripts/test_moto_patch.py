@@ -82,7 +82,7 @@ class _Emulated(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.emu = Emulator(MOTO_STREAM_MAX_RECORDS="50", MOTO_PATCH_SELFCHECK="1")
+        cls.emu = Emulator(MOTO_STREAM_MAX_RECORDS="50", MOTO_STREAM_MAX_UNREAD="50", MOTO_PATCH_SELFCHECK="1")
         cls.db = cls.emu.client("dynamodb")
         cls.streams = cls.emu.client("dynamodbstreams")
 
@@ -243,7 +243,7 @@ class PatchedTransactions(_Emulated):
         self.assertEqual(self.get("L#1", "L#1")["used"], N(1))
 
     def test_the_stream_keeps_the_newest_records_and_counts_on(self) -> None:
-        # MOTO_STREAM_MAX_RECORDS=50 for this emulator.
+        # MOTO_STREAM_MAX_RECORDS=50 and MOTO_STREAM_MAX_UNREAD=50 for this emulator.
         for i in range(120):
             self.db.transact_write_items(TransactItems=[self.put("P", f"i{i:03}", v=N(i))])
         recs, nxt = self.records(self.iterator("TRIM_HORIZON"))
@@ -262,6 +262,46 @@ class PatchedTransactions(_Emulated):
         self.db.put_item(TableName=self.table, Item={"PK": S("P"), "SK": S("last")})
         last, _ = self.records(latest)
         self.assertEqual([r["dynamodb"]["Keys"]["SK"]["S"] for r in last], ["last"])
+
+
+class UnreadRecordsAreKept(unittest.TestCase):
+    """A poller that falls behind loses nothing: only records a reader has
+    read are trimmed to MOTO_STREAM_MAX_RECORDS."""
+
+    def test_a_reader_behind_the_cap_still_reads_every_record(self) -> None:
+        emu = Emulator(MOTO_STREAM_MAX_RECORDS="20", MOTO_STREAM_MAX_UNREAD="1000")
+        try:
+            db, streams = emu.client("dynamodb"), emu.client("dynamodbstreams")
+            arn = db.create_table(
+                TableName="t", BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                                      {"AttributeName": "SK", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
+                           {"AttributeName": "SK", "KeyType": "RANGE"}],
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            )["TableDescription"]["LatestStreamArn"]
+            shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+            it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                            ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            for i in range(100):
+                db.put_item(TableName="t", Item={"PK": S("P"), "SK": S(f"i{i:03}")})
+            seen = []
+            while len(seen) < 100:
+                r = streams.get_records(ShardIterator=it, Limit=30)
+                seen += [x["dynamodb"]["Keys"]["SK"]["S"] for x in r["Records"]]
+                it = r["NextShardIterator"]
+                if not r["Records"]:
+                    break
+            self.assertEqual(seen, [f"i{i:03}" for i in range(100)])
+            # Once read, they are trimmed to the newest 20 at the next write.
+            db.put_item(TableName="t", Item={"PK": S("P"), "SK": S("last")})
+            fresh = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                               ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            kept = streams.get_records(ShardIterator=fresh, Limit=1000)["Records"]
+            self.assertEqual([x["dynamodb"]["Keys"]["SK"]["S"] for x in kept],
+                             [f"i{i:03}" for i in range(81, 100)] + ["last"])
+        finally:
+            emu.stop()
 
 
 class QueriesReadTheirPartition(_Emulated):
@@ -300,7 +340,7 @@ class NothingKeptAfterItIsGone(unittest.TestCase):
     Counted by the emulator's `/_local/memory/objects` report."""
 
     def test_overwrites_trims_and_deleted_messages_leave_nothing_alive(self) -> None:
-        emu = Emulator(MOTO_STREAM_MAX_RECORDS="50", MOTO_MEMORY_REPORT="1")
+        emu = Emulator(MOTO_STREAM_MAX_RECORDS="50", MOTO_STREAM_MAX_UNREAD="50", MOTO_MEMORY_REPORT="1")
         try:
             db, sqs = emu.client("dynamodb"), emu.client("sqs")
             db.create_table(
