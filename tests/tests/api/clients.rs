@@ -156,48 +156,12 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
     let other_b = env.activate(&t, kb, "bm").await;
     assert_eq!(other_b.status, 201);
     let b_act = other_b.data()["id"].as_str().unwrap().to_string();
-    let tries = [
-        (
-            "POST",
-            format!("/v1/integration/licenses/{kb}/validate"),
-            json!({}),
-        ),
-        (
-            "POST",
-            "/v1/integration/activations".to_string(),
-            json!({ "license_key": kb, "fingerprint": "x" }),
-        ),
-        (
-            "POST",
-            "/v1/integration/activations/deactivate".to_string(),
-            json!({ "license_key": kb, "fingerprint": "bm" }),
-        ),
-        (
-            "DELETE",
-            format!("/v1/integration/activations/{b_act}"),
-            json!({}),
-        ),
-        (
-            "POST",
-            format!("/v1/integration/activations/{b_act}/heartbeat"),
-            json!({}),
-        ),
-        (
-            "POST",
-            "/v1/integration/entitlements/check".to_string(),
-            json!({ "license_key": kb, "features": ["f"] }),
-        ),
-        (
-            "POST",
-            format!("/v1/integration/licenses/{kb}/checkout"),
-            json!({}),
-        ),
-        (
-            "POST",
-            "/v1/integration/licenses/NOT-A-KEY/validate".to_string(),
-            json!({}),
-        ),
-    ];
+    let mut tries = acting_on(kb, &b_act);
+    tries.push((
+        "POST",
+        "/v1/integration/licenses/NOT-A-KEY/validate".to_string(),
+        json!({}),
+    ));
     for (method, path, body) in tries {
         let r = as_client(&env, &t.id, ka, method, &path, body, NONCE).await;
         assert_eq!(
@@ -341,24 +305,10 @@ async fn a_license_key_reaches_its_own_license_and_nothing_else() {
     }
 }
 
-/// An unknown key, and another tenant's, are 401 whatever license the path
-/// or body names: a 403 `LICENSE_SCOPE_MISMATCH` would tell the caller its
-/// credential was taken, and only an authenticated caller may learn that.
-#[tokio::test]
-async fn an_unknown_or_foreign_license_key_is_401_whatever_license_it_names() {
-    let env = Env::with_clock(datetime!(2026-11-02 10:00:05 UTC)).await;
-    let t = env.tenant("clients401").await;
-    let (_, b) = two_licenses(&env, &t).await;
-    let kb = b["key"].as_str().unwrap();
-    let b_act = env.activate(&t, kb, "bm").await;
-    assert_eq!(b_act.status, 201, "{b_act:?}");
-    let b_act = b_act.data()["id"].as_str().unwrap().to_string();
-    let other = env.tenant("clients401-other").await;
-    let (_, foreign) = env.license(&other, 1, json!({})).await;
-    let foreign = foreign["key"].as_str().unwrap().to_string();
-    let unknown = "ABCDE-FGHJK-MNPQR-STVWX-YZ012".to_string();
-
-    let tries = [
+/// Every way a license-key caller can name license `kb` (activation `b_act`
+/// is one of its seats): the path, the body, an activation id.
+fn acting_on(kb: &str, b_act: &str) -> Vec<(&'static str, String, Value)> {
+    vec![
         (
             "POST",
             format!("/v1/integration/licenses/{kb}/validate"),
@@ -399,6 +349,28 @@ async fn an_unknown_or_foreign_license_key_is_401_whatever_license_it_names() {
             format!("/v1/integration/licenses/{kb}/checkout"),
             json!({}),
         ),
+    ]
+}
+
+/// An unknown key, and another tenant's, are 401 whatever license the path
+/// or body names: a 403 `LICENSE_SCOPE_MISMATCH` would tell the caller its
+/// credential was taken, and only an authenticated caller may learn that.
+#[tokio::test]
+async fn an_unknown_or_foreign_license_key_is_401_whatever_license_it_names() {
+    let env = Env::with_clock(datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant("clients401").await;
+    let (_, b) = two_licenses(&env, &t).await;
+    let kb = b["key"].as_str().unwrap();
+    let b_act = env.activate(&t, kb, "bm").await;
+    assert_eq!(b_act.status, 201, "{b_act:?}");
+    let b_act = b_act.data()["id"].as_str().unwrap().to_string();
+    let other = env.tenant("clients401-other").await;
+    let (_, foreign) = env.license(&other, 1, json!({})).await;
+    let foreign = foreign["key"].as_str().unwrap().to_string();
+    let unknown = "ABCDE-FGHJK-MNPQR-STVWX-YZ012".to_string();
+
+    let mut tries = acting_on(kb, &b_act);
+    tries.extend([
         (
             "POST",
             "/v1/integration/licenses/NOT-A-KEY/validate".to_string(),
@@ -424,7 +396,7 @@ async fn an_unknown_or_foreign_license_key_is_401_whatever_license_it_names() {
             "/v1/integration/trials".to_string(),
             json!({ "product": "app", "customer_email": "x@example.com", "fingerprint": "x" }),
         ),
-    ];
+    ]);
     // The 401 every unknown credential gets.
     let plain = as_client(
         &env,
