@@ -147,3 +147,63 @@ async fn quiet_validates_write_one_rate_window_per_key_and_minute() {
     }
     assert_eq!(env.calls.take_rate_writes(), 1);
 }
+
+#[tokio::test]
+async fn activations_retired_in_place_before_the_move_are_migrated() {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    use shared::ids::{ActivationId, TenantId};
+    let env = Env::with_clock(datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant("legacy").await;
+    let (_, lic) = env
+        .license(&t, 1, json!({ "f": { "type": "boolean" } }))
+        .await;
+    let key = lic["key"].as_str().unwrap();
+    let a = env.activate(&t, key, "old").await;
+    assert_eq!(a.status, 201);
+    assert_eq!(env.deactivate(&t, key, "old").await.status, 200);
+    // Make it look like one deactivated before the move: back under A#.
+    let tenant = TenantId::parse(t.id.as_str()).unwrap();
+    let id = ActivationId::parse(a.data()["id"].as_str().unwrap()).unwrap();
+    let (live, retired) = (
+        shared::store::keys::activation(&tenant, &id),
+        shared::store::keys::retired_activation(&tenant, &id),
+    );
+    let db = &env.clients.dynamodb;
+    let table = &env.config.table_name;
+    let got = db
+        .get_item()
+        .table_name(table)
+        .key("PK", V::S(retired.pk.clone()))
+        .key("SK", V::S(retired.sk.clone()))
+        .send()
+        .await
+        .unwrap();
+    let mut item = got.item.expect("retired under R#");
+    item.insert("SK".into(), V::S(live.sk.clone()));
+    db.put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    db.delete_item()
+        .table_name(table)
+        .key("PK", V::S(retired.pk.clone()))
+        .key("SK", V::S(retired.sk.clone()))
+        .send()
+        .await
+        .unwrap();
+    // Still read as retired, but still in the live range.
+    let (before, _) = reads_of(&env, &t, key).await;
+    assert_eq!(before, 2);
+    let done = env.app.store.retire_activations_in_place().await.unwrap();
+    assert_eq!(done.moved, 1, "{done:?}");
+    let (after, _) = reads_of(&env, &t, key).await;
+    assert_eq!(after, 1);
+    let again = env.app.store.retire_activations_in_place().await.unwrap();
+    assert_eq!(again.moved, 0, "{again:?}");
+    // And it restores as any retired activation does.
+    assert_eq!(env.activate(&t, key, "old").await.status, 201);
+    let v = env.validate(&t, key, json!({ "fingerprint": "old" })).await;
+    assert_eq!(v.data()["code"], "VALID", "{v:?}");
+}
