@@ -217,7 +217,8 @@ mod tests {
         // Growing within a minute: as much again as granted so far.
         assert_eq!(block(600, 0, 30), 30);
         assert_eq!(block(600, 0, 60), 60);
-        assert_eq!(block(600, 0, 480), 600);
+        assert_eq!(block(600, 0, 480), 480);
+        assert_eq!(block(600, 0, 900), 600);
         // From a chunk to the whole limit in at most six claims.
         let (mut granted, mut claims) = (0, 0);
         while granted < 600 {
