@@ -5,7 +5,9 @@
 //! front on a free loopback port.
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -20,13 +22,24 @@ use shared::infra::Stream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// DynamoDB operations sent, in order (one entry per HTTP attempt).
+/// DynamoDB operations sent, in order (one entry per HTTP attempt), with
+/// the items they read and the writes of rate-limit windows.
 #[derive(Debug, Default)]
-pub struct CallLog(Mutex<Vec<String>>);
+pub struct CallLog(Mutex<Vec<String>>, AtomicU64, AtomicU64);
 
 impl CallLog {
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.lock().unwrap())
+    }
+    /// Items read since the last call: a Query's or Scan's `ScannedCount`
+    /// (what the key condition read, before any filter), a GetItem's item,
+    /// a BatchGetItem's items.
+    pub fn take_items_read(&self) -> u64 {
+        self.1.swap(0, Ordering::SeqCst)
+    }
+    /// Writes to rate-limit windows (`…#RATE#…` keys) since the last call.
+    pub fn take_rate_writes(&self) -> u64 {
+        self.2.swap(0, Ordering::SeqCst)
     }
 }
 
@@ -39,7 +52,7 @@ impl Intercept for Counter {
     }
     fn read_before_transmit(
         &self,
-        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
@@ -47,7 +60,37 @@ impl Intercept for Counter {
             .load::<Metadata>()
             .map(|m| m.name().to_string())
             .unwrap_or_default();
+        let body = ctx.request().body().bytes().unwrap_or_default();
+        let rate = body.windows(6).any(|w| w == b"#RATE#");
+        if rate && matches!(op.as_str(), "UpdateItem" | "PutItem" | "TransactWriteItems") {
+            self.0 .2.fetch_add(1, Ordering::SeqCst);
+        }
         self.0 .0.lock().unwrap().push(op);
+        Ok(())
+    }
+    fn read_after_deserialization(
+        &self,
+        ctx: &AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_dynamodb::operation as op;
+        let Ok(out) = ctx.output_or_error() else {
+            return Ok(());
+        };
+        let read = if let Some(q) = out.downcast_ref::<op::query::QueryOutput>() {
+            q.scanned_count.max(0) as u64
+        } else if let Some(q) = out.downcast_ref::<op::scan::ScanOutput>() {
+            q.scanned_count.max(0) as u64
+        } else if let Some(g) = out.downcast_ref::<op::get_item::GetItemOutput>() {
+            u64::from(g.item.is_some())
+        } else if let Some(b) = out.downcast_ref::<op::batch_get_item::BatchGetItemOutput>() {
+            let found = b.responses.iter().flat_map(|r| r.values());
+            found.map(|items| items.len() as u64).sum()
+        } else {
+            0
+        };
+        self.0 .1.fetch_add(read, Ordering::SeqCst);
         Ok(())
     }
 }

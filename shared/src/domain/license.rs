@@ -256,6 +256,26 @@ impl License {
         }
         out
     }
+
+    /// The usage counters a view of this license shows: each metered
+    /// entitlement in force, as (metric, key of its current period).
+    pub fn current_periods(&self, policy: &Policy, now: OffsetDateTime) -> Vec<(Metric, String)> {
+        current_periods(&self.effective_entitlements(policy), now)
+    }
+}
+
+/// Each metered entitlement of `specs` as (metric, key of its period at `now`).
+pub fn current_periods(specs: &Entitlements, now: OffsetDateTime) -> Vec<(Metric, String)> {
+    specs
+        .iter()
+        .filter_map(|(feature, spec)| match spec {
+            EntitlementSpec::Metered { period, .. } => {
+                let metric = Metric::parse(feature.as_str()).ok()?;
+                Some((metric, period.window(now).key))
+            }
+            EntitlementSpec::Boolean {} => None,
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

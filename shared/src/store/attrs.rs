@@ -45,7 +45,6 @@ pub fn deactivations_in(period_key: &str) -> String {
 
 // Activations.
 pub const NAME: &str = "name";
-pub const HOSTNAME: &str = "hostname";
 pub const LAST_ACTIVATED_AT: &str = "last_activated_at";
 pub const DEACTIVATED_AT: &str = "deactivated_at";
 
@@ -224,7 +223,7 @@ mod tests {
             );
         }
         let af = fields(&a);
-        for attr in [NAME, HOSTNAME, METADATA, LAST_ACTIVATED_AT, DEACTIVATED_AT] {
+        for attr in [NAME, METADATA, LAST_ACTIVATED_AT, DEACTIVATED_AT] {
             assert!(
                 af.iter().any(|f| f == attr),
                 "activation has no field {attr}: {af:?}"

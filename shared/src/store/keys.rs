@@ -89,6 +89,25 @@ pub fn activation_of(t: &TenantId, license: &LicenseId, fp: &FingerprintDigest) 
         format!("{ACTIVATION_SK_PREFIX}{}", fp.as_str()),
     )
 }
+/// A deactivated activation, a returned or a reclaimed lease: moved out of
+/// `A#` in the transaction that retires it (and back by a restore or a new
+/// checkout), so the live activations are one sort-key range and a read of
+/// the license never reads the machines that came and went. `R#` sorts
+/// after [`LICENSE_SK`], outside [`live_range`].
+pub const RETIRED_SK_PREFIX: &str = "R#";
+pub fn retired_activation(t: &TenantId, id: &ActivationId) -> Key {
+    let fp = id.fingerprint_digest();
+    k(
+        license_pk(t, &id.license_id()),
+        format!("{RETIRED_SK_PREFIX}{}", fp.as_str()),
+    )
+}
+/// The sort-key range of a license partition that validate reads: every
+/// live activation (`A#…`) and the license item (`L`), nothing retired
+/// (`R#…`) and no usage counter (`U#…`).
+pub fn live_range() -> (&'static str, &'static str) {
+    (ACTIVATION_SK_PREFIX, LICENSE_SK)
+}
 pub const USAGE_SK_PREFIX: &str = "U#";
 pub fn usage_counter(t: &TenantId, license: &LicenseId, metric: &Metric, period_key: &str) -> Key {
     k(
@@ -339,6 +358,21 @@ mod tests {
         assert_eq!(tenant_of_license_pk(&license_pk(&t, &lid)), Some(t));
         assert_eq!(tenant_of_license_pk("T#acme#KEYS"), None);
         assert_eq!(tenant_of_license_pk("T#acme#L#not-an-id"), None);
+    }
+
+    #[test]
+    fn the_live_range_holds_live_activations_and_the_license_only() {
+        let t = TenantId::parse("acme").unwrap();
+        let lid = LicenseId::derive(&t, &crate::ids::LicenseKey::generate());
+        let id = ActivationId::derive(&lid, &crate::ids::Fingerprint::parse("fp").unwrap());
+        let (lo, hi) = live_range();
+        let within = |sk: &str| lo <= sk && sk <= hi;
+        assert!(within(&activation(&t, &id).sk));
+        assert!(within(&license(&t, &lid).sk));
+        assert!(!within(&retired_activation(&t, &id).sk));
+        let m = Metric::parse("m").unwrap();
+        assert!(!within(&usage_counter(&t, &lid, &m, "2026-01").sk));
+        assert_eq!(retired_activation(&t, &id).pk, activation(&t, &id).pk);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::domain::{
     OverrideEdit, UsageCounter, UsageSnapshot,
 };
 use crate::error::{license_not_found, Error};
-use crate::ids::{Email, FingerprintDigest, LicenseId};
+use crate::ids::{Email, FingerprintDigest, LicenseId, Metric};
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
@@ -20,7 +20,6 @@ use time::OffsetDateTime;
 pub struct LicenseRead {
     pub license: Option<License>,
     pub activation: Option<Activation>,
-    pub usage: UsageSnapshot,
     /// Floating: the leases that hold a seat now (lapsed ones never count).
     pub leases: LiveLeases,
 }
@@ -93,8 +92,15 @@ impl TenantStore {
         self.get_as(&keys::license(self.tenant_id(), id)).await
     }
 
-    /// One Query of the license partition: the license, the activation of
-    /// `fingerprint` (if asked) and the usage counters of current periods.
+    /// One Query of the license partition's live range
+    /// ([`keys::live_range`]): the license, the live activations (node-locked
+    /// seats and held floating leases, at most `max_activations +
+    /// max_overage` items) and nothing else — no deactivated activation,
+    /// returned or reclaimed lease (moved to `R#`) and no usage counter
+    /// (`U#`), so what it reads does not grow with the machines that came
+    /// and went or the periods that passed. The filter only trims what comes
+    /// back to the license, the activation of `fingerprint` (if asked) and
+    /// the unexpired leases (counted). Usage: [`Self::current_usage`].
     pub async fn read_license(
         &self,
         id: &LicenseId,
@@ -104,25 +110,24 @@ impl TenantStore {
         let t = self.tenant_id();
         let mut e = Expr::default();
         let (pk, sk) = (e.name(keys::PK), e.name(keys::SK));
-        let cond = format!("{pk} = {}", e.val(s(keys::license_pk(t, id))));
-        let resets = e.name(a::RESETS_EPOCH);
-        let mut filter = format!(
-            "{sk} = {} OR (begins_with({sk}, {}) AND \
-             (attribute_not_exists({resets}) OR {resets} > {}))",
-            e.val(s(keys::LICENSE_SK)),
-            e.val(s(keys::USAGE_SK_PREFIX)),
-            e.val(n(now.unix_timestamp()))
+        let (lo, hi) = keys::live_range();
+        let cond = format!(
+            "{pk} = {} AND {sk} BETWEEN {} AND {}",
+            e.val(s(keys::license_pk(t, id))),
+            e.val(s(lo)),
+            e.val(s(hi))
         );
+        let mut filter = format!("{sk} = {}", e.val(s(keys::LICENSE_SK)));
         let wanted = fingerprint.map(|fp| keys::activation_of(t, id, fp).sk);
         if let Some(sk_v) = &wanted {
             filter.push_str(&format!(" OR {sk} = {}", e.val(s(sk_v.clone()))));
         }
-        // Unexpired floating leases, counted (the Query reads the partition
-        // anyway: the filter only decides what comes back).
+        // Unexpired floating leases, counted. (Items written before retired
+        // activations moved to `R#` may still carry `deactivated_at` under
+        // `A#` until the migration moves them.)
         let (lease, deact) = (e.name(a::LEASE_EXPIRES_EPOCH), e.name(a::DEACTIVATED_AT));
         filter.push_str(&format!(
-            " OR (begins_with({sk}, {}) AND {lease} > {} AND attribute_not_exists({deact}))",
-            e.val(s(keys::ACTIVATION_SK_PREFIX)),
+            " OR ({lease} > {} AND attribute_not_exists({deact}))",
             e.val(n(now.unix_timestamp()))
         ));
         let mut read = LicenseRead::default();
@@ -159,11 +164,6 @@ impl TenantStore {
                             read.activation = Some(a);
                         }
                     }
-                    Some(x) if x.starts_with(keys::USAGE_SK_PREFIX) => {
-                        let c: UsageCounter = from_item(item)?;
-                        read.usage
-                            .insert((c.metric.to_string(), c.period.clone()), c);
-                    }
                     _ => {}
                 }
             }
@@ -172,6 +172,32 @@ impl TenantStore {
                 _ => return Ok(read),
             }
         }
+    }
+
+    /// The usage counters of the current periods of `metered` (metric,
+    /// period key) pairs: one BatchGetItem of exactly those keys, none when
+    /// there are none. Past periods are never read.
+    pub async fn current_usage(
+        &self,
+        id: &LicenseId,
+        metered: &[(Metric, String)],
+    ) -> Result<UsageSnapshot, Error> {
+        let mut usage = UsageSnapshot::new();
+        if metered.is_empty() {
+            return Ok(usage);
+        }
+        let t = self.tenant_id();
+        let wanted: Vec<_> = metered
+            .iter()
+            .map(|(m, p)| keys::usage_counter(t, id, m, p))
+            .collect();
+        for chunk in wanted.chunks(100) {
+            for item in self.batch_get(chunk).await? {
+                let c: UsageCounter = from_item(item)?;
+                usage.insert((c.metric.to_string(), c.period.clone()), c);
+            }
+        }
+        Ok(usage)
     }
 
     pub async fn list_licenses_by_email(
@@ -253,7 +279,22 @@ impl TenantStore {
         }
     }
 
+    /// Every activation of a license, live (`A#`) and retired (`R#`), in
+    /// fingerprint-digest order as before retired ones moved: two queries.
     pub async fn list_activations(&self, id: &LicenseId) -> Result<Vec<Activation>, Error> {
+        let pk = keys::license_pk(self.tenant_id(), id);
+        let mut items = self
+            .query_all(pk.clone(), Some(keys::ACTIVATION_SK_PREFIX))
+            .await?;
+        items.extend(self.query_all(pk, Some(keys::RETIRED_SK_PREFIX)).await?);
+        let digest = |i: &Item| get_s(i, keys::SK).map(|sk| sk.get(2..).unwrap_or(sk).to_string());
+        items.sort_by_cached_key(digest);
+        items.into_iter().map(from_item).collect()
+    }
+
+    /// The live activations of a license (node-locked seats and held
+    /// leases, lapsed ones included): one query of `A#`.
+    pub async fn live_activations(&self, id: &LicenseId) -> Result<Vec<Activation>, Error> {
         let pk = keys::license_pk(self.tenant_id(), id);
         let items = self.query_all(pk, Some(keys::ACTIVATION_SK_PREFIX)).await?;
         items.into_iter().map(from_item).collect()
@@ -277,7 +318,7 @@ impl TenantStore {
             Ok(()) => {
                 let read = self.read_license(id, None, now).await?;
                 match read.license {
-                    Some(l) => Ok(UpdateOutcome::Updated(Box::new(l), read.usage, read.leases)),
+                    Some(l) => Ok(UpdateOutcome::Updated(Box::new(l), read.leases)),
                     None => Err(Error::internal("an updated license vanished")),
                 }
             }
@@ -362,8 +403,8 @@ pub(crate) fn index_keys(
 /// What [`TenantStore::update_license`] found.
 #[derive(Debug)]
 pub enum UpdateOutcome {
-    /// The license after the change, with its current usage.
-    Updated(Box<License>, UsageSnapshot, LiveLeases),
+    /// The license after the change, with its unexpired leases.
+    Updated(Box<License>, LiveLeases),
     /// The guard refused: the license as it was.
     Refused(Box<License>),
 }

@@ -18,6 +18,7 @@ pub mod rate;
 pub mod schema;
 pub mod search;
 pub mod seats;
+pub mod seats_migrate;
 pub mod stripe;
 pub mod tenants;
 pub mod trials;

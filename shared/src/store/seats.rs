@@ -21,7 +21,7 @@
 
 use super::attrs as a;
 use super::licenses::in_force;
-use super::write::{get_n, Cancelled, PutIf, Txn, TxnError, Write};
+use super::write::{get_n, s, Cancelled, PutIf, Txn, TxnError, Write};
 use super::{keys, TenantStore};
 use crate::clock::rfc3339;
 use crate::domain::seats::{
@@ -76,7 +76,10 @@ pub struct Activated {
 mod item {
     pub const SEAT: &str = "seat";
     pub const ACTIVATION: &str = "activation";
+    /// The activation's retired copy (`R#`), checked, deleted or written.
+    pub const RETIRED: &str = "retired activation";
     pub const RECLAIMED: &str = "reclaimed lease";
+    pub const RECLAIMED_RETIRED: &str = "reclaimed lease, retired";
     pub const USAGE: &str = "overage usage";
     pub const AUDIT: &str = "audit";
 }
@@ -111,7 +114,11 @@ impl TenantStore {
                 Err(c) => c,
             };
             let license = c.old_as::<License>(item::SEAT)?;
-            let existing = c.old_as::<Activation>(item::ACTIVATION)?;
+            // A live one under `A#`, or else a retired one under `R#`.
+            let existing = match c.old_as::<Activation>(item::ACTIVATION)? {
+                Some(live) => Some(live),
+                None => c.old_as::<Activation>(item::RETIRED)?,
+            };
             let seen = TakeRefused {
                 license: AsWas::of(c.failed(item::SEAT), license.as_ref()),
                 activation: existing.as_ref(),
@@ -136,7 +143,9 @@ impl TenantStore {
                             restore_refused = c.old_as::<License>(item::SEAT)?;
                             Missed::RestoreRefused {
                                 license: AsWas::of(c.failed(item::SEAT), restore_refused.as_ref()),
-                                activation_moved: c.failed(item::ACTIVATION),
+                                // Restored meanwhile, or retired again.
+                                activation_moved: c.failed(item::ACTIVATION)
+                                    || c.failed(item::RETIRED),
                             }
                         }
                     }
@@ -169,8 +178,11 @@ impl TenantStore {
             item::SEAT,
             &self.seat_take(&a.license_id, &terms, attempt.pool, now),
         )?;
-        // A returned or reclaimed lease of this fingerprint is replaced;
-        // a deactivated node-locked activation is restored (a step of its own).
+        // A returned or reclaimed lease of this fingerprint is replaced
+        // (its retired copy deleted); a deactivated node-locked activation
+        // is restored, a step of its own, so a retired copy refuses the take.
+        // (`NewOrAttr`: an item retired in place before retired items moved
+        // to `R#` is replaced too.)
         let put_if = match terms.activation_mode {
             ActivationMode::NodeLocked => PutIf::New,
             ActivationMode::Floating => PutIf::NewOrAttr(a::DEACTIVATED_AT),
@@ -181,6 +193,13 @@ impl TenantStore {
             &a,
             put_if,
         )?;
+        let retired = Write::to(keys::retired_activation(self.tenant_id(), &a.id));
+        match terms.activation_mode {
+            ActivationMode::NodeLocked => {
+                txn.check(item::RETIRED, retired.clone().if_absent(keys::PK))?
+            }
+            ActivationMode::Floating => txn.delete(item::RETIRED, &retired)?,
+        };
         if a.overage {
             txn.update(item::USAGE, &self.overage_usage(&a.license_id, terms, now)?)?;
         }
@@ -260,7 +279,7 @@ impl TenantStore {
         now: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<Reclaimed, Error> {
-        let all = self.list_activations(&new.license_id).await?;
+        let all = self.live_activations(&new.license_id).await?;
         let mut lapsed = seats::lapsed_leases(all, &new.id, now);
         // Concurrent checkouts start at different lapsed leases.
         let start = rand::random_range(0..lapsed.len().max(1));
@@ -282,15 +301,27 @@ impl TenantStore {
                 Pool::Overage => check.if_at_most_attr(a::OVERAGE_USED, a::MAX_OVERAGE),
                 Pool::Committed => check.if_at_most_attr(a::SEATS_USED, a::MAX_ACTIVATIONS),
             };
+            // The lapsed lease moves to `R#`: deleted as read (still lapsed,
+            // held, its expiry unchanged), its retired copy written.
             let mut release = Write::to(keys::activation(self.tenant_id(), &old.id));
             release
-                .set(a::DEACTIVATED_AT, &rfc3339(now))
                 .if_exists()
                 .if_absent(a::DEACTIVATED_AT)
                 .if_at_most(a::LEASE_EXPIRES_EPOCH, now.unix_timestamp());
+            if let Some(was) = old.lease_expires_epoch {
+                release.if_eq(a::LEASE_EXPIRES_EPOCH, &was);
+            }
+            let mut retired = old.clone();
+            retired.deactivated_at = Some(now);
             let mut txn = Txn::new();
             txn.check(item::SEAT, &check)?;
-            txn.update(item::RECLAIMED, &release)?;
+            txn.delete(item::RECLAIMED, &release)?;
+            txn.put(
+                item::RECLAIMED_RETIRED,
+                &keys::retired_activation(self.tenant_id(), &old.id),
+                &retired,
+                PutIf::Always,
+            )?;
             let key = keys::activation(self.tenant_id(), &a.id);
             txn.put(
                 item::ACTIVATION,
@@ -298,6 +329,8 @@ impl TenantStore {
                 &a,
                 PutIf::NewOrAttr(a::DEACTIVATED_AT),
             )?;
+            let gone = Write::to(keys::retired_activation(self.tenant_id(), &a.id));
+            txn.delete(item::RETIRED, &gone)?;
             if a.overage {
                 txn.update(
                     item::USAGE,
@@ -320,7 +353,10 @@ impl TenantStore {
     }
 
     /// Take back a deactivated node-locked activation: same id and
-    /// created_at. `Err`: the refusal, for [`seats::after_miss`].
+    /// created_at, moved back from `R#` to `A#` (its retired copy deleted on
+    /// condition that it is still the one read; an activation retired in
+    /// place under `A#` before the move existed is replaced there).
+    /// `Err`: the refusal, for [`seats::after_miss`].
     async fn restore(
         &self,
         new: &Activation,
@@ -329,32 +365,9 @@ impl TenantStore {
         now: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<Result<Activation, Cancelled>, Error> {
-        let mut restore = Write::to(keys::activation(self.tenant_id(), &new.id));
-        restore
-            .set(a::LAST_ACTIVATED_AT, &rfc3339(now))
-            .set_some(a::NAME, new.name.as_ref())
-            .set_some(a::HOSTNAME, new.hostname.as_ref())
-            // A node-locked seat now: no lease, no overage (an activation of
-            // this fingerprint may date from when the license was floating).
-            .set(a::OVERAGE, &false)
-            .remove(a::LEASE_EXPIRES_EPOCH)
-            .remove(a::LEASE_SECONDS)
-            .remove(a::DEACTIVATED_AT)
-            .if_present(a::DEACTIVATED_AT);
-        if !new.metadata.is_empty() {
-            restore.set(a::METADATA, &new.metadata);
-        }
-        let mut txn = Txn::new();
-        txn.update(
-            item::SEAT,
-            &self.seat_take(&new.license_id, terms, Pool::Committed, now),
-        )?;
-        txn.update(item::ACTIVATION, &restore)?;
-        self.push_audit(&mut txn, item::AUDIT, audit)?;
-        if let Err(e) = txn.run(self.db(), self.table()).await {
-            return cancelled(e).map(Err);
-        }
         let mut a = old.clone();
+        // A node-locked seat now: no lease, no overage (an activation of
+        // this fingerprint may date from when the license was floating).
         a.deactivated_at = None;
         a.overage = false;
         a.lease_expires_epoch = None;
@@ -365,31 +378,72 @@ impl TenantStore {
         if !new.metadata.is_empty() {
             a.metadata = new.metadata.clone();
         }
+        let mut gone = Write::to(keys::retired_activation(self.tenant_id(), &new.id));
+        if let Some(was) = old.deactivated_at {
+            gone.if_expr(|e| {
+                format!(
+                    "attribute_not_exists({}) OR {} = {}",
+                    e.name(keys::PK),
+                    e.name(a::DEACTIVATED_AT),
+                    e.val(s(rfc3339(was)))
+                )
+            });
+        }
+        let mut txn = Txn::new();
+        txn.update(
+            item::SEAT,
+            &self.seat_take(&new.license_id, terms, Pool::Committed, now),
+        )?;
+        txn.put(
+            item::ACTIVATION,
+            &keys::activation(self.tenant_id(), &new.id),
+            &a,
+            PutIf::NewOrAttr(a::DEACTIVATED_AT),
+        )?;
+        txn.delete(item::RETIRED, &gone)?;
+        self.push_audit(&mut txn, item::AUDIT, audit)?;
+        if let Err(e) = txn.run(self.db(), self.table()).await {
+            return cancelled(e).map(Err);
+        }
         Ok(Ok(a))
     }
 
     /// Free a seat (return a lease). Deactivating an inactive activation
     /// frees nothing; beyond the license's churn limit nothing changes.
-    /// Each refusal hands back the items as they are; [`seats::next_return`]
-    /// decides what to try next.
+    /// One read of the activation (live under `A#`, or retired under `R#`:
+    /// the move writes its content), then the return; each refusal hands
+    /// back the items as they are, and [`seats::next_return`] decides what
+    /// to try next (the activation itself changed: read it again).
     pub async fn deactivate(
         &self,
         id: &ActivationId,
         now: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<DeactivateOutcome, Error> {
-        let key = keys::activation(self.tenant_id(), id);
         let mut tried = Return::first();
+        let mut live: Option<Activation> = None;
         for _ in 0..ATTEMPTS {
-            let c = match self.give_back(id, tried, now, audit).await? {
-                Ok(()) => {
-                    let a = self.get_as(&key).await?;
-                    let a = a.ok_or_else(|| Error::internal("deactivated activation vanished"))?;
-                    return Ok(DeactivateOutcome::Deactivated(a));
-                }
+            let a = match live.take() {
+                Some(a) => a,
+                None => match self.activation_states(id).await? {
+                    (Some(a), _) if a.deactivated_at.is_some() => {
+                        // Retired in place, before retired items moved.
+                        return Ok(DeactivateOutcome::AlreadyInactive(a));
+                    }
+                    (Some(a), _) => a,
+                    (None, Some(r)) => return Ok(DeactivateOutcome::AlreadyInactive(r)),
+                    (None, None) => return Ok(DeactivateOutcome::NotFound),
+                },
+            };
+            tried.pool = Pool::of(&a);
+            let c = match self.give_back(&a, tried, now, audit).await? {
+                Ok(retired) => return Ok(DeactivateOutcome::Deactivated(retired)),
                 Err(c) => c,
             };
-            let activation = c.old_as::<Activation>(item::ACTIVATION)?;
+            if c.failed(item::ACTIVATION) {
+                // Returned, renewed or beaten meanwhile: read it again.
+                continue;
+            }
             let license = c.old_as::<License>(item::SEAT)?;
             let deactivations = tried
                 .churn
@@ -399,12 +453,15 @@ impl TenantStore {
                 })
                 .unwrap_or(0);
             let seen = ReturnRefused {
-                activation: AsWas::of(c.failed(item::ACTIVATION), activation.as_ref()),
+                activation: AsWas::Passed,
                 license: AsWas::of(c.failed(item::SEAT), license.as_ref()),
                 deactivations,
             };
             match seats::next_return(tried, &seen) {
-                ReturnStep::Return(next) => tried = next,
+                ReturnStep::Return(next) => {
+                    tried = next;
+                    live = Some(a);
+                }
                 ReturnStep::NotFound => return Ok(DeactivateOutcome::NotFound),
                 ReturnStep::AlreadyInactive(a) => {
                     return Ok(DeactivateOutcome::AlreadyInactive(a.clone()))
@@ -423,25 +480,58 @@ impl TenantStore {
         Err(Error::Unavailable("deactivation kept racing; retry".into()))
     }
 
-    /// One return: the activation `SET deactivated_at` if held in the
-    /// assumed pool; that pool's counter −1; the churn counter +1 under the
-    /// assumed limit (or no limit at all); audit.
-    async fn give_back(
+    /// An activation under `A#` and its retired copy under `R#`: one
+    /// BatchGetItem.
+    async fn activation_states(
         &self,
         id: &ActivationId,
+    ) -> Result<(Option<Activation>, Option<Activation>), Error> {
+        let t = self.tenant_id();
+        let (live_key, retired_key) = (keys::activation(t, id), keys::retired_activation(t, id));
+        let (mut live, mut retired) = (None, None);
+        for item in self.batch_get(&[live_key.clone(), retired_key]).await? {
+            let is_live = super::write::get_s(&item, keys::SK) == Some(live_key.sk.as_str());
+            let a: Activation = super::write::from_item(item)?;
+            match is_live {
+                true => live = Some(a),
+                false => retired = Some(a),
+            }
+        }
+        Ok((live, retired))
+    }
+
+    /// One return: the activation moves from `A#` to `R#` with its
+    /// `deactivated_at` — deleted if still as read (held in the assumed
+    /// pool, not renewed, beaten or restored since), its retired copy
+    /// written; that pool's counter −1; the churn counter +1 under the
+    /// assumed limit (or no limit at all); audit. `Ok`: the retired copy.
+    async fn give_back(
+        &self,
+        read: &Activation,
         tried: Return,
         now: OffsetDateTime,
         audit: &AuditEvent,
-    ) -> Result<Result<(), Cancelled>, Error> {
+    ) -> Result<Result<Activation, Cancelled>, Error> {
         let t = self.tenant_id();
+        let id = &read.id;
         let mut act = Write::to(keys::activation(t, id));
-        act.set(a::DEACTIVATED_AT, &rfc3339(now))
-            .if_exists()
-            .if_absent(a::DEACTIVATED_AT);
+        act.if_exists()
+            .if_absent(a::DEACTIVATED_AT)
+            .if_eq(a::LAST_ACTIVATED_AT, &rfc3339(read.last_activated_at));
+        match read.lease_expires_epoch {
+            Some(was) => act.if_eq(a::LEASE_EXPIRES_EPOCH, &was),
+            None => act.if_absent(a::LEASE_EXPIRES_EPOCH),
+        };
+        match read.last_heartbeat_at {
+            Some(was) => act.if_eq(a::LAST_HEARTBEAT_AT, &rfc3339(was)),
+            None => act.if_absent(a::LAST_HEARTBEAT_AT),
+        };
         match tried.pool {
             Pool::Committed => act.if_absent_or_eq(a::OVERAGE, &false),
             Pool::Overage => act.if_eq(a::OVERAGE, &true),
         };
+        let mut retired = read.clone();
+        retired.deactivated_at = Some(now);
         let mut seat = Write::to(keys::license(t, &id.license_id()));
         match tried.pool {
             Pool::Committed => seat.add(a::SEATS_USED, -1).if_greater(a::SEATS_USED, 0),
@@ -459,11 +549,17 @@ impl TenantStore {
             }
         }
         let mut txn = Txn::new();
-        txn.update(item::ACTIVATION, &act)?;
+        txn.delete(item::ACTIVATION, &act)?;
+        txn.put(
+            item::RETIRED,
+            &keys::retired_activation(t, id),
+            &retired,
+            PutIf::Always,
+        )?;
         txn.update(item::SEAT, &seat)?;
         self.push_audit(&mut txn, item::AUDIT, audit)?;
         match txn.run(self.db(), self.table()).await {
-            Ok(()) => Ok(Ok(())),
+            Ok(()) => Ok(Ok(retired)),
             Err(e) => cancelled(e).map(Err),
         }
     }
@@ -484,7 +580,13 @@ impl TenantStore {
     ) -> Result<HeartbeatOutcome, Error> {
         let key = keys::activation(self.tenant_id(), id);
         for _ in 0..ATTEMPTS {
-            let read: Option<Activation> = self.get_as(&key).await?;
+            let mut read: Option<Activation> = self.get_as(&key).await?;
+            if read.is_none() {
+                // Retired (returned, reclaimed, deactivated): what it was
+                // decides between LEASE_EXPIRED and NOT_FOUND.
+                let retired = keys::retired_activation(self.tenant_id(), id);
+                read = self.get_as(&retired).await?;
+            }
             let beat = seats::heartbeat(read.as_ref(), now);
             let mut a = match (&beat, read) {
                 (Beat::LeaseExpired, _) => return Ok(HeartbeatOutcome::LeaseExpired),

@@ -177,13 +177,6 @@ impl Write {
         self
     }
 
-    /// `attr` is present.
-    pub fn if_present(&mut self, attr: &str) -> &mut Self {
-        let name = self.e.name(attr);
-        self.conditions.push(format!("attribute_exists({name})"));
-        self
-    }
-
     pub fn if_eq<T: Serialize + ?Sized>(&mut self, attr: &str, v: &T) -> &mut Self {
         let (name, val) = (self.e.name(attr), self.value(v));
         self.conditions.push(format!("{name} = {val}"));

@@ -47,12 +47,26 @@ pub async fn check(
     }
     let id = LicenseId::derive(ts.tenant_id(), key);
     let read = ts.read_license(&id, None, now).await?;
-    let (code, specs) = match &read.license {
-        None => (ValidationCode::NotFound, Entitlements::new()),
+    let (code, specs, usage) = match &read.license {
+        None => (
+            ValidationCode::NotFound,
+            Entitlements::new(),
+            Default::default(),
+        ),
         Some(l) => {
             let policy = policies.of_license(ts, &l.policy).await?;
             let code = evaluate(l, &policy, None, &ValidationScope::default(), now);
-            (code, l.effective_entitlements(&policy))
+            let specs = l.effective_entitlements(&policy);
+            // The current periods' counters of the features asked about.
+            let asked: Entitlements = specs
+                .iter()
+                .filter(|(f, _)| features.contains(f))
+                .map(|(f, s)| (f.clone(), s.clone()))
+                .collect();
+            let usage = ts
+                .current_usage(&l.id, &crate::domain::current_periods(&asked, now))
+                .await?;
+            (code, specs, usage)
         }
     };
     let license_valid = code == ValidationCode::Valid;
@@ -61,7 +75,7 @@ pub async fn check(
         code,
         features,
         specs,
-        usage: read.usage,
+        usage,
     })
 }
 

@@ -714,7 +714,11 @@ async fn metering_round_trips() {
     used(&env, &t, &key, "api-calls").await;
     env.calls.take();
     used(&env, &t, &key, "api-calls").await;
-    assert_eq!(env.calls.take(), ["Query"], "check: one read");
+    assert_eq!(
+        env.calls.take(),
+        ["Query", "BatchGetItem"],
+        "check: the license's live range, then the current counters by key"
+    );
     assert_eq!(
         record(&env, &t, &key, "api-calls", json!(1), Some("rt-1"))
             .await

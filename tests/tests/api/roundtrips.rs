@@ -23,6 +23,7 @@ async fn round_trips_per_request() {
     let mut cold = env.calls.take();
     cold.sort();
     assert_eq!(cold, ["BatchGetItem", "Query", "UpdateItem", "UpdateItem"]);
+    env.calls.take_rate_writes();
 
     // Warm: exactly one DynamoDB call before validate answers.
     for body in [
@@ -31,6 +32,11 @@ async fn round_trips_per_request() {
     ] {
         assert_eq!(env.validate(&t, key, body).await.status, 200);
         assert_eq!(env.calls.take(), ["Query"]);
+        assert_eq!(
+            env.calls.take_rate_writes(),
+            0,
+            "tokens claimed this minute"
+        );
     }
 
     // Activate: one transaction.
@@ -41,7 +47,8 @@ async fn round_trips_per_request() {
     assert_eq!(env.activate(&t, key, "m1").await.status, 200);
     assert_eq!(env.calls.take(), ["TransactWriteItems"]);
 
-    // Deactivate: one transaction, one read of the result to answer with.
+    // Deactivate: one read of the activation (live or retired: the move to
+    // `R#` writes its content), one transaction that moves it.
     let id = a.data()["id"].as_str().unwrap();
     assert_eq!(
         env.delete(&format!("/v1/integration/activations/{id}"), &t.integration)
@@ -49,12 +56,12 @@ async fn round_trips_per_request() {
             .status,
         200
     );
-    assert_eq!(env.calls.take(), ["TransactWriteItems", "GetItem"]);
+    assert_eq!(env.calls.take(), ["BatchGetItem", "TransactWriteItems"]);
     assert_eq!(env.deactivate(&t, key, "m1").await.status, 200);
     assert_eq!(
         env.calls.take(),
-        ["TransactWriteItems"],
-        "already inactive: the cancelled transaction carries the item"
+        ["BatchGetItem"],
+        "already inactive: the read finds it retired, nothing is written"
     );
 
     // Restore a deactivated fingerprint: the first transaction finds it, the second restores it.

@@ -48,14 +48,21 @@ pub struct LicenseState {
 }
 
 impl LicenseState {
+    /// With its policy (cached) and the counters of its metered
+    /// entitlements' current periods (read by key, none when it has none).
     async fn of(
         policies: &Policies,
         ts: &TenantStore,
         license: License,
-        usage: UsageSnapshot,
         leases: LiveLeases,
+        now: OffsetDateTime,
     ) -> Result<Self, Error> {
         let policy = policies.get(ts, &license.policy).await?;
+        let metered = match &policy {
+            Some(p) => license.current_periods(p, now),
+            None => Vec::new(),
+        };
+        let usage = ts.current_usage(&license.id, &metered).await?;
         Ok(Self {
             license,
             policy,
@@ -65,7 +72,9 @@ impl LicenseState {
     }
 }
 
-/// One query of the license partition (plus the policy, cached).
+/// One query of the license partition's live range (plus the policy,
+/// cached, and, for a license with metered entitlements, one read of their
+/// current counters).
 pub async fn validate(
     policies: &Policies,
     terms: &LicenseTerms,
@@ -79,7 +88,6 @@ pub async fn validate(
     let LicenseRead {
         license,
         activation,
-        usage,
         leases,
     } = ts.read_license(&id, digest.as_ref(), now).await?;
     let Some(license) = license else {
@@ -88,13 +96,16 @@ pub async fn validate(
             code,
             license: None,
             policy: None,
-            usage,
+            usage: UsageSnapshot::new(),
             leases,
         });
     };
     terms.remember(ts.tenant_id(), &license.id, license.terms);
     let policy = policies.of_license(ts, &license.policy).await?;
     let code = evaluate(&license, &policy, activation.as_ref(), &scope, now);
+    let usage = ts
+        .current_usage(&license.id, &license.current_periods(&policy, now))
+        .await?;
     Ok(Validation {
         code,
         license: Some(license),
