@@ -205,6 +205,8 @@ pub enum ManageOp {
     Webhook(WebhookOp),
     /// Remove an invited staff member of the portal.
     StaffRemove,
+    /// The overage export (CSV, JSON or PDF).
+    BillingOverage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -271,6 +273,9 @@ pub enum PlatformOp {
     TenantClose,
     AdminKeyCreate,
     TenantPatch,
+    /// Close a billing period for every tenant: one `invoice.ready` per
+    /// license with commercial terms.
+    BillingClosePeriod,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -542,6 +547,12 @@ pub const ROUTES: &[Route] = &[
         MANAGE,
     ),
     r(
+        "GET",
+        "/v1/manage/billing/overage",
+        man(M::BillingOverage),
+        MANAGE,
+    ),
+    r(
         "POST",
         "/v1/manage/webhook-endpoints",
         man(M::Webhook(W::Create)),
@@ -629,6 +640,12 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/v1/platform/tenants/{id}/admin-keys",
         plat(PlatformOp::AdminKeyCreate),
+        PROVISION,
+    ),
+    r(
+        "POST",
+        "/v1/platform/billing/close-period",
+        plat(PlatformOp::BillingClosePeriod),
         PROVISION,
     ),
     r(

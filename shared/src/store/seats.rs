@@ -78,6 +78,7 @@ mod item {
     pub const ACTIVATION: &str = "activation";
     pub const RECLAIMED: &str = "reclaimed lease";
     pub const USAGE: &str = "overage usage";
+    pub const OVERAGE_CHECKOUT: &str = "overage checkout count";
     pub const AUDIT: &str = "audit";
 }
 
@@ -183,6 +184,9 @@ impl TenantStore {
         )?;
         if a.overage {
             txn.update(item::USAGE, &self.overage_usage(&a.license_id, terms, now)?)?;
+            // Billing: one overage checkout, counted in the write that grants it.
+            let count = self.overage_checkout_count(&a.license_id, now);
+            txn.update(item::OVERAGE_CHECKOUT, &count)?;
         }
         self.push_audit(&mut txn, item::AUDIT, audit)?;
         match txn.run(self.db(), self.table()).await {
@@ -303,6 +307,8 @@ impl TenantStore {
                     item::USAGE,
                     &self.overage_usage(&a.license_id, *terms, now)?,
                 )?;
+                let count = self.overage_checkout_count(&a.license_id, now);
+                txn.update(item::OVERAGE_CHECKOUT, &count)?;
             }
             self.push_audit(&mut txn, item::AUDIT, audit)?;
             let c = match txn.run(self.db(), self.table()).await {
