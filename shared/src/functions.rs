@@ -17,10 +17,11 @@ pub enum Function {
     WebhookFanout,
     WebhookDeliver,
     Portal,
+    BillingClose,
 }
 
 impl Function {
-    pub const ALL: [Function; 11] = [
+    pub const ALL: [Function; 12] = [
         Function::Validate,
         Function::Activate,
         Function::Entitlements,
@@ -32,6 +33,7 @@ impl Function {
         Function::WebhookFanout,
         Function::WebhookDeliver,
         Function::Portal,
+        Function::BillingClose,
     ];
 
     /// The crate (and binary) name under `functions/`.
@@ -48,6 +50,7 @@ impl Function {
             Function::WebhookFanout => "webhook-fanout",
             Function::WebhookDeliver => "webhook-deliver",
             Function::Portal => "portal",
+            Function::BillingClose => "billing-close",
         }
     }
 
@@ -84,6 +87,8 @@ impl Function {
                 ProvisioningQueueUrl,
             ],
             Function::ProvisionWorker => &[TableName],
+            // A monthly schedule: invoices and their audit items (the outbox).
+            Function::BillingClose => &[TableName],
             // The table's stream: one queued message per event and endpoint.
             Function::WebhookFanout => &[TableName, WebhookQueueUrl],
             // The delivery queue: sign, POST, log, back off.
@@ -686,7 +691,10 @@ mod tests {
                 n == 0,
                 matches!(
                     f,
-                    Function::ProvisionWorker | Function::WebhookFanout | Function::WebhookDeliver
+                    Function::ProvisionWorker
+                        | Function::WebhookFanout
+                        | Function::WebhookDeliver
+                        | Function::BillingClose
                 ),
                 "{f:?} has {n} routes"
             );

@@ -334,6 +334,25 @@ async fn closing_a_period_three_times_emits_one_signed_invoice_per_license() {
         assert_eq!(r.data()["already_closed"], 2, "{r:?}");
     }
 
+    // The operator's command line closes through the same code: nothing more.
+    let admin = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/debug/licensing-admin"
+    );
+    let out = std::process::Command::new(admin)
+        .args(["billing", "close-period", "--period", "2026-11", "--tenant"])
+        .arg(&t.id)
+        .env("TABLE_NAME", &env.config.table_name)
+        .output()
+        .expect("licensing-admin (built with the workspace)");
+    assert!(out.status.success(), "{out:?}");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&summary["invoices"], &summary["already_closed"]),
+        (&json!(0), &json!(2)),
+        "{summary}"
+    );
+
     let got = recv.until("two invoices", |g| g.len() >= 2).await;
     env.webhooks_settled().await;
     let got_all = recv.got();
