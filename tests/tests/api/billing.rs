@@ -380,3 +380,139 @@ async fn closing_a_period_three_times_emits_one_signed_invoice_per_license() {
         "CRM-B"
     );
 }
+
+/// The export for a tenant with 10,000 licenses under commercial terms, each
+/// with overage in the month: seeded straight into the table (the index
+/// items and counters the seat transactions would write), then exported
+/// page by page as JSON, CSV and PDF. Run by hand (`make itest
+/// T='billing::export_of_10000 --include-ignored'`); the figures are in
+/// docs/benchmarks.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore]
+async fn export_of_10000_licenses() {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    use shared::domain::billing::BilledLicense;
+    use shared::ids::{Email, LicenseId, LicenseKey, ProductCode, TenantId};
+    use shared::store::keys;
+    const N: usize = 10_000;
+    let env = Env::start().await;
+    let t = env.tenant("billing-bench").await;
+    let tid = TenantId::parse(&t.id).unwrap();
+    let one = floating_license(&env, &t, "first@acme.example", Some(terms("CRM-0"))).await;
+    let product = ProductCode::parse(one["product"].as_str().unwrap()).unwrap();
+    let commercial: shared::domain::billing::CommercialTerms =
+        serde_json::from_value(terms("CRM-X")).unwrap();
+    let seeded = std::time::Instant::now();
+    let mut writes = Vec::new();
+    for i in 1..N {
+        let id = LicenseId::derive(&tid, &LicenseKey::generate());
+        let mut c = commercial.clone();
+        c.crm_account_id = Some(format!("CRM-{:05}", i % 2000));
+        let entry = BilledLicense {
+            license_id: id.clone(),
+            product: product.clone(),
+            customer_email: Email::normalise(&format!("buyer{i}@acme.example")).unwrap(),
+            commercial: c,
+        };
+        let k = keys::commercial_index(&tid, &id);
+        let mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            serde_dynamo::to_item(&entry).unwrap();
+        item.insert(
+            keys::PK.into(),
+            aws_sdk_dynamodb::types::AttributeValue::S(k.pk),
+        );
+        item.insert(
+            keys::SK.into(),
+            aws_sdk_dynamodb::types::AttributeValue::S(k.sk),
+        );
+        writes.push(item);
+        let k = keys::overage_checkouts(&tid, &id, "2026-12");
+        let counter = json!({ "license_id": id, "period": "2026-12", "overage_checkouts": i % 16 });
+        let mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            serde_dynamo::to_item(&counter).unwrap();
+        item.insert(
+            keys::PK.into(),
+            aws_sdk_dynamodb::types::AttributeValue::S(k.pk),
+        );
+        item.insert(
+            keys::SK.into(),
+            aws_sdk_dynamodb::types::AttributeValue::S(k.sk),
+        );
+        writes.push(item);
+    }
+    for chunk in writes.chunks(25) {
+        let reqs: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|i| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(i.clone()))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            })
+            .collect();
+        let out = env
+            .clients
+            .dynamodb
+            .batch_write_item()
+            .request_items(env.config.table_name.clone(), reqs)
+            .send()
+            .await
+            .unwrap();
+        assert!(out.unprocessed_items.unwrap_or_default().is_empty());
+    }
+    eprintln!("seeded {N} licenses in {:?}", seeded.elapsed());
+
+    let q = "start_date=2026-12-01&end_date=2026-12-31";
+    for format in ["json", "csv", "pdf"] {
+        let started = std::time::Instant::now();
+        let (mut rows, mut bytes, mut pages) = (0usize, 0usize, 0usize);
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{q}&format={format}");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let r = export(&env, &t, &url).await;
+            assert_eq!(r.status(), 200);
+            cursor = r
+                .headers()
+                .get("x-next-cursor")
+                .map(|v| v.to_str().unwrap().to_string());
+            let body = r.bytes().await.unwrap();
+            bytes += body.len();
+            pages += 1;
+            rows += match format {
+                "json" => {
+                    let v: Value = serde_json::from_slice(&body).unwrap();
+                    v["data"]["customers"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c["products"].as_array().unwrap().len())
+                        .sum::<usize>()
+                }
+                "csv" => {
+                    body.split(|b| *b == b'\n')
+                        .filter(|l| !l.is_empty())
+                        .count()
+                        - 1
+                }
+                _ => 0,
+            };
+            if cursor.is_none() {
+                break;
+            }
+        }
+        if format != "pdf" {
+            assert_eq!(rows, N, "{format}");
+        }
+        eprintln!(
+            "export {format}: {N} licenses, {pages} pages, {bytes} bytes, {:?}",
+            started.elapsed()
+        );
+    }
+}

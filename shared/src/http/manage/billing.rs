@@ -43,6 +43,12 @@ pub async fn overage(ctx: &Ctx<'_>, c: &Caller) -> R {
             billing::to_csv(&export)?.into_bytes(),
         )),
         "pdf" => Ok(file("application/pdf", "pdf", billing::to_pdf(&export)?)),
-        _ => Ok(Reply::ok(billing::to_json(&export)?)),
+        _ => {
+            let reply = Reply::ok(billing::to_json(&export)?);
+            Ok(match &export.next_cursor {
+                Some(next) => reply.with_header("x-next-cursor", next.clone()),
+                None => reply,
+            })
+        }
     }
 }
