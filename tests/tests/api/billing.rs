@@ -516,3 +516,53 @@ async fn export_of_10000_licenses() {
         );
     }
 }
+
+/// The tenant's Stripe API key (for billing meters): stored in Secrets
+/// Manager, never echoed, audited; a malformed key changes nothing.
+#[tokio::test]
+async fn the_stripe_api_key_is_stored_never_echoed() {
+    let env = Env::start().await;
+    let t = env.tenant("billing-stripe").await;
+    let tid = shared::ids::TenantId::parse(&t.id).unwrap();
+    let key = "sk_test_51Bill0123456789abcdefXYZ";
+    let (envr, admin) = (&env, t.admin.as_str());
+    let put = |body: Value| async move {
+        envr.send(
+            "PUT",
+            "/v1/manage/integrations/stripe",
+            Some(admin),
+            Some(&body),
+        )
+        .await
+    };
+    for bad in [
+        json!({}),
+        json!({ "api_key": "pk_live_0123456789abcdef" }),
+        json!({ "api_key": "sk_test_short" }),
+        json!({ "api_key": key, "webhook_secret": "whsec_short" }),
+    ] {
+        let r = put(bad.clone()).await;
+        assert_eq!(r.status, 422, "{bad}: {r:?}");
+    }
+    assert_eq!(env.app.webhook_secrets.api_key(&tid).await.unwrap(), None);
+    let r = put(json!({ "api_key": key })).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(!r.text.contains(key), "never echoed: {}", r.text);
+    assert_eq!(r.data()["api_key_updated"], true);
+    assert_eq!(r.data()["webhook_secret_updated"], false);
+    assert_eq!(
+        env.app
+            .webhook_secrets
+            .api_key(&tid)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(key)
+    );
+    let audit = env.get("/v1/manage/audit-events", &t.admin).await;
+    assert!(!audit.text.contains(key));
+    assert!(
+        audit.text.contains("INTEGRATION.STRIPE_UPDATED"),
+        "{audit:?}"
+    );
+}
