@@ -215,3 +215,52 @@ fn document(pages: &[Vec<u8>]) -> Vec<u8> {
     }
     pdf.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::billing::{BilledLicense, CommercialTerms, Period};
+    use crate::ids::{Email, LicenseId, LicenseKey, ProductCode, TenantId};
+
+    fn row(email: &str, crm: &str, overage: u64) -> ExportRow {
+        let t = TenantId::parse("acme").unwrap();
+        let commercial: CommercialTerms = serde_json::from_value(serde_json::json!({
+            "currency": "EUR", "commit_qty": 5, "commit_fee_minor": 500000,
+            "billing_cycle": "monthly", "overage_unit_price_minor": 50000,
+            "contract": { "start_date": "2026-01-01", "end_date": "2026-12-31" },
+            "crm_account_id": crm
+        }))
+        .unwrap();
+        let p = Period::parse("2026-12").unwrap();
+        ExportRow {
+            bill: commercial.bill(p, overage).unwrap(),
+            license: BilledLicense {
+                license_id: LicenseId::derive(&t, &LicenseKey::generate()),
+                product: ProductCode::parse("cad").unwrap(),
+                customer_email: Email::normalise(email).unwrap(),
+                commercial,
+            },
+            product_name: "CAD Suite".into(),
+        }
+    }
+
+    #[test]
+    fn one_page_per_customer() {
+        let day = |s| crate::domain::billing::parse_day("", s).unwrap();
+        let e = Export {
+            vendor_id: "acme".into(),
+            start: day("2026-12-01"),
+            end: day("2026-12-31"),
+            rows: vec![row("a@x.example", "A", 15), row("b@x.example", "B", 0)],
+            next_cursor: None,
+        };
+        let pdf = to_pdf(&e).unwrap();
+        assert!(pdf.starts_with(b"%PDF-"));
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(text.contains("/Count 2"), "two customers, two pages");
+        assert!(text.contains("/Helvetica-Bold"));
+        if let Ok(path) = std::env::var("BILLING_PDF_OUT") {
+            std::fs::write(path, &pdf).unwrap();
+        }
+    }
+}
