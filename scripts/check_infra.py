@@ -244,8 +244,8 @@ def main(routes_json):
         events = props.get("Events", {}) or {}
         if not events:
             fail(f"{lid}: no events; nothing would ever invoke it")
-        if not code_fns[name]["routes"] and not any(e.get("Type") in ("SQS", "DynamoDB") for e in events.values()):
-            fail(f"{lid}: {name} serves no route, so it needs an SQS or DynamoDB stream event source")
+        if not code_fns[name]["routes"] and not any(e.get("Type") in ("SQS", "DynamoDB", "Schedule") for e in events.values()):
+            fail(f"{lid}: {name} serves no route, so it needs an SQS, DynamoDB stream or schedule event source")
         for ename, e in events.items():
             if e.get("Type") == "SQS":
                 frt = e.get("Properties", {}).get("FunctionResponseTypes", [])

@@ -43,9 +43,10 @@ cargo fmt --all --check
 ensure_cfn_lint >"$LOCAL/test-tools.log" 2>&1 &
 TOOLS_PID=$!
 BACKGROUND+=("$TOOLS_PID")
-# chromium for the portal's browser tests, golang-go for the Go client's.
+# chromium for the portal's browser tests, golang-go for the Go client's,
+# poppler-utils (pdftotext) for the overage export's PDF test.
 ensure_debian_packages chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver \
-  golang-go:/usr/bin/go >"$LOCAL/test-chromium.log" 2>&1 &
+  golang-go:/usr/bin/go poppler-utils:/usr/bin/pdftotext >"$LOCAL/test-chromium.log" 2>&1 &
 CHROMIUM_PID=$!
 BACKGROUND+=("$CHROMIUM_PID")
 

@@ -96,6 +96,7 @@ fn main() {
         stripe: Default::default(),
         stripe_event_at: 0,
         email_unverified: false,
+        commercial: None,
         created_at: now,
         updated_at: now,
     };

@@ -17,10 +17,11 @@ pub enum Function {
     WebhookFanout,
     WebhookDeliver,
     Portal,
+    BillingClose,
 }
 
 impl Function {
-    pub const ALL: [Function; 11] = [
+    pub const ALL: [Function; 12] = [
         Function::Validate,
         Function::Activate,
         Function::Entitlements,
@@ -32,6 +33,7 @@ impl Function {
         Function::WebhookFanout,
         Function::WebhookDeliver,
         Function::Portal,
+        Function::BillingClose,
     ];
 
     /// The crate (and binary) name under `functions/`.
@@ -48,6 +50,7 @@ impl Function {
             Function::WebhookFanout => "webhook-fanout",
             Function::WebhookDeliver => "webhook-deliver",
             Function::Portal => "portal",
+            Function::BillingClose => "billing-close",
         }
     }
 
@@ -84,6 +87,8 @@ impl Function {
                 ProvisioningQueueUrl,
             ],
             Function::ProvisionWorker => &[TableName],
+            // A monthly schedule: invoices and their audit items (the outbox).
+            Function::BillingClose => &[TableName],
             // The table's stream: one queued message per event and endpoint.
             Function::WebhookFanout => &[TableName, WebhookQueueUrl],
             // The delivery queue: sign, POST, log, back off.
@@ -205,6 +210,8 @@ pub enum ManageOp {
     Webhook(WebhookOp),
     /// Remove an invited staff member of the portal.
     StaffRemove,
+    /// The overage export (CSV, JSON or PDF).
+    BillingOverage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -271,6 +278,9 @@ pub enum PlatformOp {
     TenantClose,
     AdminKeyCreate,
     TenantPatch,
+    /// Close a billing period for every tenant: one `invoice.ready` per
+    /// license with commercial terms.
+    BillingClosePeriod,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -542,6 +552,12 @@ pub const ROUTES: &[Route] = &[
         MANAGE,
     ),
     r(
+        "GET",
+        "/v1/manage/billing/overage",
+        man(M::BillingOverage),
+        MANAGE,
+    ),
+    r(
         "POST",
         "/v1/manage/webhook-endpoints",
         man(M::Webhook(W::Create)),
@@ -633,6 +649,12 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "POST",
+        "/v1/platform/billing/close-period",
+        plat(PlatformOp::BillingClosePeriod),
+        PROVISION,
+    ),
+    r(
+        "POST",
         "/v1/stripe/webhook/{tenant_id}",
         Op::Stripe(StripeOp::Webhook),
         Some(F::StripeWebhook),
@@ -669,7 +691,10 @@ mod tests {
                 n == 0,
                 matches!(
                     f,
-                    Function::ProvisionWorker | Function::WebhookFanout | Function::WebhookDeliver
+                    Function::ProvisionWorker
+                        | Function::WebhookFanout
+                        | Function::WebhookDeliver
+                        | Function::BillingClose
                 ),
                 "{f:?} has {n} routes"
             );

@@ -166,6 +166,7 @@ pub fn license_view_parts(
         "max_deactivations": license.terms.max_deactivations,
         "entitlements": entitlements,
         "metadata": license.metadata,
+        "commercial": license.commercial,
         "created_at": rfc3339(license.created_at),
         "updated_at": rfc3339(license.updated_at),
     })
@@ -412,7 +413,7 @@ pub fn tenant_view(t: &Tenant) -> Value {
 /// A text cell a spreadsheet will not run as a formula: a leading `=`, `+`,
 /// `-`, `@`, tab or carriage return is escaped with `'` (OWASP's advice for
 /// CSV injection).
-fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}").into()
     } else {

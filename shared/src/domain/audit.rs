@@ -42,6 +42,10 @@ pub enum AuditCode {
     LicensePolicyChanged,
     #[serde(rename = "LICENSE.PAST_DUE")]
     LicensePastDue,
+    #[serde(rename = "LICENSE.COMMERCIAL_UPDATED")]
+    LicenseCommercialUpdated,
+    #[serde(rename = "INVOICE.READY")]
+    InvoiceReady,
     #[serde(rename = "TRIAL.STARTED")]
     TrialStarted,
     #[serde(rename = "ACTIVATION.CREATED")]
@@ -119,6 +123,7 @@ impl AuditEvent {
             | StaffInvited
             | LicensePolicyChanged
             | LicensePastDue
+            | LicenseCommercialUpdated
             | WebhookEndpointCreated
             | WebhookEndpointDeleted
             | TenantUpdated

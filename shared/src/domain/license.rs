@@ -91,6 +91,10 @@ pub struct License {
     /// vendor's own word, verified.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub email_unverified: bool,
+    /// Commit and overage terms (`docs/billing.md`); `None`: not billed
+    /// through the overage export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commercial: Option<super::billing::CommercialTerms>,
     #[serde(with = "ts")]
     pub created_at: OffsetDateTime,
     #[serde(with = "ts")]
@@ -145,6 +149,7 @@ impl License {
             stripe: d.stripe,
             stripe_event_at: d.stripe_event_at,
             email_unverified: false,
+            commercial: None,
             created_at: d.now,
             updated_at: d.now,
         };
@@ -522,6 +527,7 @@ mod tests {
             stripe: StripeLink::default(),
             stripe_event_at: 0,
             email_unverified: false,
+            commercial: None,
             created_at: datetime!(2026-01-01 0:00 UTC),
             updated_at: datetime!(2026-01-01 0:00 UTC),
         }

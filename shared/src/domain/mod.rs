@@ -1,8 +1,10 @@
 //! Domain types and the pure rules over them (no I/O here).
 
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 pub mod license;
+pub mod money;
 pub mod portal;
 pub mod search;
 pub mod seats;

@@ -43,10 +43,12 @@ pub enum EventType {
     UsageQuotaReached,
     #[serde(rename = "webhook.test")]
     WebhookTest,
+    #[serde(rename = "invoice.ready")]
+    InvoiceReady,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 12] = [
         EventType::LicenseCreated,
         EventType::LicenseSuspended,
         EventType::LicenseResumed,
@@ -58,6 +60,7 @@ impl EventType {
         EventType::ActivationDeleted,
         EventType::UsageQuotaReached,
         EventType::WebhookTest,
+        EventType::InvoiceReady,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +76,7 @@ impl EventType {
             EventType::ActivationDeleted => "activation.deleted",
             EventType::UsageQuotaReached => "usage.quota_reached",
             EventType::WebhookTest => "webhook.test",
+            EventType::InvoiceReady => "invoice.ready",
         }
     }
 
@@ -94,6 +98,7 @@ impl EventType {
             A::LicensePastDue => EventType::LicensePastDue,
             A::ActivationCreated => EventType::ActivationCreated,
             A::ActivationDeleted => EventType::ActivationDeleted,
+            A::InvoiceReady => EventType::InvoiceReady,
             _ => return None,
         })
     }
@@ -111,7 +116,7 @@ impl EventFilter {
     pub fn parse(names: &[String]) -> Result<EventFilter, Error> {
         if names.is_empty() || names.len() > EventType::ALL.len() {
             return Err(Error::validation(
-                "events must list 1 to 11 event types, or be [\"*\"]",
+                "events must list 1 to 12 event types, or be [\"*\"]",
             ));
         }
         if names.iter().any(|n| n == "*") {

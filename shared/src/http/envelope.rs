@@ -24,6 +24,8 @@ pub enum ReplyBody {
     List(Value, Option<String>),
     /// A non-JSON body (CSV export): content type and text.
     Raw(&'static str, String),
+    /// A binary body (the PDF export): content type and bytes.
+    Bytes(&'static str, Vec<u8>),
 }
 
 impl Reply {
@@ -70,17 +72,18 @@ pub fn render(reply: Reply, request_id: &str, rate: Option<&RateState>) -> Respo
     let (content_type, body) = match reply.body {
         ReplyBody::Data(data) => (
             "application/json",
-            json!({ "data": data, "meta": meta(request_id) }).to_string(),
+            Body::Text(json!({ "data": data, "meta": meta(request_id) }).to_string()),
         ),
         ReplyBody::List(data, next) => {
             let mut m = meta(request_id);
             m["next_cursor"] = json!(next);
             (
                 "application/json",
-                json!({ "data": data, "meta": m }).to_string(),
+                Body::Text(json!({ "data": data, "meta": m }).to_string()),
             )
         }
-        ReplyBody::Raw(ct, text) => (ct, text),
+        ReplyBody::Raw(ct, text) => (ct, Body::Text(text)),
+        ReplyBody::Bytes(ct, bytes) => (ct, Body::Binary(bytes)),
     };
     let mut resp = build(reply.status, content_type, body, request_id, rate);
     for (name, value) in extra {
@@ -126,7 +129,13 @@ pub fn render_error(err: &Error, request_id: &str, rate: Option<&RateState>) -> 
         _ => {}
     }
     let body = json!({ "error": error, "meta": meta(request_id) }).to_string();
-    let mut resp = build(status, "application/json", body, request_id, rate);
+    let mut resp = build(
+        status,
+        "application/json",
+        Body::Text(body),
+        request_id,
+        rate,
+    );
     let retry = match err {
         Error::RateLimited { retry_after_secs }
         | Error::TrialCapReached {
@@ -152,7 +161,7 @@ pub fn render_error(err: &Error, request_id: &str, rate: Option<&RateState>) -> 
 fn build(
     status: u16,
     content_type: &str,
-    body: String,
+    body: Body,
     request_id: &str,
     rate: Option<&RateState>,
 ) -> Response<Body> {
@@ -167,7 +176,7 @@ fn build(
             .header("x-ratelimit-remaining", r.remaining)
             .header("x-ratelimit-reset", r.reset_epoch);
     }
-    b.body(Body::Text(body)).unwrap_or_else(|_| {
+    b.body(body).unwrap_or_else(|_| {
         let mut r = Response::new(Body::Text("{}".into()));
         *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
         r

@@ -30,6 +30,13 @@ struct TenantPatchBody {
     settings: serde_json::Map<String, serde_json::Value>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClosePeriodBody {
+    /// `YYYY-MM`.
+    period: String,
+}
+
 fn tenant_not_found() -> Error {
     Error::not_found("TENANT_NOT_FOUND", "no tenant with that id")
 }
@@ -38,6 +45,19 @@ pub async fn serve(ctx: &Ctx<'_>, op: PlatformOp) -> Result<Reply, Error> {
     let app = ctx.app;
     let tenant_id = || TenantId::parse(ctx.param("id")).map_err(|_| tenant_not_found());
     match op {
+        PlatformOp::BillingClosePeriod => {
+            let b: ClosePeriodBody = request::json(ctx.body)?;
+            let period = crate::domain::billing::Period::parse(&b.period)?;
+            let summary = crate::usecases::billing::close_period(
+                &app.store,
+                period,
+                "operator",
+                &ctx.request_id,
+                ctx.now,
+            )
+            .await?;
+            Ok(Reply::ok(json!(summary)))
+        }
         PlatformOp::TenantCreate => {
             let b: TenantBody = request::json(ctx.body)?;
             let req = TenantRequest {

@@ -34,21 +34,39 @@ pub async fn serve(ctx: &Ctx<'_>, op: StripeOp) -> Result<Reply, Error> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SecretBody {
-    webhook_secret: String,
+    webhook_secret: Option<String>,
+    /// The tenant's Stripe API key (`sk_...` / `rk_...`), for billing
+    /// meters (docs/billing.md).
+    api_key: Option<String>,
 }
 
-/// `PUT /v1/manage/integrations/stripe`: store the webhook signing secret.
-/// The answer never contains it.
+/// `PUT /v1/manage/integrations/stripe`: store the webhook signing secret
+/// and/or the API key (at least one). The answer never contains either.
 pub async fn put_secret(ctx: &Ctx<'_>, c: &Caller) -> Result<Reply, Error> {
     let b: SecretBody = request::json(ctx.body)?;
-    ctx.app
-        .webhook_secrets
-        .set(&c.store, &c.actor, &b.webhook_secret, ctx.now)
-        .await?;
+    if b.webhook_secret.is_none() && b.api_key.is_none() {
+        return Err(Error::validation("give webhook_secret, api_key or both"));
+    }
+    // Both are checked before either is stored.
+    if let Some(s) = &b.webhook_secret {
+        stripe::secret::check_secret_format(s)?;
+    }
+    if let Some(k) = &b.api_key {
+        stripe::secret::check_api_key_format(k)?;
+    }
+    let secrets = &ctx.app.webhook_secrets;
+    if let Some(s) = &b.webhook_secret {
+        secrets.set(&c.store, &c.actor, s, ctx.now).await?;
+    }
+    if let Some(k) = &b.api_key {
+        secrets.set_api_key(&c.store, &c.actor, k, ctx.now).await?;
+    }
     let t = c.store.tenant_id();
     Ok(Reply::ok(json!({
         "integration": "stripe",
         "configured": true,
+        "webhook_secret_updated": b.webhook_secret.is_some(),
+        "api_key_updated": b.api_key.is_some(),
         "webhook_url_path": format!("/v1/stripe/webhook/{t}"),
         "updated_at": rfc3339(ctx.now),
     })))

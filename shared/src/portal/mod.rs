@@ -10,6 +10,7 @@
 //! checks its Origin and, once signed in, the session's CSRF token; a strict
 //! CSP and no script.
 
+mod billing;
 pub mod chart;
 pub mod pages;
 pub mod web;
@@ -47,6 +48,8 @@ enum Page {
     Me,
     MeLicense,
     MeLicenseFile,
+    Billing,
+    BillingExport,
 }
 
 fn router() -> &'static matchit::Router<Page> {
@@ -65,6 +68,8 @@ fn router() -> &'static matchit::Router<Page> {
             ("/portal/{tenant}/staff/licenses/{id}", Page::StaffLicense),
             ("/portal/{tenant}/staff/api-keys", Page::ApiKeys),
             ("/portal/{tenant}/staff/team", Page::Team),
+            ("/portal/{tenant}/staff/billing", Page::Billing),
+            ("/portal/{tenant}/staff/billing/export", Page::BillingExport),
             ("/portal/{tenant}/me", Page::Me),
             ("/portal/{tenant}/me/licenses/{id}", Page::MeLicense),
             (
@@ -93,6 +98,8 @@ enum ReplyBody {
     Redirect(String),
     /// A download: file name and text.
     File(String, String),
+    /// A binary download: file name, content type and bytes.
+    Bytes(String, &'static str, Vec<u8>),
 }
 
 impl Reply {
@@ -279,6 +286,13 @@ fn render(reply: Reply) -> Response<Body> {
                 format!("attachment; filename=\"{name}\""),
             )
             .body(Body::Text(text)),
+        ReplyBody::Bytes(name, mime, bytes) => b
+            .header("content-type", mime)
+            .header(
+                "content-disposition",
+                format!("attachment; filename=\"{name}\""),
+            )
+            .body(Body::Binary(bytes)),
     };
     built.unwrap_or_else(|_| {
         let mut r = Response::new(Body::Text("internal error".into()));
@@ -370,6 +384,8 @@ async fn serve(
         (Page::ApiKeys, "POST") => api_key_action(&r).await,
         (Page::Team, "GET") => team(&r).await,
         (Page::Team, "POST") => team_action(&r).await,
+        (Page::Billing, "GET") => billing::page(&r).await,
+        (Page::BillingExport, "GET") => billing::download(&r).await,
         (Page::Me, "GET") => my_licenses(&r).await,
         (Page::MeLicense, "POST") => customer_deactivate(&r).await,
         (Page::MeLicenseFile, "GET") => customer_license_file(&r).await,
@@ -458,6 +474,7 @@ async fn issue_license(r: &Req<'_>) -> Result<Reply, Error> {
         expires_at: None,
         key: None,
         metadata: serde_json::Map::new(),
+        commercial: None,
     };
     let state = licensing::issue(&r.app.policies, &r.store, &r.actor(s), req, r.now).await?;
     Ok(Reply::see_other(format!(

@@ -51,6 +51,7 @@ pub fn layout(ctx: &PageCtx<'_>, title: &str, content: Markup) -> Markup {
                                 a href={(base) "/staff"} { "Licenses" }
                                 a href={(base) "/staff/api-keys"} { "API keys" }
                                 a href={(base) "/staff/team"} { "Team" }
+                                a href={(base) "/staff/billing"} { "Billing" }
                             } @else {
                                 a href={(base) "/me"} { "My licenses" }
                             }

@@ -25,6 +25,9 @@ pub const STRIPE_EVENT_AT: &str = "stripe_event_at";
 pub const UPDATED_AT: &str = "updated_at";
 /// A public trial's e-mail not yet verified (present only while it is not).
 pub const EMAIL_UNVERIFIED: &str = "email_unverified";
+pub const COMMERCIAL: &str = "commercial";
+/// A billing counter item's overage checkouts in its month.
+pub const OVERAGE_CHECKOUTS: &str = "overage_checkouts";
 
 // Seat terms (policies and licenses) and floating leases.
 pub const ACTIVATION_MODE: &str = "activation_mode";

@@ -134,6 +134,38 @@ pub fn search_index_sk(created_at_rfc3339: &str, id: &LicenseId) -> String {
     format!("{created_at_rfc3339}#{id}")
 }
 
+/// Licenses with commercial terms (`docs/billing.md`): one index item
+/// each, written in the transaction that sets or removes the terms, so the
+/// overage export and period close read these, never every license.
+pub fn commercial_index_pk(t: &TenantId) -> String {
+    format!("T#{t}#COMMERCIAL")
+}
+pub fn commercial_index(t: &TenantId, id: &LicenseId) -> Key {
+    k(commercial_index_pk(t), id.as_str())
+}
+
+/// A license's billing records, outside its own partition (validate's
+/// reads do not grow with them): one overage-checkout counter per month
+/// (`M#YYYY-MM`) and one invoice per closed month (`I#YYYY-MM`).
+pub fn billing_pk(t: &TenantId, id: &LicenseId) -> String {
+    format!("T#{t}#BILL#{id}")
+}
+pub fn overage_checkouts(t: &TenantId, id: &LicenseId, period: &str) -> Key {
+    k(billing_pk(t, id), format!("M#{period}"))
+}
+pub fn invoice(t: &TenantId, id: &LicenseId, period: &str) -> Key {
+    k(billing_pk(t, id), format!("I#{period}"))
+}
+
+/// The tenants that have (or had) licenses with commercial terms: the one
+/// partition of platform data outside every tenant, read by the period
+/// close that runs for all tenants. An item is added (idempotently) with a
+/// tenant's commercial index items, never removed.
+pub const BILLED_TENANTS_PK: &str = "PLATFORM#BILLED_TENANTS";
+pub fn billed_tenant(t: &TenantId) -> Key {
+    k(BILLED_TENANTS_PK.to_string(), t.as_str())
+}
+
 /// A product's trial claims: one per customer e-mail and one per
 /// fingerprint, each held until its cooldown ends.
 pub const TRIAL_SK: &str = "TRIAL";

@@ -85,7 +85,7 @@ impl TenantStore {
             index,
             PutIf::New,
         )?;
-        Ok(())
+        self.push_commercial_index(txn, l)
     }
 
     pub async fn get_license(&self, id: &LicenseId) -> Result<Option<License>, Error> {

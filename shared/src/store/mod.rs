@@ -8,6 +8,7 @@
 
 pub(crate) mod attrs;
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 pub mod cursor;
 pub mod keys;

@@ -81,6 +81,7 @@ mod item {
     pub const RECLAIMED: &str = "reclaimed lease";
     pub const RECLAIMED_RETIRED: &str = "reclaimed lease, retired";
     pub const USAGE: &str = "overage usage";
+    pub const OVERAGE_CHECKOUT: &str = "overage checkout count";
     pub const AUDIT: &str = "audit";
 }
 
@@ -202,6 +203,9 @@ impl TenantStore {
         };
         if a.overage {
             txn.update(item::USAGE, &self.overage_usage(&a.license_id, terms, now)?)?;
+            // Billing: one overage checkout, counted in the write that grants it.
+            let count = self.overage_checkout_count(&a.license_id, now);
+            txn.update(item::OVERAGE_CHECKOUT, &count)?;
         }
         self.push_audit(&mut txn, item::AUDIT, audit)?;
         match txn.run(self.db(), self.table()).await {
@@ -336,6 +340,8 @@ impl TenantStore {
                     item::USAGE,
                     &self.overage_usage(&a.license_id, *terms, now)?,
                 )?;
+                let count = self.overage_checkout_count(&a.license_id, now);
+                txn.update(item::OVERAGE_CHECKOUT, &count)?;
             }
             self.push_audit(&mut txn, item::AUDIT, audit)?;
             let c = match txn.run(self.db(), self.table()).await {

@@ -7,6 +7,7 @@
 pub use crate::store::{Page, TenantStore};
 
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 pub mod licensing;
 pub mod metering;

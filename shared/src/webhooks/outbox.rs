@@ -163,6 +163,17 @@ async fn event_of(store: &Store, c: &StreamChange) -> Result<Option<OutboundEven
             let Some(kind) = EventType::of_audit(audit.code) else {
                 return Ok(None);
             };
+            if kind == EventType::InvoiceReady {
+                // The invoice as recorded: no license read, the same body
+                // however often the stream hands the item over.
+                return Ok(Some(OutboundEvent {
+                    id: event_id_of_audit(&audit.id),
+                    kind,
+                    created_at: audit.at,
+                    tenant_id: t,
+                    data: audit.data,
+                }));
+            }
             // A stream carries committed writes only (the local emulator
             // too: scripts/moto_patch.py checks a transaction's conditions
             // before it writes, so a refused one leaves no record).

@@ -2,6 +2,7 @@
 //! binary so the workspace links the AWS SDK into one test executable.
 
 mod auth;
+mod billing;
 mod bounded_reads;
 mod clients;
 mod concurrency;

@@ -331,3 +331,96 @@ async fn staff_suspend_and_customer_deactivate_in_chromium() {
     );
     c.close().await.unwrap();
 }
+
+/// The staff's Billing page: the month picker shows what each license with
+/// commercial terms bills, and its export links download the CSV, JSON and
+/// PDF under the staff session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_billing_page_in_chromium() {
+    let env = Env::start().await;
+    let t = env.tenant("billpage").await;
+    let lic = super::billing::floating_license(
+        &env,
+        &t,
+        "cfo@buyer.example",
+        Some(super::billing::terms("CRM-PORTAL")),
+    )
+    .await;
+    let key = lic["key"].as_str().unwrap();
+    for i in 0..7 {
+        let r = env.activate(&t, key, &format!("ws-{i}")).await;
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let base = env.base.clone();
+    let admin = format!("ops@{}.example", t.id.rsplit_once('-').unwrap().0);
+    let (_driver, c) = browser(1100, 900).await;
+    sign_in(&c, &base, &t.id, &admin, false).await;
+    el(&c, Locator::Id("q")).await.unwrap();
+    el(&c, Locator::LinkText("Billing"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The current month is picked by default; pick it explicitly too.
+    let now = time::OffsetDateTime::now_utc();
+    let month = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
+    c.goto(&format!(
+        "{base}/portal/{}/staff/billing?period={month}",
+        t.id
+    ))
+    .await
+    .unwrap();
+    assert_eq!(text_of(&c, "#billing td.overage").await, "2");
+    assert_eq!(text_of(&c, "#billing td.total").await, "6000.00 EUR");
+    assert!(text_of(&c, "#billing").await.contains("CRM-PORTAL"));
+    shot(&c, "billing").await;
+
+    // The export links work with the staff session (and only with it).
+    let cookie = c
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.name() == "portal_session")
+        .expect("the session cookie");
+    let cookie = format!("portal_session={}", cookie.value());
+    for (id, want) in [
+        ("export-csv", "text/csv"),
+        ("export-json", "application/json"),
+        ("export-pdf", "application/pdf"),
+    ] {
+        let href = el(&c, Locator::Id(id))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap()
+            .expect("an href");
+        assert!(href.contains(&format!("period={month}")), "{href}");
+        let r = env
+            .http
+            .get(format!("{base}{href}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{href}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with(want), "{href}: {ct}");
+        let body = r.bytes().await.unwrap();
+        match id {
+            "export-csv" => {
+                let text = String::from_utf8(body.to_vec()).unwrap();
+                assert!(text.contains(&format!(",2,1000.00,EUR,{month}")), "{text}");
+            }
+            "export-pdf" => assert!(body.starts_with(b"%PDF-")),
+            _ => {
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(v["total_billable"], "6000.00");
+            }
+        }
+        let anonymous = env.http.get(format!("{base}{href}")).send().await.unwrap();
+        assert_ne!(anonymous.status(), 200, "{href} without a session");
+    }
+}

@@ -45,6 +45,7 @@ type Headers = Vec<(String, Vec<u8>)>;
 const MAX_BODY: usize = 64 * 1024;
 const MAX_WEBHOOK_BODY: usize = 512 * 1024;
 const EXPORT: &str = "/v1/manage/usage/export";
+const BILLING_EXPORT: &str = "/v1/manage/billing/overage";
 const WEBHOOK_SECRET: &str = "whsec_props_5f2b8c1d9e7a4036b1c2d3e4f5a6b7c8";
 const BASIC_PRICE: &str = "price_1PqQz8LkdIwHu7ixBas1cM0n";
 const PRO_PRICE: &str = "price_1PqQz8LkdIwHu7ixPr0M0nth";
@@ -646,7 +647,9 @@ fn check(c: &Case, a: &Answer) -> Result<(), String> {
     }
     let rid = a.header("x-request-id").ok_or("no X-Request-Id")?;
     let ct = a.header("content-type").unwrap_or("");
-    let csv = c.path == EXPORT && a.status == 200 && ct.starts_with("text/csv");
+    let csv = (c.path == EXPORT || c.path == BILLING_EXPORT)
+        && a.status == 200
+        && (ct.starts_with("text/csv") || ct == "application/pdf");
     if !csv {
         if ct != "application/json" {
             return Err(format!("content-type {ct:?}"));
@@ -949,7 +952,22 @@ fn query_value(key: &str, fx: &Fx) -> S<String> {
             v.extend(strs(BAD_METRICS));
             v
         }
-        "format" => strs(&["json", "csv", "CSV", "xml", "json ", "🦀"]),
+        "format" => strs(&["json", "csv", "pdf", "CSV", "xml", "json ", "🦀"]),
+        "start_date" | "end_date" => {
+            let mut v = strs(&[
+                "2026-11-01",
+                "2026-12-31",
+                "2024-02-29",
+                "2025-02-29",
+                "2026-13-01",
+                "0000-01-01",
+                "9999-12-31",
+                "2026-1-1",
+                "2026-12-01T00:00:00Z",
+            ]);
+            v.push(day);
+            v
+        }
         _ => strs(TEXTS),
     };
     // Long, but within what API Gateway takes in a request line (10 KiB).
@@ -976,6 +994,8 @@ const QUERY_KEYS: &[&str] = &[
     "license_id",
     "metric",
     "format",
+    "start_date",
+    "end_date",
 ];
 
 const BAD_PERIODS: &[&str] = &[
@@ -1031,7 +1051,18 @@ fn query(route: &Route, fx: &Arc<Fx>, clean: bool) -> S<Vec<(String, String)>> {
                 "metric".to_string(),
                 select(strs(&["api-calls", "storage"])).boxed(),
             ),
-            ("format".to_string(), select(strs(&["json", "csv"])).boxed()),
+            (
+                "format".to_string(),
+                select(strs(&["json", "csv", "pdf"])).boxed(),
+            ),
+            (
+                "start_date".to_string(),
+                select(strs(&["2026-11-01", "2026-12-01"])).boxed(),
+            ),
+            (
+                "end_date".to_string(),
+                select(strs(&["2026-12-31", "2027-01-31"])).boxed(),
+            ),
             (
                 "since".to_string(),
                 Just(now_plus(Duration::hours(-1))).boxed(),
@@ -1105,6 +1136,30 @@ fn query_refusals(route: &Route, q: &[(String, String)], fx: &Fx) -> Vec<String>
         // Without `email` it is the tenant-wide search (tests/tests/api/search.rs).
         if get("email").is_some_and(|e| BAD_EMAILS.contains(&e)) {
             why.push("not an e-mail".to_string());
+        }
+    }
+    if route.path == BILLING_EXPORT {
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        let day = |k: &str| get(k).and_then(|v| time::Date::parse(v, &fmt).ok());
+        match (day("start_date"), day("end_date")) {
+            (Some(s), Some(e)) => {
+                let months = (e.year() - s.year()) * 12 + i32::from(u8::from(e.month()))
+                    - i32::from(u8::from(s.month()));
+                if e < s || months >= 24 {
+                    why.push("start_date..end_date is not a range of at most 24 months".into());
+                }
+            }
+            _ => why.push("start_date and end_date (YYYY-MM-DD) are required".to_string()),
+        }
+        if !limit_in(1000) {
+            why.push("limit outside 1-1000".to_string());
+        }
+        if get("format").is_some_and(|f| !["json", "csv", "pdf"].contains(&f)) {
+            why.push("format is json, csv or pdf".to_string());
+        }
+        // Cursors of other listings never fit this one.
+        if get("cursor").is_some() {
+            why.push("a cursor this listing never issued".to_string());
         }
     }
     if route.path.starts_with("/v1/manage/usage") {

@@ -62,7 +62,7 @@ impl Receiver {
     }
 
     /// Wait until `done` holds of what arrived (at most 60 s).
-    async fn until(&self, what: &str, done: impl Fn(&[Got]) -> bool) -> Vec<Got> {
+    pub(crate) async fn until(&self, what: &str, done: impl Fn(&[Got]) -> bool) -> Vec<Got> {
         for _ in 0..600 {
             let got = self.got();
             if done(&got) {
@@ -88,7 +88,7 @@ pub(crate) async fn endpoint(env: &Env, t: &Tenant, url: &str, events: Value) ->
     (r.data()["id"].as_str().unwrap().to_string(), secret)
 }
 
-fn verifies(secret: &str, g: &Got) -> bool {
+pub(crate) fn verifies(secret: &str, g: &Got) -> bool {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     shared::domain::stripe::verify_signature(secret, Some(&g.signature), g.body.as_bytes(), now)
         .is_ok()

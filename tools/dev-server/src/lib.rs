@@ -79,7 +79,12 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
         Some(Function::ProvisionTenant) => provision_tenant::handler(app, req).await,
         Some(Function::Portal) => portal::handler(app, req).await,
         // Health, unknown paths: the shared router answers (404 envelope for unknown).
-        Some(Function::ProvisionWorker | Function::WebhookFanout | Function::WebhookDeliver)
+        Some(
+            Function::ProvisionWorker
+            | Function::WebhookFanout
+            | Function::WebhookDeliver
+            | Function::BillingClose,
+        )
         | None => shared::http::handle(app, None, req).await,
     }
 }

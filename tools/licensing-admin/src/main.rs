@@ -8,6 +8,8 @@
 //! - `queue redrive`: move the provisioning DLQ's messages back to the queue.
 //! - `backfill-search`: give licenses issued before the search index existed
 //!   their index keys (one Scan of the table; safe to repeat).
+//! - `billing close-period --period YYYY-MM [--tenant T]`: close an ended
+//!   billing month (one `invoice.ready` per license with commercial terms).
 //! - `conformance [--check]`: write (or check) `clients/conformance/cases.json`,
 //!   the signed answers and license files every client library must judge alike.
 
@@ -68,6 +70,26 @@ enum Cmd {
     License {
         #[command(subcommand)]
         cmd: LicenseCmd,
+    },
+    /// Billing (docs/billing.md).
+    Billing {
+        #[command(subcommand)]
+        cmd: BillingCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BillingCmd {
+    /// Close an ended month: one invoice.ready per license with commercial
+    /// terms, for every tenant (or one). Safe to repeat: a closed license
+    /// and month emits nothing more.
+    ClosePeriod {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        period: String,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -255,6 +277,34 @@ async fn main() -> Result<(), BoxError> {
             println!("WEBHOOK_DLQ_URL={wh_dlq}");
             println!("PORTAL_SENDER={}", names.portal_sender);
             println!("LICENSING_OPERATOR_TOKEN={token}");
+        }
+        Cmd::Billing {
+            cmd: BillingCmd::ClosePeriod { period, tenant },
+        } => {
+            let config = Config::from_env_for(&[shared::config::Setting::TableName])?;
+            let clients = Clients::new(&shared::aws::sdk_config().await);
+            let store = shared::store::Store::new(clients.dynamodb, config.table_name);
+            let period = shared::domain::billing::Period::parse(&period)?;
+            let now = time::OffsetDateTime::now_utc();
+            let rid = format!("cli_{}", ulid::Ulid::new());
+            let summary = match tenant {
+                Some(t) => {
+                    let t = shared::ids::TenantId::parse(&t)?;
+                    shared::usecases::billing::close_tenant_period(
+                        &store.tenant(&t),
+                        period,
+                        "operator",
+                        &rid,
+                        now,
+                    )
+                    .await?
+                }
+                None => {
+                    shared::usecases::billing::close_period(&store, period, "operator", &rid, now)
+                        .await?
+                }
+            };
+            println!("{}", serde_json::json!(summary));
         }
         Cmd::BackfillSearch => {
             let config = Config::from_env_for(&[shared::config::Setting::TableName])?;

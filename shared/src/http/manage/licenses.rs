@@ -24,6 +24,7 @@ struct LicenseBody {
     expires_at: Option<OffsetDateTime>,
     key: Option<LicenseKey>,
     metadata: Option<Map<String, Value>>,
+    commercial: Option<billing::CommercialTerms>,
 }
 
 #[derive(Deserialize)]
@@ -33,6 +34,9 @@ struct LicensePatchBody {
     max_activations: Option<u32>,
     entitlements: Option<BTreeMap<Feature, licensing::OverrideChange>>,
     policy: Option<PolicyId>,
+    /// `null` removes the terms.
+    #[serde(default, deserialize_with = "super::double_option")]
+    commercial: Option<Option<billing::CommercialTerms>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -59,6 +63,7 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
                 expires_at: b.expires_at,
                 key: b.key,
                 metadata: request::metadata(b.metadata)?,
+                commercial: b.commercial,
             };
             let s = licensing::issue(cache, ts, &c.actor, req, now).await?;
             Ok(Reply::created(view(&s)))
@@ -116,6 +121,21 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
             }
             if let Some(n) = b.max_activations {
                 check_max_activations(n)?;
+            }
+            let others = b.metadata.is_some()
+                || b.max_activations.is_some()
+                || b.entitlements.is_some()
+                || b.policy.is_some();
+            if let Some(terms) = b.commercial {
+                // Checked before anything is written, so a bad body changes nothing.
+                if let Some(t) = &terms {
+                    t.check()?;
+                }
+                crate::usecases::billing::set_terms(ts, &c.actor, &id, terms, now).await?;
+                if !others {
+                    let s = licensing::get(cache, ts, &id, now).await?;
+                    return Ok(Reply::ok(view(&s)));
+                }
             }
             let patch = licensing::LicensePatch {
                 metadata: b.metadata.map(|m| request::metadata(Some(m))).transpose()?,

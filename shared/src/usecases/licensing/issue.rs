@@ -16,6 +16,8 @@ pub struct NewLicense {
     pub expires_at: Option<OffsetDateTime>,
     pub key: Option<LicenseKey>,
     pub metadata: Map<String, Value>,
+    /// Commit and overage terms (`docs/billing.md`).
+    pub commercial: Option<billing::CommercialTerms>,
 }
 
 /// Issue a license through the management API.
@@ -35,7 +37,10 @@ pub async fn issue(
             format!("no policy with id '{}'", req.policy),
         )
     })?;
-    let license = License::issue(LicenseDraft {
+    if let Some(t) = &req.commercial {
+        t.check()?;
+    }
+    let mut license = License::issue(LicenseDraft {
         tenant: ts.tenant_id(),
         policy: &policy,
         key: req.key,
@@ -48,6 +53,7 @@ pub async fn issue(
         stripe_event_at: 0,
         now,
     })?;
+    license.commercial = req.commercial;
     let audit = actor
         .audit(
             ts.tenant_id(),
@@ -55,7 +61,11 @@ pub async fn issue(
             license.id.as_str(),
             now,
         )
-        .with_data(json!({ "policy": license.policy, "customer_email": license.customer_email }));
+        .with_data(json!({
+            "policy": license.policy,
+            "customer_email": license.customer_email,
+            "commercial": license.commercial,
+        }));
     ts.issue_license(&license, &audit).await?;
     // A new license has used nothing yet.
     Ok(LicenseState {

@@ -89,6 +89,58 @@ impl WebhookSecrets {
     }
 }
 
+impl WebhookSecrets {
+    /// The Secrets Manager id of a tenant's Stripe API key (same prefix).
+    pub fn api_key_id(&self, t: &TenantId) -> Result<String, Error> {
+        Ok(self
+            .secret_id(t)?
+            .replace("/stripe-webhook-secret", "/stripe-api-key"))
+    }
+
+    /// The tenant's Stripe API key, if set (read through, not cached: it
+    /// is used by the billing-meter sender, not on a request path).
+    pub async fn api_key(&self, t: &TenantId) -> Result<Option<String>, Error> {
+        self.secrets.get(&self.api_key_id(t)?).await
+    }
+
+    /// Store (or replace) the tenant's Stripe API key; audit
+    /// `INTEGRATION.STRIPE_UPDATED` (the key is never written anywhere else).
+    pub async fn set_api_key(
+        &self,
+        ts: &TenantStore,
+        actor: &Actor,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        check_api_key_format(key)?;
+        let t = ts.tenant_id();
+        self.secrets.put(&self.api_key_id(t)?, key).await?;
+        let code = AuditCode::StripeIntegrationUpdated;
+        let audit = AuditEvent::new(t, code, &actor.actor, t.as_str(), now, &actor.request_id)
+            .with_data(json!({ "integration": "stripe", "api_key": "updated" }));
+        ts.put_audit(&audit).await
+    }
+}
+
+/// A secret or restricted Stripe key: `sk_live_`, `sk_test_`, `rk_live_` or
+/// `rk_test_` and 10 to 250 letters and digits.
+pub fn check_api_key_format(key: &str) -> Result<(), Error> {
+    let rest = ["sk_live_", "sk_test_", "rk_live_", "rk_test_"]
+        .iter()
+        .find_map(|p| key.strip_prefix(p));
+    match rest {
+        Some(r)
+            if (10..=250).contains(&r.len()) && r.bytes().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            Ok(())
+        }
+        _ => Err(Error::validation(
+            "api_key must be a Stripe secret or restricted key (sk_live_, sk_test_, rk_live_ or \
+             rk_test_ and 10 to 250 letters or digits)",
+        )),
+    }
+}
+
 /// `whsec_` and 16 to 200 of `[A-Za-z0-9+/=_-]`.
 pub fn check_secret_format(secret: &str) -> Result<(), Error> {
     let rest = secret.strip_prefix("whsec_").ok_or_else(|| {
@@ -118,5 +170,15 @@ mod tests {
         assert!(check_secret_format("whsec_short").is_err());
         assert!(check_secret_format("whsec_0123456789abcdef with space").is_err());
         assert!(check_secret_format(&format!("whsec_{}", "a".repeat(201))).is_err());
+    }
+
+    #[test]
+    fn api_key_format() {
+        assert!(check_api_key_format("sk_test_51AbCdEf0123456789").is_ok());
+        assert!(check_api_key_format("rk_live_0123456789").is_ok());
+        assert!(check_api_key_format("pk_live_0123456789abcdef").is_err());
+        assert!(check_api_key_format("sk_test_short").is_err());
+        assert!(check_api_key_format("sk_test_0123456789 x").is_err());
+        assert!(check_api_key_format("whsec_0123456789abcdefABCDEF").is_err());
     }
 }
