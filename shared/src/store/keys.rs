@@ -136,12 +136,38 @@ pub fn email_verification(t: &TenantId, token_digest: &str) -> Key {
     k(format!("T#{t}#VERIFY#{token_digest}"), "VERIFY")
 }
 
-/// Audit trail: one partition per tenant, sorted by ULID (time).
-pub fn audit_pk(t: &TenantId) -> String {
+/// A small stable hash of an id, for picking a shard: the first two bytes
+/// of its SHA-256 (the same on every instance and in every release).
+pub fn shard_of(id: &str, shards: u8) -> u8 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(id.as_bytes());
+    (u16::from_be_bytes([d[0], d[1]]) % u16::from(shards.max(1))) as u8
+}
+
+/// Audit trail: [`AUDIT_SHARDS`] partitions per tenant, each sorted by ULID
+/// (time); an event's shard is a hash of its id, so no partition receives
+/// every write of a busy tenant. Listing merges the shards (and the legacy
+/// single partition, [`legacy_audit_pk`], of events written before sharding).
+pub const AUDIT_SHARDS: u8 = 16;
+pub fn audit_shard_pk(t: &TenantId, shard: u8) -> String {
+    format!("T#{t}#AUDIT#{shard:02}")
+}
+/// The one audit partition of earlier releases: read, never written.
+pub fn legacy_audit_pk(t: &TenantId) -> String {
     format!("T#{t}#AUDIT")
 }
+/// Every partition an audit listing merges, the legacy one last.
+pub fn audit_pks(t: &TenantId) -> Vec<String> {
+    (0..AUDIT_SHARDS)
+        .map(|n| audit_shard_pk(t, n))
+        .chain([legacy_audit_pk(t)])
+        .collect()
+}
 pub fn audit(t: &TenantId, event_id: &str) -> Key {
-    k(audit_pk(t), event_id)
+    k(
+        audit_shard_pk(t, shard_of(event_id, AUDIT_SHARDS)),
+        event_id,
+    )
 }
 
 /// Webhook endpoints: one partition per tenant (a handful of items), with
@@ -174,8 +200,14 @@ pub enum StreamSource {
 
 pub fn stream_source(pk: &str, sk: &str) -> Option<StreamSource> {
     let rest = pk.strip_prefix("T#")?;
-    if let Some(t) = rest.strip_suffix("#AUDIT") {
-        return Some(StreamSource::Audit(TenantId::parse(t).ok()?));
+    if let Some((t, shard)) = rest.rsplit_once("#AUDIT") {
+        // `#AUDIT` (legacy) or `#AUDIT#<nn>`.
+        let sharded = shard
+            .strip_prefix('#')
+            .is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_digit()));
+        if shard.is_empty() || sharded {
+            return Some(StreamSource::Audit(TenantId::parse(t).ok()?));
+        }
     }
     if sk.starts_with(USAGE_SK_PREFIX) {
         let (t, lic) = rest.split_once("#L#")?;
@@ -221,10 +253,20 @@ pub fn idempotency(t: &TenantId, license: &LicenseId, idempotency_key: &str) -> 
     )
 }
 
-/// Append-only usage events, one partition per license and month (of the
-/// usage's timestamp, whatever the metric's period).
-pub fn usage_events_pk(t: &TenantId, license: &LicenseId, period_key: &str) -> String {
-    format!("T#{t}#UE#{license}#{period_key}")
+/// Append-only usage events: [`USAGE_EVENT_SHARDS`] partitions per license
+/// and month (of the usage's timestamp, whatever the metric's period), the
+/// shard a hash of the event's id, so a busy license's events spread.
+pub const USAGE_EVENT_SHARDS: u8 = 8;
+pub fn usage_events_pk(t: &TenantId, license: &LicenseId, month: &str, shard: u8) -> String {
+    format!("T#{t}#UE#{license}#{month}#{shard:02}")
+}
+/// Every partition a listing of one license's month merges: the shards,
+/// then the single partition of earlier releases (read, never written).
+pub fn usage_event_pks(t: &TenantId, license: &LicenseId, month: &str) -> Vec<String> {
+    (0..USAGE_EVENT_SHARDS)
+        .map(|n| usage_events_pk(t, license, month, n))
+        .chain([format!("T#{t}#UE#{license}#{month}")])
+        .collect()
 }
 
 /// One append-only usage event: by time of use, then id.
@@ -237,7 +279,7 @@ pub fn usage_event(
     let at = at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(at);
     let month = format!("{:04}-{:02}", at.year(), u8::from(at.month()));
     k(
-        usage_events_pk(t, license, &month),
+        usage_events_pk(t, license, &month, shard_of(event_id, USAGE_EVENT_SHARDS)),
         format!("{}#{event_id}", at.unix_timestamp_nanos() / 1_000_000),
     )
 }
@@ -315,9 +357,36 @@ mod tests {
         for key in claims {
             assert!(key.pk.starts_with("T#acme#"), "{key:?}");
         }
-        assert!(usage_events_pk(&t, &lid, "2026-01").starts_with("T#acme#"));
+        assert!(usage_events_pk(&t, &lid, "2026-01", 3).starts_with("T#acme#"));
+        for pk in audit_pks(&t)
+            .into_iter()
+            .chain(usage_event_pks(&t, &lid, "2026-01"))
+        {
+            assert!(pk.starts_with("T#acme#"), "{pk}");
+        }
         assert!(usage_period_index_pk(&t, "2026-01", usage_shard(&lid)).starts_with("T#acme#"));
         assert!(usage_shard(&lid) < USAGE_SHARDS);
+    }
+
+    #[test]
+    fn audit_items_spread_and_every_shard_is_recognised() {
+        let t = TenantId::parse("acme").unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..400 {
+            let key = audit(&t, &format!("aud_{i:026}"));
+            assert_eq!(
+                stream_source(&key.pk, &key.sk),
+                Some(StreamSource::Audit(t.clone()))
+            );
+            seen.insert(key.pk);
+        }
+        assert_eq!(seen.len(), usize::from(AUDIT_SHARDS));
+        assert_eq!(
+            stream_source(&legacy_audit_pk(&t), "aud_1"),
+            Some(StreamSource::Audit(t.clone()))
+        );
+        assert_eq!(stream_source("T#acme#AUDIT#x", "aud_1"), None);
+        assert_eq!(stream_source("T#acme#AUDITS", "aud_1"), None);
     }
 
     #[test]

@@ -81,8 +81,8 @@ impl TenantStore {
         cursor_: Option<&str>,
     ) -> Result<Page<UsageEvent>, Error> {
         let listing = format!("usage-events:{id}:{month}");
-        let pk = keys::usage_events_pk(self.tenant_id(), id, month);
-        self.page(signer, &listing, pk, true, None, limit, cursor_)
+        let pks = keys::usage_event_pks(self.tenant_id(), id, month);
+        self.merged_page(signer, &listing, pks, None, limit, cursor_)
             .await
     }
 
