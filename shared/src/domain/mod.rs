@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod license;
+pub mod metering;
 pub mod portal;
 pub mod search;
 pub mod seats;

@@ -97,6 +97,58 @@ pub fn usage_counter(t: &TenantId, license: &LicenseId, metric: &Metric, period_
     )
 }
 
+/// A metered counter of one license, metric and period, spread over
+/// [`COUNTER_SHARDS`] items of their own partitions (never the license's:
+/// a busy license's records must not all write one partition). Under a
+/// hard limit each shard holds a budget (`room`); see `domain::metering`.
+/// Shard 0 is the counter's head: it alone carries the index keys (the
+/// usage export by period on GSI1, the license's counters on GSI2).
+pub const COUNTER_SHARDS: u8 = 8;
+pub const COUNTER_SK: &str = "C";
+pub fn counter_shard(
+    t: &TenantId,
+    license: &LicenseId,
+    metric: &Metric,
+    period_key: &str,
+    shard: u8,
+) -> Key {
+    k(
+        format!("T#{t}#UC#{license}#{metric}#{period_key}#{shard:02}"),
+        COUNTER_SK,
+    )
+}
+/// Every shard of a counter, in shard order.
+pub fn counter_shards(
+    t: &TenantId,
+    license: &LicenseId,
+    metric: &Metric,
+    period_key: &str,
+) -> Vec<Key> {
+    (0..COUNTER_SHARDS)
+        .map(|n| counter_shard(t, license, metric, period_key, n))
+        .collect()
+}
+/// A license's counters of every period (GSI2, head shards only), for
+/// the usage report: `GSI2SK = <metric>#<period>`.
+pub fn license_counters_index_pk(t: &TenantId, license: &LicenseId) -> String {
+    format!("T#{t}#LU#{license}")
+}
+
+/// A distinct value of a `unique_count` metric in one period: written
+/// once (conditionally), so only its first occurrence counts.
+pub fn distinct_value(
+    t: &TenantId,
+    license: &LicenseId,
+    metric: &Metric,
+    period_key: &str,
+    value_digest: &str,
+) -> Key {
+    k(
+        format!("T#{t}#UD#{license}#{metric}#{period_key}#{value_digest}"),
+        "D",
+    )
+}
+
 /// Licenses by customer e-mail (GSI1).
 pub fn email_index_pk(t: &TenantId, email: &Email) -> String {
     format!("T#{t}#EMAIL#{email}")
@@ -196,6 +248,8 @@ pub fn delivery(t: &TenantId, endpoint: &WebhookEndpointId, id: &DeliveryId) -> 
 pub enum StreamSource {
     Audit(TenantId),
     UsageCounter(TenantId, LicenseId),
+    /// A shard of a sharded counter: (tenant, license, metric, period).
+    CounterShard(TenantId, LicenseId, Metric, String),
 }
 
 pub fn stream_source(pk: &str, sk: &str) -> Option<StreamSource> {
@@ -207,6 +261,18 @@ pub fn stream_source(pk: &str, sk: &str) -> Option<StreamSource> {
             .is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_digit()));
         if shard.is_empty() || sharded {
             return Some(StreamSource::Audit(TenantId::parse(t).ok()?));
+        }
+    }
+    if sk == COUNTER_SK {
+        if let Some((t, rest)) = rest.split_once("#UC#") {
+            let mut parts = rest.split('#');
+            let (lic, metric, period) = (parts.next()?, parts.next()?, parts.next()?);
+            return Some(StreamSource::CounterShard(
+                TenantId::parse(t).ok()?,
+                LicenseId::parse(lic).ok()?,
+                Metric::parse(metric).ok()?,
+                period.to_string(),
+            ));
         }
     }
     if sk.starts_with(USAGE_SK_PREFIX) {

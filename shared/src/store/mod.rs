@@ -9,6 +9,7 @@
 pub(crate) mod attrs;
 pub mod audit;
 pub mod catalog;
+pub mod counters;
 pub mod cursor;
 pub mod keys;
 pub mod licenses;

@@ -714,7 +714,22 @@ async fn metering_round_trips() {
     used(&env, &t, &key, "api-calls").await;
     env.calls.take();
     used(&env, &t, &key, "api-calls").await;
-    assert_eq!(env.calls.take(), ["Query"], "check: one read");
+    assert_eq!(
+        env.calls.take(),
+        ["Query", "BatchGetItem"],
+        "check: the license partition, then the current period's counter shards"
+    );
+    assert_eq!(
+        record(&env, &t, &key, "api-calls", json!(1), None)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        env.calls.take(),
+        ["BatchGetItem", "TransactWriteItems", "TransactWriteItems"],
+        "the period's first record: one read, the shards' budgets, the record"
+    );
     assert_eq!(
         record(&env, &t, &key, "api-calls", json!(1), Some("rt-1"))
             .await

@@ -100,7 +100,7 @@ pub async fn get(
 ) -> Result<LicenseState, Error> {
     let read = ts.read_license(id, None, now).await?;
     let license = read.license.ok_or_else(license_not_found)?;
-    LicenseState::of(policies, ts, license, read.usage, read.leases).await
+    LicenseState::of(policies, ts, license, read.usage, read.leases, now).await
 }
 
 /// A license's activations (`LICENSE_NOT_FOUND` when there is no license).

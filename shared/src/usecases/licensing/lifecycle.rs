@@ -92,7 +92,7 @@ pub async fn lifecycle(
     let audit = actor.audit(ts.tenant_id(), code, id.as_str(), now);
     let current = match ts.update_license(id, &change, &guard, &audit, now).await? {
         UpdateOutcome::Updated(l, usage, leases) => {
-            return LicenseState::of(policies, ts, *l, usage, leases).await
+            return LicenseState::of(policies, ts, *l, usage, leases, now).await
         }
         UpdateOutcome::Refused(l) => l,
     };
@@ -208,7 +208,7 @@ pub async fn patch_license(
     let audit = actor.audit(ts.tenant_id(), code, id.as_str(), now);
     match ts.update_license(id, &change, &guard, &audit, now).await? {
         UpdateOutcome::Updated(l, usage, leases) => {
-            LicenseState::of(policies, ts, *l, usage, leases).await
+            LicenseState::of(policies, ts, *l, usage, leases, now).await
         }
         // Refused: the license belongs to another product than the new policy.
         UpdateOutcome::Refused(l) if guard.product.as_ref().is_some_and(|p| *p != l.product) => {

@@ -54,8 +54,18 @@ impl LicenseState {
         license: License,
         usage: UsageSnapshot,
         leases: LiveLeases,
+        now: OffsetDateTime,
     ) -> Result<Self, Error> {
         let policy = policies.get(ts, &license.policy).await?;
+        // The current periods' sharded counters (one more read, only for
+        // licenses with metered entitlements).
+        let usage = match &policy {
+            Some(p) => {
+                let specs = license.effective_entitlements(p);
+                ts.current_usage(&license.id, &specs, usage, now).await?
+            }
+            None => usage,
+        };
         Ok(Self {
             license,
             policy,
@@ -95,6 +105,8 @@ pub async fn validate(
     terms.remember(ts.tenant_id(), &license.id, license.terms);
     let policy = policies.of_license(ts, &license.policy).await?;
     let code = evaluate(&license, &policy, activation.as_ref(), &scope, now);
+    let specs = license.effective_entitlements(&policy);
+    let usage = ts.current_usage(&license.id, &specs, usage, now).await?;
     Ok(Validation {
         code,
         license: Some(license),
