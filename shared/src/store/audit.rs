@@ -14,7 +14,7 @@ impl TenantStore {
     pub(crate) fn push_audit(
         &self,
         txn: &mut Txn,
-        name: &'static str,
+        name: impl Into<std::borrow::Cow<'static, str>>,
         audit: &AuditEvent,
     ) -> Result<(), Error> {
         debug_assert_eq!(&audit.tenant_id, self.tenant_id());

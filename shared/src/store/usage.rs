@@ -67,6 +67,19 @@ pub enum RecordOutcome {
     NotDistinct,
 }
 
+/// One record of a batch's chunk.
+pub(crate) struct ChunkRecord<'a> {
+    pub event: &'a UsageEvent,
+    pub audit: &'a crate::domain::AuditEvent,
+    pub idempotency: &'a IdempotencyRecord,
+}
+
+#[derive(Debug)]
+pub(crate) enum ChunkOutcome {
+    Recorded,
+    Cancelled { taken: Vec<usize> },
+}
+
 /// The GSI1 partition a counter is exported from: its month (day counters
 /// too) or `total`.
 pub fn export_partition(period_key: &str) -> &str {
@@ -182,6 +195,64 @@ impl TenantStore {
                 )))
             }
         }
+    }
+
+    /// Several records of one counter in one transaction (a batch's chunk):
+    /// one counter write for their sum, and per record its event, audit
+    /// event and idempotency record (3 items: at most 33 records, 100
+    /// items). Cancelled: which records' ids were taken (none: the counter
+    /// refused).
+    pub(crate) async fn record_chunk(
+        &self,
+        license_id: &LicenseId,
+        counter: &Write,
+        records: &[ChunkRecord<'_>],
+        now: OffsetDateTime,
+    ) -> Result<ChunkOutcome, Error> {
+        let t = self.tenant_id();
+        let mut txn = Txn::new();
+        txn.update("counter", counter)?;
+        for (i, r) in records.iter().enumerate() {
+            let ev_key = keys::usage_event(t, license_id, r.event.timestamp, &r.event.id);
+            txn.put(format!("event {i}"), &ev_key, r.event, PutIf::Always)?;
+            self.push_audit(&mut txn, format!("audit {i}"), r.audit)?;
+            let key = keys::idempotency(t, license_id, &r.idempotency.key);
+            let when = PutIf::NewOrExpired {
+                now_epoch: now.unix_timestamp(),
+            };
+            txn.put(format!("idem {i}"), &key, r.idempotency, when)?;
+        }
+        match txn.run(self.db(), self.table()).await {
+            Ok(()) => Ok(ChunkOutcome::Recorded),
+            Err(TxnError::Other(e)) => Err(e),
+            Err(TxnError::Cancelled(c)) => Ok(ChunkOutcome::Cancelled {
+                taken: (0..records.len())
+                    .filter(|i| c.failed(&format!("idem {i}")))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The idempotency records of `ids` on one license that exist (batched
+    /// by 100 keys).
+    pub async fn idempotency_records(
+        &self,
+        license_id: &LicenseId,
+        ids: &[&str],
+    ) -> Result<HashMap<String, IdempotencyRecord>, Error> {
+        let t = self.tenant_id();
+        let wanted: Vec<keys::Key> = ids
+            .iter()
+            .map(|k| keys::idempotency(t, license_id, k))
+            .collect();
+        let mut out = HashMap::new();
+        for chunk in wanted.chunks(100) {
+            for item in self.batch_get(chunk).await? {
+                let rec: IdempotencyRecord = from_item(item)?;
+                out.insert(rec.key.clone(), rec);
+            }
+        }
+        Ok(out)
     }
 
     /// Counters of one license (optionally one metric / one period key).

@@ -21,4 +21,5 @@ mod search;
 mod signing;
 mod stripe;
 mod trials;
+mod usage_scale;
 mod webhooks;

@@ -1,6 +1,8 @@
 //! Entitlement checks, usage records and usage reports.
 
+mod batch;
 mod record;
+pub use batch::{batch, BatchEvent, Outcome as BatchOutcome, MAX_BATCH};
 pub use record::record;
 
 use crate::cache::Policies;
