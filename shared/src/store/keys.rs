@@ -134,21 +134,6 @@ pub fn license_counters_index_pk(t: &TenantId, license: &LicenseId) -> String {
     format!("T#{t}#LU#{license}")
 }
 
-/// A distinct value of a `unique_count` metric in one period: written
-/// once (conditionally), so only its first occurrence counts.
-pub fn distinct_value(
-    t: &TenantId,
-    license: &LicenseId,
-    metric: &Metric,
-    period_key: &str,
-    value_digest: &str,
-) -> Key {
-    k(
-        format!("T#{t}#UD#{license}#{metric}#{period_key}#{value_digest}"),
-        "D",
-    )
-}
-
 /// Licenses by customer e-mail (GSI1).
 pub fn email_index_pk(t: &TenantId, email: &Email) -> String {
     format!("T#{t}#EMAIL#{email}")

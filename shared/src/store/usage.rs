@@ -44,11 +44,8 @@ pub struct RecordRead {
 /// Everything one usage record writes.
 pub(crate) struct RecordWrite<'a> {
     pub license_id: &'a LicenseId,
-    /// The record's share of the counter (`None`: it counts nothing, e.g. a
-    /// value a `unique_count` metric has seen before in this period).
+    /// The record's share of the counter.
     pub counter: Option<&'a Write>,
-    /// `unique_count`: the distinct-value item, written only if new.
-    pub distinct: Option<&'a keys::Key>,
     pub event: &'a UsageEvent,
     /// USAGE.RECORDED, in the same transaction.
     pub audit: &'a crate::domain::AuditEvent,
@@ -63,8 +60,6 @@ pub enum RecordOutcome {
     Replay(IdempotencyRecord),
     /// The shard's condition failed (no room, or budgeted for another limit).
     ShardRefused,
-    /// `unique_count`: the value was counted before in this period.
-    NotDistinct,
 }
 
 /// One record of a batch's chunk.
@@ -160,9 +155,6 @@ impl TenantStore {
         let ev_key = keys::usage_event(t, lid, w.event.timestamp, &w.event.id);
         txn.put("event", &ev_key, w.event, PutIf::Always)?;
         self.push_audit(&mut txn, "audit", w.audit)?;
-        if let Some(d) = w.distinct {
-            txn.put("distinct", d, &serde_json::json!({}), PutIf::New)?;
-        }
         // The idempotency record: new, or void (past its TTL; DynamoDB's TTL
         // deletion is lazy, so an expired record may still be there).
         if let Some(idem) = w.idempotency {
@@ -182,9 +174,6 @@ impl TenantStore {
                         Error::internal("idempotency conflict without the record")
                     })?;
                     return Ok(RecordOutcome::Replay(rec));
-                }
-                if w.distinct.is_some() && c.failed("distinct") {
-                    return Ok(RecordOutcome::NotDistinct);
                 }
                 if w.counter.is_some() && c.failed("counter") {
                     return Ok(RecordOutcome::ShardRefused);

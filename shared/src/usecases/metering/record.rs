@@ -188,7 +188,7 @@ pub async fn record(
             replayed: false,
         })),
         RecordOutcome::Replay(rec) => replay(rec, &input.body_hash).map(Some),
-        RecordOutcome::ShardRefused | RecordOutcome::NotDistinct => Ok(None),
+        RecordOutcome::ShardRefused => Ok(None),
     };
 
     if !hard {
@@ -207,7 +207,6 @@ pub async fn record(
             .record_usage(RecordWrite {
                 license_id: &id,
                 counter: Some(&w),
-                distinct: None,
                 event: &event,
                 audit: &audit,
                 idempotency: idem.as_ref(),
@@ -232,7 +231,6 @@ pub async fn record(
                     .record_usage(RecordWrite {
                         license_id: &id,
                         counter: Some(&w),
-                        distinct: None,
                         event: &event,
                         audit: &audit,
                         idempotency: idem.as_ref(),
