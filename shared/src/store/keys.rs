@@ -380,6 +380,7 @@ mod tests {
             license(&t, &lid),
             activation(&t, &ActivationId::derive(&lid, &fp)),
             usage_counter(&t, &lid, &Metric::parse("m").unwrap(), "total"),
+            counter_shard(&t, &lid, &Metric::parse("m").unwrap(), "total", 7),
             audit(&t, "aud_1"),
             idempotency(&t, &lid, "k"),
             stripe_event(&t, "evt_1"),
@@ -438,6 +439,26 @@ mod tests {
         );
         assert_eq!(stream_source("T#acme#AUDIT#x", "aud_1"), None);
         assert_eq!(stream_source("T#acme#AUDITS", "aud_1"), None);
+    }
+
+    #[test]
+    fn counter_shards_are_recognised_by_the_stream() {
+        let t = TenantId::parse("acme").unwrap();
+        let lid = LicenseId::derive(&t, &crate::ids::LicenseKey::generate());
+        let m = Metric::parse("api-calls").unwrap();
+        let shards = counter_shards(&t, &lid, &m, "2026-11");
+        assert_eq!(shards.len(), usize::from(COUNTER_SHARDS));
+        for k in shards {
+            assert_eq!(
+                stream_source(&k.pk, &k.sk),
+                Some(StreamSource::CounterShard(
+                    t.clone(),
+                    lid.clone(),
+                    m.clone(),
+                    "2026-11".into()
+                ))
+            );
+        }
     }
 
     #[test]

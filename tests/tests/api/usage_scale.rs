@@ -325,3 +325,61 @@ async fn records_after_a_suspension_are_refused() {
     let c = env.check(&t, &key, &["api-calls"]).await;
     assert_eq!(c.data()["results"]["api-calls"]["used"], 2);
 }
+
+#[tokio::test]
+async fn a_changed_limit_rebudgets_the_shards_exactly() {
+    let env = Env::start().await;
+    let t = env.tenant("rebudget").await;
+    let (key, lid) = metered_license(&env, &t, 10).await;
+    for _ in 0..6 {
+        assert_eq!(single(&env, &t, &key).await.status, 201);
+    }
+    let limit = |l: u64| json!({ "entitlements": { "api-calls": { "type": "metered", "limit": l, "period": "month", "overage": "deny" } } });
+    // Raised to 8: exactly 2 more.
+    let p = env
+        .patch(&format!("/v1/manage/licenses/{lid}"), &t.admin, limit(8))
+        .await;
+    assert_eq!(p.status, 200, "{p:?}");
+    let answers = futures::future::join_all((0..5).map(|_| single(&env, &t, &key))).await;
+    assert_eq!(answers.iter().filter(|r| r.status == 201).count(), 2);
+    // Lowered below what is used: nothing more; raised again: the difference.
+    let p = env
+        .patch(&format!("/v1/manage/licenses/{lid}"), &t.admin, limit(5))
+        .await;
+    assert_eq!(p.status, 200);
+    assert_eq!(single(&env, &t, &key).await.code(), "QUOTA_EXCEEDED");
+    let p = env
+        .patch(&format!("/v1/manage/licenses/{lid}"), &t.admin, limit(11))
+        .await;
+    assert_eq!(p.status, 200);
+    let answers = futures::future::join_all((0..6).map(|_| single(&env, &t, &key))).await;
+    assert_eq!(answers.iter().filter(|r| r.status == 201).count(), 3);
+    let c = env.check(&t, &key, &["api-calls"]).await;
+    assert_eq!(c.data()["results"]["api-calls"]["used"], 11);
+    // A quantity larger than any one shard's budget gathers room first.
+    let (big, _) = metered_license(&env, &t, 100).await;
+    let r = env
+        .post(
+            "/v1/integration/usage/record",
+            &t.integration,
+            json!({ "license_key": big, "metric": "api-calls", "quantity": 90 }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = env
+        .post(
+            "/v1/integration/usage/record",
+            &t.integration,
+            json!({ "license_key": big, "metric": "api-calls", "quantity": 11 }),
+        )
+        .await;
+    assert_eq!(r.code(), "QUOTA_EXCEEDED");
+    let r = env
+        .post(
+            "/v1/integration/usage/record",
+            &t.integration,
+            json!({ "license_key": big, "metric": "api-calls", "quantity": 10 }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+}
