@@ -194,6 +194,7 @@ pub enum IntegrationOp {
     Checkout,
     EntitlementsCheck,
     UsageRecord,
+    UsageBatch,
     Trial,
 }
 
@@ -397,6 +398,12 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/v1/integration/usage/record",
         int(I::UsageRecord),
+        Some(F::Usage),
+    ),
+    r(
+        "POST",
+        "/v1/integration/usage/batch",
+        int(I::UsageBatch),
         Some(F::Usage),
     ),
     r(

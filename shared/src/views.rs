@@ -303,6 +303,25 @@ pub fn usage_recorded_view(r: &UsageRecorded) -> Value {
     })
 }
 
+/// One event's answer in a usage batch.
+pub fn batch_result_view(id: &str, o: &crate::usecases::metering::BatchOutcome) -> Value {
+    use crate::usecases::metering::BatchOutcome as O;
+    match o {
+        O::Recorded { used, limit } => {
+            json!({ "id": id, "status": "recorded", "used": used, "limit": limit })
+        }
+        O::Duplicate => json!({ "id": id, "status": "duplicate" }),
+        O::Rejected { code, used, limit } => {
+            let mut v = json!({ "id": id, "status": "rejected", "code": code });
+            if let (Some(u), Some(l)) = (used, limit) {
+                v["used"] = json!(u);
+                v["limit"] = json!(l);
+            }
+            v
+        }
+    }
+}
+
 /// An entitlement check's answer.
 pub fn entitlement_check_view(c: &EntitlementCheck, now: OffsetDateTime) -> Value {
     let mut results = Map::new();

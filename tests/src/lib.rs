@@ -23,9 +23,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// DynamoDB operations sent, in order (one entry per HTTP attempt), with
-/// the items they read and the writes of rate-limit windows.
+/// the items they read, the writes of rate-limit windows, and the partition
+/// key of every item write (one entry per item of every write operation,
+/// condition checks of transactions included, whether or not it succeeded:
+/// what DynamoDB charges a partition for).
 #[derive(Debug, Default)]
-pub struct CallLog(Mutex<Vec<String>>, AtomicU64, AtomicU64);
+pub struct CallLog(Mutex<Vec<String>>, AtomicU64, AtomicU64, Mutex<Vec<String>>);
 
 impl CallLog {
     pub fn take(&self) -> Vec<String> {
@@ -41,14 +44,70 @@ impl CallLog {
     pub fn take_rate_writes(&self) -> u64 {
         self.2.swap(0, Ordering::SeqCst)
     }
+    /// The partition keys written since the last call.
+    pub fn take_writes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.3.lock().unwrap())
+    }
 }
 
 #[derive(Debug)]
 struct Counter(Arc<CallLog>);
 
+fn pk_of(
+    key: Option<&std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+) -> String {
+    key.and_then(|k| k.get("PK"))
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
 impl Intercept for Counter {
     fn name(&self) -> &'static str {
         "round-trip-counter"
+    }
+    fn read_before_serialization(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_dynamodb::operation as op;
+        let input = ctx.input();
+        let mut pks = Vec::new();
+        if let Some(t) = input.downcast_ref::<op::transact_write_items::TransactWriteItemsInput>() {
+            for i in t.transact_items() {
+                if let Some(u) = i.update() {
+                    pks.push(pk_of(Some(u.key())));
+                } else if let Some(p) = i.put() {
+                    pks.push(pk_of(Some(p.item())));
+                } else if let Some(d) = i.delete() {
+                    pks.push(pk_of(Some(d.key())));
+                } else if let Some(c) = i.condition_check() {
+                    pks.push(pk_of(Some(c.key())));
+                }
+            }
+        } else if let Some(u) = input.downcast_ref::<op::update_item::UpdateItemInput>() {
+            pks.push(pk_of(u.key.as_ref()));
+        } else if let Some(p) = input.downcast_ref::<op::put_item::PutItemInput>() {
+            pks.push(pk_of(p.item.as_ref()));
+        } else if let Some(d) = input.downcast_ref::<op::delete_item::DeleteItemInput>() {
+            pks.push(pk_of(d.key.as_ref()));
+        } else if let Some(b) = input.downcast_ref::<op::batch_write_item::BatchWriteItemInput>() {
+            for reqs in b.request_items.iter().flat_map(|m| m.values()) {
+                for r in reqs {
+                    if let Some(p) = r.put_request() {
+                        pks.push(pk_of(Some(p.item())));
+                    } else if let Some(d) = r.delete_request() {
+                        pks.push(pk_of(Some(d.key())));
+                    }
+                }
+            }
+        }
+        if !pks.is_empty() {
+            self.0 .3.lock().unwrap().extend(pks);
+        }
+        Ok(())
     }
     fn read_before_transmit(
         &self,
@@ -345,6 +404,7 @@ impl Env {
             let _ = dev_server::serve(listener, server_app, std::future::pending()).await;
         });
         calls.take();
+        calls.take_writes();
         Env {
             app,
             dlq_url: None,

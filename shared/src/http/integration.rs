@@ -82,6 +82,89 @@ struct RecordBody {
     metadata: Option<Map<String, Value>>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    events: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchEventBody {
+    id: String,
+    license_key: LicenseKey,
+    metric: Metric,
+    quantity: u64,
+    #[serde(default, with = "crate::clock::ts::option")]
+    timestamp: Option<OffsetDateTime>,
+    properties: Option<Map<String, Value>>,
+}
+
+/// `POST /v1/integration/usage/batch`: each event parsed on its own, so a
+/// malformed one is rejected alone (its `id` echoed when it has one).
+async fn usage_batch(ctx: &Ctx<'_>, caller: &Caller) -> Result<Reply, Error> {
+    // (At most 1 MiB: checked with every body's size, before authentication.)
+    // A client app: its key and policy first (401 / 403 before anything).
+    if let Some(own) = &caller.license {
+        license_access(ctx, caller, Some(own), false).await?;
+    }
+    let b: BatchBody = request::json(ctx.body)?;
+    if b.events.is_empty() || b.events.len() > metering::MAX_BATCH {
+        return Err(Error::validation(format!(
+            "events must hold 1 to {} events",
+            metering::MAX_BATCH
+        )));
+    }
+    let mut parsed = Vec::new();
+    let mut results: Vec<Option<Value>> = Vec::new();
+    for raw in b.events {
+        let digest = metering::body_digest(&raw);
+        let id = raw
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        match serde_json::from_value::<BatchEventBody>(raw) {
+            Ok(e) => {
+                parsed.push(metering::BatchEvent {
+                    id: e.id,
+                    license_key: e.license_key,
+                    metric: e.metric,
+                    quantity: e.quantity,
+                    timestamp: e.timestamp,
+                    properties: request::metadata(e.properties)?,
+                    body_hash: digest,
+                });
+                results.push(None);
+            }
+            Err(err) => results.push(Some(json!({
+                "id": id, "status": "rejected", "code": "VALIDATION_ERROR",
+                "message": err.to_string(),
+            }))),
+        }
+    }
+    let answers = if parsed.is_empty() {
+        Vec::new()
+    } else {
+        let (ts, actor) = (&caller.store, &caller.actor);
+        let policies = &ctx.app.policies;
+        let own = caller.license.as_ref();
+        metering::batch(policies, ts, actor, own, parsed, ctx.now).await?
+    };
+    let mut answers = answers.into_iter();
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|r| match r {
+            Some(v) => v,
+            None => match answers.next() {
+                Some((id, o)) => views::batch_result_view(&id, &o),
+                None => json!({ "status": "rejected", "code": "INTERNAL_ERROR" }),
+            },
+        })
+        .collect();
+    Ok(Reply::ok(json!({ "results": results })))
+}
+
 /// May this caller act on `license` (`None`: a path key that cannot be a
 /// license key)? A client app (license key) only on its own, whose key must
 /// exist (else 401, whatever the request names) and whose policy must allow
@@ -298,6 +381,7 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: IntegrationOp) -> Result<
             let c = metering::check(policies, ts, &b.license_key, b.features, now).await?;
             Ok(Reply::ok(views::entitlement_check_view(&c, now)))
         }
+        IntegrationOp::UsageBatch => usage_batch(ctx, caller).await,
         IntegrationOp::UsageRecord => {
             // Read as bytes: a header that is not visible ASCII is refused,
             // never taken for an absent one (a retry would count twice).

@@ -154,6 +154,8 @@ async fn serve(
     let body: &[u8] = req.body().as_ref();
     let max = if route.surface() == Surface::Stripe {
         request::MAX_WEBHOOK_BYTES
+    } else if route.path == request::BATCH_PATH {
+        request::MAX_BATCH_BYTES
     } else {
         request::MAX_BODY_BYTES
     };

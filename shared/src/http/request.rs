@@ -6,6 +6,9 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// A usage batch may carry up to 1 MiB (500 events with their properties).
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+pub const BATCH_PATH: &str = "/v1/integration/usage/batch";
 /// Stripe's events (an invoice with many lines) can be larger than API bodies.
 pub const MAX_WEBHOOK_BYTES: usize = 512 * 1024;
 

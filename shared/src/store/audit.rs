@@ -1,5 +1,6 @@
 //! The audit trail: every mutation's event is written in the same
-//! transaction as the mutation; reading is newest first.
+//! transaction as the mutation; reading is newest first. The trail is
+//! spread over [`keys::AUDIT_SHARDS`] partitions (see [`keys::audit`]).
 
 use super::write::{PutIf, Txn};
 use super::{keys, Page, TenantStore};
@@ -13,7 +14,7 @@ impl TenantStore {
     pub(crate) fn push_audit(
         &self,
         txn: &mut Txn,
-        name: &'static str,
+        name: impl Into<std::borrow::Cow<'static, str>>,
         audit: &AuditEvent,
     ) -> Result<(), Error> {
         debug_assert_eq!(&audit.tenant_id, self.tenant_id());
@@ -49,8 +50,9 @@ impl TenantStore {
             let ms = (s.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
             format!("aud_{}", ulid::Ulid::from_parts(ms, 0))
         });
-        let pk = keys::audit_pk(self.tenant_id());
-        self.page(signer, &listing, pk, true, from.as_deref(), limit, cursor_)
+        // The shards (and the legacy single partition) merged, newest first.
+        let pks = keys::audit_pks(self.tenant_id());
+        self.merged_page(signer, &listing, pks, from.as_deref(), limit, cursor_)
             .await
     }
 }

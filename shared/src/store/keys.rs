@@ -116,6 +116,43 @@ pub fn usage_counter(t: &TenantId, license: &LicenseId, metric: &Metric, period_
     )
 }
 
+/// A metered counter of one license, metric and period, spread over
+/// [`COUNTER_SHARDS`] items of their own partitions (never the license's:
+/// a busy license's records must not all write one partition). Under a
+/// hard limit each shard holds a budget (`room`); see `domain::metering`.
+/// Shard 0 is the counter's head: it alone carries the index keys (the
+/// usage export by period on GSI1, the license's counters on GSI2).
+pub const COUNTER_SHARDS: u8 = 8;
+pub const COUNTER_SK: &str = "C";
+pub fn counter_shard(
+    t: &TenantId,
+    license: &LicenseId,
+    metric: &Metric,
+    period_key: &str,
+    shard: u8,
+) -> Key {
+    k(
+        format!("T#{t}#UC#{license}#{metric}#{period_key}#{shard:02}"),
+        COUNTER_SK,
+    )
+}
+/// Every shard of a counter, in shard order.
+pub fn counter_shards(
+    t: &TenantId,
+    license: &LicenseId,
+    metric: &Metric,
+    period_key: &str,
+) -> Vec<Key> {
+    (0..COUNTER_SHARDS)
+        .map(|n| counter_shard(t, license, metric, period_key, n))
+        .collect()
+}
+/// A license's counters of every period (GSI2, head shards only), for
+/// the usage report: `GSI2SK = <metric>#<period>`.
+pub fn license_counters_index_pk(t: &TenantId, license: &LicenseId) -> String {
+    format!("T#{t}#LU#{license}")
+}
+
 /// Licenses by customer e-mail (GSI1).
 pub fn email_index_pk(t: &TenantId, email: &Email) -> String {
     format!("T#{t}#EMAIL#{email}")
@@ -187,12 +224,38 @@ pub fn email_verification(t: &TenantId, token_digest: &str) -> Key {
     k(format!("T#{t}#VERIFY#{token_digest}"), "VERIFY")
 }
 
-/// Audit trail: one partition per tenant, sorted by ULID (time).
-pub fn audit_pk(t: &TenantId) -> String {
+/// A small stable hash of an id, for picking a shard: the first two bytes
+/// of its SHA-256 (the same on every instance and in every release).
+pub fn shard_of(id: &str, shards: u8) -> u8 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(id.as_bytes());
+    (u16::from_be_bytes([d[0], d[1]]) % u16::from(shards.max(1))) as u8
+}
+
+/// Audit trail: [`AUDIT_SHARDS`] partitions per tenant, each sorted by ULID
+/// (time); an event's shard is a hash of its id, so no partition receives
+/// every write of a busy tenant. Listing merges the shards (and the legacy
+/// single partition, [`legacy_audit_pk`], of events written before sharding).
+pub const AUDIT_SHARDS: u8 = 16;
+pub fn audit_shard_pk(t: &TenantId, shard: u8) -> String {
+    format!("T#{t}#AUDIT#{shard:02}")
+}
+/// The one audit partition of earlier releases: read, never written.
+pub fn legacy_audit_pk(t: &TenantId) -> String {
     format!("T#{t}#AUDIT")
 }
+/// Every partition an audit listing merges, the legacy one last.
+pub fn audit_pks(t: &TenantId) -> Vec<String> {
+    (0..AUDIT_SHARDS)
+        .map(|n| audit_shard_pk(t, n))
+        .chain([legacy_audit_pk(t)])
+        .collect()
+}
 pub fn audit(t: &TenantId, event_id: &str) -> Key {
-    k(audit_pk(t), event_id)
+    k(
+        audit_shard_pk(t, shard_of(event_id, AUDIT_SHARDS)),
+        event_id,
+    )
 }
 
 /// Webhook endpoints: one partition per tenant (a handful of items), with
@@ -221,12 +284,32 @@ pub fn delivery(t: &TenantId, endpoint: &WebhookEndpointId, id: &DeliveryId) -> 
 pub enum StreamSource {
     Audit(TenantId),
     UsageCounter(TenantId, LicenseId),
+    /// A shard of a sharded counter: (tenant, license, metric, period).
+    CounterShard(TenantId, LicenseId, Metric, String),
 }
 
 pub fn stream_source(pk: &str, sk: &str) -> Option<StreamSource> {
     let rest = pk.strip_prefix("T#")?;
-    if let Some(t) = rest.strip_suffix("#AUDIT") {
-        return Some(StreamSource::Audit(TenantId::parse(t).ok()?));
+    if let Some((t, shard)) = rest.rsplit_once("#AUDIT") {
+        // `#AUDIT` (legacy) or `#AUDIT#<nn>`.
+        let sharded = shard
+            .strip_prefix('#')
+            .is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_digit()));
+        if shard.is_empty() || sharded {
+            return Some(StreamSource::Audit(TenantId::parse(t).ok()?));
+        }
+    }
+    if sk == COUNTER_SK {
+        if let Some((t, rest)) = rest.split_once("#UC#") {
+            let mut parts = rest.split('#');
+            let (lic, metric, period) = (parts.next()?, parts.next()?, parts.next()?);
+            return Some(StreamSource::CounterShard(
+                TenantId::parse(t).ok()?,
+                LicenseId::parse(lic).ok()?,
+                Metric::parse(metric).ok()?,
+                period.to_string(),
+            ));
+        }
     }
     if sk.starts_with(USAGE_SK_PREFIX) {
         let (t, lic) = rest.split_once("#L#")?;
@@ -272,10 +355,20 @@ pub fn idempotency(t: &TenantId, license: &LicenseId, idempotency_key: &str) -> 
     )
 }
 
-/// Append-only usage events, one partition per license and month (of the
-/// usage's timestamp, whatever the metric's period).
-pub fn usage_events_pk(t: &TenantId, license: &LicenseId, period_key: &str) -> String {
-    format!("T#{t}#UE#{license}#{period_key}")
+/// Append-only usage events: [`USAGE_EVENT_SHARDS`] partitions per license
+/// and month (of the usage's timestamp, whatever the metric's period), the
+/// shard a hash of the event's id, so a busy license's events spread.
+pub const USAGE_EVENT_SHARDS: u8 = 8;
+pub fn usage_events_pk(t: &TenantId, license: &LicenseId, month: &str, shard: u8) -> String {
+    format!("T#{t}#UE#{license}#{month}#{shard:02}")
+}
+/// Every partition a listing of one license's month merges: the shards,
+/// then the single partition of earlier releases (read, never written).
+pub fn usage_event_pks(t: &TenantId, license: &LicenseId, month: &str) -> Vec<String> {
+    (0..USAGE_EVENT_SHARDS)
+        .map(|n| usage_events_pk(t, license, month, n))
+        .chain([format!("T#{t}#UE#{license}#{month}")])
+        .collect()
 }
 
 /// One append-only usage event: by time of use, then id.
@@ -288,7 +381,7 @@ pub fn usage_event(
     let at = at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(at);
     let month = format!("{:04}-{:02}", at.year(), u8::from(at.month()));
     k(
-        usage_events_pk(t, license, &month),
+        usage_events_pk(t, license, &month, shard_of(event_id, USAGE_EVENT_SHARDS)),
         format!("{}#{event_id}", at.unix_timestamp_nanos() / 1_000_000),
     )
 }
@@ -338,6 +431,7 @@ mod tests {
             license(&t, &lid),
             activation(&t, &ActivationId::derive(&lid, &fp)),
             usage_counter(&t, &lid, &Metric::parse("m").unwrap(), "total"),
+            counter_shard(&t, &lid, &Metric::parse("m").unwrap(), "total", 7),
             audit(&t, "aud_1"),
             idempotency(&t, &lid, "k"),
             stripe_event(&t, "evt_1"),
@@ -366,9 +460,56 @@ mod tests {
         for key in claims {
             assert!(key.pk.starts_with("T#acme#"), "{key:?}");
         }
-        assert!(usage_events_pk(&t, &lid, "2026-01").starts_with("T#acme#"));
+        assert!(usage_events_pk(&t, &lid, "2026-01", 3).starts_with("T#acme#"));
+        for pk in audit_pks(&t)
+            .into_iter()
+            .chain(usage_event_pks(&t, &lid, "2026-01"))
+        {
+            assert!(pk.starts_with("T#acme#"), "{pk}");
+        }
         assert!(usage_period_index_pk(&t, "2026-01", usage_shard(&lid)).starts_with("T#acme#"));
         assert!(usage_shard(&lid) < USAGE_SHARDS);
+    }
+
+    #[test]
+    fn audit_items_spread_and_every_shard_is_recognised() {
+        let t = TenantId::parse("acme").unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..400 {
+            let key = audit(&t, &format!("aud_{i:026}"));
+            assert_eq!(
+                stream_source(&key.pk, &key.sk),
+                Some(StreamSource::Audit(t.clone()))
+            );
+            seen.insert(key.pk);
+        }
+        assert_eq!(seen.len(), usize::from(AUDIT_SHARDS));
+        assert_eq!(
+            stream_source(&legacy_audit_pk(&t), "aud_1"),
+            Some(StreamSource::Audit(t.clone()))
+        );
+        assert_eq!(stream_source("T#acme#AUDIT#x", "aud_1"), None);
+        assert_eq!(stream_source("T#acme#AUDITS", "aud_1"), None);
+    }
+
+    #[test]
+    fn counter_shards_are_recognised_by_the_stream() {
+        let t = TenantId::parse("acme").unwrap();
+        let lid = LicenseId::derive(&t, &crate::ids::LicenseKey::generate());
+        let m = Metric::parse("api-calls").unwrap();
+        let shards = counter_shards(&t, &lid, &m, "2026-11");
+        assert_eq!(shards.len(), usize::from(COUNTER_SHARDS));
+        for k in shards {
+            assert_eq!(
+                stream_source(&k.pk, &k.sk),
+                Some(StreamSource::CounterShard(
+                    t.clone(),
+                    lid.clone(),
+                    m.clone(),
+                    "2026-11".into()
+                ))
+            );
+        }
     }
 
     #[test]

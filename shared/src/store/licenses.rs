@@ -8,10 +8,10 @@ use crate::clock::rfc3339;
 use crate::crypto::Signer;
 use crate::domain::{
     Activation, AuditEvent, GraceChange, License, LicenseChange, LicenseGuard, LicenseStatus,
-    OverrideEdit, UsageCounter, UsageSnapshot,
+    OverrideEdit,
 };
 use crate::error::{license_not_found, Error};
-use crate::ids::{Email, FingerprintDigest, LicenseId, Metric};
+use crate::ids::{Email, FingerprintDigest, LicenseId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
@@ -172,32 +172,6 @@ impl TenantStore {
                 _ => return Ok(read),
             }
         }
-    }
-
-    /// The usage counters of the current periods of `metered` (metric,
-    /// period key) pairs: one BatchGetItem of exactly those keys, none when
-    /// there are none. Past periods are never read.
-    pub async fn current_usage(
-        &self,
-        id: &LicenseId,
-        metered: &[(Metric, String)],
-    ) -> Result<UsageSnapshot, Error> {
-        let mut usage = UsageSnapshot::new();
-        if metered.is_empty() {
-            return Ok(usage);
-        }
-        let t = self.tenant_id();
-        let wanted: Vec<_> = metered
-            .iter()
-            .map(|(m, p)| keys::usage_counter(t, id, m, p))
-            .collect();
-        for chunk in wanted.chunks(100) {
-            for item in self.batch_get(chunk).await? {
-                let c: UsageCounter = from_item(item)?;
-                usage.insert((c.metric.to_string(), c.period.clone()), c);
-            }
-        }
-        Ok(usage)
     }
 
     pub async fn list_licenses_by_email(

@@ -10,6 +10,7 @@ pub(crate) mod attrs;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod counters;
 pub mod cursor;
 pub mod keys;
 pub mod licenses;
@@ -247,6 +248,111 @@ impl TenantStore {
             items: items.into_iter().map(from_item).collect::<Result<_, _>>()?,
             next_cursor: lek.and_then(|k| cursor::encode(signer, self.tenant_id(), listing, &k)),
         })
+    }
+}
+
+impl TenantStore {
+    /// A cursor page of several partitions merged newest first, for
+    /// listings spread over shards. Sort keys must be unique and totally
+    /// ordered across the partitions (ULIDs, or a time then an id); the
+    /// signed cursor is the sort key of the last item handed out, so a page
+    /// never repeats or skips an item however the shards interleave.
+    pub(crate) async fn merged_page<T: serde::de::DeserializeOwned>(
+        &self,
+        signer: &crate::crypto::Signer,
+        listing: &str,
+        pks: Vec<String>,
+        sk_from: Option<&str>,
+        limit: i32,
+        cursor_: Option<&str>,
+    ) -> Result<Page<T>, Error> {
+        let before = match cursor_ {
+            Some(c) => {
+                let mut k = cursor::decode(signer, self.tenant_id(), listing, c)?;
+                let sk = k.remove(keys::SK).ok_or(Error::InvalidCursor)?;
+                Some(sk.as_s().map_err(|_| Error::InvalidCursor)?.clone())
+            }
+            None => None,
+        };
+        let limit = limit.max(1);
+        let reads = pks
+            .iter()
+            .map(|pk| self.query_below(pk, sk_from, before.as_deref(), limit));
+        let mut more = false;
+        let mut items: Vec<(String, Item)> = Vec::new();
+        for read in futures::future::join_all(reads).await {
+            let (page, lek) = read?;
+            more |= lek.is_some();
+            items.extend(page.into_iter().filter_map(|i| {
+                let sk = write::get_s(&i, keys::SK)?.to_string();
+                Some((sk, i))
+            }));
+        }
+        items.sort_by(|a, b| b.0.cmp(&a.0));
+        let limit = usize::try_from(limit).unwrap_or(1);
+        more |= items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = match items.last() {
+            Some((sk, _)) if more => {
+                let k: Item = [(keys::SK.to_string(), write::s(sk.clone()))].into();
+                cursor::encode(signer, self.tenant_id(), listing, &k)
+            }
+            _ => None,
+        };
+        Ok(Page {
+            items: items
+                .into_iter()
+                .map(|(_, i)| from_item(i))
+                .collect::<Result<_, _>>()?,
+            next_cursor,
+        })
+    }
+
+    /// Newest first: up to `limit` items of `pk` with `from <= SK < below`.
+    async fn query_below(
+        &self,
+        pk: &str,
+        from: Option<&str>,
+        below: Option<&str>,
+        limit: i32,
+    ) -> Result<(Vec<Item>, Option<Item>), Error> {
+        let mut e = Expr::default();
+        let mut cond = format!("{} = {}", e.name(keys::PK), e.val(s(pk)));
+        // (Named only when used: an unused name is a ValidationException.)
+        let sk = if from.is_some() || below.is_some() {
+            e.name(keys::SK)
+        } else {
+            String::new()
+        };
+        match (from, below) {
+            (Some(f), Some(b)) => cond.push_str(&format!(
+                " AND {sk} BETWEEN {} AND {}",
+                e.val(s(f)),
+                e.val(s(b))
+            )),
+            (Some(f), None) => cond.push_str(&format!(" AND {sk} >= {}", e.val(s(f)))),
+            (None, Some(b)) => cond.push_str(&format!(" AND {sk} < {}", e.val(s(b)))),
+            (None, None) => {}
+        }
+        let page = self
+            .db()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression(cond)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .scan_index_forward(false)
+            // BETWEEN is inclusive: one more, and the cursor's own item dropped.
+            .limit(limit.saturating_add(1))
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        let lek = page.last_evaluated_key.filter(|k| !k.is_empty());
+        let mut items = page.items.unwrap_or_default();
+        if let Some(b) = below {
+            items.retain(|i| write::get_s(i, keys::SK).is_some_and(|sk| sk < b));
+        }
+        Ok((items, lek))
     }
 }
 

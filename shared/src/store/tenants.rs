@@ -45,7 +45,7 @@ impl Store {
             let name = NAMES
                 .get(i)
                 .ok_or_else(|| Error::internal("at most 2 keys at creation"))?;
-            txn.put(name, &keys::api_key(t, &k.id), k, PutIf::New)?;
+            txn.put(*name, &keys::api_key(t, &k.id), k, PutIf::New)?;
         }
         match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(CreateTenant::Created),

@@ -1,10 +1,9 @@
-//! Usage metering: one TransactWriteItems per record holds the license check,
-//! the period counter (conditional on a hard limit), the append-only usage
-//! event and the idempotency record.
+//! Usage metering: one TransactWriteItems per record holds its share of a
+//! sharded counter (conditional on the shard's budget under a hard limit),
+//! the append-only usage event, the audit event and the idempotency record.
 
 use super::attrs as a;
-use super::licenses::in_force;
-use super::write::{from_item, get_n, get_s, s, Expr, PutIf, Txn, TxnError, Write};
+use super::write::{from_item, get_s, s, Expr, PutIf, Txn, TxnError, Write};
 use super::{cursor, keys, sdk_error, Item, Page, TenantStore};
 use crate::clock::ts;
 use crate::crypto::Signer;
@@ -12,6 +11,7 @@ use crate::domain::{License, UsageCounter};
 use crate::error::Error;
 use crate::ids::{LicenseId, Metric};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 
 /// The stored first response of an idempotent request.
@@ -30,16 +30,22 @@ pub struct IdempotencyRecord {
 
 pub use crate::domain::UsageEvent;
 
+/// What a usage record reads first (one BatchGetItem).
+#[derive(Debug, Default)]
+pub struct RecordRead {
+    pub license: Option<License>,
+    /// Unsharded counters of an earlier release, of the candidate periods.
+    pub legacy: Vec<UsageCounter>,
+    /// Counter shards of the candidate periods, by partition key.
+    pub shards: HashMap<String, Item>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
 /// Everything one usage record writes.
-pub struct RecordWrite<'a> {
-    pub license: &'a License,
-    pub metric: &'a Metric,
-    pub period_key: &'a str,
-    pub resets_at: Option<OffsetDateTime>,
-    pub quantity: u64,
-    pub limit: u64,
-    /// Overage `deny`: the counter may not pass `limit`.
-    pub hard_limit: bool,
+pub(crate) struct RecordWrite<'a> {
+    pub license_id: &'a LicenseId,
+    /// The record's share of the counter.
+    pub counter: Option<&'a Write>,
     pub event: &'a UsageEvent,
     /// USAGE.RECORDED, in the same transaction.
     pub audit: &'a crate::domain::AuditEvent,
@@ -52,10 +58,21 @@ pub enum RecordOutcome {
     Recorded,
     /// The idempotency key was used before: its first response.
     Replay(IdempotencyRecord),
-    QuotaExceeded {
-        used: u64,
-    },
-    LicenseNotInForce(Option<Box<License>>),
+    /// The shard's condition failed (no room, or budgeted for another limit).
+    ShardRefused,
+}
+
+/// One record of a batch's chunk.
+pub(crate) struct ChunkRecord<'a> {
+    pub event: &'a UsageEvent,
+    pub audit: &'a crate::domain::AuditEvent,
+    pub idempotency: &'a IdempotencyRecord,
+}
+
+#[derive(Debug)]
+pub(crate) enum ChunkOutcome {
+    Recorded,
+    Cancelled { taken: Vec<usize> },
 }
 
 /// The GSI1 partition a counter is exported from: its month (day counters
@@ -81,14 +98,16 @@ impl TenantStore {
         cursor_: Option<&str>,
     ) -> Result<Page<UsageEvent>, Error> {
         let listing = format!("usage-events:{id}:{month}");
-        let pk = keys::usage_events_pk(self.tenant_id(), id, month);
-        self.page(signer, &listing, pk, true, None, limit, cursor_)
+        let pks = keys::usage_event_pks(self.tenant_id(), id, month);
+        self.merged_page(signer, &listing, pks, None, limit, cursor_)
             .await
     }
 
     /// One BatchGetItem: the license, the metric's counters for the given
     /// period keys (the record does not know the metric's period until it has
-    /// read the license, so it asks for each candidate) and, when given, the
+    /// read the license, so it asks for each candidate): every shard, and
+    /// the unsharded counter of an earlier release (in the license's
+    /// partition, read by key, never written again), and, when given, the
     /// idempotency record.
     pub async fn read_for_record(
         &self,
@@ -96,78 +115,48 @@ impl TenantStore {
         metric: &Metric,
         period_keys: &[String],
         idempotency_key: Option<&str>,
-    ) -> Result<
-        (
-            Option<License>,
-            Vec<UsageCounter>,
-            Option<IdempotencyRecord>,
-        ),
-        Error,
-    > {
+    ) -> Result<RecordRead, Error> {
         let t = self.tenant_id();
         let mut wanted = vec![keys::license(t, id)];
-        wanted.extend(
-            period_keys
-                .iter()
-                .map(|p| keys::usage_counter(t, id, metric, p)),
-        );
+        for p in period_keys {
+            wanted.push(keys::usage_counter(t, id, metric, p));
+            wanted.extend(keys::counter_shards(t, id, metric, p));
+        }
         if let Some(k) = idempotency_key {
             wanted.push(keys::idempotency(t, id, k));
         }
-        let (mut license, mut counters, mut idem) = (None, Vec::new(), None);
+        let mut read = RecordRead::default();
         for item in self.batch_get(&wanted).await? {
             match get_s(&item, keys::SK) {
-                Some(keys::LICENSE_SK) => license = Some(from_item(item)?),
-                Some(keys::IDEMPOTENCY_SK) => idem = Some(from_item(item)?),
-                _ => counters.push(from_item(item)?),
+                Some(keys::LICENSE_SK) => read.license = Some(from_item(item)?),
+                Some(keys::IDEMPOTENCY_SK) => read.idempotency = Some(from_item(item)?),
+                Some(keys::COUNTER_SK) => {
+                    if let Some(pk) = get_s(&item, keys::PK) {
+                        read.shards.insert(pk.to_string(), item);
+                    }
+                }
+                _ => read.legacy.push(from_item(item)?),
             }
         }
-        Ok((license, counters, idem))
+        Ok(read)
     }
 
-    pub async fn record_usage(&self, w: RecordWrite<'_>) -> Result<RecordOutcome, Error> {
+    /// The record's transaction: its share of the counter (`w.counter`,
+    /// conditioned on the shard's room under a hard limit), the append-only
+    /// event, the audit event and the idempotency record. The license item
+    /// is not part of it (see `docs/data-model.md`, usage records at scale).
+    pub(crate) async fn record_usage(&self, w: RecordWrite<'_>) -> Result<RecordOutcome, Error> {
         let t = self.tenant_id();
-        let lid = &w.license.id;
+        let lid = w.license_id;
         let mut txn = Txn::new();
-
-        // 1. The license is (still) in force.
-        let mut check = Write::to(keys::license(t, lid));
-        check.if_exists().if_expr(|e| in_force(e, w.now));
-        txn.check("license", &check)?;
-
-        // 2. The period counter, conditional on the hard limit.
-        let index_pk =
-            keys::usage_period_index_pk(t, export_partition(w.period_key), keys::usage_shard(lid));
-        let mut counter = Write::to(keys::usage_counter(t, lid, w.metric, w.period_key));
-        counter
-            .set(a::METRIC, w.metric)
-            .set(a::PERIOD, w.period_key)
-            .set(a::LICENSE_ID, lid)
-            .set(a::CUSTOMER_EMAIL, &w.license.customer_email)
-            .set(a::LIMIT, &w.limit)
-            .set(keys::GSI1PK, &index_pk)
-            .set(
-                keys::GSI1SK,
-                &format!("{lid}#{}#{}", w.metric, w.period_key),
-            )
-            .set_some(
-                a::RESETS_EPOCH,
-                w.resets_at.map(|r| r.unix_timestamp()).as_ref(),
-            )
-            .add(a::USED, quantity_i64(w.quantity)?);
-        if w.hard_limit {
-            // used + quantity <= limit, written without arithmetic in the condition.
-            counter.if_absent_or_at_most(a::USED, w.limit.saturating_sub(w.quantity));
+        if let Some(counter) = w.counter {
+            txn.update("counter", counter)?;
         }
-        txn.update("counter", &counter)?;
-
-        // 3. The append-only event.
         let ev_key = keys::usage_event(t, lid, w.event.timestamp, &w.event.id);
         txn.put("event", &ev_key, w.event, PutIf::Always)?;
         self.push_audit(&mut txn, "audit", w.audit)?;
-
-        // 4. The idempotency record: new, or void (past its TTL; DynamoDB's
-        //    TTL deletion is lazy, so an expired record may still be there).
+        // The idempotency record: new, or void (past its TTL; DynamoDB's TTL
+        // deletion is lazy, so an expired record may still be there).
         if let Some(idem) = w.idempotency {
             let when = PutIf::NewOrExpired {
                 now_epoch: w.now.unix_timestamp(),
@@ -175,7 +164,6 @@ impl TenantStore {
             let key = keys::idempotency(t, lid, &idem.key);
             txn.put("idempotency", &key, idem, when)?;
         }
-
         match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(RecordOutcome::Recorded),
             Err(TxnError::Other(e)) => Err(e),
@@ -187,16 +175,8 @@ impl TenantStore {
                     })?;
                     return Ok(RecordOutcome::Replay(rec));
                 }
-                if c.failed("license") {
-                    let l = c.old_as::<License>("license")?.map(Box::new);
-                    return Ok(RecordOutcome::LicenseNotInForce(l));
-                }
-                if c.failed("counter") {
-                    let used = c
-                        .old("counter")
-                        .and_then(|i| get_n::<u64>(i, a::USED))
-                        .unwrap_or(0);
-                    return Ok(RecordOutcome::QuotaExceeded { used });
+                if w.counter.is_some() && c.failed("counter") {
+                    return Ok(RecordOutcome::ShardRefused);
                 }
                 Err(Error::internal(format!(
                     "usage record refused: {}",
@@ -204,6 +184,64 @@ impl TenantStore {
                 )))
             }
         }
+    }
+
+    /// Several records of one counter in one transaction (a batch's chunk):
+    /// one counter write for their sum, and per record its event, audit
+    /// event and idempotency record (3 items: at most 33 records, 100
+    /// items). Cancelled: which records' ids were taken (none: the counter
+    /// refused).
+    pub(crate) async fn record_chunk(
+        &self,
+        license_id: &LicenseId,
+        counter: &Write,
+        records: &[ChunkRecord<'_>],
+        now: OffsetDateTime,
+    ) -> Result<ChunkOutcome, Error> {
+        let t = self.tenant_id();
+        let mut txn = Txn::new();
+        txn.update("counter", counter)?;
+        for (i, r) in records.iter().enumerate() {
+            let ev_key = keys::usage_event(t, license_id, r.event.timestamp, &r.event.id);
+            txn.put(format!("event {i}"), &ev_key, r.event, PutIf::Always)?;
+            self.push_audit(&mut txn, format!("audit {i}"), r.audit)?;
+            let key = keys::idempotency(t, license_id, &r.idempotency.key);
+            let when = PutIf::NewOrExpired {
+                now_epoch: now.unix_timestamp(),
+            };
+            txn.put(format!("idem {i}"), &key, r.idempotency, when)?;
+        }
+        match txn.run(self.db(), self.table()).await {
+            Ok(()) => Ok(ChunkOutcome::Recorded),
+            Err(TxnError::Other(e)) => Err(e),
+            Err(TxnError::Cancelled(c)) => Ok(ChunkOutcome::Cancelled {
+                taken: (0..records.len())
+                    .filter(|i| c.failed(&format!("idem {i}")))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The idempotency records of `ids` on one license that exist (batched
+    /// by 100 keys).
+    pub async fn idempotency_records(
+        &self,
+        license_id: &LicenseId,
+        ids: &[&str],
+    ) -> Result<HashMap<String, IdempotencyRecord>, Error> {
+        let t = self.tenant_id();
+        let wanted: Vec<keys::Key> = ids
+            .iter()
+            .map(|k| keys::idempotency(t, license_id, k))
+            .collect();
+        let mut out = HashMap::new();
+        for chunk in wanted.chunks(100) {
+            for item in self.batch_get(chunk).await? {
+                let rec: IdempotencyRecord = from_item(item)?;
+                out.insert(rec.key.clone(), rec);
+            }
+        }
+        Ok(out)
     }
 
     /// Counters of one license (optionally one metric / one period key).
@@ -222,6 +260,23 @@ impl TenantStore {
             .await?;
         let mut out: Vec<UsageCounter> =
             items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        // Sharded counters (every metered record since sharding), added to
+        // an earlier release's counter of the same period if there is one.
+        for c in self.sharded_counters_of_license(id).await? {
+            if metric.is_some_and(|m| m != &c.metric) {
+                continue;
+            }
+            match out
+                .iter_mut()
+                .find(|o| o.metric == c.metric && o.period == c.period)
+            {
+                Some(o) => {
+                    o.used += c.used;
+                    o.limit = c.limit;
+                }
+                None => out.push(c),
+            }
+        }
         if let Some(p) = period {
             out.retain(|c| c.period == p || (p.len() == 7 && c.period.starts_with(p)));
         }
@@ -286,7 +341,7 @@ impl TenantStore {
                 .await
                 .map_err(|e| sdk_error("Query", e))?;
             for item in page.items.unwrap_or_default() {
-                items.push(from_item::<UsageCounter>(item)?);
+                items.push(self.counter_of_row(item).await?);
             }
             let lek = page.last_evaluated_key.filter(|k| !k.is_empty());
             let next = match lek {
@@ -318,6 +373,22 @@ impl TenantStore {
 }
 
 impl TenantStore {
+    /// An export row: an earlier release's counter as it is, or a sharded
+    /// counter's head, summed over its shards (one BatchGetItem).
+    async fn counter_of_row(&self, item: Item) -> Result<UsageCounter, Error> {
+        if get_s(&item, keys::SK) != Some(keys::COUNTER_SK) {
+            return from_item(item);
+        }
+        let head: UsageCounter = from_item(item)?;
+        let Some(lid) = head.license_id.clone() else {
+            return Ok(head);
+        };
+        let summed = self
+            .sum_counters(&lid, &[(head.metric.clone(), head.period.clone())])
+            .await?;
+        Ok(summed.into_iter().next().unwrap_or(head))
+    }
+
     /// The write that adds `seconds` to a license's floating overage time
     /// this month: a usage counter like any other, so the usage report and
     /// export list it (metric `floating_overage_seconds`).
@@ -340,10 +411,4 @@ impl TenantStore {
             .add(a::USED, seconds);
         Ok(w)
     }
-}
-
-/// A usage quantity as the counter's `ADD` takes it (quantities are bounded
-/// far below this by the use case; this keeps the store honest on its own).
-fn quantity_i64(q: u64) -> Result<i64, Error> {
-    i64::try_from(q).map_err(|_| Error::validation("quantity is out of range"))
 }

@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 const ALL_OLD: ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure::AllOld;
@@ -177,6 +178,13 @@ impl Write {
         self
     }
 
+    /// `attr` is present.
+    pub fn if_present(&mut self, attr: &str) -> &mut Self {
+        let name = self.e.name(attr);
+        self.conditions.push(format!("attribute_exists({name})"));
+        self
+    }
+
     pub fn if_eq<T: Serialize + ?Sized>(&mut self, attr: &str, v: &T) -> &mut Self {
         let (name, val) = (self.e.name(attr), self.value(v));
         self.conditions.push(format!("{name} = {val}"));
@@ -247,6 +255,13 @@ impl Write {
     pub fn if_at_most(&mut self, attr: &str, v: impl std::fmt::Display) -> &mut Self {
         let (name, val) = (self.e.name(attr), self.e.val(n(v)));
         self.conditions.push(format!("{name} <= {val}"));
+        self
+    }
+
+    /// `attr >= v` (a number; fails when `attr` is absent).
+    pub fn if_at_least(&mut self, attr: &str, v: impl std::fmt::Display) -> &mut Self {
+        let (name, val) = (self.e.name(attr), self.e.val(n(v)));
+        self.conditions.push(format!("{name} >= {val}"));
         self
     }
 
@@ -427,7 +442,7 @@ pub(crate) enum PutIf {
 #[derive(Default)]
 pub(crate) struct Txn {
     items: Vec<TransactWriteItem>,
-    names: Vec<&'static str>,
+    names: Vec<Cow<'static, str>>,
     token: Option<String>,
 }
 
@@ -436,7 +451,8 @@ impl Txn {
         Self::default()
     }
 
-    fn push(&mut self, name: &'static str, item: TransactWriteItem) {
+    fn push(&mut self, name: impl Into<Cow<'static, str>>, item: TransactWriteItem) {
+        let name = name.into();
         debug_assert!(
             !self.names.contains(&name),
             "transaction item {name} pushed twice"
@@ -445,7 +461,11 @@ impl Txn {
         self.items.push(item);
     }
 
-    pub fn update(&mut self, name: &'static str, w: &Write) -> Result<&mut Self, Error> {
+    pub fn update(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        w: &Write,
+    ) -> Result<&mut Self, Error> {
         self.push(
             name,
             TransactWriteItem::builder().update(w.update()?).build(),
@@ -454,7 +474,11 @@ impl Txn {
     }
 
     /// A condition check of `w`'s conditions (it changes nothing).
-    pub fn check(&mut self, name: &'static str, w: &Write) -> Result<&mut Self, Error> {
+    pub fn check(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        w: &Write,
+    ) -> Result<&mut Self, Error> {
         self.push(
             name,
             TransactWriteItem::builder()
@@ -465,7 +489,11 @@ impl Txn {
     }
 
     /// Delete the item at `w`'s key when `w`'s conditions hold.
-    pub fn delete(&mut self, name: &'static str, w: &Write) -> Result<&mut Self, Error> {
+    pub fn delete(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        w: &Write,
+    ) -> Result<&mut Self, Error> {
         w.expression()?;
         let d = Delete::builder()
             .table_name("")
@@ -481,14 +509,18 @@ impl Txn {
     }
 
     /// The item at `key` exists.
-    pub fn exists(&mut self, name: &'static str, key: Key) -> Result<&mut Self, Error> {
+    pub fn exists(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        key: Key,
+    ) -> Result<&mut Self, Error> {
         self.check(name, Write::to(key).if_exists())
     }
 
     /// Put `value` at `key` (plus `extra` storage-only attributes).
     pub fn put<T: Serialize>(
         &mut self,
-        name: &'static str,
+        name: impl Into<Cow<'static, str>>,
         key: &Key,
         value: &T,
         when: PutIf,
@@ -498,7 +530,7 @@ impl Txn {
 
     pub fn put_with<T: Serialize>(
         &mut self,
-        name: &'static str,
+        name: impl Into<Cow<'static, str>>,
         key: &Key,
         value: &T,
         extra: Vec<(&'static str, AttributeValue)>,
@@ -589,7 +621,7 @@ impl Txn {
                     continue;
                 }
                 if condition {
-                    let named = self.names.iter().copied().zip(reasons).collect();
+                    let named = self.names.iter().cloned().zip(reasons).collect();
                     return Err(TxnError::Cancelled(Cancelled { reasons: named }));
                 }
                 let detail = format!("transaction cancelled: {reasons:?}");
@@ -650,7 +682,7 @@ impl Reason {
 /// A transaction a condition refused, its items' reasons by name.
 #[derive(Debug)]
 pub(crate) struct Cancelled {
-    reasons: Vec<(&'static str, Reason)>,
+    reasons: Vec<(Cow<'static, str>, Reason)>,
 }
 
 impl Cancelled {
@@ -688,7 +720,7 @@ impl Cancelled {
             .reasons
             .iter()
             .filter(|(_, r)| r.failed())
-            .map(|(n, _)| *n)
+            .map(|(n, _)| n.as_ref())
             .collect();
         format!("condition failed on: {}", failed.join(", "))
     }
@@ -789,8 +821,8 @@ mod tests {
         };
         let c = Cancelled {
             reasons: vec![
-                ("seat", reason("None")),
-                ("activation", reason("ConditionalCheckFailed")),
+                ("seat".into(), reason("None")),
+                ("activation".into(), reason("ConditionalCheckFailed")),
             ],
         };
         assert!(c.failed("activation"));

@@ -244,6 +244,54 @@ async fn event_of(store: &Store, c: &StreamChange) -> Result<Option<OutboundEven
                 }),
             }))
         }
+        Some(StreamSource::CounterShard(t, license, metric, period)) => {
+            // A shard's budget ran out: the counter reached its limit when
+            // every shard's did (summed now; the event id is the counter's,
+            // so shards running out together give one event).
+            let room = |v: &Option<Value>| {
+                v.as_ref()
+                    .and_then(|v| v.get(crate::store::counters::ROOM))
+                    .and_then(Value::as_u64)
+            };
+            let (Some(0), Some(before)) = (room(&c.new), room(&c.old)) else {
+                return Ok(None);
+            };
+            let limit = c
+                .new
+                .as_ref()
+                .and_then(|v| v.get("limit"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            if before == 0 || limit == 0 {
+                return Ok(None);
+            }
+            let ts = store.tenant(&t);
+            let which = [(metric.clone(), period.clone())];
+            let Some(now) = ts.sum_counters(&license, &which).await?.pop() else {
+                return Ok(None);
+            };
+            if now.used < limit {
+                return Ok(None);
+            }
+            let head = crate::store::keys::counter_shard(&t, &license, &metric, &period, 0);
+            Ok(Some(OutboundEvent {
+                id: counter_event_id(&head.pk, &head.sk),
+                kind: EventType::UsageQuotaReached,
+                created_at: OffsetDateTime::now_utc(),
+                tenant_id: t,
+                data: json!({
+                    "license_id": license,
+                    "metric": metric,
+                    "period": period,
+                    "used": now.used,
+                    "limit": limit,
+                    "resets_at": now
+                        .resets_epoch
+                        .and_then(|e| OffsetDateTime::from_unix_timestamp(e).ok())
+                        .map(rfc3339),
+                }),
+            }))
+        }
         None => Ok(None),
     }
 }

@@ -23,4 +23,5 @@ mod search;
 mod signing;
 mod stripe;
 mod trials;
+mod usage_scale;
 mod webhooks;

@@ -717,7 +717,18 @@ async fn metering_round_trips() {
     assert_eq!(
         env.calls.take(),
         ["Query", "BatchGetItem"],
-        "check: the license's live range, then the current counters by key"
+        "check: the license partition, then the current period's counter shards"
+    );
+    assert_eq!(
+        record(&env, &t, &key, "api-calls", json!(1), None)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        env.calls.take(),
+        ["BatchGetItem", "TransactWriteItems", "TransactWriteItems"],
+        "the period's first record: one read, the shards' budgets, the record"
     );
     assert_eq!(
         record(&env, &t, &key, "api-calls", json!(1), Some("rt-1"))

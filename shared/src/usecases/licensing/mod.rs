@@ -58,11 +58,15 @@ impl LicenseState {
         now: OffsetDateTime,
     ) -> Result<Self, Error> {
         let policy = policies.get(ts, &license.policy).await?;
-        let metered = match &policy {
-            Some(p) => license.current_periods(p, now),
-            None => Vec::new(),
+        // The current periods' counters (one more read, only for licenses
+        // with metered entitlements).
+        let usage = match &policy {
+            Some(p) => {
+                let specs = license.effective_entitlements(p);
+                ts.current_usage(&license.id, &specs, now).await?
+            }
+            None => Default::default(),
         };
-        let usage = ts.current_usage(&license.id, &metered).await?;
         Ok(Self {
             license,
             policy,
@@ -103,9 +107,8 @@ pub async fn validate(
     terms.remember(ts.tenant_id(), &license.id, license.terms);
     let policy = policies.of_license(ts, &license.policy).await?;
     let code = evaluate(&license, &policy, activation.as_ref(), &scope, now);
-    let usage = ts
-        .current_usage(&license.id, &license.current_periods(&policy, now))
-        .await?;
+    let specs = license.effective_entitlements(&policy);
+    let usage = ts.current_usage(&license.id, &specs, now).await?;
     Ok(Validation {
         code,
         license: Some(license),

@@ -1,16 +1,19 @@
 //! Entitlement checks, usage records and usage reports.
 
+mod batch;
+mod record;
+pub use batch::{batch, BatchEvent, Outcome as BatchOutcome, MAX_BATCH};
+pub use record::record;
+
 use crate::cache::Policies;
 use crate::crypto::{sha256_hex, Signer};
 use crate::domain::*;
 use crate::error::{license_not_found, Error};
 use crate::ids::{Feature, LicenseId, LicenseKey, Metric};
-use crate::store::usage::{
-    export_partition, IdempotencyRecord, RecordOutcome, RecordWrite, UsageEvent,
-};
+use crate::store::usage::{export_partition, IdempotencyRecord, UsageEvent};
 use crate::store::{Page, TenantStore};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
 /// How long an idempotency key is remembered.
@@ -47,28 +50,22 @@ pub async fn check(
     }
     let id = LicenseId::derive(ts.tenant_id(), key);
     let read = ts.read_license(&id, None, now).await?;
-    let (code, specs, usage) = match &read.license {
-        None => (
-            ValidationCode::NotFound,
-            Entitlements::new(),
-            Default::default(),
-        ),
+    let (code, specs) = match &read.license {
+        None => (ValidationCode::NotFound, Entitlements::new()),
         Some(l) => {
             let policy = policies.of_license(ts, &l.policy).await?;
             let code = evaluate(l, &policy, None, &ValidationScope::default(), now);
-            let specs = l.effective_entitlements(&policy);
-            // The current periods' counters of the features asked about.
-            let asked: Entitlements = specs
-                .iter()
-                .filter(|(f, _)| features.contains(f))
-                .map(|(f, s)| (f.clone(), s.clone()))
-                .collect();
-            let usage = ts
-                .current_usage(&l.id, &crate::domain::current_periods(&asked, now))
-                .await?;
-            (code, specs, usage)
+            (code, l.effective_entitlements(&policy))
         }
     };
+    // The current periods' counters of the asked metered features (their
+    // shards, read by key: none when none is metered).
+    let asked: Entitlements = specs
+        .iter()
+        .filter(|(f, _)| features.contains(f))
+        .map(|(f, s)| (f.clone(), s.clone()))
+        .collect();
+    let usage = ts.current_usage(&id, &asked, now).await?;
     let license_valid = code == ValidationCode::Valid;
     Ok(EntitlementCheck {
         license_valid,
@@ -121,177 +118,7 @@ pub fn body_digest(body: &Value) -> String {
     sha256_hex(body.to_string().as_bytes())
 }
 
-/// `POST /v1/integration/usage/record`: one BatchGetItem (license, counter,
-/// idempotency record) and one TransactWriteItems.
-pub async fn record(
-    policies: &Policies,
-    ts: &TenantStore,
-    actor: &Actor,
-    input: UsageInput,
-    now: OffsetDateTime,
-) -> Result<RecordReply, Error> {
-    if input.quantity == 0 || input.quantity > MAX_QUANTITY {
-        return Err(Error::validation(format!(
-            "quantity must be an integer from 1 to {MAX_QUANTITY}"
-        )));
-    }
-    let at = input.timestamp.unwrap_or(now);
-    // Checked: a clock at the calendar's end must not panic either.
-    if now
-        .checked_add(FUTURE_SKEW)
-        .is_some_and(|latest| at > latest)
-    {
-        return Err(Error::invalid(
-            "TIMESTAMP_OUT_OF_RANGE",
-            "timestamp is in the future",
-        ));
-    }
-    if now
-        .checked_sub(MAX_BACKDATE)
-        .is_some_and(|earliest| at < earliest)
-    {
-        return Err(Error::invalid(
-            "TIMESTAMP_OUT_OF_RANGE",
-            "timestamp is more than 7 days old",
-        ));
-    }
-    let id = LicenseId::derive(ts.tenant_id(), &input.license_key);
-    // The metric's period is known only once the license is read, so the one
-    // read asks for the counter of each possible period of `at`.
-    let candidates: Vec<String> = [Period::Day, Period::Month, Period::Total]
-        .iter()
-        .map(|p| p.window(at).key)
-        .collect();
-    let (license, counters, idem) = ts
-        .read_for_record(
-            &id,
-            &input.metric,
-            &candidates,
-            input.idempotency_key.as_deref(),
-        )
-        .await?;
-    if let Some(rec) = idem.filter(|r| r.ttl >= now.unix_timestamp()) {
-        return replay(rec, &input.body_hash);
-    }
-    let license = license.ok_or_else(license_not_found)?;
-    not_in_force(&license, now)?;
-    let policy = policies.of_license(ts, &license.policy).await?;
-    let spec = license.effective_entitlements(&policy);
-    let Some(EntitlementSpec::Metered {
-        limit,
-        period,
-        overage,
-    }) = spec.get(&crate::ids::Feature::parse(input.metric.as_str())?)
-    else {
-        return Err(Error::invalid(
-            "UNKNOWN_METRIC",
-            format!(
-                "'{}' is not a metered entitlement of this license",
-                input.metric
-            ),
-        ));
-    };
-    let (limit, period, hard) = (*limit, *period, *overage == Overage::Deny);
-    let window = period.window(at);
-    let counter = counters.into_iter().find(|c| c.period == window.key);
-    if hard && input.quantity > limit {
-        return Err(Error::QuotaExceeded {
-            metric: input.metric.to_string(),
-            limit,
-            used: counter.map(|c| c.used).unwrap_or(0),
-            quantity: input.quantity,
-        });
-    }
-    let used_before = counter.as_ref().map(|c| c.used).unwrap_or(0);
-    let used = used_before.saturating_add(input.quantity);
-    let recorded = UsageRecorded {
-        metric: input.metric.clone(),
-        quantity: input.quantity,
-        period: window.key.clone(),
-        period_type: period,
-        timestamp: at,
-        used,
-        limit,
-        remaining: limit.saturating_sub(used),
-        overage: used.saturating_sub(limit),
-        overage_policy: if hard { Overage::Deny } else { Overage::Allow },
-        resets_at: window.resets_at,
-        license_id: id.clone(),
-    };
-    let event = UsageEvent {
-        id: format!("use_{}", ulid::Ulid::new()),
-        code: "USAGE.RECORDED".into(),
-        license_id: id.clone(),
-        metric: input.metric.clone(),
-        quantity: input.quantity,
-        period: window.key.clone(),
-        timestamp: at,
-        recorded_at: now,
-        actor: actor.actor.clone(),
-        request_id: actor.request_id.clone(),
-        idempotency_key: input.idempotency_key.clone(),
-        metadata: input.metadata,
-    };
-    // USAGE.RECORDED in the tenant's audit trail (the usage event itself
-    // lives in the license's usage partition, for the export).
-    let audit = actor
-        .audit(ts.tenant_id(), AuditCode::UsageRecorded, id.as_str(), now)
-        .with_data(json!({
-            "usage_event_id": event.id,
-            "metric": event.metric,
-            "quantity": event.quantity,
-            "period": event.period,
-            "idempotency_key": event.idempotency_key,
-        }));
-    let response = serde_json::to_string(&recorded).map_err(Error::internal)?;
-    let idem_rec = input.idempotency_key.as_ref().map(|k| IdempotencyRecord {
-        key: k.clone(),
-        body_hash: input.body_hash.clone(),
-        status: 201,
-        response,
-        created_at: now,
-        ttl: now
-            .unix_timestamp()
-            .saturating_add(IDEMPOTENCY_TTL.whole_seconds()),
-    });
-    let outcome = ts
-        .record_usage(RecordWrite {
-            license: &license,
-            metric: &input.metric,
-            period_key: &window.key,
-            resets_at: window.resets_at,
-            quantity: input.quantity,
-            limit,
-            hard_limit: hard,
-            event: &event,
-            audit: &audit,
-            idempotency: idem_rec.as_ref(),
-            now,
-        })
-        .await?;
-    match outcome {
-        RecordOutcome::Recorded => Ok(RecordReply {
-            recorded,
-            replayed: false,
-        }),
-        RecordOutcome::Replay(rec) => replay(rec, &input.body_hash),
-        RecordOutcome::QuotaExceeded { used } => Err(Error::QuotaExceeded {
-            metric: input.metric.to_string(),
-            limit,
-            used,
-            quantity: input.quantity,
-        }),
-        RecordOutcome::LicenseNotInForce(None) => Err(license_not_found()),
-        RecordOutcome::LicenseNotInForce(Some(l)) => {
-            not_in_force(&l, now)?;
-            Err(Error::Unavailable(
-                "the license changed while recording; retry".into(),
-            ))
-        }
-    }
-}
-
-fn not_in_force(l: &License, now: OffsetDateTime) -> Result<(), Error> {
+pub(crate) fn not_in_force(l: &License, now: OffsetDateTime) -> Result<(), Error> {
     match l.standing(now) {
         Standing::Valid(_) => Ok(()),
         Standing::Suspended(_) => Err(Error::LicenseNotActive("suspended")),
@@ -300,7 +127,7 @@ fn not_in_force(l: &License, now: OffsetDateTime) -> Result<(), Error> {
     }
 }
 
-fn replay(rec: IdempotencyRecord, body_hash: &str) -> Result<RecordReply, Error> {
+pub(crate) fn replay(rec: IdempotencyRecord, body_hash: &str) -> Result<RecordReply, Error> {
     if rec.body_hash != body_hash {
         return Err(Error::conflict(
             "IDEMPOTENCY_KEY_REUSED",
