@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod customer;
 pub mod license;
 pub mod portal;
 pub mod search;
@@ -13,6 +14,7 @@ pub mod webhook;
 
 pub use audit::*;
 pub use catalog::*;
+pub use customer::*;
 pub use license::*;
 pub use portal::{MagicLink, Role, Session, StaffMember};
 pub use search::*;

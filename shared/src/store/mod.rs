@@ -10,6 +10,7 @@ pub(crate) mod attrs;
 pub mod audit;
 pub mod catalog;
 pub mod cursor;
+pub mod customers;
 pub mod keys;
 pub mod licenses;
 pub mod portal;

@@ -8,6 +8,7 @@ pub use crate::store::{Page, TenantStore};
 
 pub mod audit;
 pub mod catalog;
+pub mod customers;
 pub mod licensing;
 pub mod metering;
 pub mod portal;

@@ -4,6 +4,7 @@
 mod auth;
 mod clients;
 mod concurrency;
+mod customer_keys;
 mod events;
 mod faults;
 mod floating;

@@ -78,6 +78,8 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
         Some(Function::StripeWebhook) => stripe_webhook::handler(app, req).await,
         Some(Function::ProvisionTenant) => provision_tenant::handler(app, req).await,
         Some(Function::Portal) => portal::handler(app, req).await,
+        Some(Function::Customer) => customer::handler(app, req).await,
+        Some(Function::CustomerRegister) => customer_register::handler(app, req).await,
         // Health, unknown paths: the shared router answers (404 envelope for unknown).
         Some(Function::ProvisionWorker | Function::WebhookFanout | Function::WebhookDeliver)
         | None => shared::http::handle(app, None, req).await,
