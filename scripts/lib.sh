@@ -62,6 +62,12 @@ ensure_venv() {
     log "installing cryptography"
     "$VENV/bin/pip" install -q --disable-pip-version-check cryptography
   fi
+  # The loopback DNS server of the customer domain-proof tests
+  # (scripts/dns_stub.py).
+  if ! "$VENV/bin/python" -c "import dnslib" 2>/dev/null; then
+    log "installing dnslib"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "dnslib==0.9.26"
+  fi
 }
 
 # Start the emulator unless AWS_ENDPOINT_URL already names one.

@@ -261,7 +261,23 @@ impl Env {
     /// `stream`: only Envs whose tests read the table's stream get one (the
     /// emulator keeps a stream's records, up to a bound, for every table).
     async fn build(clock: Option<Arc<ManualClock>>, stream: Stream) -> Env {
+        Self::build_with(clock, stream, None).await
+    }
+
+    /// An Env whose domain proofs ask `dns` (a [`DnsStub`]).
+    pub async fn with_dns(dns: &DnsStub) -> Env {
+        Self::build_with(None, Stream::Off, Some(dns.addr)).await
+    }
+
+    async fn build_with(
+        clock: Option<Arc<ManualClock>>,
+        stream: Stream,
+        dns: Option<std::net::SocketAddr>,
+    ) -> Env {
         let mut config = base_config();
+        if dns.is_some() {
+            config.dns_resolver = dns;
+        }
         // A table of its own: tests never see each other's items. Deleted
         // when the Env is dropped.
         config.table_name = format!(
@@ -784,6 +800,71 @@ impl Env {
                 .body(b.to_string());
         }
         Self::read(req.send().await.expect("request")).await
+    }
+}
+
+/// A real DNS server on loopback (UDP and TCP; `scripts/dns_stub.py`, dnslib
+/// in the project's venv) serving the TXT records a test sets.
+pub struct DnsStub {
+    pub addr: std::net::SocketAddr,
+    zone: std::path::PathBuf,
+    records: Mutex<std::collections::BTreeMap<String, Vec<String>>>,
+    child: std::process::Child,
+}
+
+impl DnsStub {
+    pub fn start() -> DnsStub {
+        use std::io::BufRead;
+        let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+        let python = format!("{root}/.local/venv/bin/python");
+        let zone = std::env::temp_dir().join(format!("dns-stub-{}.json", ulid::Ulid::new()));
+        std::fs::write(&zone, "{}").unwrap();
+        // A port free for TCP (and, almost surely, UDP).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = std::process::Command::new(&python)
+            .arg(format!("{root}/scripts/dns_stub.py"))
+            .arg(port.to_string())
+            .arg(&zone)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{python} scripts/dns_stub.py (make test installs dnslib): {e}")
+            });
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the DNS stub did not start");
+        DnsStub {
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            zone,
+            records: Mutex::new(Default::default()),
+            child,
+        }
+    }
+
+    /// Serve these TXT values at `name` (none: NXDOMAIN).
+    pub fn set_txt(&self, name: &str, values: &[&str]) {
+        let mut r = self.records.lock().unwrap();
+        r.insert(
+            name.trim_end_matches('.').to_lowercase(),
+            values.iter().map(|v| v.to_string()).collect(),
+        );
+        let tmp = self.zone.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_string(&*r).unwrap()).unwrap();
+        std::fs::rename(&tmp, &self.zone).unwrap();
+    }
+}
+
+impl Drop for DnsStub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.zone);
     }
 }
 

@@ -87,18 +87,48 @@ fn registration(b: RegisterBody) -> Result<Registration, Error> {
     })
 }
 
-pub(super) async fn serve(ctx: &Ctx<'_>, _req: &Request, op: PublicOp) -> Result<Reply, Error> {
+pub(super) async fn serve(ctx: &Ctx<'_>, req: &Request, op: PublicOp) -> Result<Reply, Error> {
     match op {
         PublicOp::CustomerRegister => {
+            // Rate limited per source address before anything is read.
+            let ip = super::auth::source_ip(req).unwrap_or_else(|| "unknown".into());
+            customers::admit_registration(&ctx.app.store, &ip, ctx.now).await?;
             let b: RegisterBody = request::json(ctx.body)?;
             let reg = registration(b)?;
             let org = customers::create(&ctx.app.store, reg, &ctx.request_id, ctx.now).await?;
             Ok(Reply::accepted(registration_view(&org)))
         }
-        PublicOp::CustomerVerify => Err(Error::conflict(
-            "DOMAIN_NOT_VERIFIED",
-            "the domain's TXT record was not found",
-        )),
+        PublicOp::CustomerVerify => {
+            let id = TenantId::parse(ctx.param("customer_id"))
+                .map_err(|_| customers::customer_not_found())?;
+            let mailer =
+                ctx.app.mailer.as_ref().ok_or_else(|| {
+                    Error::internal("this function has no mail sender configured")
+                })?;
+            let base = ctx
+                .app
+                .config
+                .portal_base_url
+                .as_deref()
+                .ok_or_else(|| Error::internal("no portal base URL configured"))?;
+            let dns = ctx.app.dns()?;
+            let org = customers::verify(
+                &ctx.app.store,
+                dns,
+                mailer,
+                base,
+                &id,
+                &ctx.request_id,
+                ctx.now,
+            )
+            .await?;
+            Ok(Reply::ok(serde_json::json!({
+                "customer_id": org.tenant_id,
+                "status": "verified",
+                "domain": org.domain,
+                "verified_at": org.verified_at.map(crate::clock::rfc3339),
+            })))
+        }
         PublicOp::Health | PublicOp::SigningKeys => Err(Error::internal("not a customer route")),
     }
 }

@@ -308,6 +308,12 @@ pub fn domain_claim(domain: &crate::ids::Domain) -> Key {
     k(format!("PLATFORM#DOMAIN#{domain}"), "CLAIM")
 }
 
+/// A rate-limit window of a subject of no tenant (the source address of
+/// customer registrations).
+pub fn platform_rate_window(subject: &str, window_start: i64) -> Key {
+    k(format!("PLATFORM#RATE#{subject}"), window_start.to_string())
+}
+
 /// The directory of verified organizations vendors search: one partition,
 /// one item per organization (sorted by id), carrying public fields only.
 pub const DIRECTORY_PK: &str = "PLATFORM#CUSTOMERS";
@@ -374,7 +380,11 @@ mod tests {
     fn platform_keys_are_no_tenants() {
         let d = crate::ids::Domain::normalise("Example.COM.").unwrap();
         let c = TenantId::parse("acme").unwrap();
-        for key in [domain_claim(&d), directory_entry(&c)] {
+        for key in [
+            domain_claim(&d),
+            directory_entry(&c),
+            platform_rate_window("1.2.3.4", 60),
+        ] {
             assert!(key.pk.starts_with(PLATFORM_PREFIX), "{key:?}");
             assert!(!key.pk.starts_with("T#"), "{key:?}");
         }

@@ -30,6 +30,34 @@ impl TenantStore {
         limit: u32,
     ) -> Result<Claim, Error> {
         let key = keys::rate_window(self.tenant_id(), subject, window_start);
+        take_tokens_at(self.db(), self.table(), key, window_start, want, limit).await
+    }
+}
+
+impl super::Store {
+    /// [`TenantStore::take_tokens`] for a subject of no tenant (the source
+    /// address of credential-less customer registrations).
+    pub async fn take_platform_tokens(
+        &self,
+        subject: &str,
+        window_start: i64,
+        want: u32,
+        limit: u32,
+    ) -> Result<Claim, Error> {
+        let key = keys::platform_rate_window(subject, window_start);
+        take_tokens_at(self.db(), self.table(), key, window_start, want, limit).await
+    }
+}
+
+async fn take_tokens_at(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: keys::Key,
+    window_start: i64,
+    want: u32,
+    limit: u32,
+) -> Result<Claim, Error> {
+    {
         let mut n = want.min(limit);
         while n > 0 {
             let mut w = Write::to(key.clone());
@@ -38,7 +66,7 @@ impl TenantStore {
                 .set(a::TTL, &(window_start + 3_600))
                 .if_absent_or_at_most(a::TAKEN, limit - n);
             let new = aws_sdk_dynamodb::types::ReturnValue::UpdatedNew;
-            match w.run_returning(self.db(), self.table(), new).await? {
+            match w.run_returning(db, table, new).await? {
                 Ok(new) => {
                     let taken = get_n::<u32>(&new, a::TAKEN).unwrap_or(limit);
                     return Ok(Claim { granted: n, taken });

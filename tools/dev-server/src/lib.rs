@@ -2,6 +2,8 @@
 //! same HTTP API (payload v2) event API Gateway would deliver, and goes to the
 //! handler of the function the route belongs to.
 
+#![recursion_limit = "256"]
+
 use axum::body::Bytes;
 use axum::response::IntoResponse;
 use base64::Engine;

@@ -273,7 +273,7 @@ fn client_nonce(ctx: &Ctx<'_>) -> Result<(), Error> {
 }
 
 /// The address API Gateway saw the request come from.
-pub(super) fn source_ip(req: &Request) -> Option<String> {
+pub(in crate::http) fn source_ip(req: &Request) -> Option<String> {
     use lambda_http::request::RequestContext;
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),

@@ -113,3 +113,105 @@ pub fn api_cookie(customer: &crate::ids::TenantId, session_id: &str, max_age: i6
         api_cookie_value(customer, session_id)
     )
 }
+
+/// Registrations per minute per source address.
+pub const REGISTRATIONS_PER_MINUTE: u32 = 5;
+
+/// Admit one registration from `address`: a shared window per address and
+/// minute (credential-less, like public trials). Refused → 429.
+pub async fn admit_registration(
+    store: &Store,
+    address: &str,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let at = now.unix_timestamp();
+    let window = at - at.rem_euclid(60);
+    let subject = format!("REGISTER#{address}");
+    let claim = store
+        .take_platform_tokens(&subject, window, 1, REGISTRATIONS_PER_MINUTE)
+        .await?;
+    if claim.granted == 0 {
+        return Err(Error::RateLimited {
+            retry_after_secs: (window + 60 - at).max(1) as u64,
+        });
+    }
+    Ok(())
+}
+
+pub fn customer_not_found() -> Error {
+    Error::not_found(
+        "CUSTOMER_NOT_FOUND",
+        "no customer organization with that id",
+    )
+}
+
+/// `POST /v1/public/customers/{id}/verify`: look the TXT record up; if it
+/// holds the organization's value, activate it (one verified organization
+/// per domain) and e-mail its admin a sign-in link. Verifying an active
+/// organization again answers it unchanged (no second e-mail).
+#[allow(clippy::too_many_arguments)]
+pub async fn verify(
+    store: &Store,
+    dns: &crate::dns::TxtResolver,
+    mailer: &crate::mail::Mailer,
+    base_url: &str,
+    id: &crate::ids::TenantId,
+    request_id: &str,
+    now: OffsetDateTime,
+) -> Result<CustomerOrg, Error> {
+    use crate::domain::CustomerStatus;
+    let org = store
+        .get_customer(id)
+        .await?
+        .ok_or_else(customer_not_found)?;
+    match org.status {
+        CustomerStatus::Active => return Ok(org),
+        CustomerStatus::Suspended => {
+            return Err(Error::conflict(
+                "CUSTOMER_SUSPENDED",
+                "this organization is suspended",
+            ))
+        }
+        CustomerStatus::PendingVerification => {}
+    }
+    let (name, value) = org.dns_record();
+    let found = dns.txt(&name).await?;
+    if !found.iter().any(|t| t.trim() == value) {
+        let what = if found.is_empty() {
+            format!("there is no TXT record at {name}")
+        } else {
+            format!("the TXT record at {name} does not hold {value}")
+        };
+        return Err(Error::conflict(
+            "DOMAIN_NOT_VERIFIED",
+            format!("{what}; publish it and try again (DNS changes can take a while)"),
+        ));
+    }
+    match activate(store, &org, request_id, now).await? {
+        VerifyOutcome::Verified => {}
+        VerifyOutcome::AlreadyVerified => {
+            return store.get_customer(id).await?.ok_or_else(customer_not_found)
+        }
+        VerifyOutcome::DomainTaken => return Err(domain_claimed()),
+        VerifyOutcome::NotPending => return Err(customer_not_found()),
+    }
+    let mut active = org;
+    active.status = CustomerStatus::Active;
+    active.verified_at = Some(now);
+    let ts = store.tenant(id);
+    let intro = format!(
+        "{} is verified: {} is yours on the licensing platform.",
+        active.name, active.domain
+    );
+    members::send_link(
+        &ts,
+        &active,
+        mailer,
+        base_url,
+        &active.admin_email,
+        &intro,
+        now,
+    )
+    .await?;
+    Ok(active)
+}
