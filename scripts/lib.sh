@@ -103,6 +103,9 @@ start_dev_server() {
   local port="$1" out="$2"
   log "starting the dev server on http://127.0.0.1:$port"
   # Portal sign-in links lead here, and portal forms are accepted from here only.
+  # LICENSING_DNS_RESOLVER (host:port), when set, is the DNS server customer
+  # domain proofs ask; unset, the system resolver.
+  LICENSING_DNS_RESOLVER="${LICENSING_DNS_RESOLVER:-}" \
   PORTAL_BASE_URL="http://127.0.0.1:$port" PORT="$port" "$ROOT/target/debug/dev-server" >"$out" 2>&1 &
   DEV_SERVER_PID=$!
   DEV_SERVER_PORT=$port
