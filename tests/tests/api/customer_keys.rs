@@ -247,9 +247,12 @@ async fn vendor_and_customer_credentials_do_not_cross() {
         .operator("POST", "/v1/platform/tenants", &token, Some(&body))
         .await;
     assert_eq!((r.status, r.code()), (409, "TENANT_EXISTS"), "{r:?}");
-    // The vendor portal of a customer's id does not exist.
-    let page = harness::Visitor::new(&env, &org.id).get("/login").await;
-    assert_eq!(page.status, 404, "{page:?}");
+    // A customer's portal is its own: no vendor pages behind it.
+    let v = harness::Visitor::new(&env, &org.id);
+    assert_eq!(v.get("/login").await.status, 200);
+    for page in ["/staff", "/staff/api-keys", "/me"] {
+        assert_eq!(v.get(page).await.status, 404, "{page}");
+    }
     // App keys do not manage keys or members, nor read the audit trail (403).
     for path in [
         "/v1/customer/api-keys",
@@ -371,4 +374,78 @@ async fn client_certificates_come_from_the_gateway_event() {
             "{b}"
         );
     }
+}
+
+/// Org A's session names B's keys and members: each refusal is the same as
+/// for something that does not exist; lists show only A's own.
+#[tokio::test]
+async fn one_organization_reaches_nothing_of_another() {
+    let env = Env::start().await;
+    let a = env.customer_org("iso-a").await;
+    let b = env.customer_org("iso-b").await;
+    let body = json!({"app_name": "b app", "app_type": "desktop", "scopes": ["license:read"]});
+    let bk = env
+        .org_send("POST", "/v1/customer/api-keys", &b.session, Some(&body))
+        .await;
+    let b_key_id = bk.data()["id"].as_str().unwrap().to_string();
+    let r = env
+        .org_send(
+            "DELETE",
+            &format!("/v1/customer/api-keys/{b_key_id}"),
+            &a.session,
+            None,
+        )
+        .await;
+    let missing = env
+        .org_send(
+            "DELETE",
+            "/v1/customer/api-keys/key_01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            &a.session,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (missing.status, missing.code()),
+        "{r:?}"
+    );
+    assert_eq!(r.status, 404);
+    let list = env
+        .org_send("GET", "/v1/customer/api-keys", &a.session, None)
+        .await;
+    assert!(!list.text.contains(&b_key_id), "{list:?}");
+    for (method, body) in [("PATCH", Some(json!({"role": "viewer"}))), ("DELETE", None)] {
+        let path = format!("/v1/customer/members/{}", b.admin_email);
+        let r = env.org_send(method, &path, &a.session, body.as_ref()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (404, "MEMBER_NOT_FOUND"),
+            "{method} {r:?}"
+        );
+    }
+    let members = env
+        .org_send("GET", "/v1/customer/members", &a.session, None)
+        .await;
+    assert!(!members.text.contains(&b.admin_email), "{members:?}");
+    let audit = env
+        .org_send("GET", "/v1/customer/audit-events", &a.session, None)
+        .await;
+    assert!(
+        !audit.text.contains(&b.id) && !audit.text.contains(&b_key_id),
+        "{audit:?}"
+    );
+    // B's session cookie with A's id in it is no session.
+    let forged = b.session.cookie.replace(&b.id, &a.id);
+    let r = env
+        .send_raw(
+            "GET",
+            "/v1/customer/session",
+            &[("cookie", &forged)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"), "{r:?}");
+    // B's app key is B's: bound to B whatever it names.
+    let r = env.get("/v1/customer/api-keys", &b.admin_key).await;
+    assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{r:?}");
 }
