@@ -213,7 +213,10 @@ mod tests {
             "WEBHOOK_RETRY_BASE_SECONDS" => "60".to_string(),
             _ => format!("v-{k}"),
         };
-        let c = Config::from_lookup(Function::Manage.settings(), |k| Some(value(k))).unwrap();
+        let c = Config::from_lookup(Function::Manage.settings(), |k| {
+            (k != DNS_RESOLVER_VAR).then(|| value(k))
+        })
+        .unwrap();
         assert_eq!(c.table_name, "v-TABLE_NAME");
         assert!(c.pepper_secret_id.is_some());
     }
@@ -239,8 +242,11 @@ mod tests {
     #[test]
     fn webhook_settings_must_be_well_formed() {
         let set = [Setting::TableName, Setting::WebhookAllowLoopbackHttp];
-        let get =
-            |v: &'static str| move |k: &str| Some(if k == "TABLE_NAME" { "t" } else { v }.into());
+        let get = |v: &'static str| {
+            move |k: &str| {
+                (k != DNS_RESOLVER_VAR).then(|| if k == "TABLE_NAME" { "t" } else { v }.into())
+            }
+        };
         assert!(Config::from_lookup(&set, get("yes")).is_err());
         let c = Config::from_lookup(&set, get("false")).unwrap();
         assert_eq!(c.webhook_allow_loopback_http, Some(false));
