@@ -62,6 +62,12 @@ ensure_venv() {
     log "installing cryptography"
     "$VENV/bin/pip" install -q --disable-pip-version-check cryptography
   fi
+  # The loopback DNS server of the customer domain-proof tests
+  # (scripts/dns_stub.py).
+  if ! "$VENV/bin/python" -c "import dnslib" 2>/dev/null; then
+    log "installing dnslib"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "dnslib==0.9.26"
+  fi
 }
 
 # Start the emulator unless AWS_ENDPOINT_URL already names one.
@@ -97,6 +103,9 @@ start_dev_server() {
   local port="$1" out="$2"
   log "starting the dev server on http://127.0.0.1:$port"
   # Portal sign-in links lead here, and portal forms are accepted from here only.
+  # LICENSING_DNS_RESOLVER (host:port), when set, is the DNS server customer
+  # domain proofs ask; unset, the system resolver.
+  LICENSING_DNS_RESOLVER="${LICENSING_DNS_RESOLVER:-}" \
   PORTAL_BASE_URL="http://127.0.0.1:$port" PORT="$port" "$ROOT/target/debug/dev-server" >"$out" 2>&1 &
   DEV_SERVER_PID=$!
   DEV_SERVER_PORT=$port

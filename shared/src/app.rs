@@ -47,6 +47,8 @@ pub struct App {
     webhook_queue: Option<DeliveryQueue>,
     /// `None` in functions without `PORTAL_SENDER`.
     pub mailer: Option<crate::mail::Mailer>,
+    /// The TXT resolver of customer domain proofs, made on first use.
+    dns: std::sync::OnceLock<crate::dns::TxtResolver>,
 }
 
 impl App {
@@ -126,6 +128,7 @@ impl App {
             webhooks,
             webhook_queue,
             mailer,
+            dns: std::sync::OnceLock::new(),
             config,
         })
     }
@@ -158,6 +161,16 @@ impl App {
         self.webhook_queue
             .as_ref()
             .ok_or_else(|| Error::internal("this function has no webhook queue configured"))
+    }
+
+    /// The resolver of customer domain proofs (`config.dns_resolver`, else
+    /// the system's).
+    pub fn dns(&self) -> Result<&crate::dns::TxtResolver, Error> {
+        if let Some(r) = self.dns.get() {
+            return Ok(r);
+        }
+        let r = crate::dns::TxtResolver::new(self.config.dns_resolver)?;
+        Ok(self.dns.get_or_init(|| r))
     }
 
     pub fn now(&self) -> time::OffsetDateTime {

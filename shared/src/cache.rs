@@ -212,6 +212,21 @@ impl ApiKeys {
     /// Forget every cached key of a tenant (after suspending or closing it
     /// in this instance: effective here at once, elsewhere within
     /// [`KEY_FRESHNESS`]).
+    /// Whether this instance should record a key's `last_used_at` now (at
+    /// most every [`TOUCH_EVERY`] per key); if so, it is remembered as done.
+    /// For keys authenticated elsewhere (customer organizations' app keys).
+    pub fn touch_due(&self, tenant: &TenantId, id: &ApiKeyId, now: OffsetDateTime) -> bool {
+        let k = (tenant.clone(), id.clone());
+        let due = self
+            .touched
+            .get(&k)
+            .is_none_or(|at| now - at >= TOUCH_EVERY);
+        if due {
+            self.touched.insert(k, now);
+        }
+        due
+    }
+
     pub fn forget_tenant(&self, tenant: &TenantId) {
         let t = tenant.clone();
         if let Err(e) = self.cache.invalidate_entries_if(move |(kt, _), _| *kt == t) {

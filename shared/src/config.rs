@@ -93,6 +93,32 @@ pub struct Config {
     pub webhook_retry_base_secs: Option<u64>,
     pub portal_base_url: Option<String>,
     pub portal_sender: Option<String>,
+    /// `LICENSING_DNS_RESOLVER=host:port`: the DNS server the domain proof
+    /// of customer organizations asks (UDP and TCP). The one setting with a
+    /// deliberate default: unset, the system resolver is used (as deployed
+    /// on Lambda); tests and `make dev` point it at a loopback server.
+    pub dns_resolver: Option<std::net::SocketAddr>,
+}
+
+/// The environment variable of [`Config::dns_resolver`].
+pub const DNS_RESOLVER_VAR: &str = "LICENSING_DNS_RESOLVER";
+
+/// `host:port` as a socket address (`127.0.0.1:5353`, `[::1]:53`, `localhost:5353`).
+pub fn parse_dns_resolver(v: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs;
+    let bad = ConfigError {
+        var: DNS_RESOLVER_VAR,
+        what:
+            "host:port of the DNS server for domain proofs (optional; unset = the system resolver)",
+    };
+    let v = v.trim();
+    if let Ok(a) = v.parse() {
+        return Ok(a);
+    }
+    v.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or(bad)
 }
 
 fn bad(s: Setting) -> ConfigError {
@@ -154,6 +180,9 @@ impl Config {
                 Setting::PortalSender => c.portal_sender = Some(v),
             }
         }
+        if let Some(v) = get(DNS_RESOLVER_VAR).filter(|v| !v.trim().is_empty()) {
+            c.dns_resolver = Some(parse_dns_resolver(&v)?);
+        }
         c.table_name = table.ok_or(ConfigError {
             var: "TABLE_NAME",
             what: Setting::TableName.describe(),
@@ -184,16 +213,40 @@ mod tests {
             "WEBHOOK_RETRY_BASE_SECONDS" => "60".to_string(),
             _ => format!("v-{k}"),
         };
-        let c = Config::from_lookup(Function::Manage.settings(), |k| Some(value(k))).unwrap();
+        let c = Config::from_lookup(Function::Manage.settings(), |k| {
+            (k != DNS_RESOLVER_VAR).then(|| value(k))
+        })
+        .unwrap();
         assert_eq!(c.table_name, "v-TABLE_NAME");
         assert!(c.pepper_secret_id.is_some());
     }
 
     #[test]
+    fn the_dns_resolver_is_optional_and_checked() {
+        let set = [Setting::TableName];
+        let c = Config::from_lookup(&set, |k| (k == "TABLE_NAME").then(|| "t".into())).unwrap();
+        assert_eq!(c.dns_resolver, None);
+        let with = |v: &'static str| {
+            move |k: &str| match k {
+                "TABLE_NAME" => Some("t".to_string()),
+                DNS_RESOLVER_VAR => Some(v.to_string()),
+                _ => None,
+            }
+        };
+        let c = Config::from_lookup(&set, with("127.0.0.1:5353")).unwrap();
+        assert_eq!(c.dns_resolver.unwrap().port(), 5353);
+        let err = Config::from_lookup(&set, with("nope")).unwrap_err();
+        assert_eq!(err.var, DNS_RESOLVER_VAR);
+    }
+
+    #[test]
     fn webhook_settings_must_be_well_formed() {
         let set = [Setting::TableName, Setting::WebhookAllowLoopbackHttp];
-        let get =
-            |v: &'static str| move |k: &str| Some(if k == "TABLE_NAME" { "t" } else { v }.into());
+        let get = |v: &'static str| {
+            move |k: &str| {
+                (k != DNS_RESOLVER_VAR).then(|| if k == "TABLE_NAME" { "t" } else { v }.into())
+            }
+        };
         assert!(Config::from_lookup(&set, get("yes")).is_err());
         let c = Config::from_lookup(&set, get("false")).unwrap();
         assert_eq!(c.webhook_allow_loopback_http, Some(false));

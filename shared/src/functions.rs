@@ -18,10 +18,15 @@ pub enum Function {
     WebhookDeliver,
     Portal,
     BillingClose,
+    /// A customer organization's own API (`/v1/customer/...`).
+    Customer,
+    /// Registration and domain proof of customer organizations
+    /// (`/v1/public/customers/...`), without a credential.
+    CustomerRegister,
 }
 
 impl Function {
-    pub const ALL: [Function; 12] = [
+    pub const ALL: [Function; 14] = [
         Function::Validate,
         Function::Activate,
         Function::Entitlements,
@@ -34,6 +39,8 @@ impl Function {
         Function::WebhookDeliver,
         Function::Portal,
         Function::BillingClose,
+        Function::Customer,
+        Function::CustomerRegister,
     ];
 
     /// The crate (and binary) name under `functions/`.
@@ -51,6 +58,8 @@ impl Function {
             Function::WebhookDeliver => "webhook-deliver",
             Function::Portal => "portal",
             Function::BillingClose => "billing-close",
+            Function::Customer => "customer",
+            Function::CustomerRegister => "customer-register",
         }
     }
 
@@ -109,6 +118,20 @@ impl Function {
                 PortalBaseUrl,
                 PortalSender,
             ],
+            // The pepper hashes the organization's app keys; the signing key
+            // signs list cursors; members are invited by e-mail, and a
+            // session's non-GET calls must come from the portal's origin.
+            Function::Customer => &[
+                TableName,
+                PepperSecretId,
+                SigningKeySecretId,
+                PortalBaseUrl,
+                PortalSender,
+            ],
+            // Registration and domain proof; the verified admin is e-mailed a
+            // sign-in link. (`LICENSING_DNS_RESOLVER` is optional: see
+            // `config::Config::dns_resolver`.)
+            Function::CustomerRegister => &[TableName, PortalBaseUrl, PortalSender],
         }
     }
 }
@@ -123,6 +146,8 @@ pub enum Surface {
     Public,
     /// Server-rendered HTML for people (docs/portal.md), not the JSON API.
     Portal,
+    /// A customer organization's API: its app keys or its members' sessions.
+    Customer,
 }
 
 impl Surface {
@@ -163,6 +188,7 @@ pub enum Op {
     Stripe(StripeOp),
     /// Every page under `/portal/`: the portal routes within itself.
     Portal,
+    Customer(CustomerOp),
 }
 
 impl Op {
@@ -174,6 +200,7 @@ impl Op {
             Op::Platform(_) => Surface::Platform,
             Op::Stripe(_) => Surface::Stripe,
             Op::Portal => Surface::Portal,
+            Op::Customer(_) => Surface::Customer,
         }
     }
 }
@@ -182,6 +209,28 @@ impl Op {
 pub enum PublicOp {
     Health,
     SigningKeys,
+    /// Register a customer organization (202, pending its domain proof).
+    CustomerRegister,
+    /// Check its DNS TXT record and activate it.
+    CustomerVerify,
+}
+
+/// The operations of a customer organization's API, `/v1/customer/...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CustomerOp {
+    /// Who a portal session is (and its CSRF token).
+    Session,
+    ApiKey(ApiKeyOp),
+    Member(MemberOp),
+    AuditList,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberOp {
+    List,
+    Add,
+    Patch,
+    Remove,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -335,7 +384,11 @@ const fn man(op: ManageOp) -> Op {
 const fn plat(op: PlatformOp) -> Op {
     Op::Platform(op)
 }
+const fn cust(op: CustomerOp) -> Op {
+    Op::Customer(op)
+}
 const MANAGE: Option<Function> = Some(F::Manage);
+const CUSTOMER: Option<Function> = Some(F::Customer);
 const PROVISION: Option<Function> = Some(F::ProvisionTenant);
 
 pub const ROUTES: &[Route] = &[
@@ -345,6 +398,18 @@ pub const ROUTES: &[Route] = &[
         "/v1/public/tenants/{tenant_id}/signing-keys",
         Op::Public(PublicOp::SigningKeys),
         Some(F::Validate),
+    ),
+    r(
+        "POST",
+        "/v1/public/customers/register",
+        Op::Public(PublicOp::CustomerRegister),
+        Some(F::CustomerRegister),
+    ),
+    r(
+        "POST",
+        "/v1/public/customers/{customer_id}/verify",
+        Op::Public(PublicOp::CustomerVerify),
+        Some(F::CustomerRegister),
     ),
     r(
         "POST",
@@ -666,6 +731,60 @@ pub const ROUTES: &[Route] = &[
         Op::Stripe(StripeOp::Webhook),
         Some(F::StripeWebhook),
     ),
+    r(
+        "GET",
+        "/v1/customer/session",
+        cust(CustomerOp::Session),
+        CUSTOMER,
+    ),
+    r(
+        "POST",
+        "/v1/customer/api-keys",
+        cust(CustomerOp::ApiKey(K::Create)),
+        CUSTOMER,
+    ),
+    r(
+        "GET",
+        "/v1/customer/api-keys",
+        cust(CustomerOp::ApiKey(K::List)),
+        CUSTOMER,
+    ),
+    r(
+        "DELETE",
+        "/v1/customer/api-keys/{id}",
+        cust(CustomerOp::ApiKey(K::Revoke)),
+        CUSTOMER,
+    ),
+    r(
+        "GET",
+        "/v1/customer/members",
+        cust(CustomerOp::Member(MemberOp::List)),
+        CUSTOMER,
+    ),
+    r(
+        "POST",
+        "/v1/customer/members",
+        cust(CustomerOp::Member(MemberOp::Add)),
+        CUSTOMER,
+    ),
+    r(
+        "PATCH",
+        "/v1/customer/members/{email}",
+        cust(CustomerOp::Member(MemberOp::Patch)),
+        CUSTOMER,
+    ),
+    r(
+        "DELETE",
+        "/v1/customer/members/{email}",
+        cust(CustomerOp::Member(MemberOp::Remove)),
+        CUSTOMER,
+    ),
+    r(
+        "GET",
+        "/v1/customer/audit-events",
+        cust(CustomerOp::AuditList),
+        CUSTOMER,
+    ),
     // The portal's HTML pages: one greedy route to one function, which
     // routes within itself (shared/src/portal). Not part of the JSON API,
     // so docs/openapi.yaml does not list it; docs/portal.md does.
@@ -726,6 +845,7 @@ mod tests {
         assert_eq!(unrouted("/v1/integration"), None);
         assert_eq!(unrouted("/v1/integrations/x"), None);
         assert_eq!(unrouted("/v1/manage/nope"), Some(Surface::Manage));
+        assert_eq!(unrouted("/v1/customer/nope"), Some(Surface::Customer));
         assert_eq!(unrouted("/elsewhere"), None);
     }
 }

@@ -310,10 +310,61 @@ string_newtype!(
     }
 );
 
+string_newtype!(
+    /// An internet domain a customer organization proves it holds
+    /// (`mercedes-benz.com`): lowercase labels of `[a-z0-9-]` (1 to 63
+    /// characters, not starting or ending with '-'), at least two of them,
+    /// at most 253 characters, the last one letters only.
+    Domain, "domain", |s| {
+        if s.len() < 4 || s.len() > 253 {
+            return Err("must be 4 to 253 characters");
+        }
+        let labels: Vec<&str> = s.split('.').collect();
+        if labels.len() < 2 {
+            return Err("must have at least two labels (example.com)");
+        }
+        for l in &labels {
+            if l.is_empty() || l.len() > 63 {
+                return Err("has an empty or over-long label");
+            }
+            if !l.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
+                return Err("may only hold lowercase letters, digits, '-' and '.'");
+            }
+            if l.starts_with('-') || l.ends_with('-') {
+                return Err("has a label that starts or ends with '-'");
+            }
+        }
+        let tld = labels.last().copied().unwrap_or("");
+        if tld.len() < 2 || !tld.bytes().all(|c| c.is_ascii_lowercase()) {
+            return Err("must end in a top-level domain of letters");
+        }
+        Ok(())
+    }
+);
+
+impl Domain {
+    /// Accepts any case and one trailing dot; stores the lowercase name.
+    pub fn normalise(s: &str) -> Result<Self, InvalidId> {
+        let s = s.trim().to_lowercase();
+        Self::parse(s.strip_suffix('.').unwrap_or(&s).to_string())
+    }
+    /// Whether `host` is this domain or one of its subdomains.
+    pub fn covers(&self, host: &str) -> bool {
+        host == self.0
+            || host
+                .strip_suffix(self.0.as_str())
+                .is_some_and(|head| head.ends_with('.') && head.len() > 1)
+    }
+}
+
 impl Email {
     /// Accepts any case, stores lowercase.
     pub fn normalise(s: &str) -> Result<Self, InvalidId> {
         Self::parse(s.trim().to_lowercase())
+    }
+    /// The part after the `@`.
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
     }
 }
 

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod dns;
 pub mod domain;
 pub mod error;
 pub mod functions;

@@ -363,7 +363,23 @@ impl Env {
     /// `stream`: only Envs whose tests read the table's stream get one (the
     /// emulator keeps a stream's records, up to a bound, for every table).
     async fn build(clock: Option<Arc<ManualClock>>, stream: Stream) -> Env {
+        Self::build_with(clock, stream, None).await
+    }
+
+    /// An Env whose domain proofs ask `dns` (a [`DnsStub`]).
+    pub async fn with_dns(dns: &DnsStub) -> Env {
+        Self::build_with(None, Stream::Off, Some(dns.addr)).await
+    }
+
+    async fn build_with(
+        clock: Option<Arc<ManualClock>>,
+        stream: Stream,
+        dns: Option<std::net::SocketAddr>,
+    ) -> Env {
         let mut config = base_config();
+        if dns.is_some() {
+            config.dns_resolver = dns;
+        }
         // A table of its own: tests never see each other's items. Deleted
         // when the Env is dropped.
         config.table_name = format!(
@@ -743,6 +759,215 @@ impl Drop for Env {
             Ok(Err(e)) => eprintln!("deleting a test table: {e}"),
             Err(_) => eprintln!("deleting a test table panicked"),
         }
+    }
+}
+
+// ---------------------------------------------------------------- customer organizations
+
+/// A verified customer organization (a tenant of kind `customer`), made the
+/// quick way (through the use cases, skipping the DNS proof).
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub domain: String,
+    pub admin_email: String,
+    /// An app key with every scope (`license:checkout`, `license:return`,
+    /// `license:read`) and no bindings.
+    pub admin_key: String,
+    /// The admin's signed-in session on the `/v1/customer` API.
+    pub session: OrgSession,
+}
+
+/// A member's session on the `/v1/customer` API: the cookie, its CSRF token
+/// and the portal's origin (non-GET calls must send both).
+#[derive(Clone, Debug)]
+pub struct OrgSession {
+    /// `customer_session=<customer>.<session id>`.
+    pub cookie: String,
+    pub csrf: String,
+    pub origin: String,
+    /// The portal page cookie's value (`portal_session`) of the same session.
+    pub portal_cookie: String,
+}
+
+impl OrgSession {
+    /// The headers a browser-like caller sends with this session.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("cookie", self.cookie.clone()),
+            ("x-csrf-token", self.csrf.clone()),
+            ("origin", self.origin.clone()),
+        ]
+    }
+}
+
+impl Env {
+    /// A fresh verified organization `<name>-<suffix>` at
+    /// `<name>-<suffix>.example` with its admin `admin@` that domain.
+    pub async fn customer_org(&self, name: &str) -> Org {
+        let suffix = &ulid::Ulid::new().to_string().to_lowercase()[20..];
+        let id = format!("{name}-{suffix}");
+        let domain = format!("{id}.example");
+        self.customer_org_at(&id, name, &domain).await
+    }
+
+    /// A verified organization with this id, name and domain.
+    pub async fn customer_org_at(&self, id: &str, name: &str, domain: &str) -> Org {
+        use shared::usecases::customers;
+        let admin_email = format!("admin@{domain}");
+        let reg = shared::domain::Registration {
+            customer_id: shared::ids::TenantId::parse(id).unwrap(),
+            name: name.to_string(),
+            domain: shared::ids::Domain::normalise(domain).unwrap(),
+            country: Some("DE".into()),
+            tax_id: None,
+            region: None,
+            admin_email: shared::ids::Email::normalise(&admin_email).unwrap(),
+            admin_name: Some("Admin".into()),
+        };
+        let now = self.app.now();
+        let store = &self.app.store;
+        let org = customers::create(store, reg, "req_harness", now)
+            .await
+            .unwrap();
+        let outcome = customers::activate(store, &org, "req_harness", now)
+            .await
+            .unwrap();
+        assert_eq!(outcome, shared::store::customers::VerifyOutcome::Verified);
+        let ts = store.tenant(&org.tenant_id);
+        let session = self.org_session(id, &admin_email).await;
+        let actor = shared::domain::Actor {
+            actor: format!("member:{admin_email}"),
+            request_id: "req_harness".into(),
+        };
+        let new = customers::keys::NewKey {
+            app_name: "harness".into(),
+            app_type: shared::domain::AppType::CloudService,
+            scopes: shared::domain::CustomerScope::ALL.to_vec(),
+            expires_in_days: None,
+            bindings: Default::default(),
+        };
+        let (_, admin_key) =
+            customers::keys::create(self.app.pepper().unwrap(), &ts, &actor, new, now)
+                .await
+                .unwrap();
+        Org {
+            id: id.to_string(),
+            name: name.to_string(),
+            domain: domain.to_string(),
+            admin_email,
+            admin_key,
+            session,
+        }
+    }
+
+    /// A signed-in session of a member `email` of organization `id` (the
+    /// member must exist for the API to accept it).
+    pub async fn org_session(&self, id: &str, email: &str) -> OrgSession {
+        use shared::usecases::customers;
+        let t = shared::ids::TenantId::parse(id).unwrap();
+        let ts = self.app.store.tenant(&t);
+        let email = shared::ids::Email::normalise(email).unwrap();
+        let (sid, s) = customers::open_session(&ts, &email, self.app.now())
+            .await
+            .unwrap();
+        OrgSession {
+            cookie: format!(
+                "{}={}",
+                shared::http::CUSTOMER_COOKIE,
+                customers::api_cookie_value(&t, &sid)
+            ),
+            csrf: s.csrf,
+            origin: self.base.clone(),
+            portal_cookie: sid,
+        }
+    }
+
+    /// A `/v1/customer` call with a member's session (cookie, CSRF token, origin).
+    pub async fn org_send(
+        &self,
+        method: &str,
+        path: &str,
+        session: &OrgSession,
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{}", self.base, path));
+        for (k, v) in session.headers() {
+            req = req.header(k, v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        Self::read(req.send().await.expect("request")).await
+    }
+}
+
+/// A real DNS server on loopback (UDP and TCP; `scripts/dns_stub.py`, dnslib
+/// in the project's venv) serving the TXT records a test sets.
+pub struct DnsStub {
+    pub addr: std::net::SocketAddr,
+    zone: std::path::PathBuf,
+    records: Mutex<std::collections::BTreeMap<String, Vec<String>>>,
+    child: std::process::Child,
+}
+
+impl DnsStub {
+    pub fn start() -> DnsStub {
+        use std::io::BufRead;
+        let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+        let python = format!("{root}/.local/venv/bin/python");
+        let zone = std::env::temp_dir().join(format!("dns-stub-{}.json", ulid::Ulid::new()));
+        std::fs::write(&zone, "{}").unwrap();
+        // A port free for TCP (and, almost surely, UDP).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = std::process::Command::new(&python)
+            .arg(format!("{root}/scripts/dns_stub.py"))
+            .arg(port.to_string())
+            .arg(&zone)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{python} scripts/dns_stub.py (make test installs dnslib): {e}")
+            });
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the DNS stub did not start");
+        DnsStub {
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            zone,
+            records: Mutex::new(Default::default()),
+            child,
+        }
+    }
+
+    /// Serve these TXT values at `name` (none: NXDOMAIN).
+    pub fn set_txt(&self, name: &str, values: &[&str]) {
+        let mut r = self.records.lock().unwrap();
+        r.insert(
+            name.trim_end_matches('.').to_lowercase(),
+            values.iter().map(|v| v.to_string()).collect(),
+        );
+        let tmp = self.zone.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_string(&*r).unwrap()).unwrap();
+        std::fs::rename(&tmp, &self.zone).unwrap();
+    }
+}
+
+impl Drop for DnsStub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.zone);
     }
 }
 

@@ -74,6 +74,17 @@ pub enum AuditCode {
     StaffInvited,
     #[serde(rename = "STAFF.REMOVED")]
     StaffRemoved,
+    /// Customer organizations (written in the organization's own trail).
+    #[serde(rename = "CUSTOMER.REGISTERED")]
+    CustomerRegistered,
+    #[serde(rename = "CUSTOMER.VERIFIED")]
+    CustomerVerified,
+    #[serde(rename = "MEMBER.ADDED")]
+    MemberAdded,
+    #[serde(rename = "MEMBER.ROLE_CHANGED")]
+    MemberRoleChanged,
+    #[serde(rename = "MEMBER.REMOVED")]
+    MemberRemoved,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,10 +128,14 @@ impl AuditEvent {
             | LicenseCancelled
             | ApiKeyRevoked
             | WebhookEndpointDisabled
-            | StaffRemoved => Severity::Warning,
+            | StaffRemoved
+            | MemberRemoved => Severity::Warning,
             ApiKeyCreated
             | StripeIntegrationUpdated
             | StaffInvited
+            | MemberAdded
+            | MemberRoleChanged
+            | CustomerVerified
             | LicensePolicyChanged
             | LicensePastDue
             | LicenseCommercialUpdated

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod customer;
 pub mod license;
 pub mod metering;
 pub mod money;
@@ -16,6 +17,7 @@ pub mod webhook;
 
 pub use audit::*;
 pub use catalog::*;
+pub use customer::*;
 pub use license::*;
 pub use portal::{MagicLink, Role, Session, StaffMember};
 pub use search::*;

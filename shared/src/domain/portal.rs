@@ -22,6 +22,9 @@ pub const LINK_WINDOW_SECS: i64 = 15 * 60;
 pub enum Role {
     Staff,
     Customer,
+    /// A member of a customer organization (a tenant of kind `customer`):
+    /// the member item holds the role, read on every request.
+    Member,
 }
 
 impl Role {
@@ -29,6 +32,7 @@ impl Role {
         match self {
             Role::Staff => "staff",
             Role::Customer => "customer",
+            Role::Member => "member",
         }
     }
 }

@@ -3,6 +3,8 @@
 //! case, and the envelope.
 
 mod auth;
+mod customer;
+mod customer_register;
 pub mod envelope;
 mod integration;
 mod manage;
@@ -12,7 +14,8 @@ mod route;
 mod sign;
 mod stripe;
 
-pub use auth::Caller;
+pub use auth::{Caller, CustomerCaller, CustomerCredential, CUSTOMER_COOKIE};
+pub use customer::views as customer_views;
 pub use route::route_for;
 
 use crate::app::App;
@@ -185,7 +188,7 @@ async fn serve(
     };
 
     match route.op {
-        Op::Public(op) => public(&ctx, op).await,
+        Op::Public(op) => public(&ctx, req, op).await,
         Op::Platform(op) => {
             app.authenticate_operator(ctx.header("authorization"))?;
             platform::serve(&ctx, op).await
@@ -201,6 +204,10 @@ async fn serve(
             let caller = auth::authenticate(&ctx, Credential::ApiKey(Scope::Admin), edge).await?;
             manage::serve(&ctx, &caller, op).await
         }
+        Op::Customer(op) => {
+            let caller = auth::authenticate_customer(&ctx, req, edge).await?;
+            customer::serve(&ctx, &caller, op).await
+        }
         // Served by crate::portal::handle, never through the JSON edge.
         Op::Portal => Err(Error::not_found(
             "ROUTE_NOT_FOUND",
@@ -209,8 +216,11 @@ async fn serve(
     }
 }
 
-async fn public(ctx: &Ctx<'_>, op: PublicOp) -> Result<Reply, Error> {
+async fn public(ctx: &Ctx<'_>, req: &Request, op: PublicOp) -> Result<Reply, Error> {
     match op {
+        PublicOp::CustomerRegister | PublicOp::CustomerVerify => {
+            customer_register::serve(ctx, req, op).await
+        }
         PublicOp::Health => Ok(Reply::ok(serde_json::json!({ "status": "ok" }))),
         PublicOp::SigningKeys => {
             let not_found = || Error::not_found("TENANT_NOT_FOUND", "no tenant with that id");

@@ -12,6 +12,7 @@
 
 mod billing;
 pub mod chart;
+pub mod org;
 pub mod pages;
 pub mod web;
 
@@ -333,7 +334,14 @@ async fn serve(
         .and_then(|t| TenantId::parse(t.as_str()).ok())
         .ok_or_else(not_found)?;
     let now = app.now();
-    let tenant = uc::open_tenant(&app.store, &tenant_id).await?;
+    let tenant = match uc::open_tenant(&app.store, &tenant_id).await {
+        Ok(t) => t,
+        // Not a vendor's portal: perhaps a customer organization's.
+        Err(e) => match app.store.get_customer(&tenant_id).await? {
+            Some(org) => return org::serve(app, req, org, page).await,
+            None => return Err(e),
+        },
+    };
     tracing::Span::current().record("tenant", tenant_id.as_str());
     let store = app.store.tenant(&tenant_id);
     let cookie = web::cookie(

@@ -47,7 +47,9 @@ pub fn layout(ctx: &PageCtx<'_>, title: &str, content: Markup) -> Markup {
                     a.brand href={(base) "/"} { (ctx.tenant_name) " portal" }
                     @if let Some(s) = ctx.session {
                         nav {
-                            @if s.role == Role::Staff {
+                            @if s.role == Role::Member {
+                                a href={(base) "/"} { "Home" }
+                            } @else if s.role == Role::Staff {
                                 a href={(base) "/staff"} { "Licenses" }
                                 a href={(base) "/staff/api-keys"} { "API keys" }
                                 a href={(base) "/staff/team"} { "Team" }

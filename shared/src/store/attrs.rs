@@ -70,6 +70,10 @@ pub const SETTINGS: &str = "settings";
 pub const STAGES: &str = "stages";
 pub const LAST_USED_AT: &str = "last_used_at";
 pub const REVOKED_AT: &str = "revoked_at";
+/// A customer organization's member.
+pub const ROLE: &str = "role";
+/// When a customer organization proved its domain.
+pub const VERIFIED_AT: &str = "verified_at";
 pub const ACTIVATED_AT: &str = "activated_at";
 pub const SIGNING_KEY_VERSION: &str = "signing_key_version";
 pub const SIGNING_KEYS: &str = "signing_keys";

@@ -413,6 +413,58 @@ pub fn stripe_charge(t: &TenantId, charge_or_intent: &str) -> Key {
     k(format!("T#{t}#STRIPE_CH#{charge_or_intent}"), "CH")
 }
 
+// ------------------------------------------------ customer organizations
+// A customer organization is a tenant (kind `customer`): its data keys begin
+// with `T#<customer>` like any tenant's (its tenant item is [`tenant`], its
+// app keys share [`api_keys_pk`], its audit trail [`audit_pk`], its sessions
+// and sign-in links [`session`] / [`magic_link`]).
+
+/// The members of an organization: one partition, one item per e-mail,
+/// and a counter item of its admins (the last admin cannot go).
+pub fn members_pk(t: &TenantId) -> String {
+    format!("T#{t}#MEMBERS")
+}
+pub fn member(t: &TenantId, email: &Email) -> Key {
+    k(members_pk(t), email.as_str())
+}
+pub fn admin_count(t: &TenantId) -> Key {
+    k(members_pk(t), "#ADMINS")
+}
+
+/// A vendor's link of its CRM account id to a customer organization, kept
+/// in the VENDOR's partition (another vendor never sees it), both ways:
+/// CRM id → organization and organization → CRM id (one per organization
+/// per vendor), written together in one transaction.
+pub fn vendor_crm(vendor: &TenantId, crm_account_id: &str) -> Key {
+    k(format!("T#{vendor}#CRM#{crm_account_id}"), "CRM")
+}
+pub fn vendor_customer(vendor: &TenantId, customer: &TenantId) -> Key {
+    k(format!("T#{vendor}#CUST#{customer}"), "CUST")
+}
+
+/// Platform data: not any tenant's. Keys begin with `PLATFORM#`, which no
+/// tenant key can (`T#...`).
+pub const PLATFORM_PREFIX: &str = "PLATFORM#";
+
+/// The claim of a domain by the one organization that verified it
+/// (written, conditionally, in the verify transaction).
+pub fn domain_claim(domain: &crate::ids::Domain) -> Key {
+    k(format!("PLATFORM#DOMAIN#{domain}"), "CLAIM")
+}
+
+/// A rate-limit window of a subject of no tenant (the source address of
+/// customer registrations).
+pub fn platform_rate_window(subject: &str, window_start: i64) -> Key {
+    k(format!("PLATFORM#RATE#{subject}"), window_start.to_string())
+}
+
+/// The directory of verified organizations vendors search: one partition,
+/// one item per organization (sorted by id), carrying public fields only.
+pub const DIRECTORY_PK: &str = "PLATFORM#CUSTOMERS";
+pub fn directory_entry(customer: &TenantId) -> Key {
+    k(DIRECTORY_PK.to_string(), customer.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +495,10 @@ mod tests {
             public_trial_day(&t, "2026-05-01"),
             email_verification(&t, "ef"),
             staff(&t, &Email::normalise("a@b.co").unwrap()),
+            member(&t, &Email::normalise("a@b.co").unwrap()),
+            admin_count(&t),
+            vendor_crm(&t, "crm-1"),
+            vendor_customer(&t, &TenantId::parse("other").unwrap()),
         ];
         for key in keys {
             assert!(
@@ -510,6 +566,21 @@ mod tests {
                 ))
             );
         }
+    }
+
+    #[test]
+    fn platform_keys_are_no_tenants() {
+        let d = crate::ids::Domain::normalise("Example.COM.").unwrap();
+        let c = TenantId::parse("acme").unwrap();
+        for key in [
+            domain_claim(&d),
+            directory_entry(&c),
+            platform_rate_window("1.2.3.4", 60),
+        ] {
+            assert!(key.pk.starts_with(PLATFORM_PREFIX), "{key:?}");
+            assert!(!key.pk.starts_with("T#"), "{key:?}");
+        }
+        assert_eq!(domain_claim(&d).pk, "PLATFORM#DOMAIN#example.com");
     }
 
     #[test]

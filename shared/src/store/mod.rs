@@ -12,6 +12,7 @@ pub mod billing;
 pub mod catalog;
 pub mod counters;
 pub mod cursor;
+pub mod customers;
 pub mod keys;
 pub mod licenses;
 pub mod portal;

@@ -31,19 +31,46 @@ impl TenantStore {
         limit: u32,
     ) -> Result<Claim, Error> {
         let key = keys::rate_window(self.tenant_id(), subject, window_start);
-        let n = want.min(limit).max(1);
-        let mut w = Write::to(key);
-        w.add(a::TAKEN, i64::from(n))
+        take_tokens_at(self.db(), self.table(), key, window_start, want, limit).await
+    }
+}
+
+impl super::Store {
+    /// [`TenantStore::take_tokens`] for a subject of no tenant (the source
+    /// address of credential-less customer registrations).
+    pub async fn take_platform_tokens(
+        &self,
+        subject: &str,
+        window_start: i64,
+        want: u32,
+        limit: u32,
+    ) -> Result<Claim, Error> {
+        let key = keys::platform_rate_window(subject, window_start);
+        take_tokens_at(self.db(), self.table(), key, window_start, want, limit).await
+    }
+}
+
+/// One claim on the window item `key` (see [`TenantStore::take_tokens`]).
+async fn take_tokens_at(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: keys::Key,
+    window_start: i64,
+    want: u32,
+    limit: u32,
+) -> Result<Claim, Error> {
+    let n = want.min(limit).max(1);
+    let mut w = Write::to(key);
+    w.add(a::TAKEN, i64::from(n))
             // Kept a while after its window, then DynamoDB's TTL tidies it.
             .set(a::TTL, &(window_start + 3_600));
-        let new = aws_sdk_dynamodb::types::ReturnValue::UpdatedNew;
-        let after = match w.run_returning(self.db(), self.table(), new).await? {
-            Ok(new) => get_n::<u64>(&new, a::TAKEN).unwrap_or(u64::MAX),
-            // Unconditional: never refused.
-            Err(_) => u64::MAX,
-        };
-        Ok(granted(after, n, limit))
-    }
+    let new = aws_sdk_dynamodb::types::ReturnValue::UpdatedNew;
+    let after = match w.run_returning(db, table, new).await? {
+        Ok(new) => get_n::<u64>(&new, a::TAKEN).unwrap_or(u64::MAX),
+        // Unconditional: never refused.
+        Err(_) => u64::MAX,
+    };
+    Ok(granted(after, n, limit))
 }
 
 /// What a claim of `n` got when the window's count is `after` once its own

@@ -23,9 +23,13 @@ pub enum CreateTenant {
 }
 
 impl Store {
+    /// A vendor tenant. A customer organization's tenant item (kind
+    /// `customer`) is not one: every vendor code path reads tenants here and
+    /// so treats a customer's id as unknown.
     pub async fn get_tenant(&self, t: &TenantId) -> Result<Option<Tenant>, Error> {
         self.get_item(&keys::tenant(t))
             .await?
+            .filter(|item| !is_customer(item))
             .map(from_item)
             .transpose()
     }
@@ -49,6 +53,10 @@ impl Store {
         }
         match txn.run(self.db(), self.table()).await {
             Ok(()) => Ok(CreateTenant::Created),
+            // The id is a customer organization's: taken.
+            Err(TxnError::Cancelled(c)) if c.old("tenant").is_some_and(is_customer) => {
+                Ok(CreateTenant::Conflict)
+            }
             Err(TxnError::Cancelled(c)) => match c.old_as::<Tenant>("tenant")? {
                 Some(existing) if existing.request_hash == tenant.request_hash => {
                     Ok(CreateTenant::AlreadyExists(Box::new(existing)))
@@ -208,6 +216,13 @@ impl Store {
     }
 }
 
+/// Whether a tenant item is a customer organization's (`kind: customer`);
+/// items without `kind` are vendors.
+pub(crate) fn is_customer(item: &super::Item) -> bool {
+    get_s(item, crate::domain::TenantKind::ATTR)
+        == Some(crate::domain::TenantKind::Customer.as_str())
+}
+
 fn tenant_must_exist(t: &TenantId, updated: bool) -> Result<(), Error> {
     if updated {
         Ok(())
@@ -229,11 +244,14 @@ impl TenantStore {
         let (mut key, mut tenant) = (None, None);
         for item in found {
             match get_s(&item, keys::SK) {
+                // A customer organization's key is no vendor key (and has
+                // another shape): neither is read.
+                Some(keys::TENANT_SK) if is_customer(&item) => return Ok((None, None)),
                 Some(keys::TENANT_SK) => tenant = Some(from_item(item)?),
-                _ => key = Some(from_item(item)?),
+                _ => key = Some(item),
             }
         }
-        Ok((key, tenant))
+        Ok((key.map(from_item).transpose()?, tenant))
     }
 
     /// Record when a key was last used (at most once per key per cache window).

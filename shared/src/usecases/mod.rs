@@ -9,6 +9,7 @@ pub use crate::store::{Page, TenantStore};
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod customers;
 pub mod licensing;
 pub mod metering;
 pub mod portal;

@@ -6,6 +6,8 @@ mod billing;
 mod bounded_reads;
 mod clients;
 mod concurrency;
+mod customer_keys;
+mod customer_register;
 mod events;
 mod faults;
 mod floating;

@@ -397,6 +397,14 @@ struct Fx {
     /// Real cursors (products, audit, policies).
     cursors: Vec<String>,
     emails: Vec<String>,
+    /// A customer organization's admin session (cookie, CSRF token, origin).
+    customer_session: Headers,
+    /// Its app key (every scope): refused (403) by the member-only routes.
+    customer_key: String,
+    /// App keys the generated `DELETE /v1/customer/api-keys/{id}` may revoke.
+    customer_key_ids: Vec<String>,
+    /// Members of the organization (its admin first).
+    member_emails: Vec<String>,
 }
 
 async fn fixtures(env: &Env) -> Arc<Fx> {
@@ -478,7 +486,37 @@ async fn fixtures(env: &Env) -> Arc<Fx> {
         "a".repeat(8192).into_bytes(),
         format!("lk_{}_key_{}_{}", p[1], p[2], p[3]).into_bytes(),
     ];
+    let org = env.customer_org("props-org").await;
+    let mut customer_key_ids = Vec::new();
+    for i in 0..3 {
+        let body = json!({"app_name": format!("spare {i}"), "app_type": "desktop", "scopes": ["license:read"]});
+        let k = env
+            .org_send("POST", "/v1/customer/api-keys", &org.session, Some(&body))
+            .await;
+        assert_eq!(k.status, 201, "{k:?}");
+        customer_key_ids.push(s(&k.data()["id"]));
+    }
+    let mut member_emails = vec![org.admin_email.clone()];
+    for role in ["manager", "viewer"] {
+        let email = format!("{role}@{}", org.domain);
+        let body = json!({"email": email, "role": role});
+        let m = env
+            .org_send("POST", "/v1/customer/members", &org.session, Some(&body))
+            .await;
+        assert_eq!(m.status, 201, "{m:?}");
+        member_emails.push(email);
+    }
+    let customer_session = org
+        .session
+        .headers()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into_bytes()))
+        .collect();
     Arc::new(Fx {
+        customer_session,
+        customer_key: org.admin_key.clone(),
+        customer_key_ids,
+        member_emails,
         tenant: t.id.clone(),
         admin: t.admin.clone(),
         integration: t.integration.clone(),
@@ -508,6 +546,9 @@ enum Auth {
     OtherScope,
     /// Missing or wrong: 401 (Stripe: 400 `INVALID_SIGNATURE`).
     Bad,
+    /// A session without its CSRF token and origin: fine for GET, 403
+    /// `CSRF_FAILED` otherwise.
+    CsrfOnWrite,
 }
 
 /// One generated request and what must come of it.
@@ -816,6 +857,14 @@ fn param(route: &Route, name: &str, fx: &Fx, clean: bool) -> S<String> {
         "id" if p.starts_with("/v1/manage/api-keys") => (
             fx.spare_key_ids.clone(),
             "key_[0-7][0-9A-HJKMNP-TV-Z]{25}".boxed(),
+        ),
+        "id" if p.starts_with("/v1/customer/api-keys") => (
+            fx.customer_key_ids.clone(),
+            "key_[0-7][0-9A-HJKMNP-TV-Z]{25}".boxed(),
+        ),
+        "email" if p.starts_with("/v1/customer/members") => (
+            fx.member_emails.clone(),
+            "[a-z0-9.+-]{1,20}@[a-z0-9-]{1,20}\\.example".boxed(),
         ),
         "id" if p.starts_with("/v1/platform/tenants") => {
             (fx.victims.clone(), "[a-z0-9][a-z0-9-]{1,40}".boxed())
@@ -1220,6 +1269,7 @@ fn auth(surface: Surface, fx: &Fx, clean: bool) -> S<(Auth, Headers)> {
                 let bearer = format!("Bearer {}", fx.token);
                 return Just((Auth::Good, h("authorization", bearer.as_bytes()))).boxed();
             }
+            Surface::Customer => return Just((Auth::Good, fx.customer_session.clone())).boxed(),
             Surface::Stripe | Surface::Public | Surface::Portal => {}
         }
     }
@@ -1304,6 +1354,29 @@ fn auth(surface: Surface, fx: &Fx, clean: bool) -> S<(Auth, Headers)> {
             Just((Auth::Good, h("x-api-key", b"nonsense"))),
         ]
         .boxed(),
+        // A member's session may do anything here (the admin's); an app
+        // key reaches none of these member-only routes (403); a vendor's
+        // key, a bad one or none is 401.
+        Surface::Customer => {
+            let session = fx.customer_session.clone();
+            let mut no_csrf = session.clone();
+            no_csrf.retain(|(k, _)| k == "cookie");
+            let forged_cookie = vec![(
+                "cookie".to_string(),
+                format!("customer_session={}.{}", "nosuchorg", "x".repeat(43)).into_bytes(),
+            )];
+            prop_oneof![
+                10 => Just((Auth::Good, session)),
+                2 => Just((Auth::OtherScope, h("x-api-key", fx.customer_key.as_bytes()))),
+                1 => Just((Auth::Bad, h("x-api-key", fx.admin.as_bytes()))),
+                2 => bad_keys,
+                1 => Just((Auth::Bad, forged_cookie)),
+                1 => no_key,
+                1 => bearer,
+                1 => Just((Auth::CsrfOnWrite, no_csrf)),
+            ]
+            .boxed()
+        }
         // No property generates portal requests (see Property::Html).
         Surface::Portal => Just((Auth::Bad, Vec::new())).boxed(),
     }
@@ -2020,6 +2093,99 @@ fn schema(route: &Route, fx: &Fx) -> Option<Vec<Field>> {
             ),
             field("expires_at", false, future_ok(), dates_bad_or_past()),
         ],
+        ("POST", "/v1/customer/api-keys") => vec![
+            field("app_name", true, names_ok(200), names_bad(200)),
+            field(
+                "app_type",
+                true,
+                js(strs(&["desktop", "ci_cd", "cloud_service"])),
+                either(js(strs(&["Desktop", "", "server"])), jr(&["1", "null"])),
+            ),
+            field(
+                "scopes",
+                true,
+                select(vec![
+                    J::of(&json!(["license:read"])),
+                    J::of(&json!([
+                        "license:checkout",
+                        "license:return",
+                        "license:read"
+                    ])),
+                    J::of(&json!(["license:read", "license:read"])),
+                ])
+                .boxed(),
+                select(vec![
+                    J::raw("[]"),
+                    J::of(&json!(["admin"])),
+                    J::of(&json!(["License:Read"])),
+                    J::s("license:read"),
+                    J::raw("null"),
+                    J::raw("[1]"),
+                ])
+                .boxed(),
+            ),
+            field(
+                "expires_in_days",
+                false,
+                jr(&["1", "30", "3650", "null"]),
+                jr(&["0", "3651", "-1", "\"7\"", "1.5", "4294967296"]),
+            ),
+            field(
+                "allowed_hostnames",
+                false,
+                select(vec![
+                    J::of(&json!(["build-01.corp"])),
+                    J::raw("[]"),
+                    J::raw("null"),
+                ])
+                .boxed(),
+                select(vec![
+                    J::of(&json!(["has space"])),
+                    J::of(&json!([""])),
+                    J::s("build-01"),
+                    J::raw("[1]"),
+                ])
+                .boxed(),
+            ),
+            field(
+                "allowed_cidrs",
+                false,
+                select(vec![
+                    J::of(&json!(["10.0.0.0/8", "2001:db8::/32"])),
+                    J::of(&json!(["127.0.0.1"])),
+                    J::raw("null"),
+                ])
+                .boxed(),
+                select(vec![
+                    J::of(&json!(["10.0.0.0/33"])),
+                    J::of(&json!(["not-an-address"])),
+                    J::s("10.0.0.0/8"),
+                    J::raw("[1]"),
+                ])
+                .boxed(),
+            ),
+            field(
+                "client_cert_sha256",
+                false,
+                select(vec![J::s(&"ab".repeat(32)), J::raw("null")]).boxed(),
+                either(js(strs(&["abc", &"zz".repeat(32), ""])), jr(&["1"])),
+            ),
+        ],
+        ("POST", "/v1/customer/members") => vec![
+            field("email", true, emails_ok(), emails_bad()),
+            field(
+                "role",
+                true,
+                js(strs(&["viewer", "manager", "admin"])),
+                either(js(strs(&["owner", "Admin", ""])), jr(&["1", "null"])),
+            ),
+        ],
+        ("PATCH", "/v1/customer/members/{email}") => vec![field(
+            "role",
+            true,
+            js(strs(&["viewer", "manager", "admin"])),
+            either(js(strs(&["owner", "Admin", ""])), jr(&["1", "null"])),
+        )],
         ("PUT", "/v1/manage/integrations/stripe") => vec![field(
             "webhook_secret",
             true,
@@ -2381,6 +2547,13 @@ fn requests_of(route: &'static Route, fx: &Arc<Fx>, clean: bool) -> S<Case> {
                 if auth == Auth::OtherScope {
                     c.refuse.push("the key lacks the surface's scope".into());
                 }
+                if auth == Auth::CsrfOnWrite && c.method != "GET" && c.exact.is_none() {
+                    c.exact = Some((
+                        403,
+                        "CSRF_FAILED",
+                        "a session write without its CSRF token".into(),
+                    ));
+                }
                 c.refuse.extend(header_why);
                 c.refuse.extend(body_why);
                 c.refuse.extend(query_refusals(route, &c.query, &fx2));
@@ -2402,6 +2575,8 @@ enum Property {
     /// The portal's HTML pages (not the JSON envelope these properties
     /// check): tested by `portal.rs` and `portal_browser.rs`.
     Html,
+    /// A customer organization's own API (`/v1/customer/...`).
+    Customer,
 }
 
 /// Routes on which these properties found the service answering wrongly.
@@ -2428,6 +2603,7 @@ fn property_of(r: &Route) -> Property {
         Surface::Manage => Property::Management,
         Surface::Platform | Surface::Stripe | Surface::Public => Property::Edge,
         Surface::Portal => Property::Html,
+        Surface::Customer => Property::Customer,
     }
 }
 
@@ -2463,7 +2639,7 @@ async fn every_route(property: Property, per_route: u32) {
 fn every_route_is_in_a_property() {
     use Property::*;
     // Findings is empty once every finding is fixed.
-    for p in [Integration, Management, Edge] {
+    for p in [Integration, Management, Edge, Customer] {
         assert!(
             ROUTES.iter().any(|r| property_of(r) == p),
             "{p:?} has no route"
@@ -2487,6 +2663,11 @@ async fn integration_routes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn management_routes() {
     every_route(Property::Management, cases(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_routes() {
+    every_route(Property::Customer, cases(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

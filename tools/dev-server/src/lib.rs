@@ -2,6 +2,8 @@
 //! same HTTP API (payload v2) event API Gateway would deliver, and goes to the
 //! handler of the function the route belongs to.
 
+#![recursion_limit = "256"]
+
 use axum::body::Bytes;
 use axum::response::IntoResponse;
 use base64::Engine;
@@ -78,6 +80,8 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
         Some(Function::StripeWebhook) => stripe_webhook::handler(app, req).await,
         Some(Function::ProvisionTenant) => provision_tenant::handler(app, req).await,
         Some(Function::Portal) => portal::handler(app, req).await,
+        Some(Function::Customer) => customer::handler(app, req).await,
+        Some(Function::CustomerRegister) => customer_register::handler(app, req).await,
         // Health, unknown paths: the shared router answers (404 envelope for unknown).
         Some(
             Function::ProvisionWorker

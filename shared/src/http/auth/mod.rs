@@ -4,6 +4,11 @@
 //! then refuse what the credential may not do. The operator token (Platform
 //! API) and Stripe's signature are checked by their own surfaces.
 
+mod customer;
+
+pub(super) use customer::authenticate as authenticate_customer;
+pub use customer::{CustomerCaller, CustomerCredential, CUSTOMER_COOKIE};
+
 use super::{Ctx, Edge};
 use crate::domain::{Actor, Scope, Tenant, TenantStatus};
 use crate::error::Error;
@@ -122,7 +127,7 @@ pub(super) async fn admit(
     ctx.app.rate.admit(store, subject, limit, now).await
 }
 
-fn actor(ctx: &Ctx<'_>, actor: String) -> Actor {
+pub(super) fn actor(ctx: &Ctx<'_>, actor: String) -> Actor {
     Actor {
         actor,
         request_id: ctx.request_id.clone(),
@@ -268,7 +273,7 @@ fn client_nonce(ctx: &Ctx<'_>) -> Result<(), Error> {
 }
 
 /// The address API Gateway saw the request come from.
-fn source_ip(req: &Request) -> Option<String> {
+pub(in crate::http) fn source_ip(req: &Request) -> Option<String> {
     use lambda_http::request::RequestContext;
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),
