@@ -44,6 +44,8 @@ type Headers = Vec<(String, Vec<u8>)>;
 
 const MAX_BODY: usize = 64 * 1024;
 const MAX_WEBHOOK_BODY: usize = 512 * 1024;
+/// `POST /v1/integration/usage/batch` takes up to 500 events, 1 MiB.
+const MAX_BATCH_BODY: usize = 1024 * 1024;
 const EXPORT: &str = "/v1/manage/usage/export";
 const BILLING_EXPORT: &str = "/v1/manage/billing/overage";
 const WEBHOOK_SECRET: &str = "whsec_props_5f2b8c1d9e7a4036b1c2d3e4f5a6b7c8";
@@ -2328,7 +2330,7 @@ fn body(route: &Route, fx: &Fx, clean: bool) -> S<(Vec<u8>, Vec<String>)> {
             6 => Just(Vec::new()),
             1 => wild().prop_map(|j| j.text().into_bytes()),
             1 => select(NOT_OBJECTS).prop_map(<[u8]>::to_vec),
-            1 => select(vec![70 * 1024usize, 600 * 1024]).prop_map(|n| vec![b'{'; n]),
+            1 => select(vec![70 * 1024usize, 600 * 1024, 1100 * 1024]).prop_map(|n| vec![b'{'; n]),
         ]
         .prop_map(|b| (b, Vec::new()))
         .boxed();
@@ -2514,6 +2516,8 @@ fn requests_of(route: &'static Route, fx: &Arc<Fx>, clean: bool) -> S<Case> {
                     .any(|(s, is_param)| *is_param && String::from_utf8(pct_decode(s)).is_err());
                 let max = if route.surface() == Surface::Stripe {
                     MAX_WEBHOOK_BODY
+                } else if route.path == "/v1/integration/usage/batch" {
+                    MAX_BATCH_BODY
                 } else {
                     MAX_BODY
                 };
