@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod customer;
+pub mod grants;
 pub mod license;
 pub mod portal;
 pub mod search;

@@ -458,6 +458,7 @@ async fn issue_license(r: &Req<'_>) -> Result<Reply, Error> {
         expires_at: None,
         key: None,
         metadata: serde_json::Map::new(),
+        grant_to: None,
     };
     let state = licensing::issue(&r.app.policies, &r.store, &r.actor(s), req, r.now).await?;
     Ok(Reply::see_other(format!(

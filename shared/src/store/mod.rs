@@ -11,6 +11,7 @@ pub mod audit;
 pub mod catalog;
 pub mod cursor;
 pub mod customers;
+pub mod grants;
 pub mod keys;
 pub mod licenses;
 pub mod portal;

@@ -133,6 +133,7 @@ async fn make(env: &Env, t: &Tenant) -> Vec<Made> {
                 expires_at: short.then(|| at + Duration::hours(1)),
                 key: None,
                 metadata: Default::default(),
+                grant_to: None,
             };
             let s = licensing::issue(&env.app.policies, &ts, actor, req, at)
                 .await
