@@ -5,6 +5,7 @@ mod auth;
 mod clients;
 mod concurrency;
 mod customer_keys;
+mod customer_pool;
 mod events;
 mod faults;
 mod floating;
