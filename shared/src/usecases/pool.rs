@@ -77,7 +77,7 @@ pub async fn checkouts(
             }
         }
     }
-    out.sort_by(|a, b| b.lease.last_activated_at.cmp(&a.lease.last_activated_at));
+    out.sort_by_key(|h| std::cmp::Reverse(h.lease.last_activated_at));
     Ok(out)
 }
 
@@ -129,12 +129,13 @@ pub async fn checkout(
         match take(store, terms, org, actor, grant, pass, &req, &fp, now).await {
             Ok(a) => return Ok(a),
             Err(Error::TooManyActivations { .. }) => refusals.push(AttemptRefused::Full),
-            Err(Error::Conflict { code, .. }) if code == "OVERAGE_MAX_EXCEEDED" => {
-                refusals.push(match pass {
-                    PickPass::Committed => AttemptRefused::Full,
-                    PickPass::Overage => AttemptRefused::OverCap,
-                })
-            }
+            Err(Error::Conflict {
+                code: "OVERAGE_MAX_EXCEEDED",
+                ..
+            }) => refusals.push(match pass {
+                PickPass::Committed => AttemptRefused::Full,
+                PickPass::Overage => AttemptRefused::OverCap,
+            }),
             Err(
                 e @ (Error::LicenseNotActive(_) | Error::LicenseNotFound | Error::NotFound { .. }),
             ) => {
