@@ -325,3 +325,50 @@ pub async fn set_overage_limit(
         leases: read.leases,
     })
 }
+
+/// The pool's figures for the organization's portal home page.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PoolFigures {
+    /// Granted licenses in force now.
+    pub active_licenses: u32,
+    /// Overage leases held now, across every granted license.
+    pub overage_in_use: u32,
+    /// Checkouts (leases, returned or not) started this calendar month (UTC).
+    pub checkouts_this_month: u32,
+}
+
+/// [`PoolFigures`] from the catalog and every lease of the granted licenses. Pure.
+pub fn figures_of(
+    catalog: &[CatalogEntry],
+    leases: &[Activation],
+    now: OffsetDateTime,
+) -> PoolFigures {
+    let month = (now.year(), now.month());
+    PoolFigures {
+        active_licenses: catalog
+            .iter()
+            .filter(|e| matches!(e.license.standing(now), crate::domain::Standing::Valid(_)))
+            .count() as u32,
+        overage_in_use: catalog.iter().map(|e| e.leases.overage_used).sum(),
+        checkouts_this_month: leases
+            .iter()
+            .filter(|a| a.user.is_some() && (a.created_at.year(), a.created_at.month()) == month)
+            .count() as u32,
+    }
+}
+
+/// The pool's figures for the organization's home page (one read of each
+/// granted license's partition).
+pub async fn figures(
+    store: &Store,
+    org: &TenantStore,
+    now: OffsetDateTime,
+) -> Result<PoolFigures, Error> {
+    let cat = catalog(store, org, now).await?;
+    let mut leases = Vec::new();
+    for e in &cat {
+        let vendor = store.tenant(&e.grant.vendor_id);
+        leases.extend(vendor.list_activations(&e.grant.license_id).await?);
+    }
+    Ok(figures_of(&cat, &leases, now))
+}

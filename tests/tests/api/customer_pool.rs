@@ -298,6 +298,17 @@ async fn the_orgs_overage_cap_stops_checkouts_before_the_licenses_max() {
         .org_send("GET", "/v1/customer/audit-events", &org.session, None)
         .await;
     assert!(audit.text.contains("GRANT.UPDATED"), "{audit:?}");
+
+    // The home page's figures: one license in force, 2 overage leases, 3 checkouts this month.
+    let org_id = shared::ids::TenantId::parse(org.id.as_str()).unwrap();
+    let store = &env.app.store;
+    let f = shared::usecases::pool::figures(store, &store.tenant(&org_id), env.app.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (f.active_licenses, f.overage_in_use, f.checkouts_this_month),
+        (1, 2, 3)
+    );
 }
 
 #[tokio::test]
