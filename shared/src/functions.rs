@@ -223,6 +223,19 @@ pub enum CustomerOp {
     ApiKey(ApiKeyOp),
     Member(MemberOp),
     AuditList,
+    /// The pool of granted licenses (issue 20, part B).
+    Pool(PoolOp),
+}
+
+/// The organization's pool: catalog, checkouts, its overage caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PoolOp {
+    Catalog,
+    ListCheckouts,
+    Checkout,
+    Heartbeat,
+    Return,
+    SetOverageLimit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -783,6 +796,43 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/v1/customer/audit-events",
         cust(CustomerOp::AuditList),
+        CUSTOMER,
+    ),
+    // The pool of granted licenses (issue 20, part B).
+    r(
+        "GET",
+        "/v1/customer/catalog",
+        cust(CustomerOp::Pool(PoolOp::Catalog)),
+        CUSTOMER,
+    ),
+    r(
+        "GET",
+        "/v1/customer/checkouts",
+        cust(CustomerOp::Pool(PoolOp::ListCheckouts)),
+        CUSTOMER,
+    ),
+    r(
+        "POST",
+        "/v1/customer/checkouts",
+        cust(CustomerOp::Pool(PoolOp::Checkout)),
+        CUSTOMER,
+    ),
+    r(
+        "POST",
+        "/v1/customer/checkouts/{id}/heartbeat",
+        cust(CustomerOp::Pool(PoolOp::Heartbeat)),
+        CUSTOMER,
+    ),
+    r(
+        "DELETE",
+        "/v1/customer/checkouts/{id}",
+        cust(CustomerOp::Pool(PoolOp::Return)),
+        CUSTOMER,
+    ),
+    r(
+        "PATCH",
+        "/v1/customer/licenses/{id}",
+        cust(CustomerOp::Pool(PoolOp::SetOverageLimit)),
         CUSTOMER,
     ),
     // The portal's HTML pages: one greedy route to one function, which

@@ -225,6 +225,7 @@ pub fn activation_view(a: &Activation, now: OffsetDateTime) -> Value {
         "fingerprint": a.fingerprint,
         "name": a.name,
         "hostname": a.hostname,
+        "user": a.user,
         "metadata": a.metadata,
         "status": match (a.deactivated_at, a.holds_seat(now)) {
             (Some(_), _) => "deactivated",

@@ -85,6 +85,9 @@ pub enum AuditCode {
     MemberRoleChanged,
     #[serde(rename = "MEMBER.REMOVED")]
     MemberRemoved,
+    /// Grants (issue 20, part B): in the organization's trail.
+    #[serde(rename = "GRANT.UPDATED")]
+    GrantUpdated,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -292,6 +292,9 @@ pub struct Activation {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// A checkout through an organization's grant: the user who holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     #[serde(default)]
     pub metadata: Map<String, Value>,
     #[serde(with = "ts")]
@@ -331,6 +334,7 @@ impl Activation {
             fingerprint,
             name,
             hostname,
+            user: None,
             metadata,
             created_at: now,
             last_activated_at: now,

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod billing;
 pub mod catalog;
 pub mod customer;
+pub mod grants;
 pub mod license;
 pub mod metering;
 pub mod money;

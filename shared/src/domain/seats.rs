@@ -162,6 +162,22 @@ pub enum Step<'a> {
 
 /// Decide the next step from a refused take.
 pub fn next_step<'a>(tried: Attempt, seen: &TakeRefused<'a>, now: OffsetDateTime) -> Step<'a> {
+    next_step_capped(tried, seen, now, None)
+}
+
+/// The overage seats a take may use: the license's `max_overage`, or fewer
+/// under a cap (an organization's, on a checkout through its grant).
+pub fn overage_room(l: &License, cap: Option<u32>) -> u32 {
+    cap.map_or(l.terms.max_overage, |c| c.min(l.terms.max_overage))
+}
+
+/// [`next_step`] under an overage cap (`None`: the license's own).
+pub fn next_step_capped<'a>(
+    tried: Attempt,
+    seen: &TakeRefused<'a>,
+    now: OffsetDateTime,
+    cap: Option<u32>,
+) -> Step<'a> {
     let license = seen.license.was();
     if let Some(l) = license {
         if l.terms != tried.terms {
@@ -199,7 +215,7 @@ pub fn next_step<'a>(tried: Attempt, seen: &TakeRefused<'a>, now: OffsetDateTime
         // A committed seat freed up meanwhile.
         Ok(()) => Step::Take(Attempt::committed(tried.terms)),
         Err(Error::TooManyActivations { .. }) if floating => {
-            if tried.pool == Pool::Committed && l.overage_used < l.terms.max_overage {
+            if tried.pool == Pool::Committed && l.overage_used < overage_room(l, cap) {
                 return Step::Take(Attempt {
                     pool: Pool::Overage,
                     ..tried
@@ -235,6 +251,17 @@ pub fn after_miss(
     missed: Missed<'_>,
     now: OffsetDateTime,
 ) -> Result<Attempt, Error> {
+    after_miss_capped(tried, missed, now, None)
+}
+
+/// [`after_miss`] under an overage cap: when the cap, not the license, is
+/// what left no overage seat, the refusal is `OVERAGE_MAX_EXCEEDED`.
+pub fn after_miss_capped(
+    tried: Attempt,
+    missed: Missed<'_>,
+    now: OffsetDateTime,
+    cap: Option<u32>,
+) -> Result<Attempt, Error> {
     match missed {
         Missed::LeaseGone => Ok(tried),
         Missed::RestoreRefused {
@@ -244,8 +271,11 @@ pub fn after_miss(
         Missed::RestoreRefused { .. } => Ok(tried),
         Missed::ReclaimRaced => Ok(Attempt::committed(tried.terms)),
         Missed::NoneLapsed(l) => {
-            if l.overage_used < l.terms.max_overage || l.seats_used < l.max_activations {
+            if l.overage_used < overage_room(l, cap) || l.seats_used < l.max_activations {
                 return Ok(Attempt::committed(tried.terms)); // returned meanwhile
+            }
+            if l.overage_used < l.terms.max_overage {
+                return Err(super::grants::overage_max_exceeded());
             }
             Err(Error::TooManyActivations {
                 limit: l.max_activations + l.terms.max_overage,

@@ -483,6 +483,7 @@ async fn issue_license(r: &Req<'_>) -> Result<Reply, Error> {
         key: None,
         metadata: serde_json::Map::new(),
         commercial: None,
+        grant_to: None,
     };
     let state = licensing::issue(&r.app.policies, &r.store, &r.actor(s), req, r.now).await?;
     Ok(Reply::see_other(format!(

@@ -118,6 +118,10 @@ pub const TAKEN: &str = "taken";
 // E-mail verification links (and sign-in links).
 pub const USED_AT: &str = "used_at";
 
+// Grants (issue 20, part B): the organization's overage cap and its version.
+pub const OVERAGE_LIMIT: &str = "overage_limit";
+pub const CAP_VERSION: &str = "cap_version";
+
 /// DynamoDB's TTL attribute (epoch seconds).
 pub const TTL: &str = super::keys::TTL;
 
@@ -201,6 +205,7 @@ mod tests {
             fingerprint: Fingerprint::parse("fp").unwrap(),
             name: Some("n".into()),
             hostname: Some("h".into()),
+            user: Some("u".into()),
             metadata: Default::default(),
             created_at: now,
             last_activated_at: now,

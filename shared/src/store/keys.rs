@@ -442,6 +442,19 @@ pub fn vendor_customer(vendor: &TenantId, customer: &TenantId) -> Key {
     k(format!("T#{vendor}#CUST#{customer}"), "CUST")
 }
 
+// ------------------------------------------------ grants (issue 20, part B)
+// The only link between a vendor and an organization. A grant lives in the
+// ORGANIZATION's partition; the org reaches a vendor's license only through it.
+
+/// The grants of an organization: one partition, one item per license.
+pub fn grants_pk(org: &TenantId) -> String {
+    format!("T#{org}#GRANTS")
+}
+pub const GRANT_SK_PREFIX: &str = "G#";
+pub fn grant(org: &TenantId, license: &LicenseId) -> Key {
+    k(grants_pk(org), format!("{GRANT_SK_PREFIX}{license}"))
+}
+
 /// Platform data: not any tenant's. Keys begin with `PLATFORM#`, which no
 /// tenant key can (`T#...`).
 pub const PLATFORM_PREFIX: &str = "PLATFORM#";

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod counters;
 pub mod cursor;
 pub mod customers;
+pub mod grants;
 pub mod keys;
 pub mod licenses;
 pub mod portal;

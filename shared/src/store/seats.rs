@@ -73,7 +73,24 @@ pub struct Activated {
     pub terms: SeatTerms,
 }
 
+/// A checkout through an organization's grant: what it adds to the
+/// vendor's seat transaction — the organization's overage cap (a condition
+/// on the license's overage counter), a `ConditionCheck` that the grant still
+/// holds the cap that was read, and the organization's own audit event.
+pub(crate) struct Through<'a> {
+    /// The organization's store (its partition holds the grant).
+    pub org: &'a TenantStore,
+    /// The cap on overage seats this checkout obeys (`Some(0)`: committed
+    /// seats only).
+    pub cap: u32,
+    /// [`TenantStore::grant_unchanged`] of the grant read.
+    pub grant: Write,
+    pub audit: &'a AuditEvent,
+}
+
 mod item {
+    pub const GRANT: &str = "grant";
+    pub const ORG_AUDIT: &str = "organization audit";
     pub const SEAT: &str = "seat";
     pub const ACTIVATION: &str = "activation";
     /// The activation's retired copy (`R#`), checked, deleted or written.
@@ -104,16 +121,36 @@ impl TenantStore {
         now: OffsetDateTime,
         audit: &AuditEvent,
     ) -> Result<Activated, Error> {
+        self.activate_through(new, assumed, now, audit, None)
+            .await?
+            .ok_or_else(|| Error::internal("a seat without a grant saw a grant refuse"))
+    }
+
+    /// [`TenantStore::activate`], through an organization's grant if
+    /// `through` is given. `Ok(None)`: the grant changed (its cap) or went
+    /// since it was read; read it again.
+    pub(crate) async fn activate_through(
+        &self,
+        new: &Activation,
+        assumed: SeatTerms,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+        through: Option<&Through<'_>>,
+    ) -> Result<Option<Activated>, Error> {
+        let cap = through.map(|t| t.cap);
         let mut attempt = Attempt::committed(assumed);
         let done = |outcome, attempt: Attempt| {
             let terms = attempt.terms;
-            Ok(Activated { outcome, terms })
+            Ok(Some(Activated { outcome, terms }))
         };
         for _ in 0..ATTEMPTS {
-            let c = match self.take(new, attempt, now, audit).await? {
+            let c = match self.take(new, attempt, now, audit, through).await? {
                 Ok(a) => return done(ActivateOutcome::Created(a), attempt),
                 Err(c) => c,
             };
+            if through.is_some() && c.failed(item::GRANT) {
+                return Ok(None);
+            }
             let license = c.old_as::<License>(item::SEAT)?;
             // A live one under `A#`, or else a retired one under `R#`.
             let existing = match c.old_as::<Activation>(item::ACTIVATION)? {
@@ -125,7 +162,7 @@ impl TenantStore {
                 activation: existing.as_ref(),
             };
             let restore_refused: Option<License>;
-            let missed = match seats::next_step(attempt, &seen, now) {
+            let missed = match seats::next_step_capped(attempt, &seen, now, cap) {
                 Step::Take(next) => {
                     attempt = next;
                     continue;
@@ -151,14 +188,17 @@ impl TenantStore {
                         }
                     }
                 }
-                Step::Reclaim(l) => match self.reclaim(new, &attempt.terms, now, audit).await? {
+                Step::Reclaim(l) => match self
+                    .reclaim(new, &attempt.terms, now, audit, through)
+                    .await?
+                {
                     Reclaimed::Took(a) => return done(ActivateOutcome::Created(*a), attempt),
                     Reclaimed::Raced => Missed::ReclaimRaced,
                     Reclaimed::NoneLapsed => Missed::NoneLapsed(l),
                 },
                 Step::Refuse(e) => return Err(e),
             };
-            attempt = seats::after_miss(attempt, missed, now)?;
+            attempt = seats::after_miss_capped(attempt, missed, now, cap)?;
         }
         Err(Error::Unavailable("activation kept racing; retry".into()))
     }
@@ -171,14 +211,20 @@ impl TenantStore {
         attempt: Attempt,
         now: OffsetDateTime,
         audit: &AuditEvent,
+        through: Option<&Through<'_>>,
     ) -> Result<Result<Activation, Cancelled>, Error> {
         let a = attempt.activation(new, now);
         let terms = attempt.terms;
         let mut txn = Txn::new();
+        let cap = through.map(|t| t.cap);
         txn.update(
             item::SEAT,
-            &self.seat_take(&a.license_id, &terms, attempt.pool, now),
+            &self.seat_take(&a.license_id, &terms, attempt.pool, now, cap),
         )?;
+        if let Some(t) = through {
+            txn.check(item::GRANT, &t.grant)?;
+            t.org.push_audit(&mut txn, item::ORG_AUDIT, t.audit)?;
+        }
         // A returned or reclaimed lease of this fingerprint is replaced
         // (its retired copy deleted); a deactivated node-locked activation
         // is restored, a step of its own, so a retired copy refuses the take.
@@ -222,6 +268,7 @@ impl TenantStore {
         terms: &SeatTerms,
         pool: Pool,
         now: OffsetDateTime,
+        cap: Option<u32>,
     ) -> Write {
         let mut w = Write::to(keys::license(self.tenant_id(), id));
         w.if_exists().if_expr(|e| in_force(e, now));
@@ -232,8 +279,9 @@ impl TenantStore {
                     .if_less_than_attr(a::SEATS_USED, a::MAX_ACTIVATIONS);
             }
             Pool::Overage => {
+                let room = cap.map_or(terms.max_overage, |c| c.min(terms.max_overage));
                 w.add(a::OVERAGE_USED, 1)
-                    .if_absent_or_below(a::OVERAGE_USED, terms.max_overage);
+                    .if_absent_or_below(a::OVERAGE_USED, room);
             }
         }
         w
@@ -282,6 +330,7 @@ impl TenantStore {
         terms: &SeatTerms,
         now: OffsetDateTime,
         audit: &AuditEvent,
+        through: Option<&Through<'_>>,
     ) -> Result<Reclaimed, Error> {
         let all = self.live_activations(&new.license_id).await?;
         let mut lapsed = seats::lapsed_leases(all, &new.id, now);
@@ -305,6 +354,11 @@ impl TenantStore {
                 Pool::Overage => check.if_at_most_attr(a::OVERAGE_USED, a::MAX_OVERAGE),
                 Pool::Committed => check.if_at_most_attr(a::SEATS_USED, a::MAX_ACTIVATIONS),
             };
+            // Through a grant, an overage lease passes on only within the
+            // organization's cap.
+            if let (Pool::Overage, Some(t)) = (pool, through) {
+                check.if_at_most(a::OVERAGE_USED, t.cap);
+            }
             // The lapsed lease moves to `R#`: deleted as read (still lapsed,
             // held, its expiry unchanged), its retired copy written.
             let mut release = Write::to(keys::activation(self.tenant_id(), &old.id));
@@ -344,10 +398,17 @@ impl TenantStore {
                 txn.update(item::OVERAGE_CHECKOUT, &count)?;
             }
             self.push_audit(&mut txn, item::AUDIT, audit)?;
+            if let Some(t) = through {
+                txn.check(item::GRANT, &t.grant)?;
+                t.org.push_audit(&mut txn, item::ORG_AUDIT, t.audit)?;
+            }
             let c = match txn.run(self.db(), self.table()).await {
                 Ok(()) => return Ok(Reclaimed::Took(Box::new(a))),
                 Err(e) => cancelled(e)?,
             };
+            if through.is_some() && c.failed(item::GRANT) {
+                return Ok(Reclaimed::Raced);
+            }
             let license = c.old_as::<License>(item::SEAT)?;
             let seen = AsWas::of(c.failed(item::SEAT), license.as_ref());
             match seats::after_reclaim_refused(terms, seen, c.failed(item::ACTIVATION), now)? {
@@ -398,7 +459,7 @@ impl TenantStore {
         let mut txn = Txn::new();
         txn.update(
             item::SEAT,
-            &self.seat_take(&new.license_id, terms, Pool::Committed, now),
+            &self.seat_take(&new.license_id, terms, Pool::Committed, now, None),
         )?;
         txn.put(
             item::ACTIVATION,

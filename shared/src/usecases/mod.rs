@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod customers;
 pub mod licensing;
 pub mod metering;
+pub mod pool;
 pub mod portal;
 pub mod stripe;
 pub mod tenants;

@@ -7,6 +7,7 @@ mod bounded_reads;
 mod clients;
 mod concurrency;
 mod customer_keys;
+mod customer_pool;
 mod customer_register;
 mod events;
 mod faults;

@@ -498,6 +498,15 @@ async fn fixtures(env: &Env) -> Arc<Fx> {
         assert_eq!(k.status, 201, "{k:?}");
         customer_key_ids.push(s(&k.data()["id"]));
     }
+    // An app key with too little scope for every generated customer route
+    // that a key may call at all (the pool's reads need license:read, a
+    // checkout and its heartbeat license:checkout; the pool, issue 20 part B).
+    let narrow = json!({"app_name": "narrow", "app_type": "desktop", "scopes": ["license:return"]});
+    let narrow = env
+        .org_send("POST", "/v1/customer/api-keys", &org.session, Some(&narrow))
+        .await;
+    assert_eq!(narrow.status, 201, "{narrow:?}");
+    let narrow_key = s(&narrow.data()["key"]);
     let mut member_emails = vec![org.admin_email.clone()];
     for role in ["manager", "viewer"] {
         let email = format!("{role}@{}", org.domain);
@@ -516,7 +525,7 @@ async fn fixtures(env: &Env) -> Arc<Fx> {
         .collect();
     Arc::new(Fx {
         customer_session,
-        customer_key: org.admin_key.clone(),
+        customer_key: narrow_key,
         customer_key_ids,
         member_emails,
         tenant: t.id.clone(),
@@ -2182,6 +2191,15 @@ fn schema(route: &Route, fx: &Fx) -> Option<Vec<Field>> {
                 either(js(strs(&["owner", "Admin", ""])), jr(&["1", "null"])),
             ),
         ],
+        // The pool (issue 20, part B).
+        ("POST", "/v1/customer/checkouts") => vec![
+            field("product", true, products_ok(), products_bad()),
+            field("user", true, names_ok(128), names_bad(128)),
+        ],
+        ("PATCH", "/v1/customer/licenses/{id}") => {
+            let (ok, bad) = u32s(&["0", "1", "2"], &["-1", "1.5", "\"1\"", "4294967296"]);
+            vec![field("overage_limit", true, ok, bad)]
+        }
         ("PATCH", "/v1/customer/members/{email}") => vec![field(
             "role",
             true,

@@ -134,6 +134,7 @@ async fn make(env: &Env, t: &Tenant) -> Vec<Made> {
                 key: None,
                 metadata: Default::default(),
                 commercial: None,
+                grant_to: None,
             };
             let s = licensing::issue(&env.app.policies, &ts, actor, req, at)
                 .await

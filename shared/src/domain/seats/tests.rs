@@ -58,6 +58,7 @@ fn activation(l: &License, fp: &str) -> Activation {
         fingerprint,
         name: None,
         hostname: None,
+        user: None,
         metadata: Default::default(),
         created_at: datetime!(2026-05-01 0:00 UTC),
         last_activated_at: datetime!(2026-05-01 0:00 UTC),

@@ -3,6 +3,7 @@
 //! (the RBAC matrix is on [`Permission`] and in docs/customers.md).
 
 mod keys;
+mod pool;
 pub mod views;
 
 use super::envelope::Reply;
@@ -24,6 +25,7 @@ pub async fn serve(ctx: &Ctx<'_>, c: &CustomerCaller, op: CustomerOp) -> R {
         CustomerOp::Session => session(c),
         CustomerOp::ApiKey(op) => keys::serve(ctx, c, op).await,
         CustomerOp::Member(op) => member(ctx, c, op).await,
+        CustomerOp::Pool(op) => pool::serve(ctx, c, op).await,
         CustomerOp::AuditList => {
             c.require(Permission::ReadAudit)?;
             let since = ctx.query.timestamp("since")?;

@@ -19,12 +19,23 @@ use time::OffsetDateTime;
 #[serde(deny_unknown_fields)]
 struct LicenseBody {
     policy: PolicyId,
-    customer_email: String,
+    customer_email: Option<String>,
+    /// Issue to a customer organization: by its id or the vendor's CRM link.
+    customer: Option<CustomerRef>,
+    crm_opportunity_id: Option<String>,
     #[serde(default, with = "crate::clock::ts::option")]
     expires_at: Option<OffsetDateTime>,
     key: Option<LicenseKey>,
     metadata: Option<Map<String, Value>>,
     commercial: Option<billing::CommercialTerms>,
+}
+
+/// `"customer": { "id" } | { "crm_account_id" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomerRef {
+    id: Option<String>,
+    crm_account_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +58,77 @@ struct RenewBody {
     days: Option<u32>,
 }
 
+/// The organization a license is issued to: found by id or by this
+/// vendor's CRM link, and verified (the issue transaction checks again).
+/// Also its admin's e-mail (the license's `customer_email` when none given).
+async fn grant_to(
+    ctx: &Ctx<'_>,
+    c: &Caller,
+    r: &CustomerRef,
+    crm_opportunity_id: Option<String>,
+) -> Result<(licensing::GrantTo, Email), Error> {
+    use crate::store::grants::{customer_not_active, customer_not_found};
+    let store = &ctx.app.store;
+    let vendor = c.store.tenant_id();
+    let id = match (&r.id, &r.crm_account_id) {
+        (Some(id), None) => TenantId::parse(id.as_str()).map_err(|_| customer_not_found())?,
+        (None, Some(crm)) => {
+            bounded("crm_account_id", crm, 128)?;
+            store
+                .customer_by_crm(vendor, crm)
+                .await?
+                .ok_or_else(customer_not_found)?
+        }
+        _ => {
+            return Err(Error::validation(
+                "customer takes exactly one of id or crm_account_id",
+            ))
+        }
+    };
+    if let Some(o) = &crm_opportunity_id {
+        bounded("crm_opportunity_id", o, 128)?;
+    }
+    let org = store
+        .get_customer(&id)
+        .await?
+        .ok_or_else(customer_not_found)?;
+    if org.status != CustomerStatus::Active {
+        return Err(customer_not_active());
+    }
+    let vendor_name = store
+        .get_tenant(vendor)
+        .await?
+        .map(|t| t.name)
+        .unwrap_or_else(|| vendor.to_string());
+    let to = licensing::GrantTo {
+        customer: id,
+        crm_account_id: r.crm_account_id.clone(),
+        crm_opportunity_id,
+        vendor_name,
+    };
+    Ok((to, org.admin_email))
+}
+
+/// E-mail the organization's admin that a license was granted to it (when
+/// this function sends mail; a failure is logged, the license stands).
+async fn tell_org(ctx: &Ctx<'_>, admin: &Email, l: &License) {
+    let Some(mailer) = &ctx.app.mailer else {
+        tracing::info!(license = %l.id, "no mail sender: grant notice not e-mailed");
+        return;
+    };
+    let text = format!(
+        "A license for {} ({}) was granted to your organization.\n\
+         It is in your catalog: GET /v1/customer/catalog, or the portal.\n",
+        l.product, l.id
+    );
+    if let Err(e) = mailer
+        .send(admin, "A license was granted to your organization", &text)
+        .await
+    {
+        tracing::warn!(error = %e, license = %l.id, "could not e-mail the grant notice");
+    }
+}
+
 fn license_id(ctx: &Ctx<'_>) -> Result<LicenseId, Error> {
     LicenseId::parse(ctx.param("id")).map_err(|_| license_not_found())
 }
@@ -57,15 +139,36 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
     match op {
         LicenseOp::Create => {
             let b: LicenseBody = request::json(ctx.body)?;
+            let (grant_to, org_admin) = match &b.customer {
+                Some(r) => {
+                    let (to, admin) = grant_to(ctx, c, r, b.crm_opportunity_id.clone()).await?;
+                    (Some(to), Some(admin))
+                }
+                None if b.crm_opportunity_id.is_some() => {
+                    return Err(Error::validation("crm_opportunity_id needs a customer"))
+                }
+                None => (None, None),
+            };
+            let customer_email = match (&b.customer_email, &org_admin) {
+                (Some(e), _) => Email::normalise(e)?,
+                (None, Some(admin)) => admin.clone(),
+                (None, None) => {
+                    return Err(Error::validation("customer_email or customer is required"))
+                }
+            };
             let req = licensing::NewLicense {
                 policy: b.policy,
-                customer_email: Email::normalise(&b.customer_email)?,
+                customer_email,
                 expires_at: b.expires_at,
                 key: b.key,
                 metadata: request::metadata(b.metadata)?,
                 commercial: b.commercial,
+                grant_to,
             };
             let s = licensing::issue(cache, ts, &c.actor, req, now).await?;
+            if let Some(admin) = &org_admin {
+                tell_org(ctx, admin, &s.license).await;
+            }
             Ok(Reply::created(view(&s)))
         }
         LicenseOp::List => {

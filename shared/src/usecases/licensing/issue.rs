@@ -18,6 +18,19 @@ pub struct NewLicense {
     pub metadata: Map<String, Value>,
     /// Commit and overage terms (`docs/billing.md`).
     pub commercial: Option<billing::CommercialTerms>,
+    /// Granted to a customer organization (the grant is written with the
+    /// license, in the organization's partition).
+    pub grant_to: Option<GrantTo>,
+}
+
+/// The organization a license is issued to, with the vendor's CRM ids.
+pub struct GrantTo {
+    pub customer: crate::ids::TenantId,
+    pub crm_account_id: Option<String>,
+    pub crm_opportunity_id: Option<String>,
+    /// The vendor's display name (copied: it names the vendor in the
+    /// organization's catalog).
+    pub vendor_name: String,
 }
 
 /// Issue a license through the management API.
@@ -66,7 +79,32 @@ pub async fn issue(
             "customer_email": license.customer_email,
             "commercial": license.commercial,
         }));
-    ts.issue_license(&license, &audit).await?;
+    match req.grant_to {
+        None => ts.issue_license(&license, &audit).await?,
+        Some(to) => {
+            let product_name = ts.get_product(&license.product).await?.map(|p| p.name);
+            let grant = crate::domain::grants::Grant {
+                customer_id: to.customer,
+                vendor_id: ts.tenant_id().clone(),
+                vendor_name: to.vendor_name,
+                license_id: license.id.clone(),
+                product: license.product.clone(),
+                product_name,
+                crm_account_id: to.crm_account_id,
+                crm_opportunity_id: to.crm_opportunity_id,
+                overage_limit: None,
+                cap_version: 0,
+                created_at: now,
+            };
+            let audit = audit.with_data(json!({
+                "policy": license.policy,
+                "customer_email": license.customer_email,
+                "customer_id": grant.customer_id,
+                "commercial": license.commercial,
+            }));
+            ts.issue_granted_license(&license, &grant, &audit).await?
+        }
+    }
     // A new license has used nothing yet.
     Ok(LicenseState {
         license,

@@ -11,7 +11,7 @@ pub use files::{
     checkout, sign_license_file, FileSigner, LicenseFile, DEFAULT_FILE_TTL, FILE_FORMAT,
     MAX_FILE_TTL, MIN_FILE_TTL,
 };
-pub use issue::{activations, by_email, get, issue, search, NewLicense};
+pub use issue::{activations, by_email, get, issue, search, GrantTo, NewLicense};
 pub use lifecycle::{
     lifecycle, patch_license, InheritWord, LicensePatch, Lifecycle, OverrideChange, RenewTo,
     MAX_RENEW_DAYS,
