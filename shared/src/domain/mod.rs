@@ -4,6 +4,7 @@ pub mod audit;
 pub mod billing;
 pub mod catalog;
 pub mod license;
+pub mod meter_events;
 pub mod metering;
 pub mod money;
 pub mod portal;
