@@ -58,6 +58,8 @@ SETTING_KINDS = {
     # Deployment choices, not resources: a Ref to a template parameter.
     "PORTAL_BASE_URL": ("param", None),
     "PORTAL_SENDER": ("param", None),
+    # Stripe's own API in the deployed template (a local stand-in only in tests).
+    "STRIPE_API_BASE": ("exactly", "https://api.stripe.com"),
 }
 
 errors = []

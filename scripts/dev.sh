@@ -14,6 +14,12 @@ log "building the dev server and the admin CLI"
 build_workspace
 PREFIX="${LICENSING_PREFIX:-dev-$(date +%s)}"
 create_resources "$PREFIX"
+# Billing meter events go to STRIPE_API_BASE when it is set (a local
+# stand-in of Stripe); unset, the functions use https://api.stripe.com.
+if [ -n "${STRIPE_API_BASE:-}" ]; then
+  export STRIPE_API_BASE
+  log "billing meter events go to $STRIPE_API_BASE"
+fi
 
 start_dev_server "$PORT" "$LOCAL/dev-server.log"
 DEV_PID=$DEV_SERVER_PID

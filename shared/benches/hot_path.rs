@@ -57,6 +57,7 @@ fn main() {
             limit: 1000,
             period: Period::Month,
             overage: Overage::Deny,
+            stripe_meter_event_name: None,
         },
     );
     let now = datetime!(2026-11-23 12:00 UTC);

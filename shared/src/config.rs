@@ -17,7 +17,13 @@ pub enum Setting {
     WebhookRetryBaseSeconds,
     PortalBaseUrl,
     PortalSender,
+    StripeApiBase,
 }
+
+/// One of the two deliberate defaults (the other: the system DNS resolver):
+/// Stripe's own API, unless `STRIPE_API_BASE` points elsewhere (a local
+/// stand-in in tests).
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 
 impl Setting {
     pub fn env_var(self) -> &'static str {
@@ -35,6 +41,7 @@ impl Setting {
             Setting::WebhookRetryBaseSeconds => "WEBHOOK_RETRY_BASE_SECONDS",
             Setting::PortalBaseUrl => "PORTAL_BASE_URL",
             Setting::PortalSender => "PORTAL_SENDER",
+            Setting::StripeApiBase => "STRIPE_API_BASE",
         }
     }
     pub fn describe(self) -> &'static str {
@@ -64,6 +71,9 @@ impl Setting {
                 "the portal's public origin (https://host), the base of sign-in links"
             }
             Setting::PortalSender => "the SES-verified address portal e-mail is sent from",
+            Setting::StripeApiBase => {
+                "the Stripe API origin, http(s)://host[:port] (default https://api.stripe.com)"
+            }
         }
     }
 }
@@ -94,10 +104,12 @@ pub struct Config {
     pub portal_base_url: Option<String>,
     pub portal_sender: Option<String>,
     /// `LICENSING_DNS_RESOLVER=host:port`: the DNS server the domain proof
-    /// of customer organizations asks (UDP and TCP). The one setting with a
-    /// deliberate default: unset, the system resolver is used (as deployed
+    /// of customer organizations asks (UDP and TCP). One of the two settings
+    /// with a deliberate default (the other: `STRIPE_API_BASE`): unset, the system resolver is used (as deployed
     /// on Lambda); tests and `make dev` point it at a loopback server.
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// Where billing meter events are posted (see [`DEFAULT_STRIPE_API_BASE`]).
+    pub stripe_api_base: Option<String>,
 }
 
 /// The environment variable of [`Config::dns_resolver`].
@@ -143,6 +155,9 @@ impl Config {
         for &s in settings {
             let v = get(s.env_var())
                 .filter(|v| !v.trim().is_empty())
+                .or_else(|| {
+                    (s == Setting::StripeApiBase).then(|| DEFAULT_STRIPE_API_BASE.to_string())
+                })
                 .ok_or(ConfigError {
                     var: s.env_var(),
                     what: s.describe(),
@@ -178,6 +193,15 @@ impl Config {
                     c.portal_base_url = Some(v.trim_end_matches('/').to_string())
                 }
                 Setting::PortalSender => c.portal_sender = Some(v),
+                Setting::StripeApiBase => {
+                    let v = v.trim().trim_end_matches('/');
+                    let ok = (v.starts_with("https://") || v.starts_with("http://"))
+                        && url::Url::parse(v).is_ok_and(|u| u.host_str().is_some());
+                    if !ok {
+                        return Err(bad(s));
+                    }
+                    c.stripe_api_base = Some(v.to_string());
+                }
             }
         }
         if let Some(v) = get(DNS_RESOLVER_VAR).filter(|v| !v.trim().is_empty()) {
@@ -253,5 +277,27 @@ mod tests {
         let set = [Setting::TableName, Setting::WebhookRetryBaseSeconds];
         assert!(Config::from_lookup(&set, get("0")).is_err());
         assert!(Config::from_lookup(&set, get("60")).is_ok());
+    }
+
+    #[test]
+    fn stripe_api_base_defaults_to_stripe() {
+        let set = [Setting::TableName, Setting::StripeApiBase];
+        let only_table = |k: &str| (k == "TABLE_NAME").then(|| "t".to_string());
+        let c = Config::from_lookup(&set, only_table).unwrap();
+        assert_eq!(c.stripe_api_base.as_deref(), Some(DEFAULT_STRIPE_API_BASE));
+        let local = |k: &str| {
+            Some(
+                if k == "TABLE_NAME" {
+                    "t"
+                } else {
+                    "http://127.0.0.1:9999/"
+                }
+                .to_string(),
+            )
+        };
+        let c = Config::from_lookup(&set, local).unwrap();
+        assert_eq!(c.stripe_api_base.as_deref(), Some("http://127.0.0.1:9999"));
+        let bad = |k: &str| Some(if k == "TABLE_NAME" { "t" } else { "ftp://x" }.to_string());
+        assert!(Config::from_lookup(&set, bad).is_err());
     }
 }

@@ -107,6 +107,9 @@ impl Function {
                 WebhookQueueUrl,
                 WebhookAllowLoopbackHttp,
                 WebhookRetryBaseSeconds,
+                // Billing meter events ride the same queue.
+                SecretsPrefix,
+                StripeApiBase,
             ],
             // The pepper hashes API keys staff create; the signing key signs
             // list cursors; the master secret signs customers' license files.

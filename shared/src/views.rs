@@ -99,6 +99,7 @@ pub fn spec_view(
             limit,
             period,
             overage,
+            ..
         } => {
             let window = period.window(now);
             let used = usage

@@ -273,7 +273,13 @@ impl Env {
     /// table's stream poller (started before this returns) and the queue's
     /// consumer. Retries back off from `WEBHOOK_RETRY_BASE_SECONDS`.
     pub async fn with_webhooks() -> Env {
-        let mut env = Self::webhook_queue_env(Stream::On).await;
+        Self::with_webhooks_and_stripe(None).await
+    }
+
+    /// [`Env::with_webhooks`], with billing meter events posted to
+    /// `stripe_api_base` (a local stand-in of Stripe) when given.
+    pub async fn with_webhooks_and_stripe(stripe_api_base: Option<String>) -> Env {
+        let mut env = Self::webhook_queue_env(Stream::On, stripe_api_base).await;
         let app = env.app.clone();
         let (tx, rx) = tokio::sync::watch::channel(false);
         let (ready_tx, mut ready) = tokio::sync::watch::channel(None);
@@ -297,10 +303,10 @@ impl Env {
     /// An Env with a webhook delivery queue (and DLQ) of its own and nothing
     /// consuming it: for feeding the webhook functions' events by hand.
     pub async fn with_webhook_queue() -> Env {
-        Self::webhook_queue_env(Stream::Off).await
+        Self::webhook_queue_env(Stream::Off, None).await
     }
 
-    async fn webhook_queue_env(stream: Stream) -> Env {
+    async fn webhook_queue_env(stream: Stream, stripe_api_base: Option<String>) -> Env {
         let mut env = Self::build(None, stream).await;
         let names = shared::infra::Names::for_prefix(&format!(
             "w{}",
@@ -311,6 +317,9 @@ impl Env {
             .expect("create webhook queues");
         env.config.webhook_queue_url = Some(queue);
         env.config.webhook_allow_loopback_http = Some(true);
+        if stripe_api_base.is_some() {
+            env.config.stripe_api_base = stripe_api_base;
+        }
         let app = Arc::new(
             App::build(
                 env.config.clone(),

@@ -44,7 +44,60 @@ pub enum EntitlementSpec {
         period: Period,
         #[serde(default)]
         overage: Overage,
+        /// The Stripe billing meter each recorded usage event of this
+        /// metric is reported to, for licenses sold through Stripe.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stripe_meter_event_name: Option<MeterEventName>,
     },
+}
+
+/// A Stripe billing meter's `event_name`: 1 to 100 of `[A-Za-z0-9_.:-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MeterEventName(String);
+
+impl MeterEventName {
+    pub fn parse(s: impl Into<String>) -> Result<Self, String> {
+        let s = s.into();
+        let ok = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':');
+        if (1..=100).contains(&s.len()) && s.bytes().all(ok) {
+            Ok(Self(s))
+        } else {
+            Err(
+                "stripe_meter_event_name must be 1 to 100 letters, digits, '_', '-', '.' or ':'"
+                    .to_string(),
+            )
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for MeterEventName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
+
+impl From<MeterEventName> for String {
+    fn from(m: MeterEventName) -> String {
+        m.0
+    }
+}
+
+impl EntitlementSpec {
+    /// The Stripe meter a metered entitlement reports to, if it names one.
+    pub fn stripe_meter(&self) -> Option<&MeterEventName> {
+        match self {
+            EntitlementSpec::Metered {
+                stripe_meter_event_name,
+                ..
+            } => stripe_meter_event_name.as_ref(),
+            EntitlementSpec::Boolean {} => None,
+        }
+    }
 }
 
 pub type Entitlements = BTreeMap<Feature, EntitlementSpec>;
@@ -278,6 +331,7 @@ impl Period {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use time::macros::datetime;
 
     #[test]
@@ -305,9 +359,27 @@ mod tests {
             EntitlementSpec::Metered {
                 limit: 10,
                 period: Period::Day,
-                overage: Overage::Deny
+                overage: Overage::Deny,
+                stripe_meter_event_name: None,
             }
         );
+        let e: EntitlementSpec = serde_json::from_str(
+            r#"{"type":"metered","limit":10,"period":"day","stripe_meter_event_name":"api_calls.v1"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.stripe_meter().map(|m| m.as_str()), Some("api_calls.v1"));
+        assert!(serde_json::to_string(&e)
+            .unwrap()
+            .contains("\"stripe_meter_event_name\":\"api_calls.v1\""));
+        for bad in ["", "has space", "ümlaut", &"a".repeat(101)] {
+            let j =
+                json!({"type":"metered","limit":10,"period":"day","stripe_meter_event_name":bad});
+            assert!(
+                serde_json::from_value::<EntitlementSpec>(j).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(MeterEventName::parse("a".repeat(100)).is_ok());
         assert!(serde_json::from_str::<EntitlementSpec>(
             r#"{"type":"metered","limit":10,"period":"week"}"#
         )

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod customer;
 pub mod grants;
 pub mod license;
+pub mod meter_events;
 pub mod metering;
 pub mod money;
 pub mod portal;

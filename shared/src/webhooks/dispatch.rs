@@ -3,9 +3,10 @@
 //! `webhook-deliver` batches of the delivery queue ([`handle_batch`]: sign,
 //! POST, log, back off).
 
-use super::outbox::{self, DeliveryMessage, DeliveryQueue};
+use super::outbox::{self, DeliveryMessage, DeliveryQueue, MeterMessage};
 use super::{Attempt, Webhooks};
 use crate::app::App;
+use crate::domain::meter_events::MeterOutcome;
 use crate::domain::webhook::backoff_secs;
 use crate::domain::{AuditCode, AuditEvent};
 use crate::error::Error;
@@ -128,7 +129,11 @@ async fn one(app: &App, msg: SqsMessage) -> bool {
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(1)
         .max(1);
-    let m: DeliveryMessage = match serde_json::from_str(msg.body.as_deref().unwrap_or("")) {
+    let body = msg.body.as_deref().unwrap_or("");
+    if let Ok(m) = serde_json::from_str::<MeterMessage>(body) {
+        return meter_one(app, &msg, &m, attempt).await;
+    }
+    let m: DeliveryMessage = match serde_json::from_str(body) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "poison message: not a webhook delivery");
@@ -153,6 +158,33 @@ async fn one(app: &App, msg: SqsMessage) -> bool {
             false
         }
     }
+}
+
+/// One billing meter event: sent, or retried with backoff (5xx, 429, no
+/// answer), or logged and dropped (any other 4xx: a retry would not help).
+async fn meter_one(app: &App, msg: &SqsMessage, m: &MeterMessage, attempt: u32) -> bool {
+    let Ok(queue) = app.webhook_queue() else {
+        tracing::error!("webhook-deliver is not configured for deliveries");
+        return false;
+    };
+    let base = app
+        .config
+        .stripe_api_base
+        .as_deref()
+        .unwrap_or(crate::config::DEFAULT_STRIPE_API_BASE);
+    let step = match super::meter::send(&app.webhook_secrets, base, m).await {
+        Ok(MeterOutcome::Sent | MeterOutcome::Rejected) => return true,
+        Ok(MeterOutcome::Retry) => attempt,
+        Err(e) => {
+            tracing::warn!(error = %e, usage_event = %m.usage_event_id, "meter event not sent");
+            attempt
+        }
+    };
+    let base = app.config.webhook_retry_base_secs.unwrap_or(60);
+    if let Some(handle) = msg.receipt_handle.as_deref() {
+        delay(queue, handle, backoff_secs(base, step)).await;
+    }
+    false
 }
 
 /// Hide the message for `secs` (its backoff) before SQS hands it out again.

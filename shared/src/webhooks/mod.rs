@@ -17,6 +17,7 @@
 pub mod dispatch;
 #[cfg(feature = "dev")]
 pub mod local;
+pub mod meter;
 pub mod outbox;
 pub mod send;
 

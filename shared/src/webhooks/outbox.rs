@@ -7,8 +7,9 @@
 
 use super::tenant;
 use crate::clock::rfc3339;
+use crate::domain::meter_events::MeterRef;
 use crate::domain::webhook::{counter_event_id, event_id_of_audit, EventType, OutboundEvent};
-use crate::domain::{AuditEvent, UsageCounter};
+use crate::domain::{AuditCode, AuditEvent, UsageCounter};
 use crate::error::Error;
 use crate::ids::{ActivationId, LicenseId, TenantId, WebhookEndpointId};
 use crate::store::keys::{stream_source, StreamSource};
@@ -98,7 +99,7 @@ impl DeliveryQueue {
         &self.sqs
     }
 
-    async fn send(&self, msgs: &[DeliveryMessage]) -> Result<(), Error> {
+    async fn send<M: Serialize>(&self, msgs: &[M]) -> Result<(), Error> {
         use aws_sdk_sqs::types::SendMessageBatchRequestEntry as Entry;
         for chunk in msgs.chunks(10) {
             let mut entries = Vec::new();
@@ -348,16 +349,71 @@ pub async fn fan_out(
     Ok(msgs.len())
 }
 
-/// One stream batch: events, then messages. An error fails the batch, and
-/// the stream hands it over again (the same event ids).
+/// A Stripe billing meter event on the delivery queue (the same queue,
+/// DLQ and function as webhook deliveries): one recorded usage event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeterMessage {
+    pub tenant_id: TenantId,
+    /// Stripe's `identifier`: a retry is billed once.
+    pub usage_event_id: String,
+    pub quantity: u64,
+    pub stripe_meter: MeterRef,
+}
+
+/// The meter events in a batch of changes: `USAGE.RECORDED` audit items
+/// that name a Stripe meter (see `domain::meter_events`), each once.
+pub fn meter_messages(changes: &[StreamChange]) -> Vec<MeterMessage> {
+    #[derive(Deserialize)]
+    struct Data {
+        usage_event_id: String,
+        quantity: u64,
+        stripe_meter: MeterRef,
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for c in changes {
+        let Some(StreamSource::Audit(t)) = stream_source(&c.pk, &c.sk) else {
+            continue;
+        };
+        let (Some(new), None) = (&c.new, &c.old) else {
+            continue;
+        };
+        let Ok(audit) = serde_json::from_value::<AuditEvent>(new.clone()) else {
+            continue;
+        };
+        if audit.code != AuditCode::UsageRecorded || audit.data.get("stripe_meter").is_none() {
+            continue;
+        }
+        let Ok(d) = serde_json::from_value::<Data>(audit.data) else {
+            tracing::warn!(audit = %audit.id, "a usage audit item's stripe_meter does not read");
+            continue;
+        };
+        if seen.insert(d.usage_event_id.clone()) {
+            out.push(MeterMessage {
+                tenant_id: t,
+                usage_event_id: d.usage_event_id,
+                quantity: d.quantity,
+                stripe_meter: d.stripe_meter,
+            });
+        }
+    }
+    out
+}
+
+/// One stream batch: events, then messages (webhook deliveries and meter
+/// events). An error fails the batch, and the stream hands it over again
+/// (the same event ids and usage event ids).
 pub async fn handle_changes(
     store: &Store,
     queue: &DeliveryQueue,
     changes: &[StreamChange],
 ) -> Result<usize, Error> {
+    let meters = meter_messages(changes);
+    queue.send(&meters).await?;
     let evs = events(store, changes).await?;
     if evs.is_empty() {
-        return Ok(0);
+        return Ok(meters.len());
     }
-    fan_out(store, queue, &evs).await
+    Ok(meters.len() + fan_out(store, queue, &evs).await?)
 }

@@ -25,6 +25,7 @@ mod roundtrips;
 mod search;
 mod signing;
 mod stripe;
+mod stripe_meters;
 mod trials;
 mod usage_scale;
 mod webhooks;

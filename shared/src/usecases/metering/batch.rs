@@ -4,7 +4,7 @@
 //! TransactWriteItems; a chunk the counter or an id refuses falls back to
 //! one record at a time, which finds which ones fail and why.
 
-use super::record::{metered_spec, record, usage_time};
+use super::record::{metered_spec, record, usage_time, with_meter};
 use super::{not_in_force, UsageInput, UsageRecorded, IDEMPOTENCY_TTL, MAX_QUANTITY};
 use crate::cache::Policies;
 use crate::domain::metering::{plan, Plan};
@@ -252,9 +252,10 @@ async fn license_batch(
                     used = used.saturating_add(events[i].quantity);
                     let shown = if hard { used.min(limit) } else { used };
                     let terms = (period, limit, hard, shown);
-                    parts.push(record_parts(
-                        ts, actor, lid, &events[i], &window, terms, now,
-                    )?);
+                    let (ev, au, idem) =
+                        record_parts(ts, actor, lid, &events[i], &window, terms, now)?;
+                    let au = with_meter(au, &specs, &metric, &license, ev.timestamp);
+                    parts.push((ev, au, idem));
                     useds.push(shown);
                 }
                 let records: Vec<ChunkRecord<'_>> = parts

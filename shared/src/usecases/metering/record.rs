@@ -57,12 +57,32 @@ pub(crate) fn metered_spec(
             limit,
             period,
             overage,
+            ..
         }) => Ok((*limit, *period, *overage == Overage::Deny)),
         _ => Err(Error::invalid(
             "UNKNOWN_METRIC",
             format!("'{metric}' is not a metered entitlement of this license"),
         )),
     }
+}
+
+/// The audit item of a record, with the Stripe meter it is reported to
+/// (`stripe_meter`, read by the outbox) when there is one.
+pub(crate) fn with_meter(
+    mut audit: AuditEvent,
+    specs: &Entitlements,
+    metric: &Metric,
+    license: &License,
+    at: OffsetDateTime,
+) -> AuditEvent {
+    let spec = Feature::parse(metric.as_str())
+        .ok()
+        .and_then(|f| specs.get(&f));
+    let customer = license.stripe.customer_id.as_deref();
+    if let Some(m) = crate::domain::meter_events::meter_ref(spec, customer, at) {
+        audit.data["stripe_meter"] = json!(m);
+    }
+    audit
 }
 
 /// One BatchGetItem (license, the counter's shards of each candidate period,
@@ -101,8 +121,8 @@ pub async fn record(
     let license = read.license.ok_or_else(license_not_found)?;
     not_in_force(&license, now)?;
     let policy = policies.of_license(ts, &license.policy).await?;
-    let (limit, period, hard) =
-        metered_spec(&license.effective_entitlements(&policy), &input.metric)?;
+    let specs = license.effective_entitlements(&policy);
+    let (limit, period, hard) = metered_spec(&specs, &input.metric)?;
     let window = period.window(at);
     let carried = read
         .legacy
@@ -153,6 +173,7 @@ pub async fn record(
             "period": event.period,
             "idempotency_key": event.idempotency_key,
         }));
+    let audit = with_meter(audit, &specs, &input.metric, &license, at);
     let answer = |used: u64| UsageRecorded {
         metric: input.metric.clone(),
         quantity: input.quantity,

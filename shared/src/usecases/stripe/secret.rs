@@ -23,6 +23,8 @@ pub struct WebhookSecrets {
     secrets: Secrets,
     prefix: Option<String>,
     cache: Cache<TenantId, Arc<(Option<String>, Instant)>>,
+    /// Stripe API keys, for the meter-event sender (present ones only).
+    api_keys: Cache<TenantId, Arc<String>>,
 }
 
 impl WebhookSecrets {
@@ -33,10 +35,15 @@ impl WebhookSecrets {
             .max_capacity(10_000)
             .time_to_live(WEBHOOK_SECRET_TTL)
             .build();
+        let api_keys = Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(WEBHOOK_SECRET_TTL)
+            .build();
         Self {
             secrets,
             prefix,
             cache,
+            api_keys,
         }
     }
 
@@ -103,6 +110,19 @@ impl WebhookSecrets {
         self.secrets.get(&self.api_key_id(t)?).await
     }
 
+    /// The tenant's Stripe API key through a per-instance cache
+    /// ([`WEBHOOK_SECRET_TTL`]; an absent key is not cached).
+    pub async fn api_key_cached(&self, t: &TenantId) -> Result<Option<String>, Error> {
+        if let Some(k) = self.api_keys.get(t) {
+            return Ok(Some(k.as_str().to_string()));
+        }
+        let k = self.api_key(t).await?;
+        if let Some(k) = &k {
+            self.api_keys.insert(t.clone(), Arc::new(k.clone()));
+        }
+        Ok(k)
+    }
+
     /// Store (or replace) the tenant's Stripe API key; audit
     /// `INTEGRATION.STRIPE_UPDATED` (the key is never written anywhere else).
     pub async fn set_api_key(
@@ -115,6 +135,7 @@ impl WebhookSecrets {
         check_api_key_format(key)?;
         let t = ts.tenant_id();
         self.secrets.put(&self.api_key_id(t)?, key).await?;
+        self.api_keys.insert(t.clone(), Arc::new(key.to_string()));
         let code = AuditCode::StripeIntegrationUpdated;
         let audit = AuditEvent::new(t, code, &actor.actor, t.as_str(), now, &actor.request_id)
             .with_data(json!({ "integration": "stripe", "api_key": "updated" }));
