@@ -254,6 +254,10 @@ pub enum ManageOp {
     Webhook(WebhookOp),
     /// Remove an invited staff member of the portal.
     StaffRemove,
+    /// Search the directory of verified customer organizations.
+    CustomerSearch,
+    /// Link one of the vendor's CRM accounts to an organization.
+    CustomerCrmPut,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -598,6 +602,18 @@ pub const ROUTES: &[Route] = &[
         "DELETE",
         "/v1/manage/staff/{email}",
         man(M::StaffRemove),
+        MANAGE,
+    ),
+    r(
+        "GET",
+        "/v1/manage/customers/search",
+        man(M::CustomerSearch),
+        MANAGE,
+    ),
+    r(
+        "PUT",
+        "/v1/manage/customers/{customer_id}/crm",
+        man(M::CustomerCrmPut),
         MANAGE,
     ),
     r(

@@ -9,6 +9,7 @@
 pub(crate) mod attrs;
 pub mod audit;
 pub mod catalog;
+pub mod crm;
 pub mod cursor;
 pub mod customers;
 pub mod keys;

@@ -4,6 +4,7 @@
 mod auth;
 mod clients;
 mod concurrency;
+mod customer_crm;
 mod customer_keys;
 mod customer_register;
 mod events;

@@ -404,6 +404,8 @@ struct Fx {
     customer_key_ids: Vec<String>,
     /// Members of the organization (its admin first).
     member_emails: Vec<String>,
+    /// The organization's id (searched and CRM-linked by the vendor).
+    customer_id: String,
 }
 
 async fn fixtures(env: &Env) -> Arc<Fx> {
@@ -516,6 +518,7 @@ async fn fixtures(env: &Env) -> Arc<Fx> {
         customer_key: org.admin_key.clone(),
         customer_key_ids,
         member_emails,
+        customer_id: org.id.clone(),
         tenant: t.id.clone(),
         admin: t.admin.clone(),
         integration: t.integration.clone(),
@@ -866,6 +869,10 @@ fn param(route: &Route, name: &str, fx: &Fx, clean: bool) -> S<String> {
         "id" if p.starts_with("/v1/platform/tenants") => {
             (fx.victims.clone(), "[a-z0-9][a-z0-9-]{1,40}".boxed())
         }
+        "customer_id" => (
+            vec![fx.customer_id.clone()],
+            "[a-z0-9][a-z0-9-]{1,40}".boxed(),
+        ),
         "tenant_id" => {
             let mut v = fx.victims.clone();
             v.push(fx.tenant.clone());
@@ -999,6 +1006,13 @@ fn query_value(key: &str, fx: &Fx) -> S<String> {
             v
         }
         "format" => strs(&["json", "csv", "CSV", "xml", "json ", "🦀"]),
+        "domain" => {
+            let mut v = strs(&["example.com", "EXAMPLE.com.", "a", "-x.com", "🦀.com"]);
+            v.push(format!("{}.example", fx.customer_id));
+            v
+        }
+        "name" => strs(&["props", "P", " ", "Zeppelin", "🦀"]),
+        "crm_account_id" => strs(&["ACC-1", "acc:1.2_3", "", "has space", "🦀"]),
         _ => strs(TEXTS),
     };
     // Long, but within what API Gateway takes in a request line (10 KiB).
@@ -1025,6 +1039,9 @@ const QUERY_KEYS: &[&str] = &[
     "license_id",
     "metric",
     "format",
+    "domain",
+    "name",
+    "crm_account_id",
 ];
 
 const BAD_PERIODS: &[&str] = &[
@@ -2125,6 +2142,15 @@ fn schema(route: &Route, fx: &Fx) -> Option<Vec<Field>> {
                 either(js(strs(&["owner", "Admin", ""])), jr(&["1", "null"])),
             ),
         ],
+        ("PUT", "/v1/manage/customers/{customer_id}/crm") => vec![field(
+            "crm_account_id",
+            true,
+            js(strs(&["ACC-1", "0015g00000XyZ", "a:b.c_d-e"])),
+            either(
+                js(strs(&["", "has space", "a#b", &"x".repeat(129)])),
+                jr(&["1", "null"]),
+            ),
+        )],
         ("PATCH", "/v1/customer/members/{email}") => vec![field(
             "role",
             true,

@@ -1,6 +1,7 @@
 //! The Management API: request bodies → use cases → views, one module per
 //! resource, each matching its operations exhaustively.
 
+mod customers;
 mod keys;
 mod licenses;
 mod policies;
@@ -39,6 +40,8 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: ManageOp) -> R {
         }
         ManageOp::StripeIntegrationPut => super::stripe::put_secret(ctx, caller).await,
         ManageOp::Webhook(op) => webhooks::serve(ctx, caller, op).await,
+        ManageOp::CustomerSearch => customers::search(ctx, caller).await,
+        ManageOp::CustomerCrmPut => customers::put_crm(ctx, caller).await,
         ManageOp::StaffRemove => {
             // A malformed e-mail in the path is "not found", as any malformed id.
             let email =
