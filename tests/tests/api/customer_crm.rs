@@ -64,10 +64,7 @@ async fn vendors_find_verified_organizations_by_public_fields_and_link_their_crm
 
     // By name prefix, case-insensitive: the verified one, never the pending one.
     let r = env
-        .get(
-            &format!("/v1/manage/customers/search?name=zeppelin%20"),
-            &x.admin,
-        )
+        .get("/v1/manage/customers/search?name=zeppelin%20", &x.admin)
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     let found = ids(r.data());
