@@ -278,6 +278,10 @@ pub enum ManageOp {
     StaffRemove,
     /// The overage export (CSV, JSON or PDF).
     BillingOverage,
+    /// Search the directory of verified customer organizations.
+    CustomerSearch,
+    /// Link one of the vendor's CRM accounts to an organization.
+    CustomerCrmPut,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -631,6 +635,18 @@ pub const ROUTES: &[Route] = &[
         "DELETE",
         "/v1/manage/staff/{email}",
         man(M::StaffRemove),
+        MANAGE,
+    ),
+    r(
+        "GET",
+        "/v1/manage/customers/search",
+        man(M::CustomerSearch),
+        MANAGE,
+    ),
+    r(
+        "PUT",
+        "/v1/manage/customers/{customer_id}/crm",
+        man(M::CustomerCrmPut),
         MANAGE,
     ),
     r(

@@ -311,6 +311,20 @@ string_newtype!(
 );
 
 string_newtype!(
+    /// A vendor's own id of a customer account in its CRM (`0015g00000XyZ`):
+    /// 1 to 128 of `[A-Za-z0-9._:-]`.
+    CrmAccountId, "crm_account_id", |s| {
+        if s.is_empty() || s.len() > 128 {
+            return Err("must be 1 to 128 characters");
+        }
+        if !s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-')) {
+            return Err("may only hold letters, digits, '.', '_', ':' and '-'");
+        }
+        Ok(())
+    }
+);
+
+string_newtype!(
     /// An internet domain a customer organization proves it holds
     /// (`mercedes-benz.com`): lowercase labels of `[a-z0-9-]` (1 to 63
     /// characters, not starting or ending with '-'), at least two of them,

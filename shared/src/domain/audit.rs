@@ -79,6 +79,10 @@ pub enum AuditCode {
     CustomerRegistered,
     #[serde(rename = "CUSTOMER.VERIFIED")]
     CustomerVerified,
+    /// A vendor linked one of its CRM accounts to a verified organization
+    /// (written in the vendor's trail).
+    #[serde(rename = "CUSTOMER.CRM_LINKED")]
+    CustomerCrmLinked,
     #[serde(rename = "MEMBER.ADDED")]
     MemberAdded,
     #[serde(rename = "MEMBER.ROLE_CHANGED")]
@@ -139,6 +143,7 @@ impl AuditEvent {
             | MemberAdded
             | MemberRoleChanged
             | CustomerVerified
+            | CustomerCrmLinked
             | LicensePolicyChanged
             | LicensePastDue
             | LicenseCommercialUpdated

@@ -7,11 +7,11 @@
 use super::attrs as a;
 use super::licenses::{plan_refusal, AUDIT_ITEM, LICENSE_ITEM};
 use super::write::{from_item, get_s, PutIf, Txn, TxnError, Write};
-use super::{keys, Store, TenantStore};
+use super::{keys, TenantStore};
 use crate::domain::grants::Grant;
 use crate::domain::{AuditEvent, CustomerStatus, License, TenantKind};
 use crate::error::Error;
-use crate::ids::{LicenseId, TenantId};
+use crate::ids::LicenseId;
 
 mod item {
     pub const ORG: &str = "organization";
@@ -132,25 +132,5 @@ impl TenantStore {
         let mut w = Write::to(keys::grant(self.tenant_id(), &grant.license_id));
         w.if_exists().if_eq(a::CAP_VERSION, &grant.cap_version);
         w
-    }
-}
-
-impl Store {
-    /// The organization a vendor's CRM account id is linked to, from the
-    /// vendor's own link item (`keys::vendor_crm`, written by the CRM link
-    /// route). Placeholder reader for the item's `customer_id` attribute:
-    /// the lead reconciles it with the link's writer.
-    pub async fn customer_by_crm(
-        &self,
-        vendor: &TenantId,
-        crm_account_id: &str,
-    ) -> Result<Option<TenantId>, Error> {
-        let item = self
-            .get_item(&keys::vendor_crm(vendor, crm_account_id))
-            .await?;
-        Ok(item
-            .as_ref()
-            .and_then(|i| get_s(i, a::CUSTOMER_ID))
-            .and_then(|s| TenantId::parse(s).ok()))
     }
 }

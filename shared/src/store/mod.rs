@@ -11,6 +11,7 @@ pub mod audit;
 pub mod billing;
 pub mod catalog;
 pub mod counters;
+pub mod crm;
 pub mod cursor;
 pub mod customers;
 pub mod grants;

@@ -6,6 +6,7 @@ mod billing;
 mod bounded_reads;
 mod clients;
 mod concurrency;
+mod customer_crm;
 mod customer_keys;
 mod customer_pool;
 mod customer_register;

@@ -407,6 +407,8 @@ struct Fx {
     customer_key_ids: Vec<String>,
     /// Members of the organization (its admin first).
     member_emails: Vec<String>,
+    /// The organization's id (searched and CRM-linked by the vendor).
+    customer_id: String,
 }
 
 async fn fixtures(env: &Env) -> Arc<Fx> {
@@ -528,6 +530,7 @@ async fn fixtures(env: &Env) -> Arc<Fx> {
         customer_key: narrow_key,
         customer_key_ids,
         member_emails,
+        customer_id: org.id.clone(),
         tenant: t.id.clone(),
         admin: t.admin.clone(),
         integration: t.integration.clone(),
@@ -880,6 +883,10 @@ fn param(route: &Route, name: &str, fx: &Fx, clean: bool) -> S<String> {
         "id" if p.starts_with("/v1/platform/tenants") => {
             (fx.victims.clone(), "[a-z0-9][a-z0-9-]{1,40}".boxed())
         }
+        "customer_id" => (
+            vec![fx.customer_id.clone()],
+            "[a-z0-9][a-z0-9-]{1,40}".boxed(),
+        ),
         "tenant_id" => {
             let mut v = fx.victims.clone();
             v.push(fx.tenant.clone());
@@ -1028,6 +1035,13 @@ fn query_value(key: &str, fx: &Fx) -> S<String> {
             v.push(day);
             v
         }
+        "domain" => {
+            let mut v = strs(&["example.com", "EXAMPLE.com.", "a", "-x.com", "🦀.com"]);
+            v.push(format!("{}.example", fx.customer_id));
+            v
+        }
+        "name" => strs(&["props", "P", " ", "Zeppelin", "🦀"]),
+        "crm_account_id" => strs(&["ACC-1", "acc:1.2_3", "", "has space", "🦀"]),
         _ => strs(TEXTS),
     };
     // Long, but within what API Gateway takes in a request line (10 KiB).
@@ -1056,6 +1070,9 @@ const QUERY_KEYS: &[&str] = &[
     "format",
     "start_date",
     "end_date",
+    "domain",
+    "name",
+    "crm_account_id",
 ];
 
 const BAD_PERIODS: &[&str] = &[
@@ -2200,6 +2217,15 @@ fn schema(route: &Route, fx: &Fx) -> Option<Vec<Field>> {
             let (ok, bad) = u32s(&["0", "1", "2"], &["-1", "1.5", "\"1\"", "4294967296"]);
             vec![field("overage_limit", true, ok, bad)]
         }
+        ("PUT", "/v1/manage/customers/{customer_id}/crm") => vec![field(
+            "crm_account_id",
+            true,
+            js(strs(&["ACC-1", "0015g00000XyZ", "a:b.c_d-e"])),
+            either(
+                js(strs(&["", "has space", "a#b", &"x".repeat(129)])),
+                jr(&["1", "null"]),
+            ),
+        )],
         ("PATCH", "/v1/customer/members/{email}") => vec![field(
             "role",
             true,

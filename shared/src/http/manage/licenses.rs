@@ -67,15 +67,17 @@ async fn grant_to(
     r: &CustomerRef,
     crm_opportunity_id: Option<String>,
 ) -> Result<(licensing::GrantTo, Email), Error> {
+    use crate::ids::CrmAccountId;
     use crate::store::grants::{customer_not_active, customer_not_found};
     let store = &ctx.app.store;
     let vendor = c.store.tenant_id();
     let id = match (&r.id, &r.crm_account_id) {
         (Some(id), None) => TenantId::parse(id.as_str()).map_err(|_| customer_not_found())?,
         (None, Some(crm)) => {
-            bounded("crm_account_id", crm, 128)?;
-            store
-                .customer_by_crm(vendor, crm)
+            // A malformed CRM id is "not found", as any malformed id.
+            let crm = CrmAccountId::parse(crm.as_str()).map_err(|_| customer_not_found())?;
+            c.store
+                .customer_by_crm(&crm)
                 .await?
                 .ok_or_else(customer_not_found)?
         }

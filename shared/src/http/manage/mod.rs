@@ -2,6 +2,7 @@
 //! resource, each matching its operations exhaustively.
 
 mod billing;
+mod customers;
 mod keys;
 mod licenses;
 mod policies;
@@ -41,6 +42,8 @@ pub async fn serve(ctx: &Ctx<'_>, caller: &Caller, op: ManageOp) -> R {
         ManageOp::StripeIntegrationPut => super::stripe::put_secret(ctx, caller).await,
         ManageOp::Webhook(op) => webhooks::serve(ctx, caller, op).await,
         ManageOp::BillingOverage => billing::overage(ctx, caller).await,
+        ManageOp::CustomerSearch => customers::search(ctx, caller).await,
+        ManageOp::CustomerCrmPut => customers::put_crm(ctx, caller).await,
         ManageOp::StaffRemove => {
             // A malformed e-mail in the path is "not found", as any malformed id.
             let email =

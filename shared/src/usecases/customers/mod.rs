@@ -1,6 +1,7 @@
 //! Customer organizations: registration, domain proof, members, app keys.
 //! A customer organization is a tenant of kind `customer` (docs/customers.md).
 
+pub mod crm;
 pub mod keys;
 pub mod members;
 
