@@ -285,19 +285,19 @@ mod tests {
         let only_table = |k: &str| (k == "TABLE_NAME").then(|| "t".to_string());
         let c = Config::from_lookup(&set, only_table).unwrap();
         assert_eq!(c.stripe_api_base.as_deref(), Some(DEFAULT_STRIPE_API_BASE));
-        let local = |k: &str| {
-            Some(
-                if k == "TABLE_NAME" {
-                    "t"
-                } else {
-                    "http://127.0.0.1:9999/"
-                }
-                .to_string(),
-            )
+        // Each lookup answers only the variables it means to set.
+        let local = |k: &str| match k {
+            "TABLE_NAME" => Some("t".to_string()),
+            "STRIPE_API_BASE" => Some("http://127.0.0.1:9999/".to_string()),
+            _ => None,
         };
         let c = Config::from_lookup(&set, local).unwrap();
         assert_eq!(c.stripe_api_base.as_deref(), Some("http://127.0.0.1:9999"));
-        let bad = |k: &str| Some(if k == "TABLE_NAME" { "t" } else { "ftp://x" }.to_string());
+        let bad = |k: &str| match k {
+            "TABLE_NAME" => Some("t".to_string()),
+            "STRIPE_API_BASE" => Some("ftp://x".to_string()),
+            _ => None,
+        };
         assert!(Config::from_lookup(&set, bad).is_err());
     }
 }
