@@ -54,9 +54,11 @@ fn main() {
     ents.insert(
         Feature::parse("api-calls").unwrap(),
         EntitlementSpec::Metered {
-            limit: 1000,
+            limit: Some(1000),
             period: Period::Month,
             overage: Overage::Deny,
+            aggregation: Aggregation::Sum,
+            unique_by: None,
             stripe_meter_event_name: None,
         },
     );

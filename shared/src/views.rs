@@ -99,6 +99,8 @@ pub fn spec_view(
             limit,
             period,
             overage,
+            aggregation,
+            unique_by,
             ..
         } => {
             let window = period.window(now);
@@ -106,21 +108,37 @@ pub fn spec_view(
                 .get(&(feature.to_string(), window.key.clone()))
                 .map(|c| c.used)
                 .unwrap_or(0);
+            // `max` / `last` have no limit (a stored one would be ignored).
+            let limit = limit.filter(|_| aggregation.limited());
             if !detailed {
-                return json!({ "limit": limit, "used": used, "period": period.as_str() });
+                let mut v = json!({
+                    "limit": limit,
+                    "used": used,
+                    "period": period.as_str(),
+                    "aggregation": aggregation,
+                });
+                if let Some(by) = unique_by {
+                    v["unique_by"] = json!(by);
+                }
+                return v;
             }
-            let remaining = limit.saturating_sub(used);
-            json!({
-                "granted": remaining > 0 || *overage == Overage::Allow,
+            let remaining = limit.map(|l| l.saturating_sub(used));
+            let mut v = json!({
+                "granted": remaining.is_none_or(|r| r > 0) || *overage == Overage::Allow,
                 "type": "metered",
+                "aggregation": aggregation,
                 "limit": limit,
                 "used": used,
                 "remaining": remaining,
-                "overage": used.saturating_sub(*limit),
+                "overage": limit.map(|l| used.saturating_sub(l)).unwrap_or(0),
                 "overage_policy": overage,
                 "period": period.as_str(),
                 "resets_at": window.resets_at.map(rfc3339),
-            })
+            });
+            if let Some(by) = unique_by {
+                v["unique_by"] = json!(by);
+            }
+            v
         }
     }
 }
@@ -265,6 +283,7 @@ pub fn counter_view(c: &UsageCounter) -> Value {
         "used": c.used,
         "limit": c.limit,
         "overage": c.overage(),
+        "aggregation": c.aggregation,
     })
 }
 
@@ -300,6 +319,7 @@ pub fn usage_recorded_view(r: &UsageRecorded) -> Value {
         "remaining": r.remaining,
         "overage": r.overage,
         "overage_policy": r.overage_policy,
+        "aggregation": r.aggregation,
         "resets_at": r.resets_at.map(rfc3339),
         "license_id": r.license_id,
     })
@@ -452,6 +472,7 @@ pub fn to_csv(rows: &[UsageCounter]) -> Result<String, Error> {
         "limit",
         "used",
         "overage",
+        "aggregation",
     ])
     .map_err(Error::internal)?;
     for c in rows {
@@ -463,6 +484,7 @@ pub fn to_csv(rows: &[UsageCounter]) -> Result<String, Error> {
             &c.limit.map(|l| l.to_string()).unwrap_or_default(),
             &c.used.to_string(),
             &c.overage().to_string(),
+            c.aggregation.as_str(),
         ])
         .map_err(Error::internal)?;
     }
@@ -483,12 +505,13 @@ mod tests {
             customer_email: Some(crate::ids::Email::normalise("a,b@example.com").unwrap()),
             limit: Some(10),
             resets_epoch: None,
+            aggregation: Default::default(),
         };
         let s = to_csv(&[c]).unwrap();
-        let header = "license_id,customer_email,metric,period,limit,used,overage\n";
+        let header = "license_id,customer_email,metric,period,limit,used,overage,aggregation\n";
         assert_eq!(
             s,
-            format!("{header},\"a,b@example.com\",api-calls,2026-11,10,12,2\n")
+            format!("{header},\"a,b@example.com\",api-calls,2026-11,10,12,2,sum\n")
         );
     }
 

@@ -1,3 +1,4 @@
+use super::aggregation::{Aggregation, PropertyName};
 use crate::clock::ts;
 use crate::ids::{Feature, PolicyId, ProductCode};
 use serde::{Deserialize, Serialize};
@@ -40,10 +41,19 @@ pub enum EntitlementSpec {
     /// A struct variant so `deny_unknown_fields` applies to it too.
     Boolean {},
     Metered {
-        limit: u64,
+        /// Required for `sum` and `unique_count`; refused for `max` and
+        /// `last` (see [`super::aggregation::check_terms`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u64>,
         period: Period,
         #[serde(default)]
         overage: Overage,
+        /// How records add up over the period (`sum` unless set).
+        #[serde(default, skip_serializing_if = "Aggregation::is_sum")]
+        aggregation: Aggregation,
+        /// `unique_count`: the record property whose distinct values count.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unique_by: Option<PropertyName>,
         /// The Stripe billing meter each recorded usage event of this
         /// metric is reported to, for licenses sold through Stripe.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -357,12 +367,46 @@ mod tests {
         assert_eq!(
             e,
             EntitlementSpec::Metered {
-                limit: 10,
+                limit: Some(10),
                 period: Period::Day,
                 overage: Overage::Deny,
+                aggregation: Aggregation::Sum,
+                unique_by: None,
                 stripe_meter_event_name: None,
             }
         );
+        // A sum spec is written exactly as before aggregations existed.
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"type":"metered","limit":10,"period":"day","overage":"deny"}"#
+        );
+        let u: EntitlementSpec = serde_json::from_str(
+            r#"{"type":"metered","limit":10,"period":"month","aggregation":"unique_count","unique_by":"user_id"}"#,
+        )
+        .unwrap();
+        assert!(u.check(&Feature::parse("active-users").unwrap()).is_ok());
+        let m: EntitlementSpec =
+            serde_json::from_str(r#"{"type":"metered","period":"month","aggregation":"max"}"#)
+                .unwrap();
+        assert!(m.check(&Feature::parse("storage").unwrap()).is_ok());
+        for bad in [
+            r#"{"type":"metered","period":"month"}"#,
+            r#"{"type":"metered","limit":1,"period":"month","aggregation":"last"}"#,
+            r#"{"type":"metered","limit":1,"period":"month","aggregation":"unique_count"}"#,
+            r#"{"type":"metered","limit":1,"period":"month","unique_by":"user"}"#,
+        ] {
+            let spec: EntitlementSpec = serde_json::from_str(bad).unwrap();
+            assert!(spec.check(&Feature::parse("f").unwrap()).is_err(), "{bad}");
+        }
+        for bad in [
+            r#"{"type":"metered","limit":1,"period":"month","aggregation":"avg"}"#,
+            r#"{"type":"metered","limit":1,"period":"month","aggregation":"unique_count","unique_by":"a.b"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<EntitlementSpec>(bad).is_err(),
+                "{bad}"
+            );
+        }
         let e: EntitlementSpec = serde_json::from_str(
             r#"{"type":"metered","limit":10,"period":"day","stripe_meter_event_name":"api_calls.v1"}"#,
         )
@@ -552,13 +596,24 @@ impl EntitlementSpec {
     /// Refuse values outside [`bounds`], naming the feature.
     pub fn check(&self, feature: &Feature) -> Result<(), Error> {
         match self {
-            EntitlementSpec::Metered { limit, .. } if *limit > bounds::MAX_METERED_LIMIT => {
+            EntitlementSpec::Metered { limit: Some(l), .. } if *l > bounds::MAX_METERED_LIMIT => {
                 Err(Error::validation(format!(
                     "entitlements.{feature}.limit must be at most {}",
                     bounds::MAX_METERED_LIMIT
                 )))
             }
-            _ => Ok(()),
+            EntitlementSpec::Metered {
+                limit,
+                aggregation,
+                unique_by,
+                ..
+            } => super::aggregation::check_terms(
+                feature.as_str(),
+                *aggregation,
+                *limit,
+                unique_by.as_ref(),
+            ),
+            EntitlementSpec::Boolean {} => Ok(()),
         }
     }
 }

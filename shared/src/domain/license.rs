@@ -388,6 +388,9 @@ pub struct UsageCounter {
     pub limit: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resets_epoch: Option<i64>,
+    /// How `used` adds up (`sum` on counters written before aggregations).
+    #[serde(default, skip_serializing_if = "super::Aggregation::is_sum")]
+    pub aggregation: super::Aggregation,
 }
 
 impl UsageCounter {

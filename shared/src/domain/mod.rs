@@ -1,5 +1,6 @@
 //! Domain types and the pure rules over them (no I/O here).
 
+pub mod aggregation;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
@@ -17,6 +18,7 @@ pub mod tenant;
 pub mod trial;
 pub mod webhook;
 
+pub use aggregation::{Aggregation, PropertyName};
 pub use audit::*;
 pub use catalog::*;
 pub use customer::*;

@@ -79,6 +79,9 @@ struct RecordBody {
     quantity: u64,
     #[serde(default, with = "crate::clock::ts::option")]
     timestamp: Option<OffsetDateTime>,
+    /// The record's properties (`properties`, as a batch's events name
+    /// them, is accepted too): a `unique_count` metric reads its value here.
+    #[serde(alias = "properties")]
     metadata: Option<Map<String, Value>>,
 }
 

@@ -249,9 +249,11 @@ mod tests {
             customer_email: Some(l.customer_email.clone()),
             limit: Some(1),
             resets_epoch: Some(1),
+            aggregation: crate::domain::Aggregation::Max,
         };
         let cf = fields(&c);
         for attr in [
+            crate::store::counters::AGGREGATION,
             USED,
             METRIC,
             PERIOD,

@@ -6,8 +6,9 @@
 use super::attrs as a;
 use super::write::{from_item, get_n, get_s, key_item, Txn, TxnError, Write};
 use super::{keys, sdk_error, Item, TenantStore};
+use crate::domain::aggregation::{combine, Reading};
 use crate::domain::metering::Shard;
-use crate::domain::UsageCounter;
+use crate::domain::{Aggregation, UsageCounter};
 use crate::error::Error;
 use crate::ids::{Email, LicenseId, Metric};
 use aws_sdk_dynamodb::types::{Get, TransactGetItem};
@@ -18,6 +19,11 @@ use time::OffsetDateTime;
 pub const ROOM: &str = "room";
 /// `shard`: a shard's number.
 pub const SHARD: &str = "shard";
+/// `aggregation`: how the counter's shards combine (absent: `sum`).
+pub const AGGREGATION: &str = "aggregation";
+/// `at`: `max` / `last` shards, epoch milliseconds of the record whose
+/// quantity the shard holds.
+pub const AT: &str = "at";
 
 /// Which counter, and what its head shard's index rows say about it.
 #[derive(Debug, Clone)]
@@ -27,8 +33,18 @@ pub struct CounterRef<'a> {
     pub metric: &'a Metric,
     pub period: &'a str,
     pub resets_at: Option<OffsetDateTime>,
-    /// The limit in force (shown by reports; budgets are made for it).
-    pub limit: u64,
+    /// The limit in force (shown by reports; budgets are made for it);
+    /// `None` for `max` / `last`.
+    pub limit: Option<u64>,
+    pub aggregation: Aggregation,
+}
+
+impl CounterRef<'_> {
+    /// The limit a budget is made for (only hard limits have budgets).
+    fn budget_limit(&self) -> Result<u64, Error> {
+        self.limit
+            .ok_or_else(|| Error::internal("a counter budget without a limit"))
+    }
 }
 
 /// A shard as stored.
@@ -38,6 +54,22 @@ pub fn shard_of_item(item: &Item) -> Shard {
         room: get_n(item, ROOM),
         limit: get_n(item, a::LIMIT),
     }
+}
+
+/// A shard as `max` / `last` combine it.
+pub fn reading_of_item(item: &Item) -> Reading {
+    Reading {
+        used: get_n(item, a::USED).unwrap_or(0),
+        at: get_n(item, AT),
+    }
+}
+
+/// The readings of a counter's shards in shard order (missing: empty).
+pub fn readings_from(keys_: &[keys::Key], found: &HashMap<String, Item>) -> Vec<Reading> {
+    keys_
+        .iter()
+        .map(|k| found.get(&k.pk).map(reading_of_item).unwrap_or_default())
+        .collect()
 }
 
 /// The shards of a counter in shard order from a set of read items (a
@@ -58,7 +90,20 @@ impl TenantStore {
     /// An atomic snapshot of every shard of a counter (TransactGetItems):
     /// what a refusal is proven on.
     pub async fn snapshot_shards(&self, c: &CounterRef<'_>) -> Result<Vec<Shard>, Error> {
-        let wanted = keys::counter_shards(self.tenant_id(), c.license, c.metric, c.period);
+        Ok(self.snapshot_with(c, None).await?.0)
+    }
+
+    /// An atomic snapshot of every shard and, when given, whether a
+    /// distinct value exists at that same instant (a `unique_count` record
+    /// is refused only when its value is not counted and no shard has room).
+    pub async fn snapshot_with(
+        &self,
+        c: &CounterRef<'_>,
+        distinct: Option<&keys::Key>,
+    ) -> Result<(Vec<Shard>, bool), Error> {
+        let mut wanted = keys::counter_shards(self.tenant_id(), c.license, c.metric, c.period);
+        let n = wanted.len();
+        wanted.extend(distinct.cloned());
         let mut req = self.db().transact_get_items();
         for k in &wanted {
             let get = Get::builder()
@@ -73,14 +118,16 @@ impl TenantStore {
             .await
             .map_err(|e| sdk_error("TransactGetItems", e))?;
         let got = out.responses.unwrap_or_default();
-        Ok((0..wanted.len())
+        let shards = (0..n)
             .map(|i| {
                 got.get(i)
                     .and_then(|r| r.item.as_ref())
                     .map(shard_of_item)
                     .unwrap_or_default()
             })
-            .collect())
+            .collect();
+        let found = distinct.is_some() && got.get(n).is_some_and(|r| r.item.is_some());
+        Ok((shards, found))
     }
 
     /// The attributes every write of a shard sets (and, on the head shard,
@@ -92,7 +139,8 @@ impl TenantStore {
             .set(a::PERIOD, c.period)
             .set(a::LICENSE_ID, c.license)
             .set(a::CUSTOMER_EMAIL, c.customer_email)
-            .set(a::LIMIT, &c.limit)
+            .set_some(a::LIMIT, c.limit.as_ref())
+            .set(AGGREGATION, &c.aggregation)
             .set(SHARD, &shard)
             .set_some(
                 a::RESETS_EPOCH,
@@ -124,9 +172,36 @@ impl TenantStore {
         quantity: u64,
     ) -> Result<Write, Error> {
         let q = i64::try_from(quantity).map_err(|_| Error::validation("quantity out of range"))?;
+        let limit = c.budget_limit()?;
         let mut w = self.shard_write(c, shard);
         w.add(a::USED, q).add(ROOM, -q);
-        w.if_at_least(ROOM, quantity).if_eq(a::LIMIT, &c.limit);
+        w.if_at_least(ROOM, quantity).if_eq(a::LIMIT, &limit);
+        Ok(w)
+    }
+
+    /// A `max` / `last` record's write of one shard: `used = quantity` and
+    /// `at = at_ms` if the shard holds nothing yet or something it beats —
+    /// a smaller value (`max`), an earlier-or-equal timestamp (`last`).
+    /// Failing the condition means the shard already holds a value that
+    /// beats this record, so the counter needs nothing from it.
+    pub(crate) fn extreme_write(
+        &self,
+        c: &CounterRef<'_>,
+        shard: u8,
+        quantity: u64,
+        at_ms: i64,
+    ) -> Result<Write, Error> {
+        let mut w = self.shard_write(c, shard);
+        w.set(a::USED, &quantity).set(AT, &at_ms).remove(ROOM);
+        match c.aggregation {
+            Aggregation::Max => w.if_absent_or_below(a::USED, quantity),
+            Aggregation::Last => w.if_absent_or_at_most(AT, at_ms),
+            other => {
+                return Err(Error::internal(format!(
+                    "no extreme write for aggregation {other}"
+                )))
+            }
+        };
         Ok(w)
     }
 
@@ -153,6 +228,7 @@ impl TenantStore {
         before: &[Shard],
         rooms: &[u64],
     ) -> Result<bool, Error> {
+        c.budget_limit()?;
         let mut txn = Txn::new();
         for (i, (b, room)) in before.iter().zip(rooms).enumerate() {
             let shard = u8::try_from(i).map_err(Error::internal)?;
@@ -181,6 +257,7 @@ impl TenantStore {
         into: u8,
         moves: &[(u8, u64)],
     ) -> Result<bool, Error> {
+        let limit = c.budget_limit()?;
         let mut txn = Txn::new();
         let mut sum: i64 = 0;
         for &(d, m) in moves {
@@ -188,12 +265,12 @@ impl TenantStore {
             let mut w = self.shard_write(c, d);
             w.add(ROOM, -m_i)
                 .if_at_least(ROOM, m)
-                .if_eq(a::LIMIT, &c.limit);
+                .if_eq(a::LIMIT, &limit);
             txn.update(format!("donor {d}"), &w)?;
             sum = sum.saturating_add(m_i);
         }
         let mut w = self.shard_write(c, into);
-        w.add(ROOM, sum).if_present(ROOM).if_eq(a::LIMIT, &c.limit);
+        w.add(ROOM, sum).if_present(ROOM).if_eq(a::LIMIT, &limit);
         txn.update("into", &w)?;
         settle(txn.run(self.db(), self.table()).await)
     }
@@ -242,7 +319,9 @@ impl TenantStore {
         for c in legacy {
             let key = (c.metric.to_string(), c.period.clone());
             match usage.get_mut(&key) {
-                Some(new) => new.used += c.used,
+                // An earlier release summed every metric.
+                Some(new) if new.aggregation.is_sum() => new.used += c.used,
+                Some(_) => {}
                 None => {
                     usage.insert(key, c);
                 }
@@ -328,9 +407,9 @@ impl TenantStore {
     }
 }
 
-/// One counter from its shards' items: metric, period, limit and reset of
-/// the head (or any shard), `used` summed (`max`/`last` counters are
-/// combined by the caller).
+/// One counter from its shards' items: metric, period, limit, reset and
+/// aggregation of the head (or any shard), `used` combined over the shards
+/// as the aggregation says (see `domain::aggregation::combine`).
 pub fn sum_items(
     ks: &[keys::Key],
     found: &HashMap<String, Item>,
@@ -340,10 +419,8 @@ pub fn sum_items(
         return Ok(None);
     };
     let mut c: UsageCounter = from_item((*first).clone())?;
-    c.used = items
-        .iter()
-        .map(|i| get_n::<u64>(i, a::USED).unwrap_or(0))
-        .sum();
+    let readings: Vec<Reading> = items.iter().map(|i| reading_of_item(i)).collect();
+    c.used = combine(c.aggregation, &readings);
     Ok(Some(c))
 }
 

@@ -147,6 +147,24 @@ pub fn counter_shards(
         .map(|n| counter_shard(t, license, metric, period_key, n))
         .collect()
 }
+/// A distinct value of a `unique_count` counter: one item per (license,
+/// metric, period, SHA-256 of the value), in a partition of its own. It is
+/// put under `attribute_not_exists` in the transaction that counts the
+/// value (1 from a shard), so a value counts once however many records
+/// carry it at the same time (see `domain::aggregation`).
+pub const DISTINCT_SK: &str = "V";
+pub fn distinct_value(
+    t: &TenantId,
+    license: &LicenseId,
+    metric: &Metric,
+    period_key: &str,
+    digest: &str,
+) -> Key {
+    k(
+        format!("T#{t}#UV#{license}#{metric}#{period_key}#{digest}"),
+        DISTINCT_SK,
+    )
+}
 /// A license's counters of every period (GSI2, head shards only), for
 /// the usage report: `GSI2SK = <metric>#<period>`.
 pub fn license_counters_index_pk(t: &TenantId, license: &LicenseId) -> String {
@@ -497,6 +515,7 @@ mod tests {
             activation(&t, &ActivationId::derive(&lid, &fp)),
             usage_counter(&t, &lid, &Metric::parse("m").unwrap(), "total"),
             counter_shard(&t, &lid, &Metric::parse("m").unwrap(), "total", 7),
+            distinct_value(&t, &lid, &Metric::parse("m").unwrap(), "2026-12", "ab12"),
             audit(&t, "aud_1"),
             idempotency(&t, &lid, "k"),
             stripe_event(&t, "evt_1"),
@@ -579,6 +598,9 @@ mod tests {
                 ))
             );
         }
+        // A distinct value is no counter: the outbox passes it by.
+        let d = distinct_value(&t, &lid, &m, "2026-11", &"f".repeat(64));
+        assert_eq!(stream_source(&d.pk, &d.sk), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::domain::{License, UsageCounter};
 use crate::error::Error;
 use crate::ids::{LicenseId, Metric};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 
 /// The stored first response of an idempotent request.
@@ -50,7 +50,29 @@ pub(crate) struct RecordWrite<'a> {
     /// USAGE.RECORDED, in the same transaction.
     pub audit: &'a crate::domain::AuditEvent,
     pub idempotency: Option<&'a IdempotencyRecord>,
+    /// A `unique_count` record's new value: put only if absent.
+    pub distinct: Option<&'a DistinctValue>,
     pub now: OffsetDateTime,
+}
+
+/// A counted distinct value of a `unique_count` counter (its key names
+/// license, metric, period and the value's digest; the value itself is not
+/// stored).
+#[derive(Debug, Clone, Serialize)]
+pub struct DistinctValue {
+    #[serde(skip)]
+    pub key: keys::Key,
+    pub license_id: LicenseId,
+    pub metric: Metric,
+    pub period: String,
+    /// The usage event that counted it.
+    pub usage_event_id: String,
+    #[serde(with = "ts")]
+    pub created_at: OffsetDateTime,
+    /// Epoch seconds: well after the last record its period can take
+    /// (DynamoDB deletes it lazily; nothing relies on that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -58,8 +80,12 @@ pub enum RecordOutcome {
     Recorded,
     /// The idempotency key was used before: its first response.
     Replay(IdempotencyRecord),
-    /// The shard's condition failed (no room, or budgeted for another limit).
+    /// The shard's condition failed (no room, or budgeted for another limit;
+    /// for `max` / `last`: the shard holds a value that beats the record).
     ShardRefused,
+    /// The distinct value was counted already (by a concurrent record):
+    /// nothing was written.
+    Repeat,
 }
 
 /// One record of a batch's chunk.
@@ -152,6 +178,9 @@ impl TenantStore {
         if let Some(counter) = w.counter {
             txn.update("counter", counter)?;
         }
+        if let Some(d) = w.distinct {
+            txn.put("distinct", &d.key, d, PutIf::New)?;
+        }
         let ev_key = keys::usage_event(t, lid, w.event.timestamp, &w.event.id);
         txn.put("event", &ev_key, w.event, PutIf::Always)?;
         self.push_audit(&mut txn, "audit", w.audit)?;
@@ -175,6 +204,9 @@ impl TenantStore {
                     })?;
                     return Ok(RecordOutcome::Replay(rec));
                 }
+                if w.distinct.is_some() && c.failed("distinct") {
+                    return Ok(RecordOutcome::Repeat);
+                }
                 if w.counter.is_some() && c.failed("counter") {
                     return Ok(RecordOutcome::ShardRefused);
                 }
@@ -187,20 +219,23 @@ impl TenantStore {
     }
 
     /// Several records of one counter in one transaction (a batch's chunk):
-    /// one counter write for their sum, and per record its event, audit
+    /// one counter write for their sum (none for repeats of counted
+    /// distinct values), and per record its event, audit
     /// event and idempotency record (3 items: at most 33 records, 100
     /// items). Cancelled: which records' ids were taken (none: the counter
     /// refused).
     pub(crate) async fn record_chunk(
         &self,
         license_id: &LicenseId,
-        counter: &Write,
+        counter: Option<&Write>,
         records: &[ChunkRecord<'_>],
         now: OffsetDateTime,
     ) -> Result<ChunkOutcome, Error> {
         let t = self.tenant_id();
         let mut txn = Txn::new();
-        txn.update("counter", counter)?;
+        if let Some(counter) = counter {
+            txn.update("counter", counter)?;
+        }
         for (i, r) in records.iter().enumerate() {
             let ev_key = keys::usage_event(t, license_id, r.event.timestamp, &r.event.id);
             txn.put(format!("event {i}"), &ev_key, r.event, PutIf::Always)?;
@@ -220,6 +255,20 @@ impl TenantStore {
                     .collect(),
             }),
         }
+    }
+
+    /// Which of `wanted` (distinct values) exist: their partition keys
+    /// (strongly consistent, batched by 100 keys).
+    pub async fn existing(&self, wanted: &[keys::Key]) -> Result<HashSet<String>, Error> {
+        let mut out = HashSet::new();
+        for chunk in wanted.chunks(100) {
+            for item in self.batch_get(chunk).await? {
+                if let Some(pk) = get_s(&item, keys::PK) {
+                    out.insert(pk.to_string());
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The idempotency records of `ids` on one license that exist (batched

@@ -368,6 +368,10 @@ pub fn meter_messages(changes: &[StreamChange]) -> Vec<MeterMessage> {
     struct Data {
         usage_event_id: String,
         quantity: u64,
+        /// What the meter counts when it is not the quantity (a new
+        /// distinct value of a `unique_count` metric: 1).
+        #[serde(default)]
+        meter_quantity: Option<u64>,
         stripe_meter: MeterRef,
     }
     let mut seen = HashSet::new();
@@ -393,7 +397,7 @@ pub fn meter_messages(changes: &[StreamChange]) -> Vec<MeterMessage> {
             out.push(MeterMessage {
                 tenant_id: t,
                 usage_event_id: d.usage_event_id,
-                quantity: d.quantity,
+                quantity: d.meter_quantity.unwrap_or(d.quantity),
                 stripe_meter: d.stripe_meter,
             });
         }

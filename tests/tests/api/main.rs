@@ -1,6 +1,7 @@
 //! Integration tests against the local stack (moto over the wire), one
 //! binary so the workspace links the AWS SDK into one test executable.
 
+mod aggregations;
 mod auth;
 mod billing;
 mod bounded_reads;

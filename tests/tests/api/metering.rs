@@ -437,7 +437,7 @@ async fn overage_allow_overrides_and_export() {
     let v = env.validate(&t, &key, json!({})).await;
     assert_eq!(
         v.data()["license"]["entitlements"]["renders"],
-        json!({ "limit": 3, "used": 3, "period": "month" })
+        json!({ "limit": 3, "used": 3, "period": "month", "aggregation": "sum" })
     );
     assert_eq!(v.data()["license"]["entitlements"]["sso"], true);
     let c = env.check(&t, &key, &["renders", "sso", "nope"]).await;
@@ -463,7 +463,7 @@ async fn overage_allow_overrides_and_export() {
         .await;
     assert_eq!(
         p.data()["entitlements"]["renders"],
-        json!({ "limit": 10, "used": 3, "period": "month" }),
+        json!({ "limit": 10, "used": 3, "period": "month", "aggregation": "sum" }),
         "{p:?}"
     );
     assert_eq!(
@@ -491,10 +491,10 @@ async fn overage_allow_overrides_and_export() {
     let lines: Vec<&str> = csv.text.lines().collect();
     assert_eq!(
         lines[0],
-        "license_id,customer_email,metric,period,limit,used,overage"
+        "license_id,customer_email,metric,period,limit,used,overage,aggregation"
     );
     assert!(
-        lines.contains(&format!("{lid},buyer@example.com,api-calls,2026-11,5,7,2").as_str()),
+        lines.contains(&format!("{lid},buyer@example.com,api-calls,2026-11,5,7,2,sum").as_str()),
         "{lines:?}"
     );
     assert_eq!(lines.len(), 3);

@@ -1725,6 +1725,15 @@ fn entitlements_ok(patch: bool) -> S<J> {
             &json!({"m": {"type": "metered", "limit": 1_000_000_000_000_000u64,
                              "period": "total", "overage": "allow"}}),
         ),
+        J::of(
+            &json!({"m": {"type": "metered", "limit": 10, "period": "month",
+                             "aggregation": "unique_count", "unique_by": "user_id"}}),
+        ),
+        J::of(
+            &json!({"m": {"type": "metered", "period": "day", "aggregation": "max"},
+                      "n": {"type": "metered", "period": "total", "aggregation": "last"},
+                      "o": {"type": "metered", "limit": 3, "period": "day", "aggregation": "sum"}}),
+        ),
         J::Obj(
             (0..100)
                 .map(|i| (format!("f{i}"), J::of(&json!({"type": "boolean"}))))
@@ -1759,6 +1768,24 @@ fn entitlements_bad(post: bool) -> S<J> {
         metered("1.5", "day"),
         metered("5", "week"),
         J::of(&json!({"f": {"type": "quantum"}})),
+        J::of(&json!({"m": {"type": "metered", "period": "day"}})),
+        J::of(
+            &json!({"m": {"type": "metered", "limit": 5, "period": "day", "aggregation": "max"}}),
+        ),
+        J::of(
+            &json!({"m": {"type": "metered", "limit": 0, "period": "day", "aggregation": "last"}}),
+        ),
+        J::of(
+            &json!({"m": {"type": "metered", "limit": 5, "period": "day", "aggregation": "unique_count"}}),
+        ),
+        J::of(&json!({"m": {"type": "metered", "limit": 5, "period": "day", "unique_by": "user"}})),
+        J::of(
+            &json!({"m": {"type": "metered", "limit": 5, "period": "day", "aggregation": "avg"}}),
+        ),
+        J::of(
+            &json!({"m": {"type": "metered", "limit": 5, "period": "day",
+                             "aggregation": "unique_count", "unique_by": "9 bad"}}),
+        ),
         J::of(&json!({"f": {"type": "boolean", "x": 1}})),
         J::of(&json!({"Bad Name": {"type": "boolean"}})),
         J::Obj(

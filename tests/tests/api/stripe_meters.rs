@@ -232,3 +232,42 @@ async fn every_record_is_reported_once_and_only_for_stripe_licenses() {
         .json;
     assert!(!usage.to_string().contains(KEY));
 }
+
+#[tokio::test]
+async fn a_unique_count_meter_gets_one_per_new_value_and_nothing_for_repeats() {
+    let (stripe, base) = Stripe::start(&[]).await;
+    let env = Env::with_webhooks_and_stripe(Some(base)).await;
+    let t = env.tenant("meters-unique").await;
+    let r = env
+        .send(
+            "PUT",
+            "/v1/manage/integrations/stripe",
+            Some(&t.admin),
+            Some(&json!({ "api_key": KEY })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let ents = json!({ "api-calls": { "type": "metered", "limit": 100, "period": "month",
+        "aggregation": "unique_count", "unique_by": "user",
+        "stripe_meter_event_name": "api_calls" } });
+    let (_, lic) = env.license(&t, 1, ents).await;
+    let (id, key) = (lic["id"].as_str().unwrap(), lic["key"].as_str().unwrap());
+    sold_through_stripe(&env, &t, id).await;
+    // 20 records of 4 users (quantity 5 each): 4 values counted.
+    let answers = futures::future::join_all((0..20).map(|i| {
+        let (env, t) = (&env, &t);
+        let extra = json!({ "metadata": { "user": format!("u{}", i % 4) } });
+        async move { env.record_with(t, key, "api-calls", 5, extra).await }
+    }))
+    .await;
+    assert!(answers.iter().all(|r| r.status == 201), "{answers:?}");
+    let got = stripe.until("4 meter events", |g| g.len() >= 4).await;
+    env.webhooks_settled().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got = if got.len() == 4 { stripe.got() } else { got };
+    assert_eq!(got.len(), 4, "one per new value: {got:?}");
+    for g in &got {
+        check_fields(g);
+        assert_eq!(g.form["payload[value]"], "1");
+    }
+}

@@ -4,7 +4,7 @@
 //! TransactWriteItems; a chunk the counter or an id refuses falls back to
 //! one record at a time, which finds which ones fail and why.
 
-use super::record::{metered_spec, record, usage_time, with_meter};
+use super::record::{metered_spec, record, usage_time, with_meter, Terms};
 use super::{not_in_force, UsageInput, UsageRecorded, IDEMPOTENCY_TTL, MAX_QUANTITY};
 use crate::cache::Policies;
 use crate::domain::metering::{plan, Plan};
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 /// The most events one batch may hold.
 pub const MAX_BATCH: usize = 500;
 /// Records per transaction: 3 items each, plus the counter's write.
-const CHUNK: usize = 33;
+pub(super) const CHUNK: usize = 33;
 
 /// One event of a batch, as parsed.
 pub struct BatchEvent {
@@ -41,7 +41,8 @@ pub struct BatchEvent {
 pub enum Outcome {
     Recorded {
         used: u64,
-        limit: u64,
+        /// `None` for `max` / `last`.
+        limit: Option<u64>,
     },
     /// Its id was recorded before (in an earlier request or earlier in this one).
     Duplicate,
@@ -52,7 +53,7 @@ pub enum Outcome {
     },
 }
 
-fn rejected(e: &Error) -> Outcome {
+pub(super) fn rejected(e: &Error) -> Outcome {
     match e {
         Error::QuotaExceeded { used, limit, .. } => Outcome::Rejected {
             code: "QUOTA_EXCEEDED".into(),
@@ -172,24 +173,41 @@ async fn license_batch(
         }
         match metered_spec(&specs, &e.metric) {
             Err(err) => out.push((i, rejected(&err))),
-            Ok((_, period, _)) => {
+            Ok(terms) => {
                 let at = e.timestamp.unwrap_or(now);
-                let key = (e.metric.clone(), period.window(at).key);
+                let key = (e.metric.clone(), terms.period.window(at).key);
                 groups.entry(key).or_default().push(i);
             }
         }
     }
     for ((metric, period_key), members) in groups {
-        let (limit, period, hard) = metered_spec(&specs, &metric)?;
-        let window = period.window(events[members[0]].timestamp.unwrap_or(now));
+        let terms = metered_spec(&specs, &metric)?;
+        let window = terms
+            .period
+            .window(events[members[0]].timestamp.unwrap_or(now));
         let counter = CounterRef {
             license: lid,
             customer_email: &license.customer_email,
             metric: &metric,
             period: &period_key,
             resets_at: window.resets_at,
-            limit,
+            limit: terms.limit,
+            aggregation: terms.aggregation,
         };
+        if !terms.aggregation.is_sum() {
+            let g = super::aggregate::Group {
+                policies,
+                ts,
+                actor,
+                terms: &terms,
+                window: &window,
+                counter: &counter,
+                now,
+            };
+            out.extend(Box::pin(g.batch(events, &members)).await?);
+            continue;
+        }
+        let (hard, limit) = (terms.hard, terms.limit.unwrap_or(0));
         let carried = ts
             .get_as::<UsageCounter>(&keys::usage_counter(
                 ts.tenant_id(),
@@ -206,14 +224,12 @@ async fn license_batch(
             let sum: u64 = chunk.iter().map(|&i| events[i].quantity).sum();
             let mut written = false;
             for _ in 0..6 {
-                let shard = match plan(&shards, carried, limit, sum, rand::random_range(0..n)) {
-                    _ if !hard => {
-                        if shards[0] == Default::default() {
-                            0
-                        } else {
-                            rand::random_range(0..n)
-                        }
-                    }
+                let planned = match hard {
+                    true => plan(&shards, carried, limit, sum, rand::random_range(0..n)),
+                    false if shards[0] == Default::default() => Plan::Take(0),
+                    false => Plan::Take(rand::random_range(0..n)),
+                };
+                let shard = match planned {
                     Plan::Take(s) => s,
                     Plan::Budget(rooms) => {
                         if ts.budget_shards(&counter, &shards, &rooms).await? {
@@ -251,9 +267,8 @@ async fn license_batch(
                 for &i in chunk {
                     used = used.saturating_add(events[i].quantity);
                     let shown = if hard { used.min(limit) } else { used };
-                    let terms = (period, limit, hard, shown);
                     let (ev, au, idem) =
-                        record_parts(ts, actor, lid, &events[i], &window, terms, now)?;
+                        record_parts(ts, actor, lid, &events[i], &window, &terms, shown, now)?;
                     let au = with_meter(au, &specs, &metric, &license, ev.timestamp);
                     parts.push((ev, au, idem));
                     useds.push(shown);
@@ -266,13 +281,14 @@ async fn license_batch(
                         idempotency: idem,
                     })
                     .collect();
-                match ts.record_chunk(lid, &w, &records, now).await? {
+                match ts.record_chunk(lid, Some(&w), &records, now).await? {
                     ChunkOutcome::Recorded => {
                         shards[shard].used += sum;
                         if let Some(r) = shards[shard].room.as_mut() {
                             *r = r.saturating_sub(sum);
                         }
                         for (&i, &used) in chunk.iter().zip(&useds) {
+                            let limit = terms.limit;
                             out.push((i, Outcome::Recorded { used, limit }));
                         }
                         written = true;
@@ -297,7 +313,7 @@ async fn license_batch(
 }
 
 /// One event through the single-record path (idempotent by its id).
-async fn one(
+pub(super) async fn one(
     policies: &Policies,
     ts: &TenantStore,
     actor: &Actor,
@@ -313,7 +329,9 @@ async fn one(
         idempotency_key: Some(e.id.clone()),
         body_hash: e.body_hash.clone(),
     };
-    match record(policies, ts, actor, input, now).await {
+    // Boxed: the single-record future is large, and a batch awaits it
+    // inside its own (debug builds would overflow a worker's stack).
+    match Box::pin(record(policies, ts, actor, input, now)).await {
         Ok(r) if r.replayed => Outcome::Duplicate,
         Ok(r) => Outcome::Recorded {
             used: r.recorded.used,
@@ -323,16 +341,17 @@ async fn one(
     }
 }
 
-/// The event, audit event and idempotency record of one batched record.
-/// `terms`: the metric's period, limit, whether it is hard, and the usage
-/// the record answers.
-fn record_parts(
+/// The event, audit event and idempotency record of one batched record
+/// that answers `used`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn record_parts(
     ts: &TenantStore,
     actor: &Actor,
     lid: &LicenseId,
     e: &BatchEvent,
     window: &PeriodWindow,
-    (period, limit, hard, used): (Period, u64, bool, u64),
+    terms: &Terms,
+    used: u64,
     now: OffsetDateTime,
 ) -> Result<(UsageEvent, AuditEvent, IdempotencyRecord), Error> {
     let at = e.timestamp.unwrap_or(now);
@@ -363,13 +382,14 @@ fn record_parts(
         metric: e.metric.clone(),
         quantity: e.quantity,
         period: window.key.clone(),
-        period_type: period,
+        period_type: terms.period,
         timestamp: at,
         used,
-        limit,
-        remaining: limit.saturating_sub(used),
-        overage: used.saturating_sub(limit),
-        overage_policy: if hard { Overage::Deny } else { Overage::Allow },
+        limit: terms.limit,
+        remaining: terms.limit.map(|l| l.saturating_sub(used)),
+        overage: terms.limit.map(|l| used.saturating_sub(l)).unwrap_or(0),
+        overage_policy: terms.overage_policy(),
+        aggregation: terms.aggregation,
         resets_at: window.resets_at,
         license_id: lid.clone(),
     };

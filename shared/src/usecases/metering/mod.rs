@@ -1,5 +1,6 @@
 //! Entitlement checks, usage records and usage reports.
 
+mod aggregate;
 mod batch;
 mod record;
 pub use batch::{batch, BatchEvent, Outcome as BatchOutcome, MAX_BATCH};
@@ -98,10 +99,13 @@ pub struct UsageRecorded {
     #[serde(with = "crate::clock::ts")]
     pub timestamp: OffsetDateTime,
     pub used: u64,
-    pub limit: u64,
-    pub remaining: u64,
+    /// `None` for `max` / `last` (no limit applies).
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
     pub overage: u64,
     pub overage_policy: Overage,
+    #[serde(default)]
+    pub aggregation: Aggregation,
     #[serde(default, with = "crate::clock::ts::option")]
     pub resets_at: Option<OffsetDateTime>,
     pub license_id: LicenseId,

@@ -1,16 +1,21 @@
 //! `POST /v1/integration/usage/record`: one record, taken from one shard of
-//! the metric's counter (see `domain::metering`).
+//! the metric's counter (see `domain::metering`; other aggregations than
+//! `sum` in `aggregate.rs`).
 
 use super::{not_in_force, replay, RecordReply, UsageInput, UsageRecorded};
 use super::{FUTURE_SKEW, IDEMPOTENCY_TTL, MAX_BACKDATE, MAX_QUANTITY};
 use crate::cache::Policies;
+use crate::domain::aggregation::distinct_value;
 use crate::domain::metering::{plan, Plan, Shard};
 use crate::domain::*;
 use crate::error::{license_not_found, Error};
 use crate::ids::{Feature, LicenseId, Metric};
-use crate::store::counters::{shards_from, total, CounterRef};
+use crate::store::counters::{readings_from, shards_from, total, CounterRef};
 use crate::store::keys;
-use crate::store::usage::{IdempotencyRecord, RecordOutcome, RecordWrite, UsageEvent};
+use crate::store::usage::{
+    DistinctValue, IdempotencyRecord, RecordOutcome, RecordWrite, UsageEvent,
+};
+use crate::store::write::Write;
 use crate::store::TenantStore;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -47,18 +52,49 @@ pub(crate) fn usage_time(
     Ok(at)
 }
 
-/// The metered spec of `metric` on this license: (limit, period, hard).
-pub(crate) fn metered_spec(
-    specs: &Entitlements,
-    metric: &Metric,
-) -> Result<(u64, Period, bool), Error> {
+/// A metered entitlement's terms as a record uses them.
+#[derive(Debug, Clone)]
+pub(crate) struct Terms {
+    pub limit: Option<u64>,
+    pub period: Period,
+    /// A hard limit: `overage: deny` on a limited aggregation.
+    pub hard: bool,
+    pub aggregation: Aggregation,
+    pub unique_by: Option<PropertyName>,
+}
+
+impl Terms {
+    /// The limit a hard-limited counter's budget is made for.
+    pub fn hard_limit(&self) -> Option<u64> {
+        self.limit.filter(|_| self.hard)
+    }
+
+    pub fn overage_policy(&self) -> Overage {
+        if self.hard {
+            Overage::Deny
+        } else {
+            Overage::Allow
+        }
+    }
+}
+
+/// The metered spec of `metric` on this license.
+pub(crate) fn metered_spec(specs: &Entitlements, metric: &Metric) -> Result<Terms, Error> {
     match specs.get(&Feature::parse(metric.as_str())?) {
         Some(EntitlementSpec::Metered {
             limit,
             period,
             overage,
+            aggregation,
+            unique_by,
             ..
-        }) => Ok((*limit, *period, *overage == Overage::Deny)),
+        }) => Ok(Terms {
+            limit: limit.filter(|_| aggregation.limited()),
+            period: *period,
+            hard: aggregation.limited() && limit.is_some() && *overage == Overage::Deny,
+            aggregation: *aggregation,
+            unique_by: unique_by.clone(),
+        }),
         _ => Err(Error::invalid(
             "UNKNOWN_METRIC",
             format!("'{metric}' is not a metered entitlement of this license"),
@@ -88,7 +124,9 @@ pub(crate) fn with_meter(
 /// One BatchGetItem (license, the counter's shards of each candidate period,
 /// idempotency record), then one TransactWriteItems in the common case. The
 /// license's standing is judged from that strongly consistent read; the
-/// license item is not in the transaction (docs/data-model.md).
+/// license item is not in the transaction (docs/data-model.md). A
+/// `unique_count` record reads its distinct value first; `max` / `last`
+/// records go to [`super::aggregate`].
 pub async fn record(
     policies: &Policies,
     ts: &TenantStore,
@@ -122,23 +160,32 @@ pub async fn record(
     not_in_force(&license, now)?;
     let policy = policies.of_license(ts, &license.policy).await?;
     let specs = license.effective_entitlements(&policy);
-    let (limit, period, hard) = metered_spec(&specs, &input.metric)?;
-    let window = period.window(at);
+    let terms = metered_spec(&specs, &input.metric)?;
+    // A unique_count record without its property is refused before anything.
+    let digest = terms
+        .unique_by
+        .as_ref()
+        .map(|by| distinct_value(&input.metadata, by))
+        .transpose()?;
+    let window = terms.period.window(at);
+    // An earlier release's unsharded counter: it summed every metric.
     let carried = read
         .legacy
         .iter()
-        .find(|c| c.period == window.key)
+        .find(|c| c.period == window.key && terms.aggregation.is_sum())
         .map(|c| c.used)
         .unwrap_or(0);
     let shard_keys = keys::counter_shards(ts.tenant_id(), &id, &input.metric, &window.key);
     let shards = shards_from(&shard_keys, &read.shards);
-    if hard && input.quantity > limit {
-        return Err(Error::QuotaExceeded {
-            metric: input.metric.to_string(),
-            limit,
-            used: total(&shards, carried),
-            quantity: input.quantity,
-        });
+    if let (Some(limit), true) = (terms.hard_limit(), terms.aggregation.is_sum()) {
+        if input.quantity > limit {
+            return Err(Error::QuotaExceeded {
+                metric: input.metric.to_string(),
+                limit,
+                used: total(&shards, carried),
+                quantity: input.quantity,
+            });
+        }
     }
     let counter = CounterRef {
         license: &id,
@@ -146,7 +193,8 @@ pub async fn record(
         metric: &input.metric,
         period: &window.key,
         resets_at: window.resets_at,
-        limit,
+        limit: terms.limit,
+        aggregation: terms.aggregation,
     };
     let event = UsageEvent {
         id: format!("use_{}", ulid::Ulid::new()),
@@ -160,11 +208,11 @@ pub async fn record(
         actor: actor.actor.clone(),
         request_id: actor.request_id.clone(),
         idempotency_key: input.idempotency_key.clone(),
-        metadata: input.metadata,
+        metadata: input.metadata.clone(),
     };
     // USAGE.RECORDED in the tenant's audit trail (the usage event itself
     // lives in the license's usage partitions, for the export).
-    let audit = actor
+    let plain_audit = actor
         .audit(ts.tenant_id(), AuditCode::UsageRecorded, id.as_str(), now)
         .with_data(json!({
             "usage_event_id": event.id,
@@ -173,93 +221,194 @@ pub async fn record(
             "period": event.period,
             "idempotency_key": event.idempotency_key,
         }));
-    let audit = with_meter(audit, &specs, &input.metric, &license, at);
-    let answer = |used: u64| UsageRecorded {
-        metric: input.metric.clone(),
-        quantity: input.quantity,
-        period: window.key.clone(),
-        period_type: period,
-        timestamp: at,
-        used,
-        limit,
-        remaining: limit.saturating_sub(used),
-        overage: used.saturating_sub(limit),
-        overage_policy: if hard { Overage::Deny } else { Overage::Allow },
-        resets_at: window.resets_at,
-        license_id: id.clone(),
+    let mut audit = with_meter(plain_audit.clone(), &specs, &input.metric, &license, at);
+    if digest.is_some() && audit.data.get("stripe_meter").is_some() {
+        // A new distinct value counts 1 on the meter (repeats report nothing).
+        audit.data["meter_quantity"] = json!(1);
+    }
+    let p = Pending {
+        ts,
+        id: &id,
+        input: &input,
+        terms: &terms,
+        window: &window,
+        event,
+        audit,
+        plain_audit,
+        now,
     };
-    let idem_of = |recorded: &UsageRecorded| -> Result<Option<IdempotencyRecord>, Error> {
-        let response = serde_json::to_string(recorded).map_err(Error::internal)?;
-        Ok(input.idempotency_key.as_ref().map(|k| IdempotencyRecord {
-            key: k.clone(),
-            body_hash: input.body_hash.clone(),
-            status: 201,
-            response,
-            created_at: now,
-            ttl: now
-                .unix_timestamp()
-                .saturating_add(IDEMPOTENCY_TTL.whole_seconds()),
-        }))
-    };
-    let n = shard_keys.len();
-    let start = rand::random_range(0..n);
-    let done = |outcome: RecordOutcome, recorded: UsageRecorded| match outcome {
-        RecordOutcome::Recorded => Ok(Some(RecordReply {
-            recorded,
-            replayed: false,
-        })),
-        RecordOutcome::Replay(rec) => replay(rec, &input.body_hash).map(Some),
-        RecordOutcome::ShardRefused => Ok(None),
-    };
+    // The paths are boxed so that no one future holds them all.
+    match (terms.aggregation, digest) {
+        (Aggregation::Max | Aggregation::Last, _) => {
+            let readings = readings_from(&shard_keys, &read.shards);
+            Box::pin(super::aggregate::extreme(&p, &counter, &readings, at)).await
+        }
+        (Aggregation::UniqueCount, Some(digest)) => {
+            Box::pin(super::aggregate::unique(&p, &counter, shards, &digest)).await
+        }
+        _ => match Box::pin(count(&p, &counter, shards, carried, input.quantity, None)).await? {
+            Counted::Reply(r) => Ok(r),
+            Counted::Repeat { .. } => Err(Error::internal("a sum record without a value")),
+        },
+    }
+}
 
-    if !hard {
-        // No budget to respect: any shard takes it.
-        let recorded = answer(total(&shards, carried).saturating_add(input.quantity));
-        let idem = idem_of(&recorded)?;
-        // The head shard carries the counter's index rows: the first
-        // records of a period (no head yet, as read) go to it.
-        let shard = if read.shards.contains_key(&shard_keys[0].pk) {
-            start
-        } else {
-            0
-        };
-        let w = ts.add_write(&counter, shard_no(shard)?, input.quantity)?;
-        let outcome = ts
-            .record_usage(RecordWrite {
-                license_id: &id,
-                counter: Some(&w),
-                event: &event,
-                audit: &audit,
-                idempotency: idem.as_ref(),
-                now,
-            })
-            .await?;
-        return done(outcome, recorded)?
-            .ok_or_else(|| Error::Unavailable("the usage counter moved; retry".into()));
+/// Everything a record writes but its share of the counter.
+pub(crate) struct Pending<'a> {
+    pub ts: &'a TenantStore,
+    pub id: &'a LicenseId,
+    pub input: &'a UsageInput,
+    pub terms: &'a Terms,
+    pub window: &'a PeriodWindow,
+    pub event: UsageEvent,
+    /// With the Stripe meter, when the metric names one.
+    pub audit: AuditEvent,
+    /// Without it (a `unique_count` repeat: the meter counted the value).
+    pub plain_audit: AuditEvent,
+    pub now: OffsetDateTime,
+}
+
+/// What one attempt of a record's transaction came to.
+pub(crate) enum Written {
+    Done(RecordReply),
+    ShardRefused,
+    Repeat,
+}
+
+impl Pending<'_> {
+    /// The record's answer when the counter shows `used`.
+    pub fn answer(&self, used: u64) -> UsageRecorded {
+        let limit = self.terms.limit;
+        UsageRecorded {
+            metric: self.input.metric.clone(),
+            quantity: self.input.quantity,
+            period: self.window.key.clone(),
+            period_type: self.terms.period,
+            timestamp: self.event.timestamp,
+            used,
+            limit,
+            remaining: limit.map(|l| l.saturating_sub(used)),
+            overage: limit.map(|l| used.saturating_sub(l)).unwrap_or(0),
+            overage_policy: self.terms.overage_policy(),
+            aggregation: self.terms.aggregation,
+            resets_at: self.window.resets_at,
+            license_id: self.id.clone(),
+        }
     }
 
+    /// One transaction: `counter` (if any), `distinct` (if any), the event,
+    /// the audit item (`plain`: without the meter) and the idempotency record.
+    pub async fn write(
+        &self,
+        counter: Option<&Write>,
+        distinct: Option<&DistinctValue>,
+        used: u64,
+        plain: bool,
+    ) -> Result<Written, Error> {
+        let recorded = self.answer(used);
+        let response = serde_json::to_string(&recorded).map_err(Error::internal)?;
+        let idem = self
+            .input
+            .idempotency_key
+            .as_ref()
+            .map(|k| IdempotencyRecord {
+                key: k.clone(),
+                body_hash: self.input.body_hash.clone(),
+                status: 201,
+                response,
+                created_at: self.now,
+                ttl: self
+                    .now
+                    .unix_timestamp()
+                    .saturating_add(IDEMPOTENCY_TTL.whole_seconds()),
+            });
+        let outcome = self
+            .ts
+            .record_usage(RecordWrite {
+                license_id: self.id,
+                counter,
+                event: &self.event,
+                audit: if plain {
+                    &self.plain_audit
+                } else {
+                    &self.audit
+                },
+                idempotency: idem.as_ref(),
+                distinct,
+                now: self.now,
+            })
+            .await?;
+        Ok(match outcome {
+            RecordOutcome::Recorded => Written::Done(RecordReply {
+                recorded,
+                replayed: false,
+            }),
+            RecordOutcome::Replay(rec) => Written::Done(replay(rec, &self.input.body_hash)?),
+            RecordOutcome::ShardRefused => Written::ShardRefused,
+            RecordOutcome::Repeat => Written::Repeat,
+        })
+    }
+}
+
+/// What [`count`] came to.
+pub(crate) enum Counted {
+    Reply(RecordReply),
+    /// `distinct` was counted already (`used`: the counter as last seen).
+    Repeat {
+        used: u64,
+    },
+}
+
+/// A record that adds `adds` to the counter (a sum record its quantity, a
+/// new distinct value 1, with `distinct` put in the same transaction).
+pub(crate) async fn count(
+    p: &Pending<'_>,
+    counter: &CounterRef<'_>,
+    shards: Vec<Shard>,
+    carried: u64,
+    adds: u64,
+    distinct: Option<&DistinctValue>,
+) -> Result<Counted, Error> {
+    let ts = p.ts;
+    let n = shards.len();
+    let start = rand::random_range(0..n);
+    let written = |w: Written, used: u64| -> Option<Counted> {
+        match w {
+            Written::Done(r) => Some(Counted::Reply(r)),
+            Written::Repeat => Some(Counted::Repeat { used }),
+            Written::ShardRefused => None,
+        }
+    };
+
+    let Some(limit) = p.terms.hard_limit() else {
+        // No budget to respect: any shard takes it. The head shard carries
+        // the counter's index rows: the first records of a period (no head
+        // yet, as read) go to it.
+        let used = total(&shards, carried);
+        let shard = if shards[0] == Shard::default() {
+            0
+        } else {
+            start
+        };
+        let w = ts.add_write(counter, shard_no(shard)?, adds)?;
+        let res = p.write(Some(&w), distinct, used.saturating_add(adds), false);
+        return written(res.await?, used)
+            .ok_or_else(|| Error::Unavailable("the usage counter moved; retry".into()));
+    };
+
     // Hard limit: plan on the read, re-plan on an atomic snapshot whenever
-    // a shard moved under us; refuse only on a snapshot.
+    // a shard moved under us; refuse only on a snapshot (which, for a new
+    // distinct value, also shows the value still uncounted).
     let (mut shards, mut exact): (Vec<Shard>, bool) = (shards, false);
     for _ in 0..MAX_ATTEMPTS {
-        match plan(&shards, carried, limit, input.quantity, start) {
+        match plan(&shards, carried, limit, adds, start) {
             Plan::Take(i) => {
-                let used = total(&shards, carried).saturating_add(input.quantity);
-                let recorded = answer(used.min(limit));
-                let idem = idem_of(&recorded)?;
-                let w = ts.take_write(&counter, shard_no(i)?, input.quantity)?;
-                let outcome = ts
-                    .record_usage(RecordWrite {
-                        license_id: &id,
-                        counter: Some(&w),
-                        event: &event,
-                        audit: &audit,
-                        idempotency: idem.as_ref(),
-                        now,
-                    })
-                    .await?;
-                if let Some(reply) = done(outcome, recorded)? {
-                    return Ok(reply);
+                let used = total(&shards, carried);
+                let shown = used.saturating_add(adds).min(limit);
+                let w = ts.take_write(counter, shard_no(i)?, adds)?;
+                let res = p.write(Some(&w), distinct, shown, false).await?;
+                if let Some(done) = written(res, used) {
+                    return Ok(done);
                 }
             }
             Plan::Gather { into, moves } => {
@@ -267,36 +416,42 @@ pub async fn record(
                     .into_iter()
                     .map(|(d, m)| shard_no(d).map(|d| (d, m)))
                     .collect::<Result<_, _>>()?;
-                ts.gather_room(&counter, shard_no(into)?, &moves).await?;
+                ts.gather_room(counter, shard_no(into)?, &moves).await?;
             }
             Plan::Budget(rooms) => {
-                if ts.budget_shards(&counter, &shards, &rooms).await? {
+                if ts.budget_shards(counter, &shards, &rooms).await? {
                     // Conditioned on every shard as read: now exactly this.
                     for (s, r) in shards.iter_mut().zip(&rooms) {
                         (s.room, s.limit) = (Some(*r), Some(limit));
                     }
-                    exact = true;
+                    // (A distinct value's state is proven by snapshots only.)
+                    exact = distinct.is_none();
                     continue;
                 }
             }
             Plan::Exhausted { used } if exact => {
                 return Err(Error::QuotaExceeded {
-                    metric: input.metric.to_string(),
+                    metric: p.input.metric.to_string(),
                     limit,
                     used,
-                    quantity: input.quantity,
+                    quantity: adds,
                 });
             }
             Plan::Exhausted { .. } => {}
         }
-        shards = ts.snapshot_shards(&counter).await?;
-        exact = true;
+        let (now, counted) = ts.snapshot_with(counter, distinct.map(|d| &d.key)).await?;
+        if counted {
+            return Ok(Counted::Repeat {
+                used: total(&now, carried),
+            });
+        }
+        (shards, exact) = (now, true);
     }
     Err(Error::Unavailable(
         "the usage counter is too busy; retry".into(),
     ))
 }
 
-fn shard_no(i: usize) -> Result<u8, Error> {
+pub(crate) fn shard_no(i: usize) -> Result<u8, Error> {
     u8::try_from(i).map_err(Error::internal)
 }
