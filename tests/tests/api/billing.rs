@@ -413,6 +413,7 @@ async fn export_of_10000_licenses() {
             product: product.clone(),
             customer_email: Email::normalise(&format!("buyer{i}@acme.example")).unwrap(),
             commercial: c,
+            organization: None,
         };
         let k = keys::commercial_index(&tid, &id);
         let mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =

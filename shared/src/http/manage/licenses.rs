@@ -107,6 +107,7 @@ async fn grant_to(
         crm_account_id: r.crm_account_id.clone(),
         crm_opportunity_id,
         vendor_name,
+        customer_name: org.name.clone(),
     };
     Ok((to, org.admin_email))
 }
