@@ -66,7 +66,7 @@ async fn export(env: &Env, t: &Tenant, query: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn pdf_text(bytes: &[u8]) -> String {
+pub(crate) fn pdf_text(bytes: &[u8]) -> String {
     let dir = std::env::temp_dir().join(format!("bill-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("export.pdf");
