@@ -523,3 +523,41 @@ async fn the_stripe_api_key_is_never_echoed_nor_logged() {
     assert!(!captured.contains(tail), "the key in the logs");
     assert!(!captured.contains(&bad_key[8..]), "the bad key in the logs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_costs_page_in_chromium() {
+    use super::portal_browser::{browser, el, sign_in, text_of};
+    use fantoccini::Locator;
+    let env = Env::start().await;
+    let t = env.tenant("costs-browser").await;
+    let org = env.customer_org("costsweb").await;
+    let (license_id, key, code) = priced_grant(&env, &t, &org, "MB-WEB").await;
+    use_it(&env, &t, &org, &key, &code).await;
+    let base = env.base.clone();
+    let (_driver, c) = browser(1100, 900).await;
+    sign_in(&c, &base, &org.id, &org.admin_email, false).await;
+    el(&c, Locator::LinkText("Costs"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let row = format!("tr[data-license='{license_id}']");
+    assert_eq!(text_of(&c, &format!("{row} td.total")).await, "3028.50");
+    assert_eq!(text_of(&c, &format!("{row} td.commit")).await, "2000.00");
+    let overage = text_of(&c, &format!("{row} td.overage")).await;
+    for want in [
+        "1028.50",
+        "2 overage checkouts: 1000.00",
+        "30 api-calls beyond 100: 7.50",
+        "3 active-users beyond 2: 21.00",
+    ] {
+        assert!(overage.contains(want), "{want} in {overage}");
+    }
+    assert_eq!(
+        text_of(&c, "#totals tr[data-currency='EUR'] td.total").await,
+        "3028.50"
+    );
+    assert!(text_of(&c, "h1").await.starts_with("Costs "));
+    super::portal_browser::shot(&c, "org-costs").await;
+}
