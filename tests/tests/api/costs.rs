@@ -397,6 +397,10 @@ async fn a_license_granted_by_crm_id_reaches_that_organization() {
     assert_eq!(r.status, 201, "{r:?}");
     let id = r.data()["id"].as_str().unwrap().to_string();
     assert_eq!(r.data()["customer_email"], org.admin_email.as_str());
+    assert_eq!(
+        r.data()["organization"],
+        json!({ "id": org.id, "name": org.name })
+    );
 
     let cat = env.get("/v1/customer/catalog", &org.admin_key).await;
     assert_eq!(cat.status, 200, "{cat:?}");
