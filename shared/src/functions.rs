@@ -87,6 +87,8 @@ impl Function {
                 SecretsPrefix,
                 WebhookMasterSecretId,
                 WebhookAllowLoopbackHttp,
+                // A license granted to an organization e-mails its admins.
+                PortalSender,
             ],
             Function::StripeWebhook => &[TableName, SecretsPrefix],
             Function::ProvisionTenant => &[

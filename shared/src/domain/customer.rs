@@ -533,6 +533,22 @@ impl Registration {
     }
 }
 
+/// Who hears of a license granted to the organization: every member with
+/// the admin role; the registering admin when the member list names none
+/// (an organization verified before members were listed).
+pub fn grant_recipients(members: &[Member], registered_admin: &Email) -> Vec<Email> {
+    let admins: Vec<Email> = members
+        .iter()
+        .filter(|m| m.role == MemberRole::Admin)
+        .map(|m| m.email.clone())
+        .collect();
+    if admins.is_empty() {
+        vec![registered_admin.clone()]
+    } else {
+        admins
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,5 +672,40 @@ mod tests {
         let key = pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()));
         assert_eq!(cert_sha256_of_pem(&key), None);
         assert_eq!(cert_sha256_of_pem("garbage"), None);
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::*;
+    use crate::ids::Email;
+    use time::macros::datetime;
+
+    fn member(email: &str, role: MemberRole) -> Member {
+        Member {
+            email: Email::normalise(email).unwrap(),
+            role,
+            name: None,
+            invited_by: "admin@acme.example".into(),
+            created_at: datetime!(2026-12-01 00:00 UTC),
+            updated_at: datetime!(2026-12-01 00:00 UTC),
+        }
+    }
+
+    #[test]
+    fn every_admin_hears_of_a_grant_and_nobody_else() {
+        let first = Email::normalise("first@acme.example").unwrap();
+        let members = [
+            member("a@acme.example", MemberRole::Admin),
+            member("m@acme.example", MemberRole::Manager),
+            member("v@acme.example", MemberRole::Viewer),
+            member("b@acme.example", MemberRole::Admin),
+        ];
+        let to: Vec<String> = grant_recipients(&members, &first)
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(to, ["a@acme.example", "b@acme.example"]);
+        assert_eq!(grant_recipients(&[], &first), [first]);
     }
 }

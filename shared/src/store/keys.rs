@@ -19,7 +19,7 @@ pub const GSI2SK: &str = "GSI2SK";
 pub const TTL: &str = "ttl";
 
 /// A full primary key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     pub pk: String,
     pub sk: String,

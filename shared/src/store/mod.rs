@@ -131,12 +131,17 @@ impl TenantStore {
     }
 
     /// Strongly consistent BatchGetItem of a few keys of this tenant
-    /// (one round trip unless DynamoDB hands back unprocessed keys).
+    /// (one round trip unless DynamoDB hands back unprocessed keys). A key
+    /// named twice is asked for once: DynamoDB refuses a request that
+    /// repeats a key (a batch of usage events may repeat an id).
     pub(crate) async fn batch_get(&self, wanted: &[Key]) -> Result<Vec<Item>, Error> {
         let mut req = KeysAndAttributes::builder().consistent_read(true);
+        let mut asked = std::collections::HashSet::with_capacity(wanted.len());
         for k in wanted {
             debug_assert!(self.owns(k));
-            req = req.keys(key_item(k));
+            if asked.insert(k) {
+                req = req.keys(key_item(k));
+            }
         }
         let req = req.build().map_err(Error::internal)?;
         let mut pending = Some(HashMap::from([(self.table().to_string(), req)]));

@@ -456,3 +456,45 @@ async fn orgs_and_vendors_see_only_what_was_granted_to_them() {
         .await;
     assert_eq!((r.status, r.code()), (422, "CUSTOMER_NOT_FOUND"), "{r:?}");
 }
+
+/// A grant e-mails every admin of the organization (naming the vendor and
+/// the product), and no manager or viewer.
+#[tokio::test]
+async fn a_grant_is_e_mailed_to_the_organizations_admins() {
+    use harness::sent_mail;
+    let env = Env::start().await;
+    let vendor = env.tenant("mail-vendor").await;
+    let org = env.customer_org("mailco").await;
+    let second = format!("second-admin@{}", org.domain);
+    let viewer = format!("viewer@{}", org.domain);
+    for (email, role) in [(&second, "admin"), (&viewer, "viewer")] {
+        let r = env
+            .org_send(
+                "POST",
+                "/v1/customer/members",
+                &org.session,
+                Some(&json!({ "email": email, "role": role })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let before = |v: Vec<String>| v.len();
+    let (a0, s0, v0) = (
+        before(sent_mail(&org.admin_email).await),
+        before(sent_mail(&second).await),
+        before(sent_mail(&viewer).await),
+    );
+    let lic = grant(&env, &vendor, &org, "mail-cad", 2, 0).await;
+    for to in [&org.admin_email, &second] {
+        let mail = sent_mail(to).await;
+        let last = mail.last().unwrap();
+        assert!(
+            last.contains("granted your organization a license for mail-cad"),
+            "{last}"
+        );
+        assert!(last.contains(&lic), "{last}");
+    }
+    assert_eq!(sent_mail(&org.admin_email).await.len(), a0 + 1);
+    assert_eq!(sent_mail(&second).await.len(), s0 + 1);
+    assert_eq!(sent_mail(&viewer).await.len(), v0, "a viewer is not told");
+}

@@ -212,3 +212,62 @@ async fn webhook_fanout_and_deliver_answer_stream_and_queue_events() {
     assert_eq!(got[0].json()["type"], "license.suspended");
     assert_eq!(got[0].json()["data"]["object"]["status"], "suspended");
 }
+
+/// `usage` fed `events/usage-batch.json`: a batch of four events, one of
+/// them a repeat of an earlier id and one past a hard limit, each answered
+/// on its own in request order.
+#[tokio::test]
+async fn usage_answers_a_gateway_batch_event() {
+    let env = Env::start().await;
+    let t = env.tenant("evt-batch").await;
+    let (_, lic) = env
+        .license(
+            &t,
+            1,
+            json!({ "api-calls": { "type": "metered", "limit": 100, "period": "month", "overage": "deny" } }),
+        )
+        .await;
+    let key = lic["key"].as_str().unwrap();
+    let vars = [
+        ("LICENSE_KEY", key),
+        ("INTEGRATION_KEY", t.integration.as_str()),
+    ];
+    let req = lambda_http::request::from_str(&event("usage-batch.json", &vars)).unwrap();
+    let resp = usage::handler(&env.app, req).await;
+    let body = body_json(resp.body());
+    assert_eq!(resp.status(), 200, "{body}");
+    assert_eq!(body["meta"]["request_id"], "req_Jx2nHb7LoAMEV4Q=");
+    let results: Vec<(String, String, Value)> = body["data"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+                r["code"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("evt-1".into(), "recorded".into(), Value::Null),
+            ("evt-2".into(), "recorded".into(), Value::Null),
+            ("evt-1".into(), "duplicate".into(), Value::Null),
+            ("evt-3".into(), "rejected".into(), json!("QUOTA_EXCEEDED")),
+        ]
+    );
+    // The counter holds exactly the two recorded events.
+    let ents = env
+        .get(
+            &format!(
+                "/v1/manage/usage?license_id={}&metric=api-calls",
+                lic["id"].as_str().unwrap()
+            ),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(ents.status, 200, "{}", ents.text);
+    assert!(ents.text.contains("\"used\":15"), "{}", ents.text);
+}

@@ -71,3 +71,37 @@ async fn round_trips_per_request() {
         ["TransactWriteItems", "TransactWriteItems"]
     );
 }
+
+/// A usage record: one strongly consistent BatchGetItem (license, the
+/// current period's counter shards, the idempotency record) and one
+/// transaction, whether the metric is hard-limited or not; the policy is
+/// read once per instance.
+#[tokio::test]
+async fn a_usage_record_is_two_round_trips() {
+    let env = Env::with_clock(time::macros::datetime!(2026-11-02 10:00:05 UTC)).await;
+    let t = env.tenant("rt-usage").await;
+    let (_, lic) = env
+        .license(
+            &t,
+            1,
+            json!({
+                "calls": { "type": "metered", "limit": 1000, "period": "month", "overage": "deny" },
+                "events": { "type": "metered", "limit": 1000, "period": "month", "overage": "allow" }
+            }),
+        )
+        .await;
+    let key = lic["key"].as_str().unwrap();
+    // Warm the key, the rate window and the policy.
+    assert_eq!(env.record(&t, key, "calls", 1).await.status, 201);
+    env.calls.take();
+    env.calls.take_rate_writes();
+    for metric in ["calls", "events", "calls", "events"] {
+        let r = env.record(&t, key, metric, 1).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        assert_eq!(
+            env.calls.take(),
+            ["BatchGetItem", "TransactWriteItems"],
+            "{metric}"
+        );
+    }
+}

@@ -116,24 +116,23 @@ async fn grant_to(
     Ok((to, org.admin_email))
 }
 
-/// E-mail the organization's admin that a license was granted to it (when
-/// this function sends mail; a failure is logged, the license stands).
-async fn tell_org(ctx: &Ctx<'_>, admin: &Email, l: &License) {
+/// The organization's admins hear of the grant (when this function sends
+/// mail; the license stands either way).
+async fn tell_org(ctx: &Ctx<'_>, to: &licensing::GrantTo, admin: &Email, l: &License) {
     let Some(mailer) = &ctx.app.mailer else {
         tracing::info!(license = %l.id, "no mail sender: grant notice not e-mailed");
         return;
     };
-    let text = format!(
-        "A license for {} ({}) was granted to your organization.\n\
-         It is in your catalog: GET /v1/customer/catalog, or the portal.\n",
-        l.product, l.id
-    );
-    if let Err(e) = mailer
-        .send(admin, "A license was granted to your organization", &text)
-        .await
-    {
-        tracing::warn!(error = %e, license = %l.id, "could not e-mail the grant notice");
-    }
+    let org = ctx.app.store.tenant(&to.customer);
+    crate::usecases::customers::members::notify_grant(
+        &org,
+        mailer,
+        admin,
+        &to.vendor_name,
+        l.product.as_str(),
+        &l.id,
+    )
+    .await;
 }
 
 fn license_id(ctx: &Ctx<'_>) -> Result<LicenseId, Error> {
@@ -170,11 +169,11 @@ pub async fn serve(ctx: &Ctx<'_>, c: &Caller, op: LicenseOp) -> R {
                 key: b.key,
                 metadata: request::metadata(b.metadata)?,
                 commercial: b.commercial,
-                grant_to,
+                grant_to: grant_to.clone(),
             };
             let s = licensing::issue(cache, ts, &c.actor, req, now).await?;
-            if let Some(admin) = &org_admin {
-                tell_org(ctx, admin, &s.license).await;
+            if let (Some(to), Some(admin)) = (&grant_to, &org_admin) {
+                tell_org(ctx, to, admin, &s.license).await;
             }
             Ok(Reply::created(view(&s)))
         }

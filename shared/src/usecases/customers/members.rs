@@ -5,7 +5,7 @@
 use crate::domain::portal::LINK_TTL_SECS;
 use crate::domain::{Actor, AuditCode, CustomerOrg, MagicLink, Member, MemberRole, Role};
 use crate::error::Error;
-use crate::ids::Email;
+use crate::ids::{Email, LicenseId};
 use crate::mail::Mailer;
 use crate::store::customers::MemberChange;
 use crate::usecases::portal::{digest, new_secret};
@@ -163,5 +163,37 @@ pub async fn remove(
         MemberChange::Done => Ok(()),
         MemberChange::LastAdmin => Err(last_admin()),
         MemberChange::Moved => Err(member_not_found()),
+    }
+}
+
+/// E-mail the organization's admins that `vendor_name` granted it a
+/// license for `product`. The license stands whatever happens here: a
+/// failure is logged, never returned.
+pub async fn notify_grant(
+    org: &TenantStore,
+    mailer: &Mailer,
+    registered_admin: &Email,
+    vendor_name: &str,
+    product: &str,
+    license: &LicenseId,
+) {
+    let members = match org.list_members().await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, license = %license, "grant notice: members not read");
+            Vec::new()
+        }
+    };
+    let text = format!(
+        "{vendor_name} granted your organization a license for {product} ({license}).\n\
+         It is in your catalog: the portal's Catalog page, or GET /v1/customer/catalog.\n"
+    );
+    for to in crate::domain::grant_recipients(&members, registered_admin) {
+        if let Err(e) = mailer
+            .send(&to, "A license was granted to your organization", &text)
+            .await
+        {
+            tracing::warn!(error = %e, license = %license, "could not e-mail the grant notice");
+        }
     }
 }

@@ -24,6 +24,7 @@ pub struct NewLicense {
 }
 
 /// The organization a license is issued to, with the vendor's CRM ids.
+#[derive(Debug, Clone)]
 pub struct GrantTo {
     pub customer: crate::ids::TenantId,
     pub crm_account_id: Option<String>,
