@@ -60,6 +60,7 @@ fn main() {
             aggregation: Aggregation::Sum,
             unique_by: None,
             stripe_meter_event_name: None,
+            overage_unit_price_minor: None,
         },
     );
     let now = datetime!(2026-11-23 12:00 UTC);
@@ -100,6 +101,7 @@ fn main() {
         stripe_event_at: 0,
         email_unverified: false,
         commercial: None,
+        organization: None,
         created_at: now,
         updated_at: now,
     };

@@ -18,3 +18,24 @@ pub fn init() {
         .without_time()
         .try_init();
 }
+
+/// [`init`]'s JSON subscriber writing to `writer` (tests capture the
+/// service's log lines through it to prove a secret never reaches one).
+/// `directives` as `RUST_LOG` takes them. False when a subscriber was
+/// installed already.
+#[cfg(feature = "dev")]
+pub fn init_to<W>(writer: W, directives: &str) -> bool
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(EnvFilter::new(directives))
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .with_writer(writer)
+        .try_init()
+        .is_ok()
+}

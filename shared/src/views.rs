@@ -186,6 +186,7 @@ pub fn license_view_parts(
         "entitlements": entitlements,
         "metadata": license.metadata,
         "commercial": license.commercial,
+        "organization": license.organization,
         "created_at": rfc3339(license.created_at),
         "updated_at": rfc3339(license.updated_at),
     })

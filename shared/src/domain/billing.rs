@@ -1,16 +1,18 @@
 //! Commercial terms of a license and what they bill: a commit (seats for a
 //! fee each billing cycle) plus overage (each checkout beyond the commit at
-//! a unit price). Pure: the figures come in, line items and totals go out.
+//! a unit price, and each unit of a priced metric beyond its limit). Pure:
+//! the figures come in, line items and totals go out.
 //!
 //! Billing periods are calendar months in UTC (`2026-12`). Overage is
 //! counted per month; a monthly commit fee is billed every month of the
 //! contract, a yearly one in the month the contract started (and its
 //! anniversaries). See `docs/billing.md`.
 
+use super::catalog::{EntitlementSpec, Entitlements, Overage, Period as UsagePeriod};
 use super::money::{Currency, Money, MoneyError};
-use super::License;
+use super::{Aggregation, License};
 use crate::error::Error;
-use crate::ids::{Email, LicenseId, ProductCode};
+use crate::ids::{Email, LicenseId, Metric, ProductCode, TenantId};
 use serde::{Deserialize, Serialize};
 use time::{Date, Month};
 
@@ -139,19 +141,139 @@ impl CommercialTerms {
         Money::new(self.currency, to_i64(self.overage_unit_price_minor))
     }
 
-    /// What `overage_checkouts` overage checkouts in `period` bill.
-    pub fn bill(&self, period: Period, overage_checkouts: u64) -> Result<Bill, MoneyError> {
+    /// What `overage_checkouts` overage checkouts and the priced metrics'
+    /// `metered` usage in `period` bill.
+    pub fn bill(
+        &self,
+        period: Period,
+        overage_checkouts: u64,
+        metered: &[MeteredUsage],
+    ) -> Result<Bill, MoneyError> {
         let commit_fee = self.commit_fee_in(period);
-        let overage_cost = self.unit_price().times(overage_checkouts)?;
+        let checkout_cost = self.unit_price().times(overage_checkouts)?;
+        let metered: Vec<MeteredLine> = metered
+            .iter()
+            .map(|u| u.metric.line(self.currency, u.used))
+            .collect::<Result<_, _>>()?;
+        let overage_cost = Money::sum(
+            self.currency,
+            std::iter::once(checkout_cost).chain(metered.iter().map(|m| m.cost)),
+        )?;
         let total = commit_fee.checked_add(overage_cost)?;
         Ok(Bill {
             period,
             overage_checkouts,
             commit_fee,
+            checkout_cost,
+            metered,
             overage_cost,
             total,
         })
     }
+}
+
+/// A metered entitlement priced per unit beyond its limit (`sum` or
+/// `unique_count`, `period: month`, `overage: allow`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricedMetric {
+    pub metric: Metric,
+    pub limit: u64,
+    pub unit_price_minor: u64,
+}
+
+/// A priced metric's usage in one month (the counter of that month, summed
+/// over its shards; distinct values for `unique_count`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeteredUsage {
+    pub metric: PricedMetric,
+    pub used: u64,
+}
+
+/// What one priced metric bills in a month: the units beyond the limit at
+/// the unit price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeteredLine {
+    pub metric: Metric,
+    pub used: u64,
+    pub limit: u64,
+    /// `used − limit`, or 0.
+    pub units: u64,
+    pub unit_price: Money,
+    pub cost: Money,
+}
+
+impl PricedMetric {
+    /// What `used` units in a month bill in `currency`.
+    pub fn line(&self, currency: Currency, used: u64) -> Result<MeteredLine, MoneyError> {
+        let units = used.saturating_sub(self.limit);
+        let unit_price = Money::new(currency, to_i64(self.unit_price_minor));
+        Ok(MeteredLine {
+            metric: self.metric.clone(),
+            used,
+            limit: self.limit,
+            units,
+            unit_price,
+            cost: unit_price.times(units)?,
+        })
+    }
+}
+
+/// The priced metrics among a license's entitlements in force (specs that
+/// validation would refuse — see [`check_metered_price`] — are left out).
+pub fn priced_metrics(specs: &Entitlements) -> Vec<PricedMetric> {
+    specs
+        .iter()
+        .filter_map(|(feature, spec)| match spec {
+            EntitlementSpec::Metered {
+                limit: Some(limit),
+                period: UsagePeriod::Month,
+                overage: Overage::Allow,
+                aggregation: Aggregation::Sum | Aggregation::UniqueCount,
+                overage_unit_price_minor: Some(price),
+                ..
+            } => Some(PricedMetric {
+                metric: Metric::parse(feature.as_str()).ok()?,
+                limit: *limit,
+                unit_price_minor: *price,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The rules of a metered entitlement's `overage_unit_price_minor`: at most
+/// 10^15 minor units, on a monthly metric that allows overage and counts
+/// with a limit (`sum` or `unique_count`) — its overage in a month is then
+/// exactly `used − limit`.
+pub fn check_metered_price(
+    feature: &str,
+    price: u64,
+    period: UsagePeriod,
+    overage: Overage,
+    aggregation: Aggregation,
+) -> Result<(), Error> {
+    let field = format!("entitlements.{feature}.overage_unit_price_minor");
+    if price > MAX_MINOR {
+        return Err(Error::validation(format!(
+            "{field} must be at most {MAX_MINOR}"
+        )));
+    }
+    if period != UsagePeriod::Month {
+        return Err(Error::validation(format!(
+            "{field} needs period 'month' (overage is billed per calendar month)"
+        )));
+    }
+    if overage != Overage::Allow {
+        return Err(Error::validation(format!(
+            "{field} needs overage 'allow' (denied usage has no overage to bill)"
+        )));
+    }
+    if !matches!(aggregation, Aggregation::Sum | Aggregation::UniqueCount) {
+        return Err(Error::validation(format!(
+            "{field} needs aggregation 'sum' or 'unique_count' (a limit to go beyond)"
+        )));
+    }
+    Ok(())
 }
 
 /// `check` bounds every amount far below `i64::MAX`.
@@ -251,13 +373,26 @@ impl std::fmt::Display for Period {
 }
 
 /// What one license bills for one period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bill {
     pub period: Period,
     pub overage_checkouts: u64,
     pub commit_fee: Money,
+    /// The overage checkouts at the unit price.
+    pub checkout_cost: Money,
+    /// Each priced metric of the license (units 0 when within its limit).
+    pub metered: Vec<MeteredLine>,
+    /// Every overage: `checkout_cost` plus each metered line's cost.
     pub overage_cost: Money,
+    /// `commit_fee + overage_cost`.
     pub total: Money,
+}
+
+impl Bill {
+    /// The metered lines with units beyond the limit (what is invoiced).
+    pub fn metered_overage(&self) -> impl Iterator<Item = &MeteredLine> {
+        self.metered.iter().filter(|m| m.units > 0)
+    }
 }
 
 /// One line of an invoice.
@@ -302,7 +437,15 @@ impl Invoice {
                 description: format!("Overage checkouts beyond {} seats", terms.commit_qty),
                 quantity: bill.overage_checkouts,
                 unit_price: terms.unit_price().decimal(),
-                amount: bill.overage_cost.decimal(),
+                amount: bill.checkout_cost.decimal(),
+            });
+        }
+        for m in bill.metered_overage() {
+            line_items.push(LineItem {
+                description: m.description(),
+                quantity: m.units,
+                unit_price: m.unit_price.decimal(),
+                amount: m.cost.decimal(),
             });
         }
         Invoice {
@@ -316,6 +459,22 @@ impl Invoice {
     }
 }
 
+impl MeteredLine {
+    /// How an invoice, the PDF and the CSV name the line.
+    pub fn description(&self) -> String {
+        format!("Overage {} beyond {}", self.metric, self.limit)
+    }
+}
+
+/// The customer organization a license is granted to, as the license (and
+/// its commercial index entry) keeps it: the export names the customer by
+/// it. Copied when the license is issued to the organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantedOrg {
+    pub id: TenantId,
+    pub name: String,
+}
+
 /// The index entry of a license with commercial terms: what the export
 /// and the period close need, without reading the license.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,6 +483,10 @@ pub struct BilledLicense {
     pub product: ProductCode,
     pub customer_email: Email,
     pub commercial: CommercialTerms,
+    /// The organization the license is granted to (absent: none, or a
+    /// license granted before the index kept it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<GrantedOrg>,
 }
 
 impl BilledLicense {
@@ -333,6 +496,7 @@ impl BilledLicense {
             product: l.product.clone(),
             customer_email: l.customer_email.clone(),
             commercial: l.commercial.clone()?,
+            organization: l.organization.clone(),
         })
     }
 
@@ -341,12 +505,19 @@ impl BilledLicense {
         self.commercial.crm_account_id.as_deref().unwrap_or("")
     }
 
-    /// The customer's name as the export and invoices show it. Today the
-    /// license's customer e-mail; once licenses can be granted to a
-    /// customer organization, that organization's name (the one seam to
-    /// change).
+    /// The customer's name as the export and invoices show it: the
+    /// organization's name for a license granted to one, else the
+    /// license's customer e-mail.
     pub fn customer_name(&self) -> String {
-        self.customer_email.to_string()
+        match &self.organization {
+            Some(o) => o.name.clone(),
+            None => self.customer_email.to_string(),
+        }
+    }
+
+    /// The organization's id, for a license granted to one.
+    pub fn customer_id(&self) -> Option<&TenantId> {
+        self.organization.as_ref().map(|o| &o.id)
     }
 }
 
@@ -384,7 +555,7 @@ mod tests {
     #[test]
     fn the_must_show_bill() {
         let p = Period::parse("2026-12").unwrap();
-        let b = terms().bill(p, 15).unwrap();
+        let b = terms().bill(p, 15, &[]).unwrap();
         assert_eq!(b.overage_cost.decimal(), "7500.00");
         assert_eq!(b.commit_fee.decimal(), "5000.00");
         assert_eq!(b.total.decimal(), "12500.00");
@@ -442,13 +613,179 @@ mod tests {
         .is_none());
     }
 
+    #[test]
+    fn the_customer_is_named_by_its_organization() {
+        let mut l = BilledLicense {
+            license_id: LicenseId::derive(
+                &TenantId::parse("acme").unwrap(),
+                &crate::ids::LicenseKey::generate(),
+            ),
+            product: ProductCode::parse("cad").unwrap(),
+            customer_email: Email::normalise("admin@mercedes.example").unwrap(),
+            commercial: terms(),
+            organization: None,
+        };
+        assert_eq!(l.customer_name(), "admin@mercedes.example");
+        assert_eq!(l.customer_id(), None);
+        l.organization = Some(GrantedOrg {
+            id: TenantId::parse("mercedes").unwrap(),
+            name: "Mercedes-Benz AG".into(),
+        });
+        assert_eq!(l.customer_name(), "Mercedes-Benz AG");
+        assert_eq!(l.customer_id().map(|i| i.as_str()), Some("mercedes"));
+    }
+
+    fn api_calls(limit: u64, price: u64) -> PricedMetric {
+        PricedMetric {
+            metric: Metric::parse("api-calls").unwrap(),
+            limit,
+            unit_price_minor: price,
+        }
+    }
+
+    #[test]
+    fn metered_overage_is_priced_per_unit_beyond_the_limit() {
+        let p = Period::parse("2026-12").unwrap();
+        let usage = [
+            MeteredUsage {
+                metric: api_calls(1000, 2),
+                used: 1250,
+            },
+            // Within its limit: a line of 0 units, not invoiced.
+            MeteredUsage {
+                metric: PricedMetric {
+                    metric: Metric::parse("seats-seen").unwrap(),
+                    limit: 10,
+                    unit_price_minor: 999,
+                },
+                used: 7,
+            },
+        ];
+        let b = terms().bill(p, 3, &usage).unwrap();
+        assert_eq!(b.metered[0].units, 250);
+        assert_eq!(b.metered[0].cost.decimal(), "5.00");
+        assert_eq!(b.metered[1].units, 0);
+        assert_eq!(b.metered[1].cost.minor, 0);
+        assert_eq!(b.checkout_cost.decimal(), "1500.00");
+        assert_eq!(b.overage_cost.decimal(), "1505.00");
+        assert_eq!(b.total.decimal(), "6505.00");
+        let inv = Invoice::of("lic_x", &terms(), &b);
+        let lines: Vec<_> = inv
+            .line_items
+            .iter()
+            .map(|l| l.description.as_str())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "Commit: 5 seats (monthly)",
+                "Overage checkouts beyond 5 seats",
+                "Overage api-calls beyond 1000"
+            ]
+        );
+        assert_eq!(inv.line_items[2].quantity, 250);
+        assert_eq!(inv.line_items[2].unit_price, "0.02");
+        assert_eq!(inv.line_items[2].amount, "5.00");
+        assert_eq!(inv.total, "6505.00");
+        // At exactly the limit: nothing.
+        let b = terms()
+            .bill(
+                p,
+                0,
+                &[MeteredUsage {
+                    metric: api_calls(1000, 2),
+                    used: 1000,
+                }],
+            )
+            .unwrap();
+        assert_eq!(b.overage_cost.minor, 0);
+    }
+
+    #[test]
+    fn only_monthly_allowed_limited_metrics_are_priced() {
+        let spec = |j: serde_json::Value| -> EntitlementSpec { serde_json::from_value(j).unwrap() };
+        let f = |s: &str| crate::ids::Feature::parse(s).unwrap();
+        let mut e = Entitlements::new();
+        e.insert(
+            f("api-calls"),
+            spec(serde_json::json!({ "type": "metered", "limit": 100,
+            "period": "month", "overage": "allow", "overage_unit_price_minor": 5 })),
+        );
+        e.insert(
+            f("users"),
+            spec(serde_json::json!({ "type": "metered", "limit": 3,
+            "period": "month", "overage": "allow", "aggregation": "unique_count",
+            "unique_by": "user_id", "overage_unit_price_minor": 700 })),
+        );
+        e.insert(
+            f("unpriced"),
+            spec(serde_json::json!({ "type": "metered", "limit": 3,
+            "period": "month", "overage": "allow" })),
+        );
+        e.insert(f("sso"), spec(serde_json::json!({ "type": "boolean" })));
+        let got = priced_metrics(&e);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], api_calls(100, 5));
+        assert_eq!(
+            (
+                got[1].metric.as_str(),
+                got[1].limit,
+                got[1].unit_price_minor
+            ),
+            ("users", 3, 700)
+        );
+        for e in e.values() {
+            assert!(e.check(&f("x")).is_ok());
+        }
+        // Refused on input, each naming the field.
+        for bad in [
+            serde_json::json!({ "type": "metered", "limit": 1, "period": "day", "overage": "allow", "overage_unit_price_minor": 1 }),
+            serde_json::json!({ "type": "metered", "limit": 1, "period": "total", "overage": "allow", "overage_unit_price_minor": 1 }),
+            serde_json::json!({ "type": "metered", "limit": 1, "period": "month", "overage_unit_price_minor": 1 }),
+            serde_json::json!({ "type": "metered", "period": "month", "aggregation": "max", "overage": "allow", "overage_unit_price_minor": 1 }),
+            serde_json::json!({ "type": "metered", "limit": 1, "period": "month", "overage": "allow", "overage_unit_price_minor": MAX_MINOR + 1 }),
+        ] {
+            let err = spec(bad.clone())
+                .check(&f("api-calls"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("entitlements.api-calls."), "{bad}: {err}");
+        }
+        // Not an integer of minor units: not even parsed.
+        for bad in [
+            serde_json::json!(-1),
+            serde_json::json!(1.5),
+            serde_json::json!("5"),
+        ] {
+            let j = serde_json::json!({ "type": "metered", "limit": 1, "period": "month",
+                "overage": "allow", "overage_unit_price_minor": bad });
+            assert!(serde_json::from_value::<EntitlementSpec>(j).is_err());
+        }
+    }
+
     proptest! {
+        #[test]
+        fn metered_cost_is_units_beyond_the_limit_times_the_price(
+            used in 0u64..10_000_000, limit in 0u64..10_000_000, price in 0u64..1_000_000_000, n in 0u64..1000,
+        ) {
+            let u = [MeteredUsage { metric: api_calls(limit, price), used }];
+            let b = terms().bill(Period::parse("2026-06").unwrap(), n, &u).unwrap();
+            let units = used.saturating_sub(limit);
+            prop_assert_eq!(b.metered[0].units, units);
+            prop_assert_eq!(i128::from(b.metered[0].cost.minor), i128::from(price) * i128::from(units));
+            prop_assert_eq!(
+                i128::from(b.total.minor),
+                500_000 + 50_000 * i128::from(n) + i128::from(price) * i128::from(units)
+            );
+            prop_assert_eq!(b.overage_cost.checked_add(b.commit_fee).unwrap(), b.total);
+        }
+
         #[test]
         fn total_is_commit_plus_overage(n in 0u64..1_000_000, fee in 0u64..MAX_MINOR, price in 0u64..1_000_000_000) {
             let mut t = terms();
             t.commit_fee_minor = fee;
             t.overage_unit_price_minor = price;
-            let b = t.bill(Period::parse("2026-06").unwrap(), n).unwrap();
+            let b = t.bill(Period::parse("2026-06").unwrap(), n, &[]).unwrap();
             prop_assert_eq!(i128::from(b.total.minor), i128::from(fee) + i128::from(price) * i128::from(n));
         }
     }

@@ -58,6 +58,12 @@ pub enum EntitlementSpec {
         /// metric is reported to, for licenses sold through Stripe.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stripe_meter_event_name: Option<MeterEventName>,
+        /// The price of each unit beyond `limit` in a month, in minor units
+        /// of the license's commercial currency (`docs/billing.md`, "Metered
+        /// overage"). Only on `period: month`, `overage: allow`, `sum` or
+        /// `unique_count` (see [`super::billing::check_metered_price`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        overage_unit_price_minor: Option<u64>,
     },
 }
 
@@ -99,6 +105,17 @@ impl From<MeterEventName> for String {
 
 impl EntitlementSpec {
     /// The Stripe meter a metered entitlement reports to, if it names one.
+    /// The unit price of a metered entitlement's overage, if it has one.
+    pub fn overage_unit_price(&self) -> Option<u64> {
+        match self {
+            EntitlementSpec::Metered {
+                overage_unit_price_minor,
+                ..
+            } => *overage_unit_price_minor,
+            EntitlementSpec::Boolean {} => None,
+        }
+    }
+
     pub fn stripe_meter(&self) -> Option<&MeterEventName> {
         match self {
             EntitlementSpec::Metered {
@@ -373,6 +390,7 @@ mod tests {
                 aggregation: Aggregation::Sum,
                 unique_by: None,
                 stripe_meter_event_name: None,
+                overage_unit_price_minor: None,
             }
         );
         // A sum spec is written exactly as before aggregations existed.
@@ -604,15 +622,30 @@ impl EntitlementSpec {
             }
             EntitlementSpec::Metered {
                 limit,
+                period,
+                overage,
                 aggregation,
                 unique_by,
+                overage_unit_price_minor,
                 ..
-            } => super::aggregation::check_terms(
-                feature.as_str(),
-                *aggregation,
-                *limit,
-                unique_by.as_ref(),
-            ),
+            } => {
+                super::aggregation::check_terms(
+                    feature.as_str(),
+                    *aggregation,
+                    *limit,
+                    unique_by.as_ref(),
+                )?;
+                match overage_unit_price_minor {
+                    Some(price) => super::billing::check_metered_price(
+                        feature.as_str(),
+                        *price,
+                        *period,
+                        *overage,
+                        *aggregation,
+                    ),
+                    None => Ok(()),
+                }
+            }
             EntitlementSpec::Boolean {} => Ok(()),
         }
     }

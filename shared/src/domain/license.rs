@@ -95,6 +95,11 @@ pub struct License {
     /// through the overage export.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commercial: Option<super::billing::CommercialTerms>,
+    /// The customer organization the license was issued to (its id and
+    /// name, copied at issue; the grant in the organization's partition is
+    /// the link itself). `None`: issued to an e-mail only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<super::billing::GrantedOrg>,
     #[serde(with = "ts")]
     pub created_at: OffsetDateTime,
     #[serde(with = "ts")]
@@ -150,6 +155,7 @@ impl License {
             stripe_event_at: d.stripe_event_at,
             email_unverified: false,
             commercial: None,
+            organization: None,
             created_at: d.now,
             updated_at: d.now,
         };
@@ -535,6 +541,7 @@ mod tests {
             stripe_event_at: 0,
             email_unverified: false,
             commercial: None,
+            organization: None,
             created_at: datetime!(2026-01-01 0:00 UTC),
             updated_at: datetime!(2026-01-01 0:00 UTC),
         }

@@ -13,6 +13,7 @@
 mod billing;
 pub mod chart;
 pub mod org;
+pub mod org_costs;
 pub mod pages;
 pub mod web;
 
@@ -51,6 +52,7 @@ enum Page {
     MeLicenseFile,
     Billing,
     BillingExport,
+    Costs,
 }
 
 fn router() -> &'static matchit::Router<Page> {
@@ -72,6 +74,7 @@ fn router() -> &'static matchit::Router<Page> {
             ("/portal/{tenant}/staff/billing", Page::Billing),
             ("/portal/{tenant}/staff/billing/export", Page::BillingExport),
             ("/portal/{tenant}/me", Page::Me),
+            ("/portal/{tenant}/costs", Page::Costs),
             ("/portal/{tenant}/me/licenses/{id}", Page::MeLicense),
             (
                 "/portal/{tenant}/me/licenses/{id}/file",
@@ -397,6 +400,7 @@ async fn serve(
         (Page::Me, "GET") => my_licenses(&r).await,
         (Page::MeLicense, "POST") => customer_deactivate(&r).await,
         (Page::MeLicenseFile, "GET") => customer_license_file(&r).await,
+        (Page::Costs, _) => Err(not_found()),
         _ => Err(Error::MethodNotAllowed {
             method: method.to_string(),
             allow: vec!["GET", "POST"],

@@ -107,6 +107,10 @@ pub(super) async fn serve(
         }
         (Page::Auth, "POST") => sign_in(&r).await,
         (Page::Logout, "POST") => sign_out(&r).await,
+        (Page::Costs, "GET") => {
+            super::org_costs::serve(app, &r.ctx(), &r.org, r.session.as_ref().map(|s| &s.2), now)
+                .await
+        }
         _ => Err(super::not_found()),
     }
 }

@@ -49,6 +49,7 @@ pub fn layout(ctx: &PageCtx<'_>, title: &str, content: Markup) -> Markup {
                         nav {
                             @if s.role == Role::Member {
                                 a href={(base) "/"} { "Home" }
+                                a href={(base) "/costs"} { "Costs" }
                             } @else if s.role == Role::Staff {
                                 a href={(base) "/staff"} { "Licenses" }
                                 a href={(base) "/staff/api-keys"} { "API keys" }

@@ -159,6 +159,24 @@ impl TenantStore {
         Ok(out)
     }
 
+    /// The licenses asked, by id (absent ones left out; 100 keys a
+    /// BatchGetItem): the export reads each billed license's entitlement
+    /// overrides through it.
+    pub async fn licenses_by_id(&self, ids: &[LicenseId]) -> Result<Vec<License>, Error> {
+        let t = self.tenant_id();
+        let mut out = Vec::with_capacity(ids.len());
+        let mut unique: Vec<&LicenseId> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(100) {
+            let keys: Vec<_> = chunk.iter().map(|id| keys::license(t, id)).collect();
+            for item in self.batch_get(&keys).await? {
+                out.push(from_item(item)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Record a license's invoice for a period with its `INVOICE.READY`
     /// audit item, at most once: the invoice item is conditional on being
     /// new, so a second close (or a concurrent one) writes nothing.

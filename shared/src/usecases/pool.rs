@@ -8,6 +8,7 @@
 //! organization").
 
 use crate::cache::LicenseTerms;
+use crate::domain::billing::{Bill, Period};
 use crate::domain::grants::{
     self, attempts, candidates, checkout_fingerprint, AttemptRefused, Grant, PickPass,
 };
@@ -18,6 +19,7 @@ use crate::ids::{ActivationId, LicenseId, ProductCode, TenantId};
 use crate::store::licenses::DeactivateOutcome;
 use crate::store::seats::Through;
 use crate::store::{Store, TenantStore};
+use crate::usecases::billing::license_costs;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -26,6 +28,15 @@ pub struct CatalogEntry {
     pub grant: Grant,
     pub license: License,
     pub leases: LiveLeases,
+    /// What the license bills this month (UTC), computed as the vendor's
+    /// overage export computes it; `None`: no commercial terms, or none
+    /// in force this month.
+    pub cost: Option<Bill>,
+}
+
+/// The month of `now` as a billing period.
+pub fn this_period(now: OffsetDateTime) -> Period {
+    Period::of(now.date())
 }
 
 /// Every license granted to the organization, oldest grant first. A grant
@@ -42,10 +53,12 @@ pub async fn catalog(
         let vendor = store.tenant(&grant.vendor_id);
         let read = vendor.read_license(&grant.license_id, None, now).await?;
         if let Some(license) = read.license {
+            let cost = license_costs(&vendor, &license, this_period(now)).await?;
             out.push(CatalogEntry {
                 grant,
                 license,
                 leases: read.leases,
+                cost,
             });
         }
     }
@@ -319,10 +332,12 @@ pub async fn set_overage_limit(
         .ok_or_else(license_not_found)?;
     let read = vendor.read_license(license, None, now).await?;
     let license = read.license.ok_or_else(license_not_found)?;
+    let cost = license_costs(&vendor, &license, this_period(now)).await?;
     Ok(CatalogEntry {
         grant,
         license,
         leases: read.leases,
+        cost,
     })
 }
 

@@ -66,7 +66,7 @@ async fn export(env: &Env, t: &Tenant, query: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn pdf_text(bytes: &[u8]) -> String {
+pub(crate) fn pdf_text(bytes: &[u8]) -> String {
     let dir = std::env::temp_dir().join(format!("bill-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("export.pdf");
@@ -413,6 +413,7 @@ async fn export_of_10000_licenses() {
             product: product.clone(),
             customer_email: Email::normalise(&format!("buyer{i}@acme.example")).unwrap(),
             commercial: c,
+            organization: None,
         };
         let k = keys::commercial_index(&tid, &id);
         let mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =

@@ -7,6 +7,7 @@ mod billing;
 mod bounded_reads;
 mod clients;
 mod concurrency;
+mod costs;
 mod customer_crm;
 mod customer_keys;
 mod customer_pool;

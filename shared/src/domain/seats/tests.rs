@@ -32,6 +32,7 @@ fn license() -> License {
         stripe_event_at: 0,
         email_unverified: false,
         commercial: None,
+        organization: None,
         created_at: datetime!(2026-01-01 0:00 UTC),
         updated_at: datetime!(2026-01-01 0:00 UTC),
     }

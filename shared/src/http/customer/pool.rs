@@ -133,6 +133,7 @@ pub fn catalog_view(e: &CatalogEntry, now: OffsetDateTime) -> Value {
         "lease_seconds": l.terms.lease_seconds(),
         "expires_at": l.expires_at.map(rfc3339),
         "granted_at": rfc3339(g.created_at),
+        "cost_this_period": e.cost.as_ref().map(crate::usecases::billing::bill_view),
     })
 }
 

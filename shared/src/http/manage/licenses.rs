@@ -75,11 +75,15 @@ async fn grant_to(
         (Some(id), None) => TenantId::parse(id.as_str()).map_err(|_| customer_not_found())?,
         (None, Some(crm)) => {
             // A malformed CRM id is "not found", as any malformed id.
-            let crm = CrmAccountId::parse(crm.as_str()).map_err(|_| customer_not_found())?;
-            c.store
-                .customer_by_crm(&crm)
-                .await?
-                .ok_or_else(customer_not_found)?
+            let unlinked = || {
+                Error::invalid(
+                    "CUSTOMER_NOT_FOUND",
+                    "no customer organization is linked to that crm_account_id by this vendor \
+                     (link one: PUT /v1/manage/customers/{customer_id}/crm)",
+                )
+            };
+            let crm = CrmAccountId::parse(crm.as_str()).map_err(|_| unlinked())?;
+            c.store.customer_by_crm(&crm).await?.ok_or_else(unlinked)?
         }
         _ => {
             return Err(Error::validation(
@@ -107,6 +111,7 @@ async fn grant_to(
         crm_account_id: r.crm_account_id.clone(),
         crm_opportunity_id,
         vendor_name,
+        customer_name: org.name.clone(),
     };
     Ok((to, org.admin_email))
 }

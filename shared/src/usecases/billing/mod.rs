@@ -6,13 +6,16 @@ mod pdf;
 mod render;
 
 pub use close::{close_period, close_tenant_period, CloseSummary};
-pub use render::{to_csv, to_json};
+pub use render::{bill_view, metered_view, to_csv, to_json};
 
 use crate::crypto::Signer;
-use crate::domain::billing::{parse_day, Bill, BilledLicense, CommercialTerms, Period};
+use crate::domain::billing::{
+    parse_day, priced_metrics, Bill, BilledLicense, CommercialTerms, MeteredUsage, Period,
+    PricedMetric,
+};
 use crate::domain::{Actor, AuditCode, License};
 use crate::error::Error;
-use crate::ids::{LicenseId, ProductCode};
+use crate::ids::{LicenseId, Metric, PolicyId, ProductCode};
 use crate::store::TenantStore;
 use serde_json::json;
 use std::collections::HashMap;
@@ -154,34 +157,59 @@ pub async fn overage_export(
 }
 
 /// The bills of `licenses` for each of `periods` their contracts cover,
-/// ordered by customer, then product, license and period.
+/// ordered by customer, then product, license and period: overage
+/// checkouts from the month's checkout counter, each priced metric's usage
+/// from the month's (sharded) usage counter. The one computation behind the
+/// export, the period close and an organization's "cost this period".
 pub async fn bills(
     ts: &TenantStore,
     licenses: &[BilledLicense],
     periods: &[Period],
 ) -> Result<Vec<ExportRow>, Error> {
+    let covered = |l: &BilledLicense| -> Vec<Period> {
+        periods
+            .iter()
+            .copied()
+            .filter(|p| l.commercial.covers(*p))
+            .collect()
+    };
     let wanted: Vec<(LicenseId, Period)> = licenses
         .iter()
-        .flat_map(|l| {
-            periods
-                .iter()
-                .filter(|p| l.commercial.covers(**p))
-                .map(|p| (l.license_id.clone(), *p))
-        })
+        .flat_map(|l| covered(l).into_iter().map(|p| (l.license_id.clone(), p)))
         .collect();
     let counts = ts.overage_checkouts(&wanted).await?;
+    let priced = priced_metrics_of(ts, licenses).await?;
+    let metered_wanted: Vec<(LicenseId, Metric, String)> = licenses
+        .iter()
+        .flat_map(|l| {
+            let ms = priced.get(&l.license_id).map(Vec::as_slice).unwrap_or(&[]);
+            covered(l).into_iter().flat_map(move |p| {
+                ms.iter()
+                    .map(move |m| (l.license_id.clone(), m.metric.clone(), p.to_string()))
+            })
+        })
+        .collect();
+    let used = ts.counter_totals(&metered_wanted).await?;
     let names = product_names(ts, licenses).await?;
     let mut rows = Vec::with_capacity(wanted.len());
     for l in licenses {
-        for p in periods.iter().filter(|p| l.commercial.covers(**p)) {
-            let n = counts
-                .get(&(l.license_id.clone(), *p))
-                .copied()
-                .unwrap_or(0);
+        let ms = priced.get(&l.license_id).map(Vec::as_slice).unwrap_or(&[]);
+        for p in covered(l) {
+            let n = counts.get(&(l.license_id.clone(), p)).copied().unwrap_or(0);
+            let usage: Vec<MeteredUsage> = ms
+                .iter()
+                .map(|m| MeteredUsage {
+                    metric: m.clone(),
+                    used: used
+                        .get(&(l.license_id.clone(), m.metric.clone(), p.to_string()))
+                        .copied()
+                        .unwrap_or(0),
+                })
+                .collect();
             rows.push(ExportRow {
                 license: l.clone(),
                 product_name: names.get(&l.product).cloned().unwrap_or_default(),
-                bill: l.commercial.bill(*p, n)?,
+                bill: l.commercial.bill(p, n, &usage)?,
             });
         }
     }
@@ -200,22 +228,47 @@ pub async fn bills(
     Ok(rows)
 }
 
-/// What one license bills for one period (commit and overage): for a page
-/// that shows a license's costs (e.g. an organization's "Costs" page).
+/// Each license's priced metrics (`docs/billing.md`, "Metered overage"):
+/// its entitlements in force (the policy's, changed by the license's
+/// overrides) as they are when the bill is made. One BatchGetItem per 100
+/// licenses and one read per distinct policy.
+async fn priced_metrics_of(
+    ts: &TenantStore,
+    licenses: &[BilledLicense],
+) -> Result<HashMap<LicenseId, Vec<PricedMetric>>, Error> {
+    let ids: Vec<LicenseId> = licenses.iter().map(|l| l.license_id.clone()).collect();
+    let mut policies: HashMap<PolicyId, Option<crate::domain::Policy>> = HashMap::new();
+    let mut out = HashMap::new();
+    for l in ts.licenses_by_id(&ids).await? {
+        if !policies.contains_key(&l.policy) {
+            let p = ts.get_policy(&l.policy).await?;
+            policies.insert(l.policy.clone(), p);
+        }
+        let Some(Some(policy)) = policies.get(&l.policy) else {
+            continue;
+        };
+        let priced = priced_metrics(&l.effective_entitlements(policy));
+        if !priced.is_empty() {
+            out.insert(l.id.clone(), priced);
+        }
+    }
+    Ok(out)
+}
+
+/// What one license bills for one period (commit and overage), by the same
+/// computation as the export ([`bills`]): an organization's catalog and
+/// "Costs" page show these figures. `None`: the license has no commercial
+/// terms, or its contract does not cover the period.
 pub async fn license_costs(
     ts: &TenantStore,
-    id: &LicenseId,
+    license: &License,
     period: Period,
 ) -> Result<Option<Bill>, Error> {
-    let Some(l) = ts.get_license(id).await? else {
+    let Some(entry) = BilledLicense::of(license) else {
         return Ok(None);
     };
-    let Some(entry) = BilledLicense::of(&l) else {
-        return Ok(None);
-    };
-    let counts = ts.overage_checkouts(&[(id.clone(), period)]).await?;
-    let n = counts.get(&(id.clone(), period)).copied().unwrap_or(0);
-    Ok(Some(entry.commercial.bill(period, n)?))
+    let rows = bills(ts, &[entry], &[period]).await?;
+    Ok(rows.into_iter().next().map(|r| r.bill))
 }
 
 async fn product_names(

@@ -52,13 +52,25 @@ fn lines_of(rows: &[&ExportRow]) -> Vec<Line> {
         out.push(Line {
             cells: [
                 r.product_name.clone(),
-                period,
+                period.clone(),
                 format!("Overage checkouts beyond {}", t.commit_qty),
                 r.bill.overage_checkouts.to_string(),
                 format!("{} {cur}", t.unit_price().decimal()),
-                format!("{} {cur}", r.bill.overage_cost.decimal()),
+                format!("{} {cur}", r.bill.checkout_cost.decimal()),
             ],
         });
+        for m in r.bill.metered_overage() {
+            out.push(Line {
+                cells: [
+                    r.product_name.clone(),
+                    period.clone(),
+                    m.description(),
+                    m.units.to_string(),
+                    format!("{} {cur}", m.unit_price.decimal()),
+                    format!("{} {cur}", m.cost.decimal()),
+                ],
+            });
+        }
     }
     out
 }
@@ -233,12 +245,13 @@ mod tests {
         .unwrap();
         let p = Period::parse("2026-12").unwrap();
         ExportRow {
-            bill: commercial.bill(p, overage).unwrap(),
+            bill: commercial.bill(p, overage, &[]).unwrap(),
             license: BilledLicense {
                 license_id: LicenseId::derive(&t, &LicenseKey::generate()),
                 product: ProductCode::parse("cad").unwrap(),
                 customer_email: Email::normalise(email).unwrap(),
                 commercial,
+                organization: None,
             },
             product_name: "CAD Suite".into(),
         }

@@ -2,6 +2,7 @@
 //! strings, made from integer minor units.
 
 use super::{Export, ExportRow};
+use crate::domain::billing::Bill;
 use crate::domain::money::{Currency, Money};
 use crate::error::Error;
 use serde_json::{json, Value};
@@ -17,22 +18,42 @@ pub const CSV_HEADER: [&str; 7] = [
     "Billing_Period",
 ];
 
-/// One row per license and billing period; `Total_Cost` is the overage cost.
+/// One row per license and billing period (`Total_Cost`: the overage
+/// checkouts' cost), then one row per priced metric with overage that
+/// period: `Product` is `<product> / <metric>`, the count column holds the
+/// metric's units beyond its limit and `Total_Cost` their cost. The
+/// `Total_Cost` of a license's rows add up to its overage cost.
 pub fn to_csv(e: &Export) -> Result<String, Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER).map_err(Error::internal)?;
     for r in &e.rows {
         let name = r.license.customer_name();
+        let crm = crate::views::csv_text(r.license.crm_account_id());
+        let name = crate::views::csv_text(&name);
+        let (cur, period) = (r.bill.total.currency.code(), r.bill.period.to_string());
         w.write_record([
-            crate::views::csv_text(r.license.crm_account_id()).as_ref(),
-            crate::views::csv_text(&name).as_ref(),
+            crm.as_ref(),
+            name.as_ref(),
             crate::views::csv_text(&r.product_name).as_ref(),
             &r.bill.overage_checkouts.to_string(),
-            &r.bill.overage_cost.decimal(),
-            r.bill.overage_cost.currency.code(),
-            &r.bill.period.to_string(),
+            &r.bill.checkout_cost.decimal(),
+            cur,
+            &period,
         ])
         .map_err(Error::internal)?;
+        for m in r.bill.metered_overage() {
+            let product = format!("{} / {}", r.product_name, m.metric);
+            w.write_record([
+                crm.as_ref(),
+                name.as_ref(),
+                crate::views::csv_text(&product).as_ref(),
+                &m.units.to_string(),
+                &m.cost.decimal(),
+                cur,
+                &period,
+            ])
+            .map_err(Error::internal)?;
+        }
     }
     let bytes = w.into_inner().map_err(Error::internal)?;
     String::from_utf8(bytes).map_err(Error::internal)
@@ -85,6 +106,7 @@ pub fn to_json(e: &Export) -> Result<Value, Error> {
     let customers: Vec<Value> = by_customer(&e.rows)
         .into_iter()
         .map(|(crm, name, rows)| {
+            let customer_id = rows.first().and_then(|r| r.license.customer_id());
             let products: Vec<Value> = rows
                 .iter()
                 .map(|r| {
@@ -96,6 +118,8 @@ pub fn to_json(e: &Export) -> Result<Value, Error> {
                         "currency": r.bill.total.currency,
                         "overage_checkouts": r.bill.overage_checkouts,
                         "overage_unit_price": r.license.commercial.unit_price().decimal(),
+                        "checkout_overage_cost": r.bill.checkout_cost.decimal(),
+                        "metered_overage": metered_view(&r.bill),
                         "overage_cost": r.bill.overage_cost.decimal(),
                         "commit_qty": r.license.commercial.commit_qty,
                         "commit_fee": r.bill.commit_fee.decimal(),
@@ -105,7 +129,7 @@ pub fn to_json(e: &Export) -> Result<Value, Error> {
                 .collect();
             json!({
                 "crm_account_id": (!crm.is_empty()).then_some(crm),
-                "customer_id": null,
+                "customer_id": customer_id,
                 "customer_name": name,
                 "products": products,
             })
@@ -132,4 +156,39 @@ pub fn to_json(e: &Export) -> Result<Value, Error> {
         "customers": customers,
         "next_cursor": e.next_cursor,
     }))
+}
+
+/// Each priced metric of a bill: usage, limit, units beyond it, unit price
+/// and cost (units 0 when within the limit).
+pub fn metered_view(b: &Bill) -> Value {
+    let lines: Vec<Value> = b
+        .metered
+        .iter()
+        .map(|m| {
+            json!({
+                "metric": m.metric,
+                "used": m.used,
+                "limit": m.limit,
+                "overage_units": m.units,
+                "unit_price": m.unit_price.decimal(),
+                "cost": m.cost.decimal(),
+            })
+        })
+        .collect();
+    Value::Array(lines)
+}
+
+/// A bill as an organization's catalog shows it ("cost this period"): the
+/// same figures as the export's product entry.
+pub fn bill_view(b: &Bill) -> Value {
+    json!({
+        "period": b.period.to_string(),
+        "currency": b.total.currency,
+        "commit_fee": b.commit_fee.decimal(),
+        "overage_checkouts": b.overage_checkouts,
+        "checkout_overage_cost": b.checkout_cost.decimal(),
+        "metered_overage": metered_view(b),
+        "overage_cost": b.overage_cost.decimal(),
+        "total": b.total.decimal(),
+    })
 }

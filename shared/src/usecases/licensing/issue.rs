@@ -32,6 +32,9 @@ pub struct GrantTo {
     /// The vendor's display name (copied: it names the vendor in the
     /// organization's catalog).
     pub vendor_name: String,
+    /// The organization's name (copied onto the license: the overage
+    /// export names the customer by it).
+    pub customer_name: String,
 }
 
 /// Issue a license through the management API.
@@ -68,6 +71,10 @@ pub async fn issue(
         now,
     })?;
     license.commercial = req.commercial;
+    license.organization = req.grant_to.as_ref().map(|to| billing::GrantedOrg {
+        id: to.customer.clone(),
+        name: to.customer_name.clone(),
+    });
     let audit = actor
         .audit(
             ts.tenant_id(),
