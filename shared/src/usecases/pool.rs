@@ -335,6 +335,8 @@ pub struct PoolFigures {
     pub overage_in_use: u32,
     /// Checkouts (leases, returned or not) started this calendar month (UTC).
     pub checkouts_this_month: u32,
+    /// Of those, the ones that took an overage seat.
+    pub overage_checkouts_this_month: u32,
 }
 
 /// [`PoolFigures`] from the catalog and every lease of the granted licenses. Pure.
@@ -344,15 +346,19 @@ pub fn figures_of(
     now: OffsetDateTime,
 ) -> PoolFigures {
     let month = (now.year(), now.month());
+    let this_month =
+        |a: &&Activation| a.user.is_some() && (a.created_at.year(), a.created_at.month()) == month;
     PoolFigures {
         active_licenses: catalog
             .iter()
             .filter(|e| matches!(e.license.standing(now), crate::domain::Standing::Valid(_)))
             .count() as u32,
         overage_in_use: catalog.iter().map(|e| e.leases.overage_used).sum(),
-        checkouts_this_month: leases
+        checkouts_this_month: leases.iter().filter(this_month).count() as u32,
+        overage_checkouts_this_month: leases
             .iter()
-            .filter(|a| a.user.is_some() && (a.created_at.year(), a.created_at.month()) == month)
+            .filter(this_month)
+            .filter(|a| a.overage)
             .count() as u32,
     }
 }
