@@ -15,7 +15,7 @@ use serde_json::json;
 use std::process::{Child, Command, Stdio};
 
 /// chromedriver, stopped when dropped.
-struct Driver {
+pub(super) struct Driver {
     child: Child,
     port: u16,
     _profile: TempDir,
@@ -47,7 +47,7 @@ fn which(var: &str, default: &str) -> String {
     path
 }
 
-async fn browser(width: u32, height: u32) -> (Driver, Client) {
+pub(super) async fn browser(width: u32, height: u32) -> (Driver, Client) {
     let driver = which("CHROMEDRIVER", "/usr/bin/chromedriver");
     let chromium = which("CHROMIUM", "/usr/bin/chromium");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -105,7 +105,7 @@ async fn browser(width: u32, height: u32) -> (Driver, Client) {
     panic!("cannot start a Chromium session through chromedriver: {last:?}");
 }
 
-async fn shot(c: &Client, name: &str) {
+pub(super) async fn shot(c: &Client, name: &str) {
     let Ok(dir) = std::env::var("PORTAL_SCREENSHOTS") else {
         return;
     };
@@ -116,7 +116,7 @@ async fn shot(c: &Client, name: &str) {
 
 /// The element `l`, waiting up to 10 s for it to appear (a click that
 /// submits a form may return before the next page is in).
-async fn el(
+pub(super) async fn el(
     c: &Client,
     l: Locator<'_>,
 ) -> Result<fantoccini::elements::Element, fantoccini::error::CmdError> {
@@ -127,7 +127,7 @@ async fn el(
 }
 
 /// The text of `css`, waiting up to 10 s for it to appear.
-async fn text_of(c: &Client, css: &str) -> String {
+pub(super) async fn text_of(c: &Client, css: &str) -> String {
     let found = c
         .wait()
         .at_most(std::time::Duration::from_secs(10))
@@ -160,7 +160,7 @@ async fn wait_text(c: &Client, css: &str, want: &str) {
 
 /// The whole sign-in as a person does it: type the address, open the
 /// link from the e-mail, press "Sign in".
-async fn sign_in(c: &Client, base: &str, tenant: &str, email: &str, shots: bool) {
+pub(super) async fn sign_in(c: &Client, base: &str, tenant: &str, email: &str, shots: bool) {
     c.goto(&format!("{base}/portal/{tenant}/")).await.unwrap();
     let field = el(c, Locator::Id("email")).await.unwrap();
     field.send_keys(email).await.unwrap();
