@@ -378,3 +378,42 @@ pub async fn figures(
     }
     Ok(figures_of(&cat, &leases, now))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Fingerprint;
+
+    #[test]
+    fn this_months_checkouts_and_their_overage_are_counted() {
+        // 2026-03-15 12:00 UTC, and the last minute of February.
+        let now = OffsetDateTime::from_unix_timestamp(1_773_576_000).unwrap();
+        let lic = LicenseId::parse("lic_00000000000000000000000000000001").unwrap();
+        let lease = |fp: &str, user: bool, overage: bool, at: OffsetDateTime| {
+            let mut a = Activation::new(
+                &lic,
+                Fingerprint::parse(fp).unwrap(),
+                None,
+                None,
+                Default::default(),
+                at,
+            );
+            a.user = user.then(|| "ann".to_string());
+            a.overage = overage;
+            a
+        };
+        let last_month = OffsetDateTime::from_unix_timestamp(1_772_323_140).unwrap();
+        let leases = [
+            lease("a", true, false, now),
+            lease("b", true, true, now),
+            lease("c", true, true, last_month),
+            // A node-locked machine is no checkout.
+            lease("d", false, true, now),
+        ];
+        let f = figures_of(&[], &leases, now);
+        assert_eq!(
+            (f.checkouts_this_month, f.overage_checkouts_this_month),
+            (2, 1)
+        );
+    }
+}
