@@ -13,6 +13,6 @@ build_workspace
 create_resources "shots-$(date +%s)-$$"
 mkdir -p "$ROOT/docs/screenshots"
 export PORTAL_SCREENSHOTS="$ROOT/docs/screenshots"
-cargo test --workspace --locked --test api portal_browser -- --nocapture
+cargo test --workspace --locked --test api -- portal_browser portal_org_browser --nocapture
 log "screenshots written:"
 ls -1 "$ROOT/docs/screenshots"

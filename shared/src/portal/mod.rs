@@ -12,6 +12,7 @@
 
 mod billing;
 pub mod chart;
+mod customers;
 pub mod org;
 pub mod org_costs;
 pub mod pages;
@@ -53,6 +54,10 @@ enum Page {
     Billing,
     BillingExport,
     Costs,
+    StaffCustomers,
+    StaffCustomer,
+    /// A customer organization's own page.
+    Org(org::OrgPage),
 }
 
 fn router() -> &'static matchit::Router<Page> {
@@ -73,6 +78,8 @@ fn router() -> &'static matchit::Router<Page> {
             ("/portal/{tenant}/staff/team", Page::Team),
             ("/portal/{tenant}/staff/billing", Page::Billing),
             ("/portal/{tenant}/staff/billing/export", Page::BillingExport),
+            ("/portal/{tenant}/staff/customers", Page::StaffCustomers),
+            ("/portal/{tenant}/staff/customers/{id}", Page::StaffCustomer),
             ("/portal/{tenant}/me", Page::Me),
             ("/portal/{tenant}/costs", Page::Costs),
             ("/portal/{tenant}/me/licenses/{id}", Page::MeLicense),
@@ -81,7 +88,8 @@ fn router() -> &'static matchit::Router<Page> {
                 Page::MeLicenseFile,
             ),
         ];
-        for (path, page) in routes {
+        let org_routes = org::ROUTES.map(|(path, p)| (path, Page::Org(p)));
+        for (path, page) in routes.into_iter().chain(org_routes) {
             r.insert(path, page)
                 .unwrap_or_else(|e| panic!("portal routes: {e}"));
         }
@@ -341,7 +349,9 @@ async fn serve(
         Ok(t) => t,
         // Not a vendor's portal: perhaps a customer organization's.
         Err(e) => match app.store.get_customer(&tenant_id).await? {
-            Some(org) => return org::serve(app, req, org, page).await,
+            Some(org) => {
+                return org::serve(app, req, request_id, params, org, page, error_ctx).await
+            }
             None => return Err(e),
         },
     };
@@ -397,6 +407,11 @@ async fn serve(
         (Page::Team, "POST") => team_action(&r).await,
         (Page::Billing, "GET") => billing::page(&r).await,
         (Page::BillingExport, "GET") => billing::download(&r).await,
+        (Page::StaffCustomers, "GET") => customers::search(&r).await,
+        (Page::StaffCustomer, "GET") => customers::page(&r).await,
+        (Page::StaffCustomer, "POST") => customers::link(&r).await,
+        // An organization's pages are not a vendor's.
+        (Page::Org(_), _) => Err(not_found()),
         (Page::Me, "GET") => my_licenses(&r).await,
         (Page::MeLicense, "POST") => customer_deactivate(&r).await,
         (Page::MeLicenseFile, "GET") => customer_license_file(&r).await,

@@ -23,7 +23,7 @@ impl PageCtx<'_> {
     }
 }
 
-fn csrf(ctx: &PageCtx<'_>) -> Markup {
+pub fn csrf(ctx: &PageCtx<'_>) -> Markup {
     html! {
         @if let Some(s) = ctx.session {
             input type="hidden" name="csrf" value=(s.csrf);
@@ -32,6 +32,11 @@ fn csrf(ctx: &PageCtx<'_>) -> Markup {
 }
 
 pub fn layout(ctx: &PageCtx<'_>, title: &str, content: Markup) -> Markup {
+    layout_with(ctx, title, html! {}, content)
+}
+
+/// [`layout`] with more in the page's `head` (a `meta` refresh, say).
+pub fn layout_with(ctx: &PageCtx<'_>, title: &str, head: Markup, content: Markup) -> Markup {
     let base = ctx.base();
     html! {
         (DOCTYPE)
@@ -41,6 +46,7 @@ pub fn layout(ctx: &PageCtx<'_>, title: &str, content: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (ctx.tenant_name) }
                 link rel="stylesheet" href=(CSS_PATH);
+                (head)
             }
             body {
                 header {
@@ -49,10 +55,16 @@ pub fn layout(ctx: &PageCtx<'_>, title: &str, content: Markup) -> Markup {
                         nav {
                             @if s.role == Role::Member {
                                 a href={(base) "/"} { "Home" }
+                                a href={(base) "/licenses"} { "Licenses" }
+                                a href={(base) "/pool"} { "Pool" }
+                                a href={(base) "/api-keys"} { "API keys" }
+                                a href={(base) "/members"} { "Members" }
+                                a href={(base) "/audit"} { "Audit" }
                                 a href={(base) "/costs"} { "Costs" }
                             } @else if s.role == Role::Staff {
                                 a href={(base) "/staff"} { "Licenses" }
                                 a href={(base) "/staff/api-keys"} { "API keys" }
+                                a href={(base) "/staff/customers"} { "Customers" }
                                 a href={(base) "/staff/team"} { "Team" }
                                 a href={(base) "/staff/billing"} { "Billing" }
                             } @else {

@@ -350,6 +350,8 @@ pub struct PoolFigures {
     pub overage_in_use: u32,
     /// Checkouts (leases, returned or not) started this calendar month (UTC).
     pub checkouts_this_month: u32,
+    /// Of those, the ones that took an overage seat.
+    pub overage_checkouts_this_month: u32,
 }
 
 /// [`PoolFigures`] from the catalog and every lease of the granted licenses. Pure.
@@ -359,15 +361,19 @@ pub fn figures_of(
     now: OffsetDateTime,
 ) -> PoolFigures {
     let month = (now.year(), now.month());
+    let this_month =
+        |a: &&Activation| a.user.is_some() && (a.created_at.year(), a.created_at.month()) == month;
     PoolFigures {
         active_licenses: catalog
             .iter()
             .filter(|e| matches!(e.license.standing(now), crate::domain::Standing::Valid(_)))
             .count() as u32,
         overage_in_use: catalog.iter().map(|e| e.leases.overage_used).sum(),
-        checkouts_this_month: leases
+        checkouts_this_month: leases.iter().filter(this_month).count() as u32,
+        overage_checkouts_this_month: leases
             .iter()
-            .filter(|a| a.user.is_some() && (a.created_at.year(), a.created_at.month()) == month)
+            .filter(this_month)
+            .filter(|a| a.overage)
             .count() as u32,
     }
 }
@@ -386,4 +392,43 @@ pub async fn figures(
         leases.extend(vendor.list_activations(&e.grant.license_id).await?);
     }
     Ok(figures_of(&cat, &leases, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Fingerprint;
+
+    #[test]
+    fn this_months_checkouts_and_their_overage_are_counted() {
+        // 2026-03-15 12:00 UTC, and the last minute of February.
+        let now = OffsetDateTime::from_unix_timestamp(1_773_576_000).unwrap();
+        let lic = LicenseId::parse("lic_00000000000000000000000000000001").unwrap();
+        let lease = |fp: &str, user: bool, overage: bool, at: OffsetDateTime| {
+            let mut a = Activation::new(
+                &lic,
+                Fingerprint::parse(fp).unwrap(),
+                None,
+                None,
+                Default::default(),
+                at,
+            );
+            a.user = user.then(|| "ann".to_string());
+            a.overage = overage;
+            a
+        };
+        let last_month = OffsetDateTime::from_unix_timestamp(1_772_323_140).unwrap();
+        let leases = [
+            lease("a", true, false, now),
+            lease("b", true, true, now),
+            lease("c", true, true, last_month),
+            // A node-locked machine is no checkout.
+            lease("d", false, true, now),
+        ];
+        let f = figures_of(&[], &leases, now);
+        assert_eq!(
+            (f.checkouts_this_month, f.overage_checkouts_this_month),
+            (2, 1)
+        );
+    }
 }

@@ -22,6 +22,8 @@ mod licensing;
 mod metering;
 mod portal;
 mod portal_browser;
+mod portal_org;
+mod portal_org_browser;
 mod props;
 mod provisioning;
 mod roundtrips;

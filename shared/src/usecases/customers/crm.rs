@@ -137,6 +137,46 @@ pub async fn link(
     }
 }
 
+/// A verified organization as this vendor sees it, with the licenses this
+/// vendor granted it (oldest grant first; never another vendor's).
+pub struct Customer {
+    pub found: Found,
+    pub licenses: Vec<crate::domain::License>,
+}
+
+/// [`Customer`] `c`: 404 `CUSTOMER_NOT_FOUND` unless verified and active.
+/// The organization's grants are filtered to this vendor's, and each
+/// license is read from this vendor's own partition.
+pub async fn customer(
+    store: &Store,
+    vendor: &TenantStore,
+    c: &TenantId,
+) -> Result<Customer, Error> {
+    let entry = verified(store, c).await?.ok_or_else(customer_not_found)?;
+    let crm_account_id = vendor.crm_of(c).await?;
+    let mut grants: Vec<_> = store
+        .tenant(c)
+        .list_grants()
+        .await?
+        .into_iter()
+        .filter(|g| &g.vendor_id == vendor.tenant_id())
+        .collect();
+    grants.sort_by(|a, b| (a.created_at, &a.license_id).cmp(&(b.created_at, &b.license_id)));
+    let mut licenses = Vec::with_capacity(grants.len());
+    for g in grants {
+        if let Some(l) = vendor.get_license(&g.license_id).await? {
+            licenses.push(l);
+        }
+    }
+    Ok(Customer {
+        found: Found {
+            entry,
+            crm_account_id,
+        },
+        licenses,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

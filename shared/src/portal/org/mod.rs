@@ -1,28 +1,62 @@
 //! The portal of a customer organization (a tenant of kind `customer`),
 //! `/portal/{customer_id}/...`: its members sign in by one-time link (the
-//! same flow as a vendor's portal) and land on the organization's home.
-//! Signing in sets the page cookie (Path `/portal/{customer_id}`) and the
-//! API cookie (`customer_session`, Path `/v1/customer`) of one session.
+//! same flow as a vendor's portal) and run the organization's pool: home,
+//! license catalog (with the overage cap), the live pool, app keys,
+//! members and roles, audit. Signing in sets the page cookie (Path
+//! `/portal/{customer_id}`) and the API cookie (`customer_session`, Path
+//! `/v1/customer`) of one session.
+//!
+//! Every page checks the member's role against the same [`Permission`] as
+//! the `/v1/customer` route it mirrors, and calls the same use case.
+
+mod keys;
+mod people;
+mod pool;
 
 use super::pages::{self, PageCtx};
 use super::web::{self, Form};
 use super::{Page, Reply};
 use crate::app::App;
 use crate::domain::portal::{LINK_REQUESTS_PER_WINDOW, LINK_WINDOW_SECS};
-use crate::domain::{CustomerOrg, CustomerStatus, Member, Role, Session};
+use crate::domain::{Actor, CustomerOrg, CustomerStatus, Member, Permission, Role, Session};
 use crate::error::Error;
 use crate::ids::Email;
 use crate::store::TenantStore;
 use crate::usecases::customers::{self, members};
 use crate::usecases::portal::{digest, link_refused};
 use lambda_http::{Request, RequestExt};
-use maud::{html, Markup};
+use std::collections::HashMap;
 use time::OffsetDateTime;
+
+/// The organization's own pages (beside sign-in, home and sign-out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgPage {
+    /// `/licenses`: the catalog across vendors; POST `/licenses/{id}` sets a cap.
+    Licenses,
+    License,
+    /// `/pool`: who holds what now.
+    Pool,
+    ApiKeys,
+    Members,
+    Audit,
+}
+
+/// The organization's paths, for the portal's router.
+pub(super) const ROUTES: [(&str, OrgPage); 6] = [
+    ("/portal/{tenant}/licenses", OrgPage::Licenses),
+    ("/portal/{tenant}/licenses/{id}", OrgPage::License),
+    ("/portal/{tenant}/pool", OrgPage::Pool),
+    ("/portal/{tenant}/api-keys", OrgPage::ApiKeys),
+    ("/portal/{tenant}/members", OrgPage::Members),
+    ("/portal/{tenant}/audit", OrgPage::Audit),
+];
 
 /// One request to an organization's portal.
 struct OrgReq<'a> {
     app: &'a App,
     req: &'a Request,
+    request_id: &'a str,
+    params: HashMap<String, String>,
     now: OffsetDateTime,
     org: CustomerOrg,
     store: TenantStore,
@@ -61,14 +95,59 @@ impl OrgReq<'_> {
     fn form(&self) -> Form {
         Form::parse(self.req.body().as_ref())
     }
+    fn query(&self, name: &str) -> Option<String> {
+        self.req
+            .query_string_parameters_ref()
+            .and_then(|q| q.first(name).map(str::to_string))
+    }
+    /// The signed-in member, if their role may do `p` (the API's rule:
+    /// [`Permission::min_role`]); else 401, or 403 as the API answers.
+    fn member(&self, p: Permission) -> Result<&Member, Error> {
+        let (_, _, m) = self.session.as_ref().ok_or(Error::Unauthenticated)?;
+        if m.role >= p.min_role() {
+            return Ok(m);
+        }
+        Err(Error::Forbidden(format!(
+            "your role may not {} (needs {} or above)",
+            p.name(),
+            p.min_role().as_str()
+        )))
+    }
+    /// A signed-in POST allowed `p`: the Origin, the form's CSRF token, the role.
+    fn form_for(&self, p: Permission) -> Result<(Form, &Member), Error> {
+        self.check_origin()?;
+        let (_, s, _) = self.session.as_ref().ok_or(Error::Unauthenticated)?;
+        let form = self.form();
+        web::check_csrf(&form, s)?;
+        Ok((form, self.member(p)?))
+    }
+    /// Who did it, for the audit trail: `member:<email>`, as on the API.
+    fn actor(&self) -> Result<Actor, Error> {
+        let (_, s, _) = self.session.as_ref().ok_or(Error::Unauthenticated)?;
+        Ok(crate::usecases::portal::actor(s, self.request_id))
+    }
+    /// A `done` message from a redirect, only from a fixed list.
+    fn done(&self) -> Option<&'static str> {
+        Some(match self.query("done")?.as_str() {
+            "cap" => "Overage cap saved.",
+            "revoked" => "API key revoked: it stops working at once.",
+            "invited" => "Invitation sent: they can sign in with the e-mailed link.",
+            "role" => "Role changed.",
+            "removed" => "Member removed: their sessions end at their next request.",
+            _ => return None,
+        })
+    }
 }
 
 /// Serve `page` of an active organization's portal.
 pub(super) async fn serve(
     app: &App,
     req: &Request,
+    request_id: &str,
+    params: HashMap<String, String>,
     org: CustomerOrg,
     page: Page,
+    error_ctx: &mut Option<(String, String, Option<Session>)>,
 ) -> Result<Reply, Error> {
     if org.status != CustomerStatus::Active {
         return Err(Error::not_found(
@@ -86,16 +165,31 @@ pub(super) async fn serve(
         Some(id) if !id.is_empty() && id.len() <= 128 => member_session(&store, id, now).await?,
         _ => None,
     };
+    *error_ctx = Some((
+        org.tenant_id.to_string(),
+        org.name.clone(),
+        session.as_ref().map(|(_, s, _)| s.clone()),
+    ));
     let r = OrgReq {
         app,
         req,
+        request_id,
+        params,
         now,
         org,
         store,
         session,
     };
     match (page, req.method().as_str()) {
-        (Page::Home, "GET") => home(&r),
+        (Page::Home, "GET") => pool::home(&r).await,
+        (Page::Org(OrgPage::Licenses), "GET") => pool::catalog(&r).await,
+        (Page::Org(OrgPage::License), "POST") => pool::set_cap(&r).await,
+        (Page::Org(OrgPage::Pool), "GET") => pool::live(&r).await,
+        (Page::Org(OrgPage::ApiKeys), "GET") => keys::page(&r, None).await,
+        (Page::Org(OrgPage::ApiKeys), "POST") => keys::action(&r).await,
+        (Page::Org(OrgPage::Members), "GET") => people::members(&r).await,
+        (Page::Org(OrgPage::Members), "POST") => people::member_action(&r).await,
+        (Page::Org(OrgPage::Audit), "GET") => people::audit(&r).await,
         (Page::Login, "GET") => Ok(Reply::page(pages::login(&r.ctx()))),
         (Page::Login, "POST") => request_link(&r).await,
         (Page::Auth, "GET") => {
@@ -132,35 +226,6 @@ async fn member_session(
         .get_member(&s.email)
         .await?
         .map(|m| (id.to_string(), s, m)))
-}
-
-fn home(r: &OrgReq<'_>) -> Result<Reply, Error> {
-    let Some((_, _, member)) = &r.session else {
-        return Ok(Reply::see_other(format!("{}/login", r.base())));
-    };
-    let ctx = r.ctx();
-    Ok(Reply::page(pages::layout(
-        &ctx,
-        "Home",
-        html! {
-            h1 { (r.org.name) }
-            p { "Signed in as " (member.email) " (" (member.role.as_str()) "). Domain "
-                (r.org.domain) " verified." }
-            (home_sections(&r.org, member))
-        },
-    )))
-}
-
-/// The hook of the organization's home page: what it shows below the
-/// greeting. The license pool (catalog figures: vendor, product, seats in
-/// use / available, overage, cost) goes here.
-pub fn home_sections(_org: &CustomerOrg, _member: &Member) -> Markup {
-    html! {
-        section #pool {
-            h2 { "License pool" }
-            p { "Licenses vendors grant to your organization appear here." }
-        }
-    }
 }
 
 /// E-mail a sign-in link if the address is a member; the same answer
