@@ -12,9 +12,13 @@ use super::portal::{activate, license_for};
 use fantoccini::{Client, ClientBuilder, Locator};
 use harness::{last_link, Env};
 use serde_json::json;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
-/// chromedriver, stopped when dropped.
+/// chromedriver, stopped when dropped, with the Chromium it started:
+/// chromedriver runs in a process group of its own, and the whole group is
+/// killed (killing chromedriver alone left each test's browser running,
+/// ~1 GB apiece, until the machine ran low).
 pub(crate) struct Driver {
     child: Child,
     port: u16,
@@ -23,6 +27,11 @@ pub(crate) struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The group's id is chromedriver's pid (`process_group(0)` below).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -59,6 +68,7 @@ pub(crate) async fn browser(width: u32, height: u32) -> (Driver, Client) {
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("start chromedriver");
     let profile = TempDir(std::env::temp_dir().join(format!(
