@@ -235,8 +235,15 @@ impl TenantStore {
             let mut w = self.shard_write(c, shard);
             w.set(ROOM, room);
             if b == &Shard::default() {
+                // Read as fresh. Every record that read the shards fresh
+                // computes these same rooms (`shares` of the limit), so a
+                // budget another one set already, with nothing taken since
+                // (used 0, room as planned), passes for this one too and is
+                // written again unchanged: the first burst of a period does
+                // not queue behind one winner's budget and re-read.
                 w.set_if_absent(a::USED, &0u64);
-                w.if_absent_or_eq(a::USED, &0u64).if_absent(ROOM);
+                w.if_absent_or_eq(a::USED, &0u64)
+                    .if_absent_or_eq(ROOM, room);
             } else {
                 w.if_eq(a::USED, &b.used);
                 match b.room {

@@ -383,3 +383,58 @@ async fn a_changed_limit_rebudgets_the_shards_exactly() {
         .await;
     assert_eq!(r.status, 201, "{r:?}");
 }
+
+/// What the first burst of a period costs on a hard-limited counter: 60
+/// concurrent records on a fresh license (the shards have no budgets yet,
+/// so the first records race to set them). Exact, and the DynamoDB calls
+/// it took are printed (docs/benchmarks.md, `make dev` under load).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_first_burst_of_a_period_is_exact() {
+    let env = Env::start().await;
+    let t = env.tenant("first-burst").await;
+    let (key, id) = metered_license(&env, &t, 1_000_000_000).await;
+    // Warm the key and the policy, on another license of the same policy
+    // kind, so only the burst's calls are counted.
+    let (warm, _) = metered_license(&env, &t, 1_000_000_000).await;
+    assert_eq!(single(&env, &t, &warm).await.status, 201);
+    env.calls.take();
+    let statuses: Vec<u16> = futures::future::join_all((0..60).map(|_| single(&env, &t, &key)))
+        .await
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let calls = env.calls.take();
+    let mut by_kind: std::collections::BTreeMap<&str, usize> = Default::default();
+    for c in &calls {
+        *by_kind.entry(c.as_str()).or_default() += 1;
+    }
+    println!(
+        "60 concurrent first records of a period: {} DynamoDB calls {by_kind:?}",
+        calls.len()
+    );
+    let u = env
+        .get(
+            &format!("/v1/manage/usage?license_id={id}&metric=api-calls"),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(u.data()[0]["used"], 60, "{u:?}");
+    // Then a warm burst on the same counter (budgets set).
+    env.calls.take();
+    let statuses: Vec<u16> = futures::future::join_all((0..60).map(|_| single(&env, &t, &key)))
+        .await
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let calls = env.calls.take();
+    let mut by_kind: std::collections::BTreeMap<&str, usize> = Default::default();
+    for c in &calls {
+        *by_kind.entry(c.as_str()).or_default() += 1;
+    }
+    println!(
+        "60 concurrent records on a budgeted counter: {} DynamoDB calls {by_kind:?}",
+        calls.len()
+    );
+}
