@@ -183,8 +183,6 @@ pub async fn usage_of_license(
     ts.usage_of_license(id, metric, period).await
 }
 
-/// Every license's usage in a period (`YYYY-MM`, `YYYY-MM-DD` or `total`),
-/// a page at a time.
 /// `GET /v1/manage/usage/export`: one page of the period partition's counters.
 pub async fn usage_export(
     ts: &TenantStore,
@@ -198,6 +196,8 @@ pub async fn usage_export(
         .await
 }
 
+/// Every license's usage in a period (`YYYY-MM`, `YYYY-MM-DD` or `total`),
+/// a page at a time: the period's partition, keeping that period's counters.
 pub async fn usage_in_period(
     ts: &TenantStore,
     signer: &Signer,
