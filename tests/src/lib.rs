@@ -385,6 +385,11 @@ impl Env {
         stream: Stream,
         dns: Option<std::net::SocketAddr>,
     ) -> Env {
+        // `TEST_LOG=1 make itest T=..`: the service's JSON log lines on
+        // stderr (with `--nocapture`), e.g. what a 500 was.
+        if std::env::var_os("TEST_LOG").is_some() {
+            shared::telemetry::init();
+        }
         let mut config = base_config();
         if dns.is_some() {
             config.dns_resolver = dns;

@@ -164,18 +164,27 @@ impl TenantStore {
     }
 
     /// A record's share of a hard-limited counter: `quantity` from shard
-    /// `shard`, under `room >= quantity` and the budget's own limit.
+    /// `shard`, under `room >= quantity` and the budget's own limit, or,
+    /// when the shard is untouched, from its `opening` room (see
+    /// `domain::metering::openings`), which the write then sets.
     pub(crate) fn take_write(
         &self,
         c: &CounterRef<'_>,
         shard: u8,
         quantity: u64,
+        opening: u64,
     ) -> Result<Write, Error> {
         let q = i64::try_from(quantity).map_err(|_| Error::validation("quantity out of range"))?;
         let limit = c.budget_limit()?;
         let mut w = self.shard_write(c, shard);
-        w.add(a::USED, q).add(ROOM, -q);
-        w.if_at_least(ROOM, quantity).if_eq(a::LIMIT, &limit);
+        w.add(a::USED, q).increment_from(ROOM, opening, -q);
+        w.if_expr(|e| {
+            let holds = has_room(e, limit, quantity);
+            match opening >= quantity {
+                true => format!("({}) OR ({holds})", untouched(e)),
+                false => holds,
+            }
+        });
         Ok(w)
     }
 
@@ -234,18 +243,12 @@ impl TenantStore {
             let shard = u8::try_from(i).map_err(Error::internal)?;
             let mut w = self.shard_write(c, shard);
             w.set(ROOM, room);
-            if b == &Shard::default() {
-                // Read as fresh. Every record that read the shards fresh
-                // computes these same rooms (`shares` of the limit), so a
-                // budget another one set already, with nothing taken since
-                // (used 0, room as planned), passes for this one too and is
-                // written again unchanged: the first burst of a period does
-                // not queue behind one winner's budget and re-read.
-                w.set_if_absent(a::USED, &0u64);
-                w.if_absent_or_eq(a::USED, &0u64)
-                    .if_absent_or_eq(ROOM, room);
+            if b.untouched() {
+                w.if_expr(untouched);
             } else {
-                w.if_eq(a::USED, &b.used);
+                // A shard that only ever had room moved into it has no
+                // `used` yet.
+                w.if_absent_or_eq(a::USED, &b.used);
                 match b.room {
                     Some(r) => w.if_eq(ROOM, &r),
                     None => w.if_absent(ROOM),
@@ -257,27 +260,43 @@ impl TenantStore {
     }
 
     /// Move room from donors into `into` (each donor conditioned on having
-    /// it): Σ room is unchanged. `false`: a donor no longer had it.
+    /// it): Σ room is unchanged. An untouched shard gives or receives from
+    /// its opening room (`openings[i]`). `false`: a donor no longer had it.
     pub async fn gather_room(
         &self,
         c: &CounterRef<'_>,
         into: u8,
         moves: &[(u8, u64)],
+        openings: &[u64],
     ) -> Result<bool, Error> {
         let limit = c.budget_limit()?;
+        let opening = |i: u8| openings.get(usize::from(i)).copied().unwrap_or(0);
         let mut txn = Txn::new();
         let mut sum: i64 = 0;
         for &(d, m) in moves {
             let m_i = i64::try_from(m).map_err(Error::internal)?;
             let mut w = self.shard_write(c, d);
-            w.add(ROOM, -m_i)
-                .if_at_least(ROOM, m)
-                .if_eq(a::LIMIT, &limit);
+            w.increment_from(ROOM, opening(d), -m_i);
+            w.if_expr(|e| {
+                let holds = has_room(e, limit, m);
+                match opening(d) >= m {
+                    true => format!("({}) OR ({holds})", untouched(e)),
+                    false => holds,
+                }
+            });
             txn.update(format!("donor {d}"), &w)?;
             sum = sum.saturating_add(m_i);
         }
         let mut w = self.shard_write(c, into);
-        w.add(ROOM, sum).if_present(ROOM).if_eq(a::LIMIT, &limit);
+        w.increment_from(ROOM, opening(into), sum);
+        w.if_expr(|e| {
+            let (room, lim) = (e.name(ROOM), e.name(a::LIMIT));
+            let l = e.val(super::write::n(limit));
+            format!(
+                "({}) OR (attribute_exists({room}) AND {lim} = {l})",
+                untouched(e)
+            )
+        });
         txn.update("into", &w)?;
         settle(txn.run(self.db(), self.table()).await)
     }
@@ -480,6 +499,23 @@ pub fn sum_items(
     let readings: Vec<Reading> = items.iter().map(|i| reading_of_item(i)).collect();
     c.used = combine(c.aggregation, &readings);
     Ok(Some(c))
+}
+
+// Both conditions below are bare: `Write::if_expr` parenthesises, and
+// DynamoDB refuses redundant parentheses.
+
+/// The condition of an untouched shard (`domain::metering::Shard::untouched`):
+/// no `room`, and `used` absent or 0.
+fn untouched(e: &mut super::write::Expr) -> String {
+    let (room, used, zero) = (e.name(ROOM), e.name(a::USED), e.val(super::write::n(0)));
+    format!("attribute_not_exists({room}) AND (attribute_not_exists({used}) OR {used} = {zero})")
+}
+
+/// The condition of a shard budgeted for `limit` with at least `need` room.
+fn has_room(e: &mut super::write::Expr, limit: u64, need: u64) -> String {
+    let (room, lim) = (e.name(ROOM), e.name(a::LIMIT));
+    let (need, l) = (e.val(super::write::n(need)), e.val(super::write::n(limit)));
+    format!("{room} >= {need} AND {lim} = {l}")
 }
 
 fn settle(res: Result<(), TxnError>) -> Result<bool, Error> {

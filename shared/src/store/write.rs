@@ -178,13 +178,6 @@ impl Write {
         self
     }
 
-    /// `attr` is present.
-    pub fn if_present(&mut self, attr: &str) -> &mut Self {
-        let name = self.e.name(attr);
-        self.conditions.push(format!("attribute_exists({name})"));
-        self
-    }
-
     pub fn if_eq<T: Serialize + ?Sized>(&mut self, attr: &str, v: &T) -> &mut Self {
         let (name, val) = (self.e.name(attr), self.value(v));
         self.conditions.push(format!("{name} = {val}"));
@@ -221,9 +214,15 @@ impl Write {
 
     /// `SET attr = if_not_exists(attr, 0) + v`: a counter that may be absent.
     pub fn increment(&mut self, attr: &str, v: i64) -> &mut Self {
-        let (name, zero, val) = (self.e.name(attr), self.e.val(n(0)), self.e.val(n(v)));
+        self.increment_from(attr, 0, v)
+    }
+
+    /// `SET attr = if_not_exists(attr, start) + v`: a number that, while
+    /// absent, counts as `start`.
+    pub fn increment_from(&mut self, attr: &str, start: u64, v: i64) -> &mut Self {
+        let (name, from, val) = (self.e.name(attr), self.e.val(n(start)), self.e.val(n(v)));
         self.set
-            .push(format!("{name} = if_not_exists({name}, {zero}) + {val}"));
+            .push(format!("{name} = if_not_exists({name}, {from}) + {val}"));
         self
     }
 
@@ -255,13 +254,6 @@ impl Write {
     pub fn if_at_most(&mut self, attr: &str, v: impl std::fmt::Display) -> &mut Self {
         let (name, val) = (self.e.name(attr), self.e.val(n(v)));
         self.conditions.push(format!("{name} <= {val}"));
-        self
-    }
-
-    /// `attr >= v` (a number; fails when `attr` is absent).
-    pub fn if_at_least(&mut self, attr: &str, v: impl std::fmt::Display) -> &mut Self {
-        let (name, val) = (self.e.name(attr), self.e.val(n(v)));
-        self.conditions.push(format!("{name} >= {val}"));
         self
     }
 

@@ -248,15 +248,18 @@ async fn event_of(store: &Store, c: &StreamChange) -> Result<Option<OutboundEven
         Some(StreamSource::CounterShard(t, license, metric, period)) => {
             // A shard's budget ran out: the counter reached its limit when
             // every shard's did (summed now; the event id is the counter's,
-            // so shards running out together give one event).
+            // so shards running out together give one event). A shard with
+            // no room before was untouched: its first record may have spent
+            // all of its opening room at once.
             let room = |v: &Option<Value>| {
                 v.as_ref()
                     .and_then(|v| v.get(crate::store::counters::ROOM))
                     .and_then(Value::as_u64)
             };
-            let (Some(0), Some(before)) = (room(&c.new), room(&c.old)) else {
+            let (Some(0), before) = (room(&c.new), room(&c.old)) else {
                 return Ok(None);
             };
+            let before = before.unwrap_or(u64::MAX);
             let limit = c
                 .new
                 .as_ref()

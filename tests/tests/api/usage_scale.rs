@@ -407,9 +407,10 @@ async fn burst_of_60(
 }
 
 /// What the first burst of a period costs on a hard-limited counter: 60
-/// concurrent records on a fresh license (the shards have no budgets yet,
-/// so the first records race to set them). Exact, and the DynamoDB calls
-/// it took are printed (docs/benchmarks.md, `make dev` under load).
+/// concurrent records on a fresh license (no shard written yet: each opens
+/// with its share of the limit, which the first take sets). Exact, and the
+/// DynamoDB calls it took are printed (docs/benchmarks.md, `make dev` under
+/// load): run alone, one read and one transaction per record, as warm.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_first_burst_of_a_period_is_exact() {
     let env = Env::start().await;

@@ -7,7 +7,7 @@
 use super::record::{metered_spec, record, usage_time, with_meter, Terms};
 use super::{not_in_force, UsageInput, UsageRecorded, IDEMPOTENCY_TTL, MAX_QUANTITY};
 use crate::cache::Policies;
-use crate::domain::metering::{plan, Plan};
+use crate::domain::metering::{openings, plan, Plan};
 use crate::domain::*;
 use crate::error::Error;
 use crate::ids::{LicenseId, LicenseKey, Metric};
@@ -220,6 +220,7 @@ async fn license_batch(
             .unwrap_or(0);
         let mut shards = ts.snapshot_shards(&counter).await?;
         let n = shards.len();
+        let open = openings(limit, carried, n);
         for chunk in members.chunks(CHUNK) {
             let sum: u64 = chunk.iter().map(|&i| events[i].quantity).sum();
             let mut written = false;
@@ -247,7 +248,7 @@ async fn license_batch(
                             .filter_map(|(d, m)| u8::try_from(d).ok().map(|d| (d, m)))
                             .collect();
                         let into = u8::try_from(into).map_err(Error::internal)?;
-                        ts.gather_room(&counter, into, &moves).await?;
+                        ts.gather_room(&counter, into, &moves, &open).await?;
                         shards = ts.snapshot_shards(&counter).await?;
                         continue;
                     }
@@ -256,7 +257,7 @@ async fn license_batch(
                 };
                 let shard_no = u8::try_from(shard).map_err(Error::internal)?;
                 let w = if hard {
-                    ts.take_write(&counter, shard_no, sum)?
+                    ts.take_write(&counter, shard_no, sum, open[shard])?
                 } else {
                     ts.add_write(&counter, shard_no, sum)?
                 };
@@ -283,9 +284,9 @@ async fn license_batch(
                     .collect();
                 match ts.record_chunk(lid, Some(&w), &records, now).await? {
                     ChunkOutcome::Recorded => {
-                        shards[shard].used += sum;
-                        if let Some(r) = shards[shard].room.as_mut() {
-                            *r = r.saturating_sub(sum);
+                        match hard {
+                            true => shards[shard].after_take(sum, open[shard], limit),
+                            false => shards[shard].used += sum,
                         }
                         for (&i, &used) in chunk.iter().zip(&useds) {
                             let limit = terms.limit;

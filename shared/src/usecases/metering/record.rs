@@ -6,7 +6,7 @@ use super::{not_in_force, replay, RecordReply, UsageInput, UsageRecorded};
 use super::{FUTURE_SKEW, IDEMPOTENCY_TTL, MAX_BACKDATE, MAX_QUANTITY};
 use crate::cache::Policies;
 use crate::domain::aggregation::distinct_value;
-use crate::domain::metering::{plan, Plan, Shard};
+use crate::domain::metering::{openings, plan, Plan, Shard};
 use crate::domain::*;
 use crate::error::{license_not_found, Error};
 use crate::ids::{Feature, LicenseId, Metric};
@@ -400,12 +400,13 @@ pub(crate) async fn count(
     // a shard moved under us; refuse only on a snapshot (which, for a new
     // distinct value, also shows the value still uncounted).
     let (mut shards, mut exact): (Vec<Shard>, bool) = (shards, false);
+    let open = openings(limit, carried, n);
     for _ in 0..MAX_ATTEMPTS {
         match plan(&shards, carried, limit, adds, start) {
             Plan::Take(i) => {
                 let used = total(&shards, carried);
                 let shown = used.saturating_add(adds).min(limit);
-                let w = ts.take_write(counter, shard_no(i)?, adds)?;
+                let w = ts.take_write(counter, shard_no(i)?, adds, open[i])?;
                 let res = p.write(Some(&w), distinct, shown, false).await?;
                 if let Some(done) = written(res, used) {
                     return Ok(done);
@@ -416,7 +417,8 @@ pub(crate) async fn count(
                     .into_iter()
                     .map(|(d, m)| shard_no(d).map(|d| (d, m)))
                     .collect::<Result<_, _>>()?;
-                ts.gather_room(counter, shard_no(into)?, &moves).await?;
+                ts.gather_room(counter, shard_no(into)?, &moves, &open)
+                    .await?;
             }
             Plan::Budget(rooms) => {
                 if ts.budget_shards(counter, &shards, &rooms).await? {
