@@ -103,19 +103,28 @@ pub fn plan(shards: &[Shard], carried: u64, limit: u64, quantity: u64, start: us
         true => open[i],
         false => shards[i].room.unwrap_or(0),
     };
-    if let Some(i) = (0..n)
-        .map(|k| (start + k) % n)
-        .find(|&i| room(i) >= quantity)
-    {
+    let total: u64 = (0..n).map(room).sum();
+    // The head carries the counter's index rows (the export's, the
+    // license report's): while it is untouched, a record writes it.
+    let head_first = shards[0].untouched();
+    let taker = match head_first {
+        true => (room(0) >= quantity).then_some(0),
+        false => (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| room(i) >= quantity),
+    };
+    if let Some(i) = taker {
         return Plan::Take(i);
     }
-    let total: u64 = (0..n).map(room).sum();
     if total < quantity {
         return Plan::Exhausted {
             used: shards.iter().map(|s| s.used).sum::<u64>() + carried,
         };
     }
-    let into = (0..n).max_by_key(|&i| (room(i), i)).unwrap_or(0);
+    let into = match head_first {
+        true => 0,
+        false => (0..n).max_by_key(|&i| (room(i), i)).unwrap_or(0),
+    };
     let mut need = quantity - room(into);
     let mut donors: Vec<usize> = (0..n).filter(|&i| i != into && room(i) > 0).collect();
     donors.sort_by_key(|&i| std::cmp::Reverse(room(i)));
@@ -166,18 +175,23 @@ mod tests {
     #[test]
     fn untouched_shards_hold_their_opening_room_unwritten() {
         let none = vec![Shard::default(); 4];
-        // Openings [3, 3, 2, 2]: a take, no budget step.
+        // Openings [3, 3, 2, 2]: a take, no budget step; while the head
+        // (which carries the index rows) is untouched, from the head.
         assert_eq!(plan(&none, 0, 10, 1, 0), Plan::Take(0));
         assert_eq!(plan(&none, 0, 10, 3, 2), Plan::Take(0));
-        assert_eq!(plan(&none, 0, 10, 2, 2), Plan::Take(2));
-        // No opening holds 5 alone: gather from the others.
+        // The head's opening is too small for 5: room is gathered into it.
         assert_eq!(
             plan(&none, 0, 10, 5, 0),
             Plan::Gather {
-                into: 1,
-                moves: vec![(0, 2)]
+                into: 0,
+                moves: vec![(1, 2)]
             }
         );
+        // Once the head is written, records spread from their start.
+        let mut head = none.clone();
+        head[0].after_take(1, 3, 10);
+        assert_eq!(plan(&head, 0, 10, 2, 2), Plan::Take(2));
+        assert_eq!(plan(&head, 0, 10, 3, 0), Plan::Take(1));
         assert_eq!(plan(&none, 0, 10, 11, 0), Plan::Exhausted { used: 0 });
         // What an earlier release's counter carried is not in the openings.
         assert_eq!(openings(10, 6, 4), vec![1, 1, 1, 1]);

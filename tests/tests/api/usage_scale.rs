@@ -384,6 +384,43 @@ async fn a_changed_limit_rebudgets_the_shards_exactly() {
     assert_eq!(r.status, 201, "{r:?}");
 }
 
+/// A limit lowered (100 → 10) while a fresh counter's first records are in
+/// flight. Records that read 100 may open untouched shards for it; the
+/// window is the one data-model.md describes ("While a limit changes"): the
+/// counter never holds more than the larger limit, and once the burst is
+/// answered the next records read 10, re-budget, and the count ends at
+/// exactly max(accepted, 10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_limit_lowered_during_the_first_burst_holds_after_it() {
+    let env = Env::start().await;
+    let t = env.tenant("limit-race").await;
+    let (key, lid) = metered_license(&env, &t, 100).await;
+    let lowered = json!({ "entitlements": { "api-calls": { "type": "metered", "limit": 10, "period": "month", "overage": "deny" } } });
+    let path = format!("/v1/manage/licenses/{lid}");
+    let (answers, p) = tokio::join!(
+        futures::future::join_all((0..40).map(|_| single(&env, &t, &key))),
+        env.patch(&path, &t.admin, lowered)
+    );
+    assert_eq!(p.status, 200, "{p:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|r| r.status == 201 || r.code() == "QUOTA_EXCEEDED"),
+        "{answers:?}"
+    );
+    let accepted = answers.iter().filter(|r| r.status == 201).count() as u64;
+    let after = futures::future::join_all((0..20).map(|_| single(&env, &t, &key))).await;
+    let more = after.iter().filter(|r| r.status == 201).count() as u64;
+    assert!(after
+        .iter()
+        .all(|r| r.status == 201 || r.code() == "QUOTA_EXCEEDED"));
+    let c = env.check(&t, &key, &["api-calls"]).await;
+    let used = c.data()["results"]["api-calls"]["used"].as_u64();
+    println!("limit lowered during the burst: {accepted} accepted during, {more} after");
+    assert_eq!(used, Some(accepted + more), "{c:?}");
+    assert_eq!(accepted + more, accepted.max(10));
+}
+
 /// 60 concurrent single records on `key`, all accepted; the DynamoDB calls
 /// they made, by kind.
 async fn burst_of_60(
