@@ -374,6 +374,45 @@ class NothingKeptAfterItIsGone(unittest.TestCase):
         self.assertLess(alive.get("moto.sqs.models.Message", 0), 20)
 
 
+class FullCollectionsStayShort(unittest.TestCase):
+    """What survives a full garbage collection is frozen, so the next one
+    scans only what was made since (moto_locked.py,
+    `keep_full_collections_short`), and what is frozen is still freed when
+    it goes."""
+
+    def frozen_after_writes(self, **env: str) -> tuple[int, dict]:
+        emu = Emulator(MOTO_MEMORY_REPORT="1", **env)
+        try:
+            db = emu.client("dynamodb")
+            db.create_table(
+                TableName="t", BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+            )
+            for i in range(300):
+                db.put_item(TableName="t", Item={"PK": S(f"k{i}"), "v": N(i)})
+            # The report runs a full collection; the next request freezes.
+            urllib.request.urlopen(emu.url + "/_local/memory/objects", timeout=30).read()
+            for i in range(300):
+                db.put_item(TableName="t", Item={"PK": S(f"k{i}"), "v": N(i + 1)})
+            with urllib.request.urlopen(emu.url + "/_local/memory/objects", timeout=30) as r:
+                report = json.load(r)
+        finally:
+            emu.stop()
+        return report["frozen"], report
+
+    def test_survivors_of_a_full_collection_are_frozen_and_still_freed(self) -> None:
+        frozen, report = self.frozen_after_writes()
+        self.assertGreater(frozen, 10_000)
+        # 300 items were overwritten after the freeze: the old versions went.
+        self.assertEqual(report["items_in_tables"], 300)
+        self.assertLess(report["alive"].get("moto.dynamodb.models.dynamo_type.Item", 0), 330)
+
+    def test_freezing_can_be_turned_off(self) -> None:
+        frozen, _ = self.frozen_after_writes(MOTO_GC_FREEZE="0")
+        self.assertEqual(frozen, 0)
+
+
 class SqsClock(unittest.TestCase):
     """SQS's cheaper clock keeps delays and visibility timeouts."""
 
