@@ -242,6 +242,31 @@ class PatchedTransactions(_Emulated):
         self.db.transact_write_items(TransactItems=[self.seat_update(1)], ClientRequestToken=refused)
         self.assertEqual(self.get("L#1", "L#1")["used"], N(1))
 
+    def test_one_update_expression_serves_many_items_and_values(self) -> None:
+        # Parsed once and kept: each use still reads its own names and values.
+        expr = "SET #a = if_not_exists(#a, :start) + :d, #b = :b ADD #n :one"
+        for i in range(3):
+            for key in ("x", "y"):
+                self.db.transact_write_items(TransactItems=[{"Update": {
+                    "TableName": self.table, "Key": {"PK": S(key), "SK": S("s")},
+                    "UpdateExpression": expr,
+                    "ExpressionAttributeNames": {"#a": "room" if key == "x" else "other",
+                                                 "#b": "b", "#n": "n"},
+                    "ExpressionAttributeValues": {":start": N(10), ":d": N(-i), ":b": S(f"{key}{i}"),
+                                                  ":one": N(1)}}}])
+        x, y = self.get("x", "s"), self.get("y", "s")
+        self.assertEqual((x["room"], x["b"], x["n"]), (N(7), S("x2"), N(3)))
+        self.assertEqual((y["other"], y["b"], y["n"]), (N(7), S("y2"), N(3)))
+        self.assertNotIn("room", y)
+        # An expression that does not parse is refused every time.
+        for _ in range(2):
+            with self.assertRaises(ClientError) as e:
+                self.db.update_item(TableName=self.table, Key={"PK": S("x"), "SK": S("s")},
+                                    UpdateExpression="SET #a = = :v",
+                                    ExpressionAttributeNames={"#a": "a"},
+                                    ExpressionAttributeValues={":v": N(1)})
+            self.assertEqual(e.exception.response["Error"]["Code"], "ValidationException")
+
     def test_the_stream_keeps_the_newest_records_and_counts_on(self) -> None:
         # MOTO_STREAM_MAX_RECORDS=50 and MOTO_STREAM_MAX_UNREAD=50 for this emulator.
         for i in range(120):
