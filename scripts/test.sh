@@ -50,12 +50,18 @@ ensure_debian_packages chromium:/usr/bin/chromium chromium-driver:/usr/bin/chrom
 CHROMIUM_PID=$!
 BACKGROUND+=("$CHROMIUM_PID")
 
+SETUP_STARTED=$SECONDS
 start_aws
 ensure_venv
+SETUP_TOOK=$((SECONDS - SETUP_STARTED))
 log "the emulator patch's own tests (scripts/test_moto_patch.py, through the wire protocol)"
+PATCH_STARTED=$SECONDS
 "$VENV/bin/python" -m unittest "$ROOT/scripts/test_moto_patch.py"
+PATCH_TOOK=$((SECONDS - PATCH_STARTED))
 log "building the workspace (once, for every test)"
+BUILD_STARTED=$SECONDS
 build_workspace
+BUILD_TOOK=$((SECONDS - BUILD_STARTED))
 create_resources "test-$(date +%s)-$$"
 
 log "no Lambda enables the shared crate's dev-only feature"
@@ -110,4 +116,4 @@ LICENSING_ADMIN="$ROOT/target/debug/licensing-admin" "$ROOT/scripts/check-infra.
 log "checking docs/openapi.yaml against the route table and shared/src"
 "$VENV/bin/python" "$ROOT/scripts/check-openapi.py"
 rss="$(emulator_peak_rss)"
-log "all tests passed in $(( (SECONDS - STARTED) / 60 )) min $(( (SECONDS - STARTED) % 60 )) s (cargo test: ${TESTS_TOOK} s; client libraries: ${CLIENTS_TOOK:-0} s); emulator peak RSS: ${rss:-not measured (AWS_ENDPOINT_URL was set)}"
+log "all tests passed in $(( (SECONDS - STARTED) / 60 )) min $(( (SECONDS - STARTED) % 60 )) s (emulator and virtualenv: ${SETUP_TOOK} s; patch tests: ${PATCH_TOOK} s; build: ${BUILD_TOOK} s; cargo test: ${TESTS_TOOK} s; client libraries: ${CLIENTS_TOOK:-0} s); emulator peak RSS: ${rss:-not measured (AWS_ENDPOINT_URL was set)}"
