@@ -421,6 +421,19 @@ async fn a_limit_lowered_during_the_first_burst_holds_after_it() {
     assert_eq!(accepted + more, accepted.max(10));
 }
 
+/// The license's `api-calls` usage this period, as the Management API reports it.
+async fn used_of(env: &Env, t: &Tenant, id: &str) -> u64 {
+    let u = env
+        .get(
+            &format!("/v1/manage/usage?license_id={id}&metric=api-calls"),
+            &t.admin,
+        )
+        .await;
+    u.data()[0]["used"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no usage row: {u:?}"))
+}
+
 /// 60 concurrent single records on `key`, all accepted; the DynamoDB calls
 /// they made, by kind.
 async fn burst_of_60(
@@ -459,24 +472,12 @@ async fn the_first_burst_of_a_period_is_exact() {
     assert_eq!(single(&env, &t, &warm).await.status, 201);
     let (n, by_kind) = burst_of_60(&env, &t, &key).await;
     println!("60 concurrent first records of a period: {n} DynamoDB calls {by_kind:?}");
-    let u = env
-        .get(
-            &format!("/v1/manage/usage?license_id={id}&metric=api-calls"),
-            &t.admin,
-        )
-        .await;
-    assert_eq!(u.data()[0]["used"], 60, "{u:?}");
+    assert_eq!(used_of(&env, &t, &id).await, 60);
     // Then a warm burst on the same counter (budgets set). The call figures
     // are only the burst's when the test runs alone (run beside the rest of
     // the module, they also counted other tests' calls): docs/benchmarks.md
     // quotes runs of this test alone.
     let (n, by_kind) = burst_of_60(&env, &t, &key).await;
     println!("60 concurrent records on a budgeted counter: {n} DynamoDB calls {by_kind:?}");
-    let u = env
-        .get(
-            &format!("/v1/manage/usage?license_id={id}&metric=api-calls"),
-            &t.admin,
-        )
-        .await;
-    assert_eq!(u.data()[0]["used"], 120, "{u:?}");
+    assert_eq!(used_of(&env, &t, &id).await, 120);
 }
