@@ -76,6 +76,35 @@ Imported by `moto_locked.py` before the server starts; tested by
    4,096). Nothing changes them: the handler only reads them, and the update's
    validator works on a deep copy.
 
+10. An update is validated without re-deriving what cannot change. moto
+   validates each update by copying the parsed tree (`deepcopy`) and walking
+   it ten times; the walks dispatch on node classes through `isinstance`
+   against abstract base classes, and three of them (`ActionCountValidator`,
+   `OverlappingPathsValidator`, `UpdateHashRangeKeyValidator`) search the
+   whole tree again at every node. Together that was over half of a counter
+   take's time in a profile. Here
+     a. the walk looks up which handler (if any) a processor has for a node
+        class once per (processor class, node class) pair;
+     b. the tree is copied by unpickling bytes made once per expression (the
+        same objects `deepcopy` would make: these nodes have no custom copy);
+     c. the three checks that read only the expression, its attribute names
+        and the table's key attributes run until they have passed once for
+        that combination, which is remembered with the parsed tree; a check
+        that fails is never remembered, so it fails (with moto's own error)
+        every time.
+   The processors that read values or the item run every time, in moto's
+   order.
+
+11. A condition is parsed once per (expression, names, the values it reads):
+   moto's handler parses every `ConditionExpression` of a transaction to
+   check its placeholders and the backend parses it again to evaluate it (a
+   seventh of a transaction's time), although a few dozen distinct
+   conditions cover the service. The parsed condition (immutable once built:
+   its operators only read the item) and the placeholders it used are kept
+   for the newest 4,096 combinations; values the condition does not mention
+   (the update's, in a shared `ExpressionAttributeValues`) are not part of
+   the key. A parse that fails is not kept.
+
 moto's Lambda event source mappings over streams are not supported by the
 patched shard (the project's local pollers read the stream themselves).
 """
@@ -88,6 +117,7 @@ import functools
 import hashlib
 import json
 import os
+import pickle
 import sys
 import threading
 import time
@@ -108,8 +138,17 @@ from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
-from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb import comparisons, responses as dynamodb_responses
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.comparisons import ConditionExpressionParser, get_filter_expression
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+from moto.dynamodb.parsing.validators import (
+    ActionCountValidator,
+    OverlappingPathsValidator,
+    UpdateExpressionValidator,
+    UpdateHashRangeKeyValidator,
+)
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.sqs import models as sqs_models
@@ -454,10 +493,165 @@ _parse_update_expression = UpdateExpressionParser.make
 @functools.lru_cache(maxsize=4096)
 def _parsed_update_expression(expression: str) -> Any:
     # An expression that does not parse raises, and nothing is kept.
-    return _parse_update_expression(expression)
+    tree = _parse_update_expression(expression)
+    try:
+        pickled: bytes | None = pickle.dumps(tree, pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - a tree that does not pickle is deep-copied
+        pickled = None
+    # Set after pickling, so that copies carry neither attribute.
+    tree._moto_patch_pickled = pickled
+    tree._moto_patch_passed = set()
+    return tree
+
+
+def _fresh_copy(tree: Any) -> Any:
+    pickled = getattr(tree, "_moto_patch_pickled", None)
+    return copy.deepcopy(tree) if pickled is None else pickle.loads(pickled)
+
+
+# Processors whose verdict depends only on the expression, its attribute
+# names and the table's key attributes; each maps a validator to the key
+# under which its passing is remembered.
+def _names_key(names: Any) -> str:
+    return json.dumps(names, sort_keys=True)
+
+
+_EXPRESSION_ONLY_CHECKS: dict[type, Any] = {
+    ActionCountValidator: lambda v: ("counts",),
+    OverlappingPathsValidator: lambda v: ("overlaps", _names_key(v.expression_attribute_names)),
+    UpdateHashRangeKeyValidator: lambda v: (
+        "keys", _names_key(v.expression_attribute_names), tuple(v.table.table_key_attrs)),
+}
+
+
+class _RememberPassing:
+    """Runs one expression-only check; remembers it passed (only if it did)."""
+
+    def __init__(self, processor: Any, passed: set[Any], key: Any):
+        self.processor, self.passed, self.key = processor, passed, key
+
+    def traverse(self, node: Any) -> Any:
+        node = self.processor.traverse(node)
+        self.passed.add(self.key)
+        return node
+
+
+def validator_init(self: Any, expression: Any, expression_attribute_names: Any,
+                   expression_attribute_values: Any, item: Any, table: Any) -> None:
+    self.expression_attribute_names = expression_attribute_names
+    self.expression_attribute_values = expression_attribute_values
+    self.item = item
+    self.table = table
+    self.processors = self.get_ast_processors()
+    passed = getattr(expression, "_moto_patch_passed", None)
+    if passed is not None:
+        kept = []
+        for processor in self.processors:
+            key_of = _EXPRESSION_ONLY_CHECKS.get(type(processor))
+            if key_of is None:
+                kept.append(processor)
+                continue
+            key = key_of(self)
+            if key not in passed:
+                kept.append(_RememberPassing(processor, passed, key))
+        self.processors = kept
+    self.node_to_validate = _fresh_copy(expression)
+
+
+# (processor class, node class) -> the processing-map key that handles it,
+# None when the processor leaves that node alone, _NOT_A_NODE for leaves
+# (strings, values) that the walk passes by.
+_NOT_A_NODE = object()
+_handlers: dict[tuple[type, type], Any] = {}
+
+
+def _handler_key(processor: Any, node_type: type) -> Any:
+    pair = (type(processor), node_type)
+    try:
+        return _handlers[pair]
+    except KeyError:
+        pass
+    if not issubclass(node_type, Node):
+        found: Any = _NOT_A_NODE
+    else:
+        # The first key in the map's order that the node is an instance of,
+        # as DepthFirstTraverser.process picks it.
+        found = next((k for k in processor._processing_map() if issubclass(node_type, k)), None)
+    _handlers[pair] = found
+    return found
+
+
+def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+    key = _handler_key(self, type(node))
+    if key is _NOT_A_NODE:
+        return node
+    parent_node = node.parent
+    children = node.children
+    if children is not None:
+        for i, child_node in enumerate(children):
+            self.pre_processing_of_child(node, i)
+            self.traverse_node_recursively(child_node, i)
+    if key is not None:
+        node = self._processing_map()[key](node)
+        node.parent = parent_node
+        if parent_node:
+            parent_node.children[child_id] = node
+    return node
+
+
+CONDITION_CACHE_SIZE = 4096
+# (expression, names, the values it reads) -> (condition, names found, values found)
+_conditions: OrderedDict[tuple[str, str, str], tuple[Any, tuple[str, ...], tuple[str, ...]]] = OrderedDict()
+# (expression, names) -> the value placeholders it reads (lexing does not
+# depend on the values; a value is only looked up by its placeholder)
+_placeholders: OrderedDict[tuple[str, str], tuple[str, ...]] = OrderedDict()
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    cache[key] = value
+    if len(cache) > CONDITION_CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+class RememberingConditionParser(ConditionExpressionParser):
+    def parse(self) -> Any:
+        if not self.condition_expression:
+            return super().parse()
+        values = self.expression_attribute_values or {}
+        shape = (self.condition_expression, _names_key(self.expression_attribute_names))
+        used = _placeholders.get(shape)
+        hit = None
+        if used is not None and all(p in values for p in used):
+            key = (*shape, json.dumps({p: values[p] for p in used}, sort_keys=True))
+            hit = _conditions.get(key)
+        if hit is None:
+            # Parsed from a private copy of the values: the kept condition
+            # shares nothing with this request's body. A condition that does
+            # not parse raises here, and nothing is kept.
+            if self.expression_attribute_values is not None:
+                self.expression_attribute_values = json.loads(json.dumps(values))
+            op = super().parse()
+            used = tuple(dict.fromkeys(self.expr_attr_values_found))
+            hit = (op, tuple(self.expr_attr_names_found), tuple(self.expr_attr_values_found))
+            _remember(_placeholders, shape, used)
+            _remember(_conditions, (*shape, json.dumps({p: values[p] for p in used}, sort_keys=True)), hit)
+            return op
+        _conditions.move_to_end(key)
+        op, names_found, values_found = hit
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
+        return op
+
+
+def create_condition_expression_parser(expr: Any, names: Any, values: Any) -> Any:
+    return RememberingConditionParser(expr, names, values)
 
 
 def apply() -> None:
+    UpdateExpressionValidator.__init__ = validator_init  # type: ignore[method-assign]
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively  # type: ignore[method-assign]
+    for module in (comparisons, dynamodb_responses, dynamodb_models):
+        module.create_condition_expression_parser = create_condition_expression_parser  # type: ignore[attr-defined]
     UpdateExpressionParser.make = classmethod(  # type: ignore[method-assign,assignment]
         lambda cls, expression_str: _parsed_update_expression(expression_str))
     BaseModel.__new__ = staticmethod(_untracked_new)  # type: ignore[method-assign]

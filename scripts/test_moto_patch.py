@@ -267,6 +267,85 @@ class PatchedTransactions(_Emulated):
                                     ExpressionAttributeValues={":v": N(1)})
             self.assertEqual(e.exception.response["Error"]["Code"], "ValidationException")
 
+    def update(self, sk: str, expr: str, names: dict | None = None, values: dict | None = None,
+               condition: str | None = None) -> None:
+        op: dict = {"TableName": self.table, "Key": {"PK": S("u"), "SK": S(sk)}, "UpdateExpression": expr}
+        if names:
+            op["ExpressionAttributeNames"] = names
+        if values:
+            op["ExpressionAttributeValues"] = values
+        if condition:
+            op["ConditionExpression"] = condition
+        self.db.transact_write_items(TransactItems=[{"Update": op}])
+
+    def assertRefused(self, code: str, message: str, write) -> None:
+        with self.assertRaises(ClientError) as e:
+            write()
+        self.assertEqual(e.exception.response["Error"]["Code"], code)
+        self.assertIn(message, e.exception.response["Error"]["Message"])
+
+    def test_checks_of_an_update_expression_that_passed_once_still_refuse_what_they_must(self) -> None:
+        # Passing with one set of names is remembered for those names only.
+        expr = "SET #a = :v, #b = :w"
+        self.update("k", expr, {"#a": "a", "#b": "b"}, {":v": N(1), ":w": N(2)})
+        self.update("k", expr, {"#a": "a", "#b": "b"}, {":v": N(3), ":w": N(4)})
+        item = self.get("u", "k")
+        self.assertEqual((item["a"], item["b"]), (N(3), N(4)))
+        for _ in range(2):
+            # The same expression, the same path twice through its names.
+            self.assertRefused("ValidationException", "Two document paths overlap",
+                               lambda: self.update("k", expr, {"#a": "a", "#b": "a"}, {":v": N(1), ":w": N(2)}))
+            # The same expression, naming the table's sort key.
+            self.assertRefused("ValidationException", "part of the key",
+                               lambda: self.update("k", expr, {"#a": "a", "#b": "SK"}, {":v": N(1), ":w": N(2)}))
+        # Two SET clauses: refused on every use, never remembered as passing.
+        for _ in range(2):
+            self.assertRefused("ValidationException", "The \"SET\" section can only be used once",
+                               lambda: self.update("k", "SET a = :v SET b = :v", None, {":v": N(1)}))
+        # What the refused updates leave behind: nothing.
+        self.assertEqual(self.get("u", "k"), {"PK": S("u"), "SK": S("k"), "a": N(3), "b": N(4)})
+
+    def test_checks_that_read_the_item_or_values_run_on_every_update(self) -> None:
+        expr = "SET #c = #c + :d"
+        self.update("c", "SET #c = :z", {"#c": "c"}, {":z": N(5)})
+        for d in (1, 2):
+            self.update("c", expr, {"#c": "c"}, {":d": N(d)})
+        self.assertEqual(self.get("u", "c")["c"], N(8))
+        # The same expression on an item without the attribute, and with a
+        # value of the wrong type: both still refused.
+        self.assertRefused("ValidationException", "attribute that does not exist",
+                           lambda: self.update("missing", expr, {"#c": "c"}, {":d": N(1)}))
+        self.assertRefused("ValidationException", "operand type",
+                           lambda: self.update("c", expr, {"#c": "c"}, {":d": S("x")}))
+        self.assertEqual(self.get("u", "c")["c"], N(8))
+        self.assertIsNone(self.get("u", "missing"))
+
+    def test_a_condition_parsed_once_is_judged_with_each_requests_values(self) -> None:
+        cond = "attribute_not_exists(#n) OR #n < :max"
+        names = {"#n": "n"}
+        # Values the condition does not read (:d, :stamp) differ every time;
+        # the one it reads (:max) decides.
+        for i in range(3):
+            self.update("c", "ADD #n :d SET stamp = :stamp", names,
+                        {":d": N(1), ":max": N(3), ":stamp": N(i)}, cond)
+        self.assertEqual(self.get("u", "c")["n"], N(3))
+        self.assertRefused("TransactionCanceledException", "ConditionalCheckFailed",
+                           lambda: self.update("c", "ADD #n :d SET stamp = :stamp", names,
+                                               {":d": N(1), ":max": N(3), ":stamp": N(9)}, cond))
+        self.update("c", "ADD #n :d SET stamp = :stamp", names, {":d": N(1), ":max": N(4), ":stamp": N(9)}, cond)
+        self.assertEqual(self.get("u", "c")["n"], N(4))
+        # The same expression with other names is another condition.
+        self.update("c", "ADD #n :d SET stamp = :stamp", {"#n": "m"},
+                    {":d": N(1), ":max": N(0), ":stamp": N(9)}, cond)
+        self.assertEqual(self.get("u", "c")["m"], N(1))
+        # A placeholder it reads, missing: refused every time, as stock moto
+        # refuses it (a KeyError inside moto, so HTTP 500), and nothing kept.
+        for _ in range(2):
+            with self.assertRaises(ClientError) as e:
+                self.update("c", "ADD #n :d", names, {":d": N(1)}, cond)
+            self.assertEqual(e.exception.response["ResponseMetadata"]["HTTPStatusCode"], 500)
+        self.assertEqual(self.get("u", "c")["n"], N(4))
+
     def test_the_stream_keeps_the_newest_records_and_counts_on(self) -> None:
         # MOTO_STREAM_MAX_RECORDS=50 and MOTO_STREAM_MAX_UNREAD=50 for this emulator.
         for i in range(120):
