@@ -5,9 +5,9 @@
 # everything it started. Exits non-zero on any failure.
 #
 # What waits on the network or on one core runs beside what needs the CPU:
-# the deployment tools and chromium install while the workspace builds, and
-# clippy (in a target directory of its own, so it holds no lock the tests
-# need) checks while the integration tests wait on the emulator.
+# while the workspace builds (with clippy's lints: scripts/lib.sh,
+# lint_while_building), the deployment tools and chromium install, and the
+# emulator starts and its patch's own tests run.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools.sh"
@@ -50,6 +50,12 @@ ensure_debian_packages chromium:/usr/bin/chromium chromium-driver:/usr/bin/chrom
 CHROMIUM_PID=$!
 BACKGROUND+=("$CHROMIUM_PID")
 
+log "building the workspace once, for every test, with clippy's lints (warnings are errors); beside it, the emulator: log in .local/test-build.log"
+lint_while_building
+BUILD_STARTED=$SECONDS
+build_workspace >"$LOCAL/test-build.log" 2>&1 &
+BUILD_PID=$!
+BACKGROUND+=("$BUILD_PID")
 SETUP_STARTED=$SECONDS
 start_aws
 ensure_venv
@@ -58,10 +64,9 @@ log "the emulator patch's own tests (scripts/test_moto_patch.py, through the wir
 PATCH_STARTED=$SECONDS
 "$VENV/bin/python" -m unittest "$ROOT/scripts/test_moto_patch.py"
 PATCH_TOOK=$((SECONDS - PATCH_STARTED))
-log "building the workspace (once, for every test)"
-BUILD_STARTED=$SECONDS
-build_workspace
+wait_background "$BUILD_PID" "$LOCAL/test-build.log" "building the workspace (with clippy's lints)"
 BUILD_TOOK=$((SECONDS - BUILD_STARTED))
+log "built, and clippy found nothing (${BUILD_TOOK} s)"
 create_resources "test-$(date +%s)-$$"
 
 log "no Lambda enables the shared crate's dev-only feature"
@@ -72,12 +77,6 @@ for dir in "$ROOT"/functions/*/; do
     exit 1
   fi
 done
-
-log "clippy (warnings are errors), beside the tests: log in .local/clippy.log"
-CARGO_TARGET_DIR="$ROOT/target/clippy" cargo clippy --workspace --all-targets --locked -- -D warnings \
-  >"$LOCAL/clippy.log" 2>&1 &
-CLIPPY_PID=$!
-BACKGROUND+=("$CLIPPY_PID")
 
 export LICENSING_PYTHON="$VENV/bin/python"  # the interop test's independent verifier
 wait_background "$CHROMIUM_PID" "$LOCAL/test-chromium.log" "installing chromium and golang-go"
@@ -108,12 +107,10 @@ if [ "${#CLIENT_LIBS[@]}" -gt 0 ]; then
   CLIENTS_TOOK=$((SECONDS - CLIENTS_STARTED))
 fi
 
-wait_background "$CLIPPY_PID" "$LOCAL/clippy.log" "clippy"
-log "clippy: no warnings"
 wait_background "$TOOLS_PID" "$LOCAL/test-tools.log" "installing cfn-lint"
 log "checking infra/template.yaml against the code"
 LICENSING_ADMIN="$ROOT/target/debug/licensing-admin" "$ROOT/scripts/check-infra.sh"
 log "checking docs/openapi.yaml against the route table and shared/src"
 "$VENV/bin/python" "$ROOT/scripts/check-openapi.py"
 rss="$(emulator_peak_rss)"
-log "all tests passed in $(( (SECONDS - STARTED) / 60 )) min $(( (SECONDS - STARTED) % 60 )) s (emulator and virtualenv: ${SETUP_TOOK} s; patch tests: ${PATCH_TOOK} s; build: ${BUILD_TOOK} s; cargo test: ${TESTS_TOOK} s; client libraries: ${CLIENTS_TOOK:-0} s); emulator peak RSS: ${rss:-not measured (AWS_ENDPOINT_URL was set)}"
+log "all tests passed in $(( (SECONDS - STARTED) / 60 )) min $(( (SECONDS - STARTED) % 60 )) s (build with lints: ${BUILD_TOOK} s, and beside it emulator and virtualenv: ${SETUP_TOOK} s, patch tests: ${PATCH_TOOK} s; cargo test: ${TESTS_TOOK} s; client libraries: ${CLIENTS_TOOK:-0} s); emulator peak RSS: ${rss:-not measured (AWS_ENDPOINT_URL was set)}"
