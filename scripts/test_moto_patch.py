@@ -517,6 +517,38 @@ class FullCollectionsStayShort(unittest.TestCase):
         self.assertEqual(frozen, 0)
 
 
+class BackendsFoundWithoutListingTheDirectory(unittest.TestCase):
+    """Item 12: moto's module list is read once, and is the stock list."""
+
+    def test_the_list_is_read_once_and_is_moto_s_own(self) -> None:
+        import moto.backends
+        stock = list(moto.backends.list_of_moto_modules())  # before apply(): the directory
+        sys.path.insert(0, HERE)
+        import moto_patch
+        moto_patch.apply()
+        self.assertEqual(list(moto.backends.list_of_moto_modules()), stock)
+        self.assertTrue({"dynamodb", "dynamodbstreams", "sqs", "secretsmanager", "ses"} <= set(stock))
+        real_listdir, calls = os.listdir, []
+        os.listdir = lambda *a: calls.append(a) or real_listdir(*a)  # type: ignore[assignment]
+        try:
+            for _ in range(3):
+                self.assertIn("dynamodb", moto.backends.list_of_moto_modules())
+        finally:
+            os.listdir = real_listdir  # type: ignore[assignment]
+        self.assertEqual(calls, [])
+
+    def test_every_service_the_stack_uses_is_still_routed(self) -> None:
+        emu = Emulator()
+        try:
+            emu.client("dynamodb").list_tables()
+            emu.client("sqs").list_queues()
+            emu.client("secretsmanager").list_secrets()
+            emu.client("ses").list_identities()
+            emu.client("dynamodbstreams").list_streams()
+        finally:
+            emu.stop()
+
+
 class SqsClock(unittest.TestCase):
     """SQS's cheaper clock keeps delays and visibility timeouts."""
 
