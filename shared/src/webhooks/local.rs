@@ -12,6 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Records read per `GetRecords`: the `BatchSize` of `WebhookFanout`'s stream
+/// event source in `infra/template.yaml`, so the local poller hands the
+/// fan-out the batches Lambda would. Without it the emulator answers up to
+/// 1,000 records a call, and a call that large, served under the lock that
+/// serialises DynamoDB requests, held every other request back for about a
+/// quarter of a second while the fan-out had a backlog (docs/benchmarks.md).
+/// A full batch is followed by the next read at once (no poll interval), so
+/// the smaller batches do not slow the fan-out down.
+const STREAM_BATCH_SIZE: i32 = 100;
+
 /// Poll the stream of `app`'s table from its current end. `drained` turns
 /// `Some` once every shard has an iterator (changes after that are seen),
 /// and then holds the start of the latest round of reads that found every
@@ -87,10 +97,14 @@ pub async fn run_stream(
         let mut closed = Vec::new();
         let round = std::time::Instant::now();
         let mut empty = true;
+        // A shard that filled its batch has more: read again without waiting,
+        // as Lambda's stream poller does while records are waiting.
+        let mut more = false;
         for (shard, it) in iters.iter_mut() {
             let out = match streams
                 .get_records()
                 .shard_iterator(it.as_str())
+                .limit(STREAM_BATCH_SIZE)
                 .send()
                 .await
             {
@@ -106,6 +120,7 @@ pub async fn run_stream(
             if !records.is_empty() {
                 empty = false;
             }
+            let full = records.len() >= STREAM_BATCH_SIZE as usize;
             let changes: Vec<outbox::StreamChange> = records
                 .into_iter()
                 .filter_map(|r| r.dynamodb)
@@ -128,12 +143,20 @@ pub async fn run_stream(
                 Some(next) => *it = next,
                 None => closed.push(shard.clone()),
             }
+            // Only a batch handled moves on at once; a failed one waits a poll.
+            more |= full;
         }
         for s in closed {
             iters.remove(&s);
         }
         if empty && !first {
             drained.send_replace(Some(round));
+        }
+        if more {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
@@ -142,17 +165,57 @@ pub async fn run_stream(
     }
 }
 
-/// Long-poll the delivery queue as Lambda's SQS event source would.
+/// Batches of the delivery queue handled at once: Lambda's SQS event source
+/// starts with five concurrent pollers (and adds more while messages wait).
+/// One poller, handling a batch of 10 at a time, fell behind the fan-out
+/// under `scripts/load.py` once the fan-out itself stopped waiting between
+/// full batches: 861 deliveries still queued two minutes after the load.
+const DELIVERY_POLLERS: usize = 5;
+
+/// Long-poll the delivery queue as Lambda's SQS event source would, with
+/// [`DELIVERY_POLLERS`] batches in flight.
 pub async fn run_queue(app: Arc<App>, stop: watch::Receiver<bool>) -> Result<(), Error> {
     let url = app.webhook_queue()?.url().to_string();
-    let sqs = app.clients.sqs.clone();
-    let handler = {
+    let pollers = (0..DELIVERY_POLLERS).map(|_| {
+        let sqs = app.clients.sqs.clone();
         let app = app.clone();
-        move |event| {
+        let handler = move |event| {
             let app = app.clone();
             async move { dispatch::handle_batch(&app, event).await }
-        }
-    };
-    crate::sqs::poll_queue(sqs, url, Duration::from_secs(2), 30, stop, handler).await;
+        };
+        crate::sqs::poll_queue(
+            sqs,
+            url.clone(),
+            Duration::from_secs(2),
+            30,
+            stop.clone(),
+            handler,
+        )
+    });
+    futures::future::join_all(pollers).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod batch_size_tests {
+    use super::STREAM_BATCH_SIZE;
+
+    /// The local poller reads the batches the deployed stream event source
+    /// hands the fan-out: the `BatchSize` under `Stream: !GetAtt Table.StreamArn`.
+    #[test]
+    fn the_local_stream_batch_is_the_templates() {
+        let template = include_str!("../../../infra/template.yaml");
+        let after_stream = template
+            .split_once("Stream: !GetAtt Table.StreamArn")
+            .expect("the template has the table's stream event source")
+            .1;
+        let batch: i32 = after_stream
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("BatchSize:"))
+            .expect("the stream event source sets BatchSize")
+            .trim()
+            .parse()
+            .expect("BatchSize is a number");
+        assert_eq!(batch, STREAM_BATCH_SIZE);
+    }
 }
