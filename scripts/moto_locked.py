@@ -70,8 +70,9 @@ def locked(app):
 def memory_report(app):
     """`MOTO_MEMORY_REPORT=1`, a diagnostic for load runs and the patch's
     tests: `/_local/memory/objects` answers (JSON) how many objects of each
-    type are alive, how many items the tables hold and how many stream
-    records they keep; `/_local/memory/start` starts tracing allocations
+    type are alive, how many items the tables hold, how many stream
+    records they keep and how many unreachable objects a full collection
+    found once the frozen ones were thawed; `/_local/memory/start` starts tracing allocations
     (slowing the emulator down) and `/_local/memory` then lists the 30 sites
     holding the most of what was allocated since (`?traceback`: by call
     chain)."""
@@ -92,7 +93,9 @@ def memory_report(app):
             # frozen again after this collection).
             frozen = gc.get_freeze_count()
             gc.unfreeze()
-            gc.collect()
+            # What a full collection finds unreachable once everything is
+            # thawed: garbage cycles that were frozen, which nothing else frees.
+            collected = gc.collect()
             alive = collections.Counter(
                 f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
             items, records = 0, 0
@@ -103,6 +106,7 @@ def memory_report(app):
                             items += len(v) if isinstance(v, dict) else 1
                         records += len(table.stream_shard.items) if table.stream_shard else 0
         return {"items_in_tables": items, "stream_records": records, "frozen": frozen,
+                "collected": collected,
                 "alive": dict(alive.most_common(40))}
 
     def wrapper(environ, start_response):

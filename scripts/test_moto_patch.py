@@ -549,6 +549,67 @@ class BackendsFoundWithoutListingTheDirectory(unittest.TestCase):
             emu.stop()
 
 
+class ItemsBuiltOnce(_Emulated):
+    """Item 13: an item's size is checked once, with moto's limit and error,
+    and its attribute names are shared with every other item's."""
+
+    def test_the_size_limit_still_refuses_and_still_admits(self) -> None:
+        db = self.db
+        big = "x" * 390_000
+        db.put_item(TableName=self.table, Item={"PK": S("P"), "SK": S("big"), "a": S(big), "n": N(1)})
+        got = db.get_item(TableName=self.table, Key={"PK": S("P"), "SK": S("big")})["Item"]
+        self.assertEqual(got, {"PK": S("P"), "SK": S("big"), "a": S(big), "n": N(1)})
+        for item in (
+            {"PK": S("P"), "SK": S("too big"), "a": S("x" * 406_000)},
+            # Many attributes, none large: the sum is what counts.
+            {"PK": S("P"), "SK": S("too big"), **{f"a{i}": S("y" * 41_000) for i in range(10)}},
+        ):
+            with self.assertRaises(ClientError) as refused:
+                db.put_item(TableName=self.table, Item=item)
+            self.assertEqual(refused.exception.response["Error"]["Code"], "ValidationException")
+            self.assertIn("Item size has exceeded", refused.exception.response["Error"]["Message"])
+        self.assertNotIn("Item", db.get_item(TableName=self.table, Key={"PK": S("P"), "SK": S("too big")}))
+        # An update that grows an item past the limit is refused too.
+        with self.assertRaises(ClientError) as refused:
+            db.update_item(TableName=self.table, Key={"PK": S("P"), "SK": S("big")},
+                           UpdateExpression="SET b = :b", ExpressionAttributeValues={":b": S("z" * 20_000)})
+        self.assertIn("exceeded the maximum allowed size", refused.exception.response["Error"]["Message"])
+
+
+class ItemNamesShared(unittest.TestCase):
+    """Item 13, in process: items built from separate decodes share their
+    attribute names, their values have no `__dict__`, and they stay what
+    moto would have built."""
+
+    def test_items_share_their_attribute_names(self) -> None:
+        sys.path.insert(0, HERE)
+        import moto_patch
+        moto_patch.apply()
+        import moto.dynamodb.models
+        import moto.dynamodb.parsing.ast_nodes
+        import moto.dynamodb.parsing.validators
+        from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+        # One class everywhere, its values in slots.
+        for module in (moto.dynamodb.models, moto.dynamodb.parsing.ast_nodes, moto.dynamodb.parsing.validators):
+            self.assertIs(module.DynamoType, DynamoType)
+        self.assertFalse(hasattr(DynamoType(S("x")), "__dict__"))
+
+        def decoded(i: int) -> dict:  # a new decode per item, as a request makes
+            return json.loads(json.dumps({"PK": S(f"p{i}"), "SK": S("s"), "kind": S("license"),
+                                          "m": {"M": {"inner": N(i)}}}))
+
+        a, b = (Item(DynamoType(decoded(i)["PK"]), DynamoType(decoded(i)["SK"]), decoded(i)) for i in (1, 2))
+        self.assertIsInstance(a.attrs, LimitedSizeDict)
+        self.assertEqual(a.to_json()["Attributes"]["m"], {"M": {"inner": N(1)}})
+        self.assertEqual(b.attrs["kind"], DynamoType(S("license")))
+        for x, y in zip(a.attrs, b.attrs):
+            self.assertIs(x, y)
+        a.attrs["added" + str(len(a.attrs))] = DynamoType(N(3))  # as an update adds one
+        b.attrs["added" + str(len(b.attrs))] = DynamoType(N(4))
+        self.assertIs(list(a.attrs)[-1], list(b.attrs)[-1])
+
+
 class SqsClock(unittest.TestCase):
     """SQS's cheaper clock keeps delays and visibility timeouts."""
 
