@@ -16,6 +16,9 @@ A webhook endpoint on a local receiver subscribes to everything; at the end
 the script waits (at most 120 s) until every `activation.created` the
 service committed has been delivered, once.
 
+`--json` also records each round's slowest usage record and when it came
+(`usage_slowest_by_round`: seconds into the load, seconds).
+
 The emulator's resident memory is sampled every round (its PID from
 `.local/dev.env`'s EMULATOR_PID, or --emulator-pid).
 
@@ -180,6 +183,7 @@ def main() -> int:
         lat[kind].append(took)
         statuses[kind][s] = statuses[kind].get(s, 0) + 1
 
+    usage_rounds: list[tuple[float, float]] = []  # (seconds into the load, slowest record)
     while time.monotonic() - started < args.duration:
         rounds += 1
         # Node-locked: 8 machines race for 5 seats.
@@ -224,8 +228,10 @@ def main() -> int:
         usage_units += sum(1 for s, _, _ in res if s == 201)
         usage_counts[usage_key] = sum(1 for s, _, _ in res if s == 201)
         slow = [t for _, _, t in res if t > 2.0]
+        usage_rounds.append((round(time.monotonic() - started, 1), round(max(t for _, _, t in res), 3)))
         if slow:
-            failures.append(f"round {rounds}: {len(slow)} usage records over 2 s (max {max(slow):.2f} s)")
+            failures.append(f"round {rounds} ({time.monotonic() - started:.0f} s in): {len(slow)} usage "
+                            f"records over 2 s (max {max(slow):.2f} s)")
 
         for s, _, t in pool.map(lambda _: api.call("POST", "/v1/integration/entitlements/check", integ, {
             "license_key": usage_key, "features": ["export", "api-calls"]}), range(10)):
@@ -269,10 +275,11 @@ def main() -> int:
         "webhooks": {"activation.created": delivered, "events_by_type": kinds, "deliveries": deliveries,
                      "wait_after_load_s": round(webhook_wait, 1)},
         "emulator_rss_mb": {"max_sampled": max(rss_samples, default=0), "end": rss_now, "peak_hwm": hwm},
+        "usage_slowest_by_round": usage_rounds,
         "failures": failures[:50],
         "failure_count": len(failures),
     }
-    print(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "usage_slowest_by_round"}, indent=2))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=2)
