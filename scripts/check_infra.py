@@ -18,7 +18,9 @@ What must hold (each failure is printed; exit 1 if any):
   settings   each function's environment (Globals merged) is exactly the
              settings it reads, plus ALLOWED_EXTRA_ENV; each setting points at
              the right kind of resource.
-  events     SQS event sources report partial batch failures; every function
+  events     SQS event sources report partial batch failures; a DynamoDB
+             stream event source reads the batches the local poller reads
+             (STREAM_BATCH_SIZE, shared/src/webhooks/local.rs); every function
              has a trigger.
   IAM        each function has its own role; no statement has a wildcard in
              an action, nor a wildcard resource except one narrowing a name
@@ -209,6 +211,11 @@ def main(routes_json):
             fail(f"{rk}: a route of the template ({', '.join(routes[rk])}) that the route table does not have")
 
     # ------------------------------------------------------------ settings and events
+    with open(os.path.join(ROOT, "shared", "src", "webhooks", "local.rs")) as f:
+        m = re.search(r"const STREAM_BATCH_SIZE: i32 = (\d+);", f.read())
+    local_stream_batch = int(m.group(1)) if m else None
+    if local_stream_batch is None:
+        fail("STREAM_BATCH_SIZE not found in shared/src/webhooks/local.rs")
     glob_env = glob_fn.get("Environment", {}).get("Variables", {}) or {}
     for name, lid in sorted(lid_of.items()):
         if name not in code_fns:
@@ -253,6 +260,11 @@ def main(routes_json):
                 frt = e.get("Properties", {}).get("FunctionResponseTypes", [])
                 if "ReportBatchItemFailures" not in frt:
                     fail(f"{lid}.{ename}: an SQS event source must set FunctionResponseTypes: [ReportBatchItemFailures]")
+            if e.get("Type") == "DynamoDB":
+                batch = e.get("Properties", {}).get("BatchSize")
+                if batch != local_stream_batch:
+                    fail(f"{lid}.{ename}: BatchSize {batch} is not STREAM_BATCH_SIZE ({local_stream_batch}) of "
+                         "shared/src/webhooks/local.rs, the local poller that stands in for it")
 
     # ------------------------------------------------------------ IAM
     check_iam(t, res, fn_res, glob_env)
