@@ -702,7 +702,9 @@ async fn bad_usage_input_and_isolation() {
 
 #[tokio::test]
 async fn metering_round_trips() {
-    let env = Env::start().await;
+    // A manual clock: the rate-limit window (one token claim per subject per
+    // instance per minute, an UpdateItem) never rolls over mid-test.
+    let env = Env::with_clock(datetime!(2026-11-02 10:00:05 UTC)).await;
     let t = env.tenant("rtusage").await;
     let (_, key, _) = setup(
         &env,
@@ -713,6 +715,7 @@ async fn metering_round_trips() {
     // Warm the key and policy caches.
     used(&env, &t, &key, "api-calls").await;
     env.calls.take();
+    env.calls.take_rate_writes();
     used(&env, &t, &key, "api-calls").await;
     assert_eq!(
         env.calls.take(),
