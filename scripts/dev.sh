@@ -10,8 +10,12 @@ trap cleanup EXIT INT TERM
 
 PORT="${PORT:-3000}"
 start_aws
-log "building the dev server and the admin CLI"
-build_workspace
+# Optimised by default (the `local` profile in Cargo.toml: the CPU per request
+# of a deployed function, not a debug build's); DEV_PROFILE=dev reuses the
+# debug build `make test` made.
+DEV_PROFILE="${DEV_PROFILE:-local}"
+log "building the dev server and the admin CLI (Cargo profile $DEV_PROFILE)"
+build_local "$DEV_PROFILE"
 PREFIX="${LICENSING_PREFIX:-dev-$(date +%s)}"
 create_resources "$PREFIX"
 # Billing meter events go to STRIPE_API_BASE when it is set (a local

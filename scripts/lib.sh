@@ -26,6 +26,23 @@ build_workspace() {
   cargo build --workspace --all-targets --locked "$@"
 }
 
+# Where the binaries the scripts run (the dev server, the admin CLI) are:
+# the build of the workspace above; `make dev` builds its own (build_local).
+BIN_DIR="$ROOT/target/debug"
+
+# build_local PROFILE: the dev server and the admin CLI in a Cargo profile
+# (`local`: optimised, see Cargo.toml), for `make dev`; BIN_DIR then names
+# them. PROFILE `dev`: the workspace's debug build, as `make test` builds it.
+build_local() {
+  local profile="$1"
+  if [ "$profile" = dev ]; then
+    build_workspace
+    return
+  fi
+  cargo build --locked --profile "$profile" -p dev-server -p licensing-admin
+  BIN_DIR="$ROOT/target/$profile"
+}
+
 # Clippy runs inside the build: the workspace's own crates are compiled by
 # clippy-driver (cargo applies RUSTC_WORKSPACE_WRAPPER to workspace members
 # only; dependencies are compiled by rustc as always), with warnings as
@@ -129,7 +146,7 @@ start_dev_server() {
   # LICENSING_DNS_RESOLVER (host:port), when set, is the DNS server customer
   # domain proofs ask; unset, the system resolver.
   LICENSING_DNS_RESOLVER="${LICENSING_DNS_RESOLVER:-}" \
-  PORTAL_BASE_URL="http://127.0.0.1:$port" PORT="$port" "$ROOT/target/debug/dev-server" >"$out" 2>&1 &
+  PORTAL_BASE_URL="http://127.0.0.1:$port" PORT="$port" "$BIN_DIR/dev-server" >"$out" 2>&1 &
   DEV_SERVER_PID=$!
   DEV_SERVER_PORT=$port
   PIDS+=($DEV_SERVER_PID)
@@ -175,7 +192,7 @@ ENV
 create_resources() {
   local prefix="$1" out="$LOCAL/$1.env"
   log "creating resources with prefix $prefix"
-  "$ROOT/target/debug/licensing-admin" infra up --prefix "$prefix" >"$out"
+  "$BIN_DIR/licensing-admin" infra up --prefix "$prefix" >"$out"
   set -a
   # shellcheck disable=SC1090
   . "$out"
