@@ -12,6 +12,10 @@ Each round, for --duration seconds (default 900):
     that the per-license rate limit (600/min on `growth`) is not what is
     measured (each must answer in 2 s);
   - entitlement checks.
+Each of the three workloads has an integration key of its own (made by the
+script, as a vendor with three apps would), so that the per-key rate limit
+(6,000/min on `growth`) is not what is measured either: a fast stack passed
+it with one key.
 A webhook endpoint on a local receiver subscribes to everything; at the end
 the script waits (at most 120 s) until every `activation.created` the
 service committed has been delivered, once.
@@ -129,7 +133,7 @@ def main() -> int:
 
     env = read_env(args.env)
     api = Api(env["LICENSING_BASE_URL"])
-    admin, integ = env["LICENSING_ADMIN_KEY"], env["LICENSING_INTEGRATION_KEY"]
+    admin = env["LICENSING_ADMIN_KEY"]
     pid = args.emulator_pid or env.get("EMULATOR_PID")
     failures: list[str] = []
 
@@ -158,9 +162,16 @@ def main() -> int:
         "activation_mode": "floating", "lease_seconds": 300, "max_overage": 2})
     expect("floating policy", s, 201)
     float_policy = doc.get("data", {}).get("id")
+    keys = {}
+    for app in ("seats", "floating", "metering"):
+        s, doc, _ = api.call("POST", "/v1/manage/api-keys", admin,
+                             {"name": f"load {run} {app}", "scopes": ["integration"]})
+        expect(f"{app} integration key", s, 201)
+        keys[app] = doc.get("data", {}).get("key")
     if failures:
         print("\n".join(failures), file=sys.stderr)
         return 1
+    seats_key, float_key, meter_key = keys["seats"], keys["floating"], keys["metering"]
 
     def issue(policy: str) -> str:
         s, doc, _ = api.call("POST", "/v1/manage/licenses", admin,
@@ -188,39 +199,39 @@ def main() -> int:
         rounds += 1
         # Node-locked: 8 machines race for 5 seats.
         key = issue(node_policy)
-        res = list(pool.map(lambda i: api.call("POST", "/v1/integration/activations", integ, {
+        res = list(pool.map(lambda i: api.call("POST", "/v1/integration/activations", seats_key, {
             "license_key": key, "fingerprint": f"m{i}"}), range(8)))
         for s, _, t in res:
             tally("activate", s, t)
         ok = [d["data"] for s, d, _ in res if s == 201]
         expect(f"round {rounds}: seats taken", (len(ok), sum(1 for s, _, _ in res if s == 409)), (5, 3))
         activations_created += len(ok)
-        for s, d, t in pool.map(lambda a: api.call("POST", f"/v1/integration/licenses/{key}/validate", integ,
+        for s, d, t in pool.map(lambda a: api.call("POST", f"/v1/integration/licenses/{key}/validate", seats_key,
                                                    {"fingerprint": a["fingerprint"]}), ok):
             tally("validate", s, t)
             expect("validate", d.get("data", {}).get("code"), "VALID")
         for a in ok[:2]:
-            s, _, t = api.call("DELETE", f"/v1/integration/activations/{a['id']}", integ)
+            s, _, t = api.call("DELETE", f"/v1/integration/activations/{a['id']}", seats_key)
             tally("deactivate", s, t)
             expect("deactivate", s, 200)
 
         # Floating: 14 checkouts on 10 + 2 overage.
         fkey = issue(float_policy)
-        res = list(pool.map(lambda i: api.call("POST", "/v1/integration/activations", integ, {
+        res = list(pool.map(lambda i: api.call("POST", "/v1/integration/activations", float_key, {
             "license_key": fkey, "fingerprint": f"f{i}"}), range(14)))
         for s, _, t in res:
             tally("checkout", s, t)
         leases = [d["data"] for s, d, _ in res if s == 201]
         expect(f"round {rounds}: leases", (len(leases), sum(1 for s, _, _ in res if s == 409)), (12, 2))
         activations_created += len(leases)
-        for s, _, t in pool.map(lambda a: api.call("DELETE", f"/v1/integration/activations/{a['id']}", integ),
+        for s, _, t in pool.map(lambda a: api.call("DELETE", f"/v1/integration/activations/{a['id']}", float_key),
                                 leases):
             tally("return", s, t)
             expect("return", s, 200)
 
         # 60 concurrent usage records on one license.
         usage_key = issue(node_policy)
-        res = list(pool.map(lambda i: api.call("POST", "/v1/integration/usage/record", integ, {
+        res = list(pool.map(lambda i: api.call("POST", "/v1/integration/usage/record", meter_key, {
             "license_key": usage_key, "metric": "api-calls", "quantity": 1}), range(60)))
         for s, _, t in res:
             tally("usage", s, t)
@@ -234,14 +245,14 @@ def main() -> int:
             failures.append(f"round {rounds} ({at:.0f} s in): {len(slow)} usage records over 2 s "
                             f"(max {max(slow):.2f} s)")
 
-        for s, _, t in pool.map(lambda _: api.call("POST", "/v1/integration/entitlements/check", integ, {
+        for s, _, t in pool.map(lambda _: api.call("POST", "/v1/integration/entitlements/check", meter_key, {
             "license_key": usage_key, "features": ["export", "api-calls"]}), range(10)):
             tally("entitlements", s, t)
         rss_samples.append(rss_mb(pid)[0])
 
     # Each usage counter holds exactly what was accepted.
     def used(key: str) -> object:
-        _, doc, _ = api.call("POST", "/v1/integration/entitlements/check", integ,
+        _, doc, _ = api.call("POST", "/v1/integration/entitlements/check", meter_key,
                              {"license_key": key, "features": ["api-calls"]})
         return doc.get("data", {}).get("results", {}).get("api-calls", {}).get("used")
     for key, got in zip(usage_counts, pool.map(used, usage_counts)):

@@ -75,7 +75,7 @@ def memory_report(app):
     found once the frozen ones were thawed; `/_local/memory/start` starts tracing allocations
     (slowing the emulator down) and `/_local/memory` then lists the 30 sites
     holding the most of what was allocated since (`?traceback`: by call
-    chain)."""
+    chain); `/_local/memory/malloc` prints the allocators' own figures."""
     import collections
     import gc
     import tracemalloc
@@ -109,8 +109,30 @@ def memory_report(app):
                 "collected": collected,
                 "alive": dict(alive.most_common(40))}
 
+    def malloc_stats() -> bytes:
+        """What Python's allocator (`sys._debugmallocstats`) and glibc's
+        (`malloc_stats`, per arena) hold: both print to the C stderr, read
+        back here."""
+        import ctypes
+        import tempfile
+
+        with tempfile.TemporaryFile() as f, _dynamodb_lock:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            os.dup2(f.fileno(), 2)
+            try:
+                sys._debugmallocstats()
+                ctypes.CDLL("libc.so.6").malloc_stats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            f.seek(0)
+            return f.read()
+
     def wrapper(environ, start_response):
         path = environ.get("PATH_INFO")
+        if path == "/_local/memory/malloc":
+            return answer(start_response, malloc_stats(), "text/plain")
         if path == "/_local/memory/objects":
             return answer(start_response, json.dumps(objects()).encode(), "application/json")
         if path == "/_local/memory/start":
