@@ -10,7 +10,7 @@ No server, no stream: the items alone.
 
     .local/venv/bin/python scripts/bench_moto_memory.py http://127.0.0.1:PORT [runs]
 
-Results: docs/benchmarks.md ("What the emulator's memory holds").
+Results: docs/benchmarks.md ("Items made compact (item 13 of the patch)").
 """
 from __future__ import annotations
 
