@@ -24,7 +24,11 @@ service committed has been delivered, once.
 (`usage_slowest_by_round`: seconds into the load, seconds).
 
 The emulator's resident memory is sampled every round (its PID from
-`.local/dev.env`'s EMULATOR_PID, or --emulator-pid).
+`.local/dev.env`'s EMULATOR_PID, or --emulator-pid). With `--json`, a
+timeline is sampled every --sample-every seconds (default 15): resident
+memory and, when the emulator runs with MOTO_MEMORY_REPORT=1, what it holds
+(`/_local/memory/counts`: items, stream records kept and unread, SQS
+messages), to see what the memory follows.
 
 Usage: make dev (in another terminal), then
     python3 scripts/load.py [--duration 900] [--json out.json]
@@ -129,6 +133,7 @@ def main() -> int:
     ap.add_argument("--env", default=os.path.join(ROOT, ".local", "dev.env"))
     ap.add_argument("--emulator-pid")
     ap.add_argument("--json")
+    ap.add_argument("--sample-every", type=float, default=15)
     args = ap.parse_args()
 
     env = read_env(args.env)
@@ -195,6 +200,26 @@ def main() -> int:
         statuses[kind][s] = statuses[kind].get(s, 0) + 1
 
     usage_rounds: list[tuple[float, float]] = []  # (seconds into the load, slowest record)
+    timeline: list[dict] = []
+    stop_sampling = threading.Event()
+
+    def sample() -> None:
+        url = env.get("EMULATOR_URL")
+        while True:
+            point: dict = {"at_s": round(time.monotonic() - started, 1), "rounds": rounds,
+                           "rss_mb": rss_mb(pid)[0]}
+            if url:
+                try:
+                    with urllib.request.urlopen(f"{url}/_local/memory/counts", timeout=10) as r:
+                        if r.headers.get("Content-Type") == "application/json":
+                            point["holds"] = json.load(r)
+                except (OSError, ValueError):
+                    pass
+            timeline.append(point)
+            if stop_sampling.wait(args.sample_every):
+                return
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     while time.monotonic() - started < args.duration:
         rounds += 1
         # Node-locked: 8 machines race for 5 seats.
@@ -274,6 +299,8 @@ def main() -> int:
     webhook_wait = time.monotonic() - waited
     recv.shutdown()
 
+    stop_sampling.set()
+    sampler.join()
     rss_now, hwm = rss_mb(pid)
     summary = {
         "duration_s": round(time.monotonic() - started, 1),
@@ -288,10 +315,12 @@ def main() -> int:
                      "wait_after_load_s": round(webhook_wait, 1)},
         "emulator_rss_mb": {"max_sampled": max(rss_samples, default=0), "end": rss_now, "peak_hwm": hwm},
         "usage_slowest_by_round": usage_rounds,
+        "emulator_timeline": timeline,
         "failures": failures[:50],
         "failure_count": len(failures),
     }
-    print(json.dumps({k: v for k, v in summary.items() if k != "usage_slowest_by_round"}, indent=2))
+    print(json.dumps({k: v for k, v in summary.items()
+                      if k not in ("usage_slowest_by_round", "emulator_timeline")}, indent=2))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=2)

@@ -75,7 +75,10 @@ def memory_report(app):
     found once the frozen ones were thawed; `/_local/memory/start` starts tracing allocations
     (slowing the emulator down) and `/_local/memory` then lists the 30 sites
     holding the most of what was allocated since (`?traceback`: by call
-    chain); `/_local/memory/malloc` prints the allocators' own figures."""
+    chain); `/_local/memory/malloc` prints the allocators' own figures;
+    `/_local/memory/counts` (cheap: no collection) answers per table the
+    items and stream records kept, unread ones among them, and per SQS queue
+    the messages held."""
     import collections
     import gc
     import tracemalloc
@@ -98,16 +101,45 @@ def memory_report(app):
             collected = gc.collect()
             alive = collections.Counter(
                 f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
-            items, records = 0, 0
+            items, records = 0, collections.Counter()
             for account in list(dynamodb_backends.values()):
                 for backend in list(account.values()):
                     for table in backend.tables.values():
                         for v in table.items.values():
                             items += len(v) if isinstance(v, dict) else 1
-                        records += len(table.stream_shard.items) if table.stream_shard else 0
-        return {"items_in_tables": items, "stream_records": records, "frozen": frozen,
+                        if table.stream_shard:
+                            records.update(type(r).__qualname__ for r in table.stream_shard.items)
+        return {"items_in_tables": items, "stream_records": sum(records.values()),
+                "stream_records_by_type": dict(records), "frozen": frozen,
                 "collected": collected,
                 "alive": dict(alive.most_common(40))}
+
+    def counts() -> dict:
+        """Cheap enough to ask every few seconds under load (no collection,
+        no walk over objects): per table, the items and the stream records
+        kept (of them, how many no reader has read yet); per SQS queue, the
+        messages held and the receipt handles of deleted ones remembered."""
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.sqs.models import sqs_backends
+
+        tables, queues = {}, {}
+        with _dynamodb_lock:
+            for account in list(dynamodb_backends.values()):
+                for backend in list(account.values()):
+                    for table in backend.tables.values():
+                        items = sum(len(v) if isinstance(v, dict) else 1 for v in table.items.values())
+                        shard = table.stream_shard
+                        kept = len(shard.items) if shard else 0
+                        trimmed = getattr(shard, "trimmed", 0)
+                        read = max(0, getattr(shard, "read_upto", 0) - trimmed) if shard else 0
+                        tables[table.name] = {"items": items, "stream_records": kept,
+                                              "stream_unread": max(0, kept - read)}
+        for account in list(sqs_backends.values()):
+            for backend in list(account.values()):
+                for queue in list(backend.queues.values()):
+                    queues[queue.name] = {"messages": len(queue._messages),
+                                          "deleted_handles": len(queue.deleted_messages)}
+        return {"tables": tables, "queues": queues}
 
     def malloc_stats() -> bytes:
         """What Python's allocator (`sys._debugmallocstats`) and glibc's
@@ -136,6 +168,8 @@ def memory_report(app):
         path = environ.get("PATH_INFO")
         if path == "/_local/memory/malloc":
             return answer(start_response, malloc_stats(), "text/plain")
+        if path == "/_local/memory/counts":
+            return answer(start_response, json.dumps(counts()).encode(), "application/json")
         if path == "/_local/memory/objects":
             return answer(start_response, json.dumps(objects()).encode(), "application/json")
         if path == "/_local/memory/start":

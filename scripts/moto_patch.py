@@ -127,6 +127,18 @@ Imported by `moto_locked.py` before the server starts; tested by
    put costs about half (`scripts/bench_moto_memory.py`).
    `MOTO_COMPACT_ITEMS=0` leaves stock moto's items (to compare).
 
+14. Stream records are kept as the JSON GetRecords answers with: stock
+   moto's `StreamRecord` holds each record's old and new images as nested
+   dicts (a dict per attribute value), so the records a table keeps (up to
+   `MOTO_STREAM_MAX_RECORDS` read ones, and every unread one while a poller
+   is behind) cost several times the item itself, allocated and freed in
+   small pieces as records come and go. Here each record is serialised once,
+   when it is written (as item 5 would write it when read), and GetRecords
+   joins the records' JSON. `MOTO_COMPACT_STREAM_RECORDS=0` keeps stock
+   moto's records (to compare); with `MOTO_PATCH_SELFCHECK=1` every
+   GetRecords answer is also made by moto's serialiser from the records as
+   stock moto made them, and must be the same JSON.
+
 moto's Lambda event source mappings over streams are not supported by the
 patched shard (the project's local pollers read the stream themselves).
 """
@@ -182,6 +194,7 @@ from moto.sqs import models as sqs_models
 STREAM_MAX_RECORDS = int(os.environ.get("MOTO_STREAM_MAX_RECORDS", "10000"))
 STREAM_MAX_UNREAD = int(os.environ.get("MOTO_STREAM_MAX_UNREAD", "200000"))
 STREAM_RETENTION = datetime.timedelta(hours=24)
+COMPACT_STREAM_RECORDS = os.environ.get("MOTO_COMPACT_STREAM_RECORDS", "1") != "0"
 MAX_SHARD_ITERATORS = int(os.environ.get("MOTO_MAX_SHARD_ITERATORS", "2000"))
 
 _OPS = ("ConditionCheck", "Put", "Delete", "Update")
@@ -321,6 +334,28 @@ def _trimmed(shard: StreamShard) -> int:
     return getattr(shard, "trimmed", 0)
 
 
+class CompactStreamRecord:
+    """A stream record as the JSON GetRecords answers with, made once when
+    the write happens (item 14). Stock moto's `StreamRecord` keeps the old
+    and new images as nested dicts, one dict per attribute value: about ten
+    times the memory of their JSON, for every record kept. With
+    `MOTO_PATCH_SELFCHECK=1` the stock record is kept too, to compare."""
+
+    __slots__ = ("json", "seq", "added_at", "stock")
+
+    def __init__(self, record: dict[str, Any], seq: int, added_at: datetime.datetime) -> None:
+        self.json = json.dumps(record, separators=(",", ":"), default=_wire_default)
+        self.seq = seq
+        self.added_at = added_at
+        self.stock = record if _SELFCHECK else None
+
+
+def _sequence(record: Any) -> int:
+    if isinstance(record, CompactStreamRecord):
+        return record.seq
+    return int(record["dynamodb"]["SequenceNumber"])
+
+
 def shard_add(self: StreamShard, old: Any, new: Any) -> None:
     view = self.table.stream_specification["StreamViewType"]
     if old is None:
@@ -330,8 +365,13 @@ def shard_add(self: StreamShard, old: Any, new: Any) -> None:
     else:
         event_name = "MODIFY"
     seq = self.starting_sequence_number + _trimmed(self) + len(self.items)
-    record = StreamRecord(self.table, view, event_name, old, new, seq)
-    record.added_at = datetime.datetime.now(datetime.timezone.utc)
+    stock = StreamRecord(self.table, view, event_name, old, new, seq)
+    added_at = datetime.datetime.now(datetime.timezone.utc)
+    if COMPACT_STREAM_RECORDS:
+        record: Any = CompactStreamRecord(stock.record, seq, added_at)
+    else:
+        record = stock
+        record.added_at = added_at
     self.items.append(record)
     kept = len(self.items)
     read = max(0, getattr(self, "read_upto", 0) - _trimmed(self))
@@ -360,7 +400,21 @@ def shard_get(self: StreamShard, start: int, quantity: int) -> list[dict[str, An
         index = 0
     got = self.items[index:index + quantity]
     self.read_upto = max(getattr(self, "read_upto", 0), _trimmed(self) + index + len(got))
-    return [r.to_json() for r in got]
+    return [r if isinstance(r, CompactStreamRecord) else r.to_json() for r in got]
+
+
+def iterator_get(self: ShardIterator, limit: int = 1000) -> dict[str, Any]:
+    """Stock moto's, reading each record's sequence number from a compact
+    record as well."""
+    records = self.stream_shard.get(self.sequence_number, limit)
+    if records:
+        following = ShardIterator(self.streams_backend, self.stream_shard, "AFTER_SEQUENCE_NUMBER",
+                                  max(_sequence(r) for r in records))
+    else:
+        following = ShardIterator(self.streams_backend, self.stream_shard, "AT_SEQUENCE_NUMBER",
+                                  self.sequence_number)
+    self.streams_backend.shard_iterators[following.arn] = following
+    return {"NextShardIterator": following.arn, "Records": records}
 
 
 _iterator_init = ShardIterator.__init__
@@ -492,7 +546,17 @@ def dynamo_serialized(self: Any, action_result: ActionResult) -> Any:
     result = action_result.result
     if not isinstance(result, dict) or self._get_action() not in _FAST_ACTIONS:
         return _serialized(self, action_result)
-    body = json.dumps(_without_none(result), separators=(",", ":"), default=_wire_default)
+    records = result.get("Records")
+    if records and isinstance(records[0], CompactStreamRecord):
+        # GetRecords: each record's JSON was made when it was written.
+        rest = json.dumps(_without_none({k: v for k, v in result.items() if k != "Records"}),
+                          separators=(",", ":"))
+        body = '{"Records":[' + ",".join(r.json for r in records) + "]" + (
+            "," + rest[1:] if rest != "{}" else "}")
+        if _SELFCHECK:
+            action_result = ActionResult({**result, "Records": [r.stock for r in records]})
+    else:
+        body = json.dumps(_without_none(result), separators=(",", ":"), default=_wire_default)
     headers = {"Content-Type": "application/x-amz-json-1.0"}
     headers.update(self.response_headers)
     if _SELFCHECK:
@@ -750,4 +814,5 @@ def apply() -> None:
     StreamShard.add = shard_add
     StreamShard.get = shard_get
     ShardIterator.__init__ = iterator_init
+    ShardIterator.get = iterator_get
     DynamoDBStreamsBackend.__init__ = streams_init
