@@ -16,7 +16,7 @@ use crate::store::keys::{stream_source, StreamSource};
 use crate::store::{sdk_error, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use time::OffsetDateTime;
 
 /// One committed change, from a Lambda stream event or a local poller.
@@ -136,8 +136,9 @@ impl DeliveryQueue {
 pub async fn events(store: &Store, changes: &[StreamChange]) -> Result<Vec<OutboundEvent>, Error> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
+    let mut licenses = Licenses::default();
     for c in changes {
-        let Some(ev) = event_of(store, c).await? else {
+        let Some(ev) = event_of(store, c, &mut licenses).await? else {
             continue;
         };
         if seen.insert(ev.id.clone()) {
@@ -147,7 +148,19 @@ pub async fn events(store: &Store, changes: &[StreamChange]) -> Result<Vec<Outbo
     Ok(out)
 }
 
-async fn event_of(store: &Store, c: &StreamChange) -> Result<Option<OutboundEvent>, Error> {
+/// The licenses a batch's events show, each read once per batch: a
+/// batch's events name few licenses many times (a round of activations, the
+/// leases of one floating license), and reading each event's license on its
+/// own made the fan-out fall minutes behind the writes under load. Read at
+/// the same moment as before (when the batch is handled), so the events
+/// show the same thing.
+type Licenses = HashMap<(TenantId, LicenseId), Value>;
+
+async fn event_of(
+    store: &Store,
+    c: &StreamChange,
+    licenses: &mut Licenses,
+) -> Result<Option<OutboundEvent>, Error> {
     match stream_source(&c.pk, &c.sk) {
         Some(StreamSource::Audit(t)) => {
             // Audit items are only ever inserted.
@@ -186,7 +199,7 @@ async fn event_of(store: &Store, c: &StreamChange) -> Result<Option<OutboundEven
                 }
                 _ => LicenseId::parse(audit.target_id.clone()).ok(),
             };
-            let object = license_object(store, &t, license.as_ref()).await?;
+            let object = license_object(store, &t, license, licenses).await?;
             let mut data = json!({
                 "object": object,
                 "actor": audit.actor,
@@ -301,20 +314,28 @@ async fn event_of(store: &Store, c: &StreamChange) -> Result<Option<OutboundEven
 }
 
 /// The license as the Management API shows it (without usage), read now.
+/// Each license once per batch (`licenses`).
 async fn license_object(
     store: &Store,
     t: &TenantId,
-    id: Option<&LicenseId>,
+    id: Option<LicenseId>,
+    licenses: &mut Licenses,
 ) -> Result<Value, Error> {
     let Some(id) = id else { return Ok(Value::Null) };
+    let key = (t.clone(), id);
+    if let Some(known) = licenses.get(&key) {
+        return Ok(known.clone());
+    }
     let ts = store.tenant(t);
-    Ok(match ts.get_license(id).await? {
+    let object = match ts.get_license(&key.1).await? {
         Some(l) => {
             let now = OffsetDateTime::now_utc();
             crate::views::license_view_parts(&l, None, None, None, now)
         }
-        None => json!({ "id": id }),
-    })
+        None => json!({ "id": key.1 }),
+    };
+    licenses.insert(key, object.clone());
+    Ok(object)
 }
 
 /// Fan `events` out to every enabled endpoint that subscribes to them.
