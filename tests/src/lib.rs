@@ -505,6 +505,37 @@ impl Env {
         }
     }
 
+    /// At least `n` messages of this Env's webhook queue, received (not
+    /// deleted), waiting at most 10 s for them.
+    pub async fn webhook_messages(&self, n: usize) -> Vec<aws_sdk_sqs::types::Message> {
+        let url = self
+            .config
+            .webhook_queue_url
+            .clone()
+            .expect("an Env with a webhook queue");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut got = Vec::new();
+        while got.len() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of {n} messages queued at {url} after 10 s",
+                got.len()
+            );
+            let out = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            got.extend(out.messages.unwrap_or_default());
+        }
+        got
+    }
+
     pub fn clock(&self) -> &ManualClock {
         self.clock
             .as_deref()

@@ -172,18 +172,7 @@ async fn webhook_fanout_and_deliver_answer_stream_and_queue_events() {
     let ev: aws_lambda_events::event::dynamodb::Event =
         serde_json::from_str(&event("dynamodb-stream-audit.json", &vars)).unwrap();
     webhook_fanout::handler(&env.app, ev).await.unwrap();
-    let queue = env.config.webhook_queue_url.clone().unwrap();
-    let out = env
-        .clients
-        .sqs
-        .receive_message()
-        .queue_url(&queue)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .unwrap();
-    let msgs = out.messages.unwrap_or_default();
+    let msgs = env.webhook_messages(1).await;
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     let body = msgs[0].body.clone().unwrap();
     let handle = msgs[0].receipt_handle.clone().unwrap();

@@ -703,26 +703,15 @@ async fn a_stream_batch_reads_each_license_once() {
     let ops = env.calls.take();
     assert_eq!(ops.iter().filter(|o| *o == "GetItem").count(), 1, "{ops:?}");
 
-    let url = env.config.webhook_queue_url.clone().unwrap();
-    let mut objects = Vec::new();
-    while objects.len() < 5 {
-        let out = env
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        let msgs = out.messages.unwrap_or_default();
-        assert!(!msgs.is_empty(), "{} of 5 deliveries queued", objects.len());
-        for m in msgs {
+    let objects: Vec<Value> = env
+        .webhook_messages(5)
+        .await
+        .iter()
+        .map(|m| {
             let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
             let payload: Value = serde_json::from_str(body["payload"].as_str().unwrap()).unwrap();
-            objects.push(payload["data"]["object"]["id"].clone());
-        }
-    }
+            payload["data"]["object"]["id"].clone()
+        })
+        .collect();
     assert_eq!(objects, vec![lic["id"].clone(); 5]);
 }
